@@ -1,0 +1,267 @@
+/**
+ * The metadata contract: what happened, when, with what, producing what.
+ *
+ * The metadata store holds runs, step executions, artifact records, lineage
+ * (artifact → execution → artifact), the cache index and the model registry.
+ * Bytes live in storage; the store keeps only digests and small JSON.
+ *
+ * Implementations: the in-memory store in `@cairn/core` (tests), SQLite
+ * (`@cairn/metadata-sqlite`, the embedded default) and PostgreSQL
+ * (`@cairn/metadata-postgres`). All pass `testMetadata` from `@cairn/testkit`.
+ *
+ * Rules every store keeps:
+ * 1. `recordExecution` is one transaction: the execution, its artifact
+ *    records, its lineage edges and (for a succeeded, cacheable execution) its
+ *    cache entry are all stored, or none is. A crash never leaves half a record.
+ * 2. Several processes may use one store at once (two `cairn run`s of one
+ *    project, workers on several machines). Cache lookups and registry
+ *    transitions stay correct under that concurrency.
+ * 3. Nothing secret is stored: configs arrive with `${env:NAME}` references
+ *    still in place.
+ *
+ * @example
+ * ```ts
+ * const metadata = sqliteMetadata({ file: '.cairn/metadata.db' });
+ * const runs = await metadata.listRuns({ pipeline: 'training', limit: 10 });
+ * ```
+ */
+import type { Digest } from './storage';
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type ExecutionStatus = 'succeeded' | 'failed' | 'cached' | 'skipped' | 'cancelled';
+export type ModelStage = 'none' | 'staging' | 'production' | 'archived';
+
+/** Counts of what a run did, stored when it finishes. */
+export interface RunCounts {
+  executed: number;
+  cached: number;
+  failed: number;
+  skipped: number;
+}
+
+/** One pipeline run. */
+export interface RunRecord {
+  /** Sortable unique id (time-ordered), e.g. `r_01J9…`. */
+  id: string;
+  pipeline: string;
+  /** The stack environment, e.g. `'local'`, `'ci'`, `'prod'`. */
+  env: string;
+  status: RunStatus;
+  /** ISO-8601 times. */
+  startedAt: string;
+  finishedAt?: string;
+  /** Git commit of the project and whether the work tree had changes. */
+  git?: { commit: string; dirty: boolean };
+  /** Versions of Node and of the Cairn packages that ran. */
+  versions: Record<string, string>;
+  /** Step name → digest of its resolved config (stored as a `json` artifact). */
+  configs: Record<string, Digest>;
+  counts?: RunCounts;
+  /** Free-form labels, e.g. `{ trigger: 'ci' }`. */
+  tags?: Record<string, string>;
+  /** Host and process that drive the run; lets tools tell a crashed run from a live one. */
+  host?: { hostname: string; pid: number };
+  /** Why the run failed, in one line. */
+  error?: string;
+}
+
+/** A reference to a stored artifact as it crosses steps and processes. */
+export interface ArtifactRef {
+  digest: Digest;
+  /** Artifact type name, e.g. `'json'`, `'model'`, `'table'`. */
+  type: string;
+  size: number;
+}
+
+/** What is known about one artifact. Artifacts are immutable; the first producer is kept. */
+export interface ArtifactRecord extends ArtifactRef {
+  /** Small description from the type's `describe` (row count, schema, flavor…). */
+  metadata?: Record<string, unknown>;
+  /** The first execution that produced it. */
+  producer?: { runId: string; step: string; output: string; executionId: string };
+  createdAt: string;
+}
+
+/** One attempt to produce a step's outputs within a run (or a reuse of a cached one). */
+export interface ExecutionRecord {
+  /** Unique id, e.g. `e_01J9…`. */
+  id: string;
+  runId: string;
+  /** Node name of the step in the pipeline. */
+  step: string;
+  status: ExecutionStatus;
+  /** The cache key this execution answers (see DESIGN.md: name, code, version, config, inputs). */
+  cacheKey: string;
+  /** Whether the outputs may be reused by later runs (`cache: false` steps say no). */
+  cacheable: boolean;
+  /** For `cached`: the execution whose outputs were reused. */
+  cachedFrom?: string;
+  inputs: Record<string, ArtifactRef>;
+  outputs: Record<string, ArtifactRef>;
+  /** Digest of the resolved config artifact. */
+  configDigest?: Digest;
+  startedAt: string;
+  finishedAt?: string;
+  durationMs?: number;
+  /** Attempts made (1 + retries used). */
+  attempts: number;
+  /** One-line error for failed executions; the code when it was a CairnError. */
+  error?: { code?: string; message: string };
+}
+
+/** What a cache lookup returns: the execution to reuse and its outputs. */
+export interface CacheEntry {
+  cacheKey: string;
+  executionId: string;
+  runId: string;
+  outputs: Record<string, ArtifactRef>;
+  createdAt: string;
+}
+
+export interface RunQuery {
+  pipeline?: string;
+  status?: RunStatus;
+  env?: string;
+  /** Only runs started strictly before this run id (for paging, newest first). */
+  before?: string;
+  /** @default 50 */
+  limit?: number;
+}
+
+export interface ArtifactQuery {
+  type?: string;
+  runId?: string;
+  /** @default 100 */
+  limit?: number;
+}
+
+/** A lineage graph around one artifact or run: nodes and directed edges. */
+export interface LineageGraph {
+  artifacts: ArtifactRecord[];
+  executions: ExecutionRecord[];
+  /** `from` and `to` are artifact digests or execution ids. */
+  edges: Array<{ from: string; to: string; name: string; kind: 'input' | 'output' }>;
+}
+
+/** One version of a registered model. */
+export interface ModelVersion {
+  model: string;
+  /** 1, 2, 3… per model, in registration order. */
+  version: number;
+  /** Digest of the `model` artifact. */
+  digest: Digest;
+  stage: ModelStage;
+  metrics: Record<string, number>;
+  runId?: string;
+  createdAt: string;
+  description?: string;
+}
+
+/** One recorded stage change — or an attempt that lost a race. */
+export interface StageTransition {
+  model: string;
+  version: number;
+  from: ModelStage;
+  to: ModelStage;
+  reason: string;
+  actor: string;
+  at: string;
+  /** `false` for an attempt refused with `CAIRN_REGISTRY_CONFLICT`. */
+  accepted: boolean;
+}
+
+export interface RegisterModelInput {
+  model: string;
+  digest: Digest;
+  metrics?: Record<string, number>;
+  runId?: string;
+  description?: string;
+}
+
+export interface TransitionInput {
+  model: string;
+  version: number;
+  to: ModelStage;
+  reason: string;
+  /** Who asked: a user name, `ci`, or a step. @default 'unknown' */
+  actor?: string;
+  /**
+   * Optimistic concurrency: the stage the caller believes the version is in.
+   * When it no longer is, the transition is refused with
+   * `CAIRN_REGISTRY_CONFLICT` (and the attempt is still recorded).
+   */
+  expectedFrom?: ModelStage;
+  /**
+   * When moving to `production` (or `staging`), move the version currently in
+   * that stage to `archived` in the same transaction.
+   * @default true
+   */
+  archivePrevious?: boolean;
+}
+
+/** The model registry, part of the metadata store. */
+export interface ModelRegistry {
+  /** Add a version (stage `none`). Registering the same digest twice returns the existing version. */
+  registerModel(input: RegisterModelInput): Promise<ModelVersion>;
+  getModelVersion(model: string, version: number): Promise<ModelVersion | undefined>;
+  /** Versions of one model, newest first. */
+  listModelVersions(model: string): Promise<ModelVersion[]>;
+  /** Every model name with its latest version and its production version, if any. */
+  listModels(): Promise<Array<{ model: string; latest: number; production?: number; staging?: number }>>;
+  /** The version currently in a stage, if any. */
+  getModelByStage(model: string, stage: Exclude<ModelStage, 'none' | 'archived'>): Promise<ModelVersion | undefined>;
+  /**
+   * Change a version's stage and record the transition, atomically.
+   * @throws CAIRN_METADATA_NOT_FOUND for an unknown model/version
+   * @throws CAIRN_REGISTRY_CONFLICT when `expectedFrom` no longer holds
+   */
+  transitionStage(input: TransitionInput): Promise<StageTransition>;
+  /** Every transition of a model (accepted and refused), oldest first. */
+  modelHistory(model: string): Promise<StageTransition[]>;
+}
+
+/** The object every metadata plugin's factory returns. */
+export interface MetadataStore extends ModelRegistry {
+  readonly kind: 'metadata';
+  /** Short id of the implementation: `'memory'`, `'sqlite'`, `'postgres'`. */
+  readonly name: string;
+  /** How to re-create this store in a worker process (see PluginRef in storage.ts). */
+  readonly ref?: import('./storage').PluginRef;
+
+  /** Create schema or run pending migrations. Idempotent; safe when several processes call it at once. */
+  init?(): Promise<void>;
+
+  createRun(run: RunRecord): Promise<void>;
+  /** Update status, finish time, counts or error of a run. */
+  updateRun(id: string, patch: Partial<Pick<RunRecord, 'status' | 'finishedAt' | 'counts' | 'error'>>): Promise<void>;
+  getRun(id: string): Promise<RunRecord | undefined>;
+  /** Runs, newest first. */
+  listRuns(query?: RunQuery): Promise<RunRecord[]>;
+
+  /**
+   * Record one execution with its artifacts, lineage and — when it succeeded
+   * and is cacheable — its cache entry, in one transaction. Artifacts already
+   * known keep their first producer.
+   */
+  recordExecution(execution: ExecutionRecord, artifacts: ArtifactRecord[]): Promise<void>;
+  /** Executions of a run in the order they were recorded. */
+  listExecutions(runId: string): Promise<ExecutionRecord[]>;
+  getExecution(id: string): Promise<ExecutionRecord | undefined>;
+
+  /** The latest succeeded execution recorded under this cache key, if any. */
+  lookupCache(cacheKey: string): Promise<CacheEntry | undefined>;
+  /** Forget a cache entry (its outputs were found missing or corrupt). */
+  invalidateCache(cacheKey: string): Promise<void>;
+
+  getArtifact(digest: Digest): Promise<ArtifactRecord | undefined>;
+  /** Artifacts, newest first. */
+  listArtifacts(query?: ArtifactQuery): Promise<ArtifactRecord[]>;
+  /**
+   * Lineage around an artifact digest or a run id: `up` follows producers,
+   * `down` follows consumers, `both` does both.
+   * @default direction 'both', depth unlimited
+   */
+  lineage(target: { digest: Digest } | { runId: string }, options?: { direction?: 'up' | 'down' | 'both'; depth?: number }): Promise<LineageGraph>;
+
+  close?(): Promise<void>;
+}

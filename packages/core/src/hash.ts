@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { CairnError, ErrorCodes } from './errors';
+
+const DIGEST = /^[0-9a-f]{64}$/;
+
+/** True for a sha256 digest as Cairn writes it: 64 lowercase hex characters. */
+export function isDigest(value: unknown): value is string {
+  return typeof value === 'string' && DIGEST.test(value);
+}
+
+/**
+ * Refuse anything that is not a digest before it reaches a path or a key:
+ * this is what keeps `../../etc/passwd` out of the store.
+ */
+export function assertDigest(value: unknown, what = 'artifact digest'): asserts value is string {
+  if (!isDigest(value)) {
+    throw new CairnError(
+      ErrorCodes.ARTIFACT_KEY_INVALID,
+      `Invalid ${what} ${JSON.stringify(value)}: expected 64 lowercase hex characters (a sha256 digest)`,
+    );
+  }
+}
+
+export function sha256(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * JSON with object keys sorted at every level and no whitespace, so equal
+ * values always give equal bytes (and equal digests and cache keys).
+ * `undefined` members are dropped as JSON.stringify does; non-finite numbers
+ * and other non-JSON values are refused rather than silently changed.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(canonicalize(value, '$'));
+}
+
+function canonicalize(value: unknown, path: string): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) {
+      throw new CairnError(ErrorCodes.ARTIFACT_TYPE_MISMATCH, `${path}: ${value} is not representable in JSON`);
+    }
+    return value;
+  }
+  if (Array.isArray(value)) return value.map((item, i) => (item === undefined ? null : canonicalize(item, `${path}[${i}]`)));
+  if (typeof value === 'object') {
+    if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+      return canonicalize((value as { toJSON(): unknown }).toJSON(), path);
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      throw new CairnError(
+        ErrorCodes.ARTIFACT_TYPE_MISMATCH,
+        `${path}: ${proto?.constructor?.name ?? 'object'} is not plain JSON data`,
+      );
+    }
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const item = (value as Record<string, unknown>)[key];
+      if (item !== undefined) out[key] = canonicalize(item, `${path}.${key}`);
+    }
+    return out;
+  }
+  if (value === undefined) return null;
+  throw new CairnError(ErrorCodes.ARTIFACT_TYPE_MISMATCH, `${path}: a ${typeof value} is not JSON data`);
+}
+
+/** A time-ordered unique id with a prefix: `r_` runs, `e_` executions. Sortable as strings. */
+export function newId(prefix: string): string {
+  const time = Date.now().toString(36).padStart(9, '0');
+  const random = createHash('sha256')
+    .update(`${process.pid}:${performance.now()}:${Math.random()}:${counter++}`)
+    .digest('hex')
+    .slice(0, 10);
+  return `${prefix}_${time}${random}`;
+}
+let counter = 0;

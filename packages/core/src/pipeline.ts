@@ -1,0 +1,318 @@
+import { fileURLToPath } from 'node:url';
+import type { ArtifactMap, ArtifactType } from './contracts/artifact';
+import { CairnError, type ErrorIssue, ErrorCodes, formatIssues } from './errors';
+import type { AnyStep, StepCallOptions } from './step';
+
+const HANDLE = Symbol.for('cairn.handle');
+const PIPELINE = Symbol.for('cairn.pipeline');
+
+/**
+ * A typed reference to one output of one step inside a pipeline builder.
+ * `T` and `Name` come from the output's artifact type, so passing a handle to
+ * an input of another type does not compile.
+ */
+export interface Handle<T, Name extends string> {
+  readonly kind: 'handle';
+  readonly node: string;
+  readonly output: string;
+  readonly type: ArtifactType<T, Name>;
+  readonly [HANDLE]: true;
+}
+
+/** Handles for a map of artifact types. */
+export type HandlesOf<M extends ArtifactMap> = {
+  [K in keyof M]: M[K] extends ArtifactType<infer T, infer N> ? Handle<T, N> : never;
+};
+
+/** Where an input comes from: another node's output. */
+export interface Wire {
+  node: string;
+  output: string;
+  /** Artifact type name the producer declares. */
+  type: string;
+}
+
+/** One step in a pipeline: a node name, the step, and where each input comes from. */
+export interface PipelineNode {
+  name: string;
+  step: AnyStep;
+  inputs: Record<string, Wire>;
+}
+
+/** A validated DAG of steps. */
+export interface Pipeline {
+  readonly kind: 'pipeline';
+  readonly name: string;
+  readonly description?: string;
+  /** Nodes in a topological order (producers before consumers; ties in call order). */
+  readonly nodes: readonly PipelineNode[];
+  /** The module that defines the pipeline (absolute path), so workers can load it. */
+  readonly module?: string;
+  /** Look a node up by name. */
+  node(name: string): PipelineNode | undefined;
+  /** Names of the nodes that consume outputs of `name`, directly or not. */
+  descendants(name: string): Set<string>;
+  readonly [PIPELINE]: true;
+}
+
+export function isPipeline(value: unknown): value is Pipeline {
+  return typeof value === 'object' && value !== null && (value as any)[PIPELINE] === true;
+}
+
+export function isHandle(value: unknown): value is Handle<unknown, string> {
+  return typeof value === 'object' && value !== null && (value as any)[HANDLE] === true;
+}
+
+/** The builder steps talk to while `pipeline(...)` runs its function. */
+export interface PipelineBuilder {
+  addNode(step: AnyStep, inputs: Record<string, unknown>, options?: StepCallOptions): Record<string, Handle<any, string>>;
+}
+
+let activeBuilder: PipelineBuilder | undefined;
+
+/** @internal the builder of the pipeline being defined, if any. */
+export function currentBuilder(): PipelineBuilder | undefined {
+  return activeBuilder;
+}
+
+export interface PipelineOptions {
+  description?: string;
+  /**
+   * The defining module (`import.meta.url` or a path). Found from the call
+   * stack when omitted; set it when a bundler rewrites stacks.
+   */
+  module?: string;
+}
+
+/**
+ * Define a pipeline by calling steps: each call returns typed handles of the
+ * step's outputs, which you pass to later steps.
+ *
+ * @example
+ * ```ts
+ * export default pipeline('training', () => {
+ *   const { data } = ingest();
+ *   const { train: trainSet, test } = prepare({ data });
+ *   const { model } = train({ train: trainSet });
+ *   evaluate({ model, test });
+ * });
+ * ```
+ */
+export function pipeline(name: string, build: () => void, options: PipelineOptions = {}): Pipeline {
+  const module = options.module ? toPath(options.module) : callerModule();
+  const nodes: PipelineNode[] = [];
+  const issues: ErrorIssue[] = [];
+  const declared = new Map<string, PipelineNode>();
+
+  const builder: PipelineBuilder = {
+    addNode(step, inputs, callOptions) {
+      const definition = step.definition;
+      const nodeName = callOptions?.as ?? definition.name;
+      if (declared.has(nodeName)) {
+        issues.push({
+          source: nodeName,
+          message: `duplicate step name "${nodeName}"; call it with { as: "another-name" } to use a step twice`,
+        });
+      }
+      const wires: Record<string, Wire> = {};
+      const expected = (definition.inputs ?? {}) as ArtifactMap;
+      for (const [inputName, type] of Object.entries(expected)) {
+        const value = inputs[inputName];
+        if (value === undefined) {
+          issues.push({ source: nodeName, path: ['inputs', inputName], message: `missing input (expects ${type.name})` });
+          continue;
+        }
+        if (!isHandle(value)) {
+          issues.push({
+            source: nodeName,
+            path: ['inputs', inputName],
+            message: 'expected a handle returned by another step in this pipeline',
+          });
+          continue;
+        }
+        if (value.type.name !== type.name) {
+          issues.push({
+            source: nodeName,
+            path: ['inputs', inputName],
+            message: `type mismatch: "${value.node}.${value.output}" is ${value.type.name}, the input expects ${type.name}`,
+          });
+        }
+        wires[inputName] = { node: value.node, output: value.output, type: value.type.name };
+      }
+      for (const extra of Object.keys(inputs)) {
+        if (!(extra in expected)) {
+          issues.push({ source: nodeName, path: ['inputs', extra], message: 'unknown input: the step does not declare it' });
+        }
+      }
+      const node: PipelineNode = { name: nodeName, step, inputs: wires };
+      if (!declared.has(nodeName)) declared.set(nodeName, node);
+      nodes.push(node);
+      const handles: Record<string, Handle<any, string>> = {};
+      for (const [output, type] of Object.entries(definition.outputs as ArtifactMap)) {
+        handles[output] = Object.freeze({ kind: 'handle', node: nodeName, output, type, [HANDLE]: true }) as Handle<
+          any,
+          string
+        >;
+      }
+      return handles;
+    },
+  };
+
+  const previous = activeBuilder;
+  activeBuilder = builder;
+  try {
+    build();
+  } finally {
+    activeBuilder = previous;
+  }
+  return createPipeline(name, nodes, { ...options, ...(module ? { module } : {}) }, issues);
+}
+
+/**
+ * A pipeline from plain data (a file, a generated spec): inputs are wired by
+ * `"node.output"` strings, so everything the compiler would have checked is
+ * checked here, at run time, before anything runs.
+ */
+export function pipelineFromSpec(
+  name: string,
+  spec: { nodes: Array<{ name?: string; step: AnyStep; inputs?: Record<string, string> }> },
+  options: PipelineOptions = {},
+): Pipeline {
+  const issues: ErrorIssue[] = [];
+  const byName = new Map(spec.nodes.map((n) => [n.name ?? n.step.definition.name, n]));
+  const nodes: PipelineNode[] = spec.nodes.map((n) => {
+    const nodeName = n.name ?? n.step.definition.name;
+    const expected = (n.step.definition.inputs ?? {}) as ArtifactMap;
+    const wires: Record<string, Wire> = {};
+    for (const [inputName, type] of Object.entries(expected)) {
+      const ref = n.inputs?.[inputName];
+      if (!ref) {
+        issues.push({ source: nodeName, path: ['inputs', inputName], message: `missing input (expects ${type.name})` });
+        continue;
+      }
+      const [producer, output] = ref.split('.');
+      const producerNode = producer ? byName.get(producer) : undefined;
+      const producedType = producerNode && output ? (producerNode.step.definition.outputs as ArtifactMap)[output] : undefined;
+      if (!producerNode || !output || !producedType) {
+        issues.push({
+          source: nodeName,
+          path: ['inputs', inputName],
+          message: `"${ref}" is not an output of any step in this pipeline`,
+        });
+        continue;
+      }
+      if (producedType.name !== type.name) {
+        issues.push({
+          source: nodeName,
+          path: ['inputs', inputName],
+          message: `type mismatch: "${ref}" is ${producedType.name}, the input expects ${type.name}`,
+        });
+      }
+      wires[inputName] = { node: producer!, output, type: producedType.name };
+    }
+    for (const extra of Object.keys(n.inputs ?? {})) {
+      if (!(extra in expected)) issues.push({ source: nodeName, path: ['inputs', extra], message: 'unknown input' });
+    }
+    return { name: nodeName, step: n.step, inputs: wires };
+  });
+  const seen = new Set<string>();
+  for (const node of nodes) {
+    if (seen.has(node.name)) issues.push({ source: node.name, message: `duplicate step name "${node.name}"` });
+    seen.add(node.name);
+  }
+  return createPipeline(name, nodes, options, issues);
+}
+
+function createPipeline(name: string, nodes: PipelineNode[], options: PipelineOptions, issues: ErrorIssue[]): Pipeline {
+  if (typeof name !== 'string' || !/^[a-z][a-z0-9_-]{0,63}$/i.test(name)) {
+    issues.unshift({ source: String(name), message: 'pipeline name must start with a letter and use letters, digits, "_" or "-"' });
+  }
+  if (nodes.length === 0) issues.push({ source: name, message: 'the pipeline has no steps' });
+  const unique = new Map<string, PipelineNode>();
+  for (const node of nodes) if (!unique.has(node.name)) unique.set(node.name, node);
+  const order = issues.length === 0 ? topologicalOrder([...unique.values()], issues) : [...unique.values()];
+  if (issues.length > 0) {
+    throw new CairnError(ErrorCodes.PIPELINE_INVALID, `Pipeline "${name}" is invalid:\n${formatIssues(issues)}`, {
+      issues,
+    });
+  }
+  const consumers = new Map<string, string[]>();
+  for (const node of order) {
+    for (const wire of Object.values(node.inputs)) {
+      const list = consumers.get(wire.node) ?? [];
+      list.push(node.name);
+      consumers.set(wire.node, list);
+    }
+  }
+  const pipelineObject: Pipeline = {
+    kind: 'pipeline',
+    name,
+    ...(options.description ? { description: options.description } : {}),
+    nodes: order,
+    ...(options.module ? { module: toPath(options.module) } : {}),
+    node: (nodeName) => unique.get(nodeName),
+    descendants(nodeName) {
+      const out = new Set<string>();
+      const stack = [...(consumers.get(nodeName) ?? [])];
+      while (stack.length > 0) {
+        const next = stack.pop()!;
+        if (out.has(next)) continue;
+        out.add(next);
+        stack.push(...(consumers.get(next) ?? []));
+      }
+      return out;
+    },
+    [PIPELINE]: true,
+  };
+  return Object.freeze(pipelineObject);
+}
+
+/** Kahn's algorithm, stable in declaration order; reports a cycle with its members. */
+function topologicalOrder(nodes: PipelineNode[], issues: ErrorIssue[]): PipelineNode[] {
+  const indegree = new Map<string, number>();
+  const consumers = new Map<string, string[]>();
+  for (const node of nodes) {
+    const producers = new Set(Object.values(node.inputs).map((w) => w.node));
+    indegree.set(node.name, producers.size);
+    for (const producer of producers) {
+      const list = consumers.get(producer) ?? [];
+      list.push(node.name);
+      consumers.set(producer, list);
+    }
+  }
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const ready = nodes.filter((n) => indegree.get(n.name) === 0).map((n) => n.name);
+  const order: PipelineNode[] = [];
+  while (ready.length > 0) {
+    const name = ready.shift()!;
+    order.push(byName.get(name)!);
+    for (const consumer of consumers.get(name) ?? []) {
+      const left = indegree.get(consumer)! - 1;
+      indegree.set(consumer, left);
+      if (left === 0) ready.push(consumer);
+    }
+  }
+  if (order.length !== nodes.length) {
+    const stuck = nodes.filter((n) => !order.includes(n)).map((n) => n.name);
+    issues.push({ source: stuck.join(', '), message: `cycle: these steps depend on each other (${stuck.join(' → ')})` });
+  }
+  return order;
+}
+
+function toPath(module: string): string {
+  return module.startsWith('file:') ? fileURLToPath(module) : module;
+}
+
+/** The first stack frame outside the core is the module that called `pipeline()`. */
+function callerModule(): string | undefined {
+  const stack = new Error().stack?.split('\n') ?? [];
+  const self = import.meta.url ? toPath(import.meta.url) : '';
+  for (const line of stack.slice(1)) {
+    const match = /\(?((?:file:\/\/)?\/[^():]+?\.[cm]?[jt]sx?)(?::\d+){0,2}\)?\s*$/.exec(line.trim());
+    if (!match?.[1]) continue;
+    const file = toPath(match[1]);
+    if (file === self) continue;
+    return file;
+  }
+  return undefined;
+}

@@ -1,0 +1,232 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { ArtifactMap, ArtifactType, ValuesOf } from './contracts/artifact';
+import type { StepLogLine } from './contracts/executor';
+import { CairnError, ErrorCodes } from './errors';
+import { currentBuilder, type Handle, type HandlesOf } from './pipeline';
+
+/** Logger handed to a step: lines become `step.log` events and go to the run's log. */
+export interface StepLogger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** What a step's `run` receives. */
+export interface StepContext<Config, Inputs> {
+  /** The validated config (conf/base + conf/<env> + --set, parsed by the schema). */
+  config: Config;
+  /** Input values, deserialized from storage. */
+  inputs: Inputs;
+  log: StepLogger;
+  /** Fires on Ctrl-C, timeout or run cancellation; pass it to anything long. */
+  signal: AbortSignal;
+  /** An empty folder private to this attempt; removed after the step. */
+  workdir: string;
+  /** Node name of the step in the pipeline. */
+  step: string;
+  runId: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+}
+
+/** Retry policy: a count, or a count with a backoff. */
+export type RetryPolicy = number | { attempts: number; backoffMs?: number };
+
+/** Fields shared by TypeScript steps and command steps. */
+interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends ArtifactMap> {
+  /** Name of the step; also its config file name (`conf/base/<name>.yaml`). */
+  name: string;
+  description?: string;
+  /** Any Standard Schema validator (zod, valibot, arktype). No schema: config is `{}`. */
+  config?: StandardSchemaV1<unknown, Config>;
+  inputs?: Inputs;
+  outputs: Outputs;
+  /**
+   * Bump to invalidate cached results when something the code fingerprint
+   * cannot see changed (a helper module, a model server).
+   */
+  version?: string | number;
+  /** Extra attempts after a failure. @default 0 */
+  retries?: RetryPolicy;
+  /** Abort the attempt after this long. @default no limit */
+  timeoutMs?: number;
+  /** `false`: never reuse, always run (e.g. a step that reads live data). @default true */
+  cache?: boolean;
+  /**
+   * Files (relative to the project) whose contents belong to the step's code
+   * fingerprint — helpers the step imports, a Python script a command runs.
+   */
+  sources?: string[];
+}
+
+/** A step written in TypeScript. */
+export interface StepDefinition<Config, Inputs extends ArtifactMap, Outputs extends ArtifactMap>
+  extends StepCommon<Config, Inputs, Outputs> {
+  run(context: StepContext<Config, ValuesOf<Inputs>>): Promise<ValuesOf<Outputs>> | ValuesOf<Outputs>;
+}
+
+/**
+ * A step whose body is a shell command. Before it runs, the resolved config is
+ * written to `{config}` (JSON), each input is materialized at
+ * `{inputs}/<name>`, and the command must leave each output at
+ * `{outputs}/<name>` (a file for blob types, a folder for trees).
+ *
+ * Placeholders: `{config}`, `{inputs}`, `{outputs}`, `{inputs.<name>}`,
+ * `{outputs.<name>}`, `{workdir}` — replaced by shell-quoted paths. The same
+ * paths are in the environment as `CAIRN_CONFIG`, `CAIRN_INPUTS`,
+ * `CAIRN_OUTPUTS`, `CAIRN_WORKDIR`.
+ */
+export interface CommandStepDefinition<Config, Inputs extends ArtifactMap, Outputs extends ArtifactMap>
+  extends StepCommon<Config, Inputs, Outputs> {
+  command: string;
+  /** Extra environment for the command. */
+  env?: Record<string, string>;
+}
+
+export type AnyStepDefinition =
+  | StepDefinition<any, ArtifactMap, ArtifactMap>
+  | CommandStepDefinition<any, ArtifactMap, ArtifactMap>;
+
+/** Options when calling a step inside a pipeline builder. */
+export interface StepCallOptions {
+  /** Node name, when one step appears twice in a pipeline. @default the step's name */
+  as?: string;
+}
+
+const STEP = Symbol.for('cairn.step');
+
+/**
+ * A step: call it inside `pipeline(...)` with handles of its inputs to get
+ * handles of its outputs. The compiler checks that each handle carries the
+ * artifact type the input declares.
+ */
+export type Step<Config, Inputs extends ArtifactMap, Outputs extends ArtifactMap> = (keyof Inputs extends never
+  ? (inputs?: Record<string, never>, options?: StepCallOptions) => HandlesOf<Outputs>
+  : (inputs: HandlesOf<Inputs>, options?: StepCallOptions) => HandlesOf<Outputs>) & {
+  readonly kind: 'step';
+  readonly definition: StepDefinition<Config, Inputs, Outputs> | CommandStepDefinition<Config, Inputs, Outputs>;
+  /** Hash of the step's code: `run`'s source (or the command) and its version. */
+  readonly [STEP]: true;
+};
+
+export type AnyStep = Step<any, any, any>;
+
+export function isStep(value: unknown): value is AnyStep {
+  return typeof value === 'function' && (value as any)[STEP] === true;
+}
+
+export function isCommandStep(definition: AnyStepDefinition): definition is CommandStepDefinition<any, any, any> {
+  return typeof (definition as CommandStepDefinition<any, any, any>).command === 'string';
+}
+
+const NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/i;
+
+function checkDefinition(definition: AnyStepDefinition): void {
+  const issues: string[] = [];
+  if (typeof definition.name !== 'string' || !NAME_PATTERN.test(definition.name)) {
+    issues.push(
+      `name ${JSON.stringify(definition.name)} must start with a letter and use letters, digits, "_" or "-" (at most 64)`,
+    );
+  }
+  const checkMap = (label: 'inputs' | 'outputs', map: ArtifactMap | undefined) => {
+    if (map === undefined) return;
+    for (const [key, type] of Object.entries(map)) {
+      if (!NAME_PATTERN.test(key)) issues.push(`${label}.${key}: name must be an identifier`);
+      if (!type || (type as ArtifactType).kind !== 'artifact-type') {
+        issues.push(`${label}.${key}: expected an artifact type such as json(), model() or table()`);
+      }
+    }
+  };
+  checkMap('inputs', definition.inputs);
+  checkMap('outputs', definition.outputs);
+  if (!definition.outputs || typeof definition.outputs !== 'object') issues.push('outputs: required');
+  if (definition.config !== undefined && typeof (definition.config as any)?.['~standard']?.validate !== 'function') {
+    issues.push('config: expected a Standard Schema validator (e.g. a zod schema)');
+  }
+  const retries = definition.retries;
+  const attempts = typeof retries === 'object' ? retries.attempts : retries;
+  if (attempts !== undefined && (!Number.isInteger(attempts) || attempts < 0)) {
+    issues.push('retries: expected a non-negative integer');
+  }
+  if (definition.timeoutMs !== undefined && !(definition.timeoutMs > 0)) issues.push('timeoutMs: expected a positive number');
+  if (issues.length > 0) {
+    throw new CairnError(
+      ErrorCodes.STEP_INVALID,
+      `Step ${JSON.stringify(definition.name)} is invalid:\n${issues.map((i) => `  - ${i}`).join('\n')}`,
+      { issues: issues.map((message) => ({ source: String(definition.name), message })) },
+    );
+  }
+}
+
+function makeStep(definition: AnyStepDefinition): AnyStep {
+  checkDefinition(definition);
+  const call = (inputs: Record<string, Handle<any, string>> | undefined, options?: StepCallOptions) => {
+    const builder = currentBuilder();
+    if (!builder) {
+      throw new CairnError(
+        ErrorCodes.PIPELINE_INVALID,
+        `Step "${definition.name}" was called outside a pipeline builder`,
+        { hint: 'Call steps inside pipeline("name", () => { … }) to wire them.' },
+      );
+    }
+    return builder.addNode(call as unknown as AnyStep, inputs ?? {}, options);
+  };
+  Object.defineProperties(call, {
+    kind: { value: 'step', enumerable: true },
+    definition: { value: definition, enumerable: true },
+    [STEP]: { value: true },
+  });
+  return call as unknown as AnyStep;
+}
+
+/**
+ * Define a step in TypeScript: one validated config in, typed artifacts out.
+ *
+ * @example
+ * ```ts
+ * export const train = step({
+ *   name: 'train',
+ *   config: z.object({ trees: z.number().int().positive() }),
+ *   inputs: { train: table<Penguin>() },
+ *   outputs: { model: model(), metrics: metrics() },
+ *   async run({ config, inputs }) { … return { model, metrics }; },
+ * });
+ * ```
+ */
+export function step<Config = Record<string, never>, Inputs extends ArtifactMap = {}, Outputs extends ArtifactMap = {}>(
+  definition: StepDefinition<Config, Inputs, Outputs>,
+): Step<Config, Inputs, Outputs> {
+  if (typeof definition.run !== 'function') {
+    throw new CairnError(ErrorCodes.STEP_INVALID, `Step ${JSON.stringify(definition.name)} needs a run function`);
+  }
+  return makeStep(definition as AnyStepDefinition) as Step<Config, Inputs, Outputs>;
+}
+
+/**
+ * Define a step whose body is a shell command, so training code in Python (or
+ * anything) is a first-class step with declared, tracked artifacts.
+ *
+ * @example
+ * ```ts
+ * export const trainPy = commandStep({
+ *   name: 'train',
+ *   command: 'python train.py --config {config} --data {inputs.train} --out {outputs.model}',
+ *   sources: ['train.py'],
+ *   inputs: { train: file() },
+ *   outputs: { model: dir() },
+ * });
+ * ```
+ */
+export function commandStep<
+  Config = Record<string, unknown>,
+  Inputs extends ArtifactMap = {},
+  Outputs extends ArtifactMap = {},
+>(definition: CommandStepDefinition<Config, Inputs, Outputs>): Step<Config, Inputs, Outputs> {
+  if (typeof definition.command !== 'string' || definition.command.trim() === '') {
+    throw new CairnError(ErrorCodes.STEP_INVALID, `Step ${JSON.stringify(definition.name)} needs a command`);
+  }
+  return makeStep(definition as AnyStepDefinition) as Step<Config, Inputs, Outputs>;
+}
+
+export type { StepLogLine };
