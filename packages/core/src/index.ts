@@ -17,6 +17,7 @@ export { importModule } from './load';
 
 // artifact types and storage
 export * from './artifacts/builtin';
+export * from './artifacts/io';
 export * from './tar';
 export * from './storage/verify';
 export * from './storage/local';
