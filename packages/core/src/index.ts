@@ -31,6 +31,7 @@ export * from './metadata/memory';
 
 // running
 export * from './runner';
+export * from './orchestrator/types';
 export * from './orchestrator/run';
 export * from './orchestrator/plan';
 export * from './executors/in-process';
