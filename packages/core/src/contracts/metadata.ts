@@ -209,7 +209,10 @@ export interface ModelRegistry {
   /** Every model name with its latest version and its production version, if any. */
   listModels(): Promise<Array<{ model: string; latest: number; production?: number; staging?: number }>>;
   /** The version currently in a stage, if any. */
-  getModelByStage(model: string, stage: Exclude<ModelStage, 'none' | 'archived'>): Promise<ModelVersion | undefined>;
+  getModelByStage(
+    model: string,
+    stage: Exclude<ModelStage, 'none' | 'archived'>,
+  ): Promise<ModelVersion | undefined>;
   /**
    * Change a version's stage and record the transition, atomically.
    * @throws CAIRN_METADATA_NOT_FOUND for an unknown model/version
@@ -233,7 +236,10 @@ export interface MetadataStore extends ModelRegistry {
 
   createRun(run: RunRecord): Promise<void>;
   /** Update status, finish time, counts or error of a run. */
-  updateRun(id: string, patch: Partial<Pick<RunRecord, 'status' | 'finishedAt' | 'counts' | 'error'>>): Promise<void>;
+  updateRun(
+    id: string,
+    patch: Partial<Pick<RunRecord, 'status' | 'finishedAt' | 'counts' | 'error'>>,
+  ): Promise<void>;
   getRun(id: string): Promise<RunRecord | undefined>;
   /** Runs, newest first. */
   listRuns(query?: RunQuery): Promise<RunRecord[]>;
@@ -258,10 +264,17 @@ export interface MetadataStore extends ModelRegistry {
   listArtifacts(query?: ArtifactQuery): Promise<ArtifactRecord[]>;
   /**
    * Lineage around an artifact digest or a run id: `up` follows producers,
-   * `down` follows consumers, `both` does both.
+   * `down` follows consumers, `both` does both (the union of the two; it
+   * never goes up and then down to siblings). `depth` counts executions: one
+   * level up from an artifact is its producers with their inputs, one level
+   * down is its consumers with their outputs; a run's own executions are
+   * level 0.
    * @default direction 'both', depth unlimited
    */
-  lineage(target: { digest: Digest } | { runId: string }, options?: { direction?: 'up' | 'down' | 'both'; depth?: number }): Promise<LineageGraph>;
+  lineage(
+    target: { digest: Digest } | { runId: string },
+    options?: { direction?: 'up' | 'down' | 'both'; depth?: number },
+  ): Promise<LineageGraph>;
 
   close?(): Promise<void>;
 }
