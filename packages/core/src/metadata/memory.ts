@@ -15,7 +15,16 @@ import type {
 } from '../contracts/metadata';
 import { CairnError, ErrorCodes } from '../errors';
 import { assertDigest } from '../hash';
-import { checkExecution, checkRegisterInput, checkRun, checkTransitionInput, LineageWalker } from './shared';
+import { checkExecution, checkRegisterInput, checkRun, checkTransitionInput, walkLineage } from './shared';
+
+export {
+  checkExecution as validateExecutionRecord,
+  checkRegisterInput as validateRegisterModelInput,
+  checkRun as validateRunRecord,
+  checkTransitionInput as validateTransitionInput,
+  type LineageSource,
+  walkLineage,
+} from './shared';
 
 /**
  * A complete metadata store held in this process's memory: for tests, and
@@ -49,13 +58,13 @@ export function memoryMetadata(): MetadataStore {
     } else map.set(key, [value]);
   };
 
-  const walker = new LineageWalker({
-    execution: (id) => executions.get(id),
-    artifact: (digest) => artifacts.get(digest),
-    producers: (digest) => producers.get(digest) ?? [],
-    consumers: (digest) => consumers.get(digest) ?? [],
-    runExecutions: (runId) => executionsByRun.get(runId) ?? [],
-  });
+  const source = {
+    execution: (id: string) => executions.get(id),
+    artifact: (digest: string) => artifacts.get(digest),
+    producers: (digest: string) => producers.get(digest) ?? [],
+    consumers: (digest: string) => consumers.get(digest) ?? [],
+    runExecutions: (runId: string) => executionsByRun.get(runId) ?? [],
+  };
 
   const findVersion = (model: string, version: number): ModelVersion => {
     const found = models.get(model)?.find((v) => v.version === version);
@@ -173,7 +182,7 @@ export function memoryMetadata(): MetadataStore {
 
     async lineage(target, options = {}): Promise<LineageGraph> {
       if ('digest' in target) assertDigest(target.digest);
-      return clone(walker.walk(target, options));
+      return clone(await walkLineage(source, target, options));
     },
 
     async registerModel(input: RegisterModelInput) {

@@ -59,122 +59,125 @@ export function checkTransitionInput(input: TransitionInput): void {
   }
 }
 
-/** Synchronous reads a lineage walk needs; ids in recording order. */
+type MaybePromise<T> = T | Promise<T>;
+
+/** The reads a lineage walk needs from a metadata store; execution ids in recording order. */
 export interface LineageSource {
-  execution(id: string): ExecutionRecord | undefined;
-  artifact(digest: string): ArtifactRecord | undefined;
-  producers(digest: string): readonly string[];
-  consumers(digest: string): readonly string[];
-  runExecutions(runId: string): readonly string[];
+  execution(id: string): MaybePromise<ExecutionRecord | undefined>;
+  artifact(digest: string): MaybePromise<ArtifactRecord | undefined>;
+  /** Ids of executions that output this digest. */
+  producers(digest: string): MaybePromise<readonly string[]>;
+  /** Ids of executions that take this digest as an input. */
+  consumers(digest: string): MaybePromise<readonly string[]>;
+  runExecutions(runId: string): MaybePromise<readonly string[]>;
 }
 
 /**
- * Breadth-first lineage over the artifact → execution → artifact graph.
- * Depth counts executions: one level up from an artifact is its producers
- * with their inputs; one level down is its consumers with their outputs.
+ * Breadth-first lineage over the artifact → execution → artifact graph, with
+ * the semantics of `MetadataStore.lineage` (and `testMetadata`): depth counts
+ * executions, `both` is the union of `up` and `down`, a run's own executions
+ * are level 0. Stores whose queries can answer the five reads of
+ * {@link LineageSource} get a conforming `lineage` from it.
  */
-export class LineageWalker {
-  constructor(private readonly source: LineageSource) {}
+export async function walkLineage(
+  source: LineageSource,
+  target: { digest: string } | { runId: string },
+  options: { direction?: 'up' | 'down' | 'both'; depth?: number } = {},
+): Promise<LineageGraph> {
+  const direction = options.direction ?? 'both';
+  const depth = options.depth ?? Number.POSITIVE_INFINITY;
+  const executions = new Map<string, ExecutionRecord>();
+  const digests = new Set<string>();
+  const edges = new Map<string, LineageGraph['edges'][number]>();
+  const addEdge = (from: string, to: string, name: string, kind: 'input' | 'output') => {
+    edges.set(`${kind}\0${from}\0${to}\0${name}`, { from, to, name, kind });
+  };
 
-  walk(
-    target: { digest: string } | { runId: string },
-    options: { direction?: 'up' | 'down' | 'both'; depth?: number } = {},
-  ): LineageGraph {
-    const direction = options.direction ?? 'both';
-    const depth = options.depth ?? Number.POSITIVE_INFINITY;
-    const executions = new Map<string, ExecutionRecord>();
-    const digests = new Set<string>();
-    const edges = new Map<string, LineageGraph['edges'][number]>();
-    const addEdge = (from: string, to: string, name: string, kind: 'input' | 'output') => {
-      edges.set(`${kind}\0${from}\0${to}\0${name}`, { from, to, name, kind });
-    };
-
-    let upStart: string[];
-    let downStart: string[];
-    if ('digest' in target) {
-      digests.add(target.digest);
-      upStart = [target.digest];
-      downStart = [target.digest];
-    } else {
-      upStart = [];
-      downStart = [];
-      for (const id of this.source.runExecutions(target.runId)) {
-        const execution = this.source.execution(id);
-        if (!execution) continue;
-        executions.set(id, execution);
-        for (const [name, ref] of Object.entries(execution.inputs)) {
-          addEdge(ref.digest, id, name, 'input');
-          digests.add(ref.digest);
-          upStart.push(ref.digest);
-        }
-        for (const [name, ref] of Object.entries(execution.outputs)) {
-          addEdge(id, ref.digest, name, 'output');
-          digests.add(ref.digest);
-          downStart.push(ref.digest);
-        }
+  let upStart: string[];
+  let downStart: string[];
+  if ('digest' in target) {
+    digests.add(target.digest);
+    upStart = [target.digest];
+    downStart = [target.digest];
+  } else {
+    upStart = [];
+    downStart = [];
+    for (const id of await source.runExecutions(target.runId)) {
+      const execution = await source.execution(id);
+      if (!execution) continue;
+      executions.set(id, execution);
+      for (const [name, ref] of Object.entries(execution.inputs)) {
+        addEdge(ref.digest, id, name, 'input');
+        digests.add(ref.digest);
+        upStart.push(ref.digest);
+      }
+      for (const [name, ref] of Object.entries(execution.outputs)) {
+        addEdge(id, ref.digest, name, 'output');
+        digests.add(ref.digest);
+        downStart.push(ref.digest);
       }
     }
-
-    const visitedUp = new Set<string>();
-    const visitedDown = new Set<string>();
-    if (direction !== 'down') {
-      let frontier = upStart;
-      const seen = new Set(upStart);
-      for (let level = 0; level < depth && frontier.length > 0; level++) {
-        const next: string[] = [];
-        for (const digest of frontier) {
-          for (const id of this.source.producers(digest)) {
-            const execution = executions.get(id) ?? this.source.execution(id);
-            if (!execution) continue;
-            for (const [name, ref] of Object.entries(execution.outputs)) {
-              if (ref.digest === digest) addEdge(id, digest, name, 'output');
-            }
-            if (visitedUp.has(id)) continue;
-            visitedUp.add(id);
-            executions.set(id, execution);
-            for (const [name, ref] of Object.entries(execution.inputs)) {
-              addEdge(ref.digest, id, name, 'input');
-              digests.add(ref.digest);
-              if (!seen.has(ref.digest)) next.push(ref.digest);
-              seen.add(ref.digest);
-            }
-          }
-        }
-        frontier = next;
-      }
-    }
-    if (direction !== 'up') {
-      let frontier = downStart;
-      const seen = new Set(downStart);
-      for (let level = 0; level < depth && frontier.length > 0; level++) {
-        const next: string[] = [];
-        for (const digest of frontier) {
-          for (const id of this.source.consumers(digest)) {
-            const execution = executions.get(id) ?? this.source.execution(id);
-            if (!execution) continue;
-            for (const [name, ref] of Object.entries(execution.inputs)) {
-              if (ref.digest === digest) addEdge(digest, id, name, 'input');
-            }
-            if (visitedDown.has(id)) continue;
-            visitedDown.add(id);
-            executions.set(id, execution);
-            for (const [name, ref] of Object.entries(execution.outputs)) {
-              addEdge(id, ref.digest, name, 'output');
-              digests.add(ref.digest);
-              if (!seen.has(ref.digest)) next.push(ref.digest);
-              seen.add(ref.digest);
-            }
-          }
-        }
-        frontier = next;
-      }
-    }
-
-    const artifacts: ArtifactRecord[] = [];
-    for (const digest of digests) {
-      const record = this.source.artifact(digest);
-      if (record) artifacts.push(record);
-    }
-    return { artifacts, executions: [...executions.values()], edges: [...edges.values()] };
   }
+
+  const visitedUp = new Set<string>();
+  const visitedDown = new Set<string>();
+  if (direction !== 'down') {
+    let frontier = upStart;
+    const seen = new Set(upStart);
+    for (let level = 0; level < depth && frontier.length > 0; level++) {
+      const next: string[] = [];
+      for (const digest of frontier) {
+        for (const id of await source.producers(digest)) {
+          const execution = executions.get(id) ?? (await source.execution(id));
+          if (!execution) continue;
+          for (const [name, ref] of Object.entries(execution.outputs)) {
+            if (ref.digest === digest) addEdge(id, digest, name, 'output');
+          }
+          if (visitedUp.has(id)) continue;
+          visitedUp.add(id);
+          executions.set(id, execution);
+          for (const [name, ref] of Object.entries(execution.inputs)) {
+            addEdge(ref.digest, id, name, 'input');
+            digests.add(ref.digest);
+            if (!seen.has(ref.digest)) next.push(ref.digest);
+            seen.add(ref.digest);
+          }
+        }
+      }
+      frontier = next;
+    }
+  }
+  if (direction !== 'up') {
+    let frontier = downStart;
+    const seen = new Set(downStart);
+    for (let level = 0; level < depth && frontier.length > 0; level++) {
+      const next: string[] = [];
+      for (const digest of frontier) {
+        for (const id of await source.consumers(digest)) {
+          const execution = executions.get(id) ?? (await source.execution(id));
+          if (!execution) continue;
+          for (const [name, ref] of Object.entries(execution.inputs)) {
+            if (ref.digest === digest) addEdge(digest, id, name, 'input');
+          }
+          if (visitedDown.has(id)) continue;
+          visitedDown.add(id);
+          executions.set(id, execution);
+          for (const [name, ref] of Object.entries(execution.outputs)) {
+            addEdge(id, ref.digest, name, 'output');
+            digests.add(ref.digest);
+            if (!seen.has(ref.digest)) next.push(ref.digest);
+            seen.add(ref.digest);
+          }
+        }
+      }
+      frontier = next;
+    }
+  }
+
+  const artifacts: ArtifactRecord[] = [];
+  for (const digest of digests) {
+    const record = await source.artifact(digest);
+    if (record) artifacts.push(record);
+  }
+  return { artifacts, executions: [...executions.values()], edges: [...edges.values()] };
 }
