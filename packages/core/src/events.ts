@@ -14,14 +14,57 @@ interface EventBase {
 export type CairnEvent =
   | (EventBase & { type: 'run.started'; pipeline: string; env: string; steps: string[] })
   | (EventBase & { type: 'step.started'; step: string; attempt: number; reason: PlanReason })
-  | (EventBase & { type: 'step.cached'; step: string; durationMs: number; cachedFrom: string; outputs: Record<string, ArtifactRef> })
-  | (EventBase & { type: 'step.succeeded'; step: string; durationMs: number; attempts: number; outputs: Record<string, ArtifactRef> })
-  | (EventBase & { type: 'step.failed'; step: string; durationMs: number; attempts: number; error: { code?: string; message: string } })
-  | (EventBase & { type: 'step.retrying'; step: string; attempt: number; delayMs: number; error: { code?: string; message: string } })
+  | (EventBase & {
+      type: 'step.cached';
+      step: string;
+      durationMs: number;
+      cachedFrom: string;
+      outputs: Record<string, ArtifactRef>;
+    })
+  | (EventBase & {
+      type: 'step.succeeded';
+      step: string;
+      durationMs: number;
+      attempts: number;
+      outputs: Record<string, ArtifactRef>;
+    })
+  | (EventBase & {
+      type: 'step.failed';
+      step: string;
+      durationMs: number;
+      attempts: number;
+      error: { code?: string; message: string };
+    })
+  | (EventBase & {
+      type: 'step.retrying';
+      step: string;
+      attempt: number;
+      delayMs: number;
+      error: { code?: string; message: string };
+    })
   | (EventBase & { type: 'step.skipped'; step: string; reason: string })
-  | (EventBase & { type: 'step.log'; step: string; level: 'debug' | 'info' | 'warn' | 'error'; message: string; fields?: Record<string, unknown> })
-  | (EventBase & { type: 'artifact.written'; step: string; output: string; digest: string; artifactType: string; size: number })
-  | (EventBase & { type: 'run.finished'; status: RunStatus; durationMs: number; counts: RunCounts; error?: string });
+  | (EventBase & {
+      type: 'step.log';
+      step: string;
+      level: 'debug' | 'info' | 'warn' | 'error';
+      message: string;
+      fields?: Record<string, unknown>;
+    })
+  | (EventBase & {
+      type: 'artifact.written';
+      step: string;
+      output: string;
+      digest: string;
+      artifactType: string;
+      size: number;
+    })
+  | (EventBase & {
+      type: 'run.finished';
+      status: RunStatus;
+      durationMs: number;
+      counts: RunCounts;
+      error?: string;
+    });
 
 export type CairnEventType = CairnEvent['type'];
 

@@ -39,11 +39,15 @@ function canonicalize(value: unknown, path: string): unknown {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) {
-      throw new CairnError(ErrorCodes.ARTIFACT_TYPE_MISMATCH, `${path}: ${value} is not representable in JSON`);
+      throw new CairnError(
+        ErrorCodes.ARTIFACT_TYPE_MISMATCH,
+        `${path}: ${value} is not representable in JSON`,
+      );
     }
     return value;
   }
-  if (Array.isArray(value)) return value.map((item, i) => (item === undefined ? null : canonicalize(item, `${path}[${i}]`)));
+  if (Array.isArray(value))
+    return value.map((item, i) => (item === undefined ? null : canonicalize(item, `${path}[${i}]`)));
   if (typeof value === 'object') {
     if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
       return canonicalize((value as { toJSON(): unknown }).toJSON(), path);

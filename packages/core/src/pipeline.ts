@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { ArtifactMap, ArtifactType } from './contracts/artifact';
-import { CairnError, type ErrorIssue, ErrorCodes, formatIssues } from './errors';
+import { CairnError, ErrorCodes, type ErrorIssue, formatIssues } from './errors';
 import type { AnyStep, StepCallOptions } from './step';
 
 const HANDLE = Symbol.for('cairn.handle');
@@ -65,7 +65,11 @@ export function isHandle(value: unknown): value is Handle<unknown, string> {
 
 /** The builder steps talk to while `pipeline(...)` runs its function. */
 export interface PipelineBuilder {
-  addNode(step: AnyStep, inputs: Record<string, unknown>, options?: StepCallOptions): Record<string, Handle<any, string>>;
+  addNode(
+    step: AnyStep,
+    inputs: Record<string, unknown>,
+    options?: StepCallOptions,
+  ): Record<string, Handle<any, string>>;
 }
 
 let activeBuilder: PipelineBuilder | undefined;
@@ -119,7 +123,11 @@ export function pipeline(name: string, build: () => void, options: PipelineOptio
       for (const [inputName, type] of Object.entries(expected)) {
         const value = inputs[inputName];
         if (value === undefined) {
-          issues.push({ source: nodeName, path: ['inputs', inputName], message: `missing input (expects ${type.name})` });
+          issues.push({
+            source: nodeName,
+            path: ['inputs', inputName],
+            message: `missing input (expects ${type.name})`,
+          });
           continue;
         }
         if (!isHandle(value)) {
@@ -141,7 +149,11 @@ export function pipeline(name: string, build: () => void, options: PipelineOptio
       }
       for (const extra of Object.keys(inputs)) {
         if (!(extra in expected)) {
-          issues.push({ source: nodeName, path: ['inputs', extra], message: 'unknown input: the step does not declare it' });
+          issues.push({
+            source: nodeName,
+            path: ['inputs', extra],
+            message: 'unknown input: the step does not declare it',
+          });
         }
       }
       const node: PipelineNode = { name: nodeName, step, inputs: wires };
@@ -149,10 +161,13 @@ export function pipeline(name: string, build: () => void, options: PipelineOptio
       nodes.push(node);
       const handles: Record<string, Handle<any, string>> = {};
       for (const [output, type] of Object.entries(definition.outputs as ArtifactMap)) {
-        handles[output] = Object.freeze({ kind: 'handle', node: nodeName, output, type, [HANDLE]: true }) as Handle<
-          any,
-          string
-        >;
+        handles[output] = Object.freeze({
+          kind: 'handle',
+          node: nodeName,
+          output,
+          type,
+          [HANDLE]: true,
+        }) as Handle<any, string>;
       }
       return handles;
     },
@@ -187,12 +202,17 @@ export function pipelineFromSpec(
     for (const [inputName, type] of Object.entries(expected)) {
       const ref = n.inputs?.[inputName];
       if (!ref) {
-        issues.push({ source: nodeName, path: ['inputs', inputName], message: `missing input (expects ${type.name})` });
+        issues.push({
+          source: nodeName,
+          path: ['inputs', inputName],
+          message: `missing input (expects ${type.name})`,
+        });
         continue;
       }
       const [producer, output] = ref.split('.');
       const producerNode = producer ? byName.get(producer) : undefined;
-      const producedType = producerNode && output ? (producerNode.step.definition.outputs as ArtifactMap)[output] : undefined;
+      const producedType =
+        producerNode && output ? (producerNode.step.definition.outputs as ArtifactMap)[output] : undefined;
       if (!producerNode || !output || !producedType) {
         issues.push({
           source: nodeName,
@@ -211,30 +231,44 @@ export function pipelineFromSpec(
       wires[inputName] = { node: producer!, output, type: producedType.name };
     }
     for (const extra of Object.keys(n.inputs ?? {})) {
-      if (!(extra in expected)) issues.push({ source: nodeName, path: ['inputs', extra], message: 'unknown input' });
+      if (!(extra in expected))
+        issues.push({ source: nodeName, path: ['inputs', extra], message: 'unknown input' });
     }
     return { name: nodeName, step: n.step, inputs: wires };
   });
   const seen = new Set<string>();
   for (const node of nodes) {
-    if (seen.has(node.name)) issues.push({ source: node.name, message: `duplicate step name "${node.name}"` });
+    if (seen.has(node.name))
+      issues.push({ source: node.name, message: `duplicate step name "${node.name}"` });
     seen.add(node.name);
   }
   return createPipeline(name, nodes, options, issues);
 }
 
-function createPipeline(name: string, nodes: PipelineNode[], options: PipelineOptions, issues: ErrorIssue[]): Pipeline {
+function createPipeline(
+  name: string,
+  nodes: PipelineNode[],
+  options: PipelineOptions,
+  issues: ErrorIssue[],
+): Pipeline {
   if (typeof name !== 'string' || !/^[a-z][a-z0-9_-]{0,63}$/i.test(name)) {
-    issues.unshift({ source: String(name), message: 'pipeline name must start with a letter and use letters, digits, "_" or "-"' });
+    issues.unshift({
+      source: String(name),
+      message: 'pipeline name must start with a letter and use letters, digits, "_" or "-"',
+    });
   }
   if (nodes.length === 0) issues.push({ source: name, message: 'the pipeline has no steps' });
   const unique = new Map<string, PipelineNode>();
   for (const node of nodes) if (!unique.has(node.name)) unique.set(node.name, node);
   const order = issues.length === 0 ? topologicalOrder([...unique.values()], issues) : [...unique.values()];
   if (issues.length > 0) {
-    throw new CairnError(ErrorCodes.PIPELINE_INVALID, `Pipeline "${name}" is invalid:\n${formatIssues(issues)}`, {
-      issues,
-    });
+    throw new CairnError(
+      ErrorCodes.PIPELINE_INVALID,
+      `Pipeline "${name}" is invalid:\n${formatIssues(issues)}`,
+      {
+        issues,
+      },
+    );
   }
   const consumers = new Map<string, string[]>();
   for (const node of order) {
@@ -294,7 +328,10 @@ function topologicalOrder(nodes: PipelineNode[], issues: ErrorIssue[]): Pipeline
   }
   if (order.length !== nodes.length) {
     const stuck = nodes.filter((n) => !order.includes(n)).map((n) => n.name);
-    issues.push({ source: stuck.join(', '), message: `cycle: these steps depend on each other (${stuck.join(' → ')})` });
+    issues.push({
+      source: stuck.join(', '),
+      message: `cycle: these steps depend on each other (${stuck.join(' → ')})`,
+    });
   }
   return order;
 }

@@ -52,7 +52,8 @@ export function defineConfig(config: CairnConfig): CairnConfig {
     if (stack === undefined) return;
     for (const [key, value] of Object.entries(stack)) {
       const kind = { storage: 'storage', metadata: 'metadata', executor: 'executor' }[key];
-      if (!kind) problems.push(`${where}.${key}: unknown plugin slot (expected storage, metadata or executor)`);
+      if (!kind)
+        problems.push(`${where}.${key}: unknown plugin slot (expected storage, metadata or executor)`);
       else if (value !== undefined && (value as { kind?: string })?.kind !== kind) {
         problems.push(`${where}.${key}: expected a ${kind} plugin, got ${describe(value)}`);
       }
@@ -61,9 +62,13 @@ export function defineConfig(config: CairnConfig): CairnConfig {
   checkStack('stack', config?.stack);
   for (const [env, stack] of Object.entries(config?.env ?? {})) checkStack(`env.${env}`, stack);
   if (problems.length > 0) {
-    throw new CairnError(ErrorCodes.STACK_INVALID, `cairn.config is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
-      issues: problems.map((message) => ({ source: 'cairn.config', message })),
-    });
+    throw new CairnError(
+      ErrorCodes.STACK_INVALID,
+      `cairn.config is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      {
+        issues: problems.map((message) => ({ source: 'cairn.config', message })),
+      },
+    );
   }
   return config;
 }
@@ -79,6 +84,7 @@ export function stackFor(config: CairnConfig, env: string): Stack {
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
-  if (typeof value === 'object') return (value as { kind?: string }).kind ? `a ${(value as { kind: string }).kind} plugin` : 'an object';
+  if (typeof value === 'object')
+    return (value as { kind?: string }).kind ? `a ${(value as { kind: string }).kind} plugin` : 'an object';
   return typeof value;
 }

@@ -101,22 +101,32 @@ const STEP = Symbol.for('cairn.step');
  * handles of its outputs. The compiler checks that each handle carries the
  * artifact type the input declares.
  */
-export type Step<Config, Inputs extends ArtifactMap, Outputs extends ArtifactMap> = (keyof Inputs extends never
+export type Step<
+  Config,
+  Inputs extends ArtifactMap,
+  Outputs extends ArtifactMap,
+> = (keyof Inputs extends never
   ? (inputs?: Record<string, never>, options?: StepCallOptions) => HandlesOf<Outputs>
   : (inputs: HandlesOf<Inputs>, options?: StepCallOptions) => HandlesOf<Outputs>) & {
   readonly kind: 'step';
-  readonly definition: StepDefinition<Config, Inputs, Outputs> | CommandStepDefinition<Config, Inputs, Outputs>;
-  /** Hash of the step's code: `run`'s source (or the command) and its version. */
-  readonly [STEP]: true;
+  readonly definition:
+    | StepDefinition<Config, Inputs, Outputs>
+    | CommandStepDefinition<Config, Inputs, Outputs>;
 };
 
-export type AnyStep = Step<any, any, any>;
+/** Any step, whatever its config, inputs and outputs. */
+export type AnyStep = ((...args: any[]) => Record<string, Handle<any, string>>) & {
+  readonly kind: 'step';
+  readonly definition: AnyStepDefinition;
+};
 
 export function isStep(value: unknown): value is AnyStep {
   return typeof value === 'function' && (value as any)[STEP] === true;
 }
 
-export function isCommandStep(definition: AnyStepDefinition): definition is CommandStepDefinition<any, any, any> {
+export function isCommandStep(
+  definition: AnyStepDefinition,
+): definition is CommandStepDefinition<any, any, any> {
   return typeof (definition as CommandStepDefinition<any, any, any>).command === 'string';
 }
 
@@ -141,7 +151,10 @@ function checkDefinition(definition: AnyStepDefinition): void {
   checkMap('inputs', definition.inputs);
   checkMap('outputs', definition.outputs);
   if (!definition.outputs || typeof definition.outputs !== 'object') issues.push('outputs: required');
-  if (definition.config !== undefined && typeof (definition.config as any)?.['~standard']?.validate !== 'function') {
+  if (
+    definition.config !== undefined &&
+    typeof (definition.config as any)?.['~standard']?.validate !== 'function'
+  ) {
     issues.push('config: expected a Standard Schema validator (e.g. a zod schema)');
   }
   const retries = definition.retries;
@@ -149,7 +162,8 @@ function checkDefinition(definition: AnyStepDefinition): void {
   if (attempts !== undefined && (!Number.isInteger(attempts) || attempts < 0)) {
     issues.push('retries: expected a non-negative integer');
   }
-  if (definition.timeoutMs !== undefined && !(definition.timeoutMs > 0)) issues.push('timeoutMs: expected a positive number');
+  if (definition.timeoutMs !== undefined && !(definition.timeoutMs > 0))
+    issues.push('timeoutMs: expected a positive number');
   if (issues.length > 0) {
     throw new CairnError(
       ErrorCodes.STEP_INVALID,
@@ -194,11 +208,16 @@ function makeStep(definition: AnyStepDefinition): AnyStep {
  * });
  * ```
  */
-export function step<Config = Record<string, never>, Inputs extends ArtifactMap = {}, Outputs extends ArtifactMap = {}>(
-  definition: StepDefinition<Config, Inputs, Outputs>,
-): Step<Config, Inputs, Outputs> {
+export function step<
+  Config = Record<string, never>,
+  Inputs extends ArtifactMap = {},
+  Outputs extends ArtifactMap = {},
+>(definition: StepDefinition<Config, Inputs, Outputs>): Step<Config, Inputs, Outputs> {
   if (typeof definition.run !== 'function') {
-    throw new CairnError(ErrorCodes.STEP_INVALID, `Step ${JSON.stringify(definition.name)} needs a run function`);
+    throw new CairnError(
+      ErrorCodes.STEP_INVALID,
+      `Step ${JSON.stringify(definition.name)} needs a run function`,
+    );
   }
   return makeStep(definition as AnyStepDefinition) as Step<Config, Inputs, Outputs>;
 }

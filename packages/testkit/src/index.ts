@@ -3,6 +3,9 @@
  * itself (ours and a platform team's alike), and helpers to test steps and
  * pipelines.
  */
-export * from './storage';
-export * from './metadata';
+
 export * from './executor';
+/** Pipelines the executor suite runs; exported so out-of-process workers can find them in the built package. */
+export * as executorFixtures from './fixtures/executor-pipelines';
+export * from './metadata';
+export * from './storage';

@@ -3,7 +3,13 @@
  * `planPipeline` answers what a run would do, without running anything.
  */
 import type { ExecutorDescriptor } from '../contracts/executor';
-import type { ArtifactRef, ExecutionStatus, MetadataStore, RunCounts, RunStatus } from '../contracts/metadata';
+import type {
+  ArtifactRef,
+  ExecutionStatus,
+  MetadataStore,
+  RunCounts,
+  RunStatus,
+} from '../contracts/metadata';
 import type { StorageDriver } from '../contracts/storage';
 import type { CairnEvent, PlanReason } from '../events';
 
@@ -64,7 +70,10 @@ export interface RunResult {
   error?: { step?: string; code?: string; message: string };
 }
 
-export type PlanOptions = Omit<RunOptions, 'executor' | 'concurrency' | 'signal' | 'onEvent' | 'tags' | 'tmpDir'>;
+export type PlanOptions = Omit<
+  RunOptions,
+  'executor' | 'concurrency' | 'signal' | 'onEvent' | 'tags' | 'tmpDir'
+>;
 
 export interface PlannedStep {
   step: string;

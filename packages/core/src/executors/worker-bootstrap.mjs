@@ -1,0 +1,7 @@
+// Source-mode entry of worker-pool threads (inside the monorepo, where the
+// core runs from TypeScript): loader hooks are per thread, so register tsx
+// here before loading the TypeScript worker. Built packages use worker.js.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./worker.ts');

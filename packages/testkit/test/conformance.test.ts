@@ -1,0 +1,5 @@
+import { inProcess, workerPool } from '@cairn/core';
+import { testExecutor } from '../src/executor';
+
+testExecutor({ name: 'in-process', create: () => inProcess() });
+testExecutor({ name: 'worker-pool', create: () => workerPool({ size: 2 }) });
