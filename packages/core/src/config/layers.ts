@@ -1,0 +1,118 @@
+import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { type ConfigObject, dotted, findNonFinite, isPlainObject, listPaths } from './merge';
+
+/** Where a layer came from, as reported in `sources` and in error messages. */
+export type LayerSource = string;
+
+/** One config layer of one step: a file, the inline config, or the `--set` flags. */
+export interface Layer {
+  /** File path relative to the project, `inline` or `--set`. */
+  source: LayerSource;
+  /** True when `source` is a file (then issue paths are relative to the step's config). */
+  file: boolean;
+  value: ConfigObject;
+  /** Every key path the layer sets (dotted) → the line that sets it, when known. */
+  lines: Map<string, number | undefined>;
+}
+
+/** A problem found while reading a layer, before any schema sees it. */
+export interface LayerProblem {
+  kind: 'unreadable' | 'invalid';
+  line?: number;
+  path?: string[];
+  message: string;
+}
+
+/**
+ * Parse a step config file (YAML, or JSON, which YAML 1.2 reads too) into a
+ * layer that remembers the line of every key, so that schema errors can name
+ * `conf/ci/train.yaml:3`.
+ */
+export function parseLayerFile(
+  text: string,
+  source: string,
+): { layer: Layer } | { problems: LayerProblem[] } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    return {
+      problems: doc.errors.map((error) => ({
+        kind: 'unreadable' as const,
+        line: lineCounter.linePos(error.pos[0]).line,
+        message: `YAML syntax error: ${error.message}`,
+      })),
+    };
+  }
+  const contents = doc.contents;
+  // An empty file (or only comments) is an empty config, not an error.
+  if (contents === null || (isScalar(contents) && contents.value === null)) {
+    return { layer: { source, file: true, value: {}, lines: new Map() } };
+  }
+  if (!isMap(contents)) {
+    const got = isSeq(contents) ? 'a list' : `a ${typeof (isScalar(contents) ? contents.value : contents)}`;
+    return {
+      problems: [
+        {
+          kind: 'unreadable',
+          line: 1,
+          message: `a step config file must be a mapping of keys to values (key: value), got ${got}`,
+        },
+      ],
+    };
+  }
+  const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (!isPlainObject(value)) {
+    return { problems: [{ kind: 'unreadable', line: 1, message: 'a step config file must be a mapping' }] };
+  }
+  const nonFinite = findNonFinite(value);
+  const lines = new Map<string, number | undefined>();
+  collectLines(contents, [], lines, lineCounter);
+  if (nonFinite) {
+    return {
+      problems: [
+        {
+          kind: 'invalid',
+          line: lines.get(dotted(nonFinite)),
+          path: nonFinite,
+          message: '.inf and .nan cannot be stored as JSON (the stored config and the cache key are JSON)',
+        },
+      ],
+    };
+  }
+  return { layer: { source, file: true, value, lines } };
+}
+
+function collectLines(
+  node: unknown,
+  path: string[],
+  lines: Map<string, number | undefined>,
+  counter: LineCounter,
+) {
+  const lineOf = (target: unknown) => {
+    const range = (target as Node | null)?.range;
+    return range ? counter.linePos(range[0]).line : undefined;
+  };
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isPair(pair)) continue;
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const keyPath = [...path, key];
+      lines.set(dotted(keyPath), lineOf(pair.key) ?? lineOf(pair.value));
+      collectLines(pair.value, keyPath, lines, counter);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, index) => {
+      const itemPath = [...path, String(index)];
+      lines.set(dotted(itemPath), lineOf(item));
+      collectLines(item, itemPath, lines, counter);
+    });
+  }
+  // Keys inside an alias are not listed: lookups fall back to the alias's own key and line.
+}
+
+/** A layer built from data (inline config, `--set` flags): paths are known, lines are not. */
+export function dataLayer(source: LayerSource, value: ConfigObject): Layer {
+  const lines = new Map<string, number | undefined>();
+  for (const path of listPaths(value)) lines.set(dotted(path), undefined);
+  return { source, file: false, value, lines };
+}
