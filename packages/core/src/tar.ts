@@ -83,8 +83,10 @@ async function collect(root: string): Promise<Entry[]> {
     }
   };
   await walk(root, '');
-  // Byte order of the UTF-8 names, so the order does not depend on the file system or the locale.
-  return entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  // Byte order of the UTF-8 names as written in the archive (folders end in "/"), so the order does
+  // not depend on the file system or the locale, and a folder always precedes its contents.
+  const key = (entry: Entry) => Buffer.from(entry.type === 'dir' ? `${entry.path}/` : entry.path);
+  return entries.sort((a, b) => Buffer.compare(key(a), key(b)));
 }
 
 async function* fileContent(path: string, size: number): AsyncGenerator<Uint8Array> {
