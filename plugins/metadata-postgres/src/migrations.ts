@@ -1,0 +1,122 @@
+/**
+ * Versioned schema migrations. Each runs once per schema, in order, recorded
+ * in `<schema>.migrations`; never edit a released one — add the next version.
+ * `{s}` stands for the quoted schema name.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'runs, executions, artifacts, lineage, cache, registry',
+    sql: `
+-- Ids and ISO times sort as bytes (COLLATE "C"), the way every other store compares strings.
+CREATE TABLE {s}.runs (
+  id text COLLATE "C" PRIMARY KEY,
+  pipeline text NOT NULL,
+  env text NOT NULL,
+  status text NOT NULL,
+  started_at text NOT NULL,
+  finished_at text,
+  git jsonb,
+  versions jsonb NOT NULL,
+  configs jsonb NOT NULL,
+  counts jsonb,
+  tags jsonb,
+  host jsonb,
+  error text
+);
+-- listRuns: newest first, optionally per pipeline (the primary key serves the unfiltered case).
+CREATE INDEX runs_pipeline_newest ON {s}.runs (pipeline, id DESC);
+
+CREATE TABLE {s}.executions (
+  seq bigserial NOT NULL UNIQUE,
+  id text PRIMARY KEY,
+  run_id text NOT NULL,
+  step text NOT NULL,
+  status text NOT NULL,
+  cache_key text NOT NULL,
+  cacheable boolean NOT NULL,
+  cached_from text,
+  inputs jsonb NOT NULL,
+  outputs jsonb NOT NULL,
+  config_digest text,
+  started_at text NOT NULL,
+  finished_at text,
+  duration_ms double precision,
+  attempts integer NOT NULL,
+  error jsonb
+);
+CREATE INDEX executions_run ON {s}.executions (run_id, seq);
+
+CREATE TABLE {s}.artifacts (
+  seq bigserial NOT NULL,
+  digest text PRIMARY KEY,
+  type text NOT NULL,
+  size bigint NOT NULL,
+  metadata jsonb,
+  producer_run_id text,
+  producer_step text,
+  producer_output text,
+  producer_execution_id text,
+  created_at text COLLATE "C" NOT NULL
+);
+-- listArtifacts: newest first, optionally by type (by run goes through lineage).
+CREATE INDEX artifacts_newest ON {s}.artifacts (created_at DESC, seq DESC);
+CREATE INDEX artifacts_type_newest ON {s}.artifacts (type, created_at DESC, seq DESC);
+
+-- One row per edge: kind 'input' is artifact -> execution, 'output' is execution -> artifact.
+CREATE TABLE {s}.lineage (
+  execution_id text NOT NULL REFERENCES {s}.executions (id) ON DELETE CASCADE,
+  kind text NOT NULL CHECK (kind IN ('input', 'output')),
+  name text NOT NULL,
+  digest text NOT NULL,
+  PRIMARY KEY (execution_id, kind, name)
+);
+-- Lineage both ways: from an execution (primary key) and from an artifact (this one).
+CREATE INDEX lineage_by_artifact ON {s}.lineage (digest, kind);
+
+CREATE TABLE {s}.cache (
+  cache_key text PRIMARY KEY,
+  execution_id text NOT NULL,
+  run_id text NOT NULL,
+  outputs jsonb NOT NULL,
+  created_at text NOT NULL
+);
+
+-- One row per model: the row every registration and transition of that model locks.
+CREATE TABLE {s}.models (
+  model text PRIMARY KEY
+);
+CREATE TABLE {s}.model_versions (
+  model text NOT NULL REFERENCES {s}.models (model),
+  version integer NOT NULL,
+  digest text NOT NULL,
+  stage text NOT NULL CHECK (stage IN ('none', 'staging', 'production', 'archived')),
+  metrics jsonb NOT NULL,
+  run_id text,
+  created_at text NOT NULL,
+  description text,
+  PRIMARY KEY (model, version),
+  UNIQUE (model, digest)
+);
+CREATE INDEX model_versions_stage ON {s}.model_versions (model, stage);
+CREATE TABLE {s}.model_transitions (
+  seq bigserial PRIMARY KEY,
+  model text NOT NULL,
+  version integer NOT NULL,
+  from_stage text NOT NULL,
+  to_stage text NOT NULL,
+  reason text NOT NULL,
+  actor text NOT NULL,
+  at text NOT NULL,
+  accepted boolean NOT NULL
+);
+CREATE INDEX model_transitions_model ON {s}.model_transitions (model, seq);
+`,
+  },
+];

@@ -1,0 +1,55 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { TestProject } from 'vitest/node';
+
+/**
+ * Starts a real PostgreSQL on 127.0.0.1 for the whole suite (scripts/servers/postgres.sh)
+ * and stops it afterwards. Missing binaries fail the run: nothing is skipped.
+ */
+const script = fileURLToPath(new URL('../../../scripts/servers/postgres.sh', import.meta.url));
+const run = promisify(execFile);
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Connection string of the test server, with its (public, fixed) test password. */
+    pgUrl: string;
+    /** Port of the test server. */
+    pgPort: number;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const dir = `/tmp/cairn-pg-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const port = await freePort();
+  let url: string;
+  try {
+    url = (await run('bash', [script, 'start', dir, String(port)], { timeout: 90_000 })).stdout.trim();
+  } catch (error) {
+    await run('bash', [script, 'stop', dir]).catch(() => {});
+    const stderr = (error as { stderr?: string }).stderr ?? '';
+    throw new Error(
+      `Could not start the test PostgreSQL with ${script}:\n${stderr || String(error)}\n` +
+        'Install it with: scripts/servers/postgres.sh install (apt-get install postgresql)',
+    );
+  }
+  project.provide('pgUrl', url);
+  project.provide('pgPort', port);
+  return async () => {
+    await run('bash', [script, 'stop', dir]);
+  };
+}
