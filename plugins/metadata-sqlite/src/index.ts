@@ -1,0 +1,792 @@
+/**
+ * @cairn/metadata-sqlite — the embedded metadata store: one SQLite file in
+ * WAL mode, safe for several processes of one machine.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import {
+  type ArtifactQuery,
+  type ArtifactRecord,
+  type ArtifactRef,
+  assertDigest,
+  type CacheEntry,
+  CairnError,
+  ErrorCodes,
+  type ExecutionRecord,
+  type MetadataStore,
+  type ModelStage,
+  type ModelVersion,
+  type RunQuery,
+  type RunRecord,
+  type StageTransition,
+  validateExecutionRecord,
+  validateRegisterModelInput,
+  validateRunRecord,
+  validateTransitionInput,
+  walkLineage,
+} from '@cairn/core';
+import type BetterSqlite3 from 'better-sqlite3';
+import { appliedVersion, latestVersion, migrate } from './migrations';
+
+export interface SqliteMetadataOptions {
+  /**
+   * The database file, resolved against the working directory when the
+   * factory is called. Its folder is created on first use.
+   * @default '.cairn/metadata.db'
+   */
+  file?: string;
+  /**
+   * How long a write waits for another process's transaction before failing.
+   * @default 5000
+   */
+  busyTimeoutMs?: number;
+  /** Open read-only: no migrations, every write fails. @default false */
+  readonly?: boolean;
+}
+
+const PLUGIN = 'sqliteMetadata';
+const KNOWN_OPTIONS = new Set(['file', 'busyTimeoutMs', 'readonly']);
+
+function optionError(option: string, message: string): CairnError {
+  return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${PLUGIN}: option "${option}" ${message}`, {
+    context: { plugin: '@cairn/metadata-sqlite', option },
+  });
+}
+
+function normalizeOptions(
+  input: SqliteMetadataOptions | string | undefined,
+): Required<SqliteMetadataOptions> {
+  const options: SqliteMetadataOptions = typeof input === 'string' ? { file: input } : (input ?? {});
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw optionError('options', 'must be a file path or an options object');
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key))
+      throw optionError(key, `is unknown (known: ${[...KNOWN_OPTIONS].join(', ')})`);
+  }
+  const file = options.file ?? '.cairn/metadata.db';
+  if (typeof file !== 'string' || file.trim() === '' || file.includes('\0')) {
+    throw optionError('file', `must be a non-empty file path, got ${JSON.stringify(file)}`);
+  }
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0 || busyTimeoutMs > 2_147_483_647) {
+    throw optionError(
+      'busyTimeoutMs',
+      `must be a non-negative integer of milliseconds, got ${JSON.stringify(busyTimeoutMs)}`,
+    );
+  }
+  const readonly = options.readonly ?? false;
+  if (typeof readonly !== 'boolean')
+    throw optionError('readonly', `must be a boolean, got ${JSON.stringify(readonly)}`);
+  return { file: file === ':memory:' ? file : resolve(file), busyTimeoutMs, readonly };
+}
+
+// --- rows ↔ records --------------------------------------------------------
+
+interface RunRow {
+  id: string;
+  pipeline: string;
+  env: string;
+  status: RunRecord['status'];
+  started_at: string;
+  finished_at: string | null;
+  git: string | null;
+  versions: string;
+  configs: string;
+  counts: string | null;
+  tags: string | null;
+  host: string | null;
+  error: string | null;
+}
+
+interface ExecutionRow {
+  seq: number;
+  id: string;
+  run_id: string;
+  step: string;
+  status: ExecutionRecord['status'];
+  cache_key: string;
+  cacheable: number;
+  cached_from: string | null;
+  inputs: string;
+  outputs: string;
+  config_digest: string | null;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  attempts: number;
+  error: string | null;
+}
+
+interface ArtifactRow {
+  digest: string;
+  type: string;
+  size: number;
+  metadata: string | null;
+  producer: string | null;
+  created_at: string;
+}
+
+interface ModelRow {
+  model: string;
+  version: number;
+  digest: string;
+  stage: ModelStage;
+  metrics: string;
+  run_id: string | null;
+  created_at: string;
+  description: string | null;
+}
+
+interface TransitionRow {
+  model: string;
+  version: number;
+  from_stage: ModelStage;
+  to_stage: ModelStage;
+  reason: string;
+  actor: string;
+  at: string;
+  accepted: number;
+}
+
+const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+
+function toRun(row: RunRow): RunRecord {
+  const run: RunRecord = {
+    id: row.id,
+    pipeline: row.pipeline,
+    env: row.env,
+    status: row.status,
+    startedAt: row.started_at,
+    versions: JSON.parse(row.versions),
+    configs: JSON.parse(row.configs),
+  };
+  if (row.finished_at !== null) run.finishedAt = row.finished_at;
+  if (row.git !== null) run.git = JSON.parse(row.git);
+  if (row.counts !== null) run.counts = JSON.parse(row.counts);
+  if (row.tags !== null) run.tags = JSON.parse(row.tags);
+  if (row.host !== null) run.host = JSON.parse(row.host);
+  if (row.error !== null) run.error = row.error;
+  return run;
+}
+
+function toExecution(row: ExecutionRow): ExecutionRecord {
+  const execution: ExecutionRecord = {
+    id: row.id,
+    runId: row.run_id,
+    step: row.step,
+    status: row.status,
+    cacheKey: row.cache_key,
+    cacheable: row.cacheable === 1,
+    inputs: JSON.parse(row.inputs),
+    outputs: JSON.parse(row.outputs),
+    startedAt: row.started_at,
+    attempts: row.attempts,
+  };
+  if (row.cached_from !== null) execution.cachedFrom = row.cached_from;
+  if (row.config_digest !== null) execution.configDigest = row.config_digest;
+  if (row.finished_at !== null) execution.finishedAt = row.finished_at;
+  if (row.duration_ms !== null) execution.durationMs = row.duration_ms;
+  if (row.error !== null) execution.error = JSON.parse(row.error);
+  return execution;
+}
+
+function toArtifact(row: ArtifactRow): ArtifactRecord {
+  const artifact: ArtifactRecord = {
+    digest: row.digest,
+    type: row.type,
+    size: row.size,
+    createdAt: row.created_at,
+  };
+  if (row.metadata !== null) artifact.metadata = JSON.parse(row.metadata);
+  if (row.producer !== null) artifact.producer = JSON.parse(row.producer);
+  return artifact;
+}
+
+function toModel(row: ModelRow): ModelVersion {
+  const version: ModelVersion = {
+    model: row.model,
+    version: row.version,
+    digest: row.digest,
+    stage: row.stage,
+    metrics: JSON.parse(row.metrics),
+    createdAt: row.created_at,
+  };
+  if (row.run_id !== null) version.runId = row.run_id;
+  if (row.description !== null) version.description = row.description;
+  return version;
+}
+
+function toTransition(row: TransitionRow): StageTransition {
+  return {
+    model: row.model,
+    version: row.version,
+    from: row.from_stage,
+    to: row.to_stage,
+    reason: row.reason,
+    actor: row.actor,
+    at: row.at,
+    accepted: row.accepted === 1,
+  };
+}
+
+// --- the connection ----------------------------------------------------------
+
+type Db = BetterSqlite3.Database;
+type Statement = BetterSqlite3.Statement;
+
+/** Every statement the store runs, prepared once per connection. */
+function prepare(db: Db) {
+  return {
+    insertRun: db.prepare(
+      `INSERT INTO runs (id, pipeline, env, status, started_at, finished_at, git, versions, configs, counts, tags, host, error)
+       VALUES (@id, @pipeline, @env, @status, @started_at, @finished_at, @git, @versions, @configs, @counts, @tags, @host, @error)`,
+    ),
+    updateRun: db.prepare(
+      `UPDATE runs SET status = coalesce(@status, status), finished_at = coalesce(@finished_at, finished_at),
+       counts = coalesce(@counts, counts), error = coalesce(@error, error) WHERE id = @id`,
+    ),
+    getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
+    insertExecution: db.prepare(
+      `INSERT INTO executions (id, run_id, step, status, cache_key, cacheable, cached_from, inputs, outputs,
+       config_digest, started_at, finished_at, duration_ms, attempts, error)
+       VALUES (@id, @run_id, @step, @status, @cache_key, @cacheable, @cached_from, @inputs, @outputs,
+       @config_digest, @started_at, @finished_at, @duration_ms, @attempts, @error)`,
+    ),
+    insertArtifact: db.prepare(
+      `INSERT INTO artifacts (digest, type, size, metadata, producer, created_at)
+       VALUES (@digest, @type, @size, @metadata, @producer, @created_at) ON CONFLICT (digest) DO NOTHING`,
+    ),
+    insertEdge: db.prepare(
+      'INSERT INTO execution_artifacts (execution_id, role, name, digest) VALUES (?, ?, ?, ?)',
+    ),
+    upsertCache: db.prepare(
+      `INSERT INTO cache_entries (cache_key, execution_id, run_id, outputs, created_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (cache_key) DO UPDATE SET execution_id = excluded.execution_id, run_id = excluded.run_id,
+       outputs = excluded.outputs, created_at = excluded.created_at`,
+    ),
+    listExecutions: db.prepare('SELECT * FROM executions WHERE run_id = ? ORDER BY seq'),
+    runExecutionIds: db.prepare('SELECT id FROM executions WHERE run_id = ? ORDER BY seq').pluck(),
+    getExecution: db.prepare('SELECT * FROM executions WHERE id = ?'),
+    lookupCache: db.prepare('SELECT * FROM cache_entries WHERE cache_key = ?'),
+    invalidateCache: db.prepare('DELETE FROM cache_entries WHERE cache_key = ?'),
+    getArtifact: db.prepare('SELECT * FROM artifacts WHERE digest = ?'),
+    edgesOf: db
+      .prepare(
+        `SELECT ea.execution_id FROM execution_artifacts ea JOIN executions e ON e.id = ea.execution_id
+         WHERE ea.digest = ? AND ea.role = ? ORDER BY e.seq`,
+      )
+      .pluck(),
+    findModelByDigest: db.prepare('SELECT * FROM model_versions WHERE model = ? AND digest = ?'),
+    maxModelVersion: db
+      .prepare('SELECT coalesce(max(version), 0) FROM model_versions WHERE model = ?')
+      .pluck(),
+    insertModel: db.prepare(
+      `INSERT INTO model_versions (model, version, digest, stage, metrics, run_id, created_at, description)
+       VALUES (@model, @version, @digest, 'none', @metrics, @run_id, @created_at, @description)`,
+    ),
+    getModel: db.prepare('SELECT * FROM model_versions WHERE model = ? AND version = ?'),
+    listModelVersions: db.prepare('SELECT * FROM model_versions WHERE model = ? ORDER BY version DESC'),
+    listModels: db.prepare(
+      `SELECT model, max(version) AS latest,
+       max(CASE WHEN stage = 'production' THEN version END) AS production,
+       max(CASE WHEN stage = 'staging' THEN version END) AS staging
+       FROM model_versions GROUP BY model ORDER BY model`,
+    ),
+    byStage: db.prepare(
+      'SELECT * FROM model_versions WHERE model = ? AND stage = ? ORDER BY version DESC LIMIT 1',
+    ),
+    holdersOfStage: db.prepare('SELECT * FROM model_versions WHERE model = ? AND stage = ? AND version <> ?'),
+    setStage: db.prepare('UPDATE model_versions SET stage = ? WHERE model = ? AND version = ?'),
+    insertTransition: db.prepare(
+      `INSERT INTO stage_transitions (model, version, from_stage, to_stage, reason, actor, at, accepted)
+       VALUES (@model, @version, @from_stage, @to_stage, @reason, @actor, @at, @accepted)`,
+    ),
+    history: db.prepare('SELECT * FROM stage_transitions WHERE model = ? ORDER BY seq'),
+  };
+}
+
+type Statements = ReturnType<typeof prepare>;
+
+interface Connection {
+  db: Db;
+  sql: Statements;
+  /** listRuns/listArtifacts statements per filter combination, prepared on first use. */
+  dynamic: Map<string, Statement>;
+}
+
+/**
+ * A metadata store in one SQLite file. The file opens on first use (and
+ * better-sqlite3 loads then), in WAL mode with a busy timeout, and pending
+ * migrations run once. Each write is one IMMEDIATE transaction, so several
+ * processes can share the file.
+ *
+ * @example
+ * ```ts
+ * import { sqliteMetadata } from '@cairn/metadata-sqlite';
+ * export default defineConfig({ stack: { metadata: sqliteMetadata({ file: '.cairn/metadata.db' }) } });
+ * ```
+ */
+export function sqliteMetadata(input?: SqliteMetadataOptions | string): MetadataStore {
+  const options = normalizeOptions(input);
+  let current: Connection | undefined;
+  let opening: Promise<Connection> | undefined;
+
+  const fail = (error: unknown, doing: string): never => {
+    if (CairnError.is(error)) throw error;
+    throw new CairnError(
+      ErrorCodes.METADATA_FAILED,
+      `SQLite metadata store ${options.file}: ${doing} failed: ${(error as Error)?.message ?? String(error)}`,
+      { cause: error },
+    );
+  };
+
+  async function open(): Promise<Connection> {
+    let Database: typeof BetterSqlite3;
+    try {
+      Database = (await import('better-sqlite3')).default;
+    } catch (error) {
+      throw new CairnError(ErrorCodes.METADATA_FAILED, `${PLUGIN}: better-sqlite3 could not be loaded`, {
+        cause: error,
+        hint: 'Install it: npm install better-sqlite3',
+      });
+    }
+    let db: Db | undefined;
+    try {
+      if (!options.readonly && options.file !== ':memory:')
+        mkdirSync(dirname(options.file), { recursive: true });
+      db = new Database(options.file, {
+        readonly: options.readonly,
+        fileMustExist: options.readonly,
+        timeout: options.busyTimeoutMs,
+      });
+      db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+      db.pragma('foreign_keys = ON');
+      if (!options.readonly) {
+        db.pragma('journal_mode = WAL');
+        // In WAL mode NORMAL survives a crashed process (only an OS crash can lose the last commits).
+        db.pragma('synchronous = NORMAL');
+      }
+      if (appliedVersion(db) < latestVersion) {
+        if (options.readonly) {
+          throw new CairnError(
+            ErrorCodes.METADATA_FAILED,
+            `SQLite metadata store ${options.file} has no schema (or an old one) and is opened read-only`,
+            { hint: 'Open it once without readonly to create or migrate the schema' },
+          );
+        }
+        migrate(db);
+      }
+      return { db, sql: prepare(db), dynamic: new Map() };
+    } catch (error) {
+      db?.close();
+      return fail(error, 'opening');
+    }
+  }
+
+  async function connection(): Promise<Connection> {
+    if (current) return current;
+    opening ??= open().then(
+      (conn) => {
+        current = conn;
+        return conn;
+      },
+      (error) => {
+        opening = undefined;
+        throw error;
+      },
+    );
+    return opening;
+  }
+
+  /** Run `fn` on the open connection, turning driver errors into CairnErrors. */
+  async function use<T>(doing: string, fn: (conn: Connection) => T): Promise<T> {
+    const conn = current ?? (await connection());
+    try {
+      return fn(conn);
+    } catch (error) {
+      return fail(error, doing);
+    }
+  }
+
+  const lineageSource = (conn: Connection) => ({
+    execution: (id: string) => {
+      const row = conn.sql.getExecution.get(id) as ExecutionRow | undefined;
+      return row && toExecution(row);
+    },
+    artifact: (digest: string) => {
+      const row = conn.sql.getArtifact.get(digest) as ArtifactRow | undefined;
+      return row && toArtifact(row);
+    },
+    producers: (digest: string) => conn.sql.edgesOf.all(digest, 'output') as string[],
+    consumers: (digest: string) => conn.sql.edgesOf.all(digest, 'input') as string[],
+    runExecutions: (runId: string) => conn.sql.runExecutionIds.all(runId) as string[],
+  });
+
+  function dynamic(conn: Connection, key: string, build: () => string): Statement {
+    let statement = conn.dynamic.get(key);
+    if (!statement) {
+      statement = conn.db.prepare(build());
+      conn.dynamic.set(key, statement);
+    }
+    return statement;
+  }
+
+  return {
+    kind: 'metadata',
+    name: 'sqlite',
+    ...(options.file === ':memory:'
+      ? {}
+      : {
+          ref: {
+            module: '@cairn/metadata-sqlite',
+            export: 'sqliteMetadata',
+            options: {
+              file: options.file,
+              ...(options.busyTimeoutMs !== 5000 ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+              ...(options.readonly ? { readonly: true } : {}),
+            },
+          },
+        }),
+
+    async init() {
+      await connection();
+    },
+
+    async createRun(run) {
+      return use('createRun', ({ sql }) => {
+        validateRunRecord(run);
+        sql.insertRun.run({
+          id: run.id,
+          pipeline: run.pipeline,
+          env: run.env,
+          status: run.status,
+          started_at: run.startedAt,
+          finished_at: run.finishedAt ?? null,
+          git: json(run.git),
+          versions: JSON.stringify(run.versions ?? {}),
+          configs: JSON.stringify(run.configs ?? {}),
+          counts: json(run.counts),
+          tags: json(run.tags),
+          host: json(run.host),
+          error: run.error ?? null,
+        });
+      });
+    },
+
+    async updateRun(id, patch) {
+      return use('updateRun', ({ sql }) => {
+        const result = sql.updateRun.run({
+          id,
+          status: patch.status ?? null,
+          finished_at: patch.finishedAt ?? null,
+          counts: json(patch.counts),
+          error: patch.error ?? null,
+        });
+        if (result.changes === 0) throw new CairnError(ErrorCodes.METADATA_NOT_FOUND, `No run "${id}"`);
+      });
+    },
+
+    async getRun(id) {
+      return use('getRun', ({ sql }) => {
+        const row = sql.getRun.get(id) as RunRow | undefined;
+        return row && toRun(row);
+      });
+    },
+
+    async listRuns(query: RunQuery = {}) {
+      return use('listRuns', (conn) => {
+        const filters: Array<[string, unknown]> = [];
+        if (query.pipeline !== undefined) filters.push(['pipeline = ?', query.pipeline]);
+        if (query.status !== undefined) filters.push(['status = ?', query.status]);
+        if (query.env !== undefined) filters.push(['env = ?', query.env]);
+        if (query.before !== undefined) filters.push(['id < ?', query.before]);
+        const where = filters.map(([clause]) => clause);
+        const statement = dynamic(
+          conn,
+          `runs:${where.join(',')}`,
+          () =>
+            `SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+        );
+        const rows = statement.all(...filters.map(([, value]) => value), query.limit ?? 50) as RunRow[];
+        return rows.map(toRun);
+      });
+    },
+
+    async recordExecution(execution, artifacts) {
+      validateExecutionRecord(execution, artifacts);
+      return use('recordExecution', ({ db, sql }) => {
+        const write = db.transaction(() => {
+          sql.insertExecution.run({
+            id: execution.id,
+            run_id: execution.runId,
+            step: execution.step,
+            status: execution.status,
+            cache_key: execution.cacheKey,
+            cacheable: execution.cacheable ? 1 : 0,
+            cached_from: execution.cachedFrom ?? null,
+            inputs: JSON.stringify(execution.inputs ?? {}),
+            outputs: JSON.stringify(execution.outputs ?? {}),
+            config_digest: execution.configDigest ?? null,
+            started_at: execution.startedAt,
+            finished_at: execution.finishedAt ?? null,
+            duration_ms: execution.durationMs ?? null,
+            attempts: execution.attempts,
+            error: json(execution.error),
+          });
+          for (const artifact of artifacts) {
+            sql.insertArtifact.run({
+              digest: artifact.digest,
+              type: artifact.type,
+              size: artifact.size,
+              metadata: json(artifact.metadata),
+              producer: json(artifact.producer),
+              created_at: artifact.createdAt,
+            });
+          }
+          for (const [name, ref] of Object.entries(execution.inputs ?? {})) {
+            sql.insertEdge.run(execution.id, 'input', name, ref.digest);
+          }
+          for (const [name, ref] of Object.entries(execution.outputs ?? {})) {
+            sql.insertEdge.run(execution.id, 'output', name, ref.digest);
+          }
+          if (execution.status === 'succeeded' && execution.cacheable) {
+            sql.upsertCache.run(
+              execution.cacheKey,
+              execution.id,
+              execution.runId,
+              JSON.stringify(execution.outputs ?? {}),
+              new Date().toISOString(),
+            );
+          }
+        });
+        write.immediate();
+      });
+    },
+
+    async listExecutions(runId) {
+      return use('listExecutions', ({ sql }) =>
+        (sql.listExecutions.all(runId) as ExecutionRow[]).map(toExecution),
+      );
+    },
+
+    async getExecution(id) {
+      return use('getExecution', ({ sql }) => {
+        const row = sql.getExecution.get(id) as ExecutionRow | undefined;
+        return row && toExecution(row);
+      });
+    },
+
+    async lookupCache(cacheKey) {
+      return use('lookupCache', ({ sql }) => {
+        const row = sql.lookupCache.get(cacheKey) as
+          | { cache_key: string; execution_id: string; run_id: string; outputs: string; created_at: string }
+          | undefined;
+        if (!row) return undefined;
+        const entry: CacheEntry = {
+          cacheKey: row.cache_key,
+          executionId: row.execution_id,
+          runId: row.run_id,
+          outputs: JSON.parse(row.outputs) as Record<string, ArtifactRef>,
+          createdAt: row.created_at,
+        };
+        return entry;
+      });
+    },
+
+    async invalidateCache(cacheKey) {
+      return use('invalidateCache', ({ sql }) => {
+        sql.invalidateCache.run(cacheKey);
+      });
+    },
+
+    async getArtifact(digest) {
+      return use('getArtifact', ({ sql }) => {
+        const row = sql.getArtifact.get(digest) as ArtifactRow | undefined;
+        return row && toArtifact(row);
+      });
+    },
+
+    async listArtifacts(query: ArtifactQuery = {}) {
+      return use('listArtifacts', (conn) => {
+        const filters: Array<[string, unknown]> = [];
+        if (query.type !== undefined) filters.push(['a.type = ?', query.type]);
+        if (query.runId !== undefined) {
+          filters.push([
+            `a.digest IN (SELECT ea.digest FROM executions e JOIN execution_artifacts ea
+             ON ea.execution_id = e.id AND ea.role = 'output' WHERE e.run_id = ?)`,
+            query.runId,
+          ]);
+        }
+        const where = filters.map(([clause]) => clause);
+        const statement = dynamic(
+          conn,
+          `artifacts:${query.type !== undefined}:${query.runId !== undefined}`,
+          () =>
+            `SELECT a.* FROM artifacts a ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+             ORDER BY a.created_at DESC, a.seq DESC LIMIT ?`,
+        );
+        return (statement.all(...filters.map(([, value]) => value), query.limit ?? 100) as ArtifactRow[]).map(
+          toArtifact,
+        );
+      });
+    },
+
+    async lineage(target, lineageOptions) {
+      if ('digest' in target) assertDigest(target.digest);
+      const conn = current ?? (await connection());
+      try {
+        return await walkLineage(lineageSource(conn), target, lineageOptions);
+      } catch (error) {
+        return fail(error, 'lineage');
+      }
+    },
+
+    async registerModel(input) {
+      validateRegisterModelInput(input);
+      return use('registerModel', ({ db, sql }) =>
+        db
+          .transaction((): ModelVersion => {
+            const existing = sql.findModelByDigest.get(input.model, input.digest) as ModelRow | undefined;
+            if (existing) return toModel(existing);
+            const version = (sql.maxModelVersion.get(input.model) as number) + 1;
+            sql.insertModel.run({
+              model: input.model,
+              version,
+              digest: input.digest,
+              metrics: JSON.stringify(input.metrics ?? {}),
+              run_id: input.runId ?? null,
+              created_at: new Date().toISOString(),
+              description: input.description ?? null,
+            });
+            return toModel(sql.getModel.get(input.model, version) as ModelRow);
+          })
+          .immediate(),
+      );
+    },
+
+    async getModelVersion(model, version) {
+      return use('getModelVersion', ({ sql }) => {
+        const row = sql.getModel.get(model, version) as ModelRow | undefined;
+        return row && toModel(row);
+      });
+    },
+
+    async listModelVersions(model) {
+      return use('listModelVersions', ({ sql }) =>
+        (sql.listModelVersions.all(model) as ModelRow[]).map(toModel),
+      );
+    },
+
+    async listModels() {
+      return use('listModels', ({ sql }) =>
+        (
+          sql.listModels.all() as Array<{
+            model: string;
+            latest: number;
+            production: number | null;
+            staging: number | null;
+          }>
+        ).map((row) => {
+          const entry: { model: string; latest: number; production?: number; staging?: number } = {
+            model: row.model,
+            latest: row.latest,
+          };
+          if (row.production !== null) entry.production = row.production;
+          if (row.staging !== null) entry.staging = row.staging;
+          return entry;
+        }),
+      );
+    },
+
+    async getModelByStage(model, stage) {
+      return use('getModelByStage', ({ sql }) => {
+        const row = sql.byStage.get(model, stage) as ModelRow | undefined;
+        return row && toModel(row);
+      });
+    },
+
+    async transitionStage(input) {
+      validateTransitionInput(input);
+      const outcome = await use('transitionStage', ({ db, sql }) =>
+        db
+          .transaction(() => {
+            const row = sql.getModel.get(input.model, input.version) as ModelRow | undefined;
+            if (!row) return { missing: true as const };
+            const at = new Date().toISOString();
+            const base = { model: input.model, reason: input.reason, actor: input.actor ?? 'unknown', at };
+            if (input.expectedFrom !== undefined && input.expectedFrom !== row.stage) {
+              // The refused attempt is committed with the rest of the history; the caller gets the conflict.
+              sql.insertTransition.run({
+                ...base,
+                version: input.version,
+                from_stage: row.stage,
+                to_stage: input.to,
+                accepted: 0,
+              });
+              return { conflict: row.stage };
+            }
+            if ((input.archivePrevious ?? true) && (input.to === 'production' || input.to === 'staging')) {
+              for (const other of sql.holdersOfStage.all(
+                input.model,
+                input.to,
+                input.version,
+              ) as ModelRow[]) {
+                sql.setStage.run('archived', input.model, other.version);
+                sql.insertTransition.run({
+                  ...base,
+                  version: other.version,
+                  from_stage: other.stage,
+                  to_stage: 'archived',
+                  accepted: 1,
+                });
+              }
+            }
+            sql.setStage.run(input.to, input.model, input.version);
+            const transition: StageTransition = {
+              ...base,
+              version: input.version,
+              from: row.stage,
+              to: input.to,
+              accepted: true,
+            };
+            sql.insertTransition.run({
+              ...base,
+              version: input.version,
+              from_stage: row.stage,
+              to_stage: input.to,
+              accepted: 1,
+            });
+            return { transition };
+          })
+          .immediate(),
+      );
+      if ('missing' in outcome) {
+        throw new CairnError(
+          ErrorCodes.METADATA_NOT_FOUND,
+          `Model "${input.model}" has no version ${input.version}`,
+        );
+      }
+      if ('conflict' in outcome) {
+        throw new CairnError(
+          ErrorCodes.REGISTRY_CONFLICT,
+          `Model "${input.model}" version ${input.version} is in stage "${outcome.conflict}", not "${input.expectedFrom}"`,
+        );
+      }
+      return outcome.transition;
+    },
+
+    async modelHistory(model) {
+      return use('modelHistory', ({ sql }) => (sql.history.all(model) as TransitionRow[]).map(toTransition));
+    },
+
+    async close() {
+      const conn = current ?? (opening ? await opening.catch(() => undefined) : undefined);
+      current = undefined;
+      opening = undefined;
+      conn?.db.close();
+    },
+  };
+}
+
+export default sqliteMetadata;
