@@ -64,12 +64,18 @@ export async function loadProjectConfig(projectDir: string): Promise<{ file: str
     // importModule reports load failures as a missing pipeline; for the project config the stack is what is invalid.
     const reason =
       CairnError.is(cause) && cause.code === ErrorCodes.PIPELINE_NOT_FOUND ? (cause.cause ?? cause) : cause;
+    // A .ts file in a package without "type": "module" is compiled as CommonJS, and its ESM imports then fail obscurely.
+    const esmInCjs = /^ERR_REQUIRE_(CYCLE_MODULE|ESM|ASYNC_MODULE)$/.test(
+      String((reason as NodeJS.ErrnoException | undefined)?.code),
+    );
     throw new CairnError(
       ErrorCodes.STACK_INVALID,
       `${name} failed to load: ${(reason as Error)?.message ?? String(reason)}`,
       {
         cause,
-        hint: `Fix the error in ${name}; it is imported as an ES module.`,
+        hint: esmInCjs
+          ? 'Add "type": "module" to the project\'s package.json, or rename the file to cairn.config.mts.'
+          : `Fix the error in ${name}; it is imported as an ES module.`,
       },
     );
   }

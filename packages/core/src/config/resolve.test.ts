@@ -314,12 +314,15 @@ describe('resolveStepConfigs', () => {
 
   it('resolves 1,000 steps with no config files in a few milliseconds', async () => {
     const steps = Array.from({ length: 1000 }, (_, i) => ({ name: `step${i}`, schema: z.object({}) }));
-    await resolveStepConfigs({ confDir, env: 'local', steps }); // warm up
-    const started = performance.now();
-    const configs = await resolveStepConfigs({ confDir, env: 'local', steps });
-    const elapsed = performance.now() - started;
-    expect(Object.keys(configs)).toHaveLength(1000);
-    expect(elapsed).toBeLessThan(50);
+    // The best of a few runs: the machine is shared, and one slow run says nothing about the code.
+    let best = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      const configs = await resolveStepConfigs({ confDir, env: 'local', steps });
+      best = Math.min(best, performance.now() - started);
+      expect(Object.keys(configs)).toHaveLength(1000);
+    }
+    expect(best).toBeLessThan(25);
   });
 });
 
