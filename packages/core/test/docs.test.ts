@@ -1,0 +1,9 @@
+import { readFile } from 'node:fs/promises';
+import { expect, it } from 'vitest';
+import { ErrorCodes } from '@cairn/core';
+
+it('docs/errors.md lists every error code, and no code that does not exist', async () => {
+  const doc = await readFile(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
+  const documented = [...doc.matchAll(/^\| `(CAIRN_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+  expect(documented.sort()).toEqual(Object.values(ErrorCodes).sort());
+});
