@@ -263,6 +263,22 @@ describe('resolveStepConfigs', () => {
     expect(error.issues[1]!.message).toContain('evaluate.json, evaluate.yaml');
   });
 
+  it('points unknown keys of a strict schema at their own lines', async () => {
+    await write('base/train.yaml', 'trees: 1\ntress: 2\nmodel:\n  dept: 3\n');
+    const error = await failure(
+      resolveStepConfigs({
+        confDir,
+        env: 'local',
+        steps: [{ name: 'train', schema: z.strictObject({ trees: z.number(), model: z.strictObject({}) }) }],
+      }),
+    );
+    const bySource = [...error.issues].sort((a, b) => a.source!.localeCompare(b.source!));
+    expect(bySource).toEqual([
+      { source: 'conf/base/train.yaml:2', path: ['tress'], message: 'unknown key' },
+      { source: 'conf/base/train.yaml:4', path: ['model', 'dept'], message: 'unknown key' },
+    ]);
+  });
+
   it('supports a schema whose validate returns a Promise', async () => {
     const asyncSchema: StandardSchemaV1<unknown, { n: number }> = {
       '~standard': {

@@ -415,6 +415,18 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
           );
           // An unset variable is already reported at this key; the schema's complaint about it is noise.
           if (blocked.some((prefix) => prefix.every((part, i) => path[i] === part))) continue;
+          // zod reports unknown keys (a typo such as `tress:`) at the parent; point at each key's own line instead.
+          const keys = (schemaIssue as { keys?: unknown }).keys;
+          if (Array.isArray(keys) && keys.length > 0 && keys.every((key) => typeof key === 'string')) {
+            for (const key of keys as string[]) {
+              problems.push({
+                kind: 'invalid',
+                step: step.name,
+                issue: issueAt([...path, key], 'unknown key'),
+              });
+            }
+            continue;
+          }
           problems.push({ kind: 'invalid', step: step.name, issue: issueAt(path, schemaIssue.message) });
         }
       } else {
