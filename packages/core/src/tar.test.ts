@@ -169,6 +169,15 @@ describe('packTree', () => {
     });
   });
 
+  it('follows a symlink to the folder itself', async () => {
+    await mkdir(join(work, 'real'));
+    await writeFile(join(work, 'real', 'x.txt'), 'x');
+    await symlink(join(work, 'real'), join(work, 'alias'));
+    expect(
+      (await bytesOf(packTree(join(work, 'alias')))).equals(await bytesOf(packTree(join(work, 'real')))),
+    ).toBe(true);
+  });
+
   it('refuses a path that is not a folder', async () => {
     await writeFile(join(work, 'file'), 'x');
     await expect(bytesOf(packTree(join(work, 'file')))).rejects.toMatchObject({

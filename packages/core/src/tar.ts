@@ -7,7 +7,7 @@
  * Both directions stream: a file is never held in memory, only one chunk of
  * it at a time.
  */
-import { lstat, mkdir, open, readdir } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CairnError, ErrorCodes } from './errors';
 
@@ -41,7 +41,8 @@ interface Entry {
  */
 export async function* packTree(dir: string): AsyncGenerator<Uint8Array> {
   const root = resolve(dir);
-  const rootStat = await lstat(root).catch((error) => {
+  // The folder itself may be reached through a symlink; only what is inside it must be real.
+  const rootStat = await stat(root).catch((error) => {
     throw new CairnError(ErrorCodes.ARTIFACT_TYPE_MISMATCH, `cannot pack folder ${root}: ${error.message}`, {
       cause: error,
     });
@@ -67,14 +68,14 @@ async function collect(root: string): Promise<Entry[]> {
     for (const name of await readdir(folder)) {
       const full = join(folder, name);
       const path = prefix ? `${prefix}/${name}` : name;
-      const stat = await lstat(full);
-      if (stat.isDirectory()) {
+      const info = await lstat(full);
+      if (info.isDirectory()) {
         entries.push({ path, type: 'dir', size: 0, mode: 0o755 });
         await walk(full, path);
-      } else if (stat.isFile()) {
-        entries.push({ path, type: 'file', size: stat.size, mode: stat.mode & 0o111 ? 0o755 : 0o644 });
+      } else if (info.isFile()) {
+        entries.push({ path, type: 'file', size: info.size, mode: info.mode & 0o111 ? 0o755 : 0o644 });
       } else {
-        const what = stat.isSymbolicLink() ? 'a symbolic link' : 'not a regular file or folder';
+        const what = info.isSymbolicLink() ? 'a symbolic link' : 'not a regular file or folder';
         throw new CairnError(
           ErrorCodes.ARTIFACT_TYPE_MISMATCH,
           `cannot pack ${full}: ${what}; a tree artifact holds only regular files and folders`,

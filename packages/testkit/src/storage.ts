@@ -307,7 +307,9 @@ export function testStorage(options: TestStorageOptions): void {
         expect(await driver.verify(digest)).toBe('ok');
         // An in-memory store holds the object by design; every other store must stream.
         if ((driver.capabilities?.persistent ?? true) && largeSize >= 64 * MiB) {
-          expect(peak - baseline, 'resident memory growth while streaming').toBeLessThan(largeSize / 4);
+          // Half the size: a driver that buffers the object grows by at least all of it; streaming
+          // drivers stay at a few chunks plus garbage not yet collected (about 35 MB for the local store).
+          expect(peak - baseline, 'resident memory growth while streaming').toBeLessThan(largeSize / 2);
         }
         await driver.delete(digest);
       },
