@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// The `cairn` binary. Runs the built commands (dist/, with oclif.manifest.json
+// for a fast --help). In a monorepo checkout with no build — `bin/dev.js`, or a
+// project made with `cairn new --link` — it runs the TypeScript sources
+// instead: it adds the `@cairn/source` export condition and tsx's loader.
+import { existsSync, readFileSync } from 'node:fs';
+import { register } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const source = new URL('../src/commands.ts', import.meta.url);
+const built = existsSync(new URL('../dist/commands.js', import.meta.url));
+const fromSource = existsSync(source) && (globalThis.__cairnFromSource === true || !built);
+const sourceCondition =
+  fromSource || /@cairn\/source/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`);
+
+if (fromSource) {
+  // Resolve workspace packages to their TypeScript sources, as tests and tsc do.
+  const hook = `export async function resolve(specifier, context, next) {
+    const conditions = context.conditions.includes('@cairn/source') ? context.conditions : [...context.conditions, '@cairn/source'];
+    return next(specifier, { ...context, conditions });
+  }`;
+  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+}
+if (sourceCondition && !process.execArgv.some((arg) => arg.includes('tsx'))) {
+  const { register: registerTsx } = await import('tsx/esm/api');
+  registerTsx();
+}
+
+const { execute, settings } = await import('@oclif/core');
+if (fromSource) {
+  // We load .ts ourselves; oclif must neither look for ts-node nor rewrite paths.
+  settings.enableAutoTranspile = false;
+  const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  pjson.oclif.commands = { ...pjson.oclif.commands, target: './src/commands.ts' };
+  await execute({ loadOptions: { root, pjson, ignoreManifest: true } });
+} else {
+  await execute({ dir: import.meta.url });
+}

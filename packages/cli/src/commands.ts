@@ -1,0 +1,40 @@
+/**
+ * Every command, by oclif id (`runs:show` is typed `cairn runs show`). This
+ * is oclif's "explicit" command target: command modules import only
+ * @oclif/core; each loads what it needs inside `run()`.
+ */
+import Add from './commands/add';
+import ArtifactsGet from './commands/artifacts/get';
+import Artifacts from './commands/artifacts/index';
+import ArtifactsShow from './commands/artifacts/show';
+import Config from './commands/config';
+import Doctor from './commands/doctor';
+import Lineage from './commands/lineage';
+import New from './commands/new';
+import Plan from './commands/plan';
+import RegistryHistory from './commands/registry/history';
+import Registry from './commands/registry/index';
+import RegistryPromote from './commands/registry/promote';
+import RegistryVersions from './commands/registry/versions';
+import Run from './commands/run';
+import Runs from './commands/runs/index';
+import RunsShow from './commands/runs/show';
+
+export const COMMANDS = {
+  new: New,
+  run: Run,
+  plan: Plan,
+  runs: Runs,
+  'runs:show': RunsShow,
+  artifacts: Artifacts,
+  'artifacts:show': ArtifactsShow,
+  'artifacts:get': ArtifactsGet,
+  lineage: Lineage,
+  registry: Registry,
+  'registry:versions': RegistryVersions,
+  'registry:promote': RegistryPromote,
+  'registry:history': RegistryHistory,
+  config: Config,
+  add: Add,
+  doctor: Doctor,
+};

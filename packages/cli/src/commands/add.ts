@@ -1,0 +1,146 @@
+import { Args, Flags } from '@oclif/core';
+import { CairnCommand } from '../lib/base';
+
+export default class Add extends CairnCommand {
+  static override summary = 'Install a plugin package and wire it into cairn.config.ts';
+  static override description =
+    'Short names map to our packages (storage-s3 → @cairn/storage-s3); any npm name works, e.g. a platform team\'s @acme/storage-gcs. The package must declare a "cairn" field (kind and id) and a peer dependency on @cairn/core that the project\'s core satisfies; otherwise it is uninstalled and nothing changes. cairn.config.ts gets one import line and one stack property; the rest of the file stays as you wrote it.';
+  static override examples = [
+    '<%= config.bin %> add storage-s3',
+    '<%= config.bin %> add @acme/storage-gcs --registry https://npm.acme.internal',
+  ];
+  static override args = {
+    plugin: Args.string({ description: 'Short name (storage-s3) or npm package name', required: true }),
+  };
+  static override flags = {
+    registry: Flags.string({
+      description: "npm registry to install from (default: the project .npmrc, else npm's)",
+    }),
+    install: Flags.boolean({
+      description: 'Run npm install (--no-install: the package is already installed)',
+      default: true,
+      allowNo: true,
+    }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Add);
+    const { existsSync } = await import('node:fs');
+    const { readFile, rename, writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { usageError } = await import('../lib/errors');
+    const plugins = await import('../lib/plugins');
+    const resolved = plugins.resolvePluginName(args.plugin, { allowUnscoped: true });
+    if (!resolved) {
+      throw usageError(`"${args.plugin}" is not a plugin name`, {
+        hint: `Use a short name (${Object.keys(plugins.KNOWN_PLUGINS).join(', ')}) or an npm package name.`,
+      });
+    }
+    const { requireProjectDir, CONFIG_FILES } = await import('../lib/project');
+    const projectDir = requireProjectDir(flags.project);
+    const configFile = CONFIG_FILES.map((f) => join(projectDir, f)).find((f) => existsSync(f))!;
+    const pjsonFile = join(projectDir, 'package.json');
+    const lockFile = join(projectDir, 'package-lock.json');
+    const original = {
+      pjson: existsSync(pjsonFile) ? await readFile(pjsonFile) : undefined,
+      lock: existsSync(lockFile) ? await readFile(lockFile) : undefined,
+    };
+    const pkg = resolved.package;
+    const { runProcess, progress, NPM } = await import('../lib/proc');
+    const npm = (npmArgs: string[], onLine?: (l: string) => void) =>
+      runProcess(
+        NPM,
+        [...npmArgs, '--no-audit', '--no-fund', ...(flags.registry ? ['--registry', flags.registry] : [])],
+        {
+          cwd: projectDir,
+          ...(onLine ? { onLine } : {}),
+        },
+      );
+    // Put package.json and the lockfile back exactly as they were.
+    const restore = async () => {
+      await npm(['uninstall', pkg]);
+      if (original.pjson) await writeFile(pjsonFile, original.pjson);
+      if (original.lock) await writeFile(lockFile, original.lock);
+    };
+
+    if (flags.install) {
+      const bar = progress(
+        `Installing ${pkg}`,
+        (s) => process.stdout.write(s),
+        Boolean(process.stdout.isTTY),
+      );
+      const result = await npm(['install', pkg], (line) => bar.update(line));
+      if (result.code !== 0) {
+        bar.done(`Could not install ${pkg}`);
+        if (original.pjson) await writeFile(pjsonFile, original.pjson);
+        if (original.lock) await writeFile(lockFile, original.lock);
+        const notFound = /E404|404 Not Found|is not in this registry/.test(result.stderr);
+        throw usageError(
+          notFound
+            ? `Unknown plugin "${args.plugin}": ${pkg} is not in the registry`
+            : `npm install ${pkg} failed:\n${result.stderr.split('\n').slice(-10).join('\n')}`,
+          {
+            hint: notFound
+              ? 'Check the name, or pass --registry for a private registry.'
+              : 'Fix the npm problem and try again.',
+          },
+        );
+      }
+      bar.done(`Installed ${pkg}`);
+    }
+
+    const installedFile = join(projectDir, 'node_modules', ...pkg.split('/'), 'package.json');
+    if (!existsSync(installedFile))
+      throw usageError(`${pkg} is not installed in ${projectDir}`, { hint: 'Run without --no-install.' });
+    const installed = JSON.parse(await readFile(installedFile, 'utf8'));
+    const cairn = installed.cairn as { kind?: string; id?: string } | undefined;
+    if (!cairn || typeof cairn.kind !== 'string' || typeof cairn.id !== 'string') {
+      if (flags.install) await restore();
+      throw usageError(
+        `${pkg} is not a Cairn plugin: its package.json has no "cairn": { "kind", "id" } field`,
+        {
+          hint: 'Plugins declare what they are, e.g. "cairn": { "kind": "storage", "id": "s3" }. The package was uninstalled; nothing changed.',
+        },
+      );
+    }
+    const coreRange = installed.peerDependencies?.['@cairn/core'];
+    const coreFile = join(projectDir, 'node_modules', '@cairn', 'core', 'package.json');
+    if (coreRange && existsSync(coreFile)) {
+      const coreVersion = JSON.parse(await readFile(coreFile, 'utf8')).version as string;
+      const { satisfies } = await import('../lib/semver');
+      if (!satisfies(coreVersion, coreRange)) {
+        if (flags.install) await restore();
+        throw usageError(
+          `${pkg}@${installed.version} needs @cairn/core ${coreRange}, but this project has ${coreVersion}`,
+          {
+            hint: `Upgrade @cairn/core, or install a version of ${pkg} built for ${coreVersion}. Nothing changed.`,
+          },
+        );
+      }
+    }
+
+    if (!plugins.STACK_KINDS.includes(cairn.kind as 'storage')) {
+      this.log(
+        `${pkg} is a ${cairn.kind} plugin: installed. Use it from your pipeline steps (see its README).`,
+      );
+      return;
+    }
+    const importName = plugins.factoryName(cairn.kind, cairn.id);
+    const { addPluginToConfig } = await import('../lib/config-edit');
+    const before = await readFile(configFile, 'utf8');
+    const edit = addPluginToConfig(before, {
+      kind: cairn.kind as 'storage',
+      packageName: pkg,
+      importName,
+      call: `${importName}()`,
+    });
+    const temporary = `${configFile}.tmp-${process.pid}`;
+    await writeFile(temporary, edit.source);
+    await rename(temporary, configFile);
+    this.log(
+      `Added ${pkg}@${installed.version} as the ${cairn.kind} of the stack in ${configFile.slice(projectDir.length + 1)}`,
+    );
+    if (edit.replaced) this.log(`  (it replaces ${edit.replaced})`);
+    this.log(`  ${importName}() takes options: see the ${pkg} README.`);
+  }
+}

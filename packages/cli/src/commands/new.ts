@@ -1,0 +1,239 @@
+import { Args, Flags } from '@oclif/core';
+import { CairnCommand } from '../lib/base';
+
+export default class New extends CairnCommand {
+  static override summary =
+    'Scaffold a team project (or a plugin package) with MLOps practices preconfigured';
+  static override description =
+    'Renders a template from templates/ into <dir>, installs dependencies, makes a first git commit and prints the next commands. On a terminal it asks for what the flags did not say; without one it never waits for input.';
+  static override examples = [
+    '<%= config.bin %> new churn-model',
+    '<%= config.bin %> new churn-model --plugins metadata-postgres,storage-s3 --yes',
+    '<%= config.bin %> new churn-model --registry http://127.0.0.1:4873 --no-git',
+    '<%= config.bin %> new storage-gcs --template plugin --kind storage --name @acme/storage-gcs',
+    '<%= config.bin %> new demo --link --dry-run',
+  ];
+  static override args = {
+    dir: Args.string({ description: 'Folder to create (its name is the package name unless --name)' }),
+  };
+  static override flags = {
+    template: Flags.string({ char: 't', description: 'Template: project-tabular (default) or plugin' }),
+    name: Flags.string({ description: 'Package name (default: the folder name)' }),
+    plugins: Flags.string({
+      description: 'Plugins to add, comma-separated: metadata-postgres,storage-s3,@acme/storage-gcs',
+    }),
+    kind: Flags.string({
+      description: 'Plugin kind, for --template plugin',
+      options: ['storage', 'metadata', 'executor'],
+    }),
+    registry: Flags.string({
+      description: 'npm registry URL the @cairn packages are installed from (written to .npmrc)',
+    }),
+    install: Flags.boolean({
+      description: 'Install dependencies (--no-install to skip)',
+      default: true,
+      allowNo: true,
+    }),
+    git: Flags.boolean({
+      description: 'git init and make a first commit (--no-git to skip)',
+      default: true,
+      allowNo: true,
+    }),
+    'dry-run': Flags.boolean({
+      description: 'Print the files that would be created; write nothing',
+      default: false,
+    }),
+    force: Flags.boolean({
+      description: 'Write into a non-empty folder, replacing files with the same names',
+      default: false,
+    }),
+    yes: Flags.boolean({
+      char: 'y',
+      description: 'Ask nothing: take the defaults for what flags did not say',
+      default: false,
+    }),
+    link: Flags.boolean({
+      description: 'Depend on this Cairn checkout (file: links to its packages) instead of a registry',
+      default: false,
+    }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(New);
+    const { basename, resolve, relative } = await import('node:path');
+    const { usageError } = await import('../lib/errors');
+    const { ask, interactive } = await import('../lib/prompt');
+    const { npmNameProblems, nameForms } = await import('../lib/names');
+    const scaffold = await import('../lib/scaffold');
+    const plugins = await import('../lib/plugins');
+    const workspace = await import('../lib/workspace');
+    const asking = interactive() && !flags.yes;
+    const scaffoldError = (message: string, hint?: string) =>
+      usageError(message, { code: 'CAIRN_SCAFFOLD_INVALID', ...(hint ? { hint } : {}) });
+
+    // Everything is decided and checked before the first byte is written.
+    const dirArg = args.dir ?? (asking ? await ask('Project folder?', 'my-cairn-project') : undefined);
+    if (!dirArg) throw usageError('Missing the folder to create', { hint: 'Usage: cairn new <dir>' });
+    const target = resolve(dirArg);
+    const packageName =
+      flags.name ?? (args.dir || !asking ? basename(target) : await ask('Package name?', basename(target)));
+    const problems = npmNameProblems(packageName);
+    if (problems.length > 0) {
+      throw scaffoldError(
+        `Invalid project name "${packageName}": ${problems.join('; ')}`,
+        'Use lowercase letters, digits and dashes (npm package naming rules), or pass --name.',
+      );
+    }
+    const templateName =
+      flags.template ??
+      (asking
+        ? await ask(`Template (${(await scaffold.listTemplates()).join(', ')})?`, 'project-tabular')
+        : 'project-tabular');
+    const templateDir = await scaffold.templateDir(templateName);
+    const isPlugin = templateName === 'plugin';
+
+    const link = flags.link ? workspace.monorepoPackages() : undefined;
+    if (flags.link && !link)
+      throw usageError('--link works only when the CLI runs from a Cairn monorepo checkout');
+
+    let kind = flags.kind;
+    if (isPlugin && !kind)
+      kind = asking ? await ask('Plugin kind (storage, metadata, executor)?', 'storage') : 'storage';
+    if (isPlugin && !plugins.STACK_KINDS.includes(kind as 'storage')) {
+      throw scaffoldError(`Unknown plugin kind "${kind}"`, 'Use storage, metadata or executor.');
+    }
+    const pluginInput =
+      flags.plugins ??
+      (asking && !isPlugin ? await ask('Plugins to add (comma-separated, empty for none)?', '') : '');
+    const chosen = pluginInput
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((input) => {
+        const resolved = plugins.resolvePluginName(input);
+        if (!resolved) {
+          throw scaffoldError(
+            `Unknown plugin "${input}"`,
+            `Known plugins: ${Object.keys(plugins.KNOWN_PLUGINS).join(', ')}; or give a scoped npm name such as @acme/storage-gcs.`,
+          );
+        }
+        return resolved;
+      });
+    if (isPlugin && chosen.length > 0)
+      throw usageError('--plugins is for project templates, not the plugin template');
+
+    const existing = await scaffold.existingEntries(target);
+    if (existing.length > 0 && !flags.force) {
+      throw scaffoldError(
+        `${dirArg} is not empty (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''})`,
+        'Choose an empty or new folder, or pass --force to write into it.',
+      );
+    }
+
+    const name = nameForms(packageName);
+    const spec = (pkg: string) => workspace.cairnSpec(pkg, link);
+    const id = isPlugin ? name.kebab.replace(new RegExp(`^${kind}-`), '') || name.kebab : undefined;
+    const data = {
+      name,
+      template: templateName,
+      link: Boolean(link),
+      registry: flags.registry ?? '',
+      cairn: {
+        core: spec('@cairn/core'),
+        cli: spec('@cairn/cli'),
+        metadataSqlite: spec('@cairn/metadata-sqlite'),
+        testkit: spec('@cairn/testkit'),
+      },
+      plugins: chosen
+        .filter((p) => p.short !== 'metadata-sqlite')
+        .map((p) => {
+          const known = p.short ? plugins.KNOWN_PLUGINS[p.short] : undefined;
+          return {
+            package: p.package,
+            spec: p.short ? spec(p.package) : 'latest',
+            kind: known?.kind,
+            factory: known ? plugins.factoryName(known.kind, known.id) : undefined,
+            options: known?.example ?? '',
+          };
+        }),
+      kind,
+      id,
+      factory: isPlugin ? plugins.factoryName(kind!, id!) : undefined,
+    };
+    const files = await scaffold.renderTemplate(templateDir, data);
+    const where = relative(process.cwd(), target) || '.';
+
+    if (flags['dry-run']) {
+      this.log(`Would create ${where}/ from template ${templateName} (${files.length} files):`);
+      this.log(scaffold.formatTree(files.map((f) => f.path)));
+      this.log('Dry run: nothing was written.');
+      return;
+    }
+
+    this.log(`Creating ${where}/ from template ${templateName}:`);
+    this.log(scaffold.formatTree(files.map((f) => f.path)));
+    await scaffold.writeFiles(target, files);
+
+    const { runProcess, progress, NPM } = await import('../lib/proc');
+    const tty = Boolean(process.stdout.isTTY);
+    const write = (s: string) => process.stdout.write(s);
+    if (flags.install) {
+      const extra = data.plugins.filter((p) => p.spec === 'latest').map((p) => p.package);
+      const bar = progress('Installing dependencies', write, tty);
+      const result = await runProcess(NPM, ['install', '--no-audit', '--no-fund', ...extra], {
+        cwd: target,
+        onLine: (line) => bar.update(line),
+      });
+      if (result.code !== 0) {
+        bar.done('npm install failed');
+        this.error(`npm install failed in ${where}:\n${result.stderr.split('\n').slice(-15).join('\n')}`, {
+          exit: 1,
+          suggestions: [`Fix the problem, then run \`npm install\` in ${where}.`],
+        });
+      }
+      bar.done('Installed dependencies');
+    }
+    if (flags.git) {
+      const git = (...gitArgs: string[]) => runProcess('git', gitArgs, { cwd: target });
+      if (
+        (await git('rev-parse', '--is-inside-work-tree')).code === 0 &&
+        !(await import('node:fs')).existsSync(`${target}/.git`)
+      ) {
+        this.log('Inside an existing git repository: skipped git init.');
+      } else {
+        const identity =
+          (await git('config', 'user.email')).code === 0
+            ? []
+            : ['-c', 'user.name=Cairn', '-c', 'user.email=cairn@localhost'];
+        const steps = [
+          ['init', '-q'],
+          ['add', '-A'],
+          [...identity, 'commit', '-q', '-m', `Scaffold ${packageName} with cairn new (${templateName})`],
+        ];
+        let ok = true;
+        for (const step of steps) {
+          const result = await git(...step);
+          if (result.code !== 0) {
+            this.warn(`git ${step.join(' ')} failed: ${result.stderr.trim()}`);
+            ok = false;
+            break;
+          }
+        }
+        if (ok) this.log('Initialized a git repository with a first commit.');
+      }
+    }
+
+    this.log('\nNext:');
+    this.log(`  cd ${where}`);
+    if (!flags.install) this.log('  npm install');
+    if (isPlugin) {
+      this.log('  npm test                 # the conformance suite from @cairn/testkit');
+      this.log('  npx changeset            # describe the change, then publish with changesets');
+    } else {
+      this.log('  npx cairn run            # run the pipeline on the sample data');
+      this.log('  npx cairn runs           # what ran, and what was cached');
+      this.log('  npm test                 # the step tests');
+      this.log('  npx cairn doctor         # your MLOps level and what to add next');
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { Args, Flags } from '@oclif/core';
+import { CairnCommand, envFlag } from '../lib/base';
+import { EXIT_FAILED } from '../lib/errors';
+
+export default class Run extends CairnCommand {
+  static override summary = 'Run a pipeline: reuse what is cached, execute the rest, record everything';
+  static override description =
+    'Resolves and validates every step config before anything runs, then executes the steps whose cache key changed. Exit code 0: success; 1: the run failed or was cancelled; 2: bad usage or invalid config/pipeline (nothing ran).';
+  static override examples = [
+    '<%= config.bin %> run',
+    '<%= config.bin %> run training --env ci',
+    '<%= config.bin %> run --set train.trees=200 --set evaluate.minAccuracy=0.9',
+    '<%= config.bin %> run --force train --concurrency 2',
+    '<%= config.bin %> run --json > events.jsonl',
+  ];
+  static override args = {
+    pipeline: Args.string({
+      description: 'Pipeline name (default: the project default, else the first one)',
+    }),
+  };
+  static override flags = {
+    env: envFlag,
+    set: Flags.string({
+      char: 's',
+      description: 'Override a step config value: step.key=value (YAML value)',
+      multiple: true,
+    }),
+    cache: Flags.boolean({
+      description: 'Reuse cached step results (--no-cache runs every step)',
+      default: true,
+      allowNo: true,
+    }),
+    force: Flags.string({
+      char: 'f',
+      description: 'Re-execute this step even when cached (repeatable)',
+      multiple: true,
+    }),
+    concurrency: Flags.integer({ char: 'c', description: 'Most steps running at once', min: 1 }),
+    json: Flags.boolean({ description: 'Print one JSON event per line', default: false }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Run);
+    const core = await import('@cairn/core');
+    // Malformed flags fail before anything is loaded.
+    const overrides = core.parseOverrides(flags.set ?? []);
+    const { requireProjectDir, openStack, selectPipeline } = await import('../lib/project');
+    const projectDir = requireProjectDir(flags.project);
+    const stack = await openStack(projectDir, flags.env);
+    const { jsonRenderer, lineRenderer, liveRenderer } = await import('../lib/progress');
+    const write = (text: string) => process.stdout.write(text);
+    const renderer = flags.json
+      ? jsonRenderer(write)
+      : process.stdout.isTTY
+        ? liveRenderer(write)
+        : lineRenderer(write);
+
+    const controller = new AbortController();
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts += 1;
+      if (interrupts > 1) process.exit(130);
+      renderer.note('Cancelling: waiting for running steps to stop (Ctrl-C again to quit at once)…');
+      controller.abort(new core.CairnError(core.ErrorCodes.RUN_CANCELLED, 'Run cancelled (SIGINT)'));
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const pipeline = await selectPipeline(stack, args.pipeline);
+      const result = await core.runPipeline(pipeline, {
+        storage: stack.storage,
+        metadata: stack.metadata,
+        executor: stack.executor,
+        env: flags.env,
+        projectDir,
+        confDir: stack.confDir,
+        tmpDir: `${stack.stateDir}/tmp`,
+        overrides,
+        noCache: !flags.cache,
+        ...(flags.force ? { force: flags.force } : {}),
+        ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
+        signal: controller.signal,
+        onEvent: (event) => renderer.onEvent(event),
+      });
+      renderer.stop();
+      if (result.status !== 'succeeded') {
+        if (!flags.json && result.error) {
+          const where = result.error.step ? `step ${result.error.step}: ` : '';
+          process.stderr.write(`${where}${result.error.message}\n`);
+        }
+        this.exit(EXIT_FAILED);
+      }
+    } finally {
+      renderer.stop();
+      process.off('SIGINT', onSigint);
+      await stack.close();
+    }
+  }
+}
