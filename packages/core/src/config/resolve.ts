@@ -190,10 +190,8 @@ export async function explainConfig(
   const context = await createContext(options, problems);
   const outcome = await resolveOne(context, { name: options.step, schema: options.schema });
   const issues = [...problems, ...outcome.problems]
-    .filter(
-      (problem) =>
-        !(problem.kind === 'override' && problem.step !== undefined && problem.step !== options.step),
-    )
+    // Problems of other steps' inline configs or overrides are not this command's business.
+    .filter((problem) => problem.step === undefined || problem.step === options.step)
     .map((problem) => scrubIssue(problem.issue, context.secrets));
   return {
     step: options.step,
