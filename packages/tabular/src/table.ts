@@ -8,7 +8,9 @@ import {
   Float64,
   makeData,
   makeVector,
+  RecordBatch,
   Schema,
+  Struct,
   Utf8,
   type Vector,
   vectorFromArray,
@@ -97,32 +99,38 @@ export class Table<Row extends object = Record<string, CellValue>> {
       }
     }
     if (converted !== undefined) {
+      // Rebuild every column so that all are single chunks of the same length.
       const columns: Record<string, Vector> = {};
       for (const [index, field] of arrow.schema.fields.entries()) {
-        columns[field.name] = converted[field.name] ?? arrow.getChildAt(index)!;
+        columns[field.name] =
+          converted[field.name] ??
+          buildVector(field.name, fields[index]!.type, readVector(arrow.getChildAt(index)!, field.type));
       }
       return Table.#assemble<Row>(fields, columns, arrow.numRows);
     }
     return new Table<Row>(arrow, { fields });
   }
 
-  /** @internal Build from canonical vectors; field nullability decides the Arrow schema. */
+  /** @internal Build from single-chunk canonical vectors; field nullability decides the Arrow schema. */
   static #assemble<Row extends object>(
     fields: ColumnField[],
     columns: Record<string, Vector>,
     numRows: number,
   ): Table<Row> {
-    const schema = new Schema(
-      fields.map((f) => new Field(f.name, arrowType(f.type), f.nullable)),
-    ) as Schema<any>;
-    const arrow =
-      fields.length === 0
-        ? new ArrowTable(schema)
-        : new ArrowTable(schema, columns as Record<string, Vector<any>>);
-    if (arrow.numRows !== numRows) {
-      throw new CairnError(ErrorCodes.ARTIFACT_TYPE_MISMATCH, `table columns disagree on the number of rows`);
-    }
-    return new Table<Row>(arrow, { fields });
+    const arrowFields = fields.map((f) => new Field(f.name, arrowType(f.type), f.nullable));
+    const children = fields.map((f) => {
+      const vector = columns[f.name]!;
+      if (vector.length !== numRows || vector.data.length !== 1) {
+        throw new CairnError(
+          ErrorCodes.ARTIFACT_TYPE_MISMATCH,
+          `column "${f.name}" does not have ${numRows} rows`,
+        );
+      }
+      return vector.data[0]!;
+    });
+    const struct = makeData({ type: new Struct(arrowFields), length: numRows, nullCount: 0, children });
+    const schema = new Schema(arrowFields);
+    return new Table<Row>(new ArrowTable(schema, [new RecordBatch(schema, struct)]), { fields });
   }
 
   /** @internal Used by the builders: typed columns of equal length. */
