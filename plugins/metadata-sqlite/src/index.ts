@@ -16,9 +16,11 @@ import {
   type MetadataStore,
   type ModelStage,
   type ModelVersion,
+  type RegisterModelInput,
   type RunQuery,
   type RunRecord,
   type StageTransition,
+  type TransitionInput,
   validateExecutionRecord,
   validateRegisterModelInput,
   validateRunRecord,
@@ -308,9 +310,124 @@ function prepare(db: Db) {
 
 type Statements = ReturnType<typeof prepare>;
 
+/**
+ * The three writes, each one transaction, wrapped once per connection. Callers
+ * run them with `.immediate()`: taking the write lock up front means a busy
+ * writer waits (busy timeout) instead of failing on a lock upgrade.
+ */
+function writers(db: Db, sql: Statements) {
+  return {
+    record: db.transaction((execution: ExecutionRecord, artifacts: ArtifactRecord[]) => {
+      sql.insertExecution.run({
+        id: execution.id,
+        run_id: execution.runId,
+        step: execution.step,
+        status: execution.status,
+        cache_key: execution.cacheKey,
+        cacheable: execution.cacheable ? 1 : 0,
+        cached_from: execution.cachedFrom ?? null,
+        inputs: JSON.stringify(execution.inputs ?? {}),
+        outputs: JSON.stringify(execution.outputs ?? {}),
+        config_digest: execution.configDigest ?? null,
+        started_at: execution.startedAt,
+        finished_at: execution.finishedAt ?? null,
+        duration_ms: execution.durationMs ?? null,
+        attempts: execution.attempts,
+        error: json(execution.error),
+      });
+      for (const artifact of artifacts) {
+        sql.insertArtifact.run({
+          digest: artifact.digest,
+          type: artifact.type,
+          size: artifact.size,
+          metadata: json(artifact.metadata),
+          producer: json(artifact.producer),
+          created_at: artifact.createdAt,
+        });
+      }
+      for (const [name, ref] of Object.entries(execution.inputs ?? {})) {
+        sql.insertEdge.run(execution.id, 'input', name, ref.digest);
+      }
+      for (const [name, ref] of Object.entries(execution.outputs ?? {})) {
+        sql.insertEdge.run(execution.id, 'output', name, ref.digest);
+      }
+      if (execution.status === 'succeeded' && execution.cacheable) {
+        sql.upsertCache.run(
+          execution.cacheKey,
+          execution.id,
+          execution.runId,
+          JSON.stringify(execution.outputs ?? {}),
+          new Date().toISOString(),
+        );
+      }
+    }),
+    register: db.transaction((input: RegisterModelInput): ModelVersion => {
+      const existing = sql.findModelByDigest.get(input.model, input.digest) as ModelRow | undefined;
+      if (existing) return toModel(existing);
+      const version = (sql.maxModelVersion.get(input.model) as number) + 1;
+      sql.insertModel.run({
+        model: input.model,
+        version,
+        digest: input.digest,
+        metrics: JSON.stringify(input.metrics ?? {}),
+        run_id: input.runId ?? null,
+        created_at: new Date().toISOString(),
+        description: input.description ?? null,
+      });
+      return toModel(sql.getModel.get(input.model, version) as ModelRow);
+    }),
+    transition: db.transaction((input: TransitionInput) => {
+      const row = sql.getModel.get(input.model, input.version) as ModelRow | undefined;
+      if (!row) return { missing: true as const };
+      const at = new Date().toISOString();
+      const base = { model: input.model, reason: input.reason, actor: input.actor ?? 'unknown', at };
+      if (input.expectedFrom !== undefined && input.expectedFrom !== row.stage) {
+        // The refused attempt is committed with the rest of the history; the caller gets the conflict.
+        sql.insertTransition.run({
+          ...base,
+          version: input.version,
+          from_stage: row.stage,
+          to_stage: input.to,
+          accepted: 0,
+        });
+        return { conflict: row.stage };
+      }
+      if ((input.archivePrevious ?? true) && (input.to === 'production' || input.to === 'staging')) {
+        for (const other of sql.holdersOfStage.all(input.model, input.to, input.version) as ModelRow[]) {
+          sql.setStage.run('archived', input.model, other.version);
+          sql.insertTransition.run({
+            ...base,
+            version: other.version,
+            from_stage: other.stage,
+            to_stage: 'archived',
+            accepted: 1,
+          });
+        }
+      }
+      sql.setStage.run(input.to, input.model, input.version);
+      const transition: StageTransition = {
+        ...base,
+        version: input.version,
+        from: row.stage,
+        to: input.to,
+        accepted: true,
+      };
+      sql.insertTransition.run({
+        ...base,
+        version: input.version,
+        from_stage: row.stage,
+        to_stage: input.to,
+        accepted: 1,
+      });
+      return { transition };
+    }),
+  };
+}
+
 interface Connection {
   db: Db;
   sql: Statements;
+  tx: ReturnType<typeof writers>;
   /** listRuns/listArtifacts statements per filter combination, prepared on first use. */
   dynamic: Map<string, Statement>;
 }
@@ -377,7 +494,8 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
         }
         migrate(db);
       }
-      return { db, sql: prepare(db), dynamic: new Map() };
+      const sql = prepare(db);
+      return { db, sql, tx: writers(db, sql), dynamic: new Map() };
     } catch (error) {
       db?.close();
       return fail(error, 'opening');
@@ -515,52 +633,8 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
     async recordExecution(execution, artifacts) {
       validateExecutionRecord(execution, artifacts);
-      return use('recordExecution', ({ db, sql }) => {
-        const write = db.transaction(() => {
-          sql.insertExecution.run({
-            id: execution.id,
-            run_id: execution.runId,
-            step: execution.step,
-            status: execution.status,
-            cache_key: execution.cacheKey,
-            cacheable: execution.cacheable ? 1 : 0,
-            cached_from: execution.cachedFrom ?? null,
-            inputs: JSON.stringify(execution.inputs ?? {}),
-            outputs: JSON.stringify(execution.outputs ?? {}),
-            config_digest: execution.configDigest ?? null,
-            started_at: execution.startedAt,
-            finished_at: execution.finishedAt ?? null,
-            duration_ms: execution.durationMs ?? null,
-            attempts: execution.attempts,
-            error: json(execution.error),
-          });
-          for (const artifact of artifacts) {
-            sql.insertArtifact.run({
-              digest: artifact.digest,
-              type: artifact.type,
-              size: artifact.size,
-              metadata: json(artifact.metadata),
-              producer: json(artifact.producer),
-              created_at: artifact.createdAt,
-            });
-          }
-          for (const [name, ref] of Object.entries(execution.inputs ?? {})) {
-            sql.insertEdge.run(execution.id, 'input', name, ref.digest);
-          }
-          for (const [name, ref] of Object.entries(execution.outputs ?? {})) {
-            sql.insertEdge.run(execution.id, 'output', name, ref.digest);
-          }
-          if (execution.status === 'succeeded' && execution.cacheable) {
-            sql.upsertCache.run(
-              execution.cacheKey,
-              execution.id,
-              execution.runId,
-              JSON.stringify(execution.outputs ?? {}),
-              new Date().toISOString(),
-            );
-          }
-        });
-        write.immediate();
+      return use('recordExecution', ({ tx }) => {
+        tx.record.immediate(execution, artifacts);
       });
     },
 
@@ -644,25 +718,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
     async registerModel(input) {
       validateRegisterModelInput(input);
-      return use('registerModel', ({ db, sql }) =>
-        db
-          .transaction((): ModelVersion => {
-            const existing = sql.findModelByDigest.get(input.model, input.digest) as ModelRow | undefined;
-            if (existing) return toModel(existing);
-            const version = (sql.maxModelVersion.get(input.model) as number) + 1;
-            sql.insertModel.run({
-              model: input.model,
-              version,
-              digest: input.digest,
-              metrics: JSON.stringify(input.metrics ?? {}),
-              run_id: input.runId ?? null,
-              created_at: new Date().toISOString(),
-              description: input.description ?? null,
-            });
-            return toModel(sql.getModel.get(input.model, version) as ModelRow);
-          })
-          .immediate(),
-      );
+      return use('registerModel', ({ tx }) => tx.register.immediate(input));
     },
 
     async getModelVersion(model, version) {
@@ -708,59 +764,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
     async transitionStage(input) {
       validateTransitionInput(input);
-      const outcome = await use('transitionStage', ({ db, sql }) =>
-        db
-          .transaction(() => {
-            const row = sql.getModel.get(input.model, input.version) as ModelRow | undefined;
-            if (!row) return { missing: true as const };
-            const at = new Date().toISOString();
-            const base = { model: input.model, reason: input.reason, actor: input.actor ?? 'unknown', at };
-            if (input.expectedFrom !== undefined && input.expectedFrom !== row.stage) {
-              // The refused attempt is committed with the rest of the history; the caller gets the conflict.
-              sql.insertTransition.run({
-                ...base,
-                version: input.version,
-                from_stage: row.stage,
-                to_stage: input.to,
-                accepted: 0,
-              });
-              return { conflict: row.stage };
-            }
-            if ((input.archivePrevious ?? true) && (input.to === 'production' || input.to === 'staging')) {
-              for (const other of sql.holdersOfStage.all(
-                input.model,
-                input.to,
-                input.version,
-              ) as ModelRow[]) {
-                sql.setStage.run('archived', input.model, other.version);
-                sql.insertTransition.run({
-                  ...base,
-                  version: other.version,
-                  from_stage: other.stage,
-                  to_stage: 'archived',
-                  accepted: 1,
-                });
-              }
-            }
-            sql.setStage.run(input.to, input.model, input.version);
-            const transition: StageTransition = {
-              ...base,
-              version: input.version,
-              from: row.stage,
-              to: input.to,
-              accepted: true,
-            };
-            sql.insertTransition.run({
-              ...base,
-              version: input.version,
-              from_stage: row.stage,
-              to_stage: input.to,
-              accepted: 1,
-            });
-            return { transition };
-          })
-          .immediate(),
-      );
+      const outcome = await use('transitionStage', ({ tx }) => tx.transition.immediate(input));
       if ('missing' in outcome) {
         throw new CairnError(
           ErrorCodes.METADATA_NOT_FOUND,
