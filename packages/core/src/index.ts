@@ -3,36 +3,36 @@
  * contracts and the embedded defaults (local store, in-memory metadata,
  * in-process and worker-pool executors).
  */
-export * from './errors';
-export * from './hash';
-export * from './contracts/storage';
-export * from './contracts/metadata';
-export * from './contracts/executor';
-export * from './contracts/artifact';
-export * from './step';
-export * from './pipeline';
-export * from './events';
-export * from './stack';
-export { importModule } from './load';
 
 // artifact types and storage
 export * from './artifacts/builtin';
 export * from './artifacts/io';
-export * from './tar';
-export * from './storage/verify';
-export * from './storage/local';
-export * from './storage/memory';
-
 // config resolution
 export * from './config/index';
-
-// metadata
-export * from './metadata/memory';
-
-// running
-export * from './runner';
-export * from './orchestrator/types';
-export * from './orchestrator/run';
-export * from './orchestrator/plan';
+export * from './contracts/artifact';
+export * from './contracts/executor';
+export * from './contracts/metadata';
+export * from './contracts/storage';
+export * from './errors';
+export * from './events';
 export * from './executors/in-process';
 export * from './executors/worker-pool';
+export * from './hash';
+export { importModule } from './load';
+// metadata
+export * from './metadata/memory';
+export * from './orchestrator/plan';
+export * from './orchestrator/run';
+export * from './orchestrator/types';
+export * from './pipeline';
+// model registry: promotion gate and the register/gate steps
+export * from './registry/gate';
+export * from './registry/steps';
+// running
+export * from './runner';
+export * from './stack';
+export * from './step';
+export * from './storage/local';
+export * from './storage/memory';
+export * from './storage/verify';
+export * from './tar';

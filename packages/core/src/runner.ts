@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { materializeArtifact, storeArtifact } from './artifacts/io';
 import type { ArtifactMap, ArtifactType } from './contracts/artifact';
 import type { StepLogLine, StepTask, StepTaskResult } from './contracts/executor';
+import type { ModelRegistry } from './contracts/metadata';
 import type { StorageDriver } from './contracts/storage';
 import { CairnError, ErrorCodes } from './errors';
 import { importModule } from './load';
@@ -23,6 +24,8 @@ export interface RunStepTaskOptions {
   onLog?(line: StepLogLine): void;
   /** The live step, when the caller has it; otherwise it is loaded from `task.pipeline.module`. */
   step?: AnyStep;
+  /** Given to steps that declare `registry: true`. */
+  registry?: ModelRegistry;
 }
 
 /**
@@ -93,6 +96,9 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
         step: task.step,
         runId: task.runId,
         attempt: task.attempt,
+        artifacts: task.inputs,
+        pipeline: task.pipeline.name,
+        ...(options.registry ? { registry: options.registry } : {}),
       };
       await mkdir(context.workdir);
       produced = await raceAbort(
@@ -267,6 +273,12 @@ async function runCommand(
   const outputsDir = join(workdir, 'outputs');
   const scratch = join(workdir, 'work');
   await Promise.all([mkdir(inputsDir, { recursive: true }), mkdir(outputsDir), mkdir(scratch)]);
+  // Blob inputs may be read straight from the store (localPath); link them so that
+  // `$CAIRN_INPUTS/<name>` holds every input, as the placeholders promise.
+  for (const [name, path] of Object.entries(inputPaths)) {
+    const expected = join(inputsDir, name);
+    if (path !== expected) await symlink(path, expected);
+  }
   // Written with mode 0600: the resolved config may hold secrets, and it is removed with the workdir.
   await writeFile(configPath, JSON.stringify(task.config ?? {}, null, 2), { mode: 0o600 });
 

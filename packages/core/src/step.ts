@@ -1,6 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { ArtifactMap, ArtifactType, ValuesOf } from './contracts/artifact';
 import type { StepLogLine } from './contracts/executor';
+import type { ArtifactRef, ModelRegistry } from './contracts/metadata';
 import { CairnError, ErrorCodes } from './errors';
 import { currentBuilder, type Handle, type HandlesOf } from './pipeline';
 
@@ -28,6 +29,16 @@ export interface StepContext<Config, Inputs> {
   runId: string;
   /** 1 for the first attempt. */
   attempt: number;
+  /** Digest, type and size of each input, for steps that record lineage-aware facts (a registry entry). */
+  artifacts: Record<string, ArtifactRef>;
+  /** The pipeline this run belongs to. */
+  pipeline: string;
+  /**
+   * The model registry, for steps that declare `registry: true` (register,
+   * promote). Such steps run in the orchestrator's process whatever the
+   * executor, because the registry is the run's metadata store.
+   */
+  registry?: ModelRegistry;
 }
 
 /** Retry policy: a count, or a count with a backoff. */
@@ -58,6 +69,12 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
    * fingerprint — helpers the step imports, a Python script a command runs.
    */
   sources?: string[];
+  /**
+   * The step reads or writes the model registry (`ctx.registry`). It then
+   * runs in the orchestrator's process, next to the metadata store.
+   * @default false
+   */
+  registry?: boolean;
 }
 
 /** A step written in TypeScript. */

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { expect, it } from 'vitest';
 import { ErrorCodes } from '@cairn/core';
+import { expect, it } from 'vitest';
 
 it('docs/errors.md lists every error code, and no code that does not exist', async () => {
   const doc = await readFile(new URL('../../../docs/errors.md', import.meta.url), 'utf8');

@@ -282,6 +282,13 @@ describe('runPipeline', () => {
       command: `node -e "const c=require(process.env.CAIRN_CONFIG);require('fs').writeFileSync(process.argv[1], JSON.stringify({score: c.factor*2}))" {outputs.scores}`,
       outputs: { scores: metrics() },
     });
+    const copies = commandStep({
+      name: 'copies',
+      inputs: { scores: metrics() },
+      // both spellings of an input path work: the placeholder and $CAIRN_INPUTS/<name>
+      command: 'cmp {inputs.scores} "$CAIRN_INPUTS/scores" && cp "$CAIRN_INPUTS/scores" {outputs.same}',
+      outputs: { same: metrics() },
+    });
     const failing = commandStep({
       name: 'failing',
       command: 'echo broken >&2; exit 3',
@@ -296,6 +303,15 @@ describe('runPipeline', () => {
     for await (const chunk of await storage.get(ok.steps.scored!.outputs.scores!.digest))
       chunks.push(Buffer.from(chunk));
     expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({ score: 42 });
+    const chained = await runPipeline(
+      pipeline('commands-chained', () => {
+        const { scores } = scored();
+        copies({ scores });
+      }),
+      options({ configs: { scored: { factor: 21 } } }),
+    );
+    expect(chained.status).toBe('succeeded');
+    expect(chained.steps.copies!.outputs.same!.digest).toBe(ok.steps.scored!.outputs.scores!.digest);
 
     const bad = await runPipeline(
       pipeline('commands-bad', () => void failing()),

@@ -338,17 +338,12 @@ describe('resolveStepConfigs', () => {
     expect(Object.keys(configs.train!.stored)).toEqual(['__proto__']);
   });
 
-  it('resolves 1,000 steps with no config files in a few milliseconds', async () => {
+  // Speed is measured in bench/ (orchestration overhead), never asserted here.
+  it('resolves 1,000 steps with no config files', async () => {
     const steps = Array.from({ length: 1000 }, (_, i) => ({ name: `step${i}`, schema: z.object({}) }));
-    // The best of a few runs: the machine is shared, and one slow run says nothing about the code.
-    let best = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < 10; i++) {
-      const started = performance.now();
-      const configs = await resolveStepConfigs({ confDir, env: 'local', steps });
-      best = Math.min(best, performance.now() - started);
-      expect(Object.keys(configs)).toHaveLength(1000);
-    }
-    expect(best).toBeLessThan(50);
+    const configs = await resolveStepConfigs({ confDir, env: 'local', steps });
+    expect(Object.keys(configs)).toHaveLength(1000);
+    expect(configs.step999).toMatchObject({ value: {}, stored: {} });
   });
 });
 

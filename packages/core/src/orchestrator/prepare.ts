@@ -40,6 +40,7 @@ export async function prepareRun(pipeline: Pipeline, options: PlanOptions): Prom
   }
   const resolved = await resolveStepConfigs({
     confDir: resolve(projectDir, options.confDir ?? 'conf'),
+    projectDir,
     env,
     steps: pipeline.nodes.map((node) => ({
       name: node.name,

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { Executor, StepTask } from '../contracts/executor';
+import type { Executor, StepLogLine, StepTask } from '../contracts/executor';
 import type {
   ArtifactRecord,
   ArtifactRef,
@@ -16,6 +16,7 @@ import type { CairnEvent, PlanReason } from '../events';
 import { inProcess } from '../executors/in-process';
 import { newId } from '../hash';
 import type { Pipeline, PipelineNode } from '../pipeline';
+import { runStepTask } from '../runner';
 import type { RetryPolicy } from '../step';
 import { CORE_VERSION } from '../version';
 import { cacheKey, missReason, outputsMatch, outputsVerify, prepareRun, previousExecutions } from './prepare';
@@ -244,11 +245,18 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
         task.attempt = attempt;
         emit({ type: 'step.started', runId, at: now(), step: node.name, attempt, reason });
         try {
-          const result = await executor.execute(task, {
-            signal: controller.signal,
-            onLog: (line) => emit({ type: 'step.log', runId, at: now(), step: node.name, ...line }),
-            local: { step: node.step },
-          });
+          const onLog = (line: StepLogLine) =>
+            emit({ type: 'step.log', runId, at: now(), step: node.name, ...line });
+          // Registry steps run here, next to the metadata store, whatever the executor.
+          const result = definition.registry
+            ? await runStepTask(task, {
+                storage,
+                signal: controller.signal,
+                onLog,
+                step: node.step,
+                registry: metadata,
+              })
+            : await executor.execute(task, { signal: controller.signal, onLog, local: { step: node.step } });
           const outputs = await checkProduced(node, result.outputs);
           const finishedAt = now();
           const durationMs = performance.now() - stepStarted;
