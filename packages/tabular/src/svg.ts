@@ -96,6 +96,14 @@ function ticks(min: number, max: number, count = 5): number[] {
   return out;
 }
 
+/** [min, max] widened to whole tick steps, so the top gridline sits above the tallest bar. */
+function niceDomain(min: number, max: number): [number, number] {
+  if (min === max) return [min, min + 1];
+  const t = ticks(min, max);
+  const step = t.length > 1 ? t[1]! - t[0]! : max - min;
+  return [Math.floor(min / step + 1e-9) * step, Math.ceil(max / step - 1e-9) * step];
+}
+
 interface Frame {
   left: number;
   top: number;
@@ -255,9 +263,7 @@ export function barChartSvg(values: Record<string, number>, options: BarChartOpt
   frame.width = width - frame.left - 20;
   const lo = Math.min(0, ...entries.map(([, v]) => v));
   const hi = Math.max(0, ...entries.map(([, v]) => v));
-  const range = ticks(lo, hi === lo ? lo + 1 : hi);
-  const yMin = Math.min(lo, range[0] ?? lo);
-  const yMax = Math.max(hi === lo ? lo + 1 : hi, range[range.length - 1] ?? hi);
+  const [yMin, yMax] = niceDomain(lo, hi);
   const sy = (v: number) => frame.top + frame.height - ((v - yMin) / (yMax - yMin)) * frame.height;
   const body = axes(frame, { min: yMin, max: yMax, label: options.yLabel });
   const slot = frame.width / Math.max(entries.length, 1);
@@ -304,8 +310,7 @@ export function histogramSvg(values: readonly number[], options: HistogramOption
   const counts = new Array<number>(bins).fill(0);
   for (const v of finite) counts[Math.min(bins - 1, Math.floor(((v - lo) / (hi - lo)) * bins))]!++;
   const top = Math.max(1, ...counts);
-  const yTicks = ticks(0, top);
-  const yMax = Math.max(top, yTicks[yTicks.length - 1] ?? top);
+  const yMax = niceDomain(0, top)[1];
   const body = axes(
     frame,
     { min: 0, max: yMax, label: options.yLabel ?? 'count' },
@@ -337,9 +342,11 @@ export interface RocCurveInput {
 /** One-vs-rest ROC curves, one line per class, with the chance diagonal and a legend giving each AUC. */
 export function rocCurveSvg(curves: Record<string, RocCurveInput>, options: ChartOptions = {}): string {
   const title = options.title ?? 'ROC curves';
-  const width = options.width ?? 520;
-  const height = options.height ?? 440;
-  const frame: Frame = { left: 70, top: 40, width: width - 90 - 150, height: height - 40 - 60 };
+  const longest = Math.max(0, ...Object.keys(curves).map((l) => Math.min(l.length, 12)));
+  const legend = 40 + (longest + 12) * 7;
+  const width = options.width ?? 400 + legend;
+  const height = options.height ?? 400;
+  const frame: Frame = { left: 70, top: 40, width: width - 80 - legend, height: height - 40 - 60 };
   const body = axes(
     frame,
     { min: 0, max: 1, label: 'True positive rate' },
