@@ -1,0 +1,15 @@
+import { defineConfig, mergeConfig } from 'vitest/config';
+import { shared } from '../../vitest.shared';
+
+// One radosgw cluster for the whole run (≈13 s to start), shared by every test file.
+export default mergeConfig(
+  shared,
+  defineConfig({
+    test: {
+      globalSetup: ['test/server.ts'],
+      testTimeout: 120_000,
+      hookTimeout: 120_000,
+      env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    },
+  }),
+);
