@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { CairnError, type ExecutionRecord, type MetadataStore, sha256 } from '@c
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sqliteMetadata } from '../src/index';
-import { migrations } from '../src/migrations';
+import { appliedVersion, latestVersion, migrate, migrations } from '../src/migrations';
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const root = mkdtempSync(join(tmpdir(), 'cairn-sqlite-test-'));
@@ -164,13 +164,46 @@ describe('database file', () => {
     raw.close();
   });
 
+  it('migrates inside one IMMEDIATE transaction, reading applied versions under the write lock', () => {
+    const log: string[] = [];
+    const db = new Database(':memory:', { verbose: (sql) => log.push(String(sql)) });
+    try {
+      expect(migrate(db)).toEqual(migrations.map((m) => m.version));
+      expect(log[0]).toBe('BEGIN IMMEDIATE');
+      expect(log.at(-1)).toBe('COMMIT');
+      expect(log.findIndex((sql) => sql.includes('SELECT version FROM schema_migrations'))).toBeGreaterThan(
+        0,
+      );
+      expect(log.filter((sql) => sql === 'BEGIN IMMEDIATE' || sql === 'COMMIT')).toHaveLength(2);
+      expect(appliedVersion(db)).toBe(latestVersion);
+      expect(migrate(db)).toEqual([]);
+    } finally {
+      db.close();
+    }
+  });
+
   it('is migrated safely by 4 processes started at once', async () => {
     const file = tempFile();
-    const startAt = String(Date.now() + 2500);
-    const runs = Array.from({ length: 4 }, (_, i) => child(['migrate', file, startAt, `p${i}`]));
+    mkdirSync(dirname(file), { recursive: true });
+    // Hold the write lock until all four are inside init, then let them race for it together.
+    const gate = new Database(file);
+    gate.pragma('journal_mode = WAL');
+    gate.exec('BEGIN IMMEDIATE');
+    const runs = Array.from({ length: 4 }, (_, i) => child(['migrate', file, '0', `p${i}`]));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!runs.every((r) => r.output().includes('opening')) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      gate.exec('ROLLBACK');
+      gate.close();
+    }
     const codes = await Promise.all(runs.map((r) => r.exited));
-    for (const [i, run] of runs.entries())
-      expect({ code: codes[i], output: run.output().trim() }).toEqual({ code: 0, output: 'ok' });
+    for (const [i, run] of runs.entries()) {
+      expect({ code: codes[i], output: run.output().trim() }).toEqual({ code: 0, output: 'opening\nok' });
+    }
     const raw = new Database(file, { readonly: true });
     try {
       expect(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(
