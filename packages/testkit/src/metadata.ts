@@ -231,6 +231,14 @@ export function testMetadata(options: TestMetadataOptions): void {
       expect(store.name.length).toBeGreaterThan(0);
     });
 
+    it('has a JSON ref, when it has one, that names a module, an export and options', async () => {
+      const store = await open();
+      if (store.ref === undefined) return;
+      expect(typeof store.ref.module).toBe('string');
+      expect(typeof store.ref.export).toBe('string');
+      expect(JSON.parse(JSON.stringify(store.ref))).toEqual(store.ref);
+    });
+
     it('init is idempotent', async () => {
       const store = await open();
       await store.init?.();
@@ -447,6 +455,16 @@ export function testMetadata(options: TestMetadataOptions): void {
         expect((await store.listArtifacts({ type: 'model' }))[0]).toEqual(
           await store.getArtifact(digestOf('b')),
         );
+      });
+
+      it('lists at most 100 artifacts by default', async () => {
+        const store = await open();
+        await store.createRun(runRecord(1));
+        const outputs = Object.fromEntries(Array.from({ length: 120 }, (_, i) => [`o${i}`, `artifact-${i}`]));
+        await record(store, { id: 'e_many', runId: 'r_000001', step: 's', outputs });
+        expect(await store.listArtifacts()).toHaveLength(100);
+        expect(await store.listArtifacts({ limit: 500 })).toHaveLength(120);
+        expect(await store.listArtifacts({ runId: 'r_000001' })).toHaveLength(100);
       });
 
       it('lineage up from an artifact follows producers, depth counting executions', async () => {
@@ -820,6 +838,22 @@ export function testMetadata(options: TestMetadataOptions): void {
           expect((await a.getModelByStage('m', 'production'))?.version).toBe(version.version);
         });
 
+        it('two handles may init at once, and data outlives the handle that wrote it', async () => {
+          const a = await options.create();
+          opened.push(a);
+          const b = await options.createSecond!(a);
+          opened.push(b);
+          await Promise.all([a.init?.(), b.init?.()]);
+          await a.createRun(runRecord(1));
+          await record(a, { id: 'e_1', runId: 'r_000001', step: 's', cacheKey: 'k', outputs: { out: 'v' } });
+          opened.splice(opened.indexOf(a), 1);
+          await a.close?.();
+          const c = await openSecond(b);
+          expect(await c.getRun('r_000001')).toEqual(runRecord(1));
+          expect((await c.lookupCache('k'))?.executionId).toBe('e_1');
+          expect((await c.listExecutions('r_000001')).map((e) => e.id)).toEqual(['e_1']);
+        });
+
         it('50 concurrent recordExecution calls split over two handles all land', async () => {
           const a = await open();
           const b = await openSecond(a);
@@ -1031,6 +1065,20 @@ export function testMetadata(options: TestMetadataOptions): void {
           { version: 2, from: 'staging', to: 'production', accepted: true },
         ]);
         expect(await store.modelHistory('other')).toEqual([]);
+
+        // Retiring the production version leaves no production version.
+        await store.transitionStage({
+          model: 'm',
+          version: 2,
+          to: 'archived',
+          reason: 'retired',
+          expectedFrom: 'production',
+        });
+        expect(await store.getModelByStage('m', 'production')).toBeUndefined();
+        expect((await store.listModels()).find((entry) => entry.model === 'm')).toEqual({
+          model: 'm',
+          latest: 3,
+        });
       });
 
       it('archivePrevious: false leaves the previous holder of the stage as it is', async () => {
