@@ -133,7 +133,7 @@ const evaluate = step({
         },
       ],
     });
-    return { scores: metricsSummary(m), page: { format: 'html', title: 'Penguins', content } };
+    return { scores: metricsSummary(m), page: { format: 'html' as const, title: 'Penguins', content } };
   },
 });
 
