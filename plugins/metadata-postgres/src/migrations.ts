@@ -2,6 +2,9 @@
  * Versioned schema migrations. Each runs once per schema, in order, recorded
  * in `<schema>.migrations`; never edit a released one — add the next version.
  * `{s}` stands for the quoted schema name.
+ *
+ * Records are stored as `json`, not `jsonb`: nothing queries inside them, and
+ * `json` gives back exactly what was written (key order included).
  */
 export interface Migration {
   version: number;
@@ -22,12 +25,12 @@ CREATE TABLE {s}.runs (
   status text NOT NULL,
   started_at text NOT NULL,
   finished_at text,
-  git jsonb,
-  versions jsonb NOT NULL,
-  configs jsonb NOT NULL,
-  counts jsonb,
-  tags jsonb,
-  host jsonb,
+  git json,
+  versions json NOT NULL,
+  configs json NOT NULL,
+  counts json,
+  tags json,
+  host json,
   error text
 );
 -- listRuns: newest first, optionally per pipeline (the primary key serves the unfiltered case).
@@ -42,14 +45,14 @@ CREATE TABLE {s}.executions (
   cache_key text NOT NULL,
   cacheable boolean NOT NULL,
   cached_from text,
-  inputs jsonb NOT NULL,
-  outputs jsonb NOT NULL,
+  inputs json NOT NULL,
+  outputs json NOT NULL,
   config_digest text,
   started_at text NOT NULL,
   finished_at text,
   duration_ms double precision,
   attempts integer NOT NULL,
-  error jsonb
+  error json
 );
 CREATE INDEX executions_run ON {s}.executions (run_id, seq);
 
@@ -58,7 +61,7 @@ CREATE TABLE {s}.artifacts (
   digest text PRIMARY KEY,
   type text NOT NULL,
   size bigint NOT NULL,
-  metadata jsonb,
+  metadata json,
   producer_run_id text,
   producer_step text,
   producer_output text,
@@ -84,7 +87,7 @@ CREATE TABLE {s}.cache (
   cache_key text PRIMARY KEY,
   execution_id text NOT NULL,
   run_id text NOT NULL,
-  outputs jsonb NOT NULL,
+  outputs json NOT NULL,
   created_at text NOT NULL
 );
 
@@ -97,7 +100,7 @@ CREATE TABLE {s}.model_versions (
   version integer NOT NULL,
   digest text NOT NULL,
   stage text NOT NULL CHECK (stage IN ('none', 'staging', 'production', 'archived')),
-  metrics jsonb NOT NULL,
+  metrics json NOT NULL,
   run_id text,
   created_at text NOT NULL,
   description text,
