@@ -1,0 +1,66 @@
+/** Render the gathered results as the Markdown table in results/latest.md. */
+
+const fmt = (value) => {
+  if (value === null || value === undefined) return '—';
+  if (typeof value !== 'number') return String(value);
+  if (Math.abs(value) >= 100) return value.toFixed(0);
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+};
+
+export function markdown(report) {
+  const m = report.machine;
+  const lines = [
+    '# Cairn benchmark results',
+    '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node} (${m.platform})${m.commit ? `, commit ${m.commit}` : ''}.`,
+    `Started ${report.startedAt}; whole run ${report.totalSeconds} s. Build: core ${report.build.core}, CLI ${report.build.cli}.`,
+    'Times are median (min–max) over repeats; every floor was measured in the same run.',
+    '',
+    '## Targets',
+    '',
+    '| target | goal | measured | result |',
+    '| --- | --- | --- | --- |',
+  ];
+  for (const b of Object.values(report.benchmarks)) {
+    for (const t of b.targets ?? []) {
+      const verdict = t.pass === null ? 'not measured' : t.pass ? 'pass' : '**MISS**';
+      lines.push(
+        `| ${t.label} | ${t.target} ${t.unit} | ${fmt(t.value)} ${t.value === null ? '' : t.unit} | ${verdict} |`,
+      );
+    }
+  }
+  for (const b of Object.values(report.benchmarks)) {
+    lines.push('', `## ${b.title ?? b.name}${b.seconds !== undefined ? ` (${b.seconds} s)` : ''}`, '');
+    if (b.failed) {
+      lines.push(`The benchmark failed: ${b.failed}.`);
+      continue;
+    }
+    if (b.name === 'orchestration') {
+      lines.push(
+        '| N | executor | conc. | scenario | ran | Cairn ms | floor ms | ratio | overhead ms/step |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      );
+      for (const f of b.figures) {
+        lines.push(
+          `| ${f.size} | ${f.executor} | ${f.concurrency} | ${f.scenario} | ${f.executed} | ${fmt(f.stats.median)} (${fmt(f.stats.min)}–${fmt(f.stats.max)}) | ${fmt(f.floor.median)} (${fmt(f.floor.min)}–${fmt(f.floor.max)}) | ${fmt(f.ratio)}× | ${fmt(f.overheadPerStepMs)} |`,
+        );
+      }
+    } else if (b.figures.length > 0) {
+      lines.push(
+        '| figure | median | min | max | unit | vs floor |',
+        '| --- | --- | --- | --- | --- | --- |',
+      );
+      for (const f of b.figures) {
+        const extra = f.throughputMiBps !== undefined ? ` (${fmt(f.throughputMiBps)} MiB/s)` : '';
+        const ratio = f.ratio !== undefined ? `${fmt(f.ratio)}× ${f.floorLabel ?? 'floor'}` : '';
+        lines.push(
+          `| ${f.label}${extra} | ${fmt(f.stats.median)} | ${fmt(f.stats.min)} | ${fmt(f.stats.max)} | ${f.unit} | ${ratio} |`,
+        );
+      }
+    }
+    for (const u of b.unavailable ?? []) lines.push('', `Not available: ${u}`);
+    for (const n of b.notes ?? []) lines.push('', `Note: ${n}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

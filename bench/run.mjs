@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: build what the benchmarks import, run every benchmark in
+ * its own process, and write bench/results/latest.json and latest.md.
+ *
+ *   npm run bench
+ *   node bench/run.mjs --only orchestration,artifacts --no-build
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BENCH_DIR, machine, REPO_DIR, round, tempDir } from './lib/common.mjs';
+import { markdown } from './lib/report.mjs';
+
+export const BENCHMARKS = ['orchestration', 'artifacts', 'startup', 'scale', 'penguins'];
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+    'results-dir': { type: 'string' },
+  },
+});
+const only = values.only ? values.only.split(',') : BENCHMARKS;
+for (const name of only)
+  if (!BENCHMARKS.includes(name)) throw new Error(`--only: unknown benchmark "${name}"`);
+const resultsDir = values['results-dir'] ?? join(BENCH_DIR, 'results');
+
+const started = performance.now();
+const build = { core: 'skipped', cli: 'skipped' };
+if (!values['no-build']) {
+  const nx = (projects) =>
+    spawnSync('npx', ['nx', 'run-many', '-t', 'build', `--projects=${projects}`, '--output-style=static'], {
+      cwd: REPO_DIR,
+      stdio: 'inherit',
+      env: { ...process.env, NX_DAEMON: 'false' },
+    }).status;
+  if (nx('@cairn/core,@cairn/metadata-sqlite') !== 0)
+    throw new Error('building @cairn/core and @cairn/metadata-sqlite failed');
+  build.core = 'built';
+  // The CLI may not exist yet or may not build; start-up benchmarks then say "not available".
+  build.cli = nx('@cairn/cli') === 0 ? 'built' : 'build failed';
+}
+
+const scratch = await tempDir('run');
+const report = { machine: machine(), startedAt: new Date().toISOString(), build, benchmarks: {} };
+try {
+  for (const name of only) {
+    const out = join(scratch, `${name}.json`);
+    process.stdout.write(`\n== ${name}\n`);
+    const t = performance.now();
+    const child = spawnSync(process.execPath, [join(BENCH_DIR, `${name}.mjs`), '--out', out], {
+      cwd: REPO_DIR,
+      stdio: 'inherit',
+    });
+    const seconds = round((performance.now() - t) / 1000, 1);
+    if (child.status !== 0) {
+      report.benchmarks[name] = { name, failed: `exited with ${child.status ?? child.signal}`, seconds };
+      continue;
+    }
+    report.benchmarks[name] = { ...JSON.parse(await readFile(out, 'utf8')), seconds };
+  }
+} finally {
+  await rm(scratch, { recursive: true, force: true });
+}
+report.totalSeconds = round((performance.now() - started) / 1000, 1);
+
+await mkdir(resultsDir, { recursive: true });
+const write = async (file, text) => {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+};
+await write(join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+await write(join(resultsDir, 'latest.md'), markdown(report));
+process.stdout.write(
+  `\nwrote ${join(resultsDir, 'latest.md')} and latest.json in ${report.totalSeconds} s\n`,
+);
+const failed = Object.values(report.benchmarks).filter((b) => b.failed);
+if (failed.length > 0) {
+  process.stderr.write(`failed: ${failed.map((b) => b.name).join(', ')}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,127 @@
+/**
+ * Every benchmark, started as `npm run bench` starts it (its own process,
+ * `--out <file>`), once at its smallest size, so that none of them can rot.
+ * The assertions are on the shape and sanity of the results and on what the
+ * benchmarks check themselves (which steps ran), never on time.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { changedSet } from './lib/dag.mjs';
+import { markdown } from './lib/report.mjs';
+
+const exec = promisify(execFile);
+let dir: string;
+const results: Record<string, any> = {};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-bench-smoke-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Run a benchmark from source (no build needed), the way run.mjs runs it from dist. */
+async function bench(name: string, flags: string[]): Promise<any> {
+  const out = join(dir, `${name}.json`);
+  await exec(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=@cairn/source', join(__dirname, `${name}.mjs`), '--out', out, ...flags],
+    { cwd: __dirname, maxBuffer: 16 << 20 },
+  );
+  const parsed = JSON.parse(await readFile(out, 'utf8'));
+  results[name] = parsed;
+  return parsed;
+}
+
+function expectSaneStats(figure: any) {
+  const { median, min, max, n } = figure.stats;
+  expect(n, figure.label).toBeGreaterThanOrEqual(1);
+  for (const value of [median, min, max]) expect(Number.isFinite(value), figure.label).toBe(true);
+  expect(min).toBeLessThanOrEqual(median);
+  expect(median).toBeLessThanOrEqual(max);
+  expect(min).toBeGreaterThan(0);
+}
+
+describe('benchmarks at their smallest size', () => {
+  it('orchestration: every variant and scenario, checked against its floor', async () => {
+    const res = await bench('orchestration', ['--sizes', '20', '--repeats', '1']);
+    // 2 executors × 2 concurrencies × 3 scenarios
+    expect(res.figures).toHaveLength(12);
+    const expected = { cold: 20, cached: 0, changed: changedSet(20).size };
+    expect(expected.changed).toBe(3); // s0_0 and the two second-layer steps that read it
+    for (const f of res.figures) {
+      expectSaneStats(f);
+      expect(f.floor.median).toBeGreaterThan(0);
+      expect(f.ratio).toBeGreaterThan(0);
+      expect(f.executed).toBe(expected[f.scenario as keyof typeof expected]);
+    }
+    expect(res.targets.map((t: any) => t.id)).toEqual([
+      'cached-1000-time',
+      'cached-1000-ratio',
+      'cold-overhead',
+    ]);
+    // N = 1,000 was not run, so those targets are not measured rather than guessed.
+    expect(res.targets[0].pass).toBeNull();
+  });
+
+  it('artifacts: store and verify match sha256sum on a small file', async () => {
+    const res = await bench('artifacts', ['--mib', '4', '--repeats', '1']);
+    expect(res.figures.map((f: any) => f.id)).toEqual(['sha256sum', 'cp', 'store', 'verify', 'store-verify']);
+    for (const f of res.figures) {
+      expectSaneStats(f);
+      expect(f.throughputMiBps).toBeGreaterThan(0);
+    }
+    expect(res.bytes).toBe(4 * 2 ** 20);
+    expect(typeof res.targets[0].pass).toBe('boolean');
+  });
+
+  it('scale: peak memory of a run and metadata queries', async () => {
+    const res = await bench('scale', ['--sizes', '20', '--executions', '300', '--repeats', '1', '--quick']);
+    const rss = res.figures.find((f: any) => f.id === 'rss-20');
+    expectSaneStats(rss);
+    expect(rss.stats.median).toBeGreaterThan(10);
+    expect(rss.stats.median).toBeLessThan(4096);
+    for (const id of [
+      'list-runs',
+      'list-runs-filtered',
+      'cache-lookup',
+      'lineage-artifact',
+      'list-executions',
+    ]) {
+      expectSaneStats(res.figures.find((f: any) => f.id === `query-${id}`));
+    }
+  });
+
+  it('startup: the node floor always, the CLI when it is built', async () => {
+    const res = await bench('startup', ['--executions', '200', '--sizes', '20', '--repeats', '1']);
+    expectSaneStats(res.figures.find((f: any) => f.id === 'node'));
+    // Each CLI command is either measured or listed as not available, never both or neither.
+    const measured = res.figures.filter((f: any) => f.id !== 'node').length;
+    expect(measured + res.unavailable.length).toBe(3);
+    const help = res.targets.find((t: any) => t.id === 'help');
+    expect(help.pass === null).toBe(help.value === null);
+  });
+
+  it('penguins: measured or not available', async () => {
+    const res = await bench('penguins', ['--repeats', '1']);
+    expect(res.figures.length + res.unavailable.length).toBe(2);
+    for (const f of res.figures) expectSaneStats(f);
+  });
+
+  it('the report renders every benchmark and target', () => {
+    const text = markdown({
+      machine: { cpu: 'x', cores: 2, memoryGiB: 1, node: 'v20', platform: 'linux x64' },
+      startedAt: 'now',
+      totalSeconds: 1,
+      build: { core: 'skipped', cli: 'skipped' },
+      benchmarks: results,
+    });
+    for (const res of Object.values(results)) expect(text).toContain(res.title);
+    expect(text).toContain('| N | executor |');
+    expect(text).toContain('cached rerun of 1,000 steps');
+  });
+});

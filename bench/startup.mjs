@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+/**
+ * Start-up: wall time of `cairn --help`, `cairn runs` on a store holding
+ * 100,000 executions and `cairn plan` on the 1,000-step pipeline, against
+ * `node -e 0`. Uses the built CLI (packages/cli/dist): tsx would add its
+ * transform cost to every start. When the CLI is not built or does not run,
+ * the figures are reported "not available" — never estimated.
+ *
+ *   node bench/startup.mjs
+ *   node bench/startup.mjs --executions 1000 --sizes 100 --repeats 3
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import {
+  args,
+  finish,
+  main,
+  parseRepeats,
+  parseSizes,
+  REPO_DIR,
+  removeDir,
+  result,
+  round,
+  stats,
+  tempDir,
+  timed,
+} from './lib/common.mjs';
+import { fillMetadata } from './lib/fill.mjs';
+
+const exec = promisify(execFile);
+export const CLI_BIN = join(REPO_DIR, 'packages', 'cli', 'bin', 'run.js');
+const CLI_BUILT = join(REPO_DIR, 'packages', 'cli', 'dist', 'commands.js');
+
+async function spawnTimes(argv, cwd, repeats) {
+  const samples = [];
+  // One untimed start warms the page cache, as a developer's second command would find it.
+  await exec(process.execPath, argv, { cwd, maxBuffer: 64 << 20 });
+  for (let i = 0; i < repeats; i++) {
+    samples.push((await timed(() => exec(process.execPath, argv, { cwd, maxBuffer: 64 << 20 }))).ms);
+  }
+  return stats(samples);
+}
+
+export async function startup(options) {
+  const repeats = parseRepeats(options.repeats, 10);
+  const executions = options.executions ? parseSizes(options.executions)[0] : 100_000;
+  const planSize = parseSizes(options.sizes, [1000])[0];
+  const res = result('startup', 'Start-up (built CLI)');
+  const floor = await spawnTimes(['-e', '0'], REPO_DIR, repeats);
+  res.figures.push({ id: 'node', label: 'node -e 0 (floor)', unit: 'ms', stats: floor });
+
+  let problem;
+  if (!existsSync(CLI_BIN) || !existsSync(CLI_BUILT))
+    problem = 'the CLI is not built (packages/cli/dist/commands.js)';
+  else {
+    try {
+      await exec(process.execPath, [CLI_BIN, '--help'], { cwd: REPO_DIR });
+    } catch (error) {
+      problem = `\`cairn --help\` fails: ${String(error.stderr || error.message).split('\n')[0]}`;
+    }
+  }
+  const commands = [
+    'cairn --help',
+    `cairn runs (${executions} executions)`,
+    `cairn plan (${planSize} steps)`,
+  ];
+  const targetHelp = {
+    id: 'help',
+    label: '`cairn --help`',
+    target: '< 300',
+    unit: 'ms',
+    value: null,
+    pass: null,
+  };
+  res.targets.push(targetHelp);
+  if (problem) {
+    for (const c of commands) res.unavailable.push(`${c}: ${problem}`);
+    return res;
+  }
+
+  const dir = await tempDir('startup');
+  try {
+    const project = join(dir, 'project');
+    await mkdir(join(project, 'pipelines'), { recursive: true });
+    await writeFile(join(project, 'cairn.config.ts'), 'export default {};\n');
+    const lib = pathToFileURL(join(REPO_DIR, 'bench', 'lib', 'dag.mjs')).href;
+    await writeFile(
+      join(project, 'pipelines', 'dag.mjs'),
+      `import { makeDag } from ${JSON.stringify(lib)};\nexport const dag = makeDag(${planSize}, import.meta.url);\n`,
+    );
+    const fill = await timed(() =>
+      fillMetadata(join(project, '.cairn', 'metadata.db'), {
+        runs: Math.max(1, executions / 100),
+        perRun: Math.min(100, executions),
+      }),
+    );
+    res.notes.push(
+      `filled ${fill.value.executions} executions through the store API in ${round(fill.ms / 1000, 1)} s`,
+    );
+
+    const measure = async (id, label, argv) => {
+      try {
+        const s = await spawnTimes([CLI_BIN, ...argv], project, repeats);
+        res.figures.push({
+          id,
+          label,
+          unit: 'ms',
+          stats: s,
+          floor,
+          ratio: round(s.median / floor.median, 2),
+        });
+        return s;
+      } catch (error) {
+        res.unavailable.push(
+          `${label}: fails: ${String(error.stderr || error.message)
+            .split('\n')
+            .slice(0, 3)
+            .join(' ')}`,
+        );
+        return undefined;
+      }
+    };
+    const help = await measure('help', commands[0], ['--help']);
+    if (help) {
+      targetHelp.value = help.median;
+      targetHelp.pass = help.median < 300;
+    }
+    await measure('runs', commands[1], ['runs']);
+    await measure('plan', commands[2], ['plan', `dag-${planSize}`]);
+  } finally {
+    await removeDir(dir);
+  }
+  return res;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main(async () => {
+    const options = args({ executions: { type: 'string' } });
+    await finish(await startup(options), options.out);
+  });
+}
