@@ -55,6 +55,8 @@ interface Context {
   client: S3.S3Client;
   options: ResolvedOptions;
   target: Target;
+  /** Set once HeadBucket succeeded: a 404 on HEAD then means "no such object". */
+  bucketSeen: boolean;
 }
 
 /** What `put` knows about the bytes it wrote. */
@@ -227,6 +229,7 @@ async function connect(options: S3StorageOptions): Promise<Context> {
       bucket: resolved.bucket,
       secrets: secretsOf(resolved),
     },
+    bucketSeen: false,
   };
 }
 
@@ -266,9 +269,21 @@ async function headObject(ctx: Context, key: string, signal?: AbortSignal) {
     );
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
-    if (isNotFound(error)) return undefined;
-    throw storageFailed(`stat ${key}`, error, ctx.target);
+    if (!isNotFound(error)) throw storageFailed(`stat ${key}`, error, ctx.target);
   }
+  // A HEAD response has no body, so a missing bucket also looks like a plain 404.
+  if (!ctx.bucketSeen) {
+    try {
+      await ctx.client.send(new ctx.sdk.HeadBucketCommand({ Bucket: ctx.options.bucket }));
+      ctx.bucketSeen = true;
+    } catch (error) {
+      const missing = isNotFound(error)
+        ? Object.assign(new Error('NoSuchBucket'), { Code: 'NoSuchBucket' })
+        : error;
+      throw storageFailed(`stat ${key}`, missing, ctx.target);
+    }
+  }
+  return undefined;
 }
 
 async function read(ctx: Context, digest: string, signal?: AbortSignal) {
