@@ -2,12 +2,25 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnError, sha256 } from '@cairn/core';
-import { tableFromArrays, tableFromIPC, tableToIPC } from 'apache-arrow';
+import {
+  Field as ArrowField,
+  Table as ArrowTable,
+  Dictionary,
+  Int32,
+  Int64,
+  List,
+  TimestampSecond,
+  tableFromArrays,
+  tableFromIPC,
+  tableToIPC,
+  Utf8,
+  vectorFromArray,
+} from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { penguinsPath } from '../test/fixtures';
 import { describeTable, table } from './artifact';
 import { tableFromJson } from './io';
-import { type Table, tableFromRows } from './table';
+import { Table, tableFromRows } from './table';
 
 let workdir: string;
 beforeAll(async () => {
@@ -202,6 +215,33 @@ describe('table() artifact type', () => {
       { i: 2, f: 1.5 },
       { i: 3, f: 2.5 },
     ]);
+  });
+
+  it('converts dictionary strings, timestamps and int64 from other writers, across record batches', () => {
+    const batch = (offset: number) =>
+      new ArrowTable({
+        name: vectorFromArray(['a', null], new Dictionary(new Utf8(), new Int32())),
+        at: vectorFromArray([new Date(offset * 1000), null], new TimestampSecond()),
+        n: vectorFromArray([BigInt(offset), null], new Int64()),
+      });
+    const arrow = batch(1).concat(batch(2));
+    expect(arrow.batches).toHaveLength(2);
+    const t = Table.fromArrow(arrow);
+    expect(t.schema.fields.map((f) => f.type)).toEqual(['string', 'date', 'number']);
+    expect(t.rows()).toEqual([
+      { name: 'a', at: new Date(1000), n: 1 },
+      { name: null, at: null, n: null },
+      { name: 'a', at: new Date(2000), n: 2 },
+      { name: null, at: null, n: null },
+    ]);
+    expect(t.toArrow().batches).toHaveLength(1);
+  });
+
+  it('refuses Arrow column types a table cannot hold, naming the column', () => {
+    const list = vectorFromArray([[1], [2]], new List(new ArrowField('item', new Int32())));
+    expect(() => Table.fromArrow(new ArrowTable({ tags: list }))).toThrow(
+      /column "tags" has Arrow type List/,
+    );
   });
 
   it('loads the real penguins data with its missing values', async () => {

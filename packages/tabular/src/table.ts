@@ -359,7 +359,7 @@ function arrowType(type: ColumnType): DataType {
 }
 
 function columnTypeOf(type: DataType): ColumnType | undefined {
-  if (DataType.isFloat(type) || DataType.isInt(type) || DataType.isDecimal(type)) return 'number';
+  if (DataType.isFloat(type) || DataType.isInt(type)) return 'number';
   if (DataType.isUtf8(type) || DataType.isLargeUtf8(type)) return 'string';
   if (DataType.isDictionary(type)) return DataType.isUtf8(type.dictionary) ? 'string' : undefined;
   if (DataType.isBool(type)) return 'boolean';
