@@ -1201,6 +1201,58 @@ export function testMetadata(options: TestMetadataOptions): void {
         const history = await store.modelHistory('m');
         expect(history.map((t) => t.accepted)).toEqual([true, false]);
       });
+
+      it('two gates that compared against the same production version: one wins, the other conflicts (expectedIncumbent)', async () => {
+        const store = await open();
+        for (const w of ['w1', 'w2', 'w3']) await store.registerModel({ model: 'm', digest: digestOf(w) });
+        await store.transitionStage({
+          model: 'm',
+          version: 1,
+          to: 'production',
+          reason: 'first',
+          expectedIncumbent: null,
+        });
+        const results = await Promise.allSettled(
+          [2, 3].map((version) =>
+            store.transitionStage({
+              model: 'm',
+              version,
+              to: 'production',
+              reason: `beats v1 (${version})`,
+              expectedFrom: 'none',
+              expectedIncumbent: 1,
+            }),
+          ),
+        );
+        const won = results.filter((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{
+          version: number;
+        }>[];
+        const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+        expect(won).toHaveLength(1);
+        expect(lost).toHaveLength(1);
+        expect(CairnError.is(lost[0]!.reason) && lost[0]!.reason.code).toBe('CAIRN_REGISTRY_CONFLICT');
+        expect(String(lost[0]!.reason.message)).toMatch(/production/);
+        const winner = won[0]!.value.version;
+        const loser = winner === 2 ? 3 : 2;
+        expect((await store.getModelByStage('m', 'production'))?.version).toBe(winner);
+        expect((await store.getModelVersion('m', loser))?.stage).toBe('none');
+        expect((await store.getModelVersion('m', 1))?.stage).toBe('archived');
+        const history = await store.modelHistory('m');
+        expect(history.filter((t) => t.version === loser && t.to === 'production')).toMatchObject([
+          { accepted: false },
+        ]);
+        expect(history.filter((t) => t.version === winner && t.to === 'production')).toMatchObject([
+          { accepted: true },
+        ]);
+        // with the incumbent it actually saw, the loser can try again
+        await store.transitionStage({
+          model: 'm',
+          version: loser,
+          to: 'staging',
+          reason: 'retry as staging',
+          expectedIncumbent: null,
+        });
+      });
     });
   });
 }

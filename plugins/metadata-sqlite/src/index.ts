@@ -13,6 +13,7 @@ import {
   CairnError,
   ErrorCodes,
   type ExecutionRecord,
+  incumbentConflict,
   type MetadataStore,
   type ModelStage,
   type ModelVersion,
@@ -390,7 +391,23 @@ function writers(db: Db, sql: Statements) {
           to_stage: input.to,
           accepted: 0,
         });
-        return { conflict: row.stage };
+        return {
+          conflict: `Model "${input.model}" version ${input.version} is in stage "${row.stage}", not "${input.expectedFrom}"`,
+        };
+      }
+      if (input.expectedIncumbent !== undefined) {
+        const holders = sql.holdersOfStage.all(input.model, input.to, input.version) as ModelRow[];
+        const incumbent = holders.length > 0 ? Math.max(...holders.map((h) => h.version)) : null;
+        if (incumbent !== input.expectedIncumbent) {
+          sql.insertTransition.run({
+            ...base,
+            version: input.version,
+            from_stage: row.stage,
+            to_stage: input.to,
+            accepted: 0,
+          });
+          return { conflict: incumbentConflict(input, incumbent) };
+        }
       }
       if ((input.archivePrevious ?? true) && (input.to === 'production' || input.to === 'staging')) {
         for (const other of sql.holdersOfStage.all(input.model, input.to, input.version) as ModelRow[]) {
@@ -772,10 +789,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
         );
       }
       if ('conflict' in outcome) {
-        throw new CairnError(
-          ErrorCodes.REGISTRY_CONFLICT,
-          `Model "${input.model}" version ${input.version} is in stage "${outcome.conflict}", not "${input.expectedFrom}"`,
-        );
+        throw new CairnError(ErrorCodes.REGISTRY_CONFLICT, outcome.conflict ?? `Model "${input.model}": conflicting transition`);
       }
       return outcome.transition;
     },

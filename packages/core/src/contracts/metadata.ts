@@ -192,6 +192,14 @@ export interface TransitionInput {
    */
   expectedFrom?: ModelStage;
   /**
+   * Optimistic concurrency on the target stage: the version the caller
+   * believes holds `to` now (`null`: no version does). When another version
+   * holds it — someone promoted in between — the transition is refused with
+   * `CAIRN_REGISTRY_CONFLICT` (and the attempt is recorded). Two gates that
+   * compared against the same production version cannot both win.
+   */
+  expectedIncumbent?: number | null;
+  /**
    * When moving to `production` (or `staging`), move the version currently in
    * that stage to `archived` in the same transaction.
    * @default true

@@ -258,6 +258,14 @@ export function memoryMetadata(): MetadataStore {
           `Model "${input.model}" version ${input.version} is in stage "${version.stage}", not "${input.expectedFrom}"`,
         );
       }
+      if (input.expectedIncumbent !== undefined) {
+        const holders = models.get(input.model)!.filter((v) => v !== version && v.stage === input.to);
+        const incumbent = holders.length > 0 ? Math.max(...holders.map((v) => v.version)) : null;
+        if (incumbent !== input.expectedIncumbent) {
+          log.push(transition(version, input.to, false));
+          throw new CairnError(ErrorCodes.REGISTRY_CONFLICT, incumbentConflict(input, incumbent));
+        }
+      }
       if ((input.archivePrevious ?? true) && (input.to === 'production' || input.to === 'staging')) {
         for (const other of models.get(input.model)!) {
           if (other !== version && other.stage === input.to) {
@@ -278,6 +286,13 @@ export function memoryMetadata(): MetadataStore {
 
     async close() {},
   };
+}
+
+/** The message for a transition whose target stage changed hands since the caller looked. */
+export function incumbentConflict(input: TransitionInput, incumbent: number | null): string {
+  const held = incumbent === null ? 'held by no version' : `held by v${incumbent}`;
+  const expected = input.expectedIncumbent === null ? 'no version' : `v${input.expectedIncumbent}`;
+  return `Model "${input.model}": stage "${input.to}" is ${held}, not ${expected} — another promotion happened in between`;
 }
 
 function clone<T>(value: T): T {

@@ -54,6 +54,13 @@ export function checkTransitionInput(input: TransitionInput): void {
     throw invalid(`model "${input.model}": version must be a positive integer, got ${input.version}`);
   }
   if (!STAGES.has(input.to)) throw invalid(`model "${input.model}": unknown stage "${input.to}"`);
+  if (
+    input.expectedIncumbent !== undefined &&
+    input.expectedIncumbent !== null &&
+    !(Number.isInteger(input.expectedIncumbent) && input.expectedIncumbent > 0)
+  ) {
+    throw invalid(`model "${input.model}": expectedIncumbent must be a version number or null`);
+  }
   if (input.expectedFrom !== undefined && !STAGES.has(input.expectedFrom)) {
     throw invalid(`model "${input.model}": unknown expectedFrom stage "${input.expectedFrom}"`);
   }

@@ -76,7 +76,14 @@ export async function decidePromotion(
   if (!production) {
     const stage = policy.firstModelStage ?? promoteTo;
     const reason = `first model of "${candidate.model}": ${policy.metric} = ${fmt(value)}`;
-    await promote(registry, version, stage, reason, policy);
+    await promote(
+      registry,
+      version,
+      stage,
+      reason,
+      policy,
+      (await registry.getModelByStage(candidate.model, stage))?.version ?? null,
+    );
     return { ...base, decision: 'promoted', stage, reason, failsCi: false };
   }
   const productionValue = metricOf(production, policy.metric);
@@ -99,7 +106,11 @@ export async function decidePromotion(
   const compared = `${policy.metric} ${fmt(value)} vs production v${production.version} ${fmt(productionValue)} (${improvement >= 0 ? '+' : ''}${fmt(improvement)})`;
   if (improvement >= minImprovement) {
     const reason = `${compared} ≥ required improvement ${fmt(minImprovement)}`;
-    await promote(registry, version, promoteTo, reason, policy);
+    const incumbent =
+      promoteTo === 'production'
+        ? production.version
+        : ((await registry.getModelByStage(candidate.model, promoteTo))?.version ?? null);
+    await promote(registry, version, promoteTo, reason, policy, incumbent);
     return { ...withProduction, decision: 'promoted', stage: promoteTo, reason, failsCi: false };
   }
   const failsCi = -improvement > (policy.allowedRegression ?? 0);
@@ -113,9 +124,13 @@ async function promote(
   stage: Exclude<ModelStage, 'none' | 'archived'>,
   reason: string,
   policy: GatePolicy,
+  incumbent: number | null,
 ): Promise<void> {
   if (version.stage === stage) return;
+  // The comparison was made against `incumbent`: if another gate promoted in
+  // between, this promotion is refused (CAIRN_REGISTRY_CONFLICT), not stacked on top.
   await registry.transitionStage({
+    expectedIncumbent: incumbent,
     model: version.model,
     version: version.version,
     to: stage,
