@@ -15,7 +15,9 @@ export interface CentroidModel {
 export function split(rows: Row[], holdoutEvery: number): { train: Row[]; holdout: Row[] } {
   const train: Row[] = [];
   const holdout: Row[] = [];
-  rows.forEach((row, i) => ((i + 1) % holdoutEvery === 0 ? holdout : train).push(row));
+  rows.forEach((row, i) => {
+    ((i + 1) % holdoutEvery === 0 ? holdout : train).push(row);
+  });
   return { train, holdout };
 }
 

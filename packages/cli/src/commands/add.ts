@@ -30,10 +30,23 @@ export default class Add extends CairnCommand {
     const { join } = await import('node:path');
     const { usageError } = await import('../lib/errors');
     const plugins = await import('../lib/plugins');
-    const resolved = plugins.resolvePluginName(args.plugin, { allowUnscoped: true });
-    if (!resolved) {
+    // A local folder (file:<dir>, ./dir) is installed as a link; its name comes from its package.json.
+    const local = /^(?:file:|\.{1,2}\/|\/)/.test(args.plugin);
+    let resolved: { package: string } | undefined;
+    let installSpec = args.plugin;
+    if (local) {
+      const folder = (await import('node:path')).resolve(args.plugin.replace(/^file:/, ''));
+      const manifest = join(folder, 'package.json');
+      if (!existsSync(manifest)) throw usageError(`${args.plugin} has no package.json`);
+      resolved = { package: JSON.parse(await readFile(manifest, 'utf8')).name };
+      installSpec = `file:${folder}`;
+    } else {
+      resolved = plugins.resolvePluginName(args.plugin, { allowUnscoped: true });
+      if (resolved) installSpec = resolved.package;
+    }
+    if (!resolved?.package) {
       throw usageError(`"${args.plugin}" is not a plugin name`, {
-        hint: `Use a short name (${Object.keys(plugins.KNOWN_PLUGINS).join(', ')}) or an npm package name.`,
+        hint: `Use a short name (${Object.keys(plugins.KNOWN_PLUGINS).join(', ')}), an npm package name or file:<folder>.`,
       });
     }
     const { requireProjectDir, CONFIG_FILES } = await import('../lib/project');
@@ -69,7 +82,7 @@ export default class Add extends CairnCommand {
         (s) => process.stdout.write(s),
         Boolean(process.stdout.isTTY),
       );
-      const result = await npm(['install', pkg], (line) => bar.update(line));
+      const result = await npm(['install', installSpec], (line) => bar.update(line));
       if (result.code !== 0) {
         bar.done(`Could not install ${pkg}`);
         if (original.pjson) await writeFile(pjsonFile, original.pjson);

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { addPluginToConfig } from './config-edit';
+
+const CONFIG = `// Team stack. Keep the comments!
+import { defineConfig, inProcess, localStore } from '@cairn/core';
+import sqliteMetadata from '@cairn/metadata-sqlite'; // the embedded default
+
+export default defineConfig({
+  stack: {
+    // where artifacts live: "storage: nope" in a comment must not be edited
+    storage: localStore({ dir: '.cairn/artifacts' }), // local for now
+    metadata: sqliteMetadata({ file: '.cairn/metadata.db' }),
+  },
+  env: {
+    ci: { executor: inProcess() }, // storage: untouched
+  },
+});
+`;
+
+const s3 = {
+  kind: 'storage',
+  packageName: '@cairn/storage-s3',
+  importName: 's3Storage',
+  call: 's3Storage()',
+} as const;
+
+describe('addPluginToConfig', () => {
+  it('replaces the slot and adds one import, keeping every comment and line', () => {
+    const { source, replaced } = addPluginToConfig(CONFIG, s3);
+    expect(replaced).toBe("localStore({ dir: '.cairn/artifacts' })");
+    expect(source).toBe(
+      CONFIG.replace(
+        "import sqliteMetadata from '@cairn/metadata-sqlite'; // the embedded default",
+        "import sqliteMetadata from '@cairn/metadata-sqlite'; // the embedded default\nimport s3Storage from '@cairn/storage-s3';",
+      ).replace(
+        "storage: localStore({ dir: '.cairn/artifacts' }), // local for now",
+        'storage: s3Storage(), // local for now',
+      ),
+    );
+  });
+
+  it('inserts a missing slot at the indentation of its siblings', () => {
+    const { source } = addPluginToConfig(CONFIG, {
+      kind: 'executor',
+      packageName: '@acme/executor-k8s',
+      importName: 'k8sExecutor',
+      call: 'k8sExecutor()',
+    });
+    expect(source).toContain(
+      "    metadata: sqliteMetadata({ file: '.cairn/metadata.db' }),\n    executor: k8sExecutor(),\n  },",
+    );
+    expect(source).toContain('ci: { executor: inProcess() }, // storage: untouched');
+  });
+
+  it('adds a comma after a last property that has none, even before a comment', () => {
+    const input =
+      "import { defineConfig } from '@cairn/core';\nexport default defineConfig({\n  stack: {\n    metadata: m() // mine\n  },\n});\n";
+    const { source } = addPluginToConfig(input, s3);
+    expect(source).toContain('    metadata: m(), // mine\n    storage: s3Storage(),\n  },');
+  });
+
+  it('handles single-line stacks and configs without a stack', () => {
+    expect(
+      addPluginToConfig("import x from 'y';\nexport default defineConfig({ stack: { metadata: m() } });", s3)
+        .source,
+    ).toContain('stack: { metadata: m(), storage: s3Storage() }');
+    const none = addPluginToConfig(
+      "import { defineConfig } from '@cairn/core';\n\nexport default defineConfig({\n  conf: 'conf',\n});\n",
+      s3,
+    ).source;
+    expect(none).toContain("defineConfig({\n  stack: { storage: s3Storage() },\n  conf: 'conf',");
+    expect(none).toContain(
+      "import { defineConfig } from '@cairn/core';\nimport s3Storage from '@cairn/storage-s3';",
+    );
+  });
+
+  it('does not import twice', () => {
+    const once = addPluginToConfig(CONFIG, s3).source;
+    const twice = addPluginToConfig(once, s3).source;
+    expect(twice).toBe(once);
+  });
+});
