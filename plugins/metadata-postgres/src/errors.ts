@@ -13,7 +13,9 @@ export function isConnectionBroken(error: unknown): boolean {
   const code = (error as { code?: string })?.code ?? '';
   if (/^(08|57P)/.test(code)) return true;
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|ECONNRESET|EPIPE|not queryable|timeout expired/i.test(message);
+  return /Connection terminated|ECONNRESET|EPIPE|not queryable|timeout expired|Query read timeout/i.test(
+    message,
+  );
 }
 
 /**

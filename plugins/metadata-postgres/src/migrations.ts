@@ -1,6 +1,6 @@
 /**
  * Versioned schema migrations. Each runs once per schema, in order, recorded
- * in `<schema>.migrations`; never edit a released one — add the next version.
+ * in `<schema>.schema_migrations`; never edit a released one — add the next version.
  * `{s}` stands for the quoted schema name.
  *
  * Records are stored as `json`, not `jsonb`: nothing queries inside them, and
@@ -33,8 +33,10 @@ CREATE TABLE {s}.runs (
   host json,
   error text
 );
--- listRuns: newest first, optionally per pipeline (the primary key serves the unfiltered case).
-CREATE INDEX runs_pipeline_newest ON {s}.runs (pipeline, id DESC);
+-- listRuns: newest first, optionally filtered (the primary key serves the unfiltered case).
+CREATE INDEX runs_pipeline ON {s}.runs (pipeline, id);
+CREATE INDEX runs_status ON {s}.runs (status, id);
+CREATE INDEX runs_env ON {s}.runs (env, id);
 
 CREATE TABLE {s}.executions (
   seq bigserial NOT NULL UNIQUE,
@@ -72,20 +74,21 @@ CREATE TABLE {s}.artifacts (
 CREATE INDEX artifacts_newest ON {s}.artifacts (created_at DESC, seq DESC);
 CREATE INDEX artifacts_type_newest ON {s}.artifacts (type, created_at DESC, seq DESC);
 
--- One row per edge: kind 'input' is artifact -> execution, 'output' is execution -> artifact.
-CREATE TABLE {s}.lineage (
-  execution_id text NOT NULL REFERENCES {s}.executions (id) ON DELETE CASCADE,
-  kind text NOT NULL CHECK (kind IN ('input', 'output')),
+-- Lineage edges: role 'input' is artifact -> execution, 'output' is execution -> artifact.
+CREATE TABLE {s}.execution_artifacts (
+  execution_id text NOT NULL REFERENCES {s}.executions (id),
+  role text NOT NULL CHECK (role IN ('input', 'output')),
   name text NOT NULL,
   digest text NOT NULL,
-  PRIMARY KEY (execution_id, kind, name)
+  PRIMARY KEY (execution_id, role, name)
 );
 -- Lineage both ways: from an execution (primary key) and from an artifact (this one).
-CREATE INDEX lineage_by_artifact ON {s}.lineage (digest, kind);
+CREATE INDEX execution_artifacts_digest ON {s}.execution_artifacts (digest, role, execution_id);
 
-CREATE TABLE {s}.cache (
+-- One entry per key; outputs are copied so a lookup is one primary-key read.
+CREATE TABLE {s}.cache_entries (
   cache_key text PRIMARY KEY,
-  execution_id text NOT NULL,
+  execution_id text NOT NULL REFERENCES {s}.executions (id),
   run_id text NOT NULL,
   outputs json NOT NULL,
   created_at text NOT NULL
@@ -107,8 +110,8 @@ CREATE TABLE {s}.model_versions (
   PRIMARY KEY (model, version),
   UNIQUE (model, digest)
 );
-CREATE INDEX model_versions_stage ON {s}.model_versions (model, stage);
-CREATE TABLE {s}.model_transitions (
+CREATE INDEX model_versions_stage ON {s}.model_versions (model, stage, version);
+CREATE TABLE {s}.stage_transitions (
   seq bigserial PRIMARY KEY,
   model text NOT NULL,
   version integer NOT NULL,
@@ -117,9 +120,10 @@ CREATE TABLE {s}.model_transitions (
   reason text NOT NULL,
   actor text NOT NULL,
   at text NOT NULL,
-  accepted boolean NOT NULL
+  accepted boolean NOT NULL,
+  FOREIGN KEY (model, version) REFERENCES {s}.model_versions (model, version)
 );
-CREATE INDEX model_transitions_model ON {s}.model_transitions (model, seq);
+CREATE INDEX stage_transitions_model ON {s}.stage_transitions (model, seq);
 `,
   },
 ];

@@ -6,6 +6,7 @@ import {
   CairnError,
   ErrorCodes,
   type ExecutionRecord,
+  incumbentConflict,
   type MetadataStore,
   type ModelStage,
   type ModelVersion,
@@ -158,13 +159,13 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
     // Fast path: an up-to-date schema needs no lock and no DDL privilege.
     try {
       const rows = (
-        await db.query(`SELECT coalesce(max(version), 0)::int AS version FROM ${t('migrations')}`)
+        await db.query(`SELECT coalesce(max(version), 0)::int AS version FROM ${t('schema_migrations')}`)
       ).rows;
       const current = rows[0]?.version as number;
       checkNotNewer(current);
       if (current === LATEST) return;
     } catch (error) {
-      // 42P01: no migrations table yet; 3F000: no schema yet. Anything else is real.
+      // 42P01: no schema_migrations table yet; 3F000: no schema yet. Anything else is real.
       const code = (error as { code?: string }).code;
       if (code !== '42P01' && code !== '3F000') throw error;
     }
@@ -178,10 +179,10 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
       // CREATE SCHEMA IF NOT EXISTS would still demand the CREATE privilege when the schema exists.
       if (exists.rowCount === 0) await c.query(`CREATE SCHEMA ${s}`);
       await c.query(
-        `CREATE TABLE IF NOT EXISTS ${t('migrations')} (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+        `CREATE TABLE IF NOT EXISTS ${t('schema_migrations')} (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
       );
       const applied = new Set(
-        (await c.query<{ version: number }>(`SELECT version FROM ${t('migrations')}`)).rows.map(
+        (await c.query<{ version: number }>(`SELECT version FROM ${t('schema_migrations')}`)).rows.map(
           (r) => r.version,
         ),
       );
@@ -189,7 +190,7 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
       for (const migration of migrations) {
         if (applied.has(migration.version)) continue;
         await c.query(migration.sql.replaceAll('{s}', s));
-        await c.query(`INSERT INTO ${t('migrations')} (version, name) VALUES ($1, $2)`, [
+        await c.query(`INSERT INTO ${t('schema_migrations')} (version, name) VALUES ($1, $2)`, [
           migration.version,
           migration.name,
         ]);
@@ -366,14 +367,14 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
             return `($1, $${n + 1}, $${n + 2}, $${n + 3})`;
           });
           await db.query(
-            `INSERT INTO ${t('lineage')} (execution_id, kind, name, digest) VALUES ${values.join(', ')}`,
+            `INSERT INTO ${t('execution_artifacts')} (execution_id, role, name, digest) VALUES ${values.join(', ')}`,
             params,
           );
         }
 
         if (execution.status === 'succeeded' && execution.cacheable) {
           await db.query(
-            `INSERT INTO ${t('cache')} (cache_key, execution_id, run_id, outputs, created_at)
+            `INSERT INTO ${t('cache_entries')} (cache_key, execution_id, run_id, outputs, created_at)
              VALUES ($1, $2, $3, $4::json, $5)
              ON CONFLICT (cache_key) DO UPDATE SET execution_id = EXCLUDED.execution_id, run_id = EXCLUDED.run_id,
                outputs = EXCLUDED.outputs, created_at = EXCLUDED.created_at`,
@@ -400,7 +401,7 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
     },
 
     async lookupCache(cacheKey) {
-      const rows = await query(`SELECT * FROM ${t('cache')} WHERE cache_key = $1`, [cacheKey]);
+      const rows = await query(`SELECT * FROM ${t('cache_entries')} WHERE cache_key = $1`, [cacheKey]);
       const row = rows[0];
       if (!row) return undefined;
       const entry: CacheEntry = {
@@ -414,7 +415,7 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
     },
 
     async invalidateCache(cacheKey) {
-      await query(`DELETE FROM ${t('cache')} WHERE cache_key = $1`, [cacheKey]);
+      await query(`DELETE FROM ${t('cache_entries')} WHERE cache_key = $1`, [cacheKey]);
     },
 
     async getArtifact(digest) {
@@ -432,8 +433,8 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
       if (q.runId !== undefined) {
         params.push(q.runId);
         where.push(
-          `a.digest IN (SELECT l.digest FROM ${t('lineage')} l JOIN ${t('executions')} e ON e.id = l.execution_id
-                        WHERE e.run_id = $${params.length} AND l.kind = 'output')`,
+          `a.digest IN (SELECT l.digest FROM ${t('execution_artifacts')} l JOIN ${t('executions')} e ON e.id = l.execution_id
+                        WHERE e.run_id = $${params.length} AND l.role = 'output')`,
         );
       }
       params.push(limitOf(q.limit, 100));
@@ -462,7 +463,7 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
             (
               await db.query(
                 `SELECT e.* FROM ${t('executions')} e
-                 WHERE e.id IN (SELECT l.execution_id FROM ${t('lineage')} l WHERE l.digest = $1 AND l.kind = $2)
+                 WHERE e.id IN (SELECT l.execution_id FROM ${t('execution_artifacts')} l WHERE l.digest = $1 AND l.role = $2)
                  ORDER BY e.seq`,
                 [digest, kind],
               )
@@ -609,25 +610,40 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
         });
         const record = (tr: StageTransition) =>
           db.query(
-            `INSERT INTO ${t('model_transitions')} (model, version, from_stage, to_stage, reason, actor, at, accepted)
+            `INSERT INTO ${t('stage_transitions')} (model, version, from_stage, to_stage, reason, actor, at, accepted)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
             [tr.model, tr.version, tr.from, tr.to, tr.reason, tr.actor, tr.at, tr.accepted],
           );
 
         const current = row.stage as ModelStage;
+        // Committed on its own: a refusing transaction changes nothing else, so the attempt stays in history.
+        const refuse = async (message: string) => {
+          await record(transition(input.version, current, input.to, false));
+          return { refused: message };
+        };
         if (input.expectedFrom !== undefined && input.expectedFrom !== current) {
-          // Committed on its own: this transaction changes nothing else, so the refused attempt stays in history.
-          const refused = transition(input.version, current, input.to, false);
-          await record(refused);
-          return { refused, current };
-        }
-        if ((input.archivePrevious ?? true) && (input.to === 'production' || input.to === 'staging')) {
-          const holders = await db.query(
-            `SELECT version, stage FROM ${t('model_versions')}
-             WHERE model = $1 AND stage = $2 AND version <> $3 ORDER BY version FOR UPDATE`,
-            [input.model, input.to, input.version],
+          return refuse(
+            `Model "${input.model}" version ${input.version} is in stage "${current}", not "${input.expectedFrom}"`,
           );
-          for (const holder of holders.rows) {
+        }
+        const archive =
+          (input.archivePrevious ?? true) && (input.to === 'production' || input.to === 'staging');
+        const holders =
+          archive || input.expectedIncumbent !== undefined
+            ? (
+                await db.query(
+                  `SELECT version, stage FROM ${t('model_versions')}
+                   WHERE model = $1 AND stage = $2 AND version <> $3 ORDER BY version FOR UPDATE`,
+                  [input.model, input.to, input.version],
+                )
+              ).rows
+            : [];
+        if (input.expectedIncumbent !== undefined) {
+          const incumbent = holders.length > 0 ? Math.max(...holders.map((h) => h.version as number)) : null;
+          if (incumbent !== input.expectedIncumbent) return refuse(incumbentConflict(input, incumbent));
+        }
+        if (archive) {
+          for (const holder of holders) {
             await db.query(
               `UPDATE ${t('model_versions')} SET stage = 'archived' WHERE model = $1 AND version = $2`,
               [input.model, holder.version],
@@ -645,17 +661,15 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
         return { done };
       });
       if ('refused' in outcome) {
-        throw new CairnError(
-          ErrorCodes.REGISTRY_CONFLICT,
-          `Model "${input.model}" version ${input.version} is in stage "${outcome.current}", not "${input.expectedFrom}"`,
-          { hint: 'Another transition got there first; read the model history and decide again.' },
-        );
+        throw new CairnError(ErrorCodes.REGISTRY_CONFLICT, outcome.refused, {
+          hint: 'Another transition got there first; read the model history and decide again.',
+        });
       }
       return outcome.done;
     },
 
     async modelHistory(model) {
-      const rows = await query(`SELECT * FROM ${t('model_transitions')} WHERE model = $1 ORDER BY seq`, [
+      const rows = await query(`SELECT * FROM ${t('stage_transitions')} WHERE model = $1 ORDER BY seq`, [
         model,
       ]);
       return rows.map(

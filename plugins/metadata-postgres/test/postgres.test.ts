@@ -49,6 +49,13 @@ interface WorkerResult {
   stderr: string;
 }
 
+const running = new Set<ChildProcess>();
+afterEach(() => {
+  // A test that failed or timed out must not leave workers behind.
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+});
+
 function startWorker(
   mode: string,
   env: Record<string, string>,
@@ -62,6 +69,7 @@ function startWorker(
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  running.add(child);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => {
@@ -72,7 +80,10 @@ function startWorker(
   });
   const done = new Promise<WorkerResult>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal, stdout, stderr });
+    });
   });
   return { child, done };
 }
@@ -148,16 +159,16 @@ async function halfRecords(client: pg.Client, schema: string) {
   const s = `"${schema}"`;
   const missingEdges = await client.query(
     `SELECT e.id FROM ${s}.executions e
-     WHERE (SELECT count(*) FROM ${s}.lineage l WHERE l.execution_id = e.id)
+     WHERE (SELECT count(*) FROM ${s}.execution_artifacts l WHERE l.execution_id = e.id)
         <> (SELECT count(*) FROM json_object_keys(e.inputs)) + (SELECT count(*) FROM json_object_keys(e.outputs))`,
   );
   const missingArtifacts = await client.query(
-    `SELECT l.execution_id, l.digest FROM ${s}.lineage l
-     WHERE l.kind = 'output' AND NOT EXISTS (SELECT 1 FROM ${s}.artifacts a WHERE a.digest = l.digest)`,
+    `SELECT l.execution_id, l.digest FROM ${s}.execution_artifacts l
+     WHERE l.role = 'output' AND NOT EXISTS (SELECT 1 FROM ${s}.artifacts a WHERE a.digest = l.digest)`,
   );
   const missingCache = await client.query(
     `SELECT e.id FROM ${s}.executions e
-     WHERE e.status = 'succeeded' AND e.cacheable AND NOT EXISTS (SELECT 1 FROM ${s}.cache c WHERE c.cache_key = e.cache_key)`,
+     WHERE e.status = 'succeeded' AND e.cacheable AND NOT EXISTS (SELECT 1 FROM ${s}.cache_entries c WHERE c.cache_key = e.cache_key)`,
   );
   return {
     missingEdges: missingEdges.rows,
@@ -270,7 +281,9 @@ describe('several processes on one database', () => {
     const client = await admin();
     for (let round = 0; round < rounds; round++) {
       const migrated = `${schema}_${round}`;
-      const versions = await client.query(`SELECT version FROM "${migrated}".migrations ORDER BY version`);
+      const versions = await client.query(
+        `SELECT version FROM "${migrated}".schema_migrations ORDER BY version`,
+      );
       expect(versions.rows).toEqual([{ version: 1 }]);
       const tables = await client.query(
         `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
@@ -278,14 +291,14 @@ describe('several processes on one database', () => {
       );
       expect(tables.rows.map((r) => r.table_name)).toEqual([
         'artifacts',
-        'cache',
+        'cache_entries',
+        'execution_artifacts',
         'executions',
-        'lineage',
-        'migrations',
-        'model_transitions',
         'model_versions',
         'models',
         'runs',
+        'schema_migrations',
+        'stage_transitions',
       ]);
     }
   });
@@ -338,7 +351,7 @@ describe('several processes on one database', () => {
     expect(await store.getArtifact(victim)).toBeUndefined();
     expect(await store.getArtifact(sha256('loop-5-0'))).toBeUndefined();
     const lineageRows = await watcher.query(
-      `SELECT 1 FROM "${schema}".lineage WHERE execution_id = 'e_victim'`,
+      `SELECT 1 FROM "${schema}".execution_artifacts WHERE execution_id = 'e_victim'`,
     );
     expect(lineageRows.rowCount).toBe(0);
     // What was recorded before the kill is whole.
@@ -436,7 +449,7 @@ describe('errors name the server and never the password', () => {
     await store.init!();
     const schema = (store.ref!.options as { schema: string }).schema;
     await (await admin()).query(
-      `INSERT INTO "${schema}".migrations (version, name) VALUES (999, 'from the future')`,
+      `INSERT INTO "${schema}".schema_migrations (version, name) VALUES (999, 'from the future')`,
     );
     const later = open({ schema });
     const error = await caught(later.init!());
