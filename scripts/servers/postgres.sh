@@ -60,6 +60,8 @@ cmd_install() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  # Debian starts a default cluster on install on some images; the tests start their own.
+  service postgresql stop >/dev/null 2>&1 || true
   find_bindir >/dev/null || die "apt-get installed postgresql but no initdb was found under /usr/lib/postgresql/*/bin"
 }
 
