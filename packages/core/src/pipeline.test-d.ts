@@ -69,3 +69,18 @@ step({
   // @ts-expect-error run must return the declared outputs
   run: () => ({ score: { a: 1 } }),
 });
+
+// Report values are built with reportHtml()/reportMarkdown(), which keep the format's literal type.
+import { report, reportHtml } from './artifacts/builtin';
+
+step({
+  name: 'writes-report',
+  outputs: { page: report() },
+  run: () => ({ page: reportHtml('<p>hi</p>', { title: 'x' }) }),
+});
+step({
+  name: 'writes-bad-report',
+  outputs: { page: report() },
+  // @ts-expect-error a report needs content
+  run: () => ({ page: { format: 'html' as const } }),
+});

@@ -80,7 +80,10 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
 /** A step written in TypeScript. */
 export interface StepDefinition<Config, Inputs extends ArtifactMap, Outputs extends ArtifactMap>
   extends StepCommon<Config, Inputs, Outputs> {
-  run(context: StepContext<Config, ValuesOf<Inputs>>): Promise<ValuesOf<Outputs>> | ValuesOf<Outputs>;
+  // NoInfer: outputs are inferred from `outputs` alone; `run` is checked against them.
+  run(
+    context: StepContext<Config, ValuesOf<Inputs>>,
+  ): Promise<NoInfer<ValuesOf<Outputs>>> | NoInfer<ValuesOf<Outputs>>;
 }
 
 /**

@@ -241,6 +241,28 @@ export interface Report {
 }
 
 /**
+ * An HTML report value. Use it to return a `report()` output: a literal
+ * `{ format: 'html' }` written inline in `run` widens to `string` during
+ * inference and does not compile.
+ *
+ * @example return { report: reportHtml(htmlReport({ title: 'Evaluation', sections })) };
+ */
+export function reportHtml(
+  content: string,
+  options: { title?: string; assets?: Report['assets'] } = {},
+): Report {
+  return { format: 'html', content, ...options };
+}
+
+/** A Markdown report value (see {@link reportHtml}). */
+export function reportMarkdown(
+  content: string,
+  options: { title?: string; assets?: Report['assets'] } = {},
+): Report {
+  return { format: 'markdown', content, ...options };
+}
+
+/**
  * A report, stored as a folder: `index.html` or `index.md`, `report.json`
  * (format and title) and `assets/<name>` for each asset.
  */
