@@ -154,7 +154,9 @@ export function parseUrl(url: string, fail: (message: string) => Error): Endpoin
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw fail('has an invalid port');
   const user = decodeURIComponent(parsed.username) || process.env.PGUSER || process.env.USER || 'postgres';
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || process.env.PGDATABASE || user;
-  const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
+  const password = parsed.password
+    ? decodeURIComponent(parsed.password)
+    : (parsed.searchParams.get('password') ?? undefined);
   const where = host.includes(':') && !host.startsWith('/') ? `[${host}]` : host;
   return { host, port, database, user, password, label: `${where}:${port}/${database}` };
 }
@@ -163,7 +165,8 @@ export function parseUrl(url: string, fail: (message: string) => Error): Endpoin
 export function withoutPassword(url: string): string {
   if (hasEnvRefs(url)) return url;
   const parsed = new URL(url);
-  if (!parsed.password) return url;
+  if (!parsed.password && !parsed.searchParams.has('password')) return url;
   parsed.password = '';
+  parsed.searchParams.delete('password');
   return parsed.toString();
 }

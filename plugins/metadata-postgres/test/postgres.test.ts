@@ -499,6 +499,11 @@ describe('options', () => {
       export: 'postgresMetadata',
       options: { url: `postgres://cairn@127.0.0.1:${port}/cairn` },
     });
+    const query = postgresMetadata(
+      `postgres://cairn@127.0.0.1:${port}/cairn?password=in-query-pw&sslmode=disable`,
+    );
+    expect(JSON.stringify(query.ref)).not.toContain('in-query-pw');
+    expect((query.ref!.options as { url: string }).url).toContain('sslmode=disable');
     const referenced = postgresMetadata({ url: envRef('CAIRN_TEST_PG_URL'), schema: 'x' });
     expect(referenced.ref?.options).toEqual({ url: '$' + '{env:CAIRN_TEST_PG_URL}', schema: 'x' });
   });
