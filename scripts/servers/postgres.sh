@@ -23,18 +23,27 @@ die() {
   exit 1
 }
 
+# A folder holding initdb, pg_ctl and psql together.
+complete_bindir() {
+  [[ -x "$1/initdb" && -x "$1/pg_ctl" && -x "$1/psql" ]]
+}
+
 find_bindir() {
   local candidate
   # Newest major version first.
   for candidate in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-    if [[ -x "$candidate/initdb" && -x "$candidate/pg_ctl" ]]; then
+    if complete_bindir "$candidate"; then
       echo "$candidate"
       return 0
     fi
   done
-  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
-    dirname "$(command -v initdb)"
-    return 0
+  # Elsewhere on PATH (another distribution); follow symlinks to the real folder.
+  if command -v initdb >/dev/null 2>&1; then
+    candidate=$(dirname "$(readlink -f "$(command -v initdb)")")
+    if complete_bindir "$candidate"; then
+      echo "$candidate"
+      return 0
+    fi
   fi
   return 1
 }
@@ -114,11 +123,15 @@ cmd_start() {
     die "pg_ctl start failed on port $port; see $log: $(tail -n 5 "$log" 2>/dev/null)"
 
   local psql=("$bin/psql" -h "$sock" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q -X)
-  if ! as_owner "${psql[@]}" -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'" | grep -q 1; then
-    as_owner "${psql[@]}" -c "CREATE ROLE $ROLE LOGIN PASSWORD '$PASSWORD'" >/dev/null
-  fi
-  if ! as_owner "${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'" | grep -q 1; then
-    as_owner "${psql[@]}" -c "CREATE DATABASE $DATABASE OWNER $ROLE" >/dev/null
+  local sql="SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', '$ROLE', '$PASSWORD')
+      WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$ROLE') \\gexec
+    SELECT format('CREATE DATABASE %I OWNER %I', '$DATABASE', '$ROLE')
+      WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$DATABASE') \\gexec"
+  # \gexec runs each generated statement: psql reads it from stdin (-c takes no backslash commands with SQL).
+  if ! printf '%s\n' "$sql" | as_owner "${psql[@]}" >"$dir/setup.log" 2>&1; then
+    # Leave nothing running behind a failed start.
+    as_owner "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+    die "creating the test role and database failed: $(tail -n 5 "$dir/setup.log")"
   fi
   url_for "$port"
 }
