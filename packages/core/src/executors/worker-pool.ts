@@ -119,6 +119,8 @@ class WorkerPoolExecutor implements Executor {
     const id = this.nextId++;
     const worker = this.workers.find((w) => w.busyWith === undefined) ?? this.spawn();
     worker.busyWith = id;
+    // A busy thread keeps the process alive (the run awaits it); an idle one must not.
+    worker.thread.ref();
     return new Promise<StepTaskResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, options });
       const onAbort = () => {
@@ -159,6 +161,7 @@ class WorkerPoolExecutor implements Executor {
       }
       this.pending.delete(reply.id);
       worker.busyWith = undefined;
+      thread.unref();
       if (reply.type === 'done') task.resolve(reply.result);
       else task.reject(deserializeError(reply.error));
     });
@@ -176,8 +179,6 @@ class WorkerPoolExecutor implements Executor {
         new CairnError(ErrorCodes.EXECUTOR_FAILED, `workerPool: a worker thread exited with code ${code}`),
       );
     });
-    // Idle threads must not keep the process alive after a run.
-    thread.unref();
     this.workers.push(worker);
     return worker;
   }
