@@ -7,6 +7,7 @@
  * happens to the writing process.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { addAbortSignal } from 'node:stream';
@@ -202,7 +203,19 @@ function validateOptions(options: LocalStoreOptions | string): string {
   return options.dir;
 }
 
+/** Files up to this size are hashed with one synchronous read (see hashFile). */
+const SMALL_FILE = 64 * 1024;
+
 async function hashFile(path: string): Promise<string> {
+  // Most artifacts (configs, json, metrics) are tiny, and a cached rerun verifies one per step:
+  // a synchronous stat + read costs tens of microseconds, where a stream costs several thread-pool
+  // round trips each. Large files still stream, so the event loop never blocks for long.
+  const info = statSync(path);
+  if (info.size <= SMALL_FILE) {
+    const counter = hashCounter();
+    counter.update(readFileSync(path));
+    return counter.digest();
+  }
   const handle = await open(path, 'r');
   try {
     return (await hashStream(handle.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false })))
