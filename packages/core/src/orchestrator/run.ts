@@ -62,20 +62,24 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const configRefs = new Map<string, ArtifactRecord>();
   const configDigests: Record<string, string> = {};
   const storedByDigest = new Map<string, ArtifactRecord>();
+  const uniqueConfigs = new Map<string, Uint8Array>();
   for (const node of pipeline.nodes) {
     const config = prepared.configs.get(node.name)!;
-    let record = storedByDigest.get(config.digest);
-    if (!record) {
-      const stat = await storage.put(config.bytes, { expectedDigest: config.digest });
-      record = {
-        digest: stat.digest,
-        size: stat.size,
-        type: 'json',
-        createdAt: now(),
-        metadata: { role: 'config' },
-      };
-      storedByDigest.set(config.digest, record);
-    }
+    uniqueConfigs.set(config.digest, config.bytes);
+  }
+  // Each durable put waits on fsync; several in flight let the disk overlap them.
+  await eachLimit([...uniqueConfigs], CONFIG_PUTS_IN_FLIGHT, async ([digest, bytes]) => {
+    const stat = await storage.put(bytes, { expectedDigest: digest });
+    storedByDigest.set(digest, {
+      digest: stat.digest,
+      size: stat.size,
+      type: 'json',
+      createdAt: now(),
+      metadata: { role: 'config' },
+    });
+  });
+  for (const node of pipeline.nodes) {
+    const record = storedByDigest.get(prepared.configs.get(node.name)!.digest)!;
     configRefs.set(node.name, record);
     configDigests[node.name] = record.digest;
   }
@@ -529,6 +533,17 @@ async function schedule(
     };
     pump();
   });
+}
+
+const CONFIG_PUTS_IN_FLIGHT = 16;
+
+/** Run `fn` over `items` with at most `limit` calls pending; the first rejection wins. */
+async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
 function retryPolicy(policy: RetryPolicy | undefined): { attempts: number; backoffMs: number } {
