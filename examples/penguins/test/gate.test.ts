@@ -61,3 +61,27 @@ describe('the promotion gate', () => {
     expect(promotions[1]!.reason).toMatch(/^macro_f1 0\.\d{4} vs production v1 0\.\d{4}/);
   });
 });
+
+describe('the ci environment', () => {
+  it('sends a winning candidate to staging and fails a run below the macro-F1 floor', async () => {
+    const ci = await sandbox();
+    try {
+      const good = await ci.run({ env: 'ci' });
+      expect(good.status).toBe('succeeded');
+      const decision = await ci.readJson<GateDecision>(good.steps.gate!.outputs.decision!);
+      expect(decision).toMatchObject({ decision: 'promoted', stage: 'staging' });
+      expect(await ci.metadata.getModelByStage('penguins', 'production')).toBeUndefined();
+      expect((await ci.metadata.getModelByStage('penguins', 'staging'))?.version).toBe(1);
+
+      // conf/ci/evaluate.yaml raises the floor to 0.9: a stump's run fails at evaluate, before registering.
+      const stump = await ci.run({ env: 'ci', overrides: { train: { trees: 1, maxDepth: 1 } } });
+      expect(stump.status).toBe('failed');
+      expect(stump.error).toMatchObject({ step: 'evaluate', code: 'CAIRN_GATE_REFUSED' });
+      expect(stump.error?.message).toMatch(/below the floor minMacroF1 = 0\.9/);
+      expect(stump.steps.register!.status).toBe('skipped');
+      expect(await ci.metadata.listModelVersions('penguins')).toHaveLength(1);
+    } finally {
+      await ci.dispose();
+    }
+  });
+});

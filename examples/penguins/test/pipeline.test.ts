@@ -1,7 +1,16 @@
-import type { GateDecision, Registration, RunResult } from '@cairn/core';
+import { join } from 'node:path';
+import {
+  type GateDecision,
+  importModule,
+  isPipeline,
+  loadProjectConfig,
+  type Registration,
+  type RunResult,
+  stackFor,
+} from '@cairn/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Penguin } from '../src/penguin';
-import { type Sandbox, sandbox } from './helpers';
+import { projectDir, type Sandbox, sandbox } from './helpers';
 
 let box: Sandbox;
 let result: RunResult;
@@ -57,5 +66,25 @@ describe('the training pipeline on the real penguins data', () => {
     const bill = state.numeric.find((n) => n.name === 'bill_length_mm')!;
     expect(bill.mean).toBeCloseTo(mean(trainRows), 10);
     expect(Math.abs(bill.mean - mean([...trainRows, ...testRows]))).toBeGreaterThan(1e-6);
+  });
+
+  it('is a project the CLI can load: cairn.config.ts with a ci environment, and the pipeline module', async () => {
+    const { config } = await loadProjectConfig(projectDir);
+    const local = stackFor(config, 'local');
+    expect(local.storage?.name).toBe('local');
+    expect(local.metadata?.name).toBe('sqlite');
+    expect(stackFor(config, 'ci').executor).toBeDefined();
+    const module = await importModule(join(projectDir, 'pipelines', 'training.ts'));
+    expect(isPipeline(module.default)).toBe(true);
+    expect(module.default).toBe(module.training);
+    expect((module.default as { nodes: Array<{ name: string }> }).nodes.map((n) => n.name)).toEqual([
+      'ingest',
+      'validate',
+      'prepare',
+      'train',
+      'evaluate',
+      'register',
+      'gate',
+    ]);
   });
 });
