@@ -1,0 +1,8 @@
+import { defineConfig, mergeConfig } from 'vitest/config';
+import { shared } from '../../vitest.shared';
+
+// One long test that spawns npm, the registry and the built CLI: no parallel files, generous timeouts.
+export default mergeConfig(
+  shared,
+  defineConfig({ test: { testTimeout: 420_000, hookTimeout: 420_000, fileParallelism: false } }),
+);
