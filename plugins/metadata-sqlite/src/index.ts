@@ -789,7 +789,10 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
         );
       }
       if ('conflict' in outcome) {
-        throw new CairnError(ErrorCodes.REGISTRY_CONFLICT, outcome.conflict ?? `Model "${input.model}": conflicting transition`);
+        throw new CairnError(
+          ErrorCodes.REGISTRY_CONFLICT,
+          outcome.conflict ?? `Model "${input.model}": conflicting transition`,
+        );
       }
       return outcome.transition;
     },

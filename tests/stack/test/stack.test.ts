@@ -3,6 +3,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { CairnEvent } from '@cairn/core';
 import { expect, inject, it } from 'vitest';
+// Type-only: brings in the harnesses' `inject('s3')` / `inject('pgUrl')` declarations.
+import type {} from '../../../plugins/metadata-postgres/test/global-setup';
+import type {} from '../../../plugins/storage-s3/test/server';
 import { teamStack } from './fixtures/pipeline';
 
 const fixture = fileURLToPath(new URL('./fixtures/pipeline.ts', import.meta.url));
