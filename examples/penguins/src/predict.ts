@@ -14,10 +14,10 @@ import { fileURLToPath } from 'node:url';
 import {
   CairnError,
   ErrorCodes,
+  loadModelBundle,
   type ModelBundle,
   type ModelField,
   type ModelManifest,
-  model,
 } from '@cairn/core';
 import { isMissing, Preprocessor } from '@cairn/tabular';
 import { argmax, type Classifier, loadClassifier } from './classifier';
@@ -44,8 +44,7 @@ const text = (content: Uint8Array | string) =>
 /** Read a bundle folder (`cairn-model.json` + `files/`) and make it ready to serve. */
 export async function loadModel(dir: string): Promise<LoadedModel> {
   const path = resolve(dir);
-  const bundle = await model().deserialize({ path, digest: '', size: 0 }, { workdir: path, name: 'model' });
-  return modelFromBundle(bundle);
+  return modelFromBundle(await loadModelBundle(path));
 }
 
 /**

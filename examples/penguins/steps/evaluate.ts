@@ -1,15 +1,8 @@
-import { CairnError, ErrorCodes, metrics, model, report, step } from '@cairn/core';
+import { CairnError, ErrorCodes, metrics, model, report, reportHtml, step } from '@cairn/core';
 import {
-  barChartSvg,
-  type ClassificationMetrics,
-  calibrationSvg,
   classificationMetrics,
-  confusionMatrixSvg,
-  formatNumber,
-  htmlReport,
+  classificationReport,
   metricsSummary,
-  type ReportSection,
-  rocCurveSvg,
   table,
   tableFromRows,
 } from '@cairn/tabular';
@@ -68,9 +61,11 @@ export const evaluate = step({
         `macro-F1 ${m.macroF1.toFixed(4)} is below the floor minMacroF1 = ${config.minMacroF1} (conf evaluate.yaml)`,
       );
     }
-    const content = evaluationReport(m, {
-      model: artifacts.model?.digest ?? '',
-      manifest: inputs.model.manifest as unknown as Record<string, unknown>,
+    const content = classificationReport(m, {
+      title: 'Penguins classifier: evaluation',
+      labelName: 'species',
+      description: `Held-out split: **${m.count}** penguins, never seen in training or preprocessing.`,
+      model: { artifact: artifacts.model?.digest ?? '', manifest: inputs.model.manifest },
     });
     const predictionRows = rows.map((row, i) => {
       const out: Record<string, string | number> = { actual: row[LABEL], predicted: predictions[i]!.label };
@@ -79,93 +74,8 @@ export const evaluate = step({
     });
     return {
       metrics: scores,
-      report: { format: 'html' as const, title: 'Penguins classifier: evaluation', content },
+      report: reportHtml(content, { title: 'Penguins classifier: evaluation' }),
       predictions: tableFromRows(predictionRows),
     };
   },
 });
-
-/** The evaluation report: headline scores, then one section per chart. */
-export function evaluationReport(
-  m: ClassificationMetrics,
-  about: { model: string; manifest: Record<string, unknown> },
-): string {
-  const manifest = about.manifest as {
-    flavor: string;
-    libraries?: Record<string, string>;
-    metadata?: { hyperparameters?: Record<string, unknown>; trainingRows?: number };
-  };
-  const headline = [
-    ['accuracy', m.accuracy],
-    ['macro-F1', m.macroF1],
-    ['weighted F1', m.weightedF1],
-    ['macro precision', m.macroPrecision],
-    ['macro recall', m.macroRecall],
-    ...(typeof m.macroAuc === 'number' ? [['macro AUC (one-vs-rest)', m.macroAuc]] : []),
-    ...(m.calibration ? [['expected calibration error', m.calibration.ece]] : []),
-  ] as Array<[string, number]>;
-  const sections: ReportSection[] = [
-    {
-      heading: 'Scores',
-      markdown: `Held-out split: **${m.count}** penguins, never seen in training or preprocessing.`,
-      table: { columns: ['metric', 'value'], rows: headline },
-    },
-    {
-      heading: 'Confusion matrix',
-      markdown: 'Rows are the true species, columns the predicted one; colour is the share of the row.',
-      svg: confusionMatrixSvg(m.confusionMatrix, m.labels),
-    },
-    {
-      heading: 'Per class',
-      table: {
-        columns: ['species', 'precision', 'recall', 'F1', 'support'],
-        rows: m.labels.map((l) => {
-          const s = m.perClass[l]!;
-          return [l, s.precision, s.recall, s.f1, s.support];
-        }),
-      },
-      svg: [
-        barChartSvg(Object.fromEntries(m.labels.map((l) => [l, m.perClass[l]!.precision])), {
-          title: 'Precision per species',
-          width: 320,
-        }),
-        barChartSvg(Object.fromEntries(m.labels.map((l) => [l, m.perClass[l]!.recall])), {
-          title: 'Recall per species',
-          width: 320,
-        }),
-      ].join('\n'),
-    },
-  ];
-  if (m.roc) {
-    sections.push({
-      heading: 'ROC curves (one-vs-rest)',
-      svg: rocCurveSvg(m.roc),
-    });
-  }
-  if (m.calibration) {
-    sections.push({
-      heading: 'Calibration',
-      markdown: 'How often the top prediction is right, per confidence bin.',
-      svg: calibrationSvg(m.calibration),
-    });
-  }
-  const hyper = manifest.metadata?.hyperparameters ?? {};
-  sections.push({
-    heading: 'Model',
-    table: {
-      columns: ['property', 'value'],
-      rows: [
-        ['flavor', manifest.flavor],
-        ['artifact', about.model],
-        ['training rows', manifest.metadata?.trainingRows ?? ''],
-        ...Object.entries(hyper).map(([k, v]) => [k, v]),
-        ...Object.entries(manifest.libraries ?? {}).map(([k, v]) => [`library ${k}`, v]),
-      ],
-    },
-  });
-  return htmlReport({
-    title: 'Penguins classifier: evaluation',
-    subtitle: `macro-F1 ${formatNumber(m.macroF1)} · accuracy ${formatNumber(m.accuracy)} · ${m.count} test rows`,
-    sections,
-  });
-}

@@ -1,13 +1,9 @@
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { step } from '@cairn/core';
 import { describeTable, table, tableFromJson, tableFromRows } from '@cairn/tabular';
 import { z } from 'zod';
 import { type Penguin, SOURCE_COLUMNS } from '../src/penguin';
-
-/** The project folder: steps/ sits directly under it. */
-const projectDir = fileURLToPath(new URL('..', import.meta.url));
 
 /** The real Palmer penguins data shipped by vega-datasets (344 rows). */
 // The package exports only its JS entry (build/index.js), so find the data folder beside it.
@@ -38,7 +34,7 @@ export const ingest = step({
   config,
   outputs: { data: table<Penguin>() },
   cache: false,
-  run({ config, log }) {
+  run({ config, log, projectDir }) {
     const source =
       config.path === undefined
         ? defaultSource

@@ -33,6 +33,8 @@ export interface StepContext<Config, Inputs> {
   artifacts: Record<string, ArtifactRef>;
   /** The pipeline this run belongs to. */
   pipeline: string;
+  /** The project folder: resolve project-relative paths from config against it. */
+  projectDir: string;
   /**
    * The model registry, for steps that declare `registry: true` (register,
    * promote). Such steps run in the orchestrator's process whatever the

@@ -11,6 +11,7 @@ export * from './io';
 export * from './metrics';
 export * from './preprocess';
 export * from './random';
+export * from './report';
 export * from './split';
 export * from './stats';
 export * from './svg';

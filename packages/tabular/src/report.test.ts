@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { checkMarkup } from '../test/xml';
+import { classificationMetrics } from './metrics';
+import { classificationReport } from './report';
+
+describe('classificationReport', () => {
+  const yTrue = ['a', 'a', 'b', 'b', 'c', 'c'];
+  const yPred = ['a', 'b', 'b', 'b', 'c', 'a'];
+  const probabilities = [
+    [0.8, 0.1, 0.1],
+    [0.3, 0.6, 0.1],
+    [0.1, 0.8, 0.1],
+    [0.2, 0.7, 0.1],
+    [0.1, 0.1, 0.8],
+    [0.5, 0.1, 0.4],
+  ];
+
+  it('shows scores, the confusion matrix, per-class bars, ROC, calibration and the model', () => {
+    const m = classificationMetrics(yTrue, yPred, { labels: ['a', 'b', 'c'], probabilities });
+    const html = classificationReport(m, {
+      title: 'Toy <classifier>',
+      labelName: 'letter',
+      model: {
+        artifact: 'abc123',
+        manifest: {
+          flavor: 'toy',
+          libraries: { 'ml-x': '1.0.0' },
+          metadata: { hyperparameters: { depth: 3 } },
+        },
+      },
+    });
+    expect(html).toContain('Toy &lt;classifier&gt;');
+    expect(html).toContain('Confusion matrix');
+    expect(html).toContain('Precision per letter');
+    expect(html).toContain('ROC curves');
+    expect(html).toContain('Calibration');
+    expect(html).toMatch(/library ml-x[\s\S]*1\.0\.0/);
+    // 4 of 6 right: the headline accuracy is in the page
+    expect(html).toMatch(/accuracy[\s\S]{0,80}0\.66/);
+    expect(checkMarkup(html, 'html')).toContain('html');
+    expect((html.match(/<svg/g) ?? []).length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('leaves out ROC and calibration without probabilities', () => {
+    const html = classificationReport(classificationMetrics(yTrue, yPred));
+    expect(html).not.toContain('ROC curves');
+    expect(html).not.toContain('Calibration');
+    expect(html).toContain('Classifier evaluation');
+  });
+});
