@@ -61,7 +61,8 @@ require_binaries() {
 
 # A free TCP port on 127.0.0.1 chosen by the kernel, for the monitor.
 free_port() {
-  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+  # process.stdout.write, not console.log: with FORCE_COLOR set (nx sets it) console.log colours numbers.
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'
 }
 
 # A killed daemon can linger as a zombie until its (adoptive) parent reaps it;
