@@ -1,0 +1,406 @@
+/**
+ * The path a platform team walks, for real and on loopback only: publish
+ * every public @cairn package into a Verdaccio registry with changesets,
+ * scaffold a team project from that registry, run its tests and pipeline,
+ * scaffold and publish an @acme storage plugin, `cairn add` it, and check
+ * the next run stores its artifacts through it.
+ *
+ * Only the @cairn and @acme scopes point at Verdaccio (as the `.npmrc` that
+ * `cairn new --registry` writes does); third-party packages come from the
+ * default registry through the npm cache.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CairnEvent } from '@cairn/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repo = fileURLToPath(new URL('../../..', import.meta.url));
+const cli = join(repo, 'packages', 'cli', 'bin', 'run.js');
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a program to completion; never throws, so assertions can show its output. */
+function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.on('error', (error) => resolve({ code: 127, stdout, stderr: `${stderr}${error}` }));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** What a failed command said, for assertion messages. */
+const said = (what: string, r: Result) =>
+  `${what} exited ${r.code}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
+
+function expectOk(what: string, r: Result): Result {
+  expect(r.code, said(what, r)).toBe(0);
+  return r;
+}
+
+const events = (stdout: string): CairnEvent[] =>
+  stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as CairnEvent);
+
+const finished = (list: CairnEvent[]) =>
+  list.find((e): e is Extract<CairnEvent, { type: 'run.finished' }> => e.type === 'run.finished');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
+    });
+  });
+}
+
+/** The public workspace packages: what `changeset publish` must put in the registry. */
+function publicWorkspacePackages(): { name: string; version: string }[] {
+  const root = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { workspaces: string[] };
+  const found: { name: string; version: string }[] = [];
+  for (const pattern of root.workspaces) {
+    const base = join(repo, pattern.replace(/\/\*$/, ''));
+    const dirs = !pattern.endsWith('/*')
+      ? [base]
+      : existsSync(base)
+        ? readdirSync(base).map((name) => join(base, name))
+        : [];
+    for (const dir of dirs) {
+      const file = join(dir, 'package.json');
+      if (!existsSync(file)) continue;
+      const pjson = JSON.parse(readFileSync(file, 'utf8'));
+      if (pjson.private !== true) found.push({ name: pjson.name, version: pjson.version });
+    }
+  }
+  return found.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+let work: string;
+let registry: string;
+let verdaccio: ChildProcess | undefined;
+let verdaccioLog = '';
+/** The environment every child runs with: ours minus what npm, vitest and Node options leak in. */
+let env: NodeJS.ProcessEnv;
+let team: string;
+let plugin: string;
+const pluginName = '@acme/storage-acme';
+/** Which stages finished: a later stage that needs an earlier one says so instead of failing obscurely. */
+const reached = { published: false, team: false, plugin: false };
+const needs = (stage: keyof typeof reached) =>
+  expect(reached[stage], `needs the "${stage}" stage of an earlier test, which failed`).toBe(true);
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cairn-publish-'));
+  const port = await freePort();
+  registry = `http://127.0.0.1:${port}/`;
+  const config = join(work, 'verdaccio.yaml');
+  await writeFile(
+    config,
+    [
+      `storage: ${JSON.stringify(join(work, 'storage'))}`,
+      'auth:',
+      '  htpasswd:',
+      `    file: ${JSON.stringify(join(work, 'htpasswd'))}`,
+      '    max_users: 10',
+      // No uplinks: the registry serves only what this test publishes.
+      'uplinks: {}',
+      'packages:',
+      "  '@*/*':",
+      '    access: $all',
+      '    publish: $all',
+      "  '**':",
+      '    access: $all',
+      '    publish: $all',
+      'max_body_size: 200mb',
+      'log: { type: stdout, format: pretty, level: warn }',
+      '',
+    ].join('\n'),
+  );
+  const { createRequire } = await import('node:module');
+  const verdaccioRoot = join(createRequire(import.meta.url).resolve('verdaccio/package.json'), '..');
+  verdaccio = spawn(
+    process.execPath,
+    [join(verdaccioRoot, 'bin', 'verdaccio'), '--config', config, '--listen', `127.0.0.1:${port}`],
+    { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  verdaccio.stdout?.on('data', (c: Buffer) => {
+    verdaccioLog += c.toString('utf8');
+  });
+  verdaccio.stderr?.on('data', (c: Buffer) => {
+    verdaccioLog += c.toString('utf8');
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (verdaccio.exitCode !== null) throw new Error(`Verdaccio exited:\n${verdaccioLog}`);
+    try {
+      if ((await fetch(`${registry}-/ping`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`Verdaccio did not start in 30 s:\n${verdaccioLog}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const user = await fetch(`${registry}-/user/org.couchdb.user:platform`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'platform', password: 'platform-team' }),
+  });
+  expect(user.status, verdaccioLog).toBe(201);
+  const { token } = (await user.json()) as { token: string };
+
+  // The user's npm settings (cache, nodedir for native builds, …) plus the
+  // token for the loopback registry, in a userconfig of our own.
+  const ownUserconfig = process.env.npm_config_userconfig ?? join(homedir(), '.npmrc');
+  const userSettings = existsSync(ownUserconfig) ? await readFile(ownUserconfig, 'utf8') : '';
+  const userconfig = join(work, 'npmrc');
+  await writeFile(userconfig, `${userSettings}\n//127.0.0.1:${port}/:_authToken=${token}\n`);
+  env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([key]) => !/^(npm_|VITEST|NODE_OPTIONS$|NODE_ENV$|TEST$|INIT_CWD$|FORCE_COLOR$)/i.test(key),
+    ),
+  );
+  Object.assign(env, {
+    npm_config_userconfig: userconfig,
+    npm_config_prefer_offline: 'true',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_update_notifier: 'false',
+    NX_DAEMON: 'false',
+    NO_COLOR: '1',
+  });
+  team = join(work, 'team');
+  plugin = join(work, 'acme-storage');
+});
+
+afterAll(async () => {
+  if (verdaccio && verdaccio.exitCode === null && verdaccio.pid !== undefined) {
+    const exited = new Promise((r) => verdaccio!.once('exit', r));
+    process.kill(verdaccio.pid, 'SIGTERM');
+    const timer = setTimeout(() => {
+      if (verdaccio!.exitCode === null && verdaccio!.pid !== undefined)
+        process.kill(verdaccio!.pid, 'SIGKILL');
+    }, 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/** `npm view` against the test registry only. */
+const view = (spec: string, field: string) =>
+  run(NPM, ['view', spec, field, '--json', '--registry', registry], work, env);
+
+describe('the platform-team path through a private registry', () => {
+  it('publishes every public workspace package into the registry with changesets', async () => {
+    expectOk(
+      'nx run-many -t build',
+      // Skip the nx cache: the CLI's build also copies templates/ from outside its project root.
+      await run(
+        NPX,
+        ['nx', 'run-many', '-t', 'build', '--skip-nx-cache', '--output-style=static'],
+        repo,
+        env,
+      ),
+    );
+    const published = expectOk(
+      'changeset publish',
+      // --no-git-tag: the checkout's tags are not this test's to make.
+      await run(NPX, ['changeset', 'publish', '--no-git-tag'], repo, {
+        ...env,
+        npm_config_registry: registry,
+      }),
+    );
+    const expected = publicWorkspacePackages();
+    expect(expected.map((p) => p.name)).toContain('@cairn/core');
+    expect(expected.map((p) => p.name)).toContain('@cairn/cli');
+    for (const { name, version } of expected) {
+      expect(published.stdout + published.stderr).toContain(`${name}@${version}`);
+      const served = await view(`${name}@${version}`, 'version');
+      expect(served.code, said(`npm view ${name}`, served)).toBe(0);
+      expect(JSON.parse(served.stdout)).toBe(version);
+    }
+    // The CLI tarball carries what a project needs at run time.
+    const files = await run(NPM, ['view', '@cairn/cli', 'dist.fileCount', '--registry', registry], work, env);
+    expect(Number(files.stdout.trim())).toBeGreaterThan(3);
+    reached.published = true;
+  });
+
+  it('scaffolds a team project that installs @cairn packages from the registry', async () => {
+    needs('published');
+    const created = expectOk(
+      'cairn new team',
+      await run(process.execPath, [cli, 'new', team, '--registry', registry, '--yes', '--no-git'], work, env),
+    );
+    expect(created.stdout).toContain('Installed dependencies');
+    expect(await readFile(join(team, '.npmrc'), 'utf8')).toContain(`@cairn:registry=${registry}`);
+    const pjson = JSON.parse(await readFile(join(team, 'package.json'), 'utf8'));
+    for (const name of ['@cairn/cli', '@cairn/core']) expect(pjson.dependencies[name]).toMatch(/^\^\d/);
+    // The installed tarballs are the ones the registry serves.
+    const lock = JSON.parse(await readFile(join(team, 'package-lock.json'), 'utf8'));
+    for (const name of ['@cairn/cli', '@cairn/core', '@cairn/metadata-sqlite']) {
+      const integrity = await view(name, 'dist.integrity');
+      expect(lock.packages[`node_modules/${name}`]?.integrity, name).toBe(JSON.parse(integrity.stdout));
+    }
+    reached.team = true;
+  });
+
+  it("passes the team project's own tests as generated", async () => {
+    needs('team');
+    expectOk('npm test (team)', await run(NPM, ['test'], team, env));
+  });
+
+  it('runs the team pipeline to success, and a second run is fully cached', async () => {
+    needs('team');
+    const first = await run(NPX, ['cairn', 'run', '--json'], team, env);
+    expect(first.code, said('cairn run', first)).toBe(0);
+    const firstEnd = finished(events(first.stdout));
+    expect(firstEnd?.status).toBe('succeeded');
+    expect(firstEnd?.counts.executed).toBeGreaterThan(0);
+
+    const second = await run(NPX, ['cairn', 'run', '--json'], team, env);
+    expect(second.code, said('cairn run (second)', second)).toBe(0);
+    const secondEnd = finished(events(second.stdout));
+    expect(secondEnd?.status).toBe('succeeded');
+    expect(secondEnd?.counts).toMatchObject({ executed: 0, failed: 0, skipped: 0 });
+    expect(secondEnd?.counts.cached).toBe(firstEnd?.counts.executed);
+  });
+
+  it('scaffolds an @acme storage plugin that passes its conformance test and publishes it', async () => {
+    needs('published');
+    const created = expectOk(
+      'cairn new --template plugin',
+      await run(
+        process.execPath,
+        [
+          cli,
+          'new',
+          plugin,
+          '--template',
+          'plugin',
+          '--kind',
+          'storage',
+          '--name',
+          pluginName,
+          '--registry',
+          registry,
+          '--yes',
+          '--no-git',
+        ],
+        work,
+        env,
+      ),
+    );
+    expect(created.stdout).toContain('Installed dependencies');
+    const pjson = JSON.parse(await readFile(join(plugin, 'package.json'), 'utf8'));
+    expect(pjson.name).toBe(pluginName);
+    expect(pjson.cairn).toEqual({ kind: 'storage', id: 'acme' });
+    expect(pjson.publishConfig?.registry).toBe(registry);
+    expect(existsSync(join(plugin, '.changeset', 'config.json'))).toBe(true);
+
+    const tested = expectOk('npm test (plugin)', await run(NPM, ['test'], plugin, env));
+    expect(tested.stdout).toMatch(/conformance\.test\.ts/);
+
+    // The template ships its TypeScript sources (the CLI loads them through
+    // tsx): a build script is optional, and the tarball must hold the entry.
+    expectOk('npm run build (plugin)', await run(NPM, ['run', 'build', '--if-present'], plugin, env));
+    const packed = expectOk(
+      'npm pack --dry-run',
+      await run(NPM, ['pack', '--dry-run', '--json'], plugin, env),
+    );
+    const [tarball] = JSON.parse(packed.stdout) as { files: { path: string }[] }[];
+    const entry = String(pjson.exports?.['.']?.import ?? pjson.exports?.['.'] ?? pjson.main).replace(
+      /^\.\//,
+      '',
+    );
+    expect(tarball!.files.map((f) => f.path)).toEqual(expect.arrayContaining(['package.json', entry]));
+
+    expectOk('npm run release', await run(NPM, ['run', 'release', '--', '--no-git-tag'], plugin, env));
+    const served = await view(`${pluginName}@0.1.0`, 'cairn');
+    expect(served.code, said('npm view plugin', served)).toBe(0);
+    expect(JSON.parse(served.stdout)).toEqual({ kind: 'storage', id: 'acme' });
+    reached.plugin = true;
+  });
+
+  it('cairn add installs the plugin from the registry, and the next run stores its artifacts through it', async () => {
+    needs('team');
+    needs('plugin');
+    const added = expectOk(
+      'cairn add',
+      await run(NPX, ['cairn', 'add', pluginName, '--registry', registry], team, env),
+    );
+    expect(added.stdout).toContain(pluginName);
+    const installed = JSON.parse(
+      await readFile(join(team, 'node_modules', '@acme', 'storage-acme', 'package.json'), 'utf8'),
+    );
+    expect(installed.cairn).toEqual({ kind: 'storage', id: 'acme' });
+    const pjson = JSON.parse(await readFile(join(team, 'package.json'), 'utf8'));
+    expect(pjson.dependencies[pluginName]).toBeDefined();
+    const config = await readFile(join(team, 'cairn.config.ts'), 'utf8');
+    expect(config).toContain(`from '${pluginName}'`);
+    expect(config).toMatch(/storage:\s*acmeStorage\(/);
+
+    const next = await run(NPX, ['cairn', 'run', '--json'], team, env);
+    expect(next.code, said('cairn run (acme storage)', next)).toBe(0);
+    const list = events(next.stdout);
+    expect(finished(list)?.status).toBe('succeeded');
+    // Every artifact the run produced or reused lives where the plugin puts
+    // objects (its default dir, .cairn/acme): the run used that storage.
+    const digests = list.flatMap((e) =>
+      e.type === 'step.succeeded' || e.type === 'step.cached'
+        ? Object.values(e.outputs).map((ref) => ref.digest)
+        : [],
+    );
+    expect(digests.length).toBeGreaterThan(0);
+    for (const digest of digests) {
+      const hex = digest.replace(/^sha256:/, '');
+      expect(existsSync(join(team, '.cairn', 'acme', 'objects', hex.slice(0, 2), hex)), digest).toBe(true);
+    }
+  });
+
+  it('cairn add refuses a package without a "cairn" field: exit 2, package.json and lockfile unchanged', async () => {
+    needs('team');
+    const folder = join(work, 'not-a-plugin');
+    await mkdir(folder, { recursive: true });
+    await writeFile(
+      join(folder, 'package.json'),
+      JSON.stringify({ name: '@acme/not-a-plugin', version: '1.0.0', type: 'module', main: 'index.js' }),
+    );
+    await writeFile(join(folder, 'index.js'), 'export default {};\n');
+    expectOk('npm publish not-a-plugin', await run(NPM, ['publish', '--registry', registry], folder, env));
+
+    const before = {
+      pjson: await readFile(join(team, 'package.json')),
+      lock: await readFile(join(team, 'package-lock.json')),
+      config: await readFile(join(team, 'cairn.config.ts')),
+    };
+    const refused = await run(NPX, ['cairn', 'add', '@acme/not-a-plugin', '--registry', registry], team, env);
+    expect(refused.code, said('cairn add not-a-plugin', refused)).toBe(2);
+    expect(refused.stderr).toMatch(/not a Cairn plugin/);
+    expect(await readFile(join(team, 'package.json'))).toEqual(before.pjson);
+    expect(await readFile(join(team, 'package-lock.json'))).toEqual(before.lock);
+    expect(await readFile(join(team, 'cairn.config.ts'))).toEqual(before.config);
+    expect(existsSync(join(team, 'node_modules', '@acme', 'not-a-plugin'))).toBe(false);
+  });
+});
