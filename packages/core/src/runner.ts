@@ -98,6 +98,7 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
         attempt: task.attempt,
         artifacts: task.inputs,
         pipeline: task.pipeline.name,
+        projectDir: task.projectDir,
         ...(options.registry ? { registry: options.registry } : {}),
       };
       await mkdir(context.workdir);
