@@ -7,12 +7,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { register } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const source = new URL('../src/commands.ts', import.meta.url);
 const built = existsSync(new URL('../dist/commands.js', import.meta.url));
-const fromSource = existsSync(source) && (globalThis.__cairnFromSource === true || !built);
-const sourceCondition =
-  fromSource || /@cairn\/source/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`);
+// The @cairn/source condition (a `cairn new --link` project's .npmrc sets it) means "this
+// checkout's TypeScript sources": the CLI follows it too, so a stale dist/ is never run there.
+const conditionActive = /@cairn\/source/.test(
+  `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`,
+);
+const fromSource = existsSync(source) && (globalThis.__cairnFromSource === true || !built || conditionActive);
+const sourceCondition = fromSource || conditionActive;
 
 if (fromSource) {
   // Resolve workspace packages to their TypeScript sources, as tests and tsc do.
@@ -32,8 +35,10 @@ if (fromSource) {
   // We load .ts ourselves; oclif must neither look for ts-node nor rewrite paths.
   settings.enableAutoTranspile = false;
   const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  pjson.oclif.commands = { ...pjson.oclif.commands, target: './src/commands.ts' };
-  await execute({ loadOptions: { root, pjson, ignoreManifest: true } });
+  pjson.oclif.commands = { ...pjson.oclif.commands, target: './commands.ts' };
+  // Rooted at src/: oclif's root plugin reads <root>/oclif.manifest.json whatever ignoreManifest
+  // says, and the package root may hold a built (stale) one.
+  await execute({ loadOptions: { root: fileURLToPath(new URL('../src/', import.meta.url)), pjson } });
 } else {
   await execute({ dir: import.meta.url });
 }

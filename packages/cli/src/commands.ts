@@ -7,8 +7,10 @@ import Add from './commands/add';
 import ArtifactsGet from './commands/artifacts/get';
 import Artifacts from './commands/artifacts/index';
 import ArtifactsShow from './commands/artifacts/show';
+import Compare from './commands/compare';
 import Config from './commands/config';
 import Doctor from './commands/doctor';
+import Gate from './commands/gate';
 import Lineage from './commands/lineage';
 import New from './commands/new';
 import Plan from './commands/plan';
@@ -16,6 +18,7 @@ import RegistryHistory from './commands/registry/history';
 import Registry from './commands/registry/index';
 import RegistryPromote from './commands/registry/promote';
 import RegistryVersions from './commands/registry/versions';
+import Report from './commands/report';
 import Run from './commands/run';
 import Runs from './commands/runs/index';
 import RunsShow from './commands/runs/show';
@@ -34,6 +37,9 @@ export const COMMANDS = {
   'registry:versions': RegistryVersions,
   'registry:promote': RegistryPromote,
   'registry:history': RegistryHistory,
+  report: Report,
+  compare: Compare,
+  gate: Gate,
   config: Config,
   add: Add,
   doctor: Doctor,

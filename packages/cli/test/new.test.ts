@@ -1,8 +1,13 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadProjectConfig, stackFor } from '@cairn/core';
 import { describe, expect, it } from 'vitest';
 import { cairn, listFiles, tempDir } from './helpers';
+
+const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
 
 describe('cairn new', () => {
   it('--dry-run prints the tree and writes nothing', async () => {
@@ -59,30 +64,36 @@ describe('cairn new', () => {
     expect(listFiles(cwd)).toEqual([]);
   });
 
-  it('--link --no-install --no-git writes the team project', async () => {
+  it('--link --no-install --no-git writes the team project, with --plugins configured in env.team', async () => {
     const cwd = await tempDir('link');
     const result = await cairn(
-      ['new', 'my-team', '--link', '--no-install', '--no-git', '--plugins', 'storage-s3'],
+      ['new', 'my-team', '--link', '--no-install', '--no-git', '--plugins', 'storage-s3,metadata-postgres'],
       cwd,
     );
     expect(result.code, result.stderr).toBe(0);
     const dir = join(cwd, 'my-team');
     const files = listFiles(dir);
     for (const expected of [
+      '.env.example',
       '.github/workflows/ci.yml',
       '.gitignore',
       '.npmrc',
       'README.md',
       'cairn.config.ts',
-      'conf/base/evaluate.yaml',
-      'conf/base/ingest.yaml',
-      'conf/base/train.yaml',
-      'conf/ci/evaluate.yaml',
       'data/penguins.csv',
       'package.json',
       'pipelines/training.ts',
-      'steps/evaluate.test.ts',
-      'steps/ingest.ts',
+      'src/predict.ts',
+      'test/pipeline.test.ts',
+      'tsconfig.json',
+      ...['ingest', 'validate', 'prepare', 'train', 'evaluate', 'register', 'gate'].flatMap((step) => [
+        `conf/base/${step}.yaml`,
+        `steps/${step}.ts`,
+      ]),
+      'conf/ci/evaluate.yaml',
+      'conf/ci/gate.yaml',
+      'steps/validate.test.ts',
+      'steps/train.test.ts',
     ]) {
       expect(files).toContain(expected);
     }
@@ -90,15 +101,76 @@ describe('cairn new', () => {
     const pjson = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     expect(pjson.name).toBe('my-team');
     expect(pjson.dependencies['@cairn/core']).toMatch(/^file:.*packages\/core$/);
+    expect(pjson.dependencies['@cairn/tabular']).toMatch(/^file:.*packages\/tabular$/);
     expect(pjson.dependencies['@cairn/storage-s3']).toMatch(/^file:.*plugins\/storage-s3$/);
-    expect(pjson.scripts.ci).toContain('cairn run --env ci');
+    expect(pjson.dependencies['@cairn/metadata-postgres']).toMatch(/^file:.*plugins\/metadata-postgres$/);
+    expect(pjson.dependencies['ml-random-forest']).toMatch(/^\^2\./);
+    expect(pjson.scripts.ci).toBe('vitest run && cairn run --env ci && cairn gate latest');
+
     const config = readFileSync(join(dir, 'cairn.config.ts'), 'utf8');
     expect(config).toContain("import s3Storage from '@cairn/storage-s3';");
-    expect(config).toMatch(/prod: \{\s+storage: s3Storage\(/);
-    expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toContain('.cairn/');
+    expect(config).toContain("import postgresMetadata from '@cairn/metadata-postgres';");
+    expect(config).toContain('executor: workerPool(),');
+    expect(config).toContain('ci: { executor: inProcess() },');
+    expect(config).toContain(
+      [
+        '    team: {',
+        '      storage: s3Storage({',
+        "        bucket: '${env:ARTIFACT_BUCKET}',",
+        "        prefix: 'cairn',",
+        '        // An S3-compatible server (Ceph, MinIO, R2); delete this line for AWS S3.',
+        "        endpoint: '${env:S3_ENDPOINT}',",
+        '        // Leave credentials out to use the AWS default chain (profile, SSO, instance role).',
+        '        credentials: {',
+        "          accessKeyId: '${env:AWS_ACCESS_KEY_ID}',",
+        "          secretAccessKey: '${env:AWS_SECRET_ACCESS_KEY}',",
+        '        },',
+        '      }),',
+        "      metadata: postgresMetadata({ url: '${env:DATABASE_URL}' }),",
+        '    },',
+      ].join('\n'),
+    );
+    // The base stack keeps the embedded defaults: a fresh clone and CI need no server.
+    expect(config).toContain("storage: localStore({ dir: '.cairn/artifacts' }),");
+    const example = readFileSync(join(dir, '.env.example'), 'utf8');
+    for (const name of [
+      'ARTIFACT_BUCKET',
+      'S3_ENDPOINT',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'DATABASE_URL',
+    ]) {
+      expect(example).toMatch(new RegExp(`^${name}=.+$`, 'm'));
+    }
+    expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toMatch(/^\.env$/m);
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    expect(readme).toContain('MLOps checklist');
+    expect(readme).toContain('cairn run --env team');
     expect(readFileSync(join(dir, '.github/workflows/ci.yml'), 'utf8')).toContain('npm run ci');
-    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain('MLOps checklist');
     expect(existsSync(join(dir, '.git'))).toBe(false);
+
+    // The config loads as the CLI loads it (the monorepo's packages stand in for an install),
+    // and the team env's stack is S3 + PostgreSQL; nothing connects until a run uses them.
+    await symlink(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    const { config: loaded } = await loadProjectConfig(dir);
+    const team = stackFor(loaded, 'team');
+    expect([team.storage?.name, team.metadata?.name, team.executor?.name]).toEqual([
+      's3',
+      'postgres',
+      'worker-pool',
+    ]);
+    const local = stackFor(loaded, 'local');
+    expect([local.storage?.name, local.metadata?.name]).toEqual(['local', 'sqlite']);
+  });
+
+  it('without --plugins there is no team env and no .env.example', async () => {
+    const cwd = await tempDir('plain');
+    const result = await cairn(['new', 'plain', '--link', '--no-install', '--no-git'], cwd);
+    expect(result.code, result.stderr).toBe(0);
+    const config = readFileSync(join(cwd, 'plain', 'cairn.config.ts'), 'utf8');
+    expect(config).not.toMatch(/team:|s3Storage|postgresMetadata/);
+    expect(existsSync(join(cwd, 'plain', '.env.example'))).toBe(false);
+    expect(readFileSync(join(cwd, 'plain', 'README.md'), 'utf8')).toContain('npx cairn add storage-s3');
   });
 
   it('writes a registry .npmrc and caret ranges without --link', async () => {

@@ -1,14 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadProjectConfig, stackFor } from '@cairn/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cairn, tempDir } from './helpers';
+import { cairn, DEV_ENTRY, tempDir } from './helpers';
 
 // One linked project, installed once, exercised end to end as a user would.
 describe('a project made with cairn new --link', () => {
   let cwd: string;
   let dir: string;
+  /** Ids of the runs made by the tests, in order. */
+  const runIds: string[] = [];
+  const lastRun = async () => JSON.parse((await cairn(['runs', '--json'], dir)).stdout)[0].id as string;
 
   beforeAll(async () => {
     cwd = await tempDir('e2e');
@@ -24,16 +29,22 @@ describe('a project made with cairn new --link', () => {
     expect(log).toMatch(/Scaffold team-proj/);
     const tracked = execFileSync('git', ['ls-files'], { cwd: dir, encoding: 'utf8' });
     expect(tracked).toContain('cairn.config.ts');
+    expect(tracked).toContain('steps/gate.ts');
     expect(tracked).not.toContain('node_modules');
   });
 
-  it('runs the pipeline to success, then reports every step cached', async () => {
+  it('trains, registers and promotes a first model on worker threads; a second run reuses what is cacheable', async () => {
     const first = await cairn(['run'], dir);
     expect(first.code, first.stderr + first.stdout).toBe(0);
-    expect(first.stdout).toMatch(/3 executed, 0 cached, 0 failed, 0 skipped/);
+    expect(first.stdout).toMatch(/7 executed, 0 cached, 0 failed, 0 skipped/);
+    expect(first.stdout).toMatch(/promoted: first model of "penguins"/);
+    runIds.push(await lastRun());
     const second = await cairn(['run'], dir);
     expect(second.code).toBe(0);
-    expect(second.stdout).toMatch(/0 executed, 3 cached, 0 failed, 0 skipped/);
+    // register and gate never reuse: they read and write the registry.
+    expect(second.stdout).toMatch(/2 executed, 5 cached, 0 failed, 0 skipped/);
+    expect(second.stdout).toMatch(/already in production/);
+    runIds.push(await lastRun());
   });
 
   it('--json prints one event per line, ending with run.finished and its counts', async () => {
@@ -52,89 +63,191 @@ describe('a project made with cairn new --link', () => {
     );
     const finished = events.at(-1);
     expect(finished).toMatchObject({ type: 'run.finished', status: 'succeeded' });
-    expect(finished.counts.cached + finished.counts.executed).toBe(3);
-    expect(finished.counts.executed).toBeGreaterThanOrEqual(1);
+    expect(finished.counts.cached + finished.counts.executed).toBe(7);
   });
 
   it('a malformed --set is exit 2 and runs nothing', async () => {
     const before = await cairn(['runs', '--json'], dir);
-    const result = await cairn(['run', '--set', 'train-holdoutEvery'], dir);
+    const result = await cairn(['run', '--set', 'train-trees'], dir);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/no "="/);
     const after = await cairn(['runs', '--json'], dir);
     expect(JSON.parse(after.stdout).length).toBe(JSON.parse(before.stdout).length);
   });
 
-  it('a config value of the wrong type is exit 2, naming the file and key', async () => {
-    const result = await cairn(['run', '--set', 'train.holdoutEvery="four"'], dir);
+  it('a config value of the wrong type is exit 2, naming the key', async () => {
+    const result = await cairn(['run', '--set', 'train.trees="many"'], dir);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/holdoutEvery/);
+    expect(result.stderr).toMatch(/trees/);
   });
 
-  it('a failing evaluation gate is exit 1', async () => {
-    const result = await cairn(['run', '--set', 'evaluate.minAccuracy=1'], dir);
-    // Perfect accuracy passes a gate of 1; force an impossible bar through conf instead.
-    expect([0, 1]).toContain(result.code);
+  it('a model below the evaluation floor fails the run (exit 1) and registers nothing', async () => {
     const failing = await cairn(
-      ['run', '--set', 'train.features=[body_mass_g]', '--set', 'evaluate.minAccuracy=0.99'],
+      ['run', '--set', 'train.trees=1', '--set', 'train.maxDepth=1', '--set', 'evaluate.minMacroF1=0.99'],
       dir,
     );
     expect(failing.code).toBe(1);
-    expect(failing.stdout + failing.stderr).toMatch(/below the gate/);
+    expect(failing.stdout + failing.stderr).toMatch(/below the floor minMacroF1/);
+    const versions = JSON.parse((await cairn(['registry', 'versions', 'penguins', '--json'], dir)).stdout);
+    expect(versions).toHaveLength(1);
   });
 
-  it('runs, runs show, artifacts, lineage and config show what happened', async () => {
-    const runs = JSON.parse((await cairn(['runs', '--json'], dir)).stdout);
-    const ok = runs.find((r: any) => r.status === 'succeeded');
-    const show = await cairn(['runs', 'show', ok.id], dir);
+  it('runs show, artifacts, lineage and config show what happened', async () => {
+    const show = await cairn(['runs', 'show', runIds[0]!], dir);
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toMatch(/evaluate/);
-    expect(show.stdout).toMatch(/accuracy/);
+    expect(show.stdout).toMatch(/macro_f1/);
     const artifacts = JSON.parse((await cairn(['artifacts', '--type', 'metrics', '--json'], dir)).stdout);
-    expect(artifacts.length).toBeGreaterThan(0);
+    const evaluation = artifacts.find((a: any) => a.producer?.step === 'evaluate');
     const out = join(cwd, 'metrics.json');
-    const get = await cairn(['artifacts', 'get', artifacts[0].digest.slice(0, 10), '--out', out], dir);
+    const get = await cairn(['artifacts', 'get', evaluation.digest.slice(0, 10), '--out', out], dir);
     expect(get.code, get.stderr).toBe(0);
-    expect(JSON.parse(readFileSync(out, 'utf8'))).toHaveProperty('accuracy');
-    const lineage = await cairn(['lineage', artifacts[0].digest], dir);
+    expect(JSON.parse(readFileSync(out, 'utf8')).macro_f1).toBeGreaterThan(0.9);
+    const lineage = await cairn(['lineage', evaluation.digest], dir);
     expect(lineage.code, lineage.stderr).toBe(0);
     expect(lineage.stdout).toMatch(/step evaluate/);
     expect(lineage.stdout).toMatch(/step train/);
     const config = await cairn(['config', 'evaluate', '--env', 'ci'], dir);
     expect(config.code, config.stderr).toBe(0);
-    expect(config.stdout).toMatch(/minAccuracy\s+0\.8\s+conf\/ci\/evaluate\.yaml/);
+    expect(config.stdout).toMatch(/minMacroF1\s+0\.85\s+conf\/ci\/evaluate\.yaml/);
   });
 
   it('plan says what would run and why', async () => {
     const plan = JSON.parse(
-      (await cairn(['plan', '--json', '--set', 'evaluate.minAccuracy=0.5'], dir)).stdout,
+      (await cairn(['plan', '--json', '--set', 'evaluate.minMacroF1=0.5'], dir)).stdout,
     );
     const byStep = Object.fromEntries(plan.steps.map((s: any) => [s.step, s]));
     expect(byStep.ingest.action).toBe('cached');
     expect(byStep.evaluate).toMatchObject({ action: 'run', reason: 'config-changed' });
   });
 
-  it('doctor scores the project from its files and run history', async () => {
+  it('report extracts the evaluation report of a run, opens it, and prints its summary', async () => {
+    const run = runIds[0]!;
+    const result = await cairn(['report', run], dir);
+    expect(result.code, result.stderr).toBe(0);
+    const page = join(dir, '.cairn', 'reports', run, 'index.html');
+    expect(result.stdout).toContain(`.cairn/reports/${run}/index.html`);
+    const html = readFileSync(page, 'utf8');
+    expect(html).toContain('Confusion matrix');
+    expect(html).toContain('<svg');
+    const json = JSON.parse(
+      (await cairn(['report', run.slice(0, 12), '--step', 'validate', '--json'], dir)).stdout,
+    );
+    expect(json).toMatchObject({ run, step: 'validate', format: 'html' });
+    expect(readFileSync(json.path, 'utf8')).toContain('bill_length_mm');
+    // --open uses the system opener: a stand-in xdg-open on PATH records what it was given.
+    const bin = join(cwd, 'bin');
+    await mkdir(bin, { recursive: true });
+    const opened = join(cwd, 'opened.txt');
+    writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\necho "$1" > ${opened}\n`);
+    chmodSync(join(bin, 'xdg-open'), 0o755);
+    const open = await cairn(['report', run, '--open'], dir, { PATH: `${bin}:${process.env.PATH}` });
+    expect(open.code, open.stderr).toBe(0);
+    expect(open.stdout).toMatch(/opened with xdg-open/);
+    for (let i = 0; i < 50 && !existsSync(opened); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(readFileSync(opened, 'utf8').trim()).toBe(page);
+    const summary = await cairn(['report', run, '--summary'], dir);
+    expect(summary.stdout).toMatch(/## Promotion gate: penguins v1/);
+    expect(summary.stdout).toMatch(/\| macro_f1 \(gate, higher is better\) \| 0\.9\d+ \| — \|/);
+    const unknown = await cairn(['report', 'r_doesnotexist'], dir);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/No run "r_doesnotexist"/);
+  });
+
+  it('compare puts two runs side by side: changed config keys marked, metrics with deltas', async () => {
+    const worse = await cairn(['run', '--set', 'train.trees=1', '--set', 'train.maxDepth=1'], dir);
+    expect(worse.code, worse.stderr).toBe(0);
+    const b = await lastRun();
+    runIds.push(b);
+    const data = JSON.parse((await cairn(['compare', runIds[0]!, b, '--json'], dir)).stdout);
+    const changed = data.configs.filter((c: any) => c.changed).map((c: any) => `${c.step}.${c.key}`);
+    expect(changed.sort()).toEqual(['train.maxDepth', 'train.trees']);
+    expect(data.configs.find((c: any) => c.key === 'trees')).toMatchObject({ a: 50, b: 1 });
+    const f1 = data.metrics.find((m: any) => m.name === 'evaluate.macro_f1');
+    expect(f1.delta).toBeCloseTo(f1.b - f1.a, 10);
+    expect(f1.delta).toBeLessThan(-0.1);
+    const text = await cairn(['compare', runIds[0]!, 'latest', '--changed'], dir);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/\*\s+train\s+trees\s+50\s+1/);
+    expect(text.stdout).toMatch(/evaluate\.macro_f1\s+0\.9\d+\s+0\.\d+\s+-0\.\d+/);
+    expect(text.stdout).not.toMatch(/seed/);
+    const unknown = await cairn(['compare', runIds[0]!, 'nope'], dir);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/No run "nope"/);
+  });
+
+  it('gate exits 1 with a Markdown summary when the candidate is much worse than production', async () => {
+    const summaryFile = join(cwd, 'summary-fail.md');
+    const result = await cairn(['gate'], dir, { GITHUB_STEP_SUMMARY: summaryFile });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/worse than production beyond the allowed margin/);
+    const summary = readFileSync(summaryFile, 'utf8');
+    expect(summary).toMatch(/\*\*Decision: kept\*\* — ❌ worse than production/);
+    expect(summary).toMatch(/\| macro_f1 \(gate, higher is better\) \| 0\.\d+ \| 0\.9\d+ \(v1\) \|/);
+    const versions = JSON.parse((await cairn(['registry', 'versions', 'penguins', '--json'], dir)).stdout);
+    expect(versions.find((v: any) => v.stage === 'production').version).toBe(1);
+    // The good run's decision passes, printed to stdout when there is no $GITHUB_STEP_SUMMARY.
+    const good = await cairn(['gate', runIds[0]!], dir, { GITHUB_STEP_SUMMARY: '' });
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stdout).toMatch(/\*\*Decision: promoted to production\*\*/);
+  });
+
+  it('npm run ci: tests, the pipeline in the ci env and the gate pass; a much worse model fails the job', () => {
+    const summaryFile = join(cwd, 'summary-ci.md');
+    const env = { ...process.env, GITHUB_STEP_SUMMARY: summaryFile, NO_COLOR: '1' };
+    const ok = spawnSync('npm', ['run', 'ci'], { cwd: dir, encoding: 'utf8', env });
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/Tests\s+\d+ passed/);
+    expect(ok.stdout).toMatch(/run r_\w+ succeeded/);
+    const summary = readFileSync(summaryFile, 'utf8');
+    expect(summary).toMatch(/## Promotion gate: penguins v1/);
+    expect(summary).toMatch(/env ci/);
+    const ciRun = JSON.parse(
+      execFileSync(process.execPath, [DEV_ENTRY, 'runs', '--json'], { cwd: dir, encoding: 'utf8', env }),
+    )[0];
+    expect(ciRun.env).toBe('ci');
+
+    // CI config that makes the model far worse (with the floor lowered so the gate is what refuses it).
+    writeFileSync(join(dir, 'conf/ci/train.yaml'), 'trees: 1\nmaxDepth: 1\n');
+    writeFileSync(join(dir, 'conf/ci/evaluate.yaml'), 'minMacroF1: 0.3\n');
+    try {
+      rmSync(summaryFile, { force: true });
+      const bad = spawnSync('npm', ['run', 'ci'], { cwd: dir, encoding: 'utf8', env });
+      expect(bad.status, bad.stdout + bad.stderr).toBe(1);
+      expect(bad.stderr).toMatch(/worse than production beyond the allowed margin/);
+      expect(readFileSync(summaryFile, 'utf8')).toMatch(/Decision: kept\*\* — ❌/);
+    } finally {
+      execFileSync('git', ['checkout', '--', 'conf/ci/evaluate.yaml'], { cwd: dir });
+      rmSync(join(dir, 'conf/ci/train.yaml'));
+    }
+  });
+
+  it('doctor: level 1 met, the CI gate present, deployment, A/B and drift honestly missing', async () => {
     const result = await cairn(['doctor', '--json'], dir);
     expect(result.code, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout);
     const byId = Object.fromEntries(report.practices.map((p: any) => [p.id, p]));
-    expect(byId.pipeline.ok).toBe(true);
-    expect(byId.config.ok).toBe(true);
-    expect(byId.metadata.ok).toBe(true);
-    expect(byId.evaluation.ok).toBe(true);
-    expect(byId.ci.ok).toBe(true);
-    expect(byId['data-validation'].ok).toBe(false);
+    for (const id of [
+      'pipeline',
+      'config',
+      'artifacts',
+      'metadata',
+      'data-validation',
+      'evaluation',
+      'registry',
+    ]) {
+      expect(byId[id].ok, `${id}: ${byId[id].detail}`).toBe(true);
+    }
+    expect(byId.registry.detail).toMatch(/penguins: \d+ versions, v1 in production/);
+    expect(byId.gate.ok).toBe(true);
+    expect(byId.ci).toMatchObject({ ok: true, detail: 'tests ✓, pipeline ✓, evaluation gate ✓' });
+    for (const id of ['deployment', 'abtest', 'drift']) expect(byId[id].ok).toBe(false);
     expect(byId.pinned.ok).toBe(false); // file: links are not released versions
-    expect(report.level).toBe(0);
+    expect(report.level).toBe(1);
     const text = await cairn(['doctor'], dir);
-    expect(text.stdout).toMatch(/✗ Data validation step/);
-    expect(text.stdout).toMatch(/MLOps level 0/);
-  });
-
-  it('the generated project passes its own npm test', () => {
-    const out = execFileSync('npm', ['test'], { cwd: dir, encoding: 'utf8' });
-    expect(out).toMatch(/passed/);
+    expect(text.stdout).toMatch(/✓ Data validation step: step validate/);
+    expect(text.stdout).toMatch(/✗ Automated deployment/);
+    expect(text.stdout).toMatch(/MLOps level 1/);
   });
 
   it('add refuses a package that is not a Cairn plugin and changes nothing', async () => {
@@ -150,7 +263,43 @@ describe('a project made with cairn new --link', () => {
     expect(files.map((f) => readFileSync(join(dir, f), 'utf8'))).toEqual(before);
   });
 
-  it('add wires a real plugin into cairn.config.ts, and the next run uses it', {
+  it('add storage-s3 and metadata-postgres configure the team env from environment variables', {
+    timeout: 180_000,
+  }, async () => {
+    for (const plugin of ['storage-s3', 'metadata-postgres']) {
+      const result = await cairn(['add', plugin], dir);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/env\.team/);
+    }
+    const config = readFileSync(join(dir, 'cairn.config.ts'), 'utf8');
+    expect(config).toContain("import s3Storage from '@cairn/storage-s3';");
+    expect(config).toContain("bucket: '${env:ARTIFACT_BUCKET}'");
+    expect(config).toContain("metadata: postgresMetadata({ url: '${env:DATABASE_URL}' })");
+    // The base stack is untouched: local runs and CI need no server.
+    expect(config).toContain("storage: localStore({ dir: '.cairn/artifacts' }),");
+    const pjson = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    expect(pjson.dependencies['@cairn/storage-s3']).toMatch(/^file:.*plugins\/storage-s3$/);
+    const example = readFileSync(join(dir, '.env.example'), 'utf8');
+    for (const name of [
+      'ARTIFACT_BUCKET',
+      'S3_ENDPOINT',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'DATABASE_URL',
+    ]) {
+      expect(example).toMatch(new RegExp(`^${name}=`, 'm'));
+    }
+    const { config: loaded } = await loadProjectConfig(dir);
+    const team = stackFor(loaded, 'team');
+    expect([team.storage?.name, team.metadata?.name]).toEqual(['s3', 'postgres']);
+    const doctor = JSON.parse((await cairn(['doctor', '--json'], dir)).stdout);
+    const metadata = doctor.practices.find((p: any) => p.id === 'metadata');
+    expect(metadata.detail).toMatch(/env team: s3 \+ postgres/);
+    const run = await cairn(['run'], dir);
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+  });
+
+  it('add wires a platform team plugin into the stack, and the next run uses it', {
     timeout: 180_000,
   }, async () => {
     const plugin = join(cwd, 'plug');

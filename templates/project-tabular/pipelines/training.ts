@@ -1,11 +1,29 @@
 import { pipeline } from '@cairn/core';
 import { evaluate } from '../steps/evaluate';
+import { gate } from '../steps/gate';
 import { ingest } from '../steps/ingest';
+import { prepare } from '../steps/prepare';
+import { register } from '../steps/register';
 import { train } from '../steps/train';
+import { validate } from '../steps/validate';
 
-/** ingest → train → evaluate: each step's outputs are typed handles wired into the next. */
-export default pipeline('training', () => {
-  const { rows } = ingest();
-  const { model, holdout } = train({ rows });
-  evaluate({ model, holdout });
-});
+/**
+ * ingest → validate → prepare → train → evaluate → register → gate. Each
+ * call returns typed handles of the step's outputs; the compiler checks
+ * every wire (a model cannot go where a table is expected).
+ */
+export const training = pipeline(
+  'training',
+  () => {
+    const { data } = ingest();
+    const { validation } = validate({ data });
+    const { train: trainSet, test, preprocessor } = prepare({ data, validation });
+    const { model } = train({ train: trainSet, preprocessor });
+    const { metrics } = evaluate({ model, test });
+    const { registration } = register({ model, metrics });
+    gate({ registration });
+  },
+  { description: 'Train, evaluate, register and gate the classifier', module: import.meta.url },
+);
+
+export default training;

@@ -1,34 +1,61 @@
-import { CairnError, ErrorCodes, json, metrics, step } from '@cairn/core';
+import { CairnError, ErrorCodes, metrics, model, report, reportHtml, step } from '@cairn/core';
+import { classificationMetrics, classificationReport, metricsSummary, table } from '@cairn/tabular';
 import { z } from 'zod';
-import type { Row } from './ingest';
-import { type CentroidModel, predict } from './train';
+import { LABEL, type Penguin } from '../src/penguin';
+import { modelFromBundle } from '../src/predict';
 
-export function accuracy(model: CentroidModel, rows: Row[]): number {
-  if (rows.length === 0) return 0;
-  const correct = rows.filter((row) => predict(model, row) === String(row[model.label])).length;
-  return correct / rows.length;
-}
+const config = z.object({
+  /** Equal-width confidence bins of the calibration chart. */
+  calibrationBins: z.number().int().positive(),
+  /** Fail the run when held-out macro-F1 is below this (a floor; the promotion gate is the gate step). */
+  minMacroF1: z.number().min(0).max(1),
+});
 
+/**
+ * Offline evaluation on the held-out split, through the serving code
+ * (src/predict.ts on the bundle): accuracy, macro-F1, per-class precision
+ * and recall, the confusion matrix, one-vs-rest ROC/AUC and calibration.
+ * Writes the flat `metrics` the registry and the gate read, and an HTML
+ * report whose charts are inline SVG (`cairn report latest --open`).
+ */
 export const evaluate = step({
   name: 'evaluate',
-  description: 'Score the model on held-out rows; the gate fails the run below minAccuracy',
-  config: z.object({ minAccuracy: z.number().min(0).max(1) }),
-  inputs: { model: json<CentroidModel>(), holdout: json<Row[]>() },
-  outputs: { metrics: metrics() },
-  async run({ config, inputs, log }) {
-    const score = accuracy(inputs.model, inputs.holdout);
-    log.info(
-      `accuracy ${score.toFixed(3)} on ${inputs.holdout.length} held-out rows (gate: ${config.minAccuracy})`,
+  description: 'Score the model on the held-out split and write the evaluation report',
+  config,
+  inputs: { model: model(), test: table<Penguin>() },
+  outputs: { metrics: metrics(), report: report() },
+  run({ config, inputs, artifacts, log }) {
+    const served = modelFromBundle(inputs.model);
+    const rows = inputs.test.rows();
+    const predictions = served.predict(rows);
+    const labels = served.labels;
+    const m = classificationMetrics(
+      rows.map((r) => r[LABEL]),
+      predictions.map((p) => p.label),
+      {
+        labels,
+        probabilities: predictions.map((p) => labels.map((l) => p.probabilities[l]!)),
+        bins: config.calibrationBins,
+      },
     );
-    if (score < config.minAccuracy) {
+    const scores: Record<string, number> = { ...metricsSummary(m), test_rows: m.count };
+    for (const label of labels) {
+      scores[`precision.${label}`] = m.perClass[label]!.precision;
+      scores[`recall.${label}`] = m.perClass[label]!.recall;
+    }
+    log.info(`accuracy ${m.accuracy.toFixed(4)}, macro-F1 ${m.macroF1.toFixed(4)} on ${m.count} test rows`);
+    if (m.macroF1 < config.minMacroF1) {
       throw new CairnError(
         ErrorCodes.GATE_REFUSED,
-        `accuracy ${score.toFixed(3)} is below the gate of ${config.minAccuracy}`,
-        {
-          hint: 'Improve the model or lower evaluate.minAccuracy in conf/.',
-        },
+        `macro-F1 ${m.macroF1.toFixed(4)} is below the floor minMacroF1 = ${config.minMacroF1} (conf evaluate.yaml)`,
+        { hint: 'Improve the model, or lower evaluate.minMacroF1 in conf/.' },
       );
     }
-    return { metrics: { accuracy: score, holdoutRows: inputs.holdout.length } };
+    const content = classificationReport(m, {
+      title: 'Penguins classifier: evaluation',
+      labelName: LABEL,
+      model: { artifact: artifacts.model?.digest ?? '', manifest: inputs.model.manifest },
+    });
+    return { metrics: scores, report: reportHtml(content, { title: 'Penguins classifier: evaluation' }) };
   },
 });

@@ -1,24 +1,19 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { dropIncomplete, parseCsv } from './ingest';
+import { baseConfig, runStep } from '../test/helpers';
+import { ingest } from './ingest';
 
 describe('ingest', () => {
-  it('parses numbers as numbers and keeps text as text', () => {
-    const rows = parseCsv('species,mass\nAdelie,3750\nGentoo,\n');
-    expect(rows).toEqual([
-      { species: 'Adelie', mass: 3750 },
-      { species: 'Gentoo', mass: '' },
-    ]);
+  it('reads the sample CSV into a typed table with missing values as nulls', async () => {
+    const { data } = await runStep(ingest, baseConfig('ingest'));
+    expect(data.numRows).toBe(115);
+    const rows = data.rows();
+    expect(new Set(rows.map((r: any) => r.species))).toEqual(new Set(['Adelie', 'Chinstrap', 'Gentoo']));
+    expect(typeof rows[0].body_mass_g).toBe('number');
+    // Two birds were never measured; their cells are nulls, not empty strings.
+    expect(rows.filter((r: any) => r.bill_length_mm === null)).toHaveLength(2);
   });
 
-  it('drops rows with a missing required value', () => {
-    const rows = parseCsv('species,mass\nAdelie,3750\nGentoo,\n');
-    expect(dropIncomplete(rows, ['mass'])).toEqual([{ species: 'Adelie', mass: 3750 }]);
-  });
-
-  it('reads the sample data set', () => {
-    const rows = parseCsv(readFileSync('data/penguins.csv', 'utf8'));
-    expect(rows.length).toBeGreaterThan(50);
-    expect(new Set(rows.map((r) => r.species))).toEqual(new Set(['Adelie', 'Chinstrap', 'Gentoo']));
+  it('refuses a config without a path', async () => {
+    await expect(runStep(ingest, { missing: [] })).rejects.toThrow(/path/);
   });
 });

@@ -1,72 +1,114 @@
-import { json, step } from '@cairn/core';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { canonicalJson, json, type ModelBundle, type ModelField, metrics, model, step } from '@cairn/core';
+import { labelEncoder, Preprocessor, type PreprocessorState, table } from '@cairn/tabular';
+import { RandomForestClassifier } from 'ml-random-forest';
 import { z } from 'zod';
-import type { Row } from './ingest';
+import { argmax, FLAVOR, forestClassifier } from '../src/classifier';
+import { LABEL, type Penguin } from '../src/penguin';
 
-/** A nearest-centroid classifier on standardized features. */
-export interface CentroidModel {
-  label: string;
-  features: string[];
-  mean: number[];
-  std: number[];
-  centroids: Record<string, number[]>;
-}
+const config = z.object({
+  seed: z.number().int(),
+  /** Trees in the forest. */
+  trees: z.number().int().positive(),
+  /** Features each tree sees: a share in (0, 1] or a count. */
+  maxFeatures: z.number().positive(),
+  /** Deepest split of a tree. */
+  maxDepth: z.number().int().positive(),
+  /** Fewest samples in a node that is split further. */
+  minNumSamples: z.number().int().positive(),
+});
+export type TrainConfig = z.infer<typeof config>;
 
-/** Split rows deterministically: every n-th row is held out. */
-export function split(rows: Row[], holdoutEvery: number): { train: Row[]; holdout: Row[] } {
-  const train: Row[] = [];
-  const holdout: Row[] = [];
-  rows.forEach((row, i) => {
-    ((i + 1) % holdoutEvery === 0 ? holdout : train).push(row);
-  });
-  return { train, holdout };
-}
-
-export function fit(rows: Row[], label: string, features: string[]): CentroidModel {
-  const values = rows.map((row) => features.map((f) => Number(row[f])));
-  const mean = features.map((_, j) => values.reduce((sum, v) => sum + v[j]!, 0) / values.length);
-  const std = features.map(
-    (_, j) => Math.sqrt(values.reduce((sum, v) => sum + (v[j]! - mean[j]!) ** 2, 0) / values.length) || 1,
-  );
-  const sums: Record<string, { total: number[]; n: number }> = {};
-  rows.forEach((row, i) => {
-    const key = String(row[label]);
-    sums[key] ??= { total: features.map(() => 0), n: 0 };
-    values[i]!.forEach((v, j) => {
-      sums[key]!.total[j]! += (v - mean[j]!) / std[j]!;
-    });
-    sums[key].n += 1;
-  });
-  const centroids = Object.fromEntries(
-    Object.entries(sums).map(([key, s]) => [key, s.total.map((t) => t / s.n)]),
-  );
-  return { label, features, mean, std, centroids };
-}
-
-export function predict(model: CentroidModel, row: Row): string {
-  const x = model.features.map((f, j) => (Number(row[f]) - model.mean[j]!) / model.std[j]!);
-  let best = '';
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const [key, centroid] of Object.entries(model.centroids)) {
-    const distance = centroid.reduce((sum, c, j) => sum + (c - x[j]!) ** 2, 0);
-    if (distance < bestDistance) [best, bestDistance] = [key, distance];
+/** The installed version of a package, for the bundle's manifest (read from node_modules). */
+export function packageVersion(name: string): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      return String(
+        JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8')).version,
+      );
+    } catch {}
+    if (dirname(dir) === dir) return 'unknown';
   }
-  return best;
 }
 
+/** Plain JSON of a fitted model (library objects, class instances and all). */
+const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
+
+/**
+ * Model training: fit a seeded random forest (ml-random-forest) on the
+ * preprocessed training split, and package it as a self-describing bundle:
+ * the forest's JSON, the fitted preprocessing, the input and output
+ * signatures and the library versions, so a server can load it with
+ * src/predict.ts alone. The same inputs and config give the same bytes.
+ */
 export const train = step({
   name: 'train',
-  description: 'Fit a nearest-centroid classifier on the training split',
-  config: z.object({
-    label: z.string(),
-    features: z.array(z.string()).min(1),
-    holdoutEvery: z.number().int().min(2),
-  }),
-  inputs: { rows: json<Row[]>() },
-  outputs: { model: json<CentroidModel>(), holdout: json<Row[]>() },
+  description: 'Fit the classifier and package it with its preprocessing',
+  config,
+  inputs: { train: table<Penguin>(), preprocessor: json<PreprocessorState>() },
+  outputs: { model: model(), metrics: metrics() },
   run({ config, inputs, log }) {
-    const { train: trainRows, holdout } = split(inputs.rows, config.holdoutEvery);
-    const model = fit(trainRows, config.label, config.features);
-    log.info(`trained on ${trainRows.length} rows, ${Object.keys(model.centroids).length} classes`);
-    return { model, holdout };
+    const rows = inputs.train.rows();
+    const preprocessor = Preprocessor.fromJSON(inputs.preprocessor);
+    const X = preprocessor.transform(rows);
+    const classes = labelEncoder(rows.map((r) => r[LABEL]));
+    const y = classes.encodeAll(rows.map((r) => r[LABEL]));
+    const hyperparameters = {
+      trees: config.trees,
+      maxFeatures: config.maxFeatures,
+      maxDepth: config.maxDepth,
+      minNumSamples: config.minNumSamples,
+      seed: config.seed,
+    };
+    const forest = new RandomForestClassifier({
+      nEstimators: config.trees,
+      maxFeatures: config.maxFeatures,
+      seed: config.seed,
+      useSampleBagging: true,
+      replacement: false,
+      // Out-of-bag scoring breaks on rows no tree left out (few trees); evaluate scores held-out rows anyway.
+      noOOB: true,
+      treeOptions: { maxDepth: config.maxDepth, minNumSamples: config.minNumSamples },
+    });
+    forest.train(X, y);
+    const k = classes.labels.length;
+    const probabilities = forestClassifier(forest, k).predictProba(X);
+    const trainAccuracy = probabilities.filter((p, i) => argmax(p) === y[i]).length / y.length;
+
+    const state = preprocessor.toJSON();
+    const signatureInputs: ModelField[] = [
+      ...state.numeric.map((n) => ({ name: n.name, type: 'float64' })),
+      ...state.categorical.map((c) => ({ name: c.name, type: 'category', values: c.categories })),
+    ];
+    const bundle: ModelBundle = {
+      manifest: {
+        flavor: FLAVOR,
+        framework: { name: FLAVOR, version: packageVersion(FLAVOR) },
+        signature: {
+          inputs: signatureInputs,
+          outputs: [
+            { name: LABEL, type: 'category', values: [...classes.labels] },
+            { name: 'probabilities', type: `tensor<float64>[${k}]` },
+          ],
+        },
+        libraries: {
+          [FLAVOR]: packageVersion(FLAVOR),
+          '@cairn/tabular': packageVersion('@cairn/tabular'),
+        },
+        preprocessing: 'preprocessing.json',
+        metadata: { hyperparameters, features: preprocessor.featureNames, trainingRows: rows.length },
+      },
+      files: {
+        'model.json': canonicalJson(plain(forest.toJSON())),
+        'preprocessing.json': canonicalJson(state),
+      },
+    };
+    log.info(`training accuracy ${trainAccuracy.toFixed(4)}`, hyperparameters);
+    return {
+      model: bundle,
+      metrics: { train_accuracy: trainAccuracy, train_rows: rows.length, features: X[0]?.length ?? 0 },
+    };
   },
 });

@@ -1,12 +1,15 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
 import { Args, Flags } from '@oclif/core';
 import { CairnCommand } from '../lib/base';
 
 export default class Add extends CairnCommand {
   static override summary = 'Install a plugin package and wire it into cairn.config.ts';
   static override description =
-    'Short names map to our packages (storage-s3 → @cairn/storage-s3); any npm name works, e.g. a platform team\'s @acme/storage-gcs. The package must declare a "cairn" field (kind and id) and a peer dependency on @cairn/core that the project\'s core satisfies; otherwise it is uninstalled and nothing changes. cairn.config.ts gets one import line and one stack property; the rest of the file stays as you wrote it.';
+    'Short names map to our packages (storage-s3 → @cairn/storage-s3); any npm name works, e.g. a platform team\'s @acme/storage-gcs. The package must declare a "cairn" field (kind and id) and a peer dependency on @cairn/core that the project\'s core satisfies; otherwise it is uninstalled and nothing changes. cairn.config.ts gets one import line and one property; the rest of the file stays as you wrote it. Shared backends (storage-s3, metadata-postgres) go into the `team` environment (`cairn run --env team`) with every setting read from environment variables, which are added to .env.example; other plugins replace the slot of the base stack. --env picks the environment (`--env local`: the base stack).';
   static override examples = [
-    '<%= config.bin %> add storage-s3',
+    '<%= config.bin %> add storage-s3                 # env.team, settings from ${env:ARTIFACT_BUCKET}, …',
+    '<%= config.bin %> add metadata-postgres --env prod',
+    '<%= config.bin %> add ../storage-disk --env local  # a local plugin package, into the base stack',
     '<%= config.bin %> add @acme/storage-gcs --registry https://npm.acme.internal',
   ];
   static override args = {
@@ -15,6 +18,11 @@ export default class Add extends CairnCommand {
   static override flags = {
     registry: Flags.string({
       description: "npm registry to install from (default: the project .npmrc, else npm's)",
+    }),
+    env: Flags.string({
+      char: 'e',
+      description:
+        'Environment to wire the plugin into; `local` is the base stack (default: team for storage-s3 and metadata-postgres, else local)',
     }),
     install: Flags.boolean({
       description: 'Run npm install (--no-install: the package is already installed)',
@@ -59,6 +67,13 @@ export default class Add extends CairnCommand {
       lock: existsSync(lockFile) ? await readFile(lockFile) : undefined,
     };
     const pkg = resolved.package;
+    if (!local && original.pjson) {
+      // A project linked to a Cairn checkout (cairn new --link) links our plugins from it too.
+      const deps = JSON.parse(original.pjson.toString('utf8')).dependencies ?? {};
+      const linked = String(deps['@cairn/core'] ?? '').startsWith('file:');
+      const entry = linked ? (await import('../lib/workspace')).monorepoPackages()?.get(pkg) : undefined;
+      if (entry) installSpec = `file:${entry.dir}`;
+    }
     const { runProcess, progress, NPM } = await import('../lib/proc');
     const npm = (npmArgs: string[], onLine?: (l: string) => void) =>
       runProcess(
@@ -139,21 +154,45 @@ export default class Add extends CairnCommand {
       return;
     }
     const importName = plugins.factoryName(cairn.kind, cairn.id);
+    const known = Object.entries(plugins.KNOWN_PLUGINS).find(([short]) => `@cairn/${short}` === pkg);
+    const env = flags.env ?? (known?.[1].team ? plugins.TEAM_ENV : 'local');
+    if (!/^[A-Za-z_$][\w$]*$/.test(env)) {
+      throw usageError(`--env "${env}" is not an environment name`, {
+        hint: 'Use a plain identifier such as team, prod or ci (local: the base stack).',
+      });
+    }
     const { addPluginToConfig } = await import('../lib/config-edit');
     const before = await readFile(configFile, 'utf8');
     const edit = addPluginToConfig(before, {
       kind: cairn.kind as 'storage',
       packageName: pkg,
       importName,
-      call: `${importName}()`,
+      call: known ? (indent) => plugins.pluginCall(known[0], indent) : `${importName}()`,
+      ...(env === 'local' || env === 'default' ? {} : { env }),
     });
     const temporary = `${configFile}.tmp-${process.pid}`;
     await writeFile(temporary, edit.source);
     await rename(temporary, configFile);
+    const where = env === 'local' || env === 'default' ? 'the stack' : `env.${env}`;
     this.log(
-      `Added ${pkg}@${installed.version} as the ${cairn.kind} of the stack in ${configFile.slice(projectDir.length + 1)}`,
+      `Added ${pkg}@${installed.version} as the ${cairn.kind} of ${where} in ${configFile.slice(projectDir.length + 1)}`,
     );
     if (edit.replaced) this.log(`  (it replaces ${edit.replaced})`);
-    this.log(`  ${importName}() takes options: see the ${pkg} README.`);
+    if (known && known[1].env.length > 0) {
+      const { mergeEnvExample } = await import('../lib/env-example');
+      const file = join(projectDir, '.env.example');
+      const previous = existsSync(file) ? await readFile(file, 'utf8') : '';
+      const next = mergeEnvExample(previous, known[1].env);
+      if (next !== previous) {
+        await writeFile(`${file}.tmp-${process.pid}`, next);
+        await rename(`${file}.tmp-${process.pid}`, file);
+      }
+      this.log(
+        `  It reads ${known[1].env.map((v) => v.name).join(', ')} from the environment (listed in .env.example).`,
+      );
+      if (where !== 'the stack') this.log(`  Run on it with: cairn run --env ${env}`);
+    } else {
+      this.log(`  ${importName}() takes options: see the ${pkg} README.`);
+    }
   }
 }

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
 import { Args, Flags } from '@oclif/core';
 import { CairnCommand, envFlag, jsonFlag } from '../lib/base';
 

@@ -142,8 +142,10 @@ export default class New extends CairnCommand {
         core: spec('@cairn/core'),
         cli: spec('@cairn/cli'),
         metadataSqlite: spec('@cairn/metadata-sqlite'),
+        tabular: spec('@cairn/tabular'),
         testkit: spec('@cairn/testkit'),
       },
+      libraries: workspace.TEMPLATE_LIBRARIES,
       plugins: chosen
         .filter((p) => p.short !== 'metadata-sqlite')
         .map((p) => {
@@ -153,14 +155,23 @@ export default class New extends CairnCommand {
             spec: p.short ? spec(p.package) : 'latest',
             kind: known?.kind,
             factory: known ? plugins.factoryName(known.kind, known.id) : undefined,
-            options: known?.example ?? '',
+            // Indented for its place in cairn.config.ts: env.team.<kind>.
+            call: known ? plugins.pluginCall(p.short!, '      ') : undefined,
+            env: known?.env ?? [],
           };
         }),
       kind,
       id,
       factory: isPlugin ? plugins.factoryName(kind!, id!) : undefined,
     };
-    const files = await scaffold.renderTemplate(templateDir, data);
+    const { mergeEnvExample } = await import('../lib/env-example');
+    const files = await scaffold.renderTemplate(templateDir, {
+      ...data,
+      envExample: mergeEnvExample(
+        '',
+        data.plugins.flatMap((p) => p.env),
+      ),
+    });
     const where = relative(process.cwd(), target) || '.';
 
     if (flags['dry-run']) {

@@ -1,5 +1,7 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
 import { describe, expect, it } from 'vitest';
 import { addPluginToConfig } from './config-edit';
+import { pluginCall } from './plugins';
 
 const CONFIG = `// Team stack. Keep the comments!
 import { defineConfig, inProcess, localStore } from '@cairn/core';
@@ -78,5 +80,53 @@ describe('addPluginToConfig', () => {
     const once = addPluginToConfig(CONFIG, s3).source;
     const twice = addPluginToConfig(once, s3).source;
     expect(twice).toBe(once);
+  });
+
+  describe('into an environment', () => {
+    const team = (kind: 'storage' | 'metadata', short: string, importName: string, packageName: string) => ({
+      kind,
+      packageName,
+      importName,
+      call: (indent: string) => pluginCall(short, indent),
+      env: 'team',
+    });
+    const s3Team = team('storage', 'storage-s3', 's3Storage', '@cairn/storage-s3');
+    const pgTeam = team('metadata', 'metadata-postgres', 'postgresMetadata', '@cairn/metadata-postgres');
+
+    it('adds env.team next to env.ci with the env-referencing options, leaving the stack alone', () => {
+      const { source, replaced } = addPluginToConfig(CONFIG, s3Team);
+      expect(replaced).toBeUndefined();
+      expect(source).toContain("storage: localStore({ dir: '.cairn/artifacts' }), // local for now");
+      expect(source).toContain(
+        [
+          '    ci: { executor: inProcess() }, // storage: untouched',
+          '    team: {',
+          '      storage: s3Storage({',
+          "        bucket: '${env:ARTIFACT_BUCKET}',",
+        ].join('\n'),
+      );
+      expect(source).toContain(
+        "          secretAccessKey: '${env:AWS_SECRET_ACCESS_KEY}',\n        },\n      }),\n    },\n  },\n});",
+      );
+      // A second plugin joins the same env object.
+      const both = addPluginToConfig(source, pgTeam).source;
+      expect(both).toContain(
+        "      }),\n      metadata: postgresMetadata({ url: '${env:DATABASE_URL}' }),\n    },",
+      );
+      expect(both.match(/team: \{/g)).toHaveLength(1);
+      expect(both).toContain("import postgresMetadata from '@cairn/metadata-postgres';");
+    });
+
+    it('creates env when the config has none, and replaces a slot that is already there', () => {
+      const input =
+        "import { defineConfig } from '@cairn/core';\n\nexport default defineConfig({\n  stack: {},\n});\n";
+      const first = addPluginToConfig(input, pgTeam).source;
+      expect(first).toContain(
+        "  stack: {},\n  env: {\n    team: {\n      metadata: postgresMetadata({ url: '${env:DATABASE_URL}' }),\n    },\n  },\n});",
+      );
+      const again = addPluginToConfig(first, { ...pgTeam, call: 'postgresMetadata(process.env.PG!)' });
+      expect(again.replaced).toBe("postgresMetadata({ url: '${env:DATABASE_URL}' })");
+      expect(again.source).toContain('metadata: postgresMetadata(process.env.PG!),');
+    });
   });
 });

@@ -11,8 +11,17 @@ export interface PluginEdit {
   packageName: string;
   /** Identifier of the default import. */
   importName: string;
-  /** The expression to put in the stack slot, e.g. `s3Storage()`. */
-  call: string;
+  /**
+   * The expression to put in the stack slot, e.g. `s3Storage()`; a function
+   * gets the indentation of the line the expression starts on, for calls
+   * that span several lines.
+   */
+  call: string | ((indent: string) => string);
+  /**
+   * The environment to wire the plugin into (`env.<name>.<kind>`, created
+   * when missing); `undefined` for the base `stack`.
+   */
+  env?: string;
 }
 
 export interface EditResult {
@@ -119,64 +128,124 @@ function properties(source: string, open: number, close: number) {
   return props;
 }
 
-/** Add the import and put `call` in the `kind` slot of `stack: { … }`. */
+/** The whitespace at the start of the line holding `index`. */
+function lineIndent(source: string, index: number): string {
+  const start = source.lastIndexOf('\n', index - 1) + 1;
+  return /^[ \t]*/.exec(source.slice(start))![0];
+}
+
+/**
+ * Set `key` of the object literal whose braces are at `open`: replace the
+ * value of an existing property (keeping the whitespace and comments around
+ * it), or insert the property after the last one.
+ */
+function setProperty(
+  out: string,
+  open: number,
+  key: string,
+  value: (indent: string) => string,
+): { out: string; replaced?: string } {
+  const close = matching(out, open);
+  const slot = properties(out, open, close).find((p) => p.key === key);
+  if (slot) {
+    const raw = out.slice(slot.valueStart, slot.valueEnd);
+    const lead = /^\s*/.exec(raw)![0];
+    const body = raw.slice(lead.length);
+    const trail = /(\s*(?:\/\/[^\n]*|\/\*[\s\S]*?\*\/)?\s*)$/.exec(body)![0];
+    const expression = body.slice(0, body.length - trail.length);
+    const text = value(lineIndent(out, slot.keyStart));
+    return {
+      out: out.slice(0, slot.valueStart) + lead + text + trail + out.slice(slot.valueEnd),
+      replaced: expression.trim(),
+    };
+  }
+  const inner = out.slice(open + 1, close);
+  if (inner.includes('\n')) {
+    const indent = /\n([ \t]+)\S/.exec(inner)?.[1] ?? `${lineIndent(out, open)}  `;
+    // Insert after the last non-blank content, making sure it ends with a comma.
+    let end = close;
+    while (end > open + 1 && /\s/.test(out[end - 1]!)) end--;
+    const before = out.slice(open + 1, end);
+    const needsComma =
+      before.trim() !== '' && !/,\s*(\/\/[^\n]*)?$/.test(before) && !before.trimEnd().endsWith(',');
+    const lastLine = before.slice(before.lastIndexOf('\n') + 1);
+    const commentAtEnd = /\/\/[^\n]*$/.exec(lastLine);
+    let head = out.slice(0, end);
+    if (needsComma) {
+      if (commentAtEnd) {
+        const at = end - commentAtEnd[0].length;
+        head = `${out.slice(0, at).replace(/\s*$/, '')}, ${out.slice(at, end)}`;
+      } else head += ',';
+    }
+    return { out: `${head}\n${indent}${key}: ${value(indent)},${out.slice(end)}` };
+  }
+  const trimmed = inner.trim();
+  const text = `${key}: ${value(lineIndent(out, open))}`;
+  const body = trimmed === '' ? ` ${text} ` : ` ${trimmed.replace(/,$/, '')}, ${text} `;
+  return { out: `${out.slice(0, open + 1)}${body}${out.slice(close)}` };
+}
+
+/** The index of the `{` a property's value starts with, or -1 when the value is not an object literal. */
+function objectValue(out: string, open: number, key: string): number | undefined {
+  const close = matching(out, open);
+  const slot = properties(out, open, close).find((p) => p.key === key);
+  if (!slot) return undefined;
+  const at = slot.valueStart + /^\s*/.exec(out.slice(slot.valueStart))![0].length;
+  return out[at] === '{' ? at : -1;
+}
+
+/**
+ * Add the import and put `call` in the `kind` slot of `stack: { … }`, or of
+ * `env: { <env>: { … } }` when `edit.env` is set (creating what is missing).
+ */
 export function addPluginToConfig(source: string, edit: PluginEdit): EditResult {
   let out = source;
   let replaced: string | undefined;
+  const call = typeof edit.call === 'string' ? () => edit.call as string : edit.call;
 
-  // 1. The stack slot (done first: the import insertion shifts offsets).
-  const stack = findInCode(out, /stack\s*:\s*\{/);
-  if (stack) {
-    const open = stack.index + stack[0].length - 1;
-    const close = matching(out, open);
-    const slot = properties(out, open, close).find((p) => p.key === edit.kind);
-    if (slot) {
-      const raw = out.slice(slot.valueStart, slot.valueEnd);
-      // Keep the whitespace and comments around the old value; swap the expression only.
-      const lead = /^\s*/.exec(raw)![0];
-      const body = raw.slice(lead.length);
-      const trail = /(\s*(?:\/\/[^\n]*|\/\*[\s\S]*?\*\/)?\s*)$/.exec(body)![0];
-      const expression = body.slice(0, body.length - trail.length);
-      replaced = expression.trim();
-      out = out.slice(0, slot.valueStart) + lead + edit.call + trail + out.slice(slot.valueEnd);
+  // 1. The slot (done first: the import insertion shifts offsets).
+  if (edit.env !== undefined) {
+    const envName = edit.env;
+    const define = findInCode(out, /defineConfig\s*\(\s*\{/);
+    if (!define) throw new Error('cairn.config.ts has no defineConfig({ … }) to add the plugin to');
+    const root = define.index + define[0].length - 1;
+    const envAt = objectValue(out, root, 'env');
+    if (envAt === -1)
+      throw new Error('cairn.config.ts: `env` is not an object literal; add the plugin by hand');
+    if (envAt === undefined) {
+      out = setProperty(out, root, 'env', (indent) => {
+        const i2 = `${indent}  `;
+        const i4 = `${indent}    `;
+        return `{\n${i2}${envName}: {\n${i4}${edit.kind}: ${call(i4)},\n${i2}},\n${indent}}`;
+      }).out;
     } else {
-      const inner = out.slice(open + 1, close);
-      if (inner.includes('\n')) {
-        const indent = /\n([ \t]+)\S/.exec(inner)?.[1] ?? '    ';
-        // Insert after the last non-blank content, making sure it ends with a comma.
-        let end = close;
-        while (end > open + 1 && /\s/.test(out[end - 1]!)) end--;
-        const before = out.slice(open + 1, end);
-        const needsComma =
-          before.trim() !== '' && !/,\s*(\/\/[^\n]*)?$/.test(before) && !before.trimEnd().endsWith(',');
-        const lastLine = before.slice(before.lastIndexOf('\n') + 1);
-        const commentAtEnd = /\/\/[^\n]*$/.exec(lastLine);
-        let head = out.slice(0, end);
-        if (needsComma) {
-          if (commentAtEnd) {
-            const at = end - commentAtEnd[0].length;
-            head = `${out.slice(0, at).replace(/\s*$/, '')}, ${out.slice(at, end)}`;
-          } else head += ',';
-        }
-        out = `${head}\n${indent}${edit.kind}: ${edit.call},${out.slice(end)}`;
+      const targetAt = objectValue(out, envAt, envName);
+      if (targetAt === -1) {
+        throw new Error(`cairn.config.ts: env.${envName} is not an object literal; add the plugin by hand`);
+      }
+      if (targetAt === undefined) {
+        out = setProperty(out, envAt, envName, (indent) => {
+          const i2 = `${indent}  `;
+          return `{\n${i2}${edit.kind}: ${call(i2)},\n${indent}}`;
+        }).out;
       } else {
-        const trimmed = inner.trim();
-        const body =
-          trimmed === ''
-            ? ` ${edit.kind}: ${edit.call} `
-            : ` ${trimmed.replace(/,$/, '')}, ${edit.kind}: ${edit.call} `;
-        out = `${out.slice(0, open + 1)}${body}${out.slice(close)}`;
+        ({ out, replaced } = setProperty(out, targetAt, edit.kind, call));
       }
     }
   } else {
-    const define = findInCode(out, /defineConfig\s*\(\s*\{/);
-    if (!define) throw new Error('cairn.config.ts has no defineConfig({ … }) to add the plugin to');
-    const at = define.index + define[0].length;
-    const multiline = out[at] === '\n';
-    const indent = multiline ? (/\n([ \t]+)\S/.exec(out.slice(at))?.[1] ?? '  ') : '';
-    out = multiline
-      ? `${out.slice(0, at)}\n${indent}stack: { ${edit.kind}: ${edit.call} },${out.slice(at)}`
-      : `${out.slice(0, at)} stack: { ${edit.kind}: ${edit.call} },${out.slice(at)}`;
+    const stack = findInCode(out, /stack\s*:\s*\{/);
+    if (stack) {
+      ({ out, replaced } = setProperty(out, stack.index + stack[0].length - 1, edit.kind, call));
+    } else {
+      const define = findInCode(out, /defineConfig\s*\(\s*\{/);
+      if (!define) throw new Error('cairn.config.ts has no defineConfig({ … }) to add the plugin to');
+      const at = define.index + define[0].length;
+      const multiline = out[at] === '\n';
+      const indent = multiline ? (/\n([ \t]+)\S/.exec(out.slice(at))?.[1] ?? '  ') : '';
+      out = multiline
+        ? `${out.slice(0, at)}\n${indent}stack: { ${edit.kind}: ${call(indent)} },${out.slice(at)}`
+        : `${out.slice(0, at)} stack: { ${edit.kind}: ${call(indent)} },${out.slice(at)}`;
+    }
   }
 
   // 2. The import, unless the package is imported already.

@@ -5,7 +5,7 @@
  * made it.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type { Pipeline } from '@cairn/core';
 
 export interface Practice {
@@ -30,7 +30,31 @@ export interface DoctorReport {
 const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : '');
 const list = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 
-export async function diagnose(projectDir: string): Promise<DoctorReport> {
+/** The nearest folder above `dir` whose package.json declares workspaces (a monorepo holding the project). */
+function workspaceRoot(dir: string): string | undefined {
+  for (let at = dirname(dir); ; at = dirname(at)) {
+    const pjson = read(join(at, 'package.json'));
+    if (pjson && JSON.parse(pjson).workspaces) return at;
+    if (dirname(at) === at) return undefined;
+  }
+}
+
+/** CI definitions of a folder: GitHub workflows, and a `.ci/` folder of scripts. */
+function ciFiles(dir: string): string[] {
+  const workflows = join(dir, '.github', 'workflows');
+  const scripts = join(dir, '.ci');
+  return [
+    ...list(workflows)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .map((f) => join(workflows, f)),
+    ...list(scripts).map((f) => join(scripts, f)),
+  ];
+}
+
+/**
+ * @param env the environment whose metadata store holds the run history to judge
+ */
+export async function diagnose(projectDir: string, env = 'local'): Promise<DoctorReport> {
   const practices: Practice[] = [];
   const add = (p: Practice) => practices.push(p);
   const pjson = JSON.parse(read(join(projectDir, 'package.json')) || '{}');
@@ -43,19 +67,41 @@ export async function diagnose(projectDir: string): Promise<DoctorReport> {
   let runs = 0;
   let succeededRuns = 0;
   let models = 0;
+  let modelDetail = '';
   let metadataName = '';
+  let storageName = '';
   let confDir = join(projectDir, 'conf');
+  /** Other environments' storage and metadata, e.g. `team: s3 + postgres`. */
+  const otherEnvs: string[] = [];
   try {
     const { openStack, loadPipelines } = await import('./project');
-    const stack = await openStack(projectDir, 'local');
+    const core = await import('@cairn/core');
+    const stack = await openStack(projectDir, env);
     try {
       confDir = stack.confDir;
       metadataName = stack.metadata.name;
+      storageName = stack.storage.name;
+      for (const name of Object.keys(stack.config.env ?? {})) {
+        if (name === env) continue;
+        const other = core.stackFor(stack.config, name);
+        const differs = [other.storage?.name, other.metadata?.name].filter(
+          (n, i) => n && n !== [storageName, metadataName][i],
+        );
+        if (differs.length > 0) otherEnvs.push(`env ${name}: ${differs.join(' + ')}`);
+      }
       pipelines = [...(await loadPipelines(stack.pipelinesDir)).values()];
       const history = await stack.metadata.listRuns({ limit: 1000 });
       runs = history.length;
       succeededRuns = history.filter((r) => r.status === 'succeeded').length;
-      models = (await stack.metadata.listModels()).length;
+      const registered = await stack.metadata.listModels();
+      models = registered.length;
+      const described: string[] = [];
+      for (const m of registered.slice(0, 3)) {
+        described.push(
+          `${m.model}: ${m.latest} version${m.latest === 1 ? '' : 's'}, ${m.production !== undefined ? `v${m.production} in production` : m.staging !== undefined ? `v${m.staging} in staging` : 'none in production'}`,
+        );
+      }
+      modelDetail = described.join('; ');
     } finally {
       await stack.close();
     }
@@ -127,6 +173,7 @@ export async function diagnose(projectDir: string): Promise<DoctorReport> {
     fix: "Declare each step's outputs with artifact types (json(), metrics(), model(), table()).",
   });
 
+  const elsewhere = otherEnvs.length > 0 ? `; ${otherEnvs.join('; ')}` : '';
   add({
     id: 'metadata',
     level: 1,
@@ -136,12 +183,12 @@ export async function diagnose(projectDir: string): Promise<DoctorReport> {
       metadataName === ''
         ? 'the stack could not be opened'
         : metadataName === 'memory'
-          ? 'the metadata store is in memory: nothing is kept between runs'
-          : `${metadataName} store, ${runs} runs recorded (${succeededRuns} succeeded)`,
+          ? `the metadata store of env ${env} is in memory: nothing is kept between runs${elsewhere}`
+          : `${metadataName} store (env ${env}), ${runs} runs recorded (${succeededRuns} succeeded); artifacts in ${storageName}${elsewhere}`,
     fix:
       succeededRuns === 0 && metadataName && metadataName !== 'memory'
-        ? 'Run the pipeline once: `cairn run`.'
-        : 'Use a persistent metadata store (sqliteMetadata, postgresMetadata).',
+        ? `Run the pipeline once: \`cairn run${env === 'local' ? '' : ` --env ${env}`}\`.`
+        : 'Use a persistent metadata store: `cairn add metadata-sqlite` (one machine) or `cairn add metadata-postgres` (a team).',
   });
 
   const validation = [...stepsNamed(/valid|check|schema|quality/i)];
@@ -173,36 +220,81 @@ export async function diagnose(projectDir: string): Promise<DoctorReport> {
     level: 1,
     title: 'Model registry',
     ok: models > 0,
-    detail: models > 0 ? `${models} registered models` : 'no model is registered in the metadata store',
-    fix: 'Register trained models from a step (metadata.registerModel) and promote with `cairn registry promote`.',
+    detail:
+      models > 0
+        ? `${models} registered model${models === 1 ? '' : 's'} (${modelDetail})`
+        : 'no model is registered in the metadata store',
+    fix: 'Add a register step, `registerModelStep()` from @cairn/core, after evaluate (conf/base/register.yaml names the model), then `cairn run`.',
   });
 
-  // CI: the workflows, with `npm run x` expanded into the script it runs.
-  const workflowsDir = join(projectDir, '.github', 'workflows');
-  const workflows = list(workflowsDir)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .map((f) => read(join(workflowsDir, f)));
-  const expand = (text: string, depth = 0): string =>
+  // The promotion gate: a step comparing the candidate with production (promotionGateStep() writes `decision`).
+  const gateNodes = nodes.filter(
+    (n) =>
+      /gate|promot/i.test(n.name) ||
+      (n.step.definition.registry === true && 'decision' in (n.step.definition.outputs ?? {})),
+  );
+  add({
+    id: 'gate',
+    level: 2,
+    title: 'Promotion gate against production',
+    ok: gateNodes.length > 0,
+    detail: gateNodes.length
+      ? `step ${gateNodes.map((n) => n.name).join(', ')} promotes a candidate only when it beats production`
+      : 'no step compares the candidate with the production model',
+    fix: 'Add a gate step, `promotionGateStep()` from @cairn/core, after register (conf/base/gate.yaml: metric, minImprovement, allowedRegression).',
+  });
+
+  // CI: the project's workflows, else those of the monorepo holding it; `npm run x` expanded into the script it runs.
+  let ciFound = ciFiles(projectDir);
+  let ciScripts = scripts;
+  let ciWhere = '';
+  const root = ciFound.length === 0 ? workspaceRoot(projectDir) : undefined;
+  if (root) {
+    ciFound = ciFiles(root);
+    ciScripts = JSON.parse(read(join(root, 'package.json')) || '{}').scripts ?? {};
+    if (ciFound.length > 0)
+      ciWhere = ` (the workspace's CI: ${ciFound.map((f) => relative(root, f)).join(', ')})`;
+  }
+  const expand = (text: string, table: Record<string, string>, depth = 0): string =>
     depth > 3
       ? text
       : text.replace(/npm(?:\s+run)?\s+([\w:-]+)/g, (whole, name: string) =>
-          scripts[name] ? `${whole} (${expand(scripts[name]!, depth + 1)})` : whole,
+          table[name] ? `${whole} (${expand(table[name]!, table, depth + 1)})` : whole,
         );
-  const ci = workflows.map((w) => expand(w)).join('\n');
+  let ci = ciFound.map((f) => expand(read(f), ciScripts)).join('\n');
+  // A workspace CI that runs every package's test script runs this project's too.
+  if (
+    root &&
+    /nx\s+run-many[^\n]*\btest\b|--workspaces|\bturbo\s+run[^\n]*\btest\b/.test(ci) &&
+    scripts.test
+  ) {
+    ci += `\n${expand(scripts.test, scripts)}`;
+  }
+  const workflows = ciFound;
   const runsTests = /vitest|npm (?:run )?test|jest|node --test/.test(ci);
-  const runsPipeline = /cairn\s+run/.test(ci);
-  const gateStep = nodes.some((n) => /gate|evaluat/i.test(n.name)) && /cairn\s+run[^\n]*--env\s+ci/.test(ci);
-  const gates = /gate/i.test(ci) || gateStep;
+  // Tests that drive the real pipeline (runPipeline) run it in CI as well.
+  const testFiles = [
+    ...list(join(projectDir, 'test'))
+      .filter((f) => /\.[cm]?[jt]s$/.test(f))
+      .map((f) => join(projectDir, 'test', f)),
+    ...list(join(projectDir, 'steps'))
+      .filter((f) => /\.test\.[cm]?[jt]s$/.test(f))
+      .map((f) => join(projectDir, 'steps', f)),
+  ];
+  const pipelineInCli = /cairn\s+run/.test(ci);
+  const pipelineInTests = runsTests && testFiles.some((f) => /runPipeline\(/.test(read(f)));
+  const runsPipeline = pipelineInCli || pipelineInTests;
+  const gates = /cairn\s+gate\b/.test(ci);
   add({
     id: 'ci',
     level: 2,
-    title: 'CI runs tests, the pipeline and an evaluation gate',
+    title: 'CI runs tests, the pipeline and the evaluation gate',
     ok: workflows.length > 0 && runsTests && runsPipeline && gates,
     detail:
       workflows.length === 0
         ? 'no workflow in .github/workflows'
-        : `tests ${runsTests ? '✓' : '✗'}, pipeline ${runsPipeline ? '✓' : '✗'}, evaluation gate ${gates ? '✓' : '✗'}`,
-    fix: 'Add .github/workflows/ci.yml calling `npm run ci`, a script running the tests, `cairn run --env ci` and a gate.',
+        : `tests ${runsTests ? '✓' : '✗'}, pipeline ${runsPipeline ? (pipelineInCli ? '✓' : '✓ (in the tests)') : '✗'}, evaluation gate ${gates ? '✓' : '✗ (no `cairn gate`)'}${ciWhere}`,
+    fix: 'Add .github/workflows/ci.yml calling `npm run ci`: `vitest run && cairn run --env ci && cairn gate latest` (the gate fails the job when the candidate is worse than production).',
   });
 
   const deployDeps = Object.keys(deps).filter((d) => /deploy/.test(d));
@@ -217,7 +309,7 @@ export async function diagnose(projectDir: string): Promise<DoctorReport> {
       : deployDeps.length
         ? `${deployDeps.join(', ')} installed but no deploy step`
         : 'no deployer plugin and no deploy step',
-    fix: 'Add a deployer plugin (cairn add deploy-local) and a deploy step after the gate.',
+    fix: 'Not available in Cairn yet: no deployer plugin exists so far. Serve the production bundle yourself (the model artifact carries its preprocessing and signature) or add a deploy step after the gate.',
   });
 
   const abDeps = Object.keys(deps).filter((d) => /abtest|growthbook|openfeature/.test(d));
@@ -231,37 +323,39 @@ export async function diagnose(projectDir: string): Promise<DoctorReport> {
       abDeps.length || abSteps.length
         ? [...abDeps, ...abSteps.map((n) => `step ${n.name}`)].join(', ')
         : 'no A/B testing plugin or canary step',
-    fix: 'Add an abtest plugin (cairn add abtest-local) and a canary/A-B step after deployment.',
+    fix: 'Not available in Cairn yet: no A/B testing plugin exists so far. Add a canary or A/B step after deployment.',
   });
 
   const driftSteps = stepsNamed(/drift|monitor/i);
-  const trigger = workflows.some(
-    (w) => /schedule:|repository_dispatch|workflow_dispatch/.test(w) && /cairn\s+run|npm/.test(w),
-  );
+  const trigger = workflows
+    .map(read)
+    .some((w) => /schedule:|repository_dispatch|workflow_dispatch/.test(w) && /cairn\s+run|npm/.test(w));
   add({
     id: 'drift',
     level: 2,
     title: 'Drift monitoring with a retraining trigger',
     ok: driftSteps.length > 0 && trigger,
     detail: `drift step ${driftSteps.length ? driftSteps.map((n) => n.name).join(', ') : '✗'}, retraining trigger ${trigger ? '✓' : '✗'}`,
-    fix: 'Add a monitor step that compares live data with the training reference, and a scheduled workflow that retrains on drift.',
+    fix: 'Not available in Cairn yet as a plugin: add a monitor step comparing live data with the training reference (statistics from @cairn/tabular) and a scheduled workflow that retrains on drift.',
   });
 
   const cairnDeps = Object.entries(deps).filter(([name]) => name.startsWith('@cairn/') || /cairn/.test(name));
   const loose = cairnDeps.filter(([, spec]) => !/^[\^~]?\d+\.\d+\.\d+/.test(spec));
-  const lock = existsSync(join(projectDir, 'package-lock.json'));
+  const lockDir = [projectDir, workspaceRoot(projectDir)].find(
+    (dir) => dir && existsSync(join(dir, 'package-lock.json')),
+  );
   add({
     id: 'pinned',
     level: 2,
     title: 'Pinned plugin versions',
-    ok: cairnDeps.length > 0 && loose.length === 0 && lock,
+    ok: cairnDeps.length > 0 && loose.length === 0 && lockDir !== undefined,
     detail:
       loose.length > 0
         ? `not pinned: ${loose.map(([n, s]) => `${n}@${s}`).join(', ')}`
-        : !lock
+        : lockDir === undefined
           ? 'no package-lock.json'
-          : `${cairnDeps.length} Cairn packages pinned by version and lockfile`,
-    fix: 'Depend on released versions (^x.y.z) and commit package-lock.json.',
+          : `${cairnDeps.length} Cairn packages pinned by version (${cairnDeps.map(([n]) => n.replace('@cairn/', '')).join(', ')}) and ${lockDir === projectDir ? 'the' : "the workspace's"} lockfile`,
+    fix: 'Depend on released versions (^x.y.z, not file: links or tags) and commit package-lock.json.',
   });
 
   const levelOk = (level: 1 | 2) => practices.filter((p) => p.level === level).every((p) => p.ok);

@@ -60,3 +60,14 @@ export function cairnSpec(
   const known = link?.get(pkg)?.version ?? cli.dependencies[pkg]?.replace(/^[\^~]/, '') ?? cli.version;
   return pkg === '@cairn/cli' ? `^${cli.version}` : `^${known}`;
 }
+
+/**
+ * Versions of the third-party libraries the project template depends on
+ * (the ML library of its train step, its schema and test libraries).
+ */
+export const TEMPLATE_LIBRARIES = {
+  'ml-random-forest': '^2.1.0',
+  zod: '^4.1.0',
+  vitest: '^4.1.0',
+  yaml: '^2.9.1',
+} as const;
