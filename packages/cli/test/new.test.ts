@@ -105,7 +105,7 @@ describe('cairn new', () => {
     expect(pjson.dependencies['@cairn/storage-s3']).toMatch(/^file:.*plugins\/storage-s3$/);
     expect(pjson.dependencies['@cairn/metadata-postgres']).toMatch(/^file:.*plugins\/metadata-postgres$/);
     expect(pjson.dependencies['ml-random-forest']).toMatch(/^\^2\./);
-    expect(pjson.scripts.ci).toBe('vitest run && cairn run --env ci && cairn gate latest');
+    expect(pjson.scripts.ci).toBe('vitest run && cairn run --env ci && cairn gate latest --env ci');
 
     const config = readFileSync(join(dir, 'cairn.config.ts'), 'utf8');
     expect(config).toContain("import s3Storage from '@cairn/storage-s3';");

@@ -294,7 +294,7 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
       workflows.length === 0
         ? 'no workflow in .github/workflows'
         : `tests ${runsTests ? '✓' : '✗'}, pipeline ${runsPipeline ? (pipelineInCli ? '✓' : '✓ (in the tests)') : '✗'}, evaluation gate ${gates ? '✓' : '✗ (no `cairn gate`)'}${ciWhere}`,
-    fix: 'Add .github/workflows/ci.yml calling `npm run ci`: `vitest run && cairn run --env ci && cairn gate latest` (the gate fails the job when the candidate is worse than production).',
+    fix: 'Add .github/workflows/ci.yml calling `npm run ci`: `vitest run && cairn run --env ci && cairn gate latest --env ci` (the gate fails the job when the candidate is worse than production).',
   });
 
   const deployDeps = Object.keys(deps).filter((d) => /deploy/.test(d));
