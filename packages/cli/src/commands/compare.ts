@@ -12,8 +12,8 @@ export default class Compare extends CairnCommand {
     '<%= config.bin %> compare latest~1 latest --json',
   ];
   static override args = {
-    a: Args.string({ description: 'First run (id, unique prefix, latest or latest~N)', required: true }),
-    b: Args.string({ description: 'Second run', required: true }),
+    runA: Args.string({ description: 'First run (id, unique prefix, latest or latest~N)', required: true }),
+    runB: Args.string({ description: 'Second run (id, unique prefix, latest or latest~N)', required: true }),
   };
   static override flags = {
     changed: Flags.boolean({ description: 'Show only the config keys that differ', default: false }),
@@ -26,8 +26,8 @@ export default class Compare extends CairnCommand {
     const { withStack } = await import('../lib/inspect');
     const runs = await import('../lib/runs');
     const data = await withStack({ project: flags.project, env: flags.env }, async (stack) => {
-      const a = await runs.resolveRun(stack, args.a);
-      const b = await runs.resolveRun(stack, args.b);
+      const a = await runs.resolveRun(stack, args.runA);
+      const b = await runs.resolveRun(stack, args.runB);
       const [configsA, configsB] = [await runs.runConfigs(stack, a), await runs.runConfigs(stack, b)];
       const [metricsA, metricsB] = [await runs.runMetrics(stack, a), await runs.runMetrics(stack, b)];
       const configs: Array<{ step: string; key: string; a: unknown; b: unknown; changed: boolean }> = [];
