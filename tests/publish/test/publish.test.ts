@@ -12,6 +12,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,7 +139,6 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  const { createRequire } = await import('node:module');
   const verdaccioRoot = join(createRequire(import.meta.url).resolve('verdaccio/package.json'), '..');
   verdaccio = spawn(
     process.execPath,
@@ -241,9 +241,21 @@ describe('the platform-team path through a private registry', () => {
       expect(served.code, said(`npm view ${name}`, served)).toBe(0);
       expect(JSON.parse(served.stdout)).toBe(version);
     }
-    // The CLI tarball carries what a project needs at run time.
-    const files = await run(NPM, ['view', '@cairn/cli', 'dist.fileCount', '--registry', registry], work, env);
-    expect(Number(files.stdout.trim())).toBeGreaterThan(3);
+    // The CLI tarball the registry serves carries its built commands, manifest and templates.
+    const packed = expectOk(
+      'npm pack @cairn/cli',
+      await run(NPM, ['pack', '@cairn/cli', '--dry-run', '--json', '--registry', registry], work, env),
+    );
+    const [cliTarball] = JSON.parse(packed.stdout) as { files: { path: string }[] }[];
+    expect(cliTarball!.files.map((f) => f.path)).toEqual(
+      expect.arrayContaining([
+        'bin/run.js',
+        'dist/commands.js',
+        'oclif.manifest.json',
+        'templates/project-tabular/package.json.eta',
+        'templates/plugin/package.json.eta',
+      ]),
+    );
     reached.published = true;
   });
 
@@ -281,8 +293,11 @@ describe('the platform-team path through a private registry', () => {
 
     const second = await run(NPX, ['cairn', 'run', '--json'], team, env);
     expect(second.code, said('cairn run (second)', second)).toBe(0);
-    const secondEnd = finished(events(second.stdout));
+    const secondEvents = events(second.stdout);
+    const secondEnd = finished(secondEvents);
     expect(secondEnd?.status).toBe('succeeded');
+    const rerun = secondEvents.flatMap((e) => (e.type === 'step.started' ? [`${e.step} (${e.reason})`] : []));
+    expect(rerun, 'steps the second run executed again').toEqual([]);
     expect(secondEnd?.counts).toMatchObject({ executed: 0, failed: 0, skipped: 0 });
     expect(secondEnd?.counts.cached).toBe(firstEnd?.counts.executed);
   });
