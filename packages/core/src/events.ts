@@ -77,6 +77,7 @@ export type CairnEventType = CairnEvent['type'];
  * - `no-cache`: caching is off for the run or the step
  * - `missing-artifact`: a cached result exists but an output is gone or corrupt
  * - `upstream`: an upstream step will run, so its inputs are not known yet
+ * - `state-changed`: a cached result exists but the step's `reuse` check refused it
  */
 export type PlanReason =
   | 'cached'
@@ -87,4 +88,5 @@ export type PlanReason =
   | 'forced'
   | 'no-cache'
   | 'missing-artifact'
-  | 'upstream';
+  | 'upstream'
+  | 'state-changed';

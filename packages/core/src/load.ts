@@ -27,8 +27,10 @@ export async function importModule(path: string): Promise<Record<string, unknown
 }
 
 async function ensureTypeScriptLoader(): Promise<void> {
-  const g = globalThis as Record<symbol, Promise<void> | undefined>;
-  if (process.env.VITEST) return;
+  const g = globalThis as Record<symbol, Promise<void> | undefined> & { __vitest_worker__?: unknown };
+  // Inside vitest's own module runner TypeScript already loads. Not `process.env.VITEST`:
+  // it leaks into child processes (a CLI spawned by a test) that do need tsx.
+  if (g.__vitest_worker__ !== undefined) return;
   g[REGISTERED] ??= import('tsx/esm/api').then(({ register }) => {
     register();
   });

@@ -72,6 +72,17 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
    */
   sources?: string[];
   /**
+   * Called on a cache hit with the cached output values: return `false` when
+   * something the cache key cannot see has changed since (a registry decision
+   * another promotion overtook). The step then runs again, reason
+   * `state-changed`. Registry steps receive `registry`.
+   */
+  reuse?(context: {
+    outputs: ValuesOf<Outputs>;
+    config: Config;
+    registry?: ModelRegistry;
+  }): boolean | Promise<boolean>;
+  /**
    * The step reads or writes the model registry (`ctx.registry`). It then
    * runs in the orchestrator's process, next to the metadata store.
    * @default false

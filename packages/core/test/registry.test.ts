@@ -24,8 +24,15 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
+let lastResult: Awaited<ReturnType<typeof runPipeline>>;
+const reasons = new Map<string, string>();
 async function runWith(quality: number) {
+  reasons.clear();
   const result = await runPipeline(training, {
+    onEvent: (e) => {
+      if (e.type === 'step.started') reasons.set(e.step, e.reason);
+      if (e.type === 'step.cached') reasons.set(e.step, 'cached');
+    },
     storage,
     metadata,
     projectDir: dir,
@@ -36,6 +43,7 @@ async function runWith(quality: number) {
     },
   });
   expect(result.status).toBe('succeeded');
+  lastResult = result;
   const chunks: Buffer[] = [];
   for await (const chunk of await storage.get(result.steps.gate!.outputs.decision!.digest))
     chunks.push(Buffer.from(chunk));
@@ -66,9 +74,34 @@ describe('register and gate steps', () => {
     expect(history.filter((t) => t.accepted && t.to === 'production').map((t) => t.version)).toEqual([1, 5]);
     expect(history.find((t) => t.version === 5)?.reason).toMatch(/macro_f1 0.9500 vs production v1 0.9000/);
 
-    // the same model bytes again: same registry version, already in production
+    // Nothing changed: every step is reused, the decision too (its effect still stands).
     const again = await runWith(0.95);
-    expect(again).toMatchObject({ decision: 'kept', candidate: { version: 5 }, stage: 'production' });
+    expect(lastResult.counts).toMatchObject({ executed: 0, cached: 3 });
+    expect(again).toEqual(better);
+
+    // The registry moved on since the 0.88 candidate was kept out: its cached decision
+    // (compared with v1) is not reused; the gate runs again against v5.
+    const revisited = await runWith(0.88);
+    expect(Object.fromEntries(reasons)).toEqual({
+      train: 'cached',
+      register: 'cached',
+      gate: 'state-changed',
+    });
+    expect(revisited).toMatchObject({
+      decision: 'kept',
+      candidate: { version: 2 },
+      production: { version: 5 },
+    });
+
+    // Archive the production model by hand: the 0.95 decision ("promoted") no longer stands.
+    await metadata.transitionStage({ model: 'toy', version: 5, to: 'archived', reason: 'rollback test' });
+    const afterRollback = await runWith(0.95);
+    expect(reasons.get('gate')).toBe('state-changed');
+    expect(afterRollback).toMatchObject({
+      decision: 'promoted',
+      candidate: { version: 5 },
+      stage: 'production',
+    });
     expect(gateSummaryMarkdown(better, { accuracy: 0.95 })).toMatch(
       /promoted to production[\s\S]*\| accuracy \| 0.9500 \|/,
     );

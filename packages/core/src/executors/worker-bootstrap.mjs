@@ -4,4 +4,6 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// Tell importModule (load.ts) that this thread's loader is in place.
+globalThis[Symbol.for('cairn.tsx-registered')] = Promise.resolve();
 await import('./worker.ts');

@@ -1,8 +1,17 @@
+import { join } from 'node:path';
 import type { ArtifactRef } from '../contracts/metadata';
 import type { StorageDriver } from '../contracts/storage';
 import type { PlanReason } from '../events';
 import type { Pipeline } from '../pipeline';
-import { cacheKey, missReason, outputsMatch, outputsVerify, prepareRun, previousExecutions } from './prepare';
+import {
+  cacheKey,
+  missReason,
+  outputsMatch,
+  outputsVerify,
+  prepareRun,
+  previousExecutions,
+  reusable,
+} from './prepare';
 import type { Plan, PlannedStep, PlanOptions } from './types';
 
 /**
@@ -22,6 +31,7 @@ export async function planPipeline(
   options: PlanOptions & { storage: StorageDriver },
 ): Promise<Plan> {
   const prepared = await prepareRun(pipeline, options);
+  const tmpDir = join(prepared.projectDir, '.cairn', 'tmp');
   await options.metadata.init?.();
   const previous = await previousExecutions(options.metadata, pipeline.name, pipeline.nodes.length);
   const known = new Map<string, Record<string, ArtifactRef>>();
@@ -56,9 +66,16 @@ export async function planPipeline(
       continue;
     }
     const entry = await options.metadata.lookupCache(key);
-    if (entry && outputsMatch(node, entry.outputs) && (await outputsVerify(options.storage, entry.outputs))) {
+    const verified =
+      entry && outputsMatch(node, entry.outputs) && (await outputsVerify(options.storage, entry.outputs));
+    if (
+      verified &&
+      (await reusable(node, prepared, entry.outputs, options.storage, options.metadata, tmpDir))
+    ) {
       known.set(node.name, entry.outputs);
       steps.push(planned('cached', 'cached', key));
+    } else if (verified) {
+      steps.push(planned('run', 'state-changed', key));
     } else if (entry) {
       steps.push(planned('run', 'missing-artifact', key));
     } else {

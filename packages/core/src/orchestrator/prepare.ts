@@ -2,9 +2,11 @@
  * What `runPipeline` and `planPipeline` share: resolving configs, cache keys,
  * and the previous executions that explain why a step runs again.
  */
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { materializeArtifact } from '../artifacts/io';
 import { resolveStepConfigs } from '../config/index';
+import type { ArtifactMap } from '../contracts/artifact';
 import type { ArtifactRef, ExecutionRecord, MetadataStore } from '../contracts/metadata';
 import type { StorageDriver } from '../contracts/storage';
 import { CairnError, ErrorCodes } from '../errors';
@@ -172,4 +174,38 @@ export function outputsMatch(node: PipelineNode, outputs: Record<string, Artifac
   const declared = Object.entries(node.step.definition.outputs);
   if (declared.length !== Object.keys(outputs).length) return false;
   return declared.every(([name, type]) => outputs[name]?.type === (type as { name: string }).name);
+}
+
+/**
+ * Whether a verified cache entry may be reused: steps with a `reuse` check
+ * get their cached output values (and the registry, for registry steps) and
+ * may refuse. Steps without one always reuse.
+ */
+export async function reusable(
+  node: PipelineNode,
+  prepared: PreparedRun,
+  outputs: Record<string, ArtifactRef>,
+  storage: StorageDriver,
+  metadata: MetadataStore,
+  tmpDir: string,
+): Promise<boolean> {
+  const definition = node.step.definition;
+  if (!definition.reuse) return true;
+  await mkdir(tmpDir, { recursive: true });
+  const workdir = await mkdtemp(join(tmpDir, `${node.name}-reuse-`));
+  try {
+    const values: Record<string, unknown> = {};
+    for (const [name, type] of Object.entries(definition.outputs as ArtifactMap)) {
+      const ref = outputs[name]!;
+      const path = await materializeArtifact(storage, ref, type.form, join(workdir, name));
+      values[name] = await type.deserialize({ path, digest: ref.digest, size: ref.size }, { workdir, name });
+    }
+    return await definition.reuse({
+      outputs: values as never,
+      config: prepared.configs.get(node.name)!.value,
+      ...(definition.registry ? { registry: metadata } : {}),
+    });
+  } finally {
+    await rm(workdir, { recursive: true, force: true });
+  }
 }

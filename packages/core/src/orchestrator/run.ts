@@ -19,7 +19,15 @@ import type { Pipeline, PipelineNode } from '../pipeline';
 import { runStepTask } from '../runner';
 import type { RetryPolicy } from '../step';
 import { CORE_VERSION } from '../version';
-import { cacheKey, missReason, outputsMatch, outputsVerify, prepareRun, previousExecutions } from './prepare';
+import {
+  cacheKey,
+  missReason,
+  outputsMatch,
+  outputsVerify,
+  prepareRun,
+  previousExecutions,
+  reusable,
+} from './prepare';
 import type { RunOptions, RunResult, StepOutcome } from './types';
 
 const execFileAsync = promisify(execFile);
@@ -175,7 +183,10 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       else if (!cacheable || options.noCache) reason = 'no-cache';
       else {
         const entry = await metadata.lookupCache(key);
-        if (entry && outputsMatch(node, entry.outputs) && (await outputsVerify(storage, entry.outputs))) {
+        const verified =
+          entry && outputsMatch(node, entry.outputs) && (await outputsVerify(storage, entry.outputs));
+        const reuse = verified && (await reusable(node, prepared, entry.outputs, storage, metadata, tmpDir));
+        if (entry && reuse) {
           const executionId = newId('e');
           const at = now();
           await metadata.recordExecution(
@@ -217,7 +228,9 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
             outputs: entry.outputs,
           };
         }
-        if (entry) {
+        if (verified) {
+          reason = 'state-changed';
+        } else if (entry) {
           // A cached result whose bytes are gone or corrupt is never used: forget it and rebuild.
           await metadata.invalidateCache(key);
           reason = 'missing-artifact';

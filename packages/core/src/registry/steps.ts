@@ -85,7 +85,12 @@ export function registerModelStep(options: { name?: string } = {}) {
     inputs: { model: model(), metrics: metrics() },
     outputs: { registration: json<Registration>() },
     registry: true,
-    cache: false,
+    // Registering the same bytes again returns the same version, so a cached
+    // registration is reused while the registry still holds that version.
+    async reuse({ outputs: { registration }, registry }) {
+      const version = await registry!.getModelVersion(registration.model, registration.version);
+      return version?.digest === registration.digest;
+    },
     async run({ config, inputs, artifacts, registry, runId, log }) {
       const version = await registry!.registerModel({
         model: config.model,
@@ -114,7 +119,8 @@ export function registerModelStep(options: { name?: string } = {}) {
  * A step that compares the registered candidate with production on a metric
  * and promotes it when it is better by the configured margin (see
  * {@link GatePolicy}); it writes the decision as an artifact. It never fails
- * the run for a refused candidate: CI reads `failsCi` from the decision.
+ * the run for a refused candidate: CI reads `failsCi` from the decision
+ * (`cairn gate`). A rerun with nothing changed reuses the decision.
  *
  * @example
  * ```yaml
@@ -139,7 +145,17 @@ export function promotionGateStep(
     inputs: { registration: json<Registration>() },
     outputs: { decision: json<GateDecision>() },
     registry: true,
-    cache: false,
+    // The decision depends on the registry, which the cache key cannot see: a
+    // cached decision is reused only while the registry still looks the way it
+    // left it — the candidate where the gate put it, and (for a candidate it
+    // kept out) the same production version it was compared with.
+    async reuse({ outputs: { decision }, registry }) {
+      const candidate = await registry!.getModelVersion(decision.model, decision.candidate.version);
+      if (!candidate || candidate.stage !== decision.stage) return false;
+      if (decision.decision === 'promoted') return true;
+      const production = await registry!.getModelByStage(decision.model, 'production');
+      return (production?.version ?? null) === (decision.production?.version ?? null);
+    },
     async run({ config, inputs, registry, log }) {
       const decision = await decidePromotion(registry!, inputs.registration, config);
       log.info(`${decision.decision}: ${decision.reason}`);
