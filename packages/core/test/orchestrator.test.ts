@@ -1,6 +1,7 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   type CairnEvent,
   commandStep,
@@ -337,6 +338,40 @@ describe('runPipeline', () => {
     };
     expect(await read(pooled.steps.b!.outputs.out!.digest)).toEqual({ seed: 2, thread: true });
     expect(await read(inline.steps.b!.outputs.out!.digest)).toEqual({ seed: 2, thread: false });
+  });
+
+  it('re-creates a TypeScript-only storage plugin from the project in worker threads', async () => {
+    // A platform team's plugin published as TypeScript sources, installed in the project.
+    const pkg = join(dir, 'node_modules', '@acme', 'store');
+    await mkdir(pkg, { recursive: true });
+    await mkdir(join(dir, 'node_modules', '@cairn'));
+    await symlink(fileURLToPath(new URL('..', import.meta.url)), join(dir, 'node_modules', '@cairn', 'core'));
+    await writeFile(
+      join(pkg, 'package.json'),
+      JSON.stringify({ name: '@acme/store', type: 'module', exports: './index.ts' }),
+    );
+    await writeFile(
+      join(pkg, 'index.ts'),
+      [
+        "import { localStore, type StorageDriver } from '@cairn/core';",
+        'export function acmeStore(options: { dir: string }): StorageDriver {',
+        "  return { ...localStore(options), name: 'acme', ref: { module: '@acme/store', export: 'acmeStore', options } };",
+        '}',
+      ].join('\n'),
+    );
+    const { acmeStore } = (await import(join(pkg, 'index.ts'))) as {
+      acmeStore(o: { dir: string }): StorageDriver;
+    };
+    const result = await runPipeline(
+      busyPair,
+      options({
+        storage: acmeStore({ dir: join(dir, 'acme') }),
+        executor: workerPool({ size: 1 }),
+        configs: { a: { ms: 1, seed: 1 }, b: { ms: 1, seed: 2 } },
+      }),
+    );
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe('succeeded');
   });
 
   it('refuses a worker pool over storage that cannot cross threads', async () => {

@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parentPort } from 'node:worker_threads';
 import type { PluginRef, StorageDriver } from '../contracts/storage';
 import { CairnError, ErrorCodes, serializeError } from '../errors';
@@ -19,15 +19,28 @@ const storages = new Map<string, Promise<StorageDriver>>();
 const controllers = new Map<number, AbortController>();
 const post = (reply: WorkerReply) => port.postMessage(reply);
 
-/** Re-create a plugin from its ref: the module resolves from here first, then from the project. */
+/**
+ * Re-create a plugin from its ref. Resolve first (the project's copy, then
+ * this package's view), then import once through importModule, which
+ * registers tsx for TypeScript entries: a plain `import()` that failed on a
+ * `.ts` file would be cached by Node and fail again after tsx registers.
+ */
 async function createPlugin<T>(ref: PluginRef, projectDir: string): Promise<T> {
-  let module: Record<string, unknown>;
+  let target: string;
   try {
-    module = await import(ref.module);
+    target = createRequire(join(projectDir, 'package.json')).resolve(ref.module);
   } catch {
-    const resolved = createRequire(join(projectDir, 'package.json')).resolve(ref.module);
-    module = await importModule(pathToFileURL(resolved).pathname);
+    try {
+      target = fileURLToPath(import.meta.resolve(ref.module));
+    } catch (cause) {
+      throw new CairnError(
+        ErrorCodes.EXECUTOR_FAILED,
+        `Cannot find module "${ref.module}" from ${projectDir} to re-create a plugin in a worker thread`,
+        { cause },
+      );
+    }
   }
+  const module = await importModule(target);
   const factory = module[ref.export];
   if (typeof factory !== 'function') {
     throw new CairnError(
