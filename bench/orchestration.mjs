@@ -196,7 +196,7 @@ export async function orchestration(options) {
   res.targets.push({
     id: 'cached-1000-ratio',
     label: 'cached rerun of 1,000 steps vs floor',
-    target: '≤ 3×',
+    target: '≤ 3',
     unit: '×',
     value: cached1000?.ratio ?? null,
     pass: cached1000 ? cached1000.ratio <= 3 : null,

@@ -9,6 +9,7 @@
  *   node bench/scale.mjs --db /tmp/filled.db    # reuse a store filled by lib/fill.mjs
  */
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -86,9 +87,14 @@ export async function scale(options) {
     }
 
     const store = options.db
-      ? { file: options.db, fillMs: undefined, sample: JSON.parse(options.sample ?? 'null') }
+      ? {
+          file: options.db,
+          fillMs: undefined,
+          sample: options.sample ? JSON.parse(await readFile(options.sample, 'utf8')) : null,
+        }
       : await filledStore(dir, executions);
-    if (!store.sample) throw new Error('--db needs --sample (the JSON fillMetadata returns)');
+    if (!store.sample)
+      throw new Error('--db needs --sample <file> (the sample fillMetadata returns, as JSON)');
     if (store.fillMs !== undefined) {
       res.notes.push(
         `filled ${executions} executions through the store API in ${round(store.fillMs / 1000, 1)} s`,

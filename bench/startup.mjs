@@ -11,7 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -86,21 +86,31 @@ export async function startup(options) {
   try {
     const project = join(dir, 'project');
     await mkdir(join(project, 'pipelines'), { recursive: true });
+    // A project as `cairn new` makes it: an ES module package with a TypeScript config.
+    await writeFile(
+      join(project, 'package.json'),
+      '{ "name": "bench-project", "private": true, "type": "module" }\n',
+    );
     await writeFile(join(project, 'cairn.config.ts'), 'export default {};\n');
     const lib = pathToFileURL(join(REPO_DIR, 'bench', 'lib', 'dag.mjs')).href;
     await writeFile(
       join(project, 'pipelines', 'dag.mjs'),
       `import { makeDag } from ${JSON.stringify(lib)};\nexport const dag = makeDag(${planSize}, import.meta.url);\n`,
     );
-    const fill = await timed(() =>
-      fillMetadata(join(project, '.cairn', 'metadata.db'), {
-        runs: Math.max(1, executions / 100),
-        perRun: Math.min(100, executions),
-      }),
-    );
-    res.notes.push(
-      `filled ${fill.value.executions} executions through the store API in ${round(fill.ms / 1000, 1)} s`,
-    );
+    const dbFile = join(project, '.cairn', 'metadata.db');
+    if (options.db) {
+      // A store filled once by run.mjs for both start-up and scale.
+      await mkdir(join(project, '.cairn'), { recursive: true });
+      await copyFile(options.db, dbFile);
+      res.notes.push(`store with ${executions} executions copied from the one run.mjs filled`);
+    } else {
+      const fill = await timed(() =>
+        fillMetadata(dbFile, { runs: Math.max(1, executions / 100), perRun: Math.min(100, executions) }),
+      );
+      res.notes.push(
+        `filled ${fill.value.executions} executions through the store API in ${round(fill.ms / 1000, 1)} s`,
+      );
+    }
 
     const measure = async (id, label, argv) => {
       try {
@@ -139,7 +149,7 @@ export async function startup(options) {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   main(async () => {
-    const options = args({ executions: { type: 'string' } });
+    const options = args({ executions: { type: 'string' }, db: { type: 'string' } });
     await finish(await startup(options), options.out);
   });
 }
