@@ -3,8 +3,10 @@
  * `npm run demo` — Cairn's main job on the embedded defaults, from a fresh clone:
  * scaffold a team project from the `project-tabular` template, linked to this
  * monorepo's packages (no registry needed), install it, run its training
- * pipeline (local artifact folder + SQLite metadata), then run it again to
- * show that every step is reused from the cache.
+ * pipeline on real penguins data (ingest, validate, prepare, train, evaluate,
+ * register, gate) on the embedded defaults (local artifact folder + SQLite
+ * metadata), run it again to show that every step is reused from the cache,
+ * and print the gate's decision and where the evaluation report is.
  *
  * The project lands in .demo/<name> (git-ignored). It is the demo's own
  * folder: a previous demo project there is replaced.
@@ -47,6 +49,18 @@ step('Scaffold a team project (template project-tabular, linked to this repo)', 
 ]);
 step('Run the training pipeline on the embedded defaults', 'npx', ['cairn', 'run'], project);
 step('Run it again: every step is reused from the cache', 'npx', ['cairn', 'run'], project);
+step(
+  'The evaluation gate: metrics and the promotion decision',
+  'npx',
+  ['cairn', 'report', 'latest', '--summary'],
+  project,
+);
+step(
+  'The evaluation report (HTML with charts; open it in a browser)',
+  'npx',
+  ['cairn', 'report', 'latest'],
+  project,
+);
 step('Where the project stands on the MLOps levels', 'npx', ['cairn', 'doctor'], project);
 
 console.log(`
@@ -55,5 +69,6 @@ console.log(`
     npx cairn runs              # the two runs
     npx cairn runs show <id>    # steps, configs, artifacts, metrics of one run
     npx cairn registry          # registered models and their stages
+    npx cairn compare latest~1 latest   # two runs side by side
     npm test                    # the project's own tests
 `);
