@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, rmdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { materializeArtifact, storeArtifact } from './artifacts/io';
 import type { ArtifactMap, ArtifactType } from './contracts/artifact';
@@ -55,8 +56,7 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
     );
   }
 
-  await mkdir(task.tmpDir, { recursive: true });
-  const workdir = await mkdtemp(join(task.tmpDir, `${task.step}-${task.attempt}-`));
+  const workdir = await makeWorkdir(task.tmpDir, `${task.step}-${task.attempt}-`);
   try {
     throwIfAborted(controller.signal, task.step);
     const inputPaths: Record<string, string> = {};
@@ -87,12 +87,21 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
     if (isCommandStep(definition)) {
       produced = await runCommand(definition, task, workdir, inputPaths, outputTypes, controller.signal, log);
     } else {
+      const scratch = join(workdir, 'work');
+      let scratchMade = false;
       const context: StepContext<unknown, Record<string, unknown>> = {
         config: task.config,
         inputs: inputValues,
         log,
         signal: controller.signal,
-        workdir: join(workdir, 'work'),
+        // Made on first use: most steps never touch it, and each folder costs a mkdir and an rmdir.
+        get workdir() {
+          if (!scratchMade) {
+            mkdirSync(scratch, { recursive: true });
+            scratchMade = true;
+          }
+          return scratch;
+        },
         step: task.step,
         runId: task.runId,
         attempt: task.attempt,
@@ -101,7 +110,6 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
         projectDir: task.projectDir,
         ...(options.registry ? { registry: options.registry } : {}),
       };
-      await mkdir(context.workdir);
       produced = await raceAbort(
         Promise.resolve().then(() => definition.run(context as never)),
         controller.signal,
@@ -130,7 +138,26 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
   } finally {
     if (timer) clearTimeout(timer);
     options.signal.removeEventListener('abort', onAbort);
-    await rm(workdir, { recursive: true, force: true }).catch(() => {});
+    // A workdir nothing was written to is empty: one rmdir instead of a recursive walk.
+    await rmdir(workdir).catch(() => rm(workdir, { recursive: true, force: true }).catch(() => {}));
+  }
+}
+
+/** Scratch folders already made in this thread: one mkdir per run, not one per step. */
+const madeTmpDirs = new Set<string>();
+
+async function makeWorkdir(tmpDir: string, prefix: string): Promise<string> {
+  if (!madeTmpDirs.has(tmpDir)) {
+    await mkdir(tmpDir, { recursive: true });
+    madeTmpDirs.add(tmpDir);
+  }
+  try {
+    return await mkdtemp(join(tmpDir, prefix));
+  } catch (error) {
+    // Removed since (a cleanup between runs): make it again.
+    if ((error as NodeJS.ErrnoException)?.code !== 'ENOENT') throw error;
+    await mkdir(tmpDir, { recursive: true });
+    return mkdtemp(join(tmpDir, prefix));
   }
 }
 
