@@ -48,16 +48,34 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
     return join(objectsDir, digest.slice(0, 2), digest.slice(2));
   };
   let cleaned: Promise<void> | undefined;
+  // Folders this store made; a put skips the mkdir round trip for them. A folder removed behind
+  // our back shows up as ENOENT on open or rename, which forgets it and makes it again.
+  const madeDirs = new Set<string>();
+  const ensureDir = async (path: string) => {
+    if (madeDirs.has(path)) return;
+    await mkdir(path, { recursive: true });
+    madeDirs.add(path);
+  };
+  const retryOnMissingDir = async <T>(path: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException)?.code !== 'ENOENT') throw error;
+      madeDirs.delete(path);
+      await ensureDir(path);
+      return run();
+    }
+  };
 
   const ensureTmp = async () => {
-    await mkdir(tmpDir, { recursive: true });
+    await ensureDir(tmpDir);
     cleaned ??= cleanStaleTemps(tmpDir);
     await cleaned;
   };
 
   const existingMatches = async (digest: string): Promise<ObjectStat | undefined> => {
     const path = objectPath(digest);
-    const info = await stat(path).catch(() => undefined);
+    const info = statQuick(path);
     if (!info?.isFile()) return undefined;
     return (await hashFile(path)) === digest ? { digest, size: info.size } : undefined;
   };
@@ -81,7 +99,10 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
       }
       await io('prepare a write in', dir, ensureTmp);
       const tmp = join(tmpDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.tmp`);
-      const handle = await io('create a temp file in', tmpDir, () => open(tmp, 'wx', 0o600));
+      // Created read-only (objects are immutable); the descriptor opened here can still write.
+      const handle = await io('create a temp file in', tmpDir, () =>
+        retryOnMissingDir(tmpDir, () => open(tmp, 'wx', 0o444)),
+      );
       let closed = false;
       try {
         const counter = hashCounter();
@@ -99,17 +120,17 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
           );
         }
         await io('write', tmp, async () => {
-          await handle.chmod(0o444);
           await handle.sync();
           await handle.close();
         });
         closed = true;
         const target = objectPath(digest);
         await io('store', target, async () => {
-          await mkdir(join(objectsDir, digest.slice(0, 2)), { recursive: true });
+          const folder = join(objectsDir, digest.slice(0, 2));
+          await ensureDir(folder);
           // rename replaces an existing (possibly corrupt) object atomically; readers see old or new, never half.
-          await rename(tmp, target);
-          await syncDir(join(objectsDir, digest.slice(0, 2)));
+          await retryOnMissingDir(folder, () => rename(tmp, target));
+          await syncDir(folder);
         });
         return { digest, size: counter.size };
       } catch (error) {
@@ -175,7 +196,7 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
 
     async localPath(digest) {
       const path = objectPath(digest);
-      const info = await stat(path).catch(() => undefined);
+      const info = statQuick(path);
       return info?.isFile() ? path : undefined;
     },
   };
@@ -201,6 +222,15 @@ function validateOptions(options: LocalStoreOptions | string): string {
     throw invalid(`option "dir" must be a non-empty path, got ${JSON.stringify(options.dir)}`);
   }
   return options.dir;
+}
+
+/** Synchronous: a stat of a local file takes microseconds, a thread-pool round trip does not. */
+function statQuick(path: string) {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 /** Files up to this size are hashed with one synchronous read (see hashFile). */
