@@ -390,7 +390,10 @@ describe('the platform-team path through a private registry', () => {
     expect(digests.length).toBeGreaterThan(0);
     for (const digest of digests) {
       const hex = digest.replace(/^sha256:/, '');
-      expect(existsSync(join(team, '.cairn', 'acme', 'objects', hex.slice(0, 2), hex)), digest).toBe(true);
+      // the local store's layout: objects/<first 2 hex>/<other 62 hex>
+      expect(existsSync(join(team, '.cairn', 'acme', 'objects', hex.slice(0, 2), hex.slice(2))), digest).toBe(
+        true,
+      );
     }
   });
 
