@@ -44,9 +44,6 @@ function defaultRepeats(size) {
 export async function runCairn(dag, dir, configs, { executor, concurrency }) {
   const started = new Set();
   const cached = new Set();
-  // workerPool unrefs its threads, so a run waiting only on a worker would let Node exit
-  // mid-run (exit code 13); a timer keeps this process alive until the run settles.
-  const keepAlive = setInterval(() => {}, 60_000);
   const { ms, value } = await timed(async () => {
     const metadata = sqliteMetadata({ file: join(dir, '.cairn', 'metadata.db') });
     try {
@@ -65,7 +62,7 @@ export async function runCairn(dag, dir, configs, { executor, concurrency }) {
     } finally {
       await metadata.close?.();
     }
-  }).finally(() => clearInterval(keepAlive));
+  });
   if (value.status !== 'succeeded') {
     throw new Error(`Cairn run of ${dag.name} ended ${value.status}: ${JSON.stringify(value.error)}`);
   }
