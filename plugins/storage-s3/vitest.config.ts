@@ -1,5 +1,5 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
-import { shared } from '../../vitest.shared';
+import { shared } from '../../vitest.shared.ts';
 
 // One radosgw cluster for the whole run (≈13 s to start), shared by every test file.
 export default mergeConfig(

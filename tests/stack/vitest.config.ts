@@ -1,5 +1,5 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
-import { shared } from '../../vitest.shared';
+import { shared } from '../../vitest.shared.ts';
 
 // The real servers, started by the plugins' own harnesses: radosgw (S3) and PostgreSQL on 127.0.0.1.
 export default mergeConfig(
