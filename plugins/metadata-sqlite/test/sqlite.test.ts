@@ -257,7 +257,16 @@ describe('crash safety', () => {
     const file = tempFile();
     await open(file).init?.();
     const writers = [child(['loop', file, '0', 'a']), child(['loop', file, '0', 'b'])];
-    const progress = (w: (typeof writers)[number]) => Number(w.output().trim().split('\n').at(-1) ?? 0);
+    // The last counter line a writer printed (it also prints status words such as "opening",
+    // which must not read as NaN: NaN < 200 is false and would end the wait early).
+    const progress = (w: (typeof writers)[number]) =>
+      Number(
+        w
+          .output()
+          .split('\n')
+          .filter((line) => /^\d+$/.test(line.trim()))
+          .at(-1) ?? 0,
+      );
     const deadline = Date.now() + 20_000;
     while (writers.some((w) => progress(w) < 200) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
