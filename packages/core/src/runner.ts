@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, rmdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { materializeArtifact, storeArtifact } from './artifacts/io';
+import { materializeArtifact, readSmallBlob, storeArtifact } from './artifacts/io';
 import type { ArtifactMap, ArtifactType } from './contracts/artifact';
 import type { StepLogLine, StepTask, StepTaskResult } from './contracts/executor';
 import type { ModelRegistry } from './contracts/metadata';
@@ -56,7 +57,10 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
     );
   }
 
-  const workdir = await makeWorkdir(task.tmpDir, `${task.step}-${task.attempt}-`);
+  // The attempt's scratch folder is only named here: whatever writes into it
+  // makes it (recursive mkdir), so a step that reads small inputs and returns
+  // JSON costs no folder at all.
+  const workdir = join(task.tmpDir, `${task.step}-${task.attempt}-${randomBytes(6).toString('hex')}`);
   try {
     throwIfAborted(controller.signal, task.step);
     const inputPaths: Record<string, string> = {};
@@ -70,13 +74,16 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
           `Step "${task.step}" input "${name}" expects ${type.name}, got ${ref.type} (${ref.digest.slice(0, 12)})`,
         );
       }
-      const path = await materializeArtifact(options.storage, ref, type.form, join(workdir, 'inputs', name), {
-        signal: controller.signal,
-      });
+      const small = type.form === 'blob' ? await readSmallBlob(options.storage, ref) : undefined;
+      const path =
+        small?.path ??
+        (await materializeArtifact(options.storage, ref, type.form, join(workdir, 'inputs', name), {
+          signal: controller.signal,
+        }));
       inputPaths[name] = path;
       if (!isCommandStep(definition)) {
         inputValues[name] = await type.deserialize(
-          { path, digest: ref.digest, size: ref.size },
+          { path, digest: ref.digest, size: ref.size, ...(small ? { bytes: small.bytes } : {}) },
           { workdir, name },
         );
       }
@@ -138,26 +145,7 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
   } finally {
     if (timer) clearTimeout(timer);
     options.signal.removeEventListener('abort', onAbort);
-    // A workdir nothing was written to is empty: one rmdir instead of a recursive walk.
-    await rmdir(workdir).catch(() => rm(workdir, { recursive: true, force: true }).catch(() => {}));
-  }
-}
-
-/** Scratch folders already made in this thread: one mkdir per run, not one per step. */
-const madeTmpDirs = new Set<string>();
-
-async function makeWorkdir(tmpDir: string, prefix: string): Promise<string> {
-  if (!madeTmpDirs.has(tmpDir)) {
-    await mkdir(tmpDir, { recursive: true });
-    madeTmpDirs.add(tmpDir);
-  }
-  try {
-    return await mkdtemp(join(tmpDir, prefix));
-  } catch (error) {
-    // Removed since (a cleanup between runs): make it again.
-    if ((error as NodeJS.ErrnoException)?.code !== 'ENOENT') throw error;
-    await mkdir(tmpDir, { recursive: true });
-    return mkdtemp(join(tmpDir, prefix));
+    if (existsSync(workdir)) await rm(workdir, { recursive: true, force: true }).catch(() => {});
   }
 }
 
@@ -300,7 +288,11 @@ async function runCommand(
   const inputsDir = join(workdir, 'inputs');
   const outputsDir = join(workdir, 'outputs');
   const scratch = join(workdir, 'work');
-  await Promise.all([mkdir(inputsDir, { recursive: true }), mkdir(outputsDir), mkdir(scratch)]);
+  await Promise.all([
+    mkdir(inputsDir, { recursive: true }),
+    mkdir(outputsDir, { recursive: true }),
+    mkdir(scratch, { recursive: true }),
+  ]);
   // Blob inputs may be read straight from the store (localPath); link them so that
   // `$CAIRN_INPUTS/<name>` holds every input, as the placeholders promise.
   for (const [name, path] of Object.entries(inputPaths)) {

@@ -39,7 +39,7 @@ const tableType = defineArtifactType<Table<any>, 'table'>({
       : 'expected a Table from @cairn/tabular (build one with tableFromRows, tableFromCsv or tableFromJson)',
   serialize: (value) => ({ bytes: tableToIPC(value.toArrow(), 'file') }),
   async deserialize(source, ctx) {
-    const bytes = await readFile(source.path);
+    const bytes = source.bytes ?? (await readFile(source.path));
     try {
       return Table.fromArrow(tableFromIPC(bytes));
     } catch (cause) {

@@ -45,8 +45,8 @@ export function json<T = unknown>(schema?: StandardSchemaV1<unknown, T>): Artifa
       if (schema) await validateWith(schema, value, 'json');
       return { bytes: encoder.encode(canonicalJson(value)) };
     },
-    async deserialize({ path }) {
-      const value = await readJson(path, 'json');
+    async deserialize({ path, bytes }) {
+      const value = await readJson(path, 'json', bytes);
       return schema ? validateWith(schema, value, 'json') : (value as T);
     },
     describe(value) {
@@ -79,8 +79,8 @@ export function metrics(): ArtifactType<Metrics, 'metrics'> {
       if (problem) throw mismatch('metrics', problem);
       return { bytes: encoder.encode(canonicalJson(value)) };
     },
-    async deserialize({ path }) {
-      const value = await readJson(path, 'metrics');
+    async deserialize({ path, bytes }) {
+      const value = await readJson(path, 'metrics', bytes);
       const problem = metricsProblem(value);
       if (problem) throw mismatch('metrics', `${path}: ${problem}`);
       return value as Metrics;
@@ -438,8 +438,8 @@ async function validateWith<T>(
   return result.value;
 }
 
-async function readJson(path: string, type: string): Promise<unknown> {
-  const text = await readFile(path, 'utf8');
+async function readJson(path: string, type: string, bytes?: Uint8Array): Promise<unknown> {
+  const text = bytes ? new TextDecoder().decode(bytes) : await readFile(path, 'utf8');
   try {
     return JSON.parse(text);
   } catch (error) {

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { localStore } from '../storage/local';
 import { memoryStore } from '../storage/memory';
 import { packTree } from '../tar';
-import { materializeArtifact, storeArtifact } from './io';
+import { materializeArtifact, readSmallBlob, SMALL_BLOB_BYTES, storeArtifact } from './io';
 
 let work: string;
 beforeEach(async () => {
@@ -176,5 +176,40 @@ describe('materializeArtifact', () => {
     const ref = await storeArtifact(storage, { dir: root });
     const out = await materializeArtifact(storage, ref, 'tree', join(work, 'big-out'));
     expect((await readFile(join(out, 'big.bin'))).length).toBe(30 * 1024 * 1024);
+  });
+});
+
+describe('readSmallBlob', () => {
+  it('reads a small blob once from the local store, verified, and refuses it once damaged', async () => {
+    const storage = localStore(join(work, 'store'));
+    const ref = await storeArtifact(storage, { bytes: new TextEncoder().encode('{"a":1}') });
+    const small = await readSmallBlob(storage, ref);
+    expect(small?.path).toBe(await storage.localPath?.(ref.digest));
+    expect(new TextDecoder().decode(small?.bytes)).toBe('{"a":1}');
+
+    await chmod(small!.path, 0o644);
+    await writeFile(small!.path, '{"a":2}');
+    await expect(readSmallBlob(storage, ref)).rejects.toMatchObject({ code: 'CAIRN_ARTIFACT_CORRUPT' });
+  });
+
+  it('leaves large blobs, stores without local paths and missing objects to materializeArtifact', async () => {
+    const local = localStore(join(work, 'store'));
+    const large = await storeArtifact(local, { bytes: new Uint8Array(SMALL_BLOB_BYTES + 1) });
+    expect(await readSmallBlob(local, large)).toBeUndefined();
+    const memory = memoryStore();
+    const inMemory = await storeArtifact(memory, { bytes: new Uint8Array([1, 2, 3]) });
+    expect(await readSmallBlob(memory, inMemory)).toBeUndefined();
+    expect(await readSmallBlob(local, { digest: 'a'.repeat(64), size: 3 })).toBeUndefined();
+  });
+});
+
+describe('put with durable: false', () => {
+  it('still stores the object atomically and it verifies', async () => {
+    const storage = localStore(join(work, 'store'));
+    const bytes = new TextEncoder().encode('config');
+    const stored = await storage.put(bytes, { durable: false, expectedDigest: sha256(bytes) });
+    expect(stored).toEqual({ digest: sha256(bytes), size: 6 });
+    expect(await storage.verify(stored.digest)).toBe('ok');
+    expect(await readdir(join(work, 'store', 'tmp'))).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
  * calls after `serialize` and before `deserialize`. Everything streams, and
  * nothing unverified reaches a step.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { SerializedArtifact } from '../contracts/artifact';
@@ -158,4 +158,34 @@ async function expectKind(path: string, kind: 'file' | 'dir'): Promise<void> {
       info ? `${path} is not ${what}` : `${path} does not exist (expected ${what})`,
     );
   }
+}
+
+/** Blobs up to this size are read into memory once, verified, and handed to `deserialize`. */
+export const SMALL_BLOB_BYTES = 64 * 1024;
+
+/**
+ * A small blob read once and verified, straight from a store with local paths:
+ * the runner hands the bytes to `deserialize` so they are not read again.
+ * `undefined` when the object is large, the store has no local paths, or the
+ * object is missing (the caller then materializes as usual and reports it).
+ *
+ * @throws CAIRN_ARTIFACT_CORRUPT when the bytes do not hash to the digest
+ */
+export async function readSmallBlob(
+  storage: StorageDriver,
+  ref: { digest: string; size: number },
+): Promise<{ path: string; bytes: Uint8Array } | undefined> {
+  if (ref.size > SMALL_BLOB_BYTES || !storage.capabilities?.localPath || !storage.localPath) return undefined;
+  assertDigest(ref.digest);
+  const path = await storage.localPath(ref.digest);
+  if (!path) return undefined;
+  let bytes: Uint8Array;
+  try {
+    // One synchronous read: for a few KiB it is cheaper than four thread-pool round trips.
+    bytes = readFileSync(path);
+  } catch {
+    return undefined;
+  }
+  if (sha256(bytes) !== ref.digest) throw corruptError(ref.digest);
+  return { path, bytes };
 }

@@ -39,6 +39,12 @@ export interface MaterializedArtifact {
   /** The artifact's digest and size, for types that want to cache or describe. */
   digest: string;
   size: number;
+  /**
+   * The bytes, when the runner already holds them: small blobs are read once
+   * to verify their digest and handed over here, so a type should use them
+   * rather than read `path` again.
+   */
+  bytes?: Uint8Array;
 }
 
 /** Context given to serialize/deserialize. */

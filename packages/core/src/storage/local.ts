@@ -88,6 +88,7 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
 
     async put(source, putOptions: PutOptions = {}) {
       const { expectedDigest, signal } = putOptions;
+      const durable = putOptions.durable !== false;
       if (expectedDigest !== undefined) assertDigest(expectedDigest, 'expected digest');
       signal?.throwIfAborted();
       if (expectedDigest !== undefined) {
@@ -120,7 +121,7 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
           );
         }
         await io('write', tmp, async () => {
-          await handle.sync();
+          if (durable) await handle.sync();
           await handle.close();
         });
         closed = true;
@@ -130,7 +131,7 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
           await ensureDir(folder);
           // rename replaces an existing (possibly corrupt) object atomically; readers see old or new, never half.
           await retryOnMissingDir(folder, () => rename(tmp, target));
-          await syncDir(folder);
+          if (durable) await syncDir(folder);
         });
         return { digest, size: counter.size };
       } catch (error) {
@@ -152,11 +153,14 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
     },
 
     async stat(digest) {
+      // One synchronous stat: cheaper than a thread-pool round trip, and called once per output.
       const path = objectPath(digest);
-      const info = await stat(path).catch((error) => {
-        if (error.code === 'ENOENT') return undefined;
+      let info: ReturnType<typeof statSync>;
+      try {
+        info = statSync(path, { throwIfNoEntry: false });
+      } catch (error) {
         throw storageFailed('read', path, error);
-      });
+      }
       return info?.isFile() ? { digest, size: info.size } : undefined;
     },
 
