@@ -109,8 +109,10 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
         const counter = hashCounter();
         for await (const chunk of asChunks(source)) {
           signal?.throwIfAborted();
+          // Start the write (thread pool), then hash on this thread while it runs.
+          const written = io('write', tmp, () => handle.write(chunk));
           counter.update(chunk);
-          await io('write', tmp, () => handle.write(chunk));
+          await written;
         }
         signal?.throwIfAborted();
         const digest = counter.digest();
