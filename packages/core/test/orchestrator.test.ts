@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type CairnEvent,
+  canonicalJson,
   commandStep,
   ErrorCodes,
   inProcess,
@@ -17,6 +18,7 @@ import {
   type RunOptions,
   runPipeline,
   type StorageDriver,
+  sha256,
   step,
   workerPool,
 } from '@cairn/core';
@@ -104,7 +106,11 @@ describe('runPipeline', () => {
     expect((await sum(ci.steps.total!.outputs.metrics!.digest)).sum).toBe(1 + 4 + 9 + 16 + 25);
     const run = await metadata.getRun(ci.runId);
     expect(run?.env).toBe('ci');
-    expect(await sum(run!.configs.source!)).toEqual({ n: 5 });
+    // every step's stored config is in the run's config bundle; each step's digest names it
+    const bundle = await sum(run!.configBundle!);
+    expect(bundle.source).toEqual({ n: 5 });
+    expect(Object.keys(bundle).sort()).toEqual(['other', 'power', 'source', 'total']);
+    expect(run!.configs.source).toBe(sha256(canonicalJson({ n: 5 })));
   });
 
   it('refuses an invalid config before anything runs or is recorded', async () => {

@@ -254,6 +254,7 @@ export function testMetadata(options: TestMetadataOptions): void {
         const run = runRecord(1, {
           git: { commit: 'a'.repeat(40), dirty: true },
           configs: { train: digestOf('train-config'), ingest: digestOf('ingest-config') },
+          configBundle: digestOf('config-bundle'),
           tags: { trigger: 'ci', 'team/owner': 'ml' },
           host: { hostname: 'box', pid: 4242 },
         });

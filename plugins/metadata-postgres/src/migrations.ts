@@ -126,4 +126,9 @@ CREATE TABLE {s}.stage_transitions (
 CREATE INDEX stage_transitions_model ON {s}.stage_transitions (model, seq);
 `,
   },
+  {
+    version: 2,
+    name: 'one config bundle artifact per run',
+    sql: `ALTER TABLE {s}.runs ADD COLUMN config_bundle text;`,
+  },
 ];

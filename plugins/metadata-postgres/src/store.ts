@@ -220,8 +220,8 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
     async createRun(run) {
       validateRunRecord(run);
       const rows = await query(
-        `INSERT INTO ${t('runs')} (id, pipeline, env, status, started_at, finished_at, git, versions, configs, counts, tags, host, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8::json, $9::json, $10::json, $11::json, $12::json, $13)
+        `INSERT INTO ${t('runs')} (id, pipeline, env, status, started_at, finished_at, git, versions, configs, counts, tags, host, error, config_bundle)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8::json, $9::json, $10::json, $11::json, $12::json, $13, $14)
          ON CONFLICT (id) DO NOTHING RETURNING id`,
         [
           run.id,
@@ -237,6 +237,7 @@ export function createStore(options: ResolvedOptions, ref: PluginRef): MetadataS
           json(run.tags),
           json(run.host),
           run.error ?? null,
+          run.configBundle ?? null,
         ],
       );
       if (rows.length === 0)
@@ -723,6 +724,7 @@ function runFromRow(row: Row): RunRecord {
   if (row.tags !== null) run.tags = row.tags;
   if (row.host !== null) run.host = row.host;
   if (row.error !== null) run.error = row.error;
+  if (row.config_bundle !== null && row.config_bundle !== undefined) run.configBundle = row.config_bundle;
   return run;
 }
 

@@ -96,6 +96,7 @@ interface RunRow {
   git: string | null;
   versions: string;
   configs: string;
+  config_bundle: string | null;
   counts: string | null;
   tags: string | null;
   host: string | null;
@@ -170,6 +171,7 @@ function toRun(row: RunRow): RunRecord {
   if (row.tags !== null) run.tags = JSON.parse(row.tags);
   if (row.host !== null) run.host = JSON.parse(row.host);
   if (row.error !== null) run.error = row.error;
+  if (row.config_bundle !== null) run.configBundle = row.config_bundle;
   return run;
 }
 
@@ -242,8 +244,8 @@ type Statement = BetterSqlite3.Statement;
 function prepare(db: Db) {
   return {
     insertRun: db.prepare(
-      `INSERT INTO runs (id, pipeline, env, status, started_at, finished_at, git, versions, configs, counts, tags, host, error)
-       VALUES (@id, @pipeline, @env, @status, @started_at, @finished_at, @git, @versions, @configs, @counts, @tags, @host, @error)`,
+      `INSERT INTO runs (id, pipeline, env, status, started_at, finished_at, git, versions, configs, config_bundle, counts, tags, host, error)
+       VALUES (@id, @pipeline, @env, @status, @started_at, @finished_at, @git, @versions, @configs, @config_bundle, @counts, @tags, @host, @error)`,
     ),
     updateRun: db.prepare(
       `UPDATE runs SET status = coalesce(@status, status), finished_at = coalesce(@finished_at, finished_at),
@@ -601,6 +603,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
           git: json(run.git),
           versions: JSON.stringify(run.versions ?? {}),
           configs: JSON.stringify(run.configs ?? {}),
+          config_bundle: run.configBundle ?? null,
           counts: json(run.counts),
           tags: json(run.tags),
           host: json(run.host),

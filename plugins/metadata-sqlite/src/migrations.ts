@@ -112,6 +112,13 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX stage_transitions_model ON stage_transitions (model, seq);
     `,
   },
+  {
+    version: 2,
+    name: 'one config bundle artifact per run',
+    sql: `
+      ALTER TABLE runs ADD COLUMN config_bundle TEXT;
+    `,
+  },
 ];
 
 /**

@@ -84,12 +84,25 @@ export async function runMetrics(
   return out;
 }
 
-/** The run's resolved step configs, per step (the json artifacts recorded on the run). */
+/**
+ * The run's resolved step configs, per step: from the run's config bundle (one
+ * json artifact holding every step's config), or, for runs recorded before
+ * bundles, from one json artifact per step.
+ */
 export async function runConfigs(
   stack: Pick<OpenedStack, 'storage'>,
   run: RunRecord,
 ): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
+  if (run.configBundle) {
+    const bundle = (await readJsonArtifact(stack.storage, run.configBundle).catch(() => undefined)) as
+      | Record<string, unknown>
+      | undefined;
+    for (const step of Object.keys(run.configs ?? {})) {
+      out[step] = bundle && step in bundle ? bundle[step] : { unreadable: run.configBundle };
+    }
+    return out;
+  }
   for (const [step, digest] of Object.entries(run.configs ?? {})) {
     out[step] = await readJsonArtifact(stack.storage, digest).catch(() => ({ unreadable: digest }));
   }

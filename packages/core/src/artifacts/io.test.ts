@@ -202,14 +202,3 @@ describe('readSmallBlob', () => {
     expect(await readSmallBlob(local, { digest: 'a'.repeat(64), size: 3 })).toBeUndefined();
   });
 });
-
-describe('put with durable: false', () => {
-  it('still stores the object atomically and it verifies', async () => {
-    const storage = localStore(join(work, 'store'));
-    const bytes = new TextEncoder().encode('config');
-    const stored = await storage.put(bytes, { durable: false, expectedDigest: sha256(bytes) });
-    expect(stored).toEqual({ digest: sha256(bytes), size: 6 });
-    expect(await storage.verify(stored.digest)).toBe('ok');
-    expect(await readdir(join(work, 'store', 'tmp'))).toEqual([]);
-  });
-});

@@ -54,8 +54,18 @@ export interface RunRecord {
   git?: { commit: string; dirty: boolean };
   /** Versions of Node and of the Cairn packages that ran. */
   versions: Record<string, string>;
-  /** Step name → digest of its resolved config (stored as a `json` artifact). */
+  /**
+   * Step name → digest of its resolved config (canonical JSON, `${env:…}`
+   * references kept): the config's identity, used in cache keys and to tell
+   * what changed between runs. The bytes are in {@link configBundle}.
+   */
   configs: Record<string, Digest>;
+  /**
+   * A `json` artifact holding every step's resolved config, `{ [step]: config }`:
+   * one object per run rather than one per step (on a 1,000-step pipeline,
+   * 1,000 small files cost more than everything else the orchestrator does).
+   */
+  configBundle?: Digest;
   counts?: RunCounts;
   /** Free-form labels, e.g. `{ trigger: 'ci' }`. */
   tags?: Record<string, string>;

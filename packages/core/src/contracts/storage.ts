@@ -70,15 +70,6 @@ export interface PutOptions {
   expectedDigest?: Digest;
   /** Aborting the signal aborts the write; nothing is left visible. */
   signal?: AbortSignal;
-  /**
-   * `false`: the object may be lost in a power failure (no fsync), though it
-   * is still never visible half-written to a reader that verifies it. For
-   * objects the caller writes again on every use — the orchestrator's per-run
-   * config artifacts — where a lost one is detected by its digest and
-   * restored by the next put. Drivers that are always durable ignore it.
-   * @default true
-   */
-  durable?: boolean;
 }
 
 /** Options for one read. */

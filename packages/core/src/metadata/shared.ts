@@ -24,6 +24,7 @@ export function checkRun(run: RunRecord): void {
   checkId(run.pipeline, `run "${run.id}": pipeline`);
   for (const [step, digest] of Object.entries(run.configs ?? {}))
     assertDigest(digest, `config digest of step "${step}"`);
+  if (run.configBundle !== undefined) assertDigest(run.configBundle, `run "${run.id}": config bundle digest`);
 }
 
 /** Refuse a malformed execution before anything is written. */

@@ -14,7 +14,7 @@ import type {
 import { CairnError, ErrorCodes } from '../errors';
 import type { CairnEvent, PlanReason } from '../events';
 import { inProcess } from '../executors/in-process';
-import { newId } from '../hash';
+import { canonicalJson, newId, sha256 } from '../hash';
 import type { Pipeline, PipelineNode } from '../pipeline';
 import { runStepTask } from '../runner';
 import type { RetryPolicy } from '../step';
@@ -66,34 +66,25 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const runId = newId('r');
   const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
 
-  // The stored form of every config (secrets as ${env:…} references) becomes a json artifact.
-  const configRefs = new Map<string, ArtifactRecord>();
+  // Every step's config in its stored form (secrets as ${env:…} references), as
+  // one json artifact per run. A file per step cost more than everything else
+  // in a cold step on a slow disk; each step's digest still names its config.
   const configDigests: Record<string, string> = {};
-  const storedByDigest = new Map<string, ArtifactRecord>();
-  const uniqueConfigs = new Map<string, Uint8Array>();
+  const bundle: Record<string, unknown> = {};
   for (const node of pipeline.nodes) {
     const config = prepared.configs.get(node.name)!;
-    uniqueConfigs.set(config.digest, config.bytes);
+    configDigests[node.name] = config.digest;
+    bundle[node.name] = config.stored;
   }
-  // Config artifacts are put again at the start of every run: a copy lost to a
-  // power failure is caught by its digest and restored by the next put, so
-  // they skip fsync (two per object, the largest cost of a cold step). Several
-  // in flight let the disk overlap what remains.
-  await eachLimit([...uniqueConfigs], CONFIG_PUTS_IN_FLIGHT, async ([digest, bytes]) => {
-    const stat = await storage.put(bytes, { expectedDigest: digest, durable: false });
-    storedByDigest.set(digest, {
-      digest: stat.digest,
-      size: stat.size,
-      type: 'json',
-      createdAt: now(),
-      metadata: { role: 'config' },
-    });
-  });
-  for (const node of pipeline.nodes) {
-    const record = storedByDigest.get(prepared.configs.get(node.name)!.digest)!;
-    configRefs.set(node.name, record);
-    configDigests[node.name] = record.digest;
-  }
+  const bundleBytes = new TextEncoder().encode(canonicalJson(bundle));
+  const bundleStat = await storage.put(bundleBytes, { expectedDigest: sha256(bundleBytes) });
+  const bundleRecord: ArtifactRecord = {
+    digest: bundleStat.digest,
+    size: bundleStat.size,
+    type: 'json',
+    createdAt: now(),
+    metadata: { role: 'config-bundle', steps: pipeline.nodes.length },
+  };
 
   const run: RunRecord = {
     id: runId,
@@ -103,6 +94,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     startedAt: now(),
     versions,
     configs: configDigests,
+    configBundle: bundleRecord.digest,
     host: { hostname: hostname(), pid: process.pid },
     ...(git ? { git } : {}),
     ...(options.tags ? { tags: options.tags } : {}),
@@ -179,7 +171,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       }
       const key = cacheKey(node, prepared, inputs);
       const cacheable = definition.cache !== false;
-      const configRecord = configRefs.get(node.name)!;
+      const configDigest = configDigests[node.name]!;
 
       let reason: PlanReason;
       if (prepared.force.has(node.name)) reason = 'forced';
@@ -203,13 +195,13 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
               cachedFrom: entry.executionId,
               inputs,
               outputs: entry.outputs,
-              configDigest: configRecord.digest,
+              configDigest,
               startedAt: at,
               finishedAt: at,
               durationMs: 0,
               attempts: 0,
             },
-            [configRecord],
+            [bundleRecord],
           );
           counts.cached++;
           const durationMs = performance.now() - stepStarted;
@@ -280,7 +272,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
           const outputs = await checkProduced(node, result.outputs);
           const finishedAt = now();
           const durationMs = performance.now() - stepStarted;
-          const artifacts: ArtifactRecord[] = [configRecord];
+          const artifacts: ArtifactRecord[] = [bundleRecord];
           for (const [output, ref] of Object.entries(result.outputs)) {
             artifacts.push({
               digest: ref.digest,
@@ -301,7 +293,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
               cacheable,
               inputs,
               outputs,
-              configDigest: configRecord.digest,
+              configDigest,
               startedAt,
               finishedAt,
               durationMs,
@@ -362,14 +354,14 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
           cacheable,
           inputs,
           outputs: {},
-          configDigest: configRecord.digest,
+          configDigest,
           startedAt,
           finishedAt: now(),
           durationMs,
           attempts: attempt,
           error,
         },
-        [configRecord],
+        [bundleRecord],
       );
       if (!cancelled) {
         counts.failed++;
@@ -549,17 +541,6 @@ async function schedule(
     };
     pump();
   });
-}
-
-const CONFIG_PUTS_IN_FLIGHT = 16;
-
-/** Run `fn` over `items` with at most `limit` calls pending; the first rejection wins. */
-async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
 function retryPolicy(policy: RetryPolicy | undefined): { attempts: number; backoffMs: number } {

@@ -88,7 +88,6 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
 
     async put(source, putOptions: PutOptions = {}) {
       const { expectedDigest, signal } = putOptions;
-      const durable = putOptions.durable !== false;
       if (expectedDigest !== undefined) assertDigest(expectedDigest, 'expected digest');
       signal?.throwIfAborted();
       if (expectedDigest !== undefined) {
@@ -123,7 +122,7 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
           );
         }
         await io('write', tmp, async () => {
-          if (durable) await handle.sync();
+          await handle.sync();
           await handle.close();
         });
         closed = true;
@@ -133,7 +132,7 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
           await ensureDir(folder);
           // rename replaces an existing (possibly corrupt) object atomically; readers see old or new, never half.
           await retryOnMissingDir(folder, () => rename(tmp, target));
-          if (durable) await syncDir(folder);
+          await syncDir(folder);
         });
         return { digest, size: counter.size };
       } catch (error) {

@@ -13,6 +13,7 @@ export default class RunsShow extends CairnCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(RunsShow);
     const { withStack, readJsonArtifact } = await import('../../lib/inspect');
+    const { runConfigs } = await import('../../lib/runs');
     const { usageError } = await import('../../lib/errors');
     const detail = await withStack({ project: flags.project }, async ({ metadata, storage }) => {
       const run =
@@ -24,10 +25,7 @@ export default class RunsShow extends CairnCommand {
         });
       }
       const executions = await metadata.listExecutions(run.id);
-      const configs: Record<string, unknown> = {};
-      for (const [step, digest] of Object.entries(run.configs ?? {})) {
-        configs[step] = await readJsonArtifact(storage, digest).catch(() => ({ digest }));
-      }
+      const configs = await runConfigs({ storage }, run);
       const metrics: Record<string, unknown> = {};
       for (const execution of executions) {
         for (const [output, ref] of Object.entries(execution.outputs)) {
