@@ -5,8 +5,9 @@
  * (with `, N skipped` when any were). Used by .ci/run.
  */
 import { readFileSync } from 'node:fs';
+import { stripVTControlCharacters } from 'node:util';
 
-const text = readFileSync(process.argv[2] ?? 0, 'utf8').replace(/\x1b\[[0-9;]*m/g, '');
+const text = stripVTControlCharacters(readFileSync(process.argv[2] ?? 0, 'utf8'));
 const totals = { passed: 0, failed: 0, skipped: 0 };
 let projects = 0;
 for (const line of text.split('\n')) {
