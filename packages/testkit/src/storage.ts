@@ -307,9 +307,11 @@ export function testStorage(options: TestStorageOptions): void {
         expect(await driver.verify(digest)).toBe('ok');
         // An in-memory store holds the object by design; every other store must stream.
         if ((driver.capabilities?.persistent ?? true) && largeSize >= 64 * MiB) {
-          // Half the size: a driver that buffers the object grows by at least all of it; streaming
-          // drivers stay at a few chunks plus garbage not yet collected (about 35 MB for the local store).
-          expect(peak - baseline, 'resident memory growth while streaming').toBeLessThan(largeSize / 2);
+          // Three quarters of the size: a driver that buffers the object grows by at least all of
+          // it; streaming drivers stay at a few chunks plus garbage not yet collected (about 35 MB
+          // for the local store; up to ~115 MB seen for S3 under load: four 8 MiB parts in flight,
+          // SDK buffers and GC lag). RSS is noisy, so the bound sits between the two.
+          expect(peak - baseline, 'resident memory growth while streaming').toBeLessThan(largeSize * 0.75);
         }
         await driver.delete(digest);
       },
