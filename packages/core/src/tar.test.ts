@@ -205,7 +205,9 @@ describe('packTree', () => {
       if (++chunks % 64 === 0) peak = Math.max(peak, process.memoryUsage().rss);
     }
     expect(total).toBe(512 + size + 1024);
-    expect(peak - baseline).toBeLessThan(100 * 1024 * 1024);
+    // Holding the 500 MB file would grow by all of it; streaming stays at a few chunks plus
+    // garbage not yet collected. RSS is noisy under load, so the bound leaves room.
+    expect(peak - baseline).toBeLessThan(200 * 1024 * 1024);
   }, 120_000);
 });
 

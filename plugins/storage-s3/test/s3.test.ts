@@ -303,7 +303,9 @@ describe('against radosgw', () => {
     }
     expect(read).toBe(size);
     expect(back.digest('hex')).toBe(stored.digest);
-    expect(peak - baseline, 'resident memory growth while streaming 1 GiB').toBeLessThan(160 * MiB);
+    // A driver that buffers grows by the whole gigabyte; streaming stays at parts in flight,
+    // SDK buffers and uncollected garbage (about 115 MiB seen under CI load). RSS is noisy.
+    expect(peak - baseline, 'resident memory growth while streaming 1 GiB').toBeLessThan(400 * MiB);
     await driver.delete(stored.digest);
   });
 
