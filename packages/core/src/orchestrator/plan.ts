@@ -3,15 +3,7 @@ import type { ArtifactRef } from '../contracts/metadata';
 import type { StorageDriver } from '../contracts/storage';
 import type { PlanReason } from '../events';
 import type { Pipeline } from '../pipeline';
-import {
-  cacheKey,
-  missReason,
-  outputsMatch,
-  outputsVerify,
-  prepareRun,
-  previousExecutions,
-  reusable,
-} from './prepare';
+import { cacheKey, decideCache, prepareRun, previousExecutions } from './prepare';
 import type { Plan, PlannedStep, PlanOptions } from './types';
 
 /**
@@ -57,30 +49,17 @@ export async function planPipeline(
       continue;
     }
     const key = cacheKey(node, prepared, inputs);
-    if (prepared.force.has(node.name)) {
-      steps.push(planned('run', 'forced', key));
-      continue;
-    }
-    if (node.step.definition.cache === false || options.noCache) {
-      steps.push(planned('run', 'no-cache', key));
-      continue;
-    }
-    const entry = await options.metadata.lookupCache(key);
-    const verified =
-      entry && outputsMatch(node, entry.outputs) && (await outputsVerify(options.storage, entry.outputs));
-    if (
-      verified &&
-      (await reusable(node, prepared, entry.outputs, options.storage, options.metadata, tmpDir))
-    ) {
-      known.set(node.name, entry.outputs);
+    const decision = await decideCache(node, prepared, key, inputs, {
+      storage: options.storage,
+      metadata: options.metadata,
+      previous,
+      tmpDir,
+      ...(options.noCache ? { noCache: true } : {}),
+    });
+    if ('reuse' in decision) {
+      known.set(node.name, decision.reuse.outputs);
       steps.push(planned('cached', 'cached', key));
-    } else if (verified) {
-      steps.push(planned('run', 'state-changed', key));
-    } else if (entry) {
-      steps.push(planned('run', 'missing-artifact', key));
-    } else {
-      steps.push(planned('run', missReason(node, prepared, inputs, previous.get(node.name)), key));
-    }
+    } else steps.push(planned('run', decision.reason, key));
   }
   return { pipeline: pipeline.name, env: prepared.env, steps };
 }

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { materializeArtifact } from '../artifacts/io';
 import { resolveStepConfigs } from '../config/index';
 import type { ArtifactMap } from '../contracts/artifact';
-import type { ArtifactRef, ExecutionRecord, MetadataStore } from '../contracts/metadata';
+import type { ArtifactRef, CacheEntry, ExecutionRecord, MetadataStore } from '../contracts/metadata';
 import type { StorageDriver } from '../contracts/storage';
 import { CairnError, ErrorCodes } from '../errors';
 import type { PlanReason } from '../events';
@@ -144,12 +144,12 @@ export async function previousExecutions(
 }
 
 /** Why a step whose key has no cache entry must run. */
-export function missReason(
+function missReason(
   node: PipelineNode,
   prepared: PreparedRun,
   inputs: Record<string, ArtifactRef>,
   previous: ExecutionRecord | undefined,
-): PlanReason {
+): 'new' | 'config-changed' | 'input-changed' | 'code-changed' {
   if (!previous) return 'new';
   if (previous.configDigest && previous.configDigest !== prepared.configs.get(node.name)!.digest) {
     return 'config-changed';
@@ -161,7 +161,7 @@ export function missReason(
 }
 
 /** True when every output of a cache entry is still in storage with the right bytes. */
-export async function outputsVerify(
+async function outputsVerify(
   storage: StorageDriver,
   outputs: Record<string, ArtifactRef>,
 ): Promise<boolean> {
@@ -170,7 +170,7 @@ export async function outputsVerify(
 }
 
 /** The declared outputs (names and types) match what a cache entry holds. */
-export function outputsMatch(node: PipelineNode, outputs: Record<string, ArtifactRef>): boolean {
+function outputsMatch(node: PipelineNode, outputs: Record<string, ArtifactRef>): boolean {
   const declared = Object.entries(node.step.definition.outputs);
   if (declared.length !== Object.keys(outputs).length) return false;
   return declared.every(([name, type]) => outputs[name]?.type === (type as { name: string }).name);
@@ -181,7 +181,7 @@ export function outputsMatch(node: PipelineNode, outputs: Record<string, Artifac
  * get their cached output values (and the registry, for registry steps) and
  * may refuse. Steps without one always reuse.
  */
-export async function reusable(
+async function reusable(
   node: PipelineNode,
   prepared: PreparedRun,
   outputs: Record<string, ArtifactRef>,
@@ -208,4 +208,47 @@ export async function reusable(
   } finally {
     await rm(workdir, { recursive: true, force: true });
   }
+}
+
+/** What the cache says about one step: reuse this entry, or run for this reason. */
+export type CacheDecision =
+  | { reuse: CacheEntry }
+  | { reason: Exclude<PlanReason, 'cached' | 'upstream'>; broken?: CacheEntry };
+
+/**
+ * The one cache decision `runPipeline` acts on and `planPipeline` reports:
+ * forced and uncacheable steps run; an entry is reused only when its outputs
+ * match the declaration, still verify in storage, and pass the step's
+ * `reuse` check. `broken` is an entry whose bytes are gone or corrupt (the
+ * run forgets it; the plan only says so). Reads only; writes nothing.
+ */
+export async function decideCache(
+  node: PipelineNode,
+  prepared: PreparedRun,
+  key: string,
+  inputs: Record<string, ArtifactRef>,
+  context: {
+    storage: StorageDriver;
+    metadata: MetadataStore;
+    noCache?: boolean;
+    previous: Map<string, ExecutionRecord>;
+    tmpDir: string;
+  },
+): Promise<CacheDecision> {
+  if (prepared.force.has(node.name)) return { reason: 'forced' };
+  if (node.step.definition.cache === false || context.noCache) return { reason: 'no-cache' };
+  const entry = await context.metadata.lookupCache(key);
+  if (!entry) return { reason: missReason(node, prepared, inputs, context.previous.get(node.name)) };
+  if (!outputsMatch(node, entry.outputs) || !(await outputsVerify(context.storage, entry.outputs))) {
+    return { reason: 'missing-artifact', broken: entry };
+  }
+  const reuse = await reusable(
+    node,
+    prepared,
+    entry.outputs,
+    context.storage,
+    context.metadata,
+    context.tmpDir,
+  );
+  return reuse ? { reuse: entry } : { reason: 'state-changed' };
 }

@@ -19,15 +19,7 @@ import type { Pipeline, PipelineNode } from '../pipeline';
 import { runStepTask } from '../runner';
 import type { RetryPolicy } from '../step';
 import { CORE_VERSION } from '../version';
-import {
-  cacheKey,
-  missReason,
-  outputsMatch,
-  outputsVerify,
-  prepareRun,
-  previousExecutions,
-  reusable,
-} from './prepare';
+import { cacheKey, decideCache, prepareRun, previousExecutions } from './prepare';
 import type { RunOptions, RunResult, StepOutcome } from './types';
 
 const execFileAsync = promisify(execFile);
@@ -173,66 +165,59 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       const cacheable = definition.cache !== false;
       const configDigest = configDigests[node.name]!;
 
-      let reason: PlanReason;
-      if (prepared.force.has(node.name)) reason = 'forced';
-      else if (!cacheable || options.noCache) reason = 'no-cache';
-      else {
-        const entry = await metadata.lookupCache(key);
-        const verified =
-          entry && outputsMatch(node, entry.outputs) && (await outputsVerify(storage, entry.outputs));
-        const reuse = verified && (await reusable(node, prepared, entry.outputs, storage, metadata, tmpDir));
-        if (entry && reuse) {
-          const executionId = newId('e');
-          const at = now();
-          await metadata.recordExecution(
-            {
-              id: executionId,
-              runId,
-              step: node.name,
-              status: 'cached',
-              cacheKey: key,
-              cacheable,
-              cachedFrom: entry.executionId,
-              inputs,
-              outputs: entry.outputs,
-              configDigest,
-              startedAt: at,
-              finishedAt: at,
-              durationMs: 0,
-              attempts: 0,
-            },
-            [bundleRecord],
-          );
-          counts.cached++;
-          const durationMs = performance.now() - stepStarted;
-          emit({
-            type: 'step.cached',
+      const decision = await decideCache(node, prepared, key, inputs, {
+        storage,
+        metadata,
+        previous,
+        tmpDir,
+        ...(options.noCache ? { noCache: true } : {}),
+      });
+      if ('reuse' in decision) {
+        const entry = decision.reuse;
+        const executionId = newId('e');
+        const at = now();
+        await metadata.recordExecution(
+          {
+            id: executionId,
             runId,
-            at,
             step: node.name,
-            durationMs,
-            cachedFrom: entry.executionId,
-            outputs: entry.outputs,
-          });
-          return {
             status: 'cached',
-            reason: 'cached',
-            executionId,
-            durationMs,
-            attempts: 0,
+            cacheKey: key,
+            cacheable,
+            cachedFrom: entry.executionId,
+            inputs,
             outputs: entry.outputs,
-          };
-        }
-        if (verified) {
-          reason = 'state-changed';
-        } else if (entry) {
-          // A cached result whose bytes are gone or corrupt is never used: forget it and rebuild.
-          await metadata.invalidateCache(key);
-          reason = 'missing-artifact';
-        } else {
-          reason = missReason(node, prepared, inputs, previous.get(node.name));
-        }
+            configDigest,
+            startedAt: at,
+            finishedAt: at,
+            durationMs: 0,
+            attempts: 0,
+          },
+          [bundleRecord],
+        );
+        counts.cached++;
+        const durationMs = performance.now() - stepStarted;
+        emit({
+          type: 'step.cached',
+          runId,
+          at,
+          step: node.name,
+          durationMs,
+          cachedFrom: entry.executionId,
+          outputs: entry.outputs,
+        });
+        return {
+          status: 'cached',
+          reason: 'cached',
+          executionId,
+          durationMs,
+          attempts: 0,
+          outputs: entry.outputs,
+        };
       }
+      // A cached result whose bytes are gone or corrupt is never used: forget it and rebuild.
+      if (decision.broken) await metadata.invalidateCache(key);
+      const reason: PlanReason = decision.reason;
 
       const executionId = newId('e');
       const startedAt = now();
