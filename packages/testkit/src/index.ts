@@ -8,4 +8,5 @@ export * from './executor';
 /** Pipelines the executor suite runs; exported so out-of-process workers can find them in the built package. */
 export * as executorFixtures from './fixtures/executor-pipelines';
 export * from './metadata';
+export * from './ports';
 export * from './storage';

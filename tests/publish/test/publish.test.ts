@@ -13,11 +13,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CairnEvent } from '@cairn/core';
+import { freePort } from '@cairn/testkit/ports';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
@@ -65,17 +65,6 @@ const events = (stdout: string): CairnEvent[] =>
 
 const finished = (list: CairnEvent[]) =>
   list.find((e): e is Extract<CairnEvent, { type: 'run.finished' }> => e.type === 'run.finished');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
-    });
-  });
-}
 
 /** The public workspace packages: what `changeset publish` must put in the registry. */
 function publicWorkspacePackages(): { name: string; version: string }[] {
