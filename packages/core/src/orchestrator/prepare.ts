@@ -161,10 +161,7 @@ function missReason(
 }
 
 /** True when every output of a cache entry is still in storage with the right bytes. */
-async function outputsVerify(
-  storage: StorageDriver,
-  outputs: Record<string, ArtifactRef>,
-): Promise<boolean> {
+async function outputsVerify(storage: StorageDriver, outputs: Record<string, ArtifactRef>): Promise<boolean> {
   const results = await Promise.all(Object.values(outputs).map((ref) => storage.verify(ref.digest)));
   return results.every((result) => result === 'ok');
 }
