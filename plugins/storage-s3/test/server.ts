@@ -2,8 +2,10 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { freePort } from '@cairn/testkit/ports';
 import type { TestProject } from 'vitest/node';
+// Relative, not '@cairn/testkit/ports': vitest loads globalSetup files without the
+// @cairn/source condition, so a package import would need testkit built first.
+import { freePort } from '../../../packages/testkit/src/ports';
 
 /**
  * Starts a real S3-compatible server — Ceph radosgw on a throwaway
