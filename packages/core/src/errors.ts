@@ -56,6 +56,16 @@ export const ErrorCodes = {
   GATE_REFUSED: 'CAIRN_GATE_REFUSED',
   /** Input data failed validation against its expected schema. */
   DATA_INVALID: 'CAIRN_DATA_INVALID',
+  /** A deploy, traffic change or rollback was asked for with bad input (endpoint name, weights, model reference). */
+  DEPLOY_INVALID: 'CAIRN_DEPLOY_INVALID',
+  /** A model version could not be deployed or served (bundle unloadable, health check failed); traffic is unchanged. */
+  DEPLOY_FAILED: 'CAIRN_DEPLOY_FAILED',
+  /** No endpoint with this name is deployed. */
+  DEPLOYMENT_NOT_FOUND: 'CAIRN_DEPLOYMENT_NOT_FOUND',
+  /** An A/B experiment definition or event is malformed, or conflicts with what is stored. */
+  EXPERIMENT_INVALID: 'CAIRN_EXPERIMENT_INVALID',
+  /** No A/B experiment with this name exists. */
+  EXPERIMENT_NOT_FOUND: 'CAIRN_EXPERIMENT_NOT_FOUND',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

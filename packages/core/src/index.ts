@@ -9,7 +9,9 @@ export * from './artifacts/builtin';
 export * from './artifacts/io';
 // config resolution
 export * from './config/index';
+export * from './contracts/abtest';
 export * from './contracts/artifact';
+export * from './contracts/deployer';
 export * from './contracts/executor';
 export * from './contracts/metadata';
 export * from './contracts/storage';

@@ -1,7 +1,10 @@
 /**
  * The project stack: which storage, metadata store and executor a project
- * uses, per environment. Written in `cairn.config.ts` with `defineConfig`.
+ * uses, per environment, and the deployer and A/B engine its delivery steps
+ * use. Written in `cairn.config.ts` with `defineConfig`.
  */
+import type { AbTestDescriptor } from './contracts/abtest';
+import type { DeployerDescriptor } from './contracts/deployer';
 import type { ExecutorDescriptor } from './contracts/executor';
 import type { MetadataStore } from './contracts/metadata';
 import type { StorageDriver } from './contracts/storage';
@@ -15,7 +18,14 @@ export interface Stack {
   metadata?: MetadataStore;
   /** Where steps run. @default inProcess() */
   executor?: ExecutorDescriptor;
+  /** Where registered model versions are served (canary, shadow, blue-green, rollback). No default: a project without one does not deploy. */
+  deployer?: DeployerDescriptor;
+  /** The A/B testing engine: assignment, exposure and outcome logging, analysis. No default. */
+  abtest?: AbTestDescriptor;
 }
+
+/** The stack slots, each holding a plugin of the kind of the same name. */
+export const STACK_SLOTS = ['storage', 'metadata', 'executor', 'deployer', 'abtest'] as const;
 
 export interface CairnConfig {
   /** The stack every environment starts from. */
@@ -51,9 +61,8 @@ export function defineConfig(config: CairnConfig): CairnConfig {
   const checkStack = (where: string, stack: Stack | undefined) => {
     if (stack === undefined) return;
     for (const [key, value] of Object.entries(stack)) {
-      const kind = { storage: 'storage', metadata: 'metadata', executor: 'executor' }[key];
-      if (!kind)
-        problems.push(`${where}.${key}: unknown plugin slot (expected storage, metadata or executor)`);
+      const kind = (STACK_SLOTS as readonly string[]).includes(key) ? key : undefined;
+      if (!kind) problems.push(`${where}.${key}: unknown plugin slot (expected ${STACK_SLOTS.join(', ')})`);
       else if (value !== undefined && (value as { kind?: string })?.kind !== kind) {
         problems.push(`${where}.${key}: expected a ${kind} plugin, got ${describe(value)}`);
       }
