@@ -25,7 +25,7 @@
  *
  * @example
  * ```ts
- * const engine = await localAbTest().create({ stateDir: '.cairn' });
+ * const engine = await localAbtest().create({ stateDir: '.cairn' });
  * await engine.createExperiment({
  *   name: 'ranker-v4',
  *   variants: [{ name: 'control', weight: 50 }, { name: 'v4', weight: 50 }],
