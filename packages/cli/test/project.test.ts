@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadProjectConfig, stackFor } from '@cairn/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cairn, DEV_ENTRY, tempDir } from './helpers';
+import { cairn, cairnOnTerminal, DEV_ENTRY, emulateTerminal, tempDir } from './helpers';
 
 // One linked project, installed once, exercised end to end as a user would.
 describe('a project made with cairn new --link', () => {
@@ -63,6 +63,34 @@ describe('a project made with cairn new --link', () => {
     const finished = events.at(-1);
     expect(finished).toMatchObject({ type: 'run.finished', status: 'succeeded' });
     expect(finished.counts.cached + finished.counts.executed).toBe(7);
+  });
+
+  it('on a terminal, run draws one live row per step (waiting, running, cached, done) and a summary', async () => {
+    const result = await cairnOnTerminal(['run', '--force', 'train'], dir);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    const { screen: all, frames } = emulateTerminal(result.stdout);
+    // Step logs scroll above; below them the live block: the header, one row
+    // per step with its state and duration, the summary.
+    expect(all.some((line) => /^train \| training accuracy \d\.\d{4}$/.test(line))).toBe(true);
+    const screen = all.slice(all.findIndex((line) => /^training run /.test(line)));
+    expect(screen[0]).toMatch(/^training run \S+ · env local$/);
+    const rows = Object.fromEntries(
+      screen
+        .map((line) => /^ {2}\S+ (\S+)\s+(waiting|running|cached|done|failed|skipped)\s+(\S*)/.exec(line))
+        .filter((m) => m !== null)
+        .map((m) => [m[1], { state: m[2], duration: m[3] }]),
+    );
+    expect(Object.keys(rows).sort()).toEqual(
+      ['evaluate', 'gate', 'ingest', 'prepare', 'register', 'train', 'validate'].sort(),
+    );
+    expect(rows.train).toMatchObject({ state: 'done' });
+    expect(rows.train!.duration).toMatch(/\d+(\.\d+)?(ms|s)$/);
+    expect(rows.ingest).toMatchObject({ state: 'cached' });
+    expect(screen.at(-1)).toMatch(/✓ run \S+ succeeded in .*: \d executed, \d cached, 0 failed, 0 skipped/);
+    // It was redrawn in place: earlier frames showed steps waiting and train running.
+    const seen = frames.map((f) => f.join('\n'));
+    expect(seen.some((f) => /train\s+running/.test(f))).toBe(true);
+    expect(seen.some((f) => /evaluate\s+waiting/.test(f))).toBe(true);
   });
 
   it('a malformed --set is exit 2 and runs nothing', async () => {
