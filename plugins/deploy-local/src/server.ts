@@ -1,0 +1,239 @@
+/**
+ * The HTTP face of the local deployer (node:http, JSON in and out). Every
+ * failure is answered as `{ error: { code, message } }`; nothing a client
+ * sends can take the server down.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CairnError, type Deployer, ENDPOINT_NAME, ErrorCodes } from '@cairn/core';
+
+/** What the server needs from the deployer's options. */
+export interface ServerSettings {
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Start listening; resolves once the port is bound, with the base URL and a way to stop. */
+export async function startServer(
+  deployer: Deployer,
+  settings: ServerSettings,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    handle(deployer, settings, req, res).catch((error) => sendError(res, error));
+  });
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(
+        new CairnError(
+          ErrorCodes.DEPLOY_FAILED,
+          `local deployer cannot listen on ${settings.host}:${settings.port}: ${error.message}`,
+          {
+            cause: error,
+            hint: error.code === 'EADDRINUSE' ? 'choose another port, or port 0 for a free one' : undefined,
+          },
+        ),
+      );
+    };
+    server.once('error', onError);
+    server.listen(settings.port, settings.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  return {
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Idle keep-alive connections would hold close() open until they time out.
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(
+  deployer: Deployer,
+  settings: ServerSettings,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  const parts = path.split('/').filter((part) => part !== '');
+  const allow = (allowed: string) => {
+    if (method !== allowed && !(allowed === 'GET' && method === 'HEAD')) {
+      throw new HttpError(405, ErrorCodes.USAGE, `${method} is not allowed on ${path}: use ${allowed}`, {
+        allow: allowed === 'GET' ? 'GET, HEAD' : allowed,
+      });
+    }
+  };
+
+  if (parts.length === 1 && parts[0] === 'healthz') {
+    allow('GET');
+    return send(res, 200, { status: 'ok', endpoints: (await deployer.list()).length });
+  }
+  if (parts[0] !== 'v1' || parts[1] !== 'endpoints' || parts.length > 4) throw unknownPath(method, path);
+  if (parts.length === 2) {
+    allow('GET');
+    return send(res, 200, { endpoints: await deployer.list() });
+  }
+  const action = parts[3];
+  if (action !== undefined && action !== 'health' && action !== 'predict') throw unknownPath(method, path);
+  allow(action === 'predict' ? 'POST' : 'GET');
+  const name = decodeName(parts[2]!);
+  const deployment = name === undefined ? undefined : await deployer.status(name);
+  if (name === undefined || !deployment) {
+    throw new HttpError(
+      404,
+      ErrorCodes.DEPLOYMENT_NOT_FOUND,
+      `no endpoint named ${JSON.stringify(name ?? parts[2])} is deployed`,
+    );
+  }
+  if (action === undefined) return send(res, 200, deployment);
+  if (action === 'health') {
+    const health = await deployer.health(name);
+    return send(res, health.status === 'unavailable' ? 503 : 200, health);
+  }
+
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    throw new HttpError(
+      415,
+      ErrorCodes.DATA_INVALID,
+      `expected content-type application/json, got ${JSON.stringify(type || 'none')}`,
+    );
+  }
+  const body = await readJson(req, res, settings.maxBodyBytes);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HttpError(400, ErrorCodes.DATA_INVALID, 'the body must be a JSON object { "rows": [...] }');
+  }
+  const { rows, unitId } = body as { rows?: unknown; unitId?: unknown };
+  if (rows === undefined) throw new HttpError(400, ErrorCodes.DATA_INVALID, 'the body has no "rows"');
+  if (!Array.isArray(rows)) throw new HttpError(400, ErrorCodes.DATA_INVALID, '"rows" must be an array');
+  if (unitId !== undefined && typeof unitId !== 'string') {
+    throw new HttpError(400, ErrorCodes.DATA_INVALID, '"unitId" must be a string');
+  }
+  const result = await deployer.predict(name, rows, unitId === undefined ? {} : { unitId });
+  res.setHeader('x-cairn-model-version', String(result.served.version));
+  return send(res, 200, {
+    predictions: result.predictions,
+    model: result.served.model,
+    version: result.served.version,
+    revision: result.revision,
+    role: result.role,
+  });
+}
+
+function decodeName(segment: string): string | undefined {
+  try {
+    const name = decodeURIComponent(segment);
+    return ENDPOINT_NAME.test(name) ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const unknownPath = (method: string, path: string) =>
+  new HttpError(404, ErrorCodes.USAGE, `no route ${method} ${path} (see GET /v1/endpoints)`);
+
+/**
+ * Read a JSON body up to `limit` bytes. Past the limit it stops keeping
+ * bytes and answers 413 at once; the rest of the upload is discarded, then
+ * the connection is closed (a client that keeps sending gets cut off).
+ */
+async function readJson(req: IncomingMessage, res: ServerResponse, limit: number): Promise<unknown> {
+  const tooLarge = () => {
+    res.setHeader('connection', 'close');
+    // Give a well-behaved client time to finish sending and read the 413, then cut the connection.
+    const cutoff = setTimeout(() => req.socket.destroy(), 2000);
+    cutoff.unref();
+    req.on('end', () => clearTimeout(cutoff));
+    return new HttpError(413, ErrorCodes.DATA_INVALID, `the body is larger than ${limit} bytes`);
+  };
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const text = await new Promise<string | undefined>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        chunks.length = 0;
+        req.resume();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+  if (text === undefined) throw tooLarge();
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(
+      400,
+      ErrorCodes.DATA_INVALID,
+      `the body is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}
+
+function sendError(res: ServerResponse, error: unknown): void {
+  let status = 500;
+  let code: string = ErrorCodes.DEPLOY_FAILED;
+  let message = error instanceof Error ? error.message : String(error);
+  if (error instanceof HttpError) {
+    status = error.status;
+    code = error.code;
+    for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+  } else if (CairnError.is(error)) {
+    code = error.code;
+    status =
+      error.code === ErrorCodes.DEPLOYMENT_NOT_FOUND
+        ? 404
+        : error.code === ErrorCodes.DATA_INVALID || error.code === ErrorCodes.DEPLOY_INVALID
+          ? 400
+          : 500;
+  } else {
+    message = `internal error: ${message}`;
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.removeHeader('x-cairn-model-version');
+  send(res, status, { error: { code, message } });
+}
