@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { kolmogorovSf } from './distributions';
+import { histogram, ksTwoSample, populationStabilityIndex, quantileBins } from './drift';
+import { mulberry32, normalSample } from './random';
+
+function normals(seed: number, n: number, shift = 0): number[] {
+  const random = mulberry32(seed);
+  return Array.from({ length: n }, () => shift + normalSample(random));
+}
+
+describe('populationStabilityIndex', () => {
+  it('is 0 for identical distributions and matches a hand computation', () => {
+    expect(populationStabilityIndex([10, 20, 30], [10, 20, 30])).toBe(0);
+    expect(populationStabilityIndex([10, 20, 30], [20, 40, 60])).toBeCloseTo(0, 15);
+    // Shares 0.5/0.5 → 0.25/0.75: (0.25 − 0.5)·ln(0.25/0.5) + (0.75 − 0.5)·ln(0.75/0.5) = 0.25·ln 2 + 0.25·ln 1.5
+    expect(populationStabilityIndex([50, 50], [25, 75])).toBeCloseTo(
+      0.25 * Math.log(2) + 0.25 * Math.log(1.5),
+      14,
+    );
+  });
+
+  it('grows with the shift of a normal feature binned at reference deciles', () => {
+    const reference = normals(1, 20_000);
+    const edges = quantileBins(reference, 10);
+    const expected = histogram(reference, edges);
+    const psi = [0, 0.1, 0.25, 0.5, 1].map((shift) =>
+      populationStabilityIndex(expected, histogram(normals(2, 20_000, shift), edges)),
+    );
+    for (let i = 1; i < psi.length; i++) expect(psi[i]!).toBeGreaterThan(psi[i - 1]!);
+    expect(psi[0]!).toBeLessThan(0.01); // same distribution, new sample
+    expect(psi[4]!).toBeGreaterThan(0.25); // one standard deviation: a major shift
+  });
+
+  it('stays finite when a bin is empty, and rejects bad counts naming them', () => {
+    expect(Number.isFinite(populationStabilityIndex([10, 10], [20, 0]))).toBe(true);
+    expect(populationStabilityIndex([10, 10], [20, 0], { epsilon: 1e-8 })).toBeGreaterThan(
+      populationStabilityIndex([10, 10], [20, 0]),
+    );
+    expect(() => populationStabilityIndex([1, 2], [1, 2, 3])).toThrow(/expected has 2 bins but actual has 3/);
+    expect(() => populationStabilityIndex([1, -2], [1, 2])).toThrow(/expected\[1\] must be >= 0/);
+    expect(() => populationStabilityIndex([0, 0], [1, 2])).toThrow(/expected must have a positive total/);
+    expect(() => populationStabilityIndex([1, 2], [1, Number.NaN])).toThrow(/actual\[1\] must not be NaN/);
+  });
+});
+
+describe('ksTwoSample', () => {
+  it('finds the largest gap between the empirical CDFs', () => {
+    // F_a − F_b at 5: 5/5 − 3/6 = 0.5 (the maximum).
+    const r = ksTwoSample([1, 2, 3, 4, 5], [3, 4, 5, 6, 7, 8]);
+    expect(r.statistic).toBe(0.5);
+    const en = Math.sqrt(30 / 11);
+    expect(r.pValue).toBe(kolmogorovSf((en + 0.12 + 0.11 / en) * 0.5));
+    // Ties move both CDFs together.
+    expect(ksTwoSample([1, 1, 2, 2], [2, 1, 2, 1]).statistic).toBe(0);
+    expect(ksTwoSample([0, 0, 0], [1, 1]).statistic).toBe(1);
+  });
+
+  it('gives a small p-value for shifted normals and a large one for the same distribution', () => {
+    expect(ksTwoSample(normals(3, 500), normals(4, 500, 0.5)).pValue).toBeLessThan(1e-6);
+    expect(ksTwoSample(normals(3, 500), normals(4, 400)).pValue).toBeGreaterThan(0.05);
+  });
+
+  it('rejects about alpha of same-distribution pairs', () => {
+    let rejections = 0;
+    for (let s = 0; s < 400; s++)
+      if (ksTwoSample(normals(100 + s, 200), normals(900 + s, 300)).pValue < 0.05) rejections += 1;
+    expect(rejections / 400).toBeLessThanOrEqual(0.08);
+    expect(rejections / 400).toBeGreaterThanOrEqual(0.02);
+  });
+
+  it('rejects empty and non-finite samples naming them', () => {
+    expect(() => ksTwoSample([], [1])).toThrow(/a must have at least 1 element/);
+    expect(() => ksTwoSample([1], [Number.NaN])).toThrow(/b\[0\] must not be NaN/);
+  });
+});
+
+describe('quantileBins and histogram', () => {
+  it('cuts at the reference deciles with open outer edges', () => {
+    const reference = Array.from({ length: 1001 }, (_, i) => i); // 0..1000
+    const edges = quantileBins(reference);
+    expect(edges).toEqual([
+      Number.NEGATIVE_INFINITY,
+      100,
+      200,
+      300,
+      400,
+      500,
+      600,
+      700,
+      800,
+      900,
+      Number.POSITIVE_INFINITY,
+    ]);
+    const counts = histogram(reference, edges);
+    expect(counts).toEqual([100, 100, 100, 100, 100, 100, 100, 100, 100, 101]);
+    // Values beyond the reference range still land in the outer bins.
+    expect(histogram([-5000, 5000], edges)).toEqual([1, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+  });
+
+  it('interpolates between order statistics and merges repeated quantiles', () => {
+    expect(quantileBins([1, 2, 3, 4], 2)).toEqual([Number.NEGATIVE_INFINITY, 2.5, Number.POSITIVE_INFINITY]);
+    // Type 7 on 8 values: h = 7k/4 → 1.75, 3.5, 5.25; x[5] + 0.25·(x[6] − x[5]) = 1.25; the two 1s merge.
+    expect(quantileBins([1, 1, 1, 1, 1, 1, 2, 3], 4)).toEqual([
+      Number.NEGATIVE_INFINITY,
+      1,
+      1.25,
+      Number.POSITIVE_INFINITY,
+    ]);
+    expect(quantileBins([7, 7, 7], 5)).toEqual([Number.NEGATIVE_INFINITY, 7, Number.POSITIVE_INFINITY]);
+  });
+
+  it('counts half-open bins with the last one closed, ignoring values outside', () => {
+    expect(histogram([0, 0.5, 1, 1.5, 2, 2.5, -1], [0, 1, 2])).toEqual([2, 3]);
+    expect(histogram([], [0, 1])).toEqual([0]);
+  });
+
+  it('rejects bad edges, bins and values naming them', () => {
+    expect(() => histogram([1], [0, 2, 1])).toThrow(/edges must be strictly increasing \(edges\[2\]\)/);
+    expect(() => histogram([1], [0])).toThrow(/edges must have at least 2 elements/);
+    expect(() => histogram([Number.NaN], [0, 1])).toThrow(/values\[0\] must not be NaN/);
+    expect(() => quantileBins([1, 2], 0)).toThrow(/bins must be a whole number >= 1/);
+    expect(() => quantileBins([], 3)).toThrow(/reference must have at least 1 element/);
+  });
+});
