@@ -4,6 +4,7 @@
  * pipelines.
  */
 
+export * from './abtest';
 export * from './deployer';
 export * from './executor';
 /** Pipelines the executor suite runs; exported so out-of-process workers can find them in the built package. */
