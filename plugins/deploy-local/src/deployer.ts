@@ -541,14 +541,14 @@ export class LocalDeployer implements Deployer {
     const what = describeRef(ref);
     const failed = (message: string, cause?: unknown) =>
       new CairnError(ErrorCodes.DEPLOY_FAILED, `cannot deploy ${what}: ${message}`, cause ? { cause } : {});
-    const stat = await storage.stat(ref.digest).catch((error) => {
-      throw failed(`storage ${storage.name} failed: ${messageOf(error)}`, error);
-    });
-    if (!stat) throw failed(`its bundle ${ref.digest} is not in storage (${storage.name})`);
-
+    // A bundle unpacked (and verified) before is reused: a restart needs no storage round trip.
     const dir = join(deploymentsDir(stateDir), 'bundles', ref.digest);
     let bundle: ModelBundle | undefined = await loadModelBundle(dir).catch(() => undefined);
     if (!bundle) {
+      const stat = await storage.stat(ref.digest).catch((error) => {
+        throw failed(`storage ${storage.name} failed: ${messageOf(error)}`, error);
+      });
+      if (!stat) throw failed(`its bundle ${ref.digest} is not in storage (${storage.name})`);
       // Unpack beside the final folder and rename, so a crash never leaves half a bundle under the digest.
       await rm(dir, { recursive: true, force: true });
       const partial = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
