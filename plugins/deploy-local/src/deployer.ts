@@ -331,6 +331,7 @@ export class LocalDeployer implements Deployer {
     rows: readonly unknown[],
     options: { unitId?: string } = {},
   ): Promise<PredictResult> {
+    if (this.closed) throw new CairnError(ErrorCodes.DEPLOY_FAILED, 'the local deployer is closed');
     const deployment = this.endpoints.get(endpoint)?.at(-1);
     if (!deployment) throw notFound(endpoint);
     if (!Array.isArray(rows)) throw new CairnError(ErrorCodes.DATA_INVALID, 'rows must be an array');

@@ -357,5 +357,9 @@ describe('deploy-local over HTTP', () => {
     expect(Date.now() - started).toBeLessThan(1000);
     expect(models.closed).toBe(2);
     await expect(fetch(url)).rejects.toThrow();
+    await expect(deployer.predict('a', [[1, 2]])).rejects.toMatchObject({ code: 'CAIRN_DEPLOY_FAILED' });
+    await expect(deployer.deploy({ endpoint: 'a', model: v[2]! })).rejects.toMatchObject({
+      code: 'CAIRN_DEPLOY_FAILED',
+    });
   });
 });
