@@ -11,7 +11,7 @@
  */
 import { assertFinite, assertNumber, assertPositive } from './validate';
 
-const EPSILON = 1e-16;
+const EPSILON = 2.220446049250313e-16; // Number.EPSILON: a tighter test may never pass and run to MAX_ITERATIONS
 const TINY = 1e-300;
 const MAX_ITERATIONS = 100_000;
 const LN_SQRT_2PI = 0.9189385332046728; // ln √(2π)
@@ -40,9 +40,33 @@ export function logGamma(x: number): number {
   return LN_SQRT_2PI + (z + 0.5) * Math.log(t) - t + Math.log(sum);
 }
 
-/** ln B(a, b) = ln Γ(a) + ln Γ(b) − ln Γ(a + b). @internal */
+/** Stirling's correction ln Γ(z) − [(z − ½) ln z − z + ½ ln 2π], for z ≥ 100. */
+function stirlingCorrection(z: number): number {
+  const z2 = z * z;
+  return (1 / 12 - (1 / 360 - 1 / (1260 * z2)) / z2) / z;
+}
+
+/**
+ * ln B(a, b) = ln Γ(a) + ln Γ(b) − ln Γ(a + b). When one argument is large,
+ * ln Γ(a + b) − ln Γ(a) is a small difference of huge numbers (ln Γ(10⁷) ≈
+ * 1.5·10⁸), so it is taken from Stirling's series directly instead; this
+ * keeps Student t with millions of degrees of freedom and Beta posteriors of
+ * large experiments accurate.
+ * @internal
+ */
 export function logBeta(a: number, b: number): number {
-  return logGamma(a) + logGamma(b) - logGamma(a + b);
+  const big = Math.max(a, b);
+  const small = Math.min(a, b);
+  if (big < 100) return logGamma(a) + logGamma(b) - logGamma(a + b);
+  const sum = big + small;
+  // ln Γ(big + small) − ln Γ(big) from the two Stirling expansions.
+  const growth =
+    (big - 0.5) * Math.log1p(small / big) +
+    small * Math.log(sum) -
+    small +
+    stirlingCorrection(sum) -
+    stirlingCorrection(big);
+  return logGamma(small) - growth;
 }
 
 function checkGammaArgs(a: number, x: number): void {
@@ -154,11 +178,22 @@ export function regularizedIncompleteBeta(x: number, a: number, b: number): numb
   assertFinite(b, 'b');
   if (x === 0) return 0;
   if (x === 1) return 1;
-  const front = Math.exp(a * Math.log(x) + b * Math.log1p(-x) - logBeta(a, b));
+  return incompleteBeta(x, 1 - x, a, b);
+}
+
+/**
+ * I_x(a, b) given both x and y = 1 − x, so that a caller who knows the small
+ * one exactly (Student t: y = t²/(ν + t²)) does not lose it to rounding in
+ * 1 − x; with a in the millions, a·ln x would otherwise amplify that rounding.
+ */
+function incompleteBeta(x: number, y: number, a: number, b: number): number {
+  const logX = x > 0.5 ? Math.log1p(-y) : Math.log(x);
+  const logY = y > 0.5 ? Math.log1p(-x) : Math.log(y);
+  const front = Math.exp(a * logX + b * logY - logBeta(a, b));
   // The fraction converges fast only on one side of the mean; use the
   // symmetry I_x(a, b) = 1 − I_{1−x}(b, a) on the other.
   if (x < (a + 1) / (a + b + 2)) return (front * betaContinuedFraction(x, a, b)) / a;
-  return 1 - (front * betaContinuedFraction(1 - x, b, a)) / b;
+  return 1 - (front * betaContinuedFraction(y, b, a)) / b;
 }
 
 /** The standard normal density φ(z). */
@@ -245,7 +280,9 @@ function checkDf(df: number): void {
 export function studentTTwoSided(t: number, df: number): number {
   if (df === Number.POSITIVE_INFINITY) return 2 * normalCdf(-Math.abs(t));
   if (!Number.isFinite(t)) return 0;
-  return regularizedIncompleteBeta(df / (df + t * t), df / 2, 0.5);
+  if (t === 0) return 1;
+  const t2 = t * t;
+  return incompleteBeta(df / (df + t2), t2 / (df + t2), df / 2, 0.5);
 }
 
 /**
@@ -281,11 +318,13 @@ export function studentTQuantile(p: number, df: number): number {
   if (p === 0) return Number.NEGATIVE_INFINITY;
   if (p === 1) return Number.POSITIVE_INFINITY;
   if (p === 0.5) return 0;
-  if (p < 0.5) return -studentTQuantile(1 - p, df);
-  const q = 1 - p;
+  // Solve for the tail probability itself: 1 − p is exact for p ≥ ½
+  // (Sterbenz), but 1 − (1 − p) would round away a small p.
+  const q = p < 0.5 ? p : 1 - p;
+  const sign = p < 0.5 ? -1 : 1;
   const upper = (t: number): number => 0.5 * studentTTwoSided(t, df);
   let lo = 0;
-  let hi = Math.max(1, normalQuantile(p));
+  let hi = Math.max(1, normalQuantile(1 - q));
   while (upper(hi) > q) {
     lo = hi;
     hi *= 2;
@@ -297,10 +336,10 @@ export function studentTQuantile(p: number, df: number): number {
     else hi = t;
     let next = t + f / studentTPdf(t, df);
     if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
-    if (Math.abs(next - t) <= 1e-15 * next || hi - lo <= 1e-15 * hi) return next;
+    if (Math.abs(next - t) <= 1e-15 * next || hi - lo <= 1e-15 * hi) return sign * next;
     t = next;
   }
-  return t;
+  return sign * t;
 }
 
 /**
