@@ -214,11 +214,6 @@ export function normalCdf(z: number): number {
   return z < 0 ? tail : 1 - tail;
 }
 
-/** Upper tail 1 − Φ(z) without cancellation. @internal */
-export function normalSf(z: number): number {
-  return normalCdf(-z);
-}
-
 // Acklam's rational approximation of Φ⁻¹ (relative error < 1.15e-9).
 const ACKLAM_A = [
   -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1,
