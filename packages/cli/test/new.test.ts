@@ -163,6 +163,27 @@ describe('cairn new', () => {
     expect([local.storage?.name, local.metadata?.name]).toEqual(['local', 'sqlite']);
   });
 
+  it('--plugins deploy-local,abtest-local go into the base stack, not env.team', async () => {
+    const cwd = await tempDir('delivery');
+    const result = await cairn(
+      ['new', 'shop', '--link', '--no-install', '--no-git', '--plugins', 'deploy-local,abtest-local'],
+      cwd,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const dir = join(cwd, 'shop');
+    const pjson = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    expect(pjson.dependencies['@cairn/deploy-local']).toMatch(/^file:.*plugins\/deploy-local$/);
+    expect(pjson.dependencies['@cairn/abtest-local']).toMatch(/^file:.*plugins\/abtest-local$/);
+    const config = readFileSync(join(dir, 'cairn.config.ts'), 'utf8');
+    expect(config).toContain("import localDeployer from '@cairn/deploy-local';");
+    expect(config).toContain("import localAbtest from '@cairn/abtest-local';");
+    const stack = config.slice(config.indexOf('stack: {'), config.indexOf('env: {'));
+    expect(stack).toContain('    deployer: localDeployer({ port: 8080 }),');
+    expect(stack).toContain("    abtest: localAbtest({ file: '.cairn/abtest.db' }),");
+    expect(config).not.toContain('team: {');
+    expect(listFiles(dir)).not.toContain('.env.example');
+  });
+
   it('without --plugins there is no team env and no .env.example', async () => {
     const cwd = await tempDir('plain');
     const result = await cairn(['new', 'plain', '--link', '--no-install', '--no-git'], cwd);

@@ -277,6 +277,24 @@ describe('a project made with cairn new --link', () => {
     expect(text.stdout).toMatch(/MLOps level 1/);
   });
 
+  it('add deploy-local and abtest-local fill the deployer and abtest slots; runs and doctor see them', async () => {
+    for (const plugin of ['deploy-local', 'abtest-local']) {
+      const result = await cairn(['add', plugin], dir);
+      expect(result.code, result.stderr).toBe(0);
+    }
+    const config = readFileSync(join(dir, 'cairn.config.ts'), 'utf8');
+    expect(config).toContain('deployer: localDeployer({ port: 8080 }),');
+    expect(config).toContain("abtest: localAbtest({ file: '.cairn/abtest.db' }),");
+    // (Loaded by the CLI in its own process: this process keeps the config module it imported first.)
+    const run = await cairn(['run'], dir);
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    const doctor = JSON.parse((await cairn(['doctor', '--json'], dir)).stdout);
+    const byId = Object.fromEntries(doctor.practices.map((p: any) => [p.id, p]));
+    // A configured plugin is half of the practice: no step deploys or experiments yet.
+    expect(byId.deployment).toMatchObject({ ok: false, detail: 'deployer local (env local), deploy step ✗' });
+    expect(byId.abtest.detail).toMatch(/^A\/B engine local \(env local\), experiment or canary step ✗$/);
+  });
+
   it('add refuses a package that is not a Cairn plugin and changes nothing', async () => {
     const pkg = join(cwd, 'not-a-plugin');
     await mkdir(pkg);

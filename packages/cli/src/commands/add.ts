@@ -191,6 +191,8 @@ export default class Add extends CairnCommand {
         `  It reads ${known[1].env.map((v) => v.name).join(', ')} from the environment (listed in .env.example).`,
       );
       if (where !== 'the stack') this.log(`  Run on it with: cairn run --env ${env}`);
+    } else if (known) {
+      this.log(`  Its options are in the ${pkg} README.`);
     } else {
       this.log(`  ${importName}() takes options: see the ${pkg} README.`);
     }

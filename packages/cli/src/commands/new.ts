@@ -11,6 +11,7 @@ export default class New extends CairnCommand {
     '<%= config.bin %> new churn-model --plugins metadata-postgres,storage-s3 --yes',
     '<%= config.bin %> new churn-model --registry http://127.0.0.1:4873 --no-git',
     '<%= config.bin %> new storage-gcs --template plugin --kind storage --name @acme/storage-gcs',
+    '<%= config.bin %> new deploy-kserve --template plugin --kind deployer --name @acme/deploy-kserve',
     '<%= config.bin %> new demo --link --dry-run',
   ];
   static override args = {
@@ -24,7 +25,7 @@ export default class New extends CairnCommand {
     }),
     kind: Flags.string({
       description: 'Plugin kind, for --template plugin',
-      options: ['storage', 'metadata', 'executor'],
+      options: ['storage', 'metadata', 'executor', 'deployer', 'abtest'],
     }),
     registry: Flags.string({
       description: 'npm registry URL the @cairn packages are installed from (written to .npmrc)',
@@ -98,9 +99,9 @@ export default class New extends CairnCommand {
 
     let kind = flags.kind;
     if (isPlugin && !kind)
-      kind = asking ? await ask('Plugin kind (storage, metadata, executor)?', 'storage') : 'storage';
+      kind = asking ? await ask(`Plugin kind (${plugins.STACK_KINDS.join(', ')})?`, 'storage') : 'storage';
     if (isPlugin && !plugins.STACK_KINDS.includes(kind as 'storage')) {
-      throw scaffoldError(`Unknown plugin kind "${kind}"`, 'Use storage, metadata or executor.');
+      throw scaffoldError(`Unknown plugin kind "${kind}"`, `Use ${plugins.STACK_KINDS.join(', ')}.`);
     }
     const pluginInput =
       flags.plugins ??
@@ -132,7 +133,9 @@ export default class New extends CairnCommand {
 
     const name = nameForms(packageName);
     const spec = (pkg: string) => workspace.cairnSpec(pkg, link);
-    const id = isPlugin ? name.kebab.replace(new RegExp(`^${kind}-`), '') || name.kebab : undefined;
+    // `@acme/storage-gcs` → id `gcs`; deployers are often named `deploy-…`.
+    const kindPrefix = new RegExp(`^(${kind}${kind === 'deployer' ? '|deploy' : ''})-`);
+    const id = isPlugin ? name.kebab.replace(kindPrefix, '') || name.kebab : undefined;
     const data = {
       name,
       template: templateName,
@@ -144,6 +147,9 @@ export default class New extends CairnCommand {
         metadataSqlite: spec('@cairn/metadata-sqlite'),
         tabular: spec('@cairn/tabular'),
         testkit: spec('@cairn/testkit'),
+        // The plugin template's deployer and A/B starters build on the embedded ones.
+        deployLocal: spec('@cairn/deploy-local'),
+        abtestLocal: spec('@cairn/abtest-local'),
       },
       libraries: workspace.TEMPLATE_LIBRARIES,
       plugins: chosen
@@ -155,8 +161,10 @@ export default class New extends CairnCommand {
             spec: p.short ? spec(p.package) : 'latest',
             kind: known?.kind,
             factory: known ? plugins.factoryName(known.kind, known.id) : undefined,
-            // Indented for its place in cairn.config.ts: env.team.<kind>.
-            call: known ? plugins.pluginCall(p.short!, '      ') : undefined,
+            // Shared backends go to env.team; the rest (a deployer, an A/B engine) to the base stack.
+            team: known?.team ?? false,
+            // Indented for its place in cairn.config.ts: env.team.<kind> or stack.<kind>.
+            call: known ? plugins.pluginCall(p.short!, known.team ? '      ' : '    ') : undefined,
             env: known?.env ?? [],
           };
         }),

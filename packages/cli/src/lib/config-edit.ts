@@ -6,7 +6,7 @@
  */
 
 export interface PluginEdit {
-  kind: 'storage' | 'metadata' | 'executor';
+  kind: import('./plugins').PluginKind;
   /** The package to import from. */
   packageName: string;
   /** Identifier of the default import. */

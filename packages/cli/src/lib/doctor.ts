@@ -73,6 +73,8 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
   let confDir = join(projectDir, 'conf');
   /** Other environments' storage and metadata, e.g. `team: s3 + postgres`. */
   const otherEnvs: string[] = [];
+  /** Deployer and A/B engines configured in any environment, e.g. `local (env local)`. */
+  const configured: Record<'deployer' | 'abtest', string[]> = { deployer: [], abtest: [] };
   try {
     const { openStack, loadPipelines } = await import('./project');
     const core = await import('@cairn/core');
@@ -88,6 +90,15 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
           (n, i) => n && n !== [storageName, metadataName][i],
         );
         if (differs.length > 0) otherEnvs.push(`env ${name}: ${differs.join(' + ')}`);
+      }
+      for (const name of ['local', ...Object.keys(stack.config.env ?? {})]) {
+        const slots = core.stackFor(stack.config, name);
+        for (const slot of ['deployer', 'abtest'] as const) {
+          const plugin = slots[slot];
+          const entry = plugin && `${plugin.name} (env ${name})`;
+          if (entry && !configured[slot].some((c) => c.startsWith(`${plugin.name} `)))
+            configured[slot].push(entry);
+        }
       }
       pipelines = [...(await loadPipelines(stack.pipelinesDir)).values()];
       const history = await stack.metadata.listRuns({ limit: 1000 });
@@ -297,33 +308,32 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
     fix: 'Add .github/workflows/ci.yml calling `npm run ci`: `vitest run && cairn run --env ci && cairn gate latest --env ci` (the gate fails the job when the candidate is worse than production).',
   });
 
-  const deployDeps = Object.keys(deps).filter((d) => /deploy/.test(d));
+  // A delivery practice holds when the stack names the plugin that does it
+  // (cairn.config.ts, any environment) and a pipeline step uses it.
   const deploySteps = stepsNamed(/deploy|serve|release/i);
+  const deployers = configured.deployer;
   add({
     id: 'deployment',
     level: 2,
     title: 'Automated deployment',
-    ok: deployDeps.length > 0 && deploySteps.length > 0,
-    detail: deploySteps.length
-      ? `steps ${deploySteps.map((n) => n.name).join(', ')}`
-      : deployDeps.length
-        ? `${deployDeps.join(', ')} installed but no deploy step`
-        : 'no deployer plugin and no deploy step',
-    fix: 'Not available in Cairn yet: no deployer plugin exists so far. Serve the production bundle yourself (the model artifact carries its preprocessing and signature) or add a deploy step after the gate.',
+    ok: deployers.length > 0 && deploySteps.length > 0,
+    detail: `deployer ${deployers.length ? deployers.join(', ') : '✗'}, deploy step ${deploySteps.length ? deploySteps.map((n) => n.name).join(', ') : '✗'}`,
+    fix: deployers.length
+      ? "Add a deploy step after the gate that deploys the production version through the stack's deployer (canary or blue-green)."
+      : '`cairn add deploy-local` puts a local HTTP model server in the stack (canary, shadow, blue-green, rollback); then add a step after the gate that deploys the production version through it.',
   });
 
-  const abDeps = Object.keys(deps).filter((d) => /abtest|growthbook|openfeature/.test(d));
+  const abEngines = configured.abtest;
   const abSteps = stepsNamed(/abtest|ab-test|canary|shadow|experiment/i);
   add({
     id: 'abtest',
     level: 2,
     title: 'A/B test or canary release',
-    ok: abDeps.length > 0 || abSteps.length > 0,
-    detail:
-      abDeps.length || abSteps.length
-        ? [...abDeps, ...abSteps.map((n) => `step ${n.name}`)].join(', ')
-        : 'no A/B testing plugin or canary step',
-    fix: 'Not available in Cairn yet: no A/B testing plugin exists so far. Add a canary or A/B step after deployment.',
+    ok: abEngines.length > 0 && abSteps.length > 0,
+    detail: `A/B engine ${abEngines.length ? abEngines.join(', ') : '✗'}, experiment or canary step ${abSteps.length ? abSteps.map((n) => n.name).join(', ') : '✗'}`,
+    fix: abEngines.length
+      ? 'Add a step that creates the experiment (or canary) for the deployed version and one that analyzes it and concludes.'
+      : '`cairn add abtest-local` puts the A/B engine in the stack (deterministic assignment, exposure and outcome logging, sequential analysis); then add experiment steps after deployment.',
   });
 
   const driftSteps = stepsNamed(/drift|monitor/i);

@@ -2,10 +2,15 @@
  * Plugin names: our short names (`storage-s3`) map to `@cairn/…` packages;
  * any scoped npm name (`@acme/storage-gcs`) is accepted as is.
  */
+
+import type { STACK_SLOTS } from '@cairn/core';
 import { nameForms, npmNameProblems } from './names';
 
-export type PluginKind = 'storage' | 'metadata' | 'executor';
-export const STACK_KINDS: readonly PluginKind[] = ['storage', 'metadata', 'executor'];
+/** The kinds a `cairn.config.ts` stack slot holds; each slot is named after its kind. */
+export type PluginKind = (typeof STACK_SLOTS)[number];
+// A copy of the core's list: importing values from @cairn/core here would load
+// the whole core on every command start.
+export const STACK_KINDS: readonly PluginKind[] = ['storage', 'metadata', 'executor', 'deployer', 'abtest'];
 
 /** An environment variable a plugin's generated options read (`${env:NAME}`), for `.env.example`. */
 export interface PluginEnvVar {
@@ -91,6 +96,20 @@ export const KNOWN_PLUGINS: Record<string, KnownPlugin> = {
       { name: 'AWS_SECRET_ACCESS_KEY', doc: 'secret key of the bucket', example: 'change-me' },
     ],
     team: true,
+  },
+  'deploy-local': {
+    kind: 'deployer',
+    id: 'local',
+    options: () => '{ port: 8080 }',
+    env: [],
+    team: false,
+  },
+  'abtest-local': {
+    kind: 'abtest',
+    id: 'local',
+    options: () => "{ file: '.cairn/abtest.db' }",
+    env: [],
+    team: false,
   },
   'executor-bullmq': {
     kind: 'executor',
