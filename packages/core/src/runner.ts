@@ -4,7 +4,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { materializeArtifact, readSmallBlob, storeArtifact } from './artifacts/io';
+import type { AbTestEngine } from './contracts/abtest';
 import type { ArtifactMap, ArtifactType } from './contracts/artifact';
+import type { Deployer } from './contracts/deployer';
 import type { StepLogLine, StepTask, StepTaskResult } from './contracts/executor';
 import type { ModelRegistry } from './contracts/metadata';
 import type { StorageDriver } from './contracts/storage';
@@ -28,6 +30,10 @@ export interface RunStepTaskOptions {
   step?: AnyStep;
   /** Given to steps that declare `registry: true`. */
   registry?: ModelRegistry;
+  /** Given to steps that declare `deployer: true`. */
+  deployer?: Deployer;
+  /** Given to steps that declare `abtest: true`. */
+  abtest?: AbTestEngine;
 }
 
 /**
@@ -116,6 +122,8 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
         pipeline: task.pipeline.name,
         projectDir: task.projectDir,
         ...(options.registry ? { registry: options.registry } : {}),
+        ...(options.deployer ? { deployer: options.deployer } : {}),
+        ...(options.abtest ? { abtest: options.abtest } : {}),
       };
       produced = await raceAbort(
         Promise.resolve().then(() => definition.run(context as never)),

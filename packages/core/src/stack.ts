@@ -4,7 +4,7 @@
  * use. Written in `cairn.config.ts` with `defineConfig`.
  */
 import type { AbTestDescriptor } from './contracts/abtest';
-import type { DeployerDescriptor } from './contracts/deployer';
+import type { DeployerDescriptor, ModelLoader } from './contracts/deployer';
 import type { ExecutorDescriptor } from './contracts/executor';
 import type { MetadataStore } from './contracts/metadata';
 import type { StorageDriver } from './contracts/storage';
@@ -40,6 +40,12 @@ export interface CairnConfig {
   defaultPipeline?: string;
   /** Folder for Cairn's local state (artifacts, metadata, scratch). @default '.cairn' */
   stateDir?: string;
+  /**
+   * How the project's model bundles are served: one loader per bundle
+   * `flavor` (the function the project's tests use to serve a bundle without
+   * the training code). The deployer, deploy steps and `cairn serve` use it.
+   */
+  serving?: { loaders: Record<string, ModelLoader> };
 }
 
 /**
@@ -56,8 +62,19 @@ export interface CairnConfig {
  */
 export function defineConfig(config: CairnConfig): CairnConfig {
   const problems: string[] = [];
-  const known = new Set(['stack', 'env', 'conf', 'pipelines', 'defaultPipeline', 'stateDir']);
+  const known = new Set(['stack', 'env', 'conf', 'pipelines', 'defaultPipeline', 'stateDir', 'serving']);
   for (const key of Object.keys(config ?? {})) if (!known.has(key)) problems.push(`unknown key "${key}"`);
+  if (config?.serving !== undefined) {
+    const loaders = (config.serving as { loaders?: unknown })?.loaders;
+    if (typeof loaders !== 'object' || loaders === null)
+      problems.push('serving.loaders: expected { <flavor>: loader }');
+    else
+      for (const [flavor, loader] of Object.entries(loaders))
+        if (typeof loader !== 'function')
+          problems.push(
+            `serving.loaders.${flavor}: expected a function (bundle) => predictor, got ${describe(loader)}`,
+          );
+  }
   const checkStack = (where: string, stack: Stack | undefined) => {
     if (stack === undefined) return;
     for (const [key, value] of Object.entries(stack)) {

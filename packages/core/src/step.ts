@@ -1,5 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { AbTestEngine } from './contracts/abtest';
 import type { ArtifactMap, ArtifactType, ValuesOf } from './contracts/artifact';
+import type { Deployer } from './contracts/deployer';
 import type { StepLogLine } from './contracts/executor';
 import type { ArtifactRef, ModelRegistry } from './contracts/metadata';
 import { CairnError, ErrorCodes } from './errors';
@@ -41,6 +43,10 @@ export interface StepContext<Config, Inputs> {
    * executor, because the registry is the run's metadata store.
    */
   registry?: ModelRegistry;
+  /** The stack's deployer, for steps that declare `deployer: true` (created in control mode). */
+  deployer?: Deployer;
+  /** The stack's A/B engine, for steps that declare `abtest: true`. */
+  abtest?: AbTestEngine;
 }
 
 /** Retry policy: a count, or a count with a backoff. */
@@ -75,12 +81,15 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
    * Called on a cache hit with the cached output values: return `false` when
    * something the cache key cannot see has changed since (a registry decision
    * another promotion overtook). The step then runs again, reason
-   * `state-changed`. Registry steps receive `registry`.
+   * `state-changed`. Steps receive what they declare: `registry`,
+   * `deployer`, `abtest`.
    */
   reuse?(context: {
     outputs: ValuesOf<Outputs>;
     config: Config;
     registry?: ModelRegistry;
+    deployer?: Deployer;
+    abtest?: AbTestEngine;
   }): boolean | Promise<boolean>;
   /**
    * The step reads or writes the model registry (`ctx.registry`). It then
@@ -88,6 +97,18 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
    * @default false
    */
   registry?: boolean;
+  /**
+   * The step deploys models through the stack's deployer (`ctx.deployer`).
+   * It runs in the orchestrator's process; a run of a pipeline with such a
+   * step is refused up front when the stack has no deployer.
+   * @default false
+   */
+  deployer?: boolean;
+  /**
+   * The step uses the stack's A/B engine (`ctx.abtest`); as for `deployer`.
+   * @default false
+   */
+  abtest?: boolean;
 }
 
 /** A step written in TypeScript. */

@@ -31,7 +31,7 @@ export default class Plan extends CairnCommand {
     const { args, flags } = await this.parse(Plan);
     const core = await import('@cairn/core');
     const overrides = core.parseOverrides(flags.set ?? []);
-    const { requireProjectDir, openStack, selectPipeline } = await import('../lib/project');
+    const { requireProjectDir, openStack, selectPipeline, deliveryOptions } = await import('../lib/project');
     const projectDir = requireProjectDir(flags.project);
     const stack = await openStack(projectDir, flags.env);
     try {
@@ -42,6 +42,7 @@ export default class Plan extends CairnCommand {
         env: flags.env,
         projectDir,
         confDir: stack.confDir,
+        ...deliveryOptions(stack),
         overrides,
         noCache: !flags.cache,
         ...(flags.force ? { force: flags.force } : {}),

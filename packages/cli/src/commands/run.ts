@@ -44,7 +44,7 @@ export default class Run extends CairnCommand {
     const core = await import('@cairn/core');
     // Malformed flags fail before anything is loaded.
     const overrides = core.parseOverrides(flags.set ?? []);
-    const { requireProjectDir, openStack, selectPipeline } = await import('../lib/project');
+    const { requireProjectDir, openStack, selectPipeline, deliveryOptions } = await import('../lib/project');
     const projectDir = requireProjectDir(flags.project);
     const stack = await openStack(projectDir, flags.env);
     const { jsonRenderer, lineRenderer, liveRenderer } = await import('../lib/progress');
@@ -74,6 +74,7 @@ export default class Run extends CairnCommand {
         projectDir,
         confDir: stack.confDir,
         tmpDir: `${stack.stateDir}/tmp`,
+        ...deliveryOptions(stack),
         overrides,
         noCache: !flags.cache,
         ...(flags.force ? { force: flags.force } : {}),

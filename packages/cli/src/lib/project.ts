@@ -7,7 +7,16 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { CairnConfig, ExecutorDescriptor, MetadataStore, Pipeline, StorageDriver } from '@cairn/core';
+import type {
+  AbTestDescriptor,
+  CairnConfig,
+  DeployerDescriptor,
+  ExecutorDescriptor,
+  MetadataStore,
+  ModelLoader,
+  Pipeline,
+  StorageDriver,
+} from '@cairn/core';
 import { usageError } from './errors';
 
 export const CONFIG_FILES = ['cairn.config.ts', 'cairn.config.mts', 'cairn.config.js', 'cairn.config.mjs'];
@@ -45,6 +54,11 @@ export interface OpenedStack {
   storage: StorageDriver;
   metadata: MetadataStore;
   executor: ExecutorDescriptor;
+  /** The deployer and A/B engine of the environment, when it has them. */
+  deployer?: DeployerDescriptor;
+  abtest?: AbTestDescriptor;
+  /** `serving.loaders` of cairn.config.ts: how bundles of each flavor are served. */
+  loaders: Record<string, ModelLoader>;
   /** Absolute folder of step configs. */
   confDir: string;
   /** Absolute folder of pipeline modules. */
@@ -81,6 +95,9 @@ export async function openStack(projectDir: string, env = 'local'): Promise<Open
     storage,
     metadata,
     executor,
+    ...(stack.deployer ? { deployer: stack.deployer } : {}),
+    ...(stack.abtest ? { abtest: stack.abtest } : {}),
+    loaders: config?.serving?.loaders ?? {},
     confDir: resolve(projectDir, config?.conf ?? 'conf'),
     pipelinesDir: resolve(projectDir, config?.pipelines ?? 'pipelines'),
     stateDir,
@@ -88,6 +105,16 @@ export async function openStack(projectDir: string, env = 'local'): Promise<Open
       await metadata.close?.();
       await storage.close?.();
     },
+  };
+}
+
+/** What runs and plans lend to delivery steps: the deployer, the A/B engine, the loaders, the state folder. */
+export function deliveryOptions(stack: OpenedStack) {
+  return {
+    ...(stack.deployer ? { deployer: stack.deployer } : {}),
+    ...(stack.abtest ? { abtest: stack.abtest } : {}),
+    loaders: stack.loaders,
+    stateDir: stack.stateDir,
   };
 }
 

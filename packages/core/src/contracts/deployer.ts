@@ -201,6 +201,15 @@ export interface DeployerContext {
   loaders: Record<string, ModelLoader>;
   /** A folder the deployer may keep its state in (revisions, unpacked bundles). */
   stateDir: string;
+  /**
+   * `serve`: this process answers traffic (a model server such as `cairn
+   * serve`). `control`: it only changes what is deployed (a pipeline step,
+   * `cairn deploy`) and starts no server; a serving process follows the
+   * change. Deployers whose serving lives elsewhere (a cluster) treat both
+   * alike.
+   * @default 'serve'
+   */
+  mode?: 'serve' | 'control';
 }
 
 /** The serializable thing a factory returns: name, options, and how to start it. */

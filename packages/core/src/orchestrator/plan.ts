@@ -4,6 +4,7 @@ import type { StorageDriver } from '../contracts/storage';
 import type { PlanReason } from '../events';
 import type { Pipeline } from '../pipeline';
 import { cacheKey, decideCache, prepareRun, previousExecutions } from './prepare';
+import { runServices } from './services';
 import type { Plan, PlannedStep, PlanOptions } from './types';
 
 /**
@@ -28,38 +29,48 @@ export async function planPipeline(
   const previous = await previousExecutions(options.metadata, pipeline.name, pipeline.nodes.length);
   const known = new Map<string, Record<string, ArtifactRef>>();
   const steps: PlannedStep[] = [];
-  for (const node of pipeline.nodes) {
-    const dependsOn = [...new Set(Object.values(node.inputs).map((wire) => wire.node))];
-    const inputs: Record<string, ArtifactRef> = {};
-    let inputsKnown = true;
-    for (const [name, wire] of Object.entries(node.inputs)) {
-      const ref = known.get(wire.node)?.[wire.output];
-      if (ref) inputs[name] = ref;
-      else inputsKnown = false;
-    }
-    const planned = (action: PlannedStep['action'], reason: PlanReason, key?: string): PlannedStep => ({
-      step: node.name,
-      action,
-      reason,
-      dependsOn,
-      ...(key ? { cacheKey: key } : {}),
-    });
-    if (!inputsKnown) {
-      steps.push(planned('run', 'upstream'));
-      continue;
-    }
-    const key = cacheKey(node, prepared, inputs);
-    const decision = await decideCache(node, prepared, key, inputs, {
-      storage: options.storage,
-      metadata: options.metadata,
-      previous,
-      tmpDir,
-      ...(options.noCache ? { noCache: true } : {}),
-    });
-    if ('reuse' in decision) {
-      known.set(node.name, decision.reuse.outputs);
-      steps.push(planned('cached', 'cached', key));
-    } else steps.push(planned('run', decision.reason, key));
+  const services = runServices(options, prepared.projectDir);
+  try {
+    await planSteps();
+  } finally {
+    await services.close();
   }
   return { pipeline: pipeline.name, env: prepared.env, steps };
+
+  async function planSteps(): Promise<void> {
+    for (const node of pipeline.nodes) {
+      const dependsOn = [...new Set(Object.values(node.inputs).map((wire) => wire.node))];
+      const inputs: Record<string, ArtifactRef> = {};
+      let inputsKnown = true;
+      for (const [name, wire] of Object.entries(node.inputs)) {
+        const ref = known.get(wire.node)?.[wire.output];
+        if (ref) inputs[name] = ref;
+        else inputsKnown = false;
+      }
+      const planned = (action: PlannedStep['action'], reason: PlanReason, key?: string): PlannedStep => ({
+        step: node.name,
+        action,
+        reason,
+        dependsOn,
+        ...(key ? { cacheKey: key } : {}),
+      });
+      if (!inputsKnown) {
+        steps.push(planned('run', 'upstream'));
+        continue;
+      }
+      const key = cacheKey(node, prepared, inputs);
+      const decision = await decideCache(node, prepared, key, inputs, {
+        storage: options.storage,
+        metadata: options.metadata,
+        previous,
+        tmpDir,
+        services,
+        ...(options.noCache ? { noCache: true } : {}),
+      });
+      if ('reuse' in decision) {
+        known.set(node.name, decision.reuse.outputs);
+        steps.push(planned('cached', 'cached', key));
+      } else steps.push(planned('run', decision.reason, key));
+    }
+  }
 }

@@ -14,6 +14,7 @@ import type { PlanReason } from '../events';
 import { canonicalJson, sha256 } from '../hash';
 import type { Pipeline, PipelineNode } from '../pipeline';
 import { type AnyStepDefinition, isCommandStep } from '../step';
+import { checkServices, type RunServices } from './services';
 import type { PlanOptions } from './types';
 
 export interface PreparedRun {
@@ -40,6 +41,7 @@ export async function prepareRun(pipeline: Pipeline, options: PlanOptions): Prom
         .join(', ')})`,
     );
   }
+  checkServices(pipeline, options);
   const resolved = await resolveStepConfigs({
     confDir: resolve(projectDir, options.confDir ?? 'conf'),
     projectDir,
@@ -175,15 +177,15 @@ function outputsMatch(node: PipelineNode, outputs: Record<string, ArtifactRef>):
 
 /**
  * Whether a verified cache entry may be reused: steps with a `reuse` check
- * get their cached output values (and the registry, for registry steps) and
- * may refuse. Steps without one always reuse.
+ * get their cached output values (and what they declare: the registry, the
+ * deployer, the A/B engine) and may refuse. Steps without one always reuse.
  */
 async function reusable(
   node: PipelineNode,
   prepared: PreparedRun,
   outputs: Record<string, ArtifactRef>,
   storage: StorageDriver,
-  metadata: MetadataStore,
+  services: RunServices,
   tmpDir: string,
 ): Promise<boolean> {
   const definition = node.step.definition;
@@ -200,7 +202,7 @@ async function reusable(
     return await definition.reuse({
       outputs: values as never,
       config: prepared.configs.get(node.name)!.value,
-      ...(definition.registry ? { registry: metadata } : {}),
+      ...(await services.for(definition)),
     });
   } finally {
     await rm(workdir, { recursive: true, force: true });
@@ -230,6 +232,8 @@ export async function decideCache(
     noCache?: boolean;
     previous: Map<string, ExecutionRecord>;
     tmpDir: string;
+    /** Lends the registry, deployer and A/B engine to `reuse` checks that declare them. */
+    services: RunServices;
   },
 ): Promise<CacheDecision> {
   if (prepared.force.has(node.name)) return { reason: 'forced' };
@@ -244,7 +248,7 @@ export async function decideCache(
     prepared,
     entry.outputs,
     context.storage,
-    context.metadata,
+    context.services,
     context.tmpDir,
   );
   return reuse ? { reuse: entry } : { reason: 'state-changed' };

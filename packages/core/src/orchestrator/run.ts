@@ -20,6 +20,7 @@ import { runStepTask } from '../runner';
 import type { RetryPolicy } from '../step';
 import { CORE_VERSION } from '../version';
 import { cacheKey, decideCache, prepareRun, previousExecutions } from './prepare';
+import { runServices, usesServices } from './services';
 import type { RunOptions, RunResult, StepOutcome } from './types';
 
 const execFileAsync = promisify(execFile);
@@ -106,6 +107,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
   });
   const limit = Math.max(1, Math.min(options.concurrency ?? executor.concurrency, executor.concurrency));
+  const services = runServices(options, prepared.projectDir);
 
   const controller = new AbortController();
   const onAbort = () => controller.abort(new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled'));
@@ -170,6 +172,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
         metadata,
         previous,
         tmpDir,
+        services,
         ...(options.noCache ? { noCache: true } : {}),
       });
       if ('reuse' in decision) {
@@ -244,14 +247,14 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
         try {
           const onLog = (line: StepLogLine) =>
             emit({ type: 'step.log', runId, at: now(), step: node.name, ...line });
-          // Registry steps run here, next to the metadata store, whatever the executor.
-          const result = definition.registry
+          // Steps that use what the run holds (registry, deployer, A/B engine) run here, whatever the executor.
+          const result = usesServices(definition)
             ? await runStepTask(task, {
                 storage,
                 signal: controller.signal,
                 onLog,
                 step: node.step,
-                registry: metadata,
+                ...(await services.for(definition)),
               })
             : await executor.execute(task, { signal: controller.signal, onLog, local: { step: node.step } });
           const outputs = await checkProduced(node, result.outputs);
@@ -395,6 +398,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await executor.close().catch(() => {});
+    await services.close();
   }
 
   const cancelled = controller.signal.aborted;

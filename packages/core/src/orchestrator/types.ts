@@ -2,6 +2,8 @@
  * What the local orchestrator takes and returns. `runPipeline` drives a run;
  * `planPipeline` answers what a run would do, without running anything.
  */
+import type { AbTestDescriptor } from '../contracts/abtest';
+import type { DeployerDescriptor, ModelLoader } from '../contracts/deployer';
 import type { ExecutorDescriptor } from '../contracts/executor';
 import type {
   ArtifactRef,
@@ -44,6 +46,14 @@ export interface RunOptions {
   tmpDir?: string;
   /** Process environment for `${env:…}` references. @default process.env */
   environment?: NodeJS.ProcessEnv;
+  /** The deployer lent to steps that declare `deployer: true`. */
+  deployer?: DeployerDescriptor;
+  /** The A/B engine lent to steps that declare `abtest: true`. */
+  abtest?: AbTestDescriptor;
+  /** Model loaders by bundle flavor, for the deployer (`serving.loaders` in cairn.config.ts). */
+  loaders?: Record<string, ModelLoader>;
+  /** Cairn's local state folder (the deployer's and A/B engine's files). @default `<projectDir>/.cairn` */
+  stateDir?: string;
 }
 
 export interface StepOutcome {
