@@ -28,6 +28,7 @@ export * from './orchestrator/run';
 export * from './orchestrator/types';
 export * from './pipeline';
 // model registry: promotion gate and the register/gate steps
+export * from './registry/deploy';
 export * from './registry/gate';
 export * from './registry/steps';
 // running

@@ -1,8 +1,8 @@
-import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { json, metrics, model } from '../artifacts/builtin';
 import type { ModelStage } from '../contracts/metadata';
 import { type Step, step } from '../step';
 import { decidePromotion, type GateDecision, type GatePolicy } from './gate';
+import { schema } from './schema';
 
 /** What the register step writes: which registry entry the run's model became. */
 export interface Registration {
@@ -10,26 +10,6 @@ export interface Registration {
   version: number;
   digest: string;
   stage: ModelStage;
-}
-
-/** A Standard Schema from a plain validation function (the core carries no validation library). */
-function schema<T>(
-  check: (value: Record<string, unknown>, issues: StandardSchemaV1.Issue[]) => T,
-): StandardSchemaV1<unknown, T> {
-  return {
-    '~standard': {
-      version: 1,
-      vendor: 'cairn',
-      validate(value) {
-        if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-          return { issues: [{ message: 'expected a mapping of keys to values' }] };
-        }
-        const issues: StandardSchemaV1.Issue[] = [];
-        const out = check(value as Record<string, unknown>, issues);
-        return issues.length > 0 ? { issues } : { value: out };
-      },
-    },
-  };
 }
 
 const registerConfig = schema((value, issues) => {

@@ -1,0 +1,21 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+
+/** A Standard Schema from a plain validation function (the core carries no validation library). */
+export function schema<T>(
+  check: (value: Record<string, unknown>, issues: StandardSchemaV1.Issue[]) => T,
+): StandardSchemaV1<unknown, T> {
+  return {
+    '~standard': {
+      version: 1,
+      vendor: 'cairn',
+      validate(value) {
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+          return { issues: [{ message: 'expected a mapping of keys to values' }] };
+        }
+        const issues: StandardSchemaV1.Issue[] = [];
+        const out = check(value as Record<string, unknown>, issues);
+        return issues.length > 0 ? { issues } : { value: out };
+      },
+    },
+  };
+}
