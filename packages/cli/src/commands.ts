@@ -9,7 +9,17 @@ import Artifacts from './commands/artifacts/index';
 import ArtifactsShow from './commands/artifacts/show';
 import Compare from './commands/compare';
 import Config from './commands/config';
+import Deploy from './commands/deploy';
 import Doctor from './commands/doctor';
+import EndpointsHistory from './commands/endpoints/history';
+import Endpoints from './commands/endpoints/index';
+import EndpointsPromote from './commands/endpoints/promote';
+import EndpointsRollback from './commands/endpoints/rollback';
+import EndpointsShow from './commands/endpoints/show';
+import EndpointsTraffic from './commands/endpoints/traffic';
+import ExperimentsConclude from './commands/experiments/conclude';
+import Experiments from './commands/experiments/index';
+import ExperimentsShow from './commands/experiments/show';
 import Gate from './commands/gate';
 import Lineage from './commands/lineage';
 import New from './commands/new';
@@ -22,6 +32,7 @@ import Report from './commands/report';
 import Run from './commands/run';
 import Runs from './commands/runs/index';
 import RunsShow from './commands/runs/show';
+import Serve from './commands/serve';
 
 export const COMMANDS = {
   new: New,
@@ -40,6 +51,17 @@ export const COMMANDS = {
   report: Report,
   compare: Compare,
   gate: Gate,
+  deploy: Deploy,
+  serve: Serve,
+  endpoints: Endpoints,
+  'endpoints:show': EndpointsShow,
+  'endpoints:history': EndpointsHistory,
+  'endpoints:traffic': EndpointsTraffic,
+  'endpoints:promote': EndpointsPromote,
+  'endpoints:rollback': EndpointsRollback,
+  experiments: Experiments,
+  'experiments:show': ExperimentsShow,
+  'experiments:conclude': ExperimentsConclude,
   config: Config,
   add: Add,
   doctor: Doctor,
