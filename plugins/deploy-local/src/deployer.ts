@@ -1,7 +1,8 @@
 /**
- * The live local deployer: endpoint revisions, model loading shared by
- * digest, routing, statistics, and the per-endpoint queue that keeps
- * revisions consecutive.
+ * The live local deployer: endpoint revisions kept in the state folder and
+ * shared by every deployer on it, model loading shared by digest, routing,
+ * statistics. Changes take the endpoint's lock and apply on top of the
+ * latest revision on disk; a serving deployer follows what others write.
  */
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
@@ -23,11 +24,19 @@ import {
   type Predictor,
   type PredictResult,
   type RolloutStrategy,
-  sha256,
   type TrafficRoute,
 } from '@cairn/core';
+import { bucketRanges, chooseBucket, hashToUnit } from '@cairn/stats';
+import { withEndpointLock } from './lock';
 import { startServer } from './server';
-import { deploymentsDir, readEndpointFiles, removeEndpointFile, writeEndpointFile } from './state';
+import {
+  deploymentsDir,
+  listEndpoints,
+  readEndpointFile,
+  removeEndpointFile,
+  stateSignature,
+  writeEndpointFile,
+} from './state';
 
 /** Resolved options of the local deployer. */
 export interface LocalDeployerSettings {
@@ -36,6 +45,7 @@ export interface LocalDeployerSettings {
   serve: boolean;
   maxBodyBytes: number;
   latencyWindow: number;
+  followIntervalMs: number;
 }
 
 interface LoadedModel {
@@ -77,12 +87,19 @@ const sameRoutes = (a: TrafficRoute[], b: TrafficRoute[]) =>
   );
 
 /**
- * Where a unit falls in [0, 100): a hash of endpoint and unit, so a unit keeps
- * its version across requests and restarts, and two endpoints split
- * independently.
+ * Which live route answers a unit, GrowthBook's way: the unit's point is
+ * `hashToUnit(endpoint, unitId, 2)` (seed = endpoint name, hash version 2)
+ * and the routes own consecutive slices of [0, 1) in the order canaries,
+ * then primary, each `weight / 100` wide. With one canary at p % that is a
+ * GrowthBook experiment with seed `<endpoint>`, coverage 1 and variants
+ * [canary, primary] weighted [p/100, 1 − p/100], so an A/B engine can
+ * analyse the canary; canaries take the low end, so raising a canary's share
+ * keeps the units it already had. Without a unit id the point is random.
  */
-export function unitPoint(endpoint: string, unitId: string): number {
-  return (Number.parseInt(sha256(`${endpoint}\u0000${unitId}`).slice(0, 13), 16) / 2 ** 52) * 100;
+export function routeIndex(endpoint: string, weights: readonly number[], unitId: string | undefined): number {
+  const point = unitId === undefined ? Math.random() : hashToUnit(endpoint, unitId, 2);
+  // Weights as fractions that sum to 1 are used as given, exactly as GrowthBook's getBucketRanges.
+  return chooseBucket(point, bucketRanges(weights.map((weight) => weight / 100)));
 }
 
 function checkRequest(request: DeployRequest): { strategy: RolloutStrategy; model: ModelVersionRef } {
@@ -134,24 +151,61 @@ function percentile(sorted: number[], p: number): number {
   return sorted[index]!;
 }
 
+/** The endpoint's state file as last read: its signature and revisions. */
+interface Known {
+  signature: string;
+  revisions: Deployment[];
+}
+
+/** A revision a serving deployer could not switch to: it keeps the one before. */
+interface Stalled {
+  key: string;
+  revision: number;
+  error: string;
+  retryAt: number;
+}
+
+/** A stalled revision is tried again after this long (a storage hiccup heals without a new deploy). */
+const STALLED_RETRY_MS = 5000;
+/** Identifies a revision across remove and redeploy, which restarts numbering at 1. */
+const keyOf = (deployment: Deployment) => `${deployment.revision}@${deployment.updatedAt}`;
+const notLive = (endpoint: string, why: string) =>
+  new CairnError(ErrorCodes.DEPLOY_FAILED, `endpoint ${endpoint} is not live in this server: ${why}`);
+
 export class LocalDeployer implements Deployer {
-  private readonly endpoints = new Map<string, Deployment[]>();
+  /** What the state folder holds, refreshed by signature (stat) before every read. */
+  private readonly known = new Map<string, Known>();
+  /** Serve mode: the revision answering traffic, which trails `known` while new bundles load. */
+  private readonly live = new Map<string, Deployment>();
+  private readonly stalled = new Map<string, Stalled>();
+  private readonly activating = new Map<string, Promise<void>>();
+  /** Serve mode: state files that stopped parsing; the last good revision keeps serving. */
+  private readonly damaged = new Map<string, string>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly models = new Map<string, LoadedModel>();
   private readonly loadErrors = new Map<string, string>();
   /** Digests a change in progress is loading: not to be unloaded under it. */
   private readonly pins = new Map<string, number>();
   private readonly stats = new Map<string, Map<string, RouteStats>>();
+  private readonly serving: boolean;
   private baseUrl: string | undefined;
   private closeServer: (() => Promise<void>) | undefined;
+  private followTimer: NodeJS.Timeout | undefined;
+  private following: Promise<void> | undefined;
   private closed = false;
 
   private constructor(
     private readonly settings: LocalDeployerSettings,
     private readonly context: DeployerContext,
-  ) {}
+  ) {
+    this.serving = (context.mode ?? 'serve') === 'serve';
+  }
 
-  /** Restore every endpoint from the state folder, load its live bundles, then start serving. */
+  /**
+   * Serve mode: restore every endpoint from the state folder, load its live
+   * bundles, start the HTTP server and follow the folder. Control mode:
+   * read nothing up front and open no port.
+   */
   static async start(settings: LocalDeployerSettings, context: DeployerContext): Promise<LocalDeployer> {
     if (typeof context?.stateDir !== 'string' || context.stateDir === '') {
       throw new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, 'local deployer: create() needs a stateDir');
@@ -165,14 +219,26 @@ export class LocalDeployer implements Deployer {
     if (typeof context.loaders !== 'object' || context.loaders === null) {
       throw new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, 'local deployer: create() needs a loaders map');
     }
-    const deployer = new LocalDeployer(settings, context);
-    for (const file of await readEndpointFiles(context.stateDir)) {
-      deployer.endpoints.set(file.endpoint, file.revisions);
+    if (context.mode !== undefined && context.mode !== 'serve' && context.mode !== 'control') {
+      throw new CairnError(
+        ErrorCodes.PLUGIN_OPTIONS_INVALID,
+        `local deployer: create() mode must be "serve" or "control", got ${JSON.stringify(context.mode)}`,
+      );
     }
-    // A bundle that no longer loads does not stop the others: health reports it.
+    const deployer = new LocalDeployer(settings, context);
+    // A damaged state file stops create() in both modes, naming the file.
+    for (const endpoint of await listEndpoints(context.stateDir)) await deployer.refresh(endpoint);
+    if (!deployer.serving) {
+      const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+      // Where a serving process with these options answers; unknowable for port 0.
+      if (settings.port !== 0) deployer.baseUrl = `http://${host}:${settings.port}`;
+      return deployer;
+    }
+    for (const [endpoint, { revisions }] of deployer.known) deployer.live.set(endpoint, revisions.at(-1)!);
+    // A bundle that no longer loads does not stop the others: health reports it, requests retry it.
     await Promise.allSettled(
-      [...deployer.endpoints.values()].flatMap((revisions) =>
-        revisions.at(-1)!.routes.map((route) => deployer.acquire(route.model)),
+      [...deployer.live.values()].flatMap((current) =>
+        current.routes.map((route) => deployer.acquire(route.model)),
       ),
     );
     if (settings.serve) {
@@ -185,6 +251,14 @@ export class LocalDeployer implements Deployer {
         throw error;
       }
     }
+    deployer.followTimer = setInterval(() => {
+      // One pass at a time: a slow load must not stack passes up.
+      if (deployer.following || deployer.closed) return;
+      deployer.following = deployer.follow().finally(() => {
+        deployer.following = undefined;
+      });
+    }, settings.followIntervalMs);
+    deployer.followTimer.unref();
     return deployer;
   }
 
@@ -194,8 +268,8 @@ export class LocalDeployer implements Deployer {
   async deploy(request: DeployRequest): Promise<Deployment> {
     const { strategy, model } = checkRequest(request);
     const { endpoint } = request;
-    return this.enqueue(endpoint, async () => {
-      const current = this.endpoints.get(endpoint)?.at(-1);
+    return this.mutate(endpoint, async (revisions) => {
+      const current = revisions?.at(-1);
       if (
         current &&
         strategy.type === 'blue-green' &&
@@ -230,7 +304,7 @@ export class LocalDeployer implements Deployer {
           routes = [...kept, { model, role: 'shadow', weight: 0 }];
         }
       }
-      return this.change(endpoint, routes, 'deploy', request.reason, async () => {
+      return this.change(endpoint, revisions, routes, 'deploy', request.reason, async () => {
         const predictor = await this.acquire(model);
         if (request.healthCheckRows) await this.healthCheck(predictor, model, request.healthCheckRows);
       });
@@ -242,8 +316,9 @@ export class LocalDeployer implements Deployer {
     split: Record<number, number>,
     options: { reason?: string } = {},
   ): Promise<Deployment> {
-    return this.enqueue(endpoint, async () => {
-      const current = this.current(endpoint);
+    return this.mutate(endpoint, async (revisions) => {
+      const current = revisions?.at(-1);
+      if (!current) throw notFound(endpoint);
       if (typeof split !== 'object' || split === null || Array.isArray(split)) {
         throw invalid(`endpoint ${endpoint}: the split must map version numbers to weights`);
       }
@@ -279,13 +354,14 @@ export class LocalDeployer implements Deployer {
         ...current.routes.filter((route) => route.role === 'shadow'),
       ];
       if (sameRoutes(routes, current.routes)) return this.present(current);
-      return this.change(endpoint, routes, 'traffic', options.reason);
+      return this.change(endpoint, revisions, routes, 'traffic', options.reason);
     });
   }
 
   async promote(endpoint: string, options: { reason?: string } = {}): Promise<Deployment> {
-    return this.enqueue(endpoint, async () => {
-      const current = this.current(endpoint);
+    return this.mutate(endpoint, async (revisions) => {
+      const current = revisions?.at(-1);
+      if (!current) throw notFound(endpoint);
       const canary = current.routes
         .filter((route) => route.role === 'canary')
         .sort((a, b) => b.weight - a.weight)[0];
@@ -295,30 +371,29 @@ export class LocalDeployer implements Deployer {
         { model: copyRef(target.model), role: 'primary', weight: 100 },
         ...(target.role === 'canary' ? current.routes.filter((route) => route.role === 'shadow') : []),
       ];
-      return this.change(endpoint, routes, 'promote', options.reason);
+      return this.change(endpoint, revisions, routes, 'promote', options.reason);
     });
   }
 
   async rollback(endpoint: string, options: { reason?: string } = {}): Promise<Deployment> {
-    return this.enqueue(endpoint, async () => {
-      const revisions = this.endpoints.get(endpoint);
+    return this.mutate(endpoint, async (revisions) => {
       if (!revisions) throw notFound(endpoint);
       const previous = revisions.at(-2);
       if (!previous)
         throw invalid(`endpoint ${endpoint} has only one revision: there is nothing to roll back to`);
       const routes = previous.routes.map((route) => ({ ...route, model: copyRef(route.model) }));
-      return this.change(endpoint, routes, 'rollback', options.reason, async () => {
+      return this.change(endpoint, revisions, routes, 'rollback', options.reason, async () => {
         await Promise.all(routes.map((route) => this.acquire(route.model)));
       });
     });
   }
 
   async remove(endpoint: string): Promise<void> {
-    await this.enqueue(endpoint, async () => {
-      if (!this.endpoints.has(endpoint)) return;
+    if (!ENDPOINT_NAME.test(endpoint)) return;
+    await this.mutate(endpoint, async (revisions) => {
+      if (!revisions) return;
       await removeEndpointFile(this.context.stateDir, endpoint);
-      this.endpoints.delete(endpoint);
-      this.stats.delete(endpoint);
+      this.forget(endpoint);
       this.collect();
     });
   }
@@ -332,7 +407,10 @@ export class LocalDeployer implements Deployer {
     options: { unitId?: string } = {},
   ): Promise<PredictResult> {
     if (this.closed) throw new CairnError(ErrorCodes.DEPLOY_FAILED, 'the local deployer is closed');
-    const deployment = this.endpoints.get(endpoint)?.at(-1);
+    if (typeof endpoint !== 'string' || !ENDPOINT_NAME.test(endpoint)) throw notFound(endpoint);
+    const deployment = this.serving
+      ? await this.liveRevision(endpoint)
+      : (await this.refresh(endpoint))?.at(-1);
     if (!deployment) throw notFound(endpoint);
     if (!Array.isArray(rows)) throw new CairnError(ErrorCodes.DATA_INVALID, 'rows must be an array');
     const route = this.pick(endpoint, deployment, options.unitId);
@@ -362,27 +440,49 @@ export class LocalDeployer implements Deployer {
   }
 
   async status(endpoint: string): Promise<Deployment | undefined> {
-    const current = this.endpoints.get(endpoint)?.at(-1);
+    const current = (await this.refresh(endpoint))?.at(-1);
     return current && this.present(current);
   }
 
   async history(endpoint: string): Promise<Deployment[]> {
-    return (this.endpoints.get(endpoint) ?? []).map((revision) => this.present(revision));
+    return ((await this.refresh(endpoint)) ?? []).map((revision) => this.present(revision));
   }
 
   async list(): Promise<Deployment[]> {
-    return [...this.endpoints.keys()]
-      .sort()
-      .map((endpoint) => this.present(this.endpoints.get(endpoint)!.at(-1)!));
+    const names = await listEndpoints(this.context.stateDir);
+    for (const endpoint of this.known.keys()) if (!names.includes(endpoint)) this.known.delete(endpoint);
+    const current: Deployment[] = [];
+    for (const endpoint of names) {
+      const revision = (await this.refresh(endpoint))?.at(-1);
+      if (revision) current.push(this.present(revision));
+    }
+    return current;
   }
 
+  /**
+   * The health of the endpoint's current revision on disk. A serving
+   * deployer that still answers with an older revision (the new one is
+   * loading, or failed to load) reports `degraded` while its old primary
+   * answers, and names the failure on the routes that are not ready.
+   */
   async health(endpoint: string): Promise<EndpointHealth> {
-    const current = this.current(endpoint);
+    const current = (await this.refresh(endpoint))?.at(-1);
+    if (!current) throw notFound(endpoint);
+    if (!this.serving) {
+      // A control process keeps nothing loaded up front: load to tell whether the bundles serve.
+      await Promise.allSettled(current.routes.map((route) => this.acquire(route.model)));
+    }
+    const active = this.serving ? this.live.get(endpoint) : current;
+    const stalled = this.stalled.get(endpoint);
+    const behind = active === undefined || keyOf(active) !== keyOf(current);
     const routes = current.routes.map((route) => {
       const loaded = this.models.get(route.model.digest);
       const ready = loaded?.predictor !== undefined;
       const stats = this.statsFor(endpoint, route.model);
       const recent = stats.latencies.slice().sort((a, b) => a - b);
+      const error =
+        this.loadErrors.get(route.model.digest) ??
+        (stalled?.key === keyOf(current) ? stalled.error : loaded ? 'still loading' : 'not loaded');
       return {
         model: copyRef(route.model),
         role: route.role,
@@ -392,23 +492,28 @@ export class LocalDeployer implements Deployer {
         ...(recent.length > 0
           ? { latencyMs: { p50: percentile(recent, 50), p95: percentile(recent, 95) } }
           : {}),
-        ...(ready
-          ? {}
-          : { error: this.loadErrors.get(route.model.digest) ?? (loaded ? 'still loading' : 'not loaded') }),
+        ...(ready ? {} : { error }),
       };
     });
     const primaryReady = routes.find((route) => route.role === 'primary')?.ready ?? false;
-    const status = !primaryReady
-      ? 'unavailable'
-      : routes.every((route) => route.ready)
+    const activePrimary = active?.routes.find((route) => route.role === 'primary');
+    const oldServes = activePrimary !== undefined && this.models.get(activePrimary.model.digest)?.predictor;
+    const status = primaryReady
+      ? routes.every((route) => route.ready) && !behind
         ? 'healthy'
-        : 'degraded';
+        : 'degraded'
+      : behind && oldServes
+        ? 'degraded'
+        : 'unavailable';
     return { endpoint, status, revision: current.revision, routes };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.followTimer);
+    await this.following;
+    await Promise.allSettled(this.activating.values());
     await this.closeServer?.();
     const loaded = [...this.models.values()];
     this.models.clear();
@@ -422,6 +527,25 @@ export class LocalDeployer implements Deployer {
 
   // -------------------------------------------------------------------------
   // internals
+
+  /**
+   * Run a change: one at a time per endpoint in this process (the queue),
+   * and across processes (the lock), on the revisions read from disk under
+   * the lock, never on a copy another process may have outdated.
+   */
+  private mutate<T>(endpoint: string, task: (revisions: Deployment[] | undefined) => Promise<T>): Promise<T> {
+    if (typeof endpoint !== 'string' || !ENDPOINT_NAME.test(endpoint)) {
+      return Promise.reject(notFound(endpoint));
+    }
+    return this.enqueue(endpoint, () =>
+      withEndpointLock(this.context.stateDir, endpoint, async () => {
+        const fresh = await readEndpointFile(this.context.stateDir, endpoint);
+        if (fresh) this.known.set(endpoint, { signature: fresh.signature, revisions: fresh.file.revisions });
+        else this.known.delete(endpoint);
+        return task(fresh?.file.revisions);
+      }),
+    );
+  }
 
   /** Run changes to one endpoint one at a time, in call order. */
   private enqueue<T>(endpoint: string, task: () => Promise<T>): Promise<T> {
@@ -437,13 +561,119 @@ export class LocalDeployer implements Deployer {
     return result;
   }
 
-  private current(endpoint: string): Deployment {
-    const current = this.endpoints.get(endpoint)?.at(-1);
-    if (!current) throw notFound(endpoint);
-    return current;
+  /**
+   * The endpoint's revisions as the state folder holds them now: a stat,
+   * and a read only when the file changed since the last one.
+   * @throws CAIRN_DEPLOY_FAILED naming a damaged file
+   */
+  private async refresh(endpoint: string): Promise<Deployment[] | undefined> {
+    if (typeof endpoint !== 'string' || !ENDPOINT_NAME.test(endpoint)) return undefined;
+    const signature = await stateSignature(this.context.stateDir, endpoint);
+    const cached = this.known.get(endpoint);
+    if (signature === undefined) {
+      this.known.delete(endpoint);
+      return undefined;
+    }
+    if (cached?.signature === signature) return cached.revisions;
+    const read = await readEndpointFile(this.context.stateDir, endpoint);
+    if (!read) {
+      this.known.delete(endpoint);
+      return undefined;
+    }
+    this.known.set(endpoint, { signature: read.signature, revisions: read.file.revisions });
+    return read.file.revisions;
   }
 
-  /** A caller's copy, with the URL of the running server. */
+  /** One pass of a serving deployer over the state folder: pick up, switch to and drop endpoints. */
+  private async follow(): Promise<void> {
+    let names: string[];
+    try {
+      names = await listEndpoints(this.context.stateDir);
+    } catch {
+      return; // The folder is unreadable for now; keep serving what we have.
+    }
+    for (const endpoint of names) {
+      try {
+        await this.refresh(endpoint);
+        this.damaged.delete(endpoint);
+      } catch (error) {
+        this.damaged.set(endpoint, messageOf(error));
+      }
+    }
+    for (const endpoint of [...this.known.keys()]) if (!names.includes(endpoint)) this.known.delete(endpoint);
+    for (const endpoint of [...this.live.keys()]) if (!this.known.has(endpoint)) this.forget(endpoint);
+    await Promise.all([...this.known.keys()].map((endpoint) => this.activate(endpoint)));
+    this.collect();
+  }
+
+  /**
+   * Switch a serving deployer to the endpoint's latest known revision: its
+   * bundles load first, and only then does traffic move. A revision that
+   * cannot load stalls (retried later); the previous one keeps serving.
+   */
+  private activate(endpoint: string): Promise<void> {
+    const running = this.activating.get(endpoint);
+    if (running) return running;
+    const target = this.known.get(endpoint)?.revisions.at(-1);
+    if (!target || this.closed) return Promise.resolve();
+    const key = keyOf(target);
+    const active = this.live.get(endpoint);
+    if (active && keyOf(active) === key) {
+      this.stalled.delete(endpoint);
+      return Promise.resolve();
+    }
+    const stalled = this.stalled.get(endpoint);
+    if (stalled?.key === key && Date.now() < stalled.retryAt) return Promise.resolve();
+    const work = (async () => {
+      try {
+        await Promise.all(target.routes.map((route) => this.acquire(route.model)));
+      } catch (error) {
+        this.stalled.set(endpoint, {
+          key,
+          revision: target.revision,
+          error: `revision ${target.revision} is not live (${messageOf(error)}); ${
+            active ? `revision ${active.revision} keeps serving` : 'nothing serves this endpoint'
+          }`,
+          retryAt: Date.now() + STALLED_RETRY_MS,
+        });
+        return;
+      }
+      // Only forward: while it loaded, a newer revision (or a removal) may have landed.
+      const latest = this.known.get(endpoint)?.revisions.at(-1);
+      if (this.closed || !latest || keyOf(latest) !== key) return;
+      this.live.set(endpoint, target);
+      this.stalled.delete(endpoint);
+    })().finally(() => this.activating.delete(endpoint));
+    this.activating.set(endpoint, work);
+    return work;
+  }
+
+  /**
+   * The revision a serving deployer answers with. An endpoint this process
+   * has not switched to yet (written by another process since the last
+   * pass) is loaded now, so a request never waits for the next pass.
+   */
+  private async liveRevision(endpoint: string): Promise<Deployment | undefined> {
+    let active = this.live.get(endpoint);
+    if (active) return active;
+    const revisions = await this.refresh(endpoint);
+    if (!revisions) return undefined;
+    await this.activate(endpoint);
+    active = this.live.get(endpoint);
+    if (!active)
+      throw notLive(endpoint, this.stalled.get(endpoint)?.error ?? 'its bundles are still loading');
+    return active;
+  }
+
+  private forget(endpoint: string): void {
+    this.known.delete(endpoint);
+    this.live.delete(endpoint);
+    this.stalled.delete(endpoint);
+    this.damaged.delete(endpoint);
+    this.stats.delete(endpoint);
+  }
+
+  /** A caller's copy, with the URL where a serving process answers. */
   private present(deployment: Deployment): Deployment {
     const copy = structuredClone(deployment);
     delete copy.url;
@@ -451,12 +681,15 @@ export class LocalDeployer implements Deployer {
   }
 
   /**
-   * Make a new revision: run `prepare` (load, health-check) with the routes'
-   * bundles pinned, write the state file, and only then switch traffic, so a
-   * failure at any point leaves the endpoint as it was.
+   * Make a new revision on top of `revisions` (read under the lock): run
+   * `prepare` (load, health-check) with the routes' bundles pinned, write the
+   * state file, and only then switch traffic, so a failure at any point
+   * leaves the endpoint as it was. A serving deployer also loads every route
+   * first: it never writes a revision it cannot answer with.
    */
   private async change(
     endpoint: string,
+    revisions: Deployment[] | undefined,
     routes: TrafficRoute[],
     change: Deployment['change'],
     reason: string | undefined,
@@ -466,18 +699,27 @@ export class LocalDeployer implements Deployer {
     for (const digest of digests) this.pins.set(digest, (this.pins.get(digest) ?? 0) + 1);
     try {
       await prepare?.();
-      const revisions = this.endpoints.get(endpoint) ?? [];
+      if (this.serving) await Promise.all(routes.map((route) => this.acquire(route.model)));
+      const previous = revisions ?? [];
       const next: Deployment = {
         endpoint,
-        revision: (revisions.at(-1)?.revision ?? 0) + 1,
+        revision: (previous.at(-1)?.revision ?? 0) + 1,
         routes,
         updatedAt: new Date().toISOString(),
         change,
         ...(reason !== undefined ? { reason } : {}),
       };
-      const updated = [...revisions, next];
-      await writeEndpointFile(this.context.stateDir, { format: 1, endpoint, revisions: updated });
-      this.endpoints.set(endpoint, updated);
+      const updated = [...previous, next];
+      const signature = await writeEndpointFile(this.context.stateDir, {
+        format: 1,
+        endpoint,
+        revisions: updated,
+      });
+      this.known.set(endpoint, { signature, revisions: updated });
+      if (this.serving) {
+        this.live.set(endpoint, next);
+        this.stalled.delete(endpoint);
+      }
       return this.present(next);
     } finally {
       for (const digest of digests) {
@@ -495,10 +737,13 @@ export class LocalDeployer implements Deployer {
    */
   private collect(): void {
     const needed = new Set(this.pins.keys());
-    for (const revisions of this.endpoints.values()) {
+    for (const { revisions } of this.known.values()) {
       for (const revision of revisions.slice(-2)) {
         for (const route of revision.routes) needed.add(route.model.digest);
       }
+    }
+    for (const active of this.live.values()) {
+      for (const route of active.routes) needed.add(route.model.digest);
     }
     for (const [digest, entry] of this.models) {
       if (needed.has(digest)) continue;
@@ -659,18 +904,16 @@ export class LocalDeployer implements Deployer {
 
   private pick(endpoint: string, deployment: Deployment, unitId: string | undefined): TrafficRoute {
     const live = deployment.routes.filter((route) => route.role !== 'shadow' && route.weight > 0);
-    // Canaries take the low end of [0, 100): raising a canary's share keeps the units it already had.
     const ordered = [
       ...live.filter((route) => route.role === 'canary'),
       ...live.filter((route) => route.role === 'primary'),
     ];
-    const point = unitId === undefined ? Math.random() * 100 : unitPoint(endpoint, unitId);
-    let upTo = 0;
-    for (const route of ordered) {
-      upTo += route.weight;
-      if (point < upTo) return route;
-    }
-    return deployment.routes.find((route) => route.role === 'primary')!;
+    const index = routeIndex(
+      endpoint,
+      ordered.map((route) => route.weight),
+      unitId,
+    );
+    return ordered[index] ?? deployment.routes.find((route) => route.role === 'primary')!;
   }
 
   private statsFor(endpoint: string, ref: ModelVersionRef): RouteStats {

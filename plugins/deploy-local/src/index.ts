@@ -19,8 +19,9 @@ export interface LocalDeployerOptions {
    */
   port?: number;
   /**
-   * Start the HTTP server. With `false` the deployer serves only through
-   * `predict()` (tests, in-process use).
+   * Start the HTTP server (in `serve` mode; a `control` deployer never
+   * does). With `false` the deployer serves only through `predict()`
+   * (tests, in-process use).
    * @default true
    */
   serve?: boolean;
@@ -34,9 +35,17 @@ export interface LocalDeployerOptions {
    * @default 1000
    */
   latencyWindow?: number;
+  /**
+   * How often a serving deployer looks at the state folder for revisions
+   * written by other processes (`cairn deploy`, a pipeline step), in ms.
+   * A look is a `stat` per endpoint; a changed file is read, its bundles
+   * loaded, and only then does traffic switch.
+   * @default 250
+   */
+  followIntervalMs?: number;
 }
 
-const KNOWN = new Set(['host', 'port', 'serve', 'maxBodyBytes', 'latencyWindow']);
+const KNOWN = new Set(['host', 'port', 'serve', 'maxBodyBytes', 'latencyWindow', 'followIntervalMs']);
 
 function optionsError(message: string): CairnError {
   return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `localDeployer: ${message}`, {
@@ -60,6 +69,7 @@ function settingsOf(options: LocalDeployerOptions): LocalDeployerSettings {
     serve = true,
     maxBodyBytes = 1024 * 1024,
     latencyWindow = 1000,
+    followIntervalMs = 250,
   } = options;
   if (typeof host !== 'string' || host.trim() === '') {
     throw optionsError(`option "host" must be a non-empty string, got ${JSON.stringify(host)}`);
@@ -79,13 +89,21 @@ function settingsOf(options: LocalDeployerOptions): LocalDeployerSettings {
       `option "latencyWindow" must be a positive integer, got ${JSON.stringify(latencyWindow)}`,
     );
   }
-  return { host, port, serve, maxBodyBytes, latencyWindow };
+  // Below 10 ms the stats would be busy work; above an hour a deploy would look lost.
+  if (!positiveInteger(followIntervalMs) || followIntervalMs < 10 || followIntervalMs > 3_600_000) {
+    throw optionsError(
+      `option "followIntervalMs" must be an integer from 10 to 3600000 (ms), got ${JSON.stringify(followIntervalMs)}`,
+    );
+  }
+  return { host, port, serve, maxBodyBytes, latencyWindow, followIntervalMs };
 }
 
 /**
  * The local deployer: serves registered model versions from this machine
  * over HTTP, keeping every endpoint's revisions in
- * `<stateDir>/deployments/<endpoint>.json`.
+ * `<stateDir>/deployments/<endpoint>.json`. Created in `serve` mode it
+ * answers traffic and follows changes other processes write to the state
+ * folder; in `control` mode it only changes what is deployed.
  *
  * @example
  * ```ts

@@ -3,7 +3,7 @@
  * replaced atomically so a crash leaves either the old file or the new one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError, type Deployment, ENDPOINT_NAME, ErrorCodes, isDigest } from '@cairn/core';
 
@@ -18,18 +18,50 @@ export interface EndpointFile {
 export const deploymentsDir = (stateDir: string) => join(stateDir, 'deployments');
 export const stateFile = (stateDir: string, endpoint: string) =>
   join(deploymentsDir(stateDir), `${endpoint}.json`);
+export const lockFile = (stateDir: string, endpoint: string) =>
+  join(deploymentsDir(stateDir), `${endpoint}.lock`);
 
-/** Write the endpoint's file: temp file, fsync, rename, then fsync the folder so the rename survives a crash. */
-export async function writeEndpointFile(stateDir: string, file: EndpointFile): Promise<void> {
+/**
+ * Identifies one version of a state file without reading it. Every write is
+ * a rename of a new file, so the inode changes with each write even when
+ * size and mtime happen to repeat.
+ */
+const signatureOf = (info: { ino: number; size: number; mtimeMs: number }) =>
+  `${info.ino}:${info.size}:${info.mtimeMs}`;
+
+/** The signature of an endpoint's state file, `undefined` when there is none. */
+export async function stateSignature(stateDir: string, endpoint: string): Promise<string | undefined> {
+  try {
+    return signatureOf(await stat(stateFile(stateDir, endpoint)));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CairnError(
+      ErrorCodes.DEPLOY_FAILED,
+      `cannot read deployment state ${stateFile(stateDir, endpoint)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/**
+ * Write the endpoint's file: temp file, fsync, rename, then fsync the folder
+ * so the rename survives a crash.
+ * @returns the signature of the file written
+ */
+export async function writeEndpointFile(stateDir: string, file: EndpointFile): Promise<string> {
   const dir = deploymentsDir(stateDir);
   await mkdir(dir, { recursive: true });
   const target = stateFile(stateDir, file.endpoint);
   const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  let signature: string;
   try {
     const handle = await open(temp, 'w', 0o644);
     try {
       await handle.writeFile(`${JSON.stringify(file, null, 2)}\n`);
       await handle.sync();
+      signature = signatureOf(await handle.stat());
     } finally {
       await handle.close();
     }
@@ -45,18 +77,15 @@ export async function writeEndpointFile(stateDir: string, file: EndpointFile): P
     await folder.sync().catch(() => undefined);
     await folder.close();
   }
+  return signature;
 }
 
 export async function removeEndpointFile(stateDir: string, endpoint: string): Promise<void> {
   await rm(stateFile(stateDir, endpoint), { force: true });
 }
 
-/**
- * Read every endpoint file. A file that does not parse or has the wrong shape
- * stops `create` with an error naming it: serving a guess at the traffic split
- * would be worse than not starting, and nothing is rewritten.
- */
-export async function readEndpointFiles(stateDir: string): Promise<EndpointFile[]> {
+/** Endpoint names that have a state file, sorted. */
+export async function listEndpoints(stateDir: string): Promise<string[]> {
   const dir = deploymentsDir(stateDir);
   const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [] as string[];
@@ -64,21 +93,48 @@ export async function readEndpointFiles(stateDir: string): Promise<EndpointFile[
       cause: error,
     });
   });
-  const files: EndpointFile[] = [];
-  for (const name of names.sort()) {
-    if (!name.endsWith('.json')) continue;
-    const path = join(dir, name);
-    let parsed: unknown;
+  return names
+    .filter((name) => name.endsWith('.json'))
+    .map((name) => name.slice(0, -'.json'.length))
+    .sort();
+}
+
+/**
+ * Read one endpoint's file with the signature of exactly what was read
+ * (stat and read through one handle, so a rename in between cannot pair
+ * new content with an old signature). `undefined` when there is none. A
+ * file that does not parse or has the wrong shape is an error naming it:
+ * serving a guess at the traffic split would be worse than not serving, and
+ * nothing is rewritten.
+ */
+export async function readEndpointFile(
+  stateDir: string,
+  endpoint: string,
+): Promise<{ file: EndpointFile; signature: string } | undefined> {
+  const path = stateFile(stateDir, endpoint);
+  let text: string;
+  let signature: string;
+  try {
+    const handle = await open(path, 'r');
     try {
-      parsed = JSON.parse(await readFile(path, 'utf8'));
-    } catch (error) {
-      throw corrupt(path, error instanceof SyntaxError ? `not valid JSON (${error.message})` : String(error));
+      signature = signatureOf(await handle.stat());
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
     }
-    const problem = fileProblem(parsed, name.slice(0, -'.json'.length));
-    if (problem) throw corrupt(path, problem);
-    files.push(parsed as EndpointFile);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CairnError(ErrorCodes.DEPLOY_FAILED, `cannot read deployment state ${path}`, { cause: error });
   }
-  return files;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw corrupt(path, error instanceof SyntaxError ? `not valid JSON (${error.message})` : String(error));
+  }
+  const problem = fileProblem(parsed, endpoint);
+  if (problem) throw corrupt(path, problem);
+  return { file: parsed as EndpointFile, signature };
 }
 
 function corrupt(path: string, problem: string): CairnError {

@@ -21,6 +21,10 @@ describe('localDeployer options', () => {
     [{ serve: 'yes' }, 'serve'],
     [{ maxBodyBytes: 0 }, 'maxBodyBytes'],
     [{ latencyWindow: 1.5 }, 'latencyWindow'],
+    [{ followIntervalMs: 0 }, 'followIntervalMs'],
+    [{ followIntervalMs: 5 }, 'followIntervalMs'],
+    [{ followIntervalMs: 100.5 }, 'followIntervalMs'],
+    [{ followIntervalMs: '250' }, 'followIntervalMs'],
     [{ bogus: true }, 'bogus'],
   ])('refuses %j naming the option', (options, option) => {
     expect(() => localDeployer(options as never)).toThrowError(
