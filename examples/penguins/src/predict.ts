@@ -11,15 +11,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  CairnError,
-  ErrorCodes,
-  loadModelBundle,
-  type ModelBundle,
-  type ModelField,
-  type ModelManifest,
-} from '@cairn/core';
-import { isMissing, Preprocessor } from '@cairn/tabular';
+import { CairnError, ErrorCodes, loadModelBundle, type ModelBundle, type ModelManifest } from '@cairn/core';
+import { checkRowsAgainstSignature, Preprocessor } from '@cairn/tabular';
 import { argmax, type Classifier, loadClassifier } from './classifier';
 
 /** One prediction: the most likely label and the probability of each label. */
@@ -82,7 +75,8 @@ export function modelFromBundle(bundle: ModelBundle): LoadedModel {
     manifest,
     labels: [...labels],
     predict(rows) {
-      for (const [i, row] of rows.entries()) checkRow(row as Record<string, unknown>, i, inputs);
+      // Refuse a row the model was not trained for, naming the column, rather than predict garbage.
+      checkRowsAgainstSignature(rows, inputs);
       const probabilities = classifier.predictProba(preprocessor.transform(rows));
       return probabilities.map((p) => ({
         label: labels[argmax(p)]!,
@@ -90,27 +84,6 @@ export function modelFromBundle(bundle: ModelBundle): LoadedModel {
       }));
     },
   };
-}
-
-/** Refuse a row the model was not trained for, naming the column, rather than predict garbage. */
-function checkRow(row: Record<string, unknown>, index: number, inputs: readonly ModelField[]): void {
-  for (const field of inputs) {
-    const value = row[field.name];
-    if (isMissing(value)) continue;
-    const bad = (expected: string) => {
-      throw new CairnError(
-        ErrorCodes.DATA_INVALID,
-        `row ${index}, column "${field.name}": ${JSON.stringify(value)} is not ${expected}`,
-      );
-    };
-    if (field.type === 'category') {
-      if (typeof value !== 'string' || (field.values && !field.values.includes(value))) {
-        bad(`one of ${(field.values ?? []).map((v) => JSON.stringify(v)).join(', ')}`);
-      }
-    } else if (typeof value !== 'number' || !Number.isFinite(value)) {
-      bad('a number');
-    }
-  }
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -12,6 +12,7 @@ export * from './metrics';
 export * from './preprocess';
 export * from './random';
 export * from './report';
+export * from './serving';
 export * from './split';
 export * from './stats';
 export * from './svg';

@@ -1,0 +1,38 @@
+import type { ModelField } from '@cairn/core';
+import { describe, expect, it } from 'vitest';
+import { checkRowsAgainstSignature } from './serving';
+
+const inputs: ModelField[] = [
+  { name: 'bill_length_mm', type: 'float64' },
+  { name: 'island', type: 'category', values: ['Biscoe', 'Dream'] },
+];
+
+describe('checkRowsAgainstSignature', () => {
+  it('passes known categories, finite numbers and missing values', () => {
+    expect(() =>
+      checkRowsAgainstSignature(
+        [{ bill_length_mm: 40.1, island: 'Dream' }, { bill_length_mm: null }, {}],
+        inputs,
+      ),
+    ).not.toThrow();
+  });
+
+  it('refuses an unknown category, a string number and a non-object row, naming row and column', () => {
+    const code = (rows: unknown[]) => {
+      try {
+        checkRowsAgainstSignature(rows, inputs);
+        return undefined;
+      } catch (error) {
+        return `${(error as { code: string }).code}: ${(error as Error).message}`;
+      }
+    };
+    expect(code([{}, { island: 'Mars' }])).toBe(
+      'CAIRN_DATA_INVALID: row 1, column "island": "Mars" is not one of "Biscoe", "Dream"',
+    );
+    expect(code([{ bill_length_mm: '40' }])).toBe(
+      'CAIRN_DATA_INVALID: row 0, column "bill_length_mm": "40" is not a number',
+    );
+    expect(code([{ bill_length_mm: Number.POSITIVE_INFINITY }])).toMatch(/is not a number/);
+    expect(code([[1, 2]])).toBe('CAIRN_DATA_INVALID: row 0: expected an object of column values');
+  });
+});
