@@ -62,8 +62,15 @@ export async function withPort(descriptor: DeployerDescriptor, port: number): Pr
   }
   const specifier = `@cairn/${known[0]}`;
   // A variable specifier: the CLI does not depend on the plugin; the project does.
-  const module = (await import(specifier)) as { default?: unknown };
-  const factory = module.default;
+  let factory: unknown;
+  try {
+    factory = ((await import(specifier)) as { default?: unknown }).default;
+  } catch (cause) {
+    // A CLI installed apart from the project (globally) may not see the project's plugins.
+    throw usageError(`--port: cannot load ${specifier}: ${(cause as Error).message}`, {
+      hint: 'Run the project-local cli (`npx cairn serve --port …`), or set the port in cairn.config.ts.',
+    });
+  }
   if (typeof factory !== 'function') {
     throw usageError(`--port: ${specifier} has no default export factory`);
   }
@@ -275,7 +282,7 @@ export function formatAnalysis(analysis: ExperimentAnalysis, alpha = 0.05): stri
   ];
   for (const guardrail of analysis.guardrails) lines.push('', ...metricBlock('Guardrail', guardrail, alpha));
   const { action, variant, reason } = analysis.decision;
-  lines.push('', `Decision: ${action}${variant ? ` ${variant}` : ''} — ${reason}`);
+  lines.push('', `Decision: ${action}${variant ? ` ${variant}` : ''}`, `  ${reason}`);
   return lines.join('\n');
 }
 

@@ -1,0 +1,367 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { localAbtest } from '@cairn/abtest-local';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cairn, DEV_ENTRY, tempDir } from './helpers';
+
+/** A port nobody listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when nothing listens on the port (we can bind it ourselves). */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+const PENGUIN = {
+  island: 'Torgersen',
+  bill_length_mm: 39.1,
+  bill_depth_mm: 18.7,
+  flipper_length_mm: 181,
+  body_mass_g: 3750,
+  sex: 'MALE',
+};
+const SPECIES = ['Adelie', 'Chinstrap', 'Gentoo'];
+
+/** `cairn serve` as a background child: resolves once it prints its "Serving on" line. */
+function startServe(
+  args: string[],
+  cwd: string,
+): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [DEV_ENTRY, 'serve', ...args], {
+    cwd,
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/Serving on http:\/\/\S+ {2}\(Ctrl-C to stop\)/.test(output)) {
+        clearTimeout(timer);
+        resolve({ child, output: () => output, exited });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+async function predict(url: string, unitId: string) {
+  const response = await fetch(`${url}/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ rows: [PENGUIN], unitId }),
+  });
+  expect(response.status).toBe(200);
+  return (await response.json()) as {
+    predictions: Array<{ label: string }>;
+    version: number;
+    revision: number;
+    role: string;
+  };
+}
+
+// One linked project with a deployer and an A/B engine, driven as a user would.
+describe('delivery commands on a project made with cairn new --link', () => {
+  let cwd: string;
+  let dir: string;
+  let servePort: number;
+  let serve: Awaited<ReturnType<typeof startServe>> | undefined;
+  const json = async (args: string[]) => {
+    const result = await cairn([...args, '--json'], dir);
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout);
+  };
+
+  beforeAll(async () => {
+    cwd = await tempDir('delivery');
+    const made = await cairn(['new', 'shop', '--link', '--no-git'], cwd);
+    expect(made.code, made.stderr).toBe(0);
+    dir = join(cwd, 'shop');
+    const configFile = join(dir, 'cairn.config.ts');
+    let config = readFileSync(configFile, 'utf8');
+    for (const [slot, plugin] of [
+      ['deployer:', 'deploy-local'],
+      ['abtest:', 'abtest-local'],
+    ] as const) {
+      if (config.includes(slot)) continue;
+      const added = await cairn(['add', plugin], dir);
+      expect(added.code, added.stderr).toBe(0);
+      config = readFileSync(configFile, 'utf8');
+    }
+    if (!config.includes('serving:')) {
+      // The train step writes ml-random-forest bundles; src/predict.ts serves them.
+      config = config.replace(
+        /\n\s*defaultPipeline:/,
+        "\n  serving: { loaders: { 'ml-random-forest': async (bundle) => (await import('./src/predict')).modelFromBundle(bundle) } },$&",
+      );
+    }
+    // Ports of our own: the configured one (where a control-mode deployer would
+    // listen if it served) and the one `serve --port` is given.
+    const configuredPort = await freePort();
+    servePort = await freePort();
+    expect(config).toMatch(/localDeployer\(\{ port: 8080 \}\)/);
+    writeFileSync(configFile, config.replace('port: 8080', `port: ${configuredPort}`));
+    // Two registered versions: v1 in production, v2 (another seed) beside it.
+    for (const args of [['run'], ['run', '--set', 'train.seed=7']]) {
+      const run = await cairn(args, dir);
+      expect(run.code, run.stderr + run.stdout).toBe(0);
+    }
+  }, 120_000);
+
+  afterAll(() => {
+    if (serve && serve.child.exitCode === null) serve.child.kill('SIGKILL');
+  });
+
+  it('deploy <model> deploys the production version as revision 1 (a no-op when it already serves)', async () => {
+    const versions = await json(['registry', 'versions', 'penguins']);
+    expect(versions.map((v: any) => [v.version, v.stage])).toContainEqual([1, 'production']);
+    expect(versions.map((v: any) => v.version)).toContain(2);
+    const text = await cairn(['deploy', 'penguins'], dir);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^penguins revision 1 \(deploy\): v1 100%/);
+    const deployment = await json(['deploy', 'penguins']);
+    expect(deployment).toMatchObject({ endpoint: 'penguins', revision: 1, change: 'deploy' });
+    expect(deployment.routes).toEqual([
+      {
+        model: { model: 'penguins', version: 1, digest: versions.find((v: any) => v.version === 1).digest },
+        role: 'primary',
+        weight: 100,
+      },
+    ]);
+  });
+
+  it('deploy refuses an unknown model or version (exit 2) and changes nothing', async () => {
+    const unknownVersion = await cairn(['deploy', 'penguins', '9'], dir);
+    expect(unknownVersion.code).toBe(2);
+    expect(unknownVersion.stderr).toMatch(/Model "penguins" has no version 9/);
+    expect(unknownVersion.stderr).toMatch(/CAIRN_METADATA_NOT_FOUND/);
+    const unknownModel = await cairn(['deploy', 'nope'], dir);
+    expect(unknownModel.code).toBe(2);
+    expect(unknownModel.stderr).toMatch(/No registered model "nope"/);
+    const canaryWithoutPercent = await cairn(['deploy', 'penguins', '2', '--strategy', 'canary'], dir);
+    expect(canaryWithoutPercent.code).toBe(2);
+    expect(canaryWithoutPercent.stderr).toMatch(/--percent/);
+    expect(await json(['endpoints', 'history', 'penguins'])).toHaveLength(1);
+  });
+
+  it('serve answers predictions, follows a canary deployed from another process, and stops on SIGINT', async () => {
+    serve = await startServe(['--port', String(servePort)], dir);
+    const url = `http://127.0.0.1:${servePort}/v1/endpoints/penguins`;
+    expect(serve.output()).toMatch(/penguins\s+1\s+v1 100%/);
+    expect(serve.output()).toContain(`Serving on http://127.0.0.1:${servePort}  (Ctrl-C to stop)`);
+    const first = await predict(url, 'user-1');
+    expect(SPECIES).toContain(first.predictions[0]!.label);
+    expect(first).toMatchObject({ version: 1, revision: 1, role: 'primary' });
+
+    const canary = await cairn(
+      ['deploy', 'penguins', '2', '--strategy', 'canary', '--percent', '30', '--reason', 'try seed 7'],
+      dir,
+    );
+    expect(canary.code, canary.stderr).toBe(0);
+    expect(canary.stdout).toMatch(/^penguins revision 2 \(deploy\): v1 70% · v2 30% canary/);
+
+    // The server follows the state folder: poll until units land on the canary.
+    const deadline = Date.now() + 20_000;
+    let roles: Array<{ role: string; version: number; revision: number }> = [];
+    while (Date.now() < deadline) {
+      roles = await Promise.all(Array.from({ length: 40 }, (_, i) => predict(url, `unit-${i}`)));
+      if (roles.every((r) => r.revision === 2)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(roles.every((r) => r.revision === 2)).toBe(true);
+    const canaries = roles.filter((r) => r.role === 'canary');
+    expect(canaries.length).toBeGreaterThan(0);
+    expect(canaries.length).toBeLessThan(40);
+    expect(canaries.every((r) => r.version === 2)).toBe(true);
+    // The same unit stays on its version.
+    const again = await predict(url, 'unit-0');
+    expect(again.role).toBe(roles[0]!.role);
+    await expect
+      .poll(() => serve!.output(), { timeout: 5_000 })
+      .toMatch(/penguins revision 2 \(deploy\): v1 70% · v2 30% canary/);
+
+    serve.child.kill('SIGINT');
+    expect(await serve.exited).toBe(0);
+    expect(serve.output()).toMatch(/SIGINT: stopping/);
+    expect(await portIsFree(servePort)).toBe(true);
+  }, 90_000);
+
+  it('endpoints lists, shows and traces the revisions; rollback restores the previous routes', async () => {
+    const list = await cairn(['endpoints'], dir);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/^ENDPOINT\s+REVISION\s+ROUTES\s+UPDATED\s+URL/);
+    expect(list.stdout).toMatch(/penguins\s+2\s+v1 70% · v2 30% canary/);
+
+    const show = await json(['endpoints', 'show', 'penguins']);
+    expect(show).toMatchObject({ endpoint: 'penguins', revision: 2 });
+    expect(show.health.routes.map((r: any) => [r.model.version, r.role, r.ready])).toEqual([
+      [1, 'primary', true],
+      [2, 'canary', true],
+    ]);
+
+    const history = await cairn(['endpoints', 'history', 'penguins'], dir);
+    expect(history.code, history.stderr).toBe(0);
+    const rows = history.stdout.trim().split('\n');
+    expect(rows).toHaveLength(3);
+    expect(rows[1]).toMatch(/^1\s+deploy\s+v1 100%/);
+    expect(rows[2]).toMatch(/^2\s+deploy\s+v1 70% · v2 30% canary\s+try seed 7\s+\d{4}-\d\d-\d\d /);
+
+    const rollback = await cairn(['endpoints', 'rollback', 'penguins', '--reason', 'v2 too slow'], dir);
+    expect(rollback.code, rollback.stderr).toBe(0);
+    expect(rollback.stdout).toMatch(/^penguins revision 3 \(rollback\): v1 100%/);
+    const after = await json(['endpoints', 'history', 'penguins']);
+    expect(after.map((d: any) => [d.revision, d.change, d.reason])).toEqual([
+      [1, 'deploy', expect.any(String)],
+      [2, 'deploy', 'try seed 7'],
+      [3, 'rollback', 'v2 too slow'],
+    ]);
+  });
+
+  it('endpoints traffic sets a split; a malformed pair or a bad sum exits 2 and changes nothing', async () => {
+    const canary = await cairn(['deploy', 'penguins', '2', '--strategy', 'canary', '--percent', '10'], dir);
+    expect(canary.code, canary.stderr).toBe(0);
+    const stateFile = join(dir, '.cairn', 'deploy', 'deployments', 'penguins.json');
+    const before = readFileSync(stateFile, 'utf8');
+    for (const [pairs, message] of [
+      [['1=90', '2=ten'], /Malformed traffic pair "2=ten"/],
+      [['1=90', '=10'], /Malformed traffic pair "=10"/],
+      [['1=90', '2=20'], /sum to 110/],
+    ] as const) {
+      const result = await cairn(['endpoints', 'traffic', 'penguins', ...pairs], dir);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
+    expect(readFileSync(stateFile, 'utf8')).toBe(before);
+
+    const split = await json(['endpoints', 'traffic', 'penguins', '1=60', '2=40', '--reason', 'widen']);
+    expect(split).toMatchObject({ revision: 5, change: 'traffic', reason: 'widen' });
+    expect(split.routes.map((r: any) => [r.model.version, r.role, r.weight])).toEqual([
+      [1, 'primary', 60],
+      [2, 'canary', 40],
+    ]);
+    const promote = await cairn(['endpoints', 'promote', 'penguins', '--reason', 'v2 holds'], dir);
+    expect(promote.code, promote.stderr).toBe(0);
+    expect(promote.stdout).toMatch(/^penguins revision 6 \(promote\): v2 100%/);
+    const missing = await cairn(['endpoints', 'show', 'nope'], dir);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/No endpoint "nope" is deployed/);
+  });
+
+  it('experiments shows the engine’s own analysis and concludes', async () => {
+    const engine = await localAbtest().create({ stateDir: join(dir, '.cairn') });
+    try {
+      await engine.createExperiment({
+        name: 'ranker-v4',
+        variants: [
+          { name: 'control', weight: 50 },
+          { name: 'v4', weight: 50 },
+        ],
+        primaryMetric: { name: 'clicked', type: 'binomial', goal: 'increase' },
+        guardrailMetrics: [{ name: 'latency-ms', type: 'continuous', goal: 'decrease' }],
+        minimumSampleSize: 20,
+      });
+      for (let i = 0; i < 300; i++) {
+        const unit = `u${i}`;
+        const { variant } = await engine.assign('ranker-v4', unit);
+        await engine.recordExposure('ranker-v4', unit);
+        const rate = variant === 'v4' ? 0.5 : 0.2;
+        await engine.recordOutcome('ranker-v4', unit, 'clicked', ((i * 7919) % 100) / 100 < rate ? 1 : 0);
+        await engine.recordOutcome('ranker-v4', unit, 'latency-ms', 100 + (i % 13));
+      }
+      const expected = await engine.analyze('ranker-v4');
+
+      const list = await cairn(['experiments'], dir);
+      expect(list.code, list.stderr).toBe(0);
+      expect(list.stdout).toMatch(
+        /ranker-v4\s+running\s+control 50% · v4 50%\s+clicked \(binomial, increase\)/,
+      );
+
+      const shown = await json(['experiments', 'show', 'ranker-v4']);
+      const { analyzedAt: _a, ...rest } = shown;
+      const { analyzedAt: _b, ...want } = expected;
+      expect(rest).toEqual(JSON.parse(JSON.stringify(want)));
+      expect(expected.decision.action).toBe('ship');
+
+      const text = await cairn(['experiments', 'show', 'ranker-v4'], dir);
+      expect(text.code, text.stderr).toBe(0);
+      const exposed = expected.exposures;
+      expect(text.stdout).toContain(
+        `Exposures: control ${exposed.control} (expected 150.0) · v4 ${exposed.v4} (expected 150.0)`,
+      );
+      expect(text.stdout).toMatch(/Sample ratio: p = 0\.\d{4} \(ok\)/);
+      const v4 = expected.primary.comparisons[0]!;
+      expect(text.stdout).toMatch(
+        new RegExp(
+          `^v4\\s+\\+${v4.difference.toFixed(4)}\\s+\\S+\\s+\\[\\+${v4.confidenceInterval[0].toFixed(4)}, \\+${v4.confidenceInterval[1].toFixed(4)}\\]\\s+\\S+\\s+\\S+\\s+${v4.probabilityToBeBetter.toFixed(3)}\\s+better$`,
+          'm',
+        ),
+      );
+      expect(text.stdout).toContain('Guardrail: latency-ms');
+      expect(text.stdout).toContain(`Decision: ship v4\n  ${expected.decision.reason}`);
+
+      const wrong = await cairn(
+        ['experiments', 'conclude', 'ranker-v4', '--winner', 'v9', '--reason', 'x'],
+        dir,
+      );
+      expect(wrong.code).toBe(2);
+      expect(wrong.stderr).toMatch(/CAIRN_EXPERIMENT_INVALID/);
+      expect((await engine.getExperiment('ranker-v4'))!.status).toBe('running');
+      const done = await cairn(
+        ['experiments', 'conclude', 'ranker-v4', '--winner', 'v4', '--reason', 'clear win'],
+        dir,
+      );
+      expect(done.code, done.stderr).toBe(0);
+      expect(done.stdout).toMatch(/ranker-v4 concluded: winner v4 \(clear win\)/);
+      expect(await engine.getExperiment('ranker-v4')).toMatchObject({
+        status: 'concluded',
+        winner: 'v4',
+        reason: 'clear win',
+      });
+      expect((await engine.assign('ranker-v4', 'u1')).variant).toBe('v4');
+      const missing = await cairn(['experiments', 'show', 'nope'], dir);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/No experiment "nope"/);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('without a deployer or an A/B engine in the stack, the commands exit 2 naming the plugin to add', async () => {
+    const bare = join(cwd, 'bare');
+    await mkdir(bare);
+    await writeFile(join(bare, 'package.json'), '{ "name": "bare", "type": "module" }\n');
+    await writeFile(join(bare, 'cairn.config.ts'), 'export default { stack: {} };\n');
+    for (const args of [['deploy', 'penguins'], ['serve'], ['endpoints']]) {
+      const result = await cairn(args, bare);
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(2);
+      expect(result.stderr).toMatch(/has no deployer/);
+      expect(result.stderr).toMatch(/cairn add deploy-local/);
+    }
+    const experiments = await cairn(['experiments'], bare);
+    expect(experiments.code).toBe(2);
+    expect(experiments.stderr).toMatch(/cairn add abtest-local/);
+  });
+});
