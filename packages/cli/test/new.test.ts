@@ -179,7 +179,8 @@ describe('cairn new', () => {
     expect(config).toContain("import localAbtest from '@cairn/abtest-local';");
     const stack = config.slice(config.indexOf('stack: {'), config.indexOf('env: {'));
     expect(stack).toContain('    deployer: localDeployer({ port: 8080 }),');
-    expect(stack).toContain("    abtest: localAbtest({ file: '.cairn/abtest.db' }),");
+    expect(stack).toContain('    abtest: localAbtest(),');
+    expect(config.match(/from '@cairn\/deploy-local'/g)).toHaveLength(1);
     expect(config).not.toContain('team: {');
     expect(listFiles(dir)).not.toContain('.env.example');
   });

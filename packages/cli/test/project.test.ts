@@ -36,13 +36,13 @@ describe('a project made with cairn new --link', () => {
   it('trains, registers and promotes a first model on worker threads; a second run reports every step cached', async () => {
     const first = await cairn(['run'], dir);
     expect(first.code, first.stderr + first.stdout).toBe(0);
-    expect(first.stdout).toMatch(/7 executed, 0 cached, 0 failed, 0 skipped/);
+    expect(first.stdout).toMatch(/8 executed, 0 cached, 0 failed, 0 skipped/);
     expect(first.stdout).toMatch(/promoted: first model of "penguins"/);
     runIds.push(await lastRun());
     const second = await cairn(['run'], dir);
     expect(second.code).toBe(0);
-    // register and gate are reused too: the registry still holds what they left there.
-    expect(second.stdout).toMatch(/0 executed, 7 cached, 0 failed, 0 skipped/);
+    // register, gate and deploy are reused too: the registry and the deployer still hold what they left there.
+    expect(second.stdout).toMatch(/0 executed, 8 cached, 0 failed, 0 skipped/);
     runIds.push(await lastRun());
   });
 
@@ -62,7 +62,7 @@ describe('a project made with cairn new --link', () => {
     );
     const finished = events.at(-1);
     expect(finished).toMatchObject({ type: 'run.finished', status: 'succeeded' });
-    expect(finished.counts.cached + finished.counts.executed).toBe(7);
+    expect(finished.counts.cached + finished.counts.executed).toBe(8);
   });
 
   it('on a terminal, run draws one live row per step (waiting, running, cached, done) and a summary', async () => {
@@ -81,7 +81,7 @@ describe('a project made with cairn new --link', () => {
         .map((m) => [m[1], { state: m[2], duration: m[3] }]),
     );
     expect(Object.keys(rows).sort()).toEqual(
-      ['evaluate', 'gate', 'ingest', 'prepare', 'register', 'train', 'validate'].sort(),
+      ['deploy', 'evaluate', 'gate', 'ingest', 'prepare', 'register', 'train', 'validate'].sort(),
     );
     expect(rows.train).toMatchObject({ state: 'done' });
     expect(rows.train!.duration).toMatch(/\d+(\.\d+)?(ms|s)$/);
@@ -249,7 +249,7 @@ describe('a project made with cairn new --link', () => {
     }
   });
 
-  it('doctor: level 1 met, the CI gate present, deployment, A/B and drift honestly missing', async () => {
+  it('doctor: level 1 met, the CI gate and deployment present, A/B and drift honestly missing', async () => {
     const result = await cairn(['doctor', '--json'], dir);
     expect(result.code, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout);
@@ -268,31 +268,46 @@ describe('a project made with cairn new --link', () => {
     expect(byId.registry.detail).toMatch(/penguins: \d+ versions, v1 in production/);
     expect(byId.gate.ok).toBe(true);
     expect(byId.ci).toMatchObject({ ok: true, detail: 'tests ✓, pipeline ✓, evaluation gate ✓' });
-    for (const id of ['deployment', 'abtest', 'drift']) expect(byId[id].ok).toBe(false);
+    expect(byId.deployment).toMatchObject({ ok: true, detail: 'deployer local (env local), deploy step deploy' });
+    for (const id of ['abtest', 'drift']) expect(byId[id].ok).toBe(false);
     expect(byId.pinned.ok).toBe(false); // file: links are not released versions
     expect(report.level).toBe(1);
     const text = await cairn(['doctor'], dir);
     expect(text.stdout).toMatch(/✓ Data validation step: step validate/);
-    expect(text.stdout).toMatch(/✗ Automated deployment/);
+    expect(text.stdout).toMatch(/✓ Automated deployment/);
+    expect(text.stdout).toMatch(/✗ A\/B test or canary release/);
     expect(text.stdout).toMatch(/MLOps level 1/);
   });
 
-  it('add deploy-local and abtest-local fill the deployer and abtest slots; runs and doctor see them', async () => {
-    for (const plugin of ['deploy-local', 'abtest-local']) {
-      const result = await cairn(['add', plugin], dir);
-      expect(result.code, result.stderr).toBe(0);
-    }
+  it('add abtest-local fills the abtest slot of the stack; runs and doctor see it', async () => {
+    const result = await cairn(['add', 'abtest-local'], dir);
+    expect(result.code, result.stderr).toBe(0);
     const config = readFileSync(join(dir, 'cairn.config.ts'), 'utf8');
+    expect(config).toContain("import localAbtest from '@cairn/abtest-local';");
+    expect(config).toMatch(/\n {4}abtest: localAbtest\(\),\n/);
     expect(config).toContain('deployer: localDeployer({ port: 8080 }),');
-    expect(config).toContain("abtest: localAbtest({ file: '.cairn/abtest.db' }),");
-    // (Loaded by the CLI in its own process: this process keeps the config module it imported first.)
     const run = await cairn(['run'], dir);
     expect(run.code, run.stderr + run.stdout).toBe(0);
     const doctor = JSON.parse((await cairn(['doctor', '--json'], dir)).stdout);
     const byId = Object.fromEntries(doctor.practices.map((p: any) => [p.id, p]));
-    // A configured plugin is half of the practice: no step deploys or experiments yet.
-    expect(byId.deployment).toMatchObject({ ok: false, detail: 'deployer local (env local), deploy step ✗' });
-    expect(byId.abtest.detail).toMatch(/^A\/B engine local \(env local\), experiment or canary step ✗$/);
+    // The engine is configured; no step runs an experiment yet.
+    expect(byId.abtest).toMatchObject({
+      ok: false,
+      detail: 'A/B engine local (env local), experiment or canary step ✗',
+    });
+    // A deploy step that rolls out by canary is a canary release.
+    const deployConf = join(dir, 'conf', 'base', 'deploy.yaml');
+    const before = readFileSync(deployConf, 'utf8');
+    try {
+      writeFileSync(deployConf, before.replace(/^strategy: blue-green$/m, 'strategy: canary\npercent: 20'));
+      const canary = JSON.parse((await cairn(['doctor', '--json'], dir)).stdout);
+      expect(canary.practices.find((p: any) => p.id === 'abtest')).toMatchObject({
+        ok: true,
+        detail: 'canary releases by step deploy',
+      });
+    } finally {
+      writeFileSync(deployConf, before);
+    }
   });
 
   it('add refuses a package that is not a Cairn plugin and changes nothing', async () => {

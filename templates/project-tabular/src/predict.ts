@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { CairnError, ErrorCodes, loadModelBundle, type ModelBundle, type ModelManifest } from '@cairn/core';
-import { Preprocessor } from '@cairn/tabular';
+import { checkRowsAgainstSignature, Preprocessor } from '@cairn/tabular';
 import { argmax, loadClassifier } from './classifier';
 
 /** One prediction: the most likely label and the probability of each label. */
@@ -57,6 +57,8 @@ export function modelFromBundle(bundle: ModelBundle): LoadedModel {
     manifest,
     labels: [...labels],
     predict(rows) {
+      // A server receives rows from anyone: refuse (HTTP 400) what the model was not trained for.
+      checkRowsAgainstSignature(rows, manifest.signature.inputs);
       const probabilities = classifier.predictProba(preprocessor.transform(rows));
       return probabilities.map((p) => ({
         label: labels[argmax(p)]!,

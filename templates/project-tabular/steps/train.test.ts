@@ -32,6 +32,8 @@ describe('train and evaluate', () => {
       },
     ]);
     expect(gentoo!.label).toBe('Gentoo');
+    // A row the model was not trained for is refused, naming the column.
+    expect(() => served.predict([{ island: 'Mars' }])).toThrow(/column "island": "Mars" is not one of/);
   });
 
   it('the same data and config give the same bytes', async () => {

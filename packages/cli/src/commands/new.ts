@@ -153,7 +153,8 @@ export default class New extends CairnCommand {
       },
       libraries: workspace.TEMPLATE_LIBRARIES,
       plugins: chosen
-        .filter((p) => p.short !== 'metadata-sqlite')
+        // The project template already has these two, in its base stack.
+        .filter((p) => p.short !== 'metadata-sqlite' && p.short !== 'deploy-local')
         .map((p) => {
           const known = p.short ? plugins.KNOWN_PLUGINS[p.short] : undefined;
           return {
@@ -251,6 +252,7 @@ export default class New extends CairnCommand {
     } else {
       this.log('  npx cairn run            # run the pipeline on the sample data');
       this.log('  npx cairn runs           # what ran, and what was cached');
+      this.log('  npx cairn serve          # the deployed model on http://127.0.0.1:8080');
       this.log('  npm test                 # the step tests');
       this.log('  npx cairn doctor         # your MLOps level and what to add next');
     }

@@ -310,7 +310,9 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
 
   // A delivery practice holds when the stack names the plugin that does it
   // (cairn.config.ts, any environment) and a pipeline step uses it.
-  const deploySteps = stepsNamed(/deploy|serve|release/i);
+  const declares = (flag: 'deployer' | 'abtest') =>
+    nodes.filter((n) => (n.step.definition as { deployer?: boolean; abtest?: boolean })[flag] === true);
+  const deploySteps = [...new Set([...declares('deployer'), ...stepsNamed(/deploy|serve|release/i)])];
   const deployers = configured.deployer;
   add({
     id: 'deployment',
@@ -324,16 +326,22 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
   });
 
   const abEngines = configured.abtest;
-  const abSteps = stepsNamed(/abtest|ab-test|canary|shadow|experiment/i);
+  const abSteps = [...new Set([...declares('abtest'), ...stepsNamed(/abtest|ab-test|experiment/i)])];
+  // A deploy step whose config rolls out by canary or shadow is a canary release.
+  const canaries = declares('deployer').filter((n) =>
+    /^strategy:\s*['"]?(canary|shadow)\b/m.test(read(join(confDir, 'base', `${n.name}.yaml`))),
+  );
   add({
     id: 'abtest',
     level: 2,
     title: 'A/B test or canary release',
-    ok: abEngines.length > 0 && abSteps.length > 0,
-    detail: `A/B engine ${abEngines.length ? abEngines.join(', ') : '✗'}, experiment or canary step ${abSteps.length ? abSteps.map((n) => n.name).join(', ') : '✗'}`,
+    ok: (abEngines.length > 0 && abSteps.length > 0) || canaries.length > 0,
+    detail: canaries.length
+      ? `canary releases by ${canaries.map((n) => `step ${n.name}`).join(', ')}`
+      : `A/B engine ${abEngines.length ? abEngines.join(', ') : '✗'}, experiment or canary step ${abSteps.length ? abSteps.map((n) => n.name).join(', ') : '✗'}`,
     fix: abEngines.length
-      ? 'Add a step that creates the experiment (or canary) for the deployed version and one that analyzes it and concludes.'
-      : '`cairn add abtest-local` puts the A/B engine in the stack (deterministic assignment, exposure and outcome logging, sequential analysis); then add experiment steps after deployment.',
+      ? 'Add a step that creates the experiment for the deployed version and one that analyzes it and concludes, or set `strategy: canary` in the deploy step config.'
+      : 'Set `strategy: canary` (and `percent`) in the deploy step config for canary releases; `cairn add abtest-local` puts the A/B engine in the stack (deterministic assignment, exposure and outcome logging, sequential analysis) for experiment steps.',
   });
 
   const driftSteps = stepsNamed(/drift|monitor/i);

@@ -107,7 +107,8 @@ export const KNOWN_PLUGINS: Record<string, KnownPlugin> = {
   'abtest-local': {
     kind: 'abtest',
     id: 'local',
-    options: () => "{ file: '.cairn/abtest.db' }",
+    // No file: the engine keeps <stateDir>/abtest.db, wherever the command runs from.
+    options: () => '',
     env: [],
     team: false,
   },
