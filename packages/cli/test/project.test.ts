@@ -268,7 +268,10 @@ describe('a project made with cairn new --link', () => {
     expect(byId.registry.detail).toMatch(/penguins: \d+ versions, v1 in production/);
     expect(byId.gate.ok).toBe(true);
     expect(byId.ci).toMatchObject({ ok: true, detail: 'tests ✓, pipeline ✓, evaluation gate ✓' });
-    expect(byId.deployment).toMatchObject({ ok: true, detail: 'deployer local (env local), deploy step deploy' });
+    expect(byId.deployment).toMatchObject({
+      ok: true,
+      detail: 'deployer local (env local), deploy step deploy',
+    });
     for (const id of ['abtest', 'drift']) expect(byId[id].ok).toBe(false);
     expect(byId.pinned.ok).toBe(false); // file: links are not released versions
     expect(report.level).toBe(1);
