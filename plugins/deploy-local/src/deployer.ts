@@ -179,8 +179,6 @@ export class LocalDeployer implements Deployer {
   private readonly live = new Map<string, Deployment>();
   private readonly stalled = new Map<string, Stalled>();
   private readonly activating = new Map<string, Promise<void>>();
-  /** Serve mode: state files that stopped parsing; the last good revision keeps serving. */
-  private readonly damaged = new Map<string, string>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly models = new Map<string, LoadedModel>();
   private readonly loadErrors = new Map<string, string>();
@@ -593,16 +591,13 @@ export class LocalDeployer implements Deployer {
       return; // The folder is unreadable for now; keep serving what we have.
     }
     for (const endpoint of names) {
-      try {
-        await this.refresh(endpoint);
-        this.damaged.delete(endpoint);
-      } catch (error) {
-        this.damaged.set(endpoint, messageOf(error));
-      }
+      // A damaged file keeps its last good revision serving; status() and health() name the file.
+      await this.refresh(endpoint).catch(() => undefined);
     }
     for (const endpoint of [...this.known.keys()]) if (!names.includes(endpoint)) this.known.delete(endpoint);
     for (const endpoint of [...this.live.keys()]) if (!this.known.has(endpoint)) this.forget(endpoint);
-    await Promise.all([...this.known.keys()].map((endpoint) => this.activate(endpoint)));
+    // Not awaited: a slow load on one endpoint must not hold up the others' next pass.
+    for (const endpoint of this.known.keys()) void this.activate(endpoint);
     this.collect();
   }
 
@@ -669,7 +664,6 @@ export class LocalDeployer implements Deployer {
     this.known.delete(endpoint);
     this.live.delete(endpoint);
     this.stalled.delete(endpoint);
-    this.damaged.delete(endpoint);
     this.stats.delete(endpoint);
   }
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -233,6 +233,29 @@ describe('deploy-local across processes', () => {
       const h = await server.health('guarded');
       return h.revision === 3 && h.status === 'healthy' ? h : undefined;
     });
+  });
+
+  it('keeps serving the last good revision when a followed state file is damaged', async () => {
+    const stateDir = newStateDir();
+    const server = await start(stateDir, { serve: false, followIntervalMs: 20 });
+    await server.deploy({ endpoint: 'fragile', model: v[0]! });
+    const file = join(stateDir, 'deployments', 'fragile.json');
+    const temp = `${file}.tmp-test`;
+    await writeFile(temp, '{ "format": 1, "endpoint": "fragile", "revisions": [');
+    await rename(temp, file);
+    await until(
+      'the damage to show',
+      async () =>
+        (await server.status('fragile').then(
+          () => undefined,
+          (error) => error,
+        )) as Error | undefined,
+    ).then((error) => {
+      expect(error).toMatchObject({ code: 'CAIRN_DEPLOY_FAILED', message: expect.stringContaining(file) });
+    });
+    // Several follow passes later it still answers with the revision it had.
+    await new Promise((done) => setTimeout(done, 100));
+    expect((await server.predict('fragile', [[1, 2]])).served.version).toBe(1);
   });
 
   it('breaks a lock left by a dead process, and waits for a live one', async () => {
