@@ -61,6 +61,12 @@ step(
   ['cairn', 'report', 'latest'],
   project,
 );
+step(
+  'The deployed endpoint (the deploy step put the production model behind it)',
+  'npx',
+  ['cairn', 'endpoints', 'history', 'penguins'],
+  project,
+);
 step('Where the project stands on the MLOps levels', 'npx', ['cairn', 'doctor'], project);
 
 console.log(`
@@ -69,6 +75,7 @@ console.log(`
     npx cairn runs              # the two runs
     npx cairn runs show <id>    # steps, configs, artifacts, metrics of one run
     npx cairn registry          # registered models and their stages
+    npx cairn serve             # answer predictions on http://127.0.0.1:8080/v1/endpoints/penguins/predict
     npx cairn compare latest~1 latest   # two runs side by side
     npm test                    # the project's own tests
 `);
