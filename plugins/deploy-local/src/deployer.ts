@@ -175,6 +175,13 @@ const notLive = (endpoint: string, why: string) =>
 export class LocalDeployer implements Deployer {
   /** What the state folder holds, refreshed by signature (stat) before every read. */
   private readonly known = new Map<string, Known>();
+  /**
+   * Reads are ticketed when they start; an entry is replaced only by a read
+   * (or write) with a later ticket, so a slow read that began before a newer
+   * write can never put an older revision back.
+   */
+  private ticket = 0;
+  private readonly tickets = new Map<string, number>();
   /** Serve mode: the revision answering traffic, which trails `known` while new bundles load. */
   private readonly live = new Map<string, Deployment>();
   private readonly stalled = new Map<string, Stalled>();
@@ -447,8 +454,11 @@ export class LocalDeployer implements Deployer {
   }
 
   async list(): Promise<Deployment[]> {
+    const ticket = ++this.ticket;
     const names = await listEndpoints(this.context.stateDir);
-    for (const endpoint of this.known.keys()) if (!names.includes(endpoint)) this.known.delete(endpoint);
+    for (const endpoint of [...this.known.keys()]) {
+      if (!names.includes(endpoint)) this.remember(endpoint, ticket, undefined);
+    }
     const current: Deployment[] = [];
     for (const endpoint of names) {
       const revision = (await this.refresh(endpoint))?.at(-1);
@@ -537,9 +547,13 @@ export class LocalDeployer implements Deployer {
     }
     return this.enqueue(endpoint, () =>
       withEndpointLock(this.context.stateDir, endpoint, async () => {
+        const ticket = ++this.ticket;
         const fresh = await readEndpointFile(this.context.stateDir, endpoint);
-        if (fresh) this.known.set(endpoint, { signature: fresh.signature, revisions: fresh.file.revisions });
-        else this.known.delete(endpoint);
+        this.remember(
+          endpoint,
+          ticket,
+          fresh && { signature: fresh.signature, revisions: fresh.file.revisions },
+        );
         return task(fresh?.file.revisions);
       }),
     );
@@ -566,24 +580,31 @@ export class LocalDeployer implements Deployer {
    */
   private async refresh(endpoint: string): Promise<Deployment[] | undefined> {
     if (typeof endpoint !== 'string' || !ENDPOINT_NAME.test(endpoint)) return undefined;
+    const ticket = ++this.ticket;
     const signature = await stateSignature(this.context.stateDir, endpoint);
+    if (signature === undefined) return this.remember(endpoint, ticket, undefined);
     const cached = this.known.get(endpoint);
-    if (signature === undefined) {
-      this.known.delete(endpoint);
-      return undefined;
-    }
     if (cached?.signature === signature) return cached.revisions;
     const read = await readEndpointFile(this.context.stateDir, endpoint);
-    if (!read) {
-      this.known.delete(endpoint);
-      return undefined;
-    }
-    this.known.set(endpoint, { signature: read.signature, revisions: read.file.revisions });
-    return read.file.revisions;
+    return this.remember(
+      endpoint,
+      ticket,
+      read && { signature: read.signature, revisions: read.file.revisions },
+    );
+  }
+
+  /** Store what a read or write taken at `ticket` found, unless something later is stored; returns the newest. */
+  private remember(endpoint: string, ticket: number, entry: Known | undefined): Deployment[] | undefined {
+    if (ticket < (this.tickets.get(endpoint) ?? 0)) return this.known.get(endpoint)?.revisions;
+    this.tickets.set(endpoint, ticket);
+    if (entry) this.known.set(endpoint, entry);
+    else this.known.delete(endpoint);
+    return entry?.revisions;
   }
 
   /** One pass of a serving deployer over the state folder: pick up, switch to and drop endpoints. */
   private async follow(): Promise<void> {
+    const ticket = ++this.ticket;
     let names: string[];
     try {
       names = await listEndpoints(this.context.stateDir);
@@ -594,7 +615,9 @@ export class LocalDeployer implements Deployer {
       // A damaged file keeps its last good revision serving; status() and health() name the file.
       await this.refresh(endpoint).catch(() => undefined);
     }
-    for (const endpoint of [...this.known.keys()]) if (!names.includes(endpoint)) this.known.delete(endpoint);
+    for (const endpoint of [...this.known.keys()]) {
+      if (!names.includes(endpoint)) this.remember(endpoint, ticket, undefined);
+    }
     for (const endpoint of [...this.live.keys()]) if (!this.known.has(endpoint)) this.forget(endpoint);
     // Not awaited: a slow load on one endpoint must not hold up the others' next pass.
     for (const endpoint of this.known.keys()) void this.activate(endpoint);
@@ -661,7 +684,7 @@ export class LocalDeployer implements Deployer {
   }
 
   private forget(endpoint: string): void {
-    this.known.delete(endpoint);
+    this.remember(endpoint, ++this.ticket, undefined);
     this.live.delete(endpoint);
     this.stalled.delete(endpoint);
     this.stats.delete(endpoint);
@@ -709,7 +732,7 @@ export class LocalDeployer implements Deployer {
         endpoint,
         revisions: updated,
       });
-      this.known.set(endpoint, { signature, revisions: updated });
+      this.remember(endpoint, ++this.ticket, { signature, revisions: updated });
       if (this.serving) {
         this.live.set(endpoint, next);
         this.stalled.delete(endpoint);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -234,6 +234,38 @@ describe('deploy-local across processes', () => {
       return h.revision === 3 && h.status === 'healthy' ? h : undefined;
     });
   });
+
+  it('serves its own latest write at once while another writer and follow passes run', async () => {
+    const stateDir = newStateDir();
+    // A long history makes reads of the file slow, so follow passes overlap the writes below.
+    const history = Array.from({ length: 5000 }, (_, i) => ({
+      endpoint: 'steady',
+      revision: i + 1,
+      routes: [{ model: v[i % 2]!, role: 'primary', weight: 100 }],
+      updatedAt: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
+      change: 'deploy',
+    }));
+    await mkdir(join(stateDir, 'deployments'), { recursive: true });
+    await writeFile(
+      join(stateDir, 'deployments', 'steady.json'),
+      JSON.stringify({ format: 1, endpoint: 'steady', revisions: history }),
+    );
+    const server = await start(stateDir, { serve: false, followIntervalMs: 10 });
+    // Another writer on the folder (its own view of the file, like another process).
+    const other = await start(stateDir, { serve: false }, { mode: 'control' });
+    for (let i = 0; i < 8; i++) {
+      await other.deploy({ endpoint: 'steady', model: v[2]! });
+      // The server's pass is now reading the other writer's revision while the server writes its own.
+      const mine = await server.deploy({ endpoint: 'steady', model: v[3]! });
+      const deadline = Date.now() + 100;
+      while (Date.now() < deadline) {
+        const result = await server.predict('steady', [[1, 2]]);
+        expect(result.revision).toBe(mine.revision);
+        expect(result.served.version).toBe(4);
+        await new Promise((done) => setTimeout(done, 5));
+      }
+    }
+  }, 60_000);
 
   it('keeps serving the last good revision when a followed state file is damaged', async () => {
     const stateDir = newStateDir();
