@@ -813,13 +813,22 @@ export class LocalDeployer implements Deployer {
       });
       if (!stat) throw failed(`its bundle ${ref.digest} is not in storage (${storage.name})`);
       // Unpack beside the final folder and rename, so a crash never leaves half a bundle under the digest.
-      await rm(dir, { recursive: true, force: true });
+      // The folder is not cleared first: another process on this state folder may be loading it right now.
       const partial = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
       try {
         await materializeArtifact(storage, { digest: ref.digest, size: stat.size }, 'tree', partial);
         await rename(partial, dir).catch(async (error: NodeJS.ErrnoException) => {
-          // Another deployer on this state folder unpacked it first.
           if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+          // Another deployer unpacked it first; only a folder that does not load (tampered with) is replaced.
+          if (
+            await loadModelBundle(dir).then(
+              () => true,
+              () => false,
+            )
+          )
+            return;
+          await rm(dir, { recursive: true, force: true });
+          await rename(partial, dir);
         });
       } catch (error) {
         throw failed(`its bundle ${ref.digest} cannot be unpacked: ${messageOf(error)}`, error);

@@ -344,6 +344,21 @@ describe('deploy-local across processes', () => {
     expect((await anyPort.deploy({ endpoint: 'quiet', model: v[0]! })).url).toBeUndefined();
   });
 
+  it('replaces an unpacked bundle folder that no longer loads, and reuses one that does', async () => {
+    const stateDir = newStateDir();
+    const first = await start(stateDir, { serve: false }, { mode: 'control' });
+    await first.deploy({ endpoint: 'unpacked', model: v[0]! });
+    await first.deploy({ endpoint: 'kept', model: v[1]! });
+    const bundle = join(stateDir, 'deployments', 'bundles', v[0]!.digest);
+    await rm(bundle, { recursive: true });
+    await mkdir(bundle);
+    await writeFile(join(bundle, 'junk.txt'), 'not a bundle');
+    const second = await start(stateDir, { serve: false });
+    expect((await second.predict('unpacked', [[1, 2]])).predictions).toEqual([answerOf(1)]);
+    expect((await second.predict('kept', [[1, 2]])).predictions).toEqual([answerOf(2)]);
+    await expect(stat(join(bundle, 'junk.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('refuses an unknown mode', async () => {
     await expect(start(newStateDir(), {}, { mode: 'both' as never })).rejects.toMatchObject({
       code: 'CAIRN_PLUGIN_OPTIONS_INVALID',
