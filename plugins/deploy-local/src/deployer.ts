@@ -160,7 +160,6 @@ interface Known {
 /** A revision a serving deployer could not switch to: it keeps the one before. */
 interface Stalled {
   key: string;
-  revision: number;
   error: string;
   retryAt: number;
 }
@@ -648,7 +647,6 @@ export class LocalDeployer implements Deployer {
       } catch (error) {
         this.stalled.set(endpoint, {
           key,
-          revision: target.revision,
           error: `revision ${target.revision} is not live (${messageOf(error)}); ${
             active ? `revision ${active.revision} keeps serving` : 'nothing serves this endpoint'
           }`,
