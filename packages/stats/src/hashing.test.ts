@@ -137,6 +137,8 @@ describe('bucketRanges and chooseBucket', () => {
     ]);
     // Totals far from 1 are normalised.
     expect(bucketRanges([50, 50])).toEqual(bucketRanges([0.5, 0.5]));
+    // Percent weights give the same edges as the fractions GrowthBook is given (no 0.35000000000000003).
+    for (let p = 1; p < 100; p++) expect(bucketRanges([p, 100 - p])[0]![1]).toBe(p / 100);
     expect(bucketRanges([1, 3])).toEqual([
       [0, 0.25],
       [0.25, 1],

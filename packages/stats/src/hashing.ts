@@ -58,10 +58,11 @@ export function bucketRanges(weights: readonly number[], coverage = 1): Array<[n
   assertCoverage(coverage);
   const total = weights.reduce((s, w) => s + w, 0);
   if (!(total > 0)) throw new RangeError('weights must sum to > 0');
-  const scale = total >= 0.99 && total <= 1.01 ? 1 : 1 / total;
+  // Divide rather than multiply by 1/total: [35, 65] must give exactly 0.35, as GrowthBook's [0.35, 0.65] does.
+  const asGiven = total >= 0.99 && total <= 1.01;
   let cumulative = 0;
   return weights.map((weight) => {
-    const w = weight * scale;
+    const w = asGiven ? weight : weight / total;
     const start = cumulative;
     cumulative += w;
     return [start, start + coverage * w];
