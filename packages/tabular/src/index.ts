@@ -6,6 +6,7 @@
  */
 export * from './artifact';
 export * from './csv';
+export * from './drift';
 export * from './html';
 export * from './io';
 export * from './metrics';

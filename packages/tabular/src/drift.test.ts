@@ -1,0 +1,289 @@
+import { CairnError } from '@cairn/core';
+import { describe, expect, it } from 'vitest';
+import { penguinsPath } from '../test/fixtures';
+import { checkMarkup } from '../test/xml';
+import { type DriftOptions, type DriftReport, detectDrift, driftStep } from './drift';
+import { tableFromJson } from './io';
+import { shuffle } from './random';
+import { type Table, tableFromRows } from './table';
+
+interface Penguin {
+  Species: string;
+  Island: string;
+  'Beak Length (mm)': number | null;
+  'Beak Depth (mm)': number | null;
+  'Flipper Length (mm)': number | null;
+  'Body Mass (g)': number | null;
+  Sex: string | null;
+}
+
+// The real Palmer penguins (vega-datasets); one Sex is "." in the raw data.
+const rows = tableFromJson<Penguin>(penguinsPath)
+  .rows()
+  .map((r) => (r.Sex === '.' ? { ...r, Sex: null } : r));
+const penguins = tableFromRows(rows);
+
+const column = (report: DriftReport, name: string) => report.columns.find((c) => c.column === name)!;
+
+function thrown(fn: () => unknown): CairnError {
+  try {
+    fn();
+  } catch (error) {
+    if (CairnError.is(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a CairnError');
+}
+
+describe('detectDrift', () => {
+  it('finds no drift between a table and itself', () => {
+    const report = detectDrift(penguins, penguins);
+    expect(report.drifted).toBe(false);
+    expect(report.driftedColumns).toEqual([]);
+    expect(report.columns.map((c) => c.column)).toEqual(penguins.columnNames);
+    for (const c of report.columns) {
+      expect(c.judged).toBe(true);
+      expect(c.psi).toBeCloseTo(0, 12);
+      expect(c.pValue).toBeCloseTo(1, 6);
+      expect(c.missingRateChange).toBe(0);
+    }
+    expect(report.summary).toMatch(/^No drift in 7 columns/);
+  });
+
+  it('raises no alarm on random halves of the same data (PSI noise at small samples does not count)', () => {
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const shuffled = shuffle(rows, seed);
+      const report = detectDrift(tableFromRows(shuffled.slice(0, 172)), tableFromRows(shuffled.slice(172)));
+      expect(report.driftedColumns, `seed ${seed}`).toEqual([]);
+    }
+    // Seed 5 puts the beak depth PSI over 0.2 by chance alone; the report says so.
+    const shuffled = shuffle(rows, 5);
+    const depth = column(
+      detectDrift(tableFromRows(shuffled.slice(0, 172)), tableFromRows(shuffled.slice(172))),
+      'Beak Depth (mm)',
+    );
+    expect(depth.psi).toBeGreaterThanOrEqual(0.2);
+    expect(depth.psi).toBeLessThan(depth.psiNoise!);
+    expect(depth.note).toMatch(/sampling noise/);
+  });
+
+  it('flags the columns that shift when only the birds of one island arrive', () => {
+    const dream = tableFromRows(rows.filter((r) => r.Island === 'Dream'));
+    const report = detectDrift(penguins, dream);
+    expect(report.drifted).toBe(true);
+    // Dream has no Gentoo (the big penguins): species, island and body size move; the sexes stay balanced.
+    expect(report.driftedColumns).toEqual([
+      'Species',
+      'Island',
+      'Beak Depth (mm)',
+      'Flipper Length (mm)',
+      'Body Mass (g)',
+    ]);
+    expect(column(report, 'Sex').drifted).toBe(false);
+    const mass = column(report, 'Body Mass (g)');
+    expect(mass.test).toBe('ks');
+    expect(mass.current!.mean!).toBeLessThan(mass.reference.mean!);
+    expect(mass.reasons.join(' ')).toMatch(/PSI .* ≥ 0\.2/);
+    expect(column(report, 'Island').bins!.labels).toEqual(['Biscoe', 'Dream', 'Torgersen']);
+    expect(column(report, 'Island').bins!.current).toEqual([0, 124, 0]);
+    expect(report.summary).toBe(
+      'Drift in 5 of 7 columns: Species, Island, Beak Depth (mm), Flipper Length (mm), Body Mass (g) (reference 344 rows, current 124 rows)',
+    );
+  });
+
+  it('flags only the column that moved', () => {
+    const heavier = tableFromRows(
+      rows.map((r) => ({
+        ...r,
+        'Body Mass (g)': r['Body Mass (g)'] === null ? null : r['Body Mass (g)'] + 600,
+      })),
+    );
+    const report = detectDrift(penguins, heavier);
+    expect(report.driftedColumns).toEqual(['Body Mass (g)']);
+    const mass = column(report, 'Body Mass (g)');
+    expect(mass.current!.mean! - mass.reference.mean!).toBeCloseTo(600, 6);
+  });
+
+  it('computes categorical PSI and the χ² p-value by hand, with an unseen category as its own bin', () => {
+    const reference = tableFromRows([...Array(50).fill({ c: 'a' }), ...Array(50).fill({ c: 'b' })]);
+    const current = tableFromRows([...Array(75).fill({ c: 'a' }), ...Array(25).fill({ c: 'b' })]);
+    const c = column(detectDrift(reference, current), 'c');
+    // (0.75 − 0.5)·ln 1.5 + (0.25 − 0.5)·ln 0.5
+    expect(c.psi).toBeCloseTo(0.25 * Math.log(1.5) + 0.25 * Math.log(2), 12);
+    // 2 × 2 table [[50, 50], [75, 25]]: expected 62.5 and 37.5 per row; χ² = 13.333…, df 1, p = 2.61e-4 (tables).
+    expect(c.statistic).toBeCloseTo(40 / 3, 10);
+    expect(c.pValue).toBeGreaterThan(2.5e-4);
+    expect(c.pValue).toBeLessThan(2.7e-4);
+    expect(c.drifted).toBe(true);
+
+    const withNew = tableFromRows([
+      ...Array(50).fill({ c: 'a' }),
+      ...Array(40).fill({ c: 'b' }),
+      ...Array(10).fill({ c: 'z' }),
+    ]);
+    const unseen = column(detectDrift(reference, withNew), 'c');
+    expect(unseen.bins).toEqual({ labels: ['a', 'b', 'z'], reference: [50, 50, 0], current: [50, 40, 10] });
+    expect(unseen.drifted).toBe(true);
+  });
+
+  it('counts numbers beyond the reference range in the open outer bins', () => {
+    const reference = tableFromRows(Array.from({ length: 100 }, (_, i) => ({ x: i })));
+    const current = tableFromRows(Array.from({ length: 100 }, (_, i) => ({ x: 1000 + i })));
+    const x = column(detectDrift(reference, current), 'x');
+    expect(x.bins!.labels.at(-1)).toMatch(/^≥ /);
+    expect(x.bins!.current.at(-1)).toBe(100);
+    expect(x.bins!.reference.reduce((s, v) => s + v, 0)).toBe(100);
+    expect(x.drifted).toBe(true);
+    expect(x.statistic).toBe(1);
+  });
+
+  it('honours psiThreshold, pValueThreshold and minRows', () => {
+    const dream = tableFromRows(rows.filter((r) => r.Island === 'Dream'));
+    const lenient: DriftOptions = { psiThreshold: 100, pValueThreshold: 1e-300 };
+    expect(detectDrift(penguins, dream, lenient).drifted).toBe(false);
+
+    // At and just above a column's own PSI (its KS p-value, 2e-8, kept above pValueThreshold).
+    const psi = column(detectDrift(penguins, dream), 'Body Mass (g)').psi!;
+    const at = (psiThreshold: number) =>
+      column(detectDrift(penguins, dream, { psiThreshold, pValueThreshold: 1e-12 }), 'Body Mass (g)');
+    expect(at(psi).drifted).toBe(true);
+    expect(at(psi * 1.001).drifted).toBe(false);
+
+    // p-value alone: beak length moves a little (p ≈ 0.4 here), so a threshold above it flags it.
+    const length = column(detectDrift(penguins, dream, { psiThreshold: 100 }), 'Beak Length (mm)');
+    expect(length.drifted).toBe(false);
+    const strict = column(
+      detectDrift(penguins, dream, {
+        psiThreshold: 100,
+        pValueThreshold: Math.min(0.99, length.pValue! * 1.01),
+      }),
+      'Beak Length (mm)',
+    );
+    expect(strict.drifted).toBe(true);
+    expect(strict.reasons).toEqual([expect.stringMatching(/Kolmogorov–Smirnov p-value/)]);
+
+    // 20 Torgersen birds: not judged with the default minRows 30, judged with 10.
+    const few = tableFromRows(rows.filter((r) => r.Island === 'Torgersen').slice(0, 20));
+    const unjudged = detectDrift(penguins, few);
+    expect(unjudged.drifted).toBe(false);
+    expect(column(unjudged, 'Island').judged).toBe(false);
+    expect(column(unjudged, 'Island').note).toMatch(
+      /20 present values in the current data, fewer than minRows \(30\)/,
+    );
+    expect(unjudged.summary).toMatch(/7 not judged/);
+    expect(detectDrift(penguins, few, { minRows: 10 }).driftedColumns).toContain('Island');
+  });
+
+  it('selects columns with columns and ignore', () => {
+    const dream = tableFromRows(rows.filter((r) => r.Island === 'Dream'));
+    const report = detectDrift(penguins, dream, {
+      columns: ['Island', 'Sex', 'Species'],
+      ignore: ['Species'],
+    });
+    expect(report.columns.map((c) => c.column)).toEqual(['Island', 'Sex']);
+    expect(report.driftedColumns).toEqual(['Island']);
+  });
+
+  it('treats a column missing from the current data, a changed type and an emptied column as drift', () => {
+    const withoutMass = tableFromRows(rows.map(({ 'Body Mass (g)': _, ...rest }) => ({ ...rest, tag: 'x' })));
+    const report = detectDrift(penguins, withoutMass);
+    expect(report.drifted).toBe(true);
+    expect(report.driftedColumns).toEqual(['Body Mass (g)']);
+    expect(column(report, 'Body Mass (g)')).toMatchObject({
+      current: null,
+      reasons: ['the column is missing from the current data'],
+    });
+    expect(report.extraColumns).toEqual(['tag']);
+
+    const asText = tableFromRows(rows.map((r) => ({ ...r, Sex: r.Sex === null ? null : r.Sex === 'MALE' })));
+    expect(column(detectDrift(penguins, asText), 'Sex').reasons).toEqual([
+      "the column's type changed from string to boolean",
+    ]);
+
+    const emptied = tableFromRows(
+      rows.map((r) => ({ ...r, 'Flipper Length (mm)': null })),
+      {
+        schema: { 'Flipper Length (mm)': 'number' },
+      },
+    );
+    const flipper = column(detectDrift(penguins, emptied), 'Flipper Length (mm)');
+    expect(flipper.drifted).toBe(true);
+    expect(flipper.missingRateChange).toBeCloseTo(1 - 2 / 344, 12);
+    expect(flipper.reasons[0]).toMatch(/every value is missing/);
+  });
+
+  it('refuses invalid options, naming each one', () => {
+    const cases: Array<[DriftOptions, RegExp]> = [
+      [{ psiThreshold: -1 }, /option "psiThreshold": expected a positive number, got -1/],
+      [{ pValueThreshold: 1.5 }, /option "pValueThreshold": expected a number between 0 and 1/],
+      [{ minRows: 2.5 }, /option "minRows": expected a whole number >= 1/],
+      [{ bins: 1 }, /option "bins": expected a whole number from 2 to 100/],
+      [
+        { columns: ['Island', 'Wingspan'] },
+        /option "columns\[1\]": the reference table has no column "Wingspan"/,
+      ],
+      [{ ignore: 'Sex' as never }, /option "ignore": expected a list of column names/],
+      [{ psiTreshold: 0.1 } as never, /option "psiTreshold": unknown option/],
+    ];
+    for (const [options, message] of cases) {
+      const error = thrown(() => detectDrift(penguins, penguins, options));
+      expect(error.code).toBe('CAIRN_PLUGIN_OPTIONS_INVALID');
+      expect(error.message).toMatch(message);
+    }
+  });
+});
+
+describe('driftStep', () => {
+  const drift = driftStep();
+  const definition = drift.definition as any;
+  const validate = (config: unknown) => definition.config['~standard'].validate(config);
+  const run = (config: unknown, reference: Table<any>, current: Table<any>) => {
+    const lines: string[] = [];
+    const log = Object.fromEntries(
+      ['debug', 'info', 'warn', 'error'].map((level) => [level, (m: string) => lines.push(`${level}: ${m}`)]),
+    );
+    const parsed = validate(config);
+    if (parsed.issues) throw new Error(JSON.stringify(parsed.issues));
+    return { out: definition.run({ config: parsed.value, inputs: { reference, current }, log }), lines };
+  };
+
+  it('declares its inputs, outputs and name', () => {
+    expect(definition.name).toBe('drift');
+    expect(driftStep({ name: 'monitor' }).definition.name).toBe('monitor');
+    expect(Object.keys(definition.inputs)).toEqual(['reference', 'current']);
+    expect(definition.inputs.reference.name).toBe('table');
+    expect(Object.fromEntries(Object.entries(definition.outputs).map(([k, v]: any) => [k, v.name]))).toEqual({
+      drift: 'json',
+      report: 'report',
+    });
+  });
+
+  it('fills defaults and refuses bad config with the key path', () => {
+    expect(validate({}).value).toEqual({ psiThreshold: 0.2, pValueThreshold: 0.001, minRows: 30, bins: 10 });
+    expect(validate({ psiThreshold: 'high', ignore: ['a', 3] }).issues).toEqual([
+      { path: ['psiThreshold'], message: 'expected a positive number, got "high"' },
+      { path: ['ignore', 1], message: 'expected a column name' },
+    ]);
+    expect(validate([]).issues[0].message).toMatch(/expected a mapping/);
+  });
+
+  it('writes the report and an HTML page with a chart per column, and never fails for drift', () => {
+    const dream = tableFromRows(rows.filter((r) => r.Island === 'Dream'));
+    const { out, lines } = run({ ignore: ['Species'] }, penguins, dream);
+    expect(out.drift.drifted).toBe(true);
+    expect(out.drift.columns).toHaveLength(6);
+    expect(JSON.parse(JSON.stringify(out.drift))).toEqual(out.drift);
+    expect(lines.at(-1)).toMatch(/^warn: Drift in 4 of 6 columns/);
+    expect(out.report.format).toBe('html');
+    const html: string = out.report.content;
+    checkMarkup(html, 'html');
+    expect(html.match(/<svg /g)).toHaveLength(6);
+    expect(html).toContain('<h2>Flipper Length (mm)</h2>');
+    expect(html).toContain('<strong>Drifted</strong>: PSI');
+    expect(html).not.toContain('Species');
+
+    const same = run({}, penguins, penguins);
+    expect(same.out.drift.drifted).toBe(false);
+    expect(same.lines.at(-1)).toMatch(/^info: No drift in 7 columns/);
+  });
+});

@@ -1,0 +1,665 @@
+import {
+  CairnError,
+  ErrorCodes,
+  type ErrorIssue,
+  json,
+  report,
+  reportHtml,
+  type StepDefinition,
+  step,
+} from '@cairn/core';
+import { chiSquareSf, histogram, ksTwoSample, populationStabilityIndex, quantileBins } from '@cairn/stats';
+import { table } from './artifact';
+import { escapeHtml as esc, formatNumber, htmlReport, type ReportSection } from './html';
+import { PALETTE } from './svg';
+import type { CellValue, ColumnType, Table } from './table';
+
+/** Options of {@link detectDrift}, and the config of {@link driftStep}. */
+export interface DriftOptions {
+  /** Columns to compare. @default every column of the reference */
+  columns?: string[];
+  /** Columns to leave out (an id, a timestamp that always moves). @default [] */
+  ignore?: string[];
+  /**
+   * A column has drifted when its Population Stability Index reaches this.
+   * By the usual rule of thumb < 0.1 is stable, 0.1–0.25 a moderate shift.
+   * @default 0.2
+   */
+  psiThreshold?: number;
+  /**
+   * …or when the test that the two samples share one distribution (KS for
+   * numbers, χ² for categories) gives a p-value below this. Small, because a
+   * monitor looks every day: at 0.05 one column in twenty would raise a false
+   * alarm on identical data.
+   * @default 0.001
+   */
+  pValueThreshold?: number;
+  /**
+   * Fewest present values a column needs on each side to be judged; with
+   * fewer, its statistics are reported but it never counts as drifted.
+   * @default 30
+   */
+  minRows?: number;
+  /** Quantile bins of the reference for the PSI of number and date columns. @default 10 */
+  bins?: number;
+}
+
+/** One side of a column comparison. */
+export interface DriftSample {
+  /** Rows in the table. */
+  rows: number;
+  /** Rows with a value in this column. */
+  present: number;
+  /** Share of rows without a value (0 for an empty table). */
+  missingRate: number;
+  /** Mean of the present values (number and date columns; dates in epoch milliseconds). */
+  mean?: number;
+  /** How often each value occurs (string and boolean columns), most frequent first. */
+  categories?: Record<string, number>;
+}
+
+/** Counts of both samples over the same bins. */
+export interface DriftBins {
+  /** One label per bin: a value range (`[39.2, 42.1)`) or a category. */
+  labels: string[];
+  reference: number[];
+  current: number[];
+}
+
+/** The comparison of one column. */
+export interface ColumnDrift {
+  column: string;
+  /** The column's type in the reference. */
+  type: ColumnType;
+  /** `numeric` for number and date columns, `categorical` for string and boolean ones. */
+  kind: 'numeric' | 'categorical';
+  drifted: boolean;
+  /** Why the column counts as drifted, one sentence each; empty when it does not. */
+  reasons: string[];
+  /** False when a side has fewer than `minRows` present values (or the column cannot be compared). */
+  judged: boolean;
+  /** A remark: why the column was not judged, or why a PSI over the threshold did not count. */
+  note?: string;
+  /** Population Stability Index over `bins`; `null` when it could not be computed. */
+  psi: number | null;
+  /**
+   * The PSI that sampling alone exceeds with probability `pValueThreshold`
+   * at these sample sizes (n·m/(n+m)·PSI is about χ² with bins − 1 degrees
+   * of freedom when nothing changed). PSI counts as drift only above it too,
+   * so small samples do not raise the large-sample rule of thumb by chance.
+   */
+  psiNoise: number | null;
+  /** Which test gave `statistic` and `pValue`: two-sample Kolmogorov–Smirnov or χ² homogeneity. */
+  test: 'ks' | 'chi-square' | null;
+  statistic: number | null;
+  pValue: number | null;
+  reference: DriftSample;
+  /** `null` when the column is missing from the current table. */
+  current: DriftSample | null;
+  /** Current missing rate minus the reference's. */
+  missingRateChange: number | null;
+  /** The bins the PSI was computed over: reference quantiles (open-ended outer bins) or categories (unseen ones last). */
+  bins: DriftBins | null;
+  /** Number and date columns: equal-width bins over both samples' range, for the chart. */
+  histogram?: DriftBins;
+}
+
+/** What {@link detectDrift} finds: plain JSON, stored as the drift step's `drift` output. */
+export interface DriftReport {
+  /** True when any compared column drifted (a column missing from the current data counts). */
+  drifted: boolean;
+  /** One line for people: which columns drifted, or that none did. */
+  summary: string;
+  /** The drifted columns, in column order. */
+  driftedColumns: string[];
+  thresholds: { psi: number; pValue: number; minRows: number };
+  reference: { rows: number };
+  current: { rows: number };
+  /** Columns of the current table the reference does not have (reported, not drift). */
+  extraColumns: string[];
+  columns: ColumnDrift[];
+}
+
+const DEFAULTS = { psiThreshold: 0.2, pValueThreshold: 0.001, minRows: 30, bins: 10 };
+const OPTION_KEYS = ['columns', 'ignore', 'psiThreshold', 'pValueThreshold', 'minRows', 'bins'];
+const CHART_BINS = 12;
+
+/** Check drift options; each problem names the option (key path) and what was expected. */
+function optionIssues(options: Record<string, unknown>): ErrorIssue[] {
+  const issues: ErrorIssue[] = [];
+  const push = (key: string | Array<string | number>, message: string) =>
+    issues.push({ path: Array.isArray(key) ? key : [key], message });
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(key) && options[key] !== undefined) {
+      push(key, `unknown option; expected one of ${OPTION_KEYS.join(', ')}`);
+    }
+  }
+  const { psiThreshold, pValueThreshold, minRows, bins } = options;
+  if (psiThreshold !== undefined && !(typeof psiThreshold === 'number' && psiThreshold > 0)) {
+    push('psiThreshold', `expected a positive number, got ${JSON.stringify(psiThreshold)}`);
+  }
+  if (
+    pValueThreshold !== undefined &&
+    !(typeof pValueThreshold === 'number' && pValueThreshold > 0 && pValueThreshold < 1)
+  ) {
+    push('pValueThreshold', `expected a number between 0 and 1, got ${JSON.stringify(pValueThreshold)}`);
+  }
+  if (minRows !== undefined && !(Number.isInteger(minRows) && (minRows as number) >= 1)) {
+    push('minRows', `expected a whole number >= 1, got ${JSON.stringify(minRows)}`);
+  }
+  if (bins !== undefined && !(Number.isInteger(bins) && (bins as number) >= 2 && (bins as number) <= 100)) {
+    push('bins', `expected a whole number from 2 to 100, got ${JSON.stringify(bins)}`);
+  }
+  for (const key of ['columns', 'ignore']) {
+    const list = options[key];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) push(key, 'expected a list of column names');
+    else
+      list.forEach((name, i) => {
+        if (typeof name !== 'string' || name === '') push([key, i], 'expected a column name');
+      });
+  }
+  return issues;
+}
+
+const pathOf = (issue: ErrorIssue) =>
+  (issue.path ?? []).map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+
+/**
+ * Compare a current sample of data (today's inputs) with a reference (the
+ * training data), column by column.
+ *
+ * - number and date columns: PSI over the reference's quantile bins (outer
+ *   bins open-ended, so values beyond the reference's range count), the
+ *   two-sample Kolmogorov–Smirnov p-value, and both means;
+ * - string and boolean columns: PSI over category frequencies (a category
+ *   the reference never had is a bin of its own) and the χ² homogeneity
+ *   p-value;
+ * - both: the change in the share of missing values.
+ *
+ * A column drifts when PSI ≥ `psiThreshold` or p < `pValueThreshold`, given
+ * at least `minRows` present values on both sides. A column the current
+ * table lacks, or holds with another type, drifts too. Pure: no I/O.
+ *
+ * @throws CAIRN_PLUGIN_OPTIONS_INVALID naming the option, for bad options or
+ *   a `columns` entry the reference does not have
+ * @example
+ * ```ts
+ * const drift = detectDrift(training, today, { ignore: ['id'] });
+ * if (drift.drifted) console.log(drift.summary); // "Drift in 2 of 6 columns: island, body_mass_g"
+ * ```
+ */
+export function detectDrift(
+  reference: Table<any>,
+  current: Table<any>,
+  options: DriftOptions = {},
+): DriftReport {
+  const issues = optionIssues(options as Record<string, unknown>);
+  const referenceColumns = reference.columnNames;
+  options.columns?.forEach((name, i) => {
+    if (typeof name === 'string' && !referenceColumns.includes(name)) {
+      issues.push({
+        path: ['columns', i],
+        message: `the reference table has no column "${name}"; its columns are ${referenceColumns.join(', ')}`,
+      });
+    }
+  });
+  if (issues.length > 0) {
+    throw new CairnError(
+      ErrorCodes.PLUGIN_OPTIONS_INVALID,
+      `detectDrift: ${issues.map((i) => `option "${pathOf(i)}": ${i.message}`).join('; ')}`,
+      { issues },
+    );
+  }
+  const thresholds = {
+    psi: options.psiThreshold ?? DEFAULTS.psiThreshold,
+    pValue: options.pValueThreshold ?? DEFAULTS.pValueThreshold,
+    minRows: options.minRows ?? DEFAULTS.minRows,
+  };
+  const bins = options.bins ?? DEFAULTS.bins;
+  const ignore = new Set(options.ignore ?? []);
+  const selected = (options.columns ?? referenceColumns).filter((name) => !ignore.has(name));
+  const columns = selected.map((name) => compareColumn(name, reference, current, thresholds, bins));
+  const driftedColumns = columns.filter((c) => c.drifted).map((c) => c.column);
+  const unjudged = columns.filter((c) => !c.judged && !c.drifted).length;
+  const summary = [
+    driftedColumns.length > 0
+      ? `Drift in ${driftedColumns.length} of ${columns.length} columns: ${driftedColumns.join(', ')}`
+      : `No drift in ${columns.length} columns`,
+    ` (reference ${reference.numRows} rows, current ${current.numRows} rows)`,
+    unjudged > 0 ? `; ${unjudged} not judged, fewer than ${thresholds.minRows} values` : '',
+  ].join('');
+  return {
+    drifted: driftedColumns.length > 0,
+    summary,
+    driftedColumns,
+    thresholds,
+    reference: { rows: reference.numRows },
+    current: { rows: current.numRows },
+    extraColumns: current.columnNames.filter((name) => !referenceColumns.includes(name)),
+    columns,
+  };
+}
+
+function compareColumn(
+  name: string,
+  reference: Table<any>,
+  current: Table<any>,
+  thresholds: DriftReport['thresholds'],
+  bins: number,
+): ColumnDrift {
+  const type = reference.columnType(name)!;
+  const kind = type === 'number' || type === 'date' ? 'numeric' : 'categorical';
+  const refValues = presentValues(kind, reference.column(name));
+  const refSample = sample(kind, reference.numRows, refValues);
+  const base = {
+    column: name,
+    type,
+    kind,
+    reference: refSample,
+    psi: null,
+    psiNoise: null,
+    test: null,
+    statistic: null,
+    pValue: null,
+    bins: null,
+  } as const;
+  const currentType = current.columnType(name);
+  if (currentType === undefined) {
+    return {
+      ...base,
+      drifted: true,
+      reasons: ['the column is missing from the current data'],
+      judged: false,
+      current: null,
+      missingRateChange: null,
+    };
+  }
+  const curValues = presentValues(kind, current.column(name));
+  const curSample = sample(kind, current.numRows, curValues);
+  const missingRateChange = curSample.missingRate - refSample.missingRate;
+  if (currentType !== type) {
+    return {
+      ...base,
+      drifted: true,
+      reasons: [`the column's type changed from ${type} to ${currentType}`],
+      judged: false,
+      current: curSample,
+      missingRateChange,
+    };
+  }
+  const comparison =
+    refValues.length > 0 && curValues.length > 0
+      ? kind === 'numeric'
+        ? compareNumbers(refValues as number[], curValues as number[], bins)
+        : compareCategories(refValues as string[], curValues as string[])
+      : undefined;
+  const enough = refSample.present >= thresholds.minRows && curSample.present >= thresholds.minRows;
+  const out: ColumnDrift = {
+    ...base,
+    ...comparison,
+    drifted: false,
+    reasons: [],
+    judged: enough,
+    current: curSample,
+    missingRateChange,
+  };
+  if (!enough) {
+    // An emptied column is drift however few rows the reference had values in.
+    if (curSample.present === 0 && refSample.present > 0 && current.numRows >= thresholds.minRows) {
+      out.drifted = true;
+      out.judged = true;
+      out.reasons.push(`every value is missing in the current data (${current.numRows} rows)`);
+    } else {
+      const side = refSample.present < thresholds.minRows ? 'reference' : 'current';
+      const count = side === 'reference' ? refSample.present : curSample.present;
+      out.note = `not judged: ${count} present values in the ${side} data, fewer than minRows (${thresholds.minRows})`;
+    }
+    return out;
+  }
+  if (out.psi !== null && out.bins !== null) {
+    const degrees = out.bins.labels.length - 1;
+    out.psiNoise =
+      degrees > 0
+        ? chiSquareQuantile(1 - thresholds.pValue, degrees) * (1 / refSample.present + 1 / curSample.present)
+        : 0;
+    if (out.psi >= thresholds.psi) {
+      if (out.psi >= out.psiNoise) out.reasons.push(`PSI ${formatNumber(out.psi)} ≥ ${thresholds.psi}`);
+      else {
+        out.note = `PSI ${formatNumber(out.psi)} ≥ ${thresholds.psi} but within sampling noise at these sample sizes (up to ${formatNumber(out.psiNoise)})`;
+      }
+    }
+  }
+  if (out.pValue !== null && out.pValue < thresholds.pValue) {
+    const test = out.test === 'ks' ? 'Kolmogorov–Smirnov' : 'χ²';
+    out.reasons.push(`${test} p-value ${formatNumber(out.pValue)} < ${thresholds.pValue}`);
+  }
+  out.drifted = out.reasons.length > 0;
+  return out;
+}
+
+/** The q-quantile of χ² with `df` degrees of freedom, by bisection on its survival function. */
+function chiSquareQuantile(q: number, df: number): number {
+  let lo = 0;
+  let hi = Math.max(1, df);
+  while (chiSquareSf(hi, df) > 1 - q) hi *= 2;
+  for (let i = 0; i < 100 && hi - lo > 1e-9 * hi; i++) {
+    const mid = (lo + hi) / 2;
+    if (chiSquareSf(mid, df) > 1 - q) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/** Present values: finite numbers (dates as epoch ms) or category strings. */
+function presentValues(kind: ColumnDrift['kind'], values: readonly CellValue[]): Array<number | string> {
+  const out: Array<number | string> = [];
+  for (const v of values) {
+    if (v === null || v === undefined) continue;
+    if (kind === 'numeric') {
+      const n = v instanceof Date ? v.getTime() : (v as number);
+      if (Number.isFinite(n)) out.push(n);
+    } else out.push(String(v));
+  }
+  return out;
+}
+
+function sample(kind: ColumnDrift['kind'], rows: number, values: Array<number | string>): DriftSample {
+  const out: DriftSample = {
+    rows,
+    present: values.length,
+    missingRate: rows === 0 ? 0 : (rows - values.length) / rows,
+  };
+  if (kind === 'numeric') {
+    if (values.length > 0) {
+      let sum = 0;
+      for (const v of values as number[]) sum += v;
+      out.mean = sum / values.length;
+    }
+  } else {
+    out.categories = Object.fromEntries(sortedCounts(values as string[]));
+  }
+  return out;
+}
+
+/** Counts, most frequent first, ties by name (stable JSON). */
+function sortedCounts(values: readonly string[]): Array<[string, number]> {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+function compareNumbers(reference: number[], current: number[], bins: number) {
+  const edges = quantileBins(reference, bins);
+  const refCounts = histogram(reference, edges);
+  const curCounts = histogram(current, edges);
+  const ks = ksTwoSample(reference, current);
+  const labels = edges.slice(0, -1).map((lo, i) => {
+    const hi = edges[i + 1]!;
+    if (lo === Number.NEGATIVE_INFINITY && hi === Number.POSITIVE_INFINITY) return 'all values';
+    if (lo === Number.NEGATIVE_INFINITY) return `< ${formatNumber(hi)}`;
+    if (hi === Number.POSITIVE_INFINITY) return `≥ ${formatNumber(lo)}`;
+    return `[${formatNumber(lo)}, ${formatNumber(hi)})`;
+  });
+  return {
+    psi: populationStabilityIndex(refCounts, curCounts),
+    test: 'ks' as const,
+    statistic: ks.statistic,
+    pValue: ks.pValue,
+    bins: { labels, reference: refCounts, current: curCounts },
+    histogram: equalWidthBins(reference, current),
+  };
+}
+
+function equalWidthBins(reference: number[], current: number[]): DriftBins {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of [reference, current].flat()) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (lo === hi) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const edges = Array.from({ length: CHART_BINS + 1 }, (_, i) => lo + ((hi - lo) * i) / CHART_BINS);
+  edges[CHART_BINS] = hi;
+  return {
+    labels: edges.slice(0, -1).map((e) => formatNumber(e)),
+    reference: histogram(reference, edges),
+    current: histogram(current, edges),
+  };
+}
+
+function compareCategories(reference: string[], current: string[]) {
+  const refOrder = sortedCounts(reference);
+  const known = new Set(refOrder.map(([c]) => c));
+  const unseen = sortedCounts(current.filter((c) => !known.has(c)));
+  const labels = [...refOrder, ...unseen].map(([c]) => c);
+  const count = (values: string[]) => {
+    const map = new Map<string, number>();
+    for (const v of values) map.set(v, (map.get(v) ?? 0) + 1);
+    return labels.map((l) => map.get(l) ?? 0);
+  };
+  const refCounts = count(reference);
+  const curCounts = count(current);
+  // χ² test of homogeneity on the 2 × k table of counts.
+  const refTotal = reference.length;
+  const curTotal = current.length;
+  const total = refTotal + curTotal;
+  let statistic = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const column = refCounts[i]! + curCounts[i]!;
+    const expectedRef = (refTotal * column) / total;
+    const expectedCur = (curTotal * column) / total;
+    statistic +=
+      (refCounts[i]! - expectedRef) ** 2 / expectedRef + (curCounts[i]! - expectedCur) ** 2 / expectedCur;
+  }
+  const df = labels.length - 1;
+  return {
+    psi: populationStabilityIndex(refCounts, curCounts),
+    test: 'chi-square' as const,
+    statistic,
+    pValue: df > 0 ? chiSquareSf(statistic, df) : 1,
+    bins: { labels, reference: refCounts, current: curCounts },
+  };
+}
+
+/**
+ * A self-contained HTML page of a drift report: the summary, a table of every
+ * column's statistics, and per column a chart of both samples' shares side by
+ * side. Wrap it with `reportHtml()` from @cairn/core to return a `report()`.
+ */
+export function driftReportHtml(drift: DriftReport, options: { title?: string } = {}): string {
+  const p = (v: number | null | undefined) => (v === null || v === undefined ? '' : formatNumber(v));
+  const overview: ReportSection = {
+    heading: 'Columns',
+    markdown: [
+      drift.drifted ? `**${drift.summary}.**` : `${drift.summary}.`,
+      '',
+      `A column drifts when its PSI reaches **${drift.thresholds.psi}** or its test's p-value is below **${drift.thresholds.pValue}**, with at least ${drift.thresholds.minRows} values on both sides.`,
+      drift.extraColumns.length > 0
+        ? `\nColumns only in the current data (not compared): ${drift.extraColumns.map((c) => `\`${c}\``).join(', ')}.`
+        : '',
+    ].join('\n'),
+    table: {
+      columns: ['column', 'type', 'PSI', 'test', 'p-value', 'missing (ref → cur)', 'drifted'],
+      rows: drift.columns.map((c) => [
+        c.column,
+        c.type,
+        p(c.psi),
+        c.test === 'ks' ? 'KS' : c.test === 'chi-square' ? 'χ²' : '',
+        p(c.pValue),
+        `${percent(c.reference.missingRate)} → ${c.current ? percent(c.current.missingRate) : 'column missing'}`,
+        c.drifted ? 'yes' : c.judged ? 'no' : 'not judged',
+      ]),
+    },
+  };
+  const sections = drift.columns.map((c): ReportSection => {
+    const facts: Array<[string, string | number]> = [
+      ['PSI', p(c.psi)],
+      ['PSI from sampling noise alone, up to', p(c.psiNoise)],
+      [c.test === 'ks' ? 'KS statistic' : 'χ² statistic', p(c.statistic)],
+      ['p-value', p(c.pValue)],
+      ['values (reference / current)', `${c.reference.present} / ${c.current?.present ?? '—'}`],
+      ['missing rate change', c.missingRateChange === null ? '' : percent(c.missingRateChange, true)],
+    ];
+    if (c.kind === 'numeric') {
+      facts.push(['mean (reference / current)', `${p(c.reference.mean)} / ${p(c.current?.mean)}`]);
+    }
+    const verdict = c.drifted
+      ? `**Drifted**: ${c.reasons.join('; ')}.`
+      : c.judged
+        ? `No drift${c.note ? ` (${c.note})` : ''}.`
+        : `${c.note ?? 'Not judged'}.`;
+    const chartBins = c.histogram ?? c.bins;
+    return {
+      heading: c.column,
+      markdown: verdict,
+      ...(chartBins
+        ? {
+            svg: sideBySideSvg(chartBins, c.kind === 'numeric' ? `${c.column} (equal-width bins)` : c.column),
+          }
+        : {}),
+      table: { columns: ['statistic', 'value'], rows: facts },
+    };
+  });
+  return htmlReport({
+    title: options.title ?? 'Data drift',
+    subtitle: `${drift.drifted ? 'Drift detected' : 'No drift'} · reference ${drift.reference.rows} rows · current ${drift.current.rows} rows`,
+    sections: [overview, ...sections],
+  });
+}
+
+const percent = (v: number, signed = false) =>
+  `${signed && v > 0 ? '+' : ''}${formatNumber(Math.round(v * 1000) / 10)}%`;
+
+/** Grouped bars of each sample's share per bin (shares, so samples of different sizes compare). */
+function sideBySideSvg(bins: DriftBins, title: string): string {
+  const shares = (counts: number[]) => {
+    const total = counts.reduce((s, c) => s + c, 0);
+    return counts.map((c) => (total > 0 ? c / total : 0));
+  };
+  const series = [
+    { name: 'reference', values: shares(bins.reference), color: PALETTE[0]! },
+    { name: 'current', values: shares(bins.current), color: PALETTE[1]! },
+  ];
+  const n = bins.labels.length;
+  const left = 50;
+  const top = 44;
+  const plotHeight = 160;
+  const slot = Math.max(22, Math.min(60, 480 / Math.max(n, 1)));
+  const width = left + slot * n + 20;
+  const height = top + plotHeight + 70;
+  const max = Math.max(0.05, ...series.flatMap((s) => s.values));
+  const yMax = Math.ceil(max * 10) / 10;
+  const y = (v: number) => top + plotHeight - (v / yMax) * plotHeight;
+  const f = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+  const body: string[] = [];
+  for (const tick of [0, yMax / 2, yMax]) {
+    body.push(
+      `<line x1="${left}" x2="${f(left + slot * n)}" y1="${f(y(tick))}" y2="${f(y(tick))}" stroke="#d1d9e0"/>`,
+      `<text x="${left - 6}" y="${f(y(tick) + 4)}" text-anchor="end" font-size="11">${Math.round(tick * 100)}%</text>`,
+    );
+  }
+  const bar = slot * 0.38;
+  for (let i = 0; i < n; i++) {
+    for (const [s, { name, values, color }] of series.entries()) {
+      const v = values[i]!;
+      const x = left + i * slot + slot * 0.12 + s * bar;
+      body.push(
+        `<rect x="${f(x)}" y="${f(y(v))}" width="${f(bar)}" height="${f(top + plotHeight - y(v))}" fill="${color}"><title>${esc(`${bins.labels[i]} · ${name}: ${formatNumber(v * 100)}%`)}</title></rect>`,
+      );
+    }
+    const lx = left + i * slot + slot / 2;
+    const ly = top + plotHeight + 14;
+    const label = bins.labels[i]!.length > 14 ? `${bins.labels[i]!.slice(0, 13)}…` : bins.labels[i]!;
+    body.push(
+      `<text x="${f(lx)}" y="${f(ly)}" text-anchor="end" font-size="11" transform="rotate(-35 ${f(lx)} ${f(ly)})">${esc(label)}</text>`,
+    );
+  }
+  for (const [s, { name, color }] of series.entries()) {
+    const x = left + s * 100;
+    body.push(
+      `<rect x="${x}" y="28" width="10" height="10" fill="${color}"/>`,
+      `<text x="${x + 14}" y="37" font-size="11">${name}</text>`,
+    );
+  }
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${f(width)} ${height}" width="${f(width)}" height="${height}" role="img" aria-label="${esc(title)}" font-family="system-ui, sans-serif" font-size="12" fill="#1f2328">`,
+    `<title>${esc(title)}</title>`,
+    `<text x="${left}" y="18" font-size="14" font-weight="600">${esc(title)}</text>`,
+    ...body,
+    '</svg>',
+  ].join('\n');
+}
+
+type DriftConfig = Required<Omit<DriftOptions, 'columns' | 'ignore'>> &
+  Pick<DriftOptions, 'columns' | 'ignore'>;
+
+/** The step's config schema: a Standard Schema over the same checks as {@link detectDrift}. */
+const driftConfig: NonNullable<StepDefinition<DriftConfig, {}, {}>['config']> = {
+  '~standard': {
+    version: 1,
+    vendor: 'cairn',
+    validate(value) {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        return {
+          issues: [{ message: 'expected a mapping of drift options (psiThreshold, pValueThreshold, …)' }],
+        };
+      }
+      const issues = optionIssues(value as Record<string, unknown>);
+      if (issues.length > 0)
+        return { issues: issues.map((i) => ({ message: i.message, path: i.path ?? [] })) };
+      const options = value as DriftOptions;
+      return {
+        value: {
+          ...(options.columns ? { columns: options.columns } : {}),
+          ...(options.ignore ? { ignore: options.ignore } : {}),
+          psiThreshold: options.psiThreshold ?? DEFAULTS.psiThreshold,
+          pValueThreshold: options.pValueThreshold ?? DEFAULTS.pValueThreshold,
+          minRows: options.minRows ?? DEFAULTS.minRows,
+          bins: options.bins ?? DEFAULTS.bins,
+        },
+      };
+    },
+  },
+};
+
+/**
+ * A monitoring step: compares the `current` table (live data) with the
+ * `reference` table (the training data) with {@link detectDrift} and writes
+ * the {@link DriftReport} as `drift` and an HTML page with a chart per column
+ * as `report`. Config (`conf/base/<name>.yaml`): the {@link DriftOptions}.
+ *
+ * Like the promotion gate, it never fails the run for drift: `cairn drift`
+ * reads `drift.drifted` and exits 1, so a scheduled workflow can retrain.
+ *
+ * @example
+ * ```ts
+ * const drift = driftStep();
+ * export default pipeline('monitoring', () => {
+ *   const { data: reference } = ingest();
+ *   const { data: current } = ingest({}, { as: 'live' });
+ *   drift({ reference, current });
+ * });
+ * ```
+ */
+export function driftStep(options: { name?: string } = {}) {
+  return step({
+    name: options.name ?? 'drift',
+    description: 'Compare live data with the training reference, column by column',
+    config: driftConfig,
+    inputs: { reference: table(), current: table() },
+    outputs: { drift: json<DriftReport>(), report: report() },
+    run({ config, inputs, log }) {
+      const drift = detectDrift(inputs.reference, inputs.current, config);
+      if (drift.drifted) {
+        for (const c of drift.columns.filter((c) => c.drifted))
+          log.warn(`${c.column}: ${c.reasons.join('; ')}`);
+        log.warn(drift.summary);
+      } else log.info(drift.summary);
+      return { drift, report: reportHtml(driftReportHtml(drift), { title: 'Data drift' }) };
+    },
+  });
+}
