@@ -4,7 +4,7 @@
 # nothing when everything is present. CI (.ci/run) calls it on a fresh machine.
 set -euo pipefail
 
-packages=(git postgresql ceph-mon ceph-osd radosgw chromium)
+packages=(git postgresql ceph-mon ceph-osd radosgw chromium redis-server)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
