@@ -650,7 +650,8 @@ export function driftStep(options: { name?: string } = {}) {
     name: options.name ?? 'drift',
     description: 'Compare live data with the training reference, column by column',
     config: driftConfig,
-    inputs: { reference: table(), current: table() },
+    // Any row type: the step compares whatever columns the tables have.
+    inputs: { reference: table<any>(), current: table<any>() },
     outputs: { drift: json<DriftReport>(), report: report() },
     run({ config, inputs, log }) {
       const drift = detectDrift(inputs.reference, inputs.current, config);
