@@ -183,13 +183,17 @@ export async function probe(endpoint: RedisEndpoint, timeoutMs = 5000): Promise<
     connectTimeout: timeoutMs,
     retryStrategy: () => null,
   });
-  // ioredis also emits connection errors as events; the awaited calls below carry them.
-  client.on('error', () => {});
+  // A refused AUTH arrives as an 'error' event, and the awaited call then only says "Connection is closed".
+  let emitted: Error | undefined;
+  client.on('error', (error: Error) => {
+    emitted ??= error;
+  });
   try {
     await client.connect();
     await client.ping();
   } catch (cause) {
-    const reason = redact((cause as Error)?.message ?? String(cause), endpoint);
+    const error = emitted ?? (cause as Error);
+    const reason = redact(error?.message ?? String(error), endpoint);
     throw new CairnError(
       ErrorCodes.EXECUTOR_FAILED,
       `bullmq: cannot reach Redis at ${endpoint.where}: ${reason}`,

@@ -1,0 +1,404 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type CairnEvent,
+  type ExecutorDescriptor,
+  inProcess,
+  localStore,
+  memoryMetadata,
+  memoryStore,
+  type RunOptions,
+  runPipeline,
+  type StepTask,
+  type StorageDriver,
+} from '@cairn/core';
+import { freePort } from '@cairn/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { bullmqExecutor, localTask } from '../src/index';
+import { fanout, listening, slow } from './fixtures/pipelines';
+import { type ChildWorker, startChildWorker, uniqueQueue } from './helpers';
+
+const url = () => inject('redisUrl');
+const PASSWORD = 'cairn-test-redis';
+
+let dir: string;
+let storage: StorageDriver;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-bullmq-'));
+  storage = localStore({ dir: join(dir, 'artifacts') });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let workers: ChildWorker[] = [];
+afterEach(async () => {
+  await Promise.all(workers.map((worker) => worker.stop()));
+  workers = [];
+});
+
+const run = async (
+  pipeline: Parameters<typeof runPipeline>[0],
+  executor: ExecutorDescriptor,
+  extra: Partial<RunOptions> = {},
+) => {
+  const events: CairnEvent[] = [];
+  const result = await runPipeline(pipeline, {
+    storage,
+    metadata: memoryMetadata(),
+    projectDir: dir,
+    executor,
+    noCache: true,
+    ...extra,
+    onEvent: (e) => {
+      events.push(e);
+      extra.onEvent?.(e);
+    },
+  });
+  return { result, events };
+};
+
+async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Poll until `check` holds, failing after `timeoutMs`. */
+async function until(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('distributed runs on worker processes', () => {
+  it('spreads a fan-out pipeline over two workers, forwards their logs, and stores what in-process execution stores', async () => {
+    const queue = uniqueQueue('fanout');
+    workers = await Promise.all([1, 2].map(() => startChildWorker({ url: url(), queue })));
+    const configs = Object.fromEntries(
+      Array.from({ length: 6 }, (_, i) => [`scale-${i}`, { factor: i + 1, ms: 300 }]),
+    );
+    const { result, events } = await run(
+      fanout,
+      bullmqExecutor({ connection: url(), queue, allowLocalStorage: true }),
+      { configs, concurrency: 4 },
+    );
+    expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+    expect(result.counts.executed).toBe(8);
+
+    // Which process ran which step: the step's own log line (forwarded through Redis) names its pid …
+    const ranBy = Object.fromEntries(
+      events
+        .filter(
+          (e): e is Extract<CairnEvent, { type: 'step.log' }> => e.type === 'step.log' && e.message === 'ran',
+        )
+        .map((e) => [e.step, (e.fields as { pid: number }).pid]),
+    );
+    console.info('step → worker pid:', ranBy);
+    expect(Object.keys(ranBy).sort()).toEqual(Object.keys(result.steps).sort());
+    const pids = workers.map((w) => w.pid);
+    expect(new Set(Object.values(ranBy))).toEqual(new Set(pids));
+    // … and each worker's own report agrees.
+    for (const worker of workers) {
+      const finished = worker.events.filter((e) => e.type === 'finished' && e.status === 'succeeded');
+      expect(finished.map((e) => e.step).sort()).toEqual(
+        Object.entries(ranBy)
+          .filter(([, pid]) => pid === worker.pid)
+          .map(([step]) => step)
+          .sort(),
+      );
+    }
+
+    const reference = await runPipeline(fanout, {
+      storage,
+      metadata: memoryMetadata(),
+      projectDir: dir,
+      executor: inProcess(),
+      noCache: true,
+      configs,
+    });
+    for (const [step, outcome] of Object.entries(reference.steps)) {
+      expect(result.steps[step]!.outputs).toEqual(outcome.outputs);
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of await storage.get(result.steps.total!.outputs.sum!.digest))
+      chunks.push(Buffer.from(chunk));
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toBe((1 + 6) * 36);
+  });
+
+  it('retakes the job of a worker killed mid-step on the other worker, and the run succeeds', async () => {
+    const queue = uniqueQueue('kill');
+    const short = { url: url(), queue, lockMs: 2000, stalledMs: 500 };
+    workers = await Promise.all([1, 2].map(() => startChildWorker(short)));
+    let victim: ChildWorker | undefined;
+    const started = Date.now();
+    const running = run(slow, bullmqExecutor({ connection: url(), queue, allowLocalStorage: true }), {
+      configs: { nap: { ms: 1500 } },
+    });
+    // Whichever worker takes the step first is killed without a chance to clean up.
+    await Promise.race(
+      workers.map((worker) =>
+        worker
+          .waitFor((e) => e.type === 'log' && e.message === 'napping')
+          .then(() => {
+            victim ??= worker;
+          }),
+      ),
+    );
+    victim!.process.kill('SIGKILL');
+    expect(await victim!.exited).toBe('SIGKILL');
+    const survivor = workers.find((w) => w !== victim)!;
+
+    const { result, events } = await running;
+    expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+    const finished = await survivor.waitFor((e) => e.type === 'finished' && e.step === 'nap');
+    expect(finished.status).toBe('succeeded');
+    // Both processes started the step: the victim first, the survivor after the lock expired
+    // (the victim's own log line may die with it before reaching Redis).
+    expect(victim!.events.filter((e) => e.type === 'started').map((e) => e.step)).toEqual(['nap']);
+    const naps = events.filter(
+      (e): e is Extract<CairnEvent, { type: 'step.log' }> => e.type === 'step.log' && e.message === 'napping',
+    );
+    expect(naps.map((e) => (e.fields as { pid: number }).pid).at(-1)).toBe(survivor.pid);
+    // Lock (2 s) + stalled check (0.5 s) + the nap (1.5 s), with room for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  it('cancels a step running on a worker: its signal fires there and the run ends cancelled within seconds', async () => {
+    const queue = uniqueQueue('abort');
+    workers = [await startChildWorker({ url: url(), queue })];
+    const marker = join(dir, 'abort-marker.txt');
+    const controller = new AbortController();
+    // Once the step runs (its module loaded, its listener set), not merely once the worker took the job.
+    void workers[0]!
+      .waitFor((e) => e.type === 'log' && e.message === 'listening')
+      .then(() => {
+        abortedAt = Date.now();
+        controller.abort();
+      });
+    let abortedAt = 0;
+    const { result } = await run(
+      listening,
+      bullmqExecutor({ connection: url(), queue, allowLocalStorage: true }),
+      {
+        configs: { listen: { marker } },
+        signal: controller.signal,
+      },
+    );
+    expect(result.status).toBe('cancelled');
+    expect(result.steps.listen!.status).toBe('cancelled');
+    expect(Date.now() - abortedAt).toBeLessThan(5000);
+    // The run does not wait for the worker to acknowledge; the step writes its marker moments later.
+    await until(() => existsSync(marker), 5000);
+    expect(await readFile(marker, 'utf8')).toBe(`aborted CAIRN_RUN_CANCELLED in ${workers[0]!.pid}`);
+    const finished = await workers[0]!.waitFor((e) => e.type === 'finished' && e.step === 'listen');
+    expect(finished.status).toBe('cancelled');
+  });
+
+  it('removes a step no worker has taken when the run is cancelled', async () => {
+    const queue = uniqueQueue('nobody');
+    const executor = await bullmqExecutor({ connection: url(), queue, allowLocalStorage: true }).create({
+      storage,
+    });
+    const controller = new AbortController();
+    const task: StepTask = {
+      runId: 'run_x',
+      executionId: 'ex_nobody',
+      step: 'listen',
+      pipeline: {
+        module: join(import.meta.dirname, 'fixtures/pipelines.ts'),
+        export: 'listening',
+        name: 'bullmq-listening',
+      },
+      config: { marker: join(dir, 'never.txt') },
+      inputs: {},
+      attempt: 1,
+      tmpDir: join(dir, 'tmp'),
+      projectDir: dir,
+    };
+    const pending = executor.execute(task, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 300);
+    const started = Date.now();
+    const error = await rejection(pending);
+    expect(error.code).toBe('CAIRN_RUN_CANCELLED');
+    expect(Date.now() - started).toBeLessThan(3000);
+    await executor.close();
+    // A worker started now finds nothing to run: the job was removed, not left waiting.
+    workers = [await startChildWorker({ url: url(), queue })];
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(workers[0]!.events.filter((e) => e.type === 'started')).toEqual([]);
+    expect(existsSync(join(dir, 'never.txt'))).toBe(false);
+  });
+});
+
+describe('connecting', () => {
+  it('fails fast, naming host:port and never the password, when nothing listens on the port', async () => {
+    const port = await freePort();
+    const descriptor = bullmqExecutor({
+      connection: `redis://:hunter2-secret@127.0.0.1:${port}`,
+      allowLocalStorage: true,
+    });
+    const started = Date.now();
+    const error = await rejection(Promise.resolve(descriptor.create({ storage })));
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(error.code).toBe('CAIRN_EXECUTOR_FAILED');
+    expect(error.message).toContain(`127.0.0.1:${port}`);
+    expect(JSON.stringify({ ...error, message: error.message, stack: error.stack })).not.toContain('hunter2');
+  });
+
+  it('reports a wrong password without printing it', async () => {
+    const wrong = url().replace(PASSWORD, 'not-the-password-42');
+    const error = await rejection(
+      Promise.resolve(bullmqExecutor({ connection: wrong, allowLocalStorage: true }).create({ storage })),
+    );
+    expect(error.code).toBe('CAIRN_EXECUTOR_FAILED');
+    expect(error.message).toMatch(/WRONGPASS|NOAUTH|invalid/i);
+    expect(`${error.message}\n${error.stack}`).not.toContain('not-the-password-42');
+  });
+
+  it('resolves ${env:…} when the run starts, not when the config is loaded', async () => {
+    const name = `CAIRN_TEST_REDIS_${process.pid}`;
+    const descriptor = bullmqExecutor({ connection: `\${env:${name}}`, allowLocalStorage: true });
+    const missing = await rejection(Promise.resolve(descriptor.create({ storage })));
+    expect(missing.code).toBe('CAIRN_CONFIG_ENV_MISSING');
+    expect(missing.message).toContain(name);
+    process.env[name] = url();
+    try {
+      const executor = await descriptor.create({ storage });
+      expect(executor.concurrency).toBe(4);
+      await executor.close();
+    } finally {
+      delete process.env[name];
+    }
+  });
+
+  it('refuses a storage that workers cannot re-create or reach, before connecting', async () => {
+    const port = await freePort();
+    const connection = `redis://127.0.0.1:${port}`;
+    const noRef = await rejection(
+      Promise.resolve(
+        bullmqExecutor({ connection, allowLocalStorage: true }).create({ storage: memoryStore() }),
+      ),
+    );
+    expect(noRef.code).toBe('CAIRN_EXECUTOR_FAILED');
+    expect(noRef.message).toMatch(/storage "memory".*no ref/);
+    const local = await rejection(Promise.resolve(bullmqExecutor({ connection }).create({ storage })));
+    expect(local.code).toBe('CAIRN_EXECUTOR_FAILED');
+    expect(local.message).toMatch(/storage "local" is not shared across machines/);
+    expect((local as { hint?: string }).hint).toMatch(/allowLocalStorage/);
+  });
+});
+
+describe('options', () => {
+  const invalid = (options: unknown, pattern: RegExp) => {
+    expect(() => bullmqExecutor(options as never)).toThrow(
+      expect.objectContaining({
+        code: 'CAIRN_PLUGIN_OPTIONS_INVALID',
+        message: expect.stringMatching(pattern),
+      }),
+    );
+  };
+
+  it('are checked when the factory is called, naming the option', () => {
+    invalid(undefined, /"connection" is required/);
+    invalid({}, /"connection" must be a redis:\/\/ URL/);
+    invalid({ connection: 'http://127.0.0.1:6379' }, /"connection" must use redis:\/\/ or rediss:\/\//);
+    invalid({ connection: 'redis://127.0.0.1', quue: 'x' }, /"quue" is not an option/);
+    invalid({ connection: 'redis://127.0.0.1', queue: 'a:b' }, /"queue" must be a name/);
+    invalid(
+      { connection: 'redis://127.0.0.1', concurrency: 0 },
+      /"concurrency" must be a positive integer, got 0/,
+    );
+    invalid(
+      { connection: 'redis://127.0.0.1', lockDurationMs: 500 },
+      /"lockDurationMs" must be at least 1000/,
+    );
+    invalid(
+      { connection: 'redis://127.0.0.1', stalledIntervalMs: 1.5 },
+      /"stalledIntervalMs" must be a positive integer/,
+    );
+    invalid(
+      { connection: 'redis://127.0.0.1', allowLocalStorage: 'yes' },
+      /"allowLocalStorage" must be a boolean/,
+    );
+  });
+
+  it('never echo a URL that may hold a password', () => {
+    for (const connection of ['redis://:s3cret-pass@127.0.0.1/db-name', 'ftp://:s3cret-pass@host']) {
+      try {
+        bullmqExecutor({ connection });
+        throw new Error('expected a throw');
+      } catch (error) {
+        expect((error as { code?: string }).code).toBe('CAIRN_PLUGIN_OPTIONS_INVALID');
+        expect((error as Error).message).not.toContain('s3cret-pass');
+      }
+    }
+  });
+
+  it('accept a ${env:…} reference unchecked until connect, and describe themselves', () => {
+    const descriptor = bullmqExecutor({ connection: '${env:REDIS_URL}', queue: 'team', concurrency: 8 });
+    expect(descriptor).toMatchObject({
+      kind: 'executor',
+      name: 'bullmq',
+      options: { connection: '${env:REDIS_URL}', queue: 'team', concurrency: 8 },
+    });
+  });
+});
+
+describe('localTask: a worker in another checkout of the project', () => {
+  it('maps paths inside the coordinator project folder into the worker’s', async () => {
+    const mine = join(dir, 'checkout');
+    await mkdir(join(mine, 'pipelines'), { recursive: true });
+    await writeFile(join(mine, 'pipelines', 'training.ts'), 'export {};\n');
+    const theirs = '/home/alice/work/team-proj';
+    const task = localTask(
+      {
+        runId: 'r',
+        executionId: 'e',
+        step: 'train',
+        pipeline: { module: `file://${theirs}/pipelines/training.ts`, export: 'default', name: 'training' },
+        config: {},
+        inputs: {},
+        attempt: 1,
+        tmpDir: `${theirs}/.cairn/tmp`,
+        projectDir: theirs,
+      },
+      mine,
+    );
+    expect(task.pipeline.module).toBe(join(mine, 'pipelines', 'training.ts'));
+    expect(task.projectDir).toBe(mine);
+    expect(task.tmpDir).toBe(join(mine, '.cairn', 'tmp'));
+  });
+
+  it('refuses a module that exists neither where the coordinator had it nor in the checkout', () => {
+    expect(() =>
+      localTask(
+        {
+          runId: 'r',
+          executionId: 'e',
+          step: 'train',
+          pipeline: { module: '/opt/elsewhere/pipelines/x.ts', export: 'default', name: 'x' },
+          config: {},
+          inputs: {},
+          attempt: 1,
+          tmpDir: '/tmp',
+          projectDir: '/home/alice/work/team-proj',
+        },
+        dir,
+      ),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'CAIRN_PIPELINE_NOT_FOUND',
+        message: expect.stringMatching(/does not exist on this worker/),
+      }),
+    );
+  });
+});
