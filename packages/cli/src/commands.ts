@@ -11,6 +11,7 @@ import Compare from './commands/compare';
 import Config from './commands/config';
 import Deploy from './commands/deploy';
 import Doctor from './commands/doctor';
+import Drift from './commands/drift';
 import EndpointsHistory from './commands/endpoints/history';
 import Endpoints from './commands/endpoints/index';
 import EndpointsPromote from './commands/endpoints/promote';
@@ -33,6 +34,7 @@ import Run from './commands/run';
 import Runs from './commands/runs/index';
 import RunsShow from './commands/runs/show';
 import Serve from './commands/serve';
+import Worker from './commands/worker';
 
 export const COMMANDS = {
   new: New,
@@ -51,6 +53,7 @@ export const COMMANDS = {
   report: Report,
   compare: Compare,
   gate: Gate,
+  drift: Drift,
   deploy: Deploy,
   serve: Serve,
   endpoints: Endpoints,
@@ -65,4 +68,5 @@ export const COMMANDS = {
   config: Config,
   add: Add,
   doctor: Doctor,
+  worker: Worker,
 };
