@@ -34,6 +34,7 @@ import Run from './commands/run';
 import Runs from './commands/runs/index';
 import RunsShow from './commands/runs/show';
 import Serve from './commands/serve';
+import Worker from './commands/worker';
 
 export const COMMANDS = {
   new: New,
@@ -67,4 +68,5 @@ export const COMMANDS = {
   config: Config,
   add: Add,
   doctor: Doctor,
+  worker: Worker,
 };
