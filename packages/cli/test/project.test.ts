@@ -249,7 +249,7 @@ describe('a project made with cairn new --link', () => {
     }
   });
 
-  it('doctor: level 1 met, the CI gate and deployment present, A/B and drift honestly missing', async () => {
+  it('doctor: level 1 met, the CI gate, deployment and drift monitoring present, A/B honestly missing', async () => {
     const result = await cairn(['doctor', '--json'], dir);
     expect(result.code, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout);
@@ -272,7 +272,8 @@ describe('a project made with cairn new --link', () => {
       ok: true,
       detail: 'deployer local (env local), deploy step deploy',
     });
-    for (const id of ['abtest', 'drift']) expect(byId[id].ok).toBe(false);
+    expect(byId.drift).toMatchObject({ ok: true, detail: 'drift step drift, retraining trigger ✓' });
+    expect(byId.abtest.ok).toBe(false);
     expect(byId.pinned.ok).toBe(false); // file: links are not released versions
     expect(report.level).toBe(1);
     const text = await cairn(['doctor'], dir);
