@@ -172,6 +172,34 @@ describe('distributed runs on worker processes', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
   });
 
+  it('a worker stopped mid-step puts the job back at once: another worker runs it long before the lock would expire', async () => {
+    const queue = uniqueQueue('return');
+    // The default 30 s lock: a retake through the stalled check would take that long.
+    const leaving = await startChildWorker({ url: url(), queue });
+    workers = [leaving];
+    const running = run(slow, bullmqExecutor({ connection: url(), queue, allowLocalStorage: true }), {
+      configs: { nap: { ms: 1500 } },
+    });
+    await leaving.waitFor((e) => e.type === 'log' && e.message === 'napping');
+    const stayingStarts = startChildWorker({ url: url(), queue });
+    leaving.process.kill('SIGTERM');
+    expect(await leaving.exited).toBe(0);
+    expect(leaving.events.find((e) => e.type === 'finished')).toMatchObject({
+      step: 'nap',
+      status: 'returned',
+    });
+    const staying = await stayingStarts;
+    workers.push(staying);
+    const stoppedAt = Date.now();
+    const { result } = await running;
+    expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+    expect(await staying.waitFor((e) => e.type === 'finished')).toMatchObject({
+      step: 'nap',
+      status: 'succeeded',
+    });
+    expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+  });
+
   it('cancels a step running on a worker: its signal fires there and the run ends cancelled within seconds', async () => {
     const queue = uniqueQueue('abort');
     workers = [await startChildWorker({ url: url(), queue })];
