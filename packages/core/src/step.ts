@@ -106,9 +106,11 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
   deployer?: boolean;
   /**
    * The step uses the stack's A/B engine (`ctx.abtest`); as for `deployer`.
+   * `'optional'`: it uses the engine when the stack has one (`ctx.abtest`
+   * may be undefined) and the run is not refused without it.
    * @default false
    */
-  abtest?: boolean;
+  abtest?: boolean | 'optional';
 }
 
 /** A step written in TypeScript. */

@@ -9,6 +9,7 @@ import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CairnError,
+  canaryExperimentName,
   type Deployer,
   type DeployerContext,
   type Deployment,
@@ -431,6 +432,7 @@ export class LocalDeployer implements Deployer {
     }
     stats.requests++;
     this.record(stats, performance.now() - started);
+    if (options.unitId !== undefined) this.recordExposure(endpoint, deployment, options.unitId);
     for (const shadow of deployment.routes) {
       // After the answer, off the request's path: a shadow never delays or fails it.
       if (shadow.role === 'shadow') setImmediate(() => void this.runShadow(endpoint, shadow.model, rows));
@@ -441,6 +443,57 @@ export class LocalDeployer implements Deployer {
       role: route.role === 'canary' ? 'canary' : 'primary',
       revision: deployment.revision,
     };
+  }
+
+  /**
+   * While the endpoint has a canary and the stack has an A/B engine: the
+   * unit saw its arm of the canary's experiment. Off the request's path, and
+   * a failure (no experiment: the canary was deployed without an engine)
+   * never fails the prediction.
+   */
+  private recordExposure(endpoint: string, deployment: Deployment, unitId: string): void {
+    const engine = this.context.experiments;
+    const canary = deployment.routes.find((route) => route.role === 'canary');
+    if (!engine || !canary) return;
+    const experiment = canaryExperimentName(endpoint, canary.model.version);
+    setImmediate(() => void engine.recordExposure(experiment, unitId).catch(() => {}));
+  }
+
+  /**
+   * An outcome of a unit served by the endpoint's canary experiment (what
+   * `POST /v1/endpoints/<name>/outcomes` takes).
+   * @throws CAIRN_EXPERIMENT_NOT_FOUND when there is no engine, no canary, or no experiment for it
+   * @throws CAIRN_EXPERIMENT_INVALID for a value the experiment's metric refuses
+   */
+  async recordOutcome(
+    endpoint: string,
+    outcome: { unitId: string; value: number; metric?: string; eventId?: string },
+  ): Promise<{ experiment: string; metric: string }> {
+    const engine = this.context.experiments;
+    if (!engine) {
+      throw new CairnError(
+        ErrorCodes.EXPERIMENT_NOT_FOUND,
+        'this server has no A/B engine: add one to the stack (cairn add abtest-local) to judge canaries by outcomes',
+      );
+    }
+    const current = await this.status(endpoint);
+    if (!current) throw notFound(endpoint);
+    const canary = current.routes.find((route) => route.role === 'canary');
+    if (!canary)
+      throw new CairnError(ErrorCodes.EXPERIMENT_NOT_FOUND, `endpoint ${endpoint} has no canary to judge`);
+    const experiment = canaryExperimentName(endpoint, canary.model.version);
+    const definition = await engine.getExperiment(experiment);
+    if (!definition) {
+      throw new CairnError(
+        ErrorCodes.EXPERIMENT_NOT_FOUND,
+        `endpoint ${endpoint}'s canary v${canary.model.version} has no experiment ${experiment} (deploy it with an A/B engine in the stack)`,
+      );
+    }
+    const metric = outcome.metric ?? definition.primaryMetric.name;
+    await engine.recordOutcome(experiment, outcome.unitId, metric, outcome.value, {
+      ...(outcome.eventId ? { eventId: outcome.eventId } : {}),
+    });
+    return { experiment, metric };
   }
 
   async status(endpoint: string): Promise<Deployment | undefined> {

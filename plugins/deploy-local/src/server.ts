@@ -7,6 +7,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { CairnError, type Deployer, ENDPOINT_NAME, ErrorCodes } from '@cairn/core';
 
+/** The deployer the server fronts, with the outcome intake of canary experiments. */
+type ServedDeployer = Deployer & {
+  recordOutcome(
+    endpoint: string,
+    outcome: { unitId: string; value: number; metric?: string; eventId?: string },
+  ): Promise<{ experiment: string; metric: string }>;
+};
+
 /** What the server needs from the deployer's options. */
 export interface ServerSettings {
   host: string;
@@ -27,7 +35,7 @@ class HttpError extends Error {
 
 /** Start listening; resolves once the port is bound, with the base URL and a way to stop. */
 export async function startServer(
-  deployer: Deployer,
+  deployer: ServedDeployer,
   settings: ServerSettings,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
@@ -70,7 +78,7 @@ export async function startServer(
 }
 
 async function handle(
-  deployer: Deployer,
+  deployer: ServedDeployer,
   settings: ServerSettings,
   req: IncomingMessage,
   res: ServerResponse,
@@ -96,8 +104,9 @@ async function handle(
     return send(res, 200, { endpoints: await deployer.list() });
   }
   const action = parts[3];
-  if (action !== undefined && action !== 'health' && action !== 'predict') throw unknownPath(method, path);
-  allow(action === 'predict' ? 'POST' : 'GET');
+  if (action !== undefined && action !== 'health' && action !== 'predict' && action !== 'outcomes')
+    throw unknownPath(method, path);
+  allow(action === 'predict' || action === 'outcomes' ? 'POST' : 'GET');
   const name = decodeName(parts[2]!);
   const deployment = name === undefined ? undefined : await deployer.status(name);
   if (name === undefined || !deployment) {
@@ -123,8 +132,15 @@ async function handle(
   }
   const body = await readJson(req, res, settings.maxBodyBytes);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HttpError(400, ErrorCodes.DATA_INVALID, 'the body must be a JSON object { "rows": [...] }');
+    throw new HttpError(
+      400,
+      ErrorCodes.DATA_INVALID,
+      action === 'outcomes'
+        ? 'the body must be a JSON object { "unitId", "value" }'
+        : 'the body must be a JSON object { "rows": [...] }',
+    );
   }
+  if (action === 'outcomes') return send(res, 202, await outcome(deployer, name, body));
   const { rows, unitId } = body as { rows?: unknown; unitId?: unknown };
   if (rows === undefined) throw new HttpError(400, ErrorCodes.DATA_INVALID, 'the body has no "rows"');
   if (!Array.isArray(rows)) throw new HttpError(400, ErrorCodes.DATA_INVALID, '"rows" must be an array');
@@ -140,6 +156,31 @@ async function handle(
     revision: result.revision,
     role: result.role,
   });
+}
+
+/** `POST /v1/endpoints/<name>/outcomes` `{ unitId, value, metric?, eventId? }`: an outcome for the canary's experiment. */
+async function outcome(deployer: ServedDeployer, name: string, body: object) {
+  const { unitId, value, metric, eventId } = body as Record<string, unknown>;
+  const bad = (message: string) => new HttpError(400, ErrorCodes.DATA_INVALID, message);
+  if (typeof unitId !== 'string' || unitId === '') throw bad('"unitId" must be a non-empty string');
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw bad('"value" must be a finite number');
+  if (metric !== undefined && typeof metric !== 'string') throw bad('"metric" must be a string');
+  if (eventId !== undefined && typeof eventId !== 'string') throw bad('"eventId" must be a string');
+  try {
+    const recorded = await deployer.recordOutcome(name, {
+      unitId,
+      value,
+      ...(metric !== undefined ? { metric } : {}),
+      ...(eventId !== undefined ? { eventId } : {}),
+    });
+    return { recorded: true, ...recorded };
+  } catch (error) {
+    if (CairnError.is(error) && error.code === ErrorCodes.EXPERIMENT_NOT_FOUND)
+      throw new HttpError(404, error.code, error.message);
+    if (CairnError.is(error) && error.code === ErrorCodes.EXPERIMENT_INVALID)
+      throw new HttpError(400, error.code, error.message);
+    throw error;
+  }
 }
 
 function decodeName(segment: string): string | undefined {

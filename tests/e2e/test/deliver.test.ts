@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { localAbtest } from '@cairn/abtest-local';
 import {
   type CairnError,
+  type CanaryReview,
+  canaryReviewStep,
   type DeployRecord,
   deployModelStep,
   json,
@@ -33,6 +35,7 @@ import {
   step,
 } from '@cairn/core';
 import { localDeployer } from '@cairn/deploy-local';
+import { mulberry32 } from '@cairn/stats';
 import { freePort } from '@cairn/testkit/ports';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -252,5 +255,132 @@ describe('a step with abtest: true', () => {
     const error = (await runPipeline(flow, without).catch((e) => e)) as CairnError;
     expect(error.code).toBe('CAIRN_STACK_INVALID');
     expect(error.message).toMatch(/cairn add abtest-local/);
+  });
+});
+
+describe('a canary judged by its A/B experiment', () => {
+  const review = canaryReviewStep();
+  const reviewing = pipeline('canary-review', () => {
+    review();
+  });
+  const abStack = () => ({ ...stack(), abtest: localAbtest() });
+
+  /**
+   * Send `units` users through the serving deployer over HTTP; each unit's
+   * outcome is a success with the probability of the version that served it.
+   */
+  async function traffic(server: string, units: number, success: Record<number, number>) {
+    const random = mulberry32(7);
+    const served: Record<number, number> = {};
+    for (let i = 0; i < units; i++) {
+      const unitId = `user-${i}`;
+      const response = await fetch(`${server}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ rows: [{}], unitId }),
+      });
+      expect(response.status).toBe(200);
+      const { version } = (await response.json()) as { version: number };
+      served[version] = (served[version] ?? 0) + 1;
+      const outcome = await fetch(`${server}/outcomes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ unitId, value: random() < success[version]! ? 1 : 0, eventId: `o-${i}` }),
+      });
+      expect(outcome.status, await outcome.clone().text()).toBe(202);
+    }
+    return served;
+  }
+
+  async function scenario(success: (v: { primary: number; canary: number }) => Record<number, number>) {
+    const options = { ...abStack() };
+    const run = (quality: number, deploy: Record<string, unknown>) =>
+      runPipeline(training, { ...options, configs: configs(quality, deploy) });
+    expect((await run(0.9, { endpoint: 'toy' })).status).toBe('succeeded');
+    const canaryRun = await run(0.96, { endpoint: 'toy', strategy: 'canary', percent: 50 });
+    expect(canaryRun.status, canaryRun.error?.message).toBe('succeeded');
+
+    const engine = await localAbtest().create({ stateDir: join(dir, '.cairn') });
+    const serving = await localDeployer({ port }).create({
+      storage,
+      loaders,
+      stateDir: join(dir, '.cairn', 'deploy'),
+      mode: 'serve',
+      experiments: engine,
+    });
+    try {
+      const experiment = await engine.getExperiment('toy-canary-v2');
+      expect(experiment).toMatchObject({ seed: 'toy', control: 'v1', status: 'running' });
+      const served = await traffic(
+        `http://127.0.0.1:${port}/v1/endpoints/toy`,
+        400,
+        success({ primary: 1, canary: 2 }),
+      );
+      expect(served[1]! + served[2]!).toBe(400);
+      // The experiment's assignment is the deployer's routing, unit by unit.
+      for (const i of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]) {
+        const { predictions, served: version } = await serving.predict('toy', [{}], { unitId: `user-${i}` });
+        expect(predictions).toHaveLength(1);
+        expect((await engine.assign('toy-canary-v2', `user-${i}`)).variant).toBe(`v${version.version}`);
+      }
+      // Exposures are recorded off the request path: wait for all of them.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const exposures = (await engine.analyze('toy-canary-v2')).exposures;
+        if ((exposures.v1 ?? 0) + (exposures.v2 ?? 0) === 400) {
+          expect(exposures).toEqual({ v1: served[1], v2: served[2] });
+          break;
+        }
+        if (Date.now() > deadline)
+          throw new Error(`exposures ${JSON.stringify(exposures)} never reached 400`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await serving.close();
+      await engine.close();
+    }
+    const reviewed = await runPipeline(reviewing, {
+      ...options,
+      configs: { 'canary-review': { endpoint: 'toy' } },
+    });
+    expect(reviewed.status, reviewed.error?.message).toBe('succeeded');
+    const chunks: Buffer[] = [];
+    for await (const chunk of await storage.get(reviewed.steps['canary-review']!.outputs.review!.digest))
+      chunks.push(Buffer.from(chunk));
+    return JSON.parse(Buffer.concat(chunks).toString()) as CanaryReview;
+  }
+
+  it('a better canary is promoted to sole primary and wins its experiment', async () => {
+    const review = await scenario(({ primary, canary }) => ({ [primary]: 0.3, [canary]: 0.6 }));
+    expect(review).toMatchObject({ action: 'promoted', canary: 2, primary: 1, experiment: 'toy-canary-v2' });
+    const deployer = await control();
+    const engine = await localAbtest().create({ stateDir: join(dir, '.cairn') });
+    try {
+      const status = await deployer.status('toy');
+      expect(status!.routes.map((r) => [r.model.version, r.role, r.weight])).toEqual([[2, 'primary', 100]]);
+      expect(await engine.getExperiment('toy-canary-v2')).toMatchObject({
+        status: 'concluded',
+        winner: 'v2',
+      });
+    } finally {
+      await deployer.close();
+      await engine.close();
+    }
+  });
+
+  it('a worse canary leaves traffic, and production in the registry is the primary again', async () => {
+    const review = await scenario(({ primary, canary }) => ({ [primary]: 0.5, [canary]: 0.2 }));
+    expect(review).toMatchObject({ action: 'rolled-back', canary: 2, primary: 1 });
+    const deployer = await control();
+    try {
+      const status = await deployer.status('toy');
+      expect(status!.routes.map((r) => [r.model.version, r.role, r.weight])).toEqual([[1, 'primary', 100]]);
+    } finally {
+      await deployer.close();
+    }
+    expect((await metadata.getModelByStage('toy', 'production'))?.version).toBe(1);
+    // The next training run sees production = v1 already serving: nothing to deploy.
+    const next = await runWith(0.96, { endpoint: 'toy', strategy: 'canary', percent: 50 });
+    expect(next.record).toMatchObject({ version: 1, deployed: false });
   });
 });

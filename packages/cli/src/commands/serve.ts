@@ -27,12 +27,15 @@ export default class Serve extends CairnCommand {
     const delivery = await import('../lib/delivery');
     const stack = await openStack(requireProjectDir(flags.project), flags.env);
     let deployer: import('@cairn/core').Deployer | undefined;
+    let experiments: import('@cairn/core').AbTestEngine | undefined;
     let poll: NodeJS.Timeout | undefined;
     let stop: (() => void) | undefined;
     try {
       let descriptor = delivery.requireDeployer(stack);
       if (flags.port !== undefined) descriptor = await delivery.withPort(descriptor, flags.port);
-      deployer = await delivery.openDeployer(stack, 'serve', descriptor);
+      // With an A/B engine in the stack, canaries are judged by their units' exposures and outcomes.
+      if (stack.abtest) experiments = await stack.abtest.create({ stateDir: stack.stateDir });
+      deployer = await delivery.openDeployer(stack, 'serve', descriptor, experiments);
       const deployments = await deployer.list();
       if (deployments.length === 0) {
         this.log('No endpoints deployed yet: deploy one with `cairn deploy <model>` (this server follows).');
@@ -88,6 +91,7 @@ export default class Serve extends CairnCommand {
       if (poll) clearInterval(poll);
       try {
         await deployer?.close();
+        await experiments?.close();
       } finally {
         await stack.close();
       }

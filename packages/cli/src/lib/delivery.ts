@@ -82,12 +82,14 @@ export async function openDeployer(
   stack: OpenedStack,
   mode: 'serve' | 'control',
   descriptor: DeployerDescriptor = requireDeployer(stack),
+  experiments?: AbTestEngine,
 ): Promise<Deployer> {
   return descriptor.create({
     storage: stack.storage,
     loaders: stack.loaders,
     stateDir: join(stack.stateDir, 'deploy'),
     mode,
+    ...(experiments ? { experiments } : {}),
   });
 }
 

@@ -31,6 +31,7 @@
  * ```
  */
 import type { ModelBundle } from '../artifacts/builtin';
+import type { AbTestEngine } from './abtest';
 import type { Digest, StorageDriver } from './storage';
 
 /** One registered model version, as the registry names it. */
@@ -210,6 +211,24 @@ export interface DeployerContext {
    * @default 'serve'
    */
   mode?: 'serve' | 'control';
+  /**
+   * The stack's A/B engine, when it has one. While an endpoint has a canary,
+   * a serving deployer records an exposure in the canary's experiment
+   * ({@link canaryExperimentName}) for every unit it answers, so the canary
+   * can be judged as an A/B test; deployers that serve HTTP also take the
+   * units' outcomes there.
+   */
+  experiments?: AbTestEngine;
+}
+
+/**
+ * The A/B experiment that judges a canary: the deploy step creates it (seed
+ * = the endpoint name, variants `v<canary>` and `v<primary>`, so that its
+ * assignment is the deployer's canary routing), serving deployers record its
+ * exposures, and the canary review step analyzes it.
+ */
+export function canaryExperimentName(endpoint: string, canaryVersion: number): string {
+  return `${endpoint}-canary-v${canaryVersion}`;
 }
 
 /** The serializable thing a factory returns: name, options, and how to start it. */

@@ -40,7 +40,8 @@ export interface ServiceOptions {
 interface ServiceFlags {
   registry?: boolean;
   deployer?: boolean;
-  abtest?: boolean;
+  /** `'optional'`: lent when the stack has one. */
+  abtest?: boolean | 'optional';
 }
 
 /** Whether a step runs in the orchestrator's process to use what the run holds. */
@@ -64,7 +65,7 @@ export function checkServices(
       problems.push(
         `step "${node.name}" deploys models, but the stack has no deployer (cairn add deploy-local)`,
       );
-    if (definition.abtest && !options.abtest)
+    if (definition.abtest === true && !options.abtest)
       problems.push(
         `step "${node.name}" runs A/B tests, but the stack has no abtest engine (cairn add abtest-local)`,
       );
@@ -107,7 +108,8 @@ export class RunServices {
     const lent: StepServices = {};
     if (definition.registry) lent.registry = this.options.registry;
     if (definition.deployer) lent.deployer = await this.openDeployer();
-    if (definition.abtest) lent.abtest = await this.openAbTest();
+    if (definition.abtest === true || (definition.abtest === 'optional' && this.options.abtest))
+      lent.abtest = await this.openAbTest();
     return lent;
   }
 

@@ -5,7 +5,13 @@
  * training pipeline, so CI that trains and gates also delivers.
  */
 import { json } from '../artifacts/builtin';
-import { type Deployment, ENDPOINT_NAME, type RolloutStrategy } from '../contracts/deployer';
+import type { AbTestEngine, MetricDefinition } from '../contracts/abtest';
+import {
+  canaryExperimentName,
+  type Deployment,
+  ENDPOINT_NAME,
+  type RolloutStrategy,
+} from '../contracts/deployer';
 import type { ModelStage } from '../contracts/metadata';
 import { type Step, step } from '../step';
 import type { GateDecision } from './gate';
@@ -21,6 +27,12 @@ export interface DeployConfig {
   strategy?: RolloutStrategy['type'];
   /** For `canary`: the share of units the new version answers, 1–99. */
   percent?: number;
+  /**
+   * For `canary`, when the stack has an A/B engine: the metric its
+   * experiment judges the canary on (outcomes posted to the model server).
+   * @default { name: 'success', type: 'binomial', goal: 'increase' }
+   */
+  metric?: MetricDefinition;
 }
 
 /** What the deploy step records. */
@@ -35,10 +47,43 @@ export interface DeployRecord {
   revision?: number;
   strategy: RolloutStrategy['type'];
   url?: string;
+  /** The A/B experiment that judges the canary, when one was created. */
+  experiment?: string;
   reason: string;
 }
 
 const strategies = ['blue-green', 'canary', 'shadow'] as const;
+const DEFAULT_METRIC: MetricDefinition = { name: 'success', type: 'binomial', goal: 'increase' };
+
+/**
+ * Create the experiment that judges a canary: its seed and variant order
+ * make the engine's assignment the deployer's canary routing (GrowthBook
+ * hashing, canary first), so exposures recorded by the server are the
+ * units' real arms.
+ */
+async function canaryExperiment(
+  abtest: AbTestEngine,
+  endpoint: string,
+  deployment: Deployment,
+  metric: MetricDefinition,
+): Promise<string | undefined> {
+  const canary = deployment.routes.find((r) => r.role === 'canary');
+  const primary = deployment.routes.find((r) => r.role === 'primary');
+  if (!canary || !primary) return undefined;
+  const name = canaryExperimentName(endpoint, canary.model.version);
+  await abtest.createExperiment({
+    name,
+    seed: endpoint,
+    hashVersion: 2,
+    variants: [
+      { name: `v${canary.model.version}`, weight: canary.weight, payload: canary.model },
+      { name: `v${primary.model.version}`, weight: primary.weight, payload: primary.model },
+    ],
+    control: `v${primary.model.version}`,
+    primaryMetric: metric,
+  });
+  return name;
+}
 
 const deployConfig = schema<DeployConfig>((value, issues) => {
   if (
@@ -64,6 +109,17 @@ const deployConfig = schema<DeployConfig>((value, issues) => {
     (!Number.isInteger(percent) || (percent as number) < 1 || (percent as number) > 99)
   )
     issues.push({ path: ['percent'], message: 'expected an integer from 1 to 99' });
+  const metric = value.metric as Partial<MetricDefinition> | undefined;
+  if (metric !== undefined) {
+    if (typeof metric !== 'object' || metric === null || typeof metric.name !== 'string' || !metric.name)
+      issues.push({ path: ['metric', 'name'], message: 'expected the outcome metric name, e.g. "success"' });
+    else {
+      if (metric.type !== 'binomial' && metric.type !== 'continuous')
+        issues.push({ path: ['metric', 'type'], message: 'expected "binomial" or "continuous"' });
+      if (metric.goal !== 'increase' && metric.goal !== 'decrease')
+        issues.push({ path: ['metric', 'goal'], message: 'expected "increase" or "decrease"' });
+    }
+  }
   return value as DeployConfig;
 });
 
@@ -110,6 +166,8 @@ export function deployModelStep(
     outputs: { deployment: json<DeployRecord>() },
     registry: true,
     deployer: true,
+    // With an A/B engine in the stack, a canary gets an experiment that judges it.
+    abtest: 'optional',
     async reuse({ outputs: { deployment }, config, registry, deployer }) {
       // Still right when the stage holds the same version, and the deployer
       // still knows the revision this step left (or, if it deployed nothing,
@@ -120,7 +178,7 @@ export function deployModelStep(
       const history = await deployer!.history(deployment.endpoint);
       return history.some((r) => r.revision === deployment.revision);
     },
-    async run({ config, inputs, registry, deployer, log }) {
+    async run({ config, inputs, registry, deployer, abtest, log }) {
       const model = inputs.decision.model;
       const endpoint = config.endpoint ?? model;
       const stageName = config.stage ?? 'production';
@@ -163,6 +221,11 @@ export function deployModelStep(
         `deployed ${model} v${version.version} → ${reason}`,
         deployment.url ? { url: deployment.url } : {},
       );
+      const experiment =
+        abtest && current && strategy.type === 'canary'
+          ? await canaryExperiment(abtest, endpoint, deployment, config.metric ?? DEFAULT_METRIC)
+          : undefined;
+      if (experiment) log.info(`canary experiment ${experiment}: its outcomes judge v${version.version}`);
       return {
         deployment: {
           endpoint,
@@ -172,9 +235,124 @@ export function deployModelStep(
           revision: deployment.revision,
           strategy: current ? strategy.type : 'blue-green',
           ...(deployment.url ? { url: deployment.url } : {}),
+          ...(experiment ? { experiment } : {}),
           reason,
         },
       };
+    },
+  });
+}
+
+/** What the canary review step decided. */
+export interface CanaryReview {
+  endpoint: string;
+  /**
+   * `promoted`: the canary became the sole primary; `rolled-back`: the
+   * canary left and the primary answers everyone again; `continue`: not
+   * enough evidence yet; `invalid`: the experiment's sample ratio does not
+   * match the split (fix the traffic first); `no-canary`: nothing to review.
+   */
+  action: 'promoted' | 'rolled-back' | 'continue' | 'invalid' | 'no-canary';
+  canary?: number;
+  primary?: number;
+  experiment?: string;
+  /** The endpoint's revision after the review. */
+  revision?: number;
+  reason: string;
+}
+
+const reviewConfig = schema<{ endpoint: string }>((value, issues) => {
+  if (typeof value.endpoint !== 'string' || !ENDPOINT_NAME.test(value.endpoint))
+    issues.push({ path: ['endpoint'], message: 'expected the endpoint name, e.g. "penguins"' });
+  return { endpoint: String(value.endpoint) };
+});
+
+/**
+ * A step that judges an endpoint's canary by its A/B experiment (the one the
+ * deploy step created; the model server records its exposures and takes the
+ * units' outcomes) and acts on the decision: `ship` promotes the canary to
+ * sole primary, `keep-control` takes it out of traffic and puts the primary
+ * back in the registry's production stage; otherwise nothing changes. It
+ * reads live state, so it never comes from the cache; run it on a schedule
+ * (the monitoring pipeline).
+ *
+ * @example
+ * ```yaml
+ * # conf/base/canary-review.yaml
+ * endpoint: penguins
+ * ```
+ */
+export function canaryReviewStep(
+  options: { name?: string } = {},
+): Step<{ endpoint: string }, Record<never, never>, { review: ReturnType<typeof json<CanaryReview>> }> {
+  return step({
+    name: options.name ?? 'canary-review',
+    description: "Promote or roll back the endpoint's canary by its A/B experiment",
+    config: reviewConfig,
+    outputs: { review: json<CanaryReview>() },
+    registry: true,
+    deployer: true,
+    abtest: true,
+    cache: false,
+    async run({ config, registry, deployer, abtest, log }) {
+      const { endpoint } = config;
+      const done = (review: Omit<CanaryReview, 'endpoint'>) => {
+        log.info(`${review.action}: ${review.reason}`);
+        return { review: { endpoint, ...review } };
+      };
+      const current = await deployer!.status(endpoint);
+      const canary = current?.routes.find((r) => r.role === 'canary');
+      const primary = current?.routes.find((r) => r.role === 'primary');
+      if (!current || !canary || !primary)
+        return done({
+          action: 'no-canary',
+          ...(current ? { revision: current.revision } : {}),
+          reason: current ? `${endpoint} has no canary` : `${endpoint} is not deployed`,
+        });
+      const versions = { canary: canary.model.version, primary: primary.model.version };
+      const experiment = canaryExperimentName(endpoint, versions.canary);
+      if (!(await abtest!.getExperiment(experiment)))
+        return done({
+          action: 'continue',
+          ...versions,
+          revision: current.revision,
+          reason: `no experiment ${experiment}: deploy the canary with an A/B engine in the stack to have it judged`,
+        });
+      const analysis = await abtest!.analyze(experiment);
+      const { action, reason } = analysis.decision;
+      if (action === 'ship' && analysis.decision.variant === `v${versions.canary}`) {
+        const promoted = await deployer!.promote(endpoint, { reason: `${experiment}: ${reason}` });
+        await abtest!.conclude(experiment, { winner: `v${versions.canary}`, reason });
+        return done({ action: 'promoted', ...versions, experiment, revision: promoted.revision, reason });
+      }
+      if (action === 'keep-control') {
+        const back = await deployer!.setTraffic(
+          endpoint,
+          { [versions.primary]: 100 },
+          { reason: `${experiment}: ${reason}` },
+        );
+        await abtest!.conclude(experiment, { winner: `v${versions.primary}`, reason });
+        // Production in the registry is what serves: the primary again.
+        const model = primary.model.model;
+        const production = await registry!.getModelByStage(model, 'production');
+        if (production?.version !== versions.primary)
+          await registry!.transitionStage({
+            model,
+            version: versions.primary,
+            to: 'production',
+            reason: `canary v${versions.canary} rolled back: ${reason}`,
+            actor: 'canary-review',
+            expectedIncumbent: production?.version ?? null,
+          });
+        return done({ action: 'rolled-back', ...versions, experiment, revision: back.revision, reason });
+      }
+      return done({
+        action: action === 'invalid' ? 'invalid' : 'continue',
+        ...versions,
+        experiment,
+        revision: current.revision,
+        reason,
+      });
     },
   });
 }

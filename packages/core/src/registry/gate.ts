@@ -102,6 +102,20 @@ export async function decidePromotion(
       failsCi: false,
     };
   }
+  if (version.stage === 'archived') {
+    // A retired version (replaced, or rolled back after a failed canary) comes
+    // back only by hand: the offline metric already said it was better once.
+    const retired = (await registry.modelHistory(candidate.model))
+      .filter((t) => t.version === version.version && t.to === 'archived' && t.accepted !== false)
+      .at(-1);
+    return {
+      ...withProduction,
+      decision: 'kept',
+      stage: 'archived',
+      reason: `v${version.version} was archived${retired?.reason ? ` (${retired.reason})` : ''}; the gate does not bring it back — \`cairn registry promote\` does, or train a new version`,
+      failsCi: false,
+    };
+  }
   const minImprovement = policy.minImprovement ?? 0;
   const compared = `${policy.metric} ${fmt(value)} vs production v${production.version} ${fmt(productionValue)} (${improvement >= 0 ? '+' : ''}${fmt(improvement)})`;
   if (improvement >= minImprovement) {
