@@ -98,6 +98,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const connection = redisOptions(endpoint);
   const controllers = new Map<string, AbortController>();
+  // A cancel can cross a job on its way to a worker (too late to remove it, too early to abort it):
+  // remembered for a minute, so the job is cancelled as it starts.
+  const cancelledEarly = new Map<string, number>();
   const storages = new Map<string, Promise<StorageDriver>>();
   let abandoning = false;
 
@@ -107,7 +110,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
     if (channel !== cancelChannel(queueName)) return;
     try {
       const { jobId } = JSON.parse(text) as CancelMessage;
-      controllers.get(jobId)?.abort(new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled'));
+      const controller = controllers.get(jobId);
+      if (controller) controller.abort(new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled'));
+      else cancelledEarly.set(jobId, Date.now());
     } catch {
       // Not ours.
     }
@@ -117,23 +122,29 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
   publisher.on('error', () => {});
 
   const processor = async (job: Job<StepTask>, token?: string, lockSignal?: AbortSignal) => {
-    const task = localTask(job.data, projectDir);
+    const data = job.data;
     const id = job.id!;
     const about: WorkerJob = {
       jobId: id,
-      runId: task.runId,
-      pipeline: task.pipeline.name,
-      step: task.step,
-      attempt: task.attempt,
+      runId: data.runId,
+      pipeline: data.pipeline.name,
+      step: data.step,
+      attempt: data.attempt,
     };
     const controller = new AbortController();
     controllers.set(id, controller);
+    for (const [jobId, at] of cancelledEarly) if (Date.now() - at > 60_000) cancelledEarly.delete(jobId);
+    if (cancelledEarly.delete(id)) {
+      controller.abort(new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled'));
+    }
     // BullMQ aborts this when the lock is lost: another worker will run the job, so stop ours.
     lockSignal?.addEventListener('abort', () => controller.abort(lockSignal.reason), { once: true });
     const started = Date.now();
     options.onJob?.({ type: 'started', ...about });
     let outcome: JobOutcome;
     try {
+      // Inside the try: a module missing on this worker is the step's error, reported to the run.
+      const task = localTask(data, projectDir);
       const result = await runStepTask(task, {
         storage: await storageFor(task.storage, task.projectDir, storages),
         signal: controller.signal,

@@ -231,6 +231,45 @@ describe('distributed runs on worker processes', () => {
     expect(finished.status).toBe('cancelled');
   });
 
+  it('fails a step whose pipeline module the worker cannot find with CAIRN_PIPELINE_NOT_FOUND naming it', async () => {
+    const queue = uniqueQueue('missing');
+    workers = [await startChildWorker({ url: url(), queue, projectDir: dir })];
+    const executor = await bullmqExecutor({ connection: url(), queue, allowLocalStorage: true }).create({
+      storage,
+    });
+    try {
+      const error = await rejection(
+        executor.execute(
+          {
+            runId: 'run_missing',
+            executionId: 'ex_missing',
+            step: 'train',
+            pipeline: {
+              module: '/nonexistent/alice/proj/pipelines/training.ts',
+              export: 'default',
+              name: 'training',
+            },
+            config: {},
+            inputs: {},
+            attempt: 1,
+            tmpDir: '/nonexistent/alice/proj/.cairn/tmp',
+            projectDir: '/nonexistent/alice/proj',
+          },
+          { signal: new AbortController().signal },
+        ),
+      );
+      expect(error.code).toBe('CAIRN_PIPELINE_NOT_FOUND');
+      expect(error.message).toContain('/nonexistent/alice/proj/pipelines/training.ts');
+      expect(error.message).toContain(join(dir, 'pipelines', 'training.ts'));
+    } finally {
+      await executor.close();
+    }
+    expect(await workers[0]!.waitFor((e) => e.type === 'finished')).toMatchObject({
+      step: 'train',
+      status: 'failed',
+    });
+  });
+
   it('removes a step no worker has taken when the run is cancelled', async () => {
     const queue = uniqueQueue('nobody');
     const executor = await bullmqExecutor({ connection: url(), queue, allowLocalStorage: true }).create({
