@@ -98,6 +98,17 @@ describe('cairn worker on a project made with cairn new --link --plugins executo
     expect(message).toMatch(/Try this: Give the environment bullmqExecutor/);
   });
 
+  it('fails at once, naming host:port and not the password, when Redis does not answer', async () => {
+    const port = await freePort();
+    const result = await cairn(['worker', '--env', 'team'], dir, {
+      REDIS_URL: `redis://:hunter2-secret@127.0.0.1:${port}`,
+    });
+    expect(result.code).toBe(1);
+    const message = result.stderr.replace(/\s*\n ›\s*/g, ' ');
+    expect(message).toMatch(new RegExp(`cannot reach Redis at 127\\.0\\.0\\.1:${port}`));
+    expect(result.stdout + result.stderr).not.toContain('hunter2');
+  });
+
   it('runs the steps of `cairn run --env team`, one line per step, and stops on SIGINT with exit 0', async () => {
     worker = startWorker(['--env', 'team', '--concurrency', '2'], dir, { REDIS_URL: redisUrl });
     await worker.ready;
