@@ -392,6 +392,10 @@ describe('runPipeline', () => {
         }),
       ),
     ).rejects.toMatchObject({ code: ErrorCodes.EXECUTOR_FAILED });
+    // The refused run is recorded as failed, not left running.
+    const [run] = await metadata.listRuns({});
+    expect(run).toMatchObject({ status: 'failed' });
+    expect(run!.error).toMatch(/^executor: /);
   });
 });
 

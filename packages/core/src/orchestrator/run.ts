@@ -102,10 +102,29 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     steps: pipeline.nodes.map((n) => n.name),
   });
 
-  const executor: Executor = await (options.executor ?? inProcess()).create({
-    storage,
-    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-  });
+  let executor: Executor;
+  try {
+    executor = await (options.executor ?? inProcess()).create({
+      storage,
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    });
+  } catch (error) {
+    // The executor could not start (a queue server down): the run is over, not left `running`.
+    const message = (error as Error).message.split('\n')[0] ?? 'the executor could not start';
+    const finishedAt = now();
+    const counts: RunCounts = { executed: 0, cached: 0, failed: 0, skipped: 0 };
+    await metadata.updateRun(runId, { status: 'failed', finishedAt, counts, error: `executor: ${message}` });
+    emit({
+      type: 'run.finished',
+      runId,
+      at: finishedAt,
+      status: 'failed',
+      durationMs: performance.now() - started,
+      counts,
+      error: `executor: ${message}`,
+    });
+    throw error;
+  }
   const limit = Math.max(1, Math.min(options.concurrency ?? executor.concurrency, executor.concurrency));
   const services = runServices(options, prepared.projectDir);
 
