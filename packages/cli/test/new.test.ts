@@ -181,6 +181,7 @@ describe('cairn new', () => {
     expect(stack).toContain('    deployer: localDeployer({ port: 8080 }),');
     expect(stack).toContain('    abtest: localAbtest(),');
     expect(config.match(/from '@cairn\/deploy-local'/g)).toHaveLength(1);
+    expect(config.match(/from '@cairn\/abtest-local'/g)).toHaveLength(1);
     expect(config).not.toContain('team: {');
     expect(listFiles(dir)).not.toContain('.env.example');
   });

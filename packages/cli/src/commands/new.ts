@@ -153,8 +153,8 @@ export default class New extends CairnCommand {
       },
       libraries: workspace.TEMPLATE_LIBRARIES,
       plugins: chosen
-        // The project template already has these two, in its base stack.
-        .filter((p) => p.short !== 'metadata-sqlite' && p.short !== 'deploy-local')
+        // The project template already has these, in its base stack.
+        .filter((p) => !['metadata-sqlite', 'deploy-local', 'abtest-local'].includes(p.short ?? ''))
         .map((p) => {
           const known = p.short ? plugins.KNOWN_PLUGINS[p.short] : undefined;
           return {

@@ -336,9 +336,16 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
     level: 2,
     title: 'A/B test or canary release',
     ok: (abEngines.length > 0 && abSteps.length > 0) || canaries.length > 0,
-    detail: canaries.length
-      ? `canary releases by ${canaries.map((n) => `step ${n.name}`).join(', ')}`
-      : `A/B engine ${abEngines.length ? abEngines.join(', ') : '✗'}, experiment or canary step ${abSteps.length ? abSteps.map((n) => n.name).join(', ') : '✗'}`,
+    detail:
+      [
+        canaries.length ? `canary releases by ${canaries.map((n) => `step ${n.name}`).join(', ')}` : '',
+        abEngines.length && abSteps.length
+          ? `experiments on ${abEngines.join(', ')} by ${abSteps.map((n) => `step ${n.name}`).join(', ')}`
+          : '',
+      ]
+        .filter(Boolean)
+        .join('; ') ||
+      `A/B engine ${abEngines.length ? abEngines.join(', ') : '✗'}, experiment or canary step ${abSteps.length ? abSteps.map((n) => n.name).join(', ') : '✗'}`,
     fix: abEngines.length
       ? 'Add a step that creates the experiment for the deployed version and one that analyzes it and concludes, or set `strategy: canary` in the deploy step config.'
       : 'Set `strategy: canary` (and `percent`) in the deploy step config for canary releases; `cairn add abtest-local` puts the A/B engine in the stack (deterministic assignment, exposure and outcome logging, sequential analysis) for experiment steps.',
