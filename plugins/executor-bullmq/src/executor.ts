@@ -31,6 +31,13 @@ import {
 
 /** How long a cancelled step may take to report back before the run moves on without it. */
 const ABORT_GRACE_MS = 5000;
+/**
+ * How often the job's state is also read directly. QueueEvents reads a
+ * Redis stream from the moment its first blocking read starts, so a job
+ * that finishes in the instant after a run's executor is created can have
+ * its event missed; the poll makes that a delay, never a hang.
+ */
+const POLL_MS = 1000;
 /** Finished jobs kept in Redis for inspection (BullMQ boards, `redis-cli`); older ones are dropped. */
 const KEEP_FINISHED = { count: 1000, age: 7 * 24 * 3600 };
 
@@ -151,14 +158,25 @@ class BullmqExecutor implements Executor {
     return new Promise<StepTaskResult>((resolve, reject) => {
       let settled = false;
       let graceTimer: NodeJS.Timeout | undefined;
+      let poll: NodeJS.Timeout | undefined;
       const settle = (fn: () => void) => {
         if (settled) return;
         settled = true;
         this.pending.delete(jobId);
         options.signal.removeEventListener('abort', onAbort);
         if (graceTimer) clearTimeout(graceTimer);
+        if (poll) clearInterval(poll);
         fn();
       };
+      const finished = (outcome: JobOutcome | undefined) =>
+        settle(() => {
+          if (outcome?.ok) resolve(outcome.result);
+          else if (outcome && !outcome.ok) {
+            const error = deserializeError(outcome.error);
+            // A step that stopped because this run cancelled it reports the cancellation, whatever it threw.
+            reject(options.signal.aborted ? cancelled(task) : error);
+          } else reject(this.failure(task, 'the worker returned no result'));
+        });
       const fail = (error: Error) => settle(() => reject(error));
       const onAbort = () => {
         void this.cancel(jobId).then((removed) => {
@@ -179,17 +197,24 @@ class BullmqExecutor implements Executor {
           removeOnComplete: KEEP_FINISHED,
           removeOnFail: KEEP_FINISHED,
         })
-        .then((job) => job.waitUntilFinished(this.events))
+        .then((job) => {
+          poll = setInterval(() => {
+            void this.queue
+              .getJob(jobId)
+              .then(async (current) => {
+                if (!current || settled) return;
+                const state = await current.getState();
+                if (state === 'completed') finished(current.returnvalue as JobOutcome);
+                else if (state === 'failed')
+                  fail(this.failure(task, redact(current.failedReason ?? 'the job failed', this.endpoint)));
+              })
+              .catch(() => {});
+          }, POLL_MS);
+          poll.unref();
+          return job.waitUntilFinished(this.events);
+        })
         .then(
-          (outcome: JobOutcome) =>
-            settle(() => {
-              if (outcome?.ok) resolve(outcome.result);
-              else if (outcome && !outcome.ok) {
-                const error = deserializeError(outcome.error);
-                // A step that stopped because this run cancelled it reports the cancellation, whatever it threw.
-                reject(options.signal.aborted ? cancelled(task) : error);
-              } else reject(this.failure(task, 'the worker returned no result'));
-            }),
+          (outcome: JobOutcome) => finished(outcome),
           (error: unknown) => {
             if (options.signal.aborted) fail(cancelled(task));
             else fail(this.failure(task, redact(String((error as Error)?.message ?? error), this.endpoint)));
