@@ -291,6 +291,19 @@ describe('the platform-team path through a private registry', () => {
     expect(secondEnd?.counts.cached).toBe(firstEnd?.counts.executed);
   });
 
+  it('starts the team at MLOps level 2: cairn doctor finds every practice in place', async () => {
+    needs('team');
+    const doctor = await run(NPX, ['cairn', 'doctor', '--json'], team, env);
+    expect(doctor.code, said('cairn doctor', doctor)).toBe(0);
+    const report = JSON.parse(doctor.stdout) as {
+      level: number;
+      practices: Array<{ id: string; ok: boolean; detail: string }>;
+    };
+    const missing = report.practices.filter((p) => !p.ok).map((p) => `${p.id}: ${p.detail}`);
+    expect(missing).toEqual([]);
+    expect(report.level).toBe(2);
+  });
+
   it('scaffolds an @acme storage plugin that passes its conformance test and publishes it', async () => {
     needs('published');
     const created = expectOk(
