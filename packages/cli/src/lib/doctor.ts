@@ -361,7 +361,7 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
     title: 'Drift monitoring with a retraining trigger',
     ok: driftSteps.length > 0 && trigger,
     detail: `drift step ${driftSteps.length ? driftSteps.map((n) => n.name).join(', ') : '✗'}, retraining trigger ${trigger ? '✓' : '✗'}`,
-    fix: 'Not available in Cairn yet as a plugin: add a monitor step comparing live data with the training reference (statistics from @cairn/tabular) and a scheduled workflow that retrains on drift.',
+    fix: 'Add a monitoring pipeline with `driftStep()` from @cairn/tabular (new data against the training data), and a scheduled workflow that runs it and retrains when `cairn drift latest` exits 1 (the project-tabular template has both: pipelines/monitoring.ts, .github/workflows/monitor.yml).',
   });
 
   const cairnDeps = Object.entries(deps).filter(([name]) => name.startsWith('@cairn/') || /cairn/.test(name));
