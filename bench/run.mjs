@@ -14,7 +14,7 @@ import { BENCH_DIR, machine, REPO_DIR, round, tempDir } from './lib/common.mjs';
 import { fillMetadata } from './lib/fill.mjs';
 import { markdown } from './lib/report.mjs';
 
-export const BENCHMARKS = ['orchestration', 'artifacts', 'startup', 'scale', 'penguins'];
+export const BENCHMARKS = ['orchestration', 'artifacts', 'startup', 'scale', 'penguins', 'serving'];
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +29,7 @@ for (const name of only)
 const resultsDir = values['results-dir'] ?? join(BENCH_DIR, 'results');
 
 const started = performance.now();
-const build = { core: 'skipped', cli: 'skipped' };
+const build = { core: 'skipped', cli: 'skipped', deployLocal: 'skipped' };
 if (!values['no-build']) {
   const nx = (projects) =>
     spawnSync('npx', ['nx', 'run-many', '-t', 'build', `--projects=${projects}`, '--output-style=static'], {
@@ -40,6 +40,8 @@ if (!values['no-build']) {
   if (nx('@cairn/core,@cairn/metadata-sqlite') !== 0)
     throw new Error('building @cairn/core and @cairn/metadata-sqlite failed');
   build.core = 'built';
+  // Serving imports the model server (and, through it, @cairn/stats); nx builds its dependencies first.
+  build.deployLocal = nx('@cairn/deploy-local') === 0 ? 'built' : 'build failed';
   // The CLI may not exist yet or may not build; start-up benchmarks then say "not available".
   build.cli = nx('@cairn/cli') === 0 ? 'built' : 'build failed';
 }

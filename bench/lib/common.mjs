@@ -124,13 +124,20 @@ export async function finish(res, out) {
   process.stdout.write(summaryText(res));
 }
 
+const signed = (value) => (value >= 0 ? `+${value}` : String(value));
+
 function summaryText(res) {
   const lines = [`# ${res.title}`];
   for (const f of res.figures) {
     const ratio = f.ratio !== undefined ? `  ×${f.ratio} floor` : '';
     const over = f.overheadPerStepMs !== undefined ? `  +${f.overheadPerStepMs} ms/step` : '';
+    const latency = f.p50 ? `  p50 ${f.p50.median} ms, p99 ${f.p99.median} ms` : '';
+    const perRequest =
+      f.overheadUsPerRequest !== undefined
+        ? `  ${signed(f.overheadUsPerRequest)} µs/request, p50 ${signed(f.p50OverheadMs)} ms`
+        : '';
     lines.push(
-      `${f.label}: ${f.stats.median} ${f.unit} (min ${f.stats.min}, max ${f.stats.max})${ratio}${over}`,
+      `${f.label}: ${f.stats.median} ${f.unit} (min ${f.stats.min}, max ${f.stats.max})${ratio}${over}${latency}${perRequest}`,
     );
   }
   for (const t of res.targets) {

@@ -14,7 +14,7 @@ export function markdown(report) {
     '# Cairn benchmark results',
     '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node} (${m.platform})${m.commit ? `, commit ${m.commit}` : ''}.`,
-    `Started ${report.startedAt}; whole run ${report.totalSeconds} s. Build: core ${report.build.core}, CLI ${report.build.cli}.`,
+    `Started ${report.startedAt}; whole run ${report.totalSeconds} s. Build: core ${report.build.core}, CLI ${report.build.cli}${report.build.deployLocal ? `, deploy-local ${report.build.deployLocal}` : ''}.`,
     'Times are median (min–max) over repeats; every floor was measured in the same run.',
     '',
     '## Targets',
@@ -44,6 +44,17 @@ export function markdown(report) {
       for (const f of b.figures) {
         lines.push(
           `| ${f.size} | ${f.executor} | ${f.concurrency} | ${f.scenario} | ${f.executed} | ${fmt(f.stats.median)} (${fmt(f.stats.min)}–${fmt(f.stats.max)}) | ${fmt(f.floor.median)} (${fmt(f.floor.min)}–${fmt(f.floor.max)}) | ${fmt(f.ratio)}× | ${fmt(f.overheadPerStepMs)} |`,
+        );
+      }
+    } else if (b.name === 'serving' && b.figures.length > 0) {
+      lines.push(
+        '| server | conc. | req/s | p50 ms | p99 ms | req/s vs floor | overhead µs/req | p50 +ms |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      );
+      const range = (s) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+      for (const f of b.figures) {
+        lines.push(
+          `| ${f.label.replace(/, concurrency \d+$/, '')} | ${f.concurrency} | ${range(f.stats)} | ${range(f.p50)} | ${range(f.p99)} | ${f.ratio === undefined ? '' : `${fmt(f.ratio)}×`} | ${fmt(f.overheadUsPerRequest)} | ${fmt(f.p50OverheadMs)} |`,
         );
       }
     } else if (b.figures.length > 0) {
