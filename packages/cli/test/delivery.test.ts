@@ -164,6 +164,15 @@ describe('delivery commands on a project made with cairn new --link', () => {
     const canaryWithoutPercent = await cairn(['deploy', 'penguins', '2', '--strategy', 'canary'], dir);
     expect(canaryWithoutPercent.code).toBe(2);
     expect(canaryWithoutPercent.stderr).toMatch(/--percent/);
+    const badMetric = await cairn(
+      ['deploy', 'penguins', '2', '--strategy', 'canary', '--percent', '30', '--metric', 'ok:binary'],
+      dir,
+    );
+    expect(badMetric.code).toBe(2);
+    // (oclif wraps the message at the terminal width.)
+    expect(badMetric.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+      /--metric "ok:binary" is not name\[:binomial\|continuous\]/,
+    );
     expect(await json(['endpoints', 'history', 'penguins'])).toHaveLength(1);
   });
 
@@ -182,6 +191,8 @@ describe('delivery commands on a project made with cairn new --link', () => {
     );
     expect(canary.code, canary.stderr).toBe(0);
     expect(canary.stdout).toMatch(/^penguins revision 2 \(deploy\): v1 70% · v2 30% canary/);
+    // The stack has an A/B engine: the canary gets the experiment that judges it.
+    expect(canary.stdout).toMatch(/Canary experiment penguins-canary-r2/);
 
     // The server follows the state folder: poll until units land on the canary.
     const deadline = Date.now() + 20_000;
@@ -199,6 +210,23 @@ describe('delivery commands on a project made with cairn new --link', () => {
     // The same unit stays on its version.
     const again = await predict(url, 'unit-0');
     expect(again.role).toBe(roles[0]!.role);
+    // The server records which arm answered each unit, and takes their outcomes.
+    const outcome = await fetch(`${url}/outcomes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ unitId: 'unit-0', value: 1 }),
+    });
+    expect(outcome.status, await outcome.clone().text()).toBe(202);
+    expect(await outcome.json()).toMatchObject({ experiment: 'penguins-canary-r2', metric: 'success' });
+    await expect
+      .poll(
+        async () => {
+          const shown = await json(['experiments', 'show', 'penguins-canary-r2']);
+          return (shown.exposures.v1 ?? 0) + (shown.exposures.v2 ?? 0);
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(40);
     await expect
       .poll(() => serve!.output(), { timeout: 5_000 })
       .toMatch(/penguins revision 2 \(deploy\): v1 70% · v2 30% canary/);

@@ -9,7 +9,7 @@ import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CairnError,
-  canaryExperimentName,
+  canaryExperimentFor,
   type Deployer,
   type DeployerContext,
   type Deployment,
@@ -192,6 +192,8 @@ export class LocalDeployer implements Deployer {
   /** Digests a change in progress is loading: not to be unloaded under it. */
   private readonly pins = new Map<string, number>();
   private readonly stats = new Map<string, Map<string, RouteStats>>();
+  /** Canary experiment name by endpoint@revision ('' when the revision has none). */
+  private readonly experiments = new Map<string, string>();
   private readonly serving: boolean;
   private baseUrl: string | undefined;
   private closeServer: (() => Promise<void>) | undefined;
@@ -453,10 +455,28 @@ export class LocalDeployer implements Deployer {
    */
   private recordExposure(endpoint: string, deployment: Deployment, unitId: string): void {
     const engine = this.context.experiments;
-    const canary = deployment.routes.find((route) => route.role === 'canary');
-    if (!engine || !canary) return;
-    const experiment = canaryExperimentName(endpoint, canary.model.version);
-    setImmediate(() => void engine.recordExposure(experiment, unitId).catch(() => {}));
+    if (!engine || !deployment.routes.some((route) => route.role === 'canary')) return;
+    setImmediate(() => {
+      void this.experimentOf(endpoint, deployment)
+        .then((experiment) => (experiment ? engine.recordExposure(experiment, unitId) : undefined))
+        .catch(() => {});
+    });
+  }
+
+  /**
+   * The canary experiment of the revision serving (see canaryExperimentFor),
+   * read from the endpoint's history once per revision, not per request.
+   */
+  private async experimentOf(endpoint: string, deployment: Deployment): Promise<string | undefined> {
+    const key = `${endpoint}@${keyOf(deployment)}`;
+    let name = this.experiments.get(key);
+    if (name === undefined) {
+      const history = await this.history(endpoint);
+      const served = history.findIndex((d) => keyOf(d) === keyOf(deployment));
+      name = canaryExperimentFor(served < 0 ? [deployment] : history.slice(0, served + 1))?.name ?? '';
+      this.experiments.set(key, name);
+    }
+    return name || undefined;
   }
 
   /**
@@ -476,17 +496,17 @@ export class LocalDeployer implements Deployer {
         'this server has no A/B engine: add one to the stack (cairn add abtest-local) to judge canaries by outcomes',
       );
     }
-    const current = await this.status(endpoint);
-    if (!current) throw notFound(endpoint);
-    const canary = current.routes.find((route) => route.role === 'canary');
-    if (!canary)
+    const history = await this.history(endpoint);
+    if (history.length === 0) throw notFound(endpoint);
+    const judged = canaryExperimentFor(history);
+    if (!judged)
       throw new CairnError(ErrorCodes.EXPERIMENT_NOT_FOUND, `endpoint ${endpoint} has no canary to judge`);
-    const experiment = canaryExperimentName(endpoint, canary.model.version);
+    const experiment = judged.name;
     const definition = await engine.getExperiment(experiment);
     if (!definition) {
       throw new CairnError(
         ErrorCodes.EXPERIMENT_NOT_FOUND,
-        `endpoint ${endpoint}'s canary v${canary.model.version} has no experiment ${experiment} (deploy it with an A/B engine in the stack)`,
+        `endpoint ${endpoint}'s canary v${judged.canary.model.version} has no experiment ${experiment} (deploy it with an A/B engine in the stack)`,
       );
     }
     const metric = outcome.metric ?? definition.primaryMetric.name;

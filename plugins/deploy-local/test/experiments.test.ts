@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localAbtest } from '@cairn/abtest-local';
-import { type AbTestEngine, canaryExperimentName, type Deployer, memoryStore } from '@cairn/core';
+import { type AbTestEngine, type Deployer, memoryStore } from '@cairn/core';
 import { freePort } from '@cairn/testkit/ports';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { localDeployer } from '../src/index';
@@ -51,7 +51,8 @@ const post = async (path: string, body: unknown) => {
 
 describe('canary experiments on the model server', () => {
   it('records one exposure per unit in the arm that served it, and takes outcomes', async () => {
-    const experiment = canaryExperimentName('shop', 2);
+    // Named after the revision that put the canary at 40 % (revision 2).
+    const experiment = 'shop-canary-r2';
     await engine.createExperiment({
       name: experiment,
       seed: 'shop',
@@ -85,6 +86,11 @@ describe('canary experiments on the model server', () => {
     expect(analysis.exposures).toEqual({ v1: served.v1, v2: served.v2 });
     const conversions = analysis.primary.variants.reduce((sum, v) => sum + v.mean * v.units, 0);
     expect(conversions).toBeCloseTo(25, 6);
+    // A new split is a new experiment (an experiment's split must not change while it runs).
+    await deployer.setTraffic('shop', { 1: 50, 2: 50 });
+    const moved = await post('outcomes', { unitId: 'u1', value: 1 });
+    expect(moved.status).toBe(404);
+    expect(moved.body.error.message).toMatch(/no experiment shop-canary-r3/);
   });
 
   it('refuses outcomes it cannot credit, with a coded error', async () => {
@@ -92,7 +98,7 @@ describe('canary experiments on the model server', () => {
     const missing = await post('outcomes', { unitId: 'u1', value: 1 });
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe('CAIRN_EXPERIMENT_NOT_FOUND');
-    expect(missing.body.error.message).toMatch(/shop-canary-v2/);
+    expect(missing.body.error.message).toMatch(/shop-canary-r2/);
     for (const [body, message] of [
       [{ value: 1 }, /unitId/],
       [{ unitId: 'u1', value: 'yes' }, /value/],
@@ -106,7 +112,7 @@ describe('canary experiments on the model server', () => {
     }
     // A value the experiment's metric refuses (binomial 0/1).
     await engine.createExperiment({
-      name: canaryExperimentName('shop', 2),
+      name: 'shop-canary-r2',
       seed: 'shop',
       variants: [
         { name: 'v2', weight: 40 },

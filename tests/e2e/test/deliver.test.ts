@@ -309,7 +309,7 @@ describe('a canary judged by its A/B experiment', () => {
       experiments: engine,
     });
     try {
-      const experiment = await engine.getExperiment('toy-canary-v2');
+      const experiment = await engine.getExperiment('toy-canary-r2');
       expect(experiment).toMatchObject({ seed: 'toy', control: 'v1', status: 'running' });
       const served = await traffic(
         `http://127.0.0.1:${port}/v1/endpoints/toy`,
@@ -321,12 +321,12 @@ describe('a canary judged by its A/B experiment', () => {
       for (const i of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]) {
         const { predictions, served: version } = await serving.predict('toy', [{}], { unitId: `user-${i}` });
         expect(predictions).toHaveLength(1);
-        expect((await engine.assign('toy-canary-v2', `user-${i}`)).variant).toBe(`v${version.version}`);
+        expect((await engine.assign('toy-canary-r2', `user-${i}`)).variant).toBe(`v${version.version}`);
       }
       // Exposures are recorded off the request path: wait for all of them.
       const deadline = Date.now() + 10_000;
       for (;;) {
-        const exposures = (await engine.analyze('toy-canary-v2')).exposures;
+        const exposures = (await engine.analyze('toy-canary-r2')).exposures;
         if ((exposures.v1 ?? 0) + (exposures.v2 ?? 0) === 400) {
           expect(exposures).toEqual({ v1: served[1], v2: served[2] });
           break;
@@ -352,13 +352,13 @@ describe('a canary judged by its A/B experiment', () => {
 
   it('a better canary is promoted to sole primary and wins its experiment', async () => {
     const review = await scenario(({ primary, canary }) => ({ [primary]: 0.3, [canary]: 0.6 }));
-    expect(review).toMatchObject({ action: 'promoted', canary: 2, primary: 1, experiment: 'toy-canary-v2' });
+    expect(review).toMatchObject({ action: 'promoted', canary: 2, primary: 1, experiment: 'toy-canary-r2' });
     const deployer = await control();
     const engine = await localAbtest().create({ stateDir: join(dir, '.cairn') });
     try {
       const status = await deployer.status('toy');
       expect(status!.routes.map((r) => [r.model.version, r.role, r.weight])).toEqual([[2, 'primary', 100]]);
-      expect(await engine.getExperiment('toy-canary-v2')).toMatchObject({
+      expect(await engine.getExperiment('toy-canary-r2')).toMatchObject({
         status: 'concluded',
         winner: 'v2',
       });

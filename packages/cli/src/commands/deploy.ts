@@ -35,6 +35,10 @@ export default class Deploy extends CairnCommand {
       default: 'production',
     }),
     reason: Flags.string({ char: 'r', description: 'Why (kept in the revision history)' }),
+    metric: Flags.string({
+      description:
+        'For a canary, when the stack has an A/B engine: the outcome its experiment judges, name[:binomial|continuous][:increase|decrease] (default success:binomial:increase)',
+    }),
     json: jsonFlag,
   };
 
@@ -46,6 +50,12 @@ export default class Deploy extends CairnCommand {
     }
     if (flags.strategy !== 'canary' && flags.percent !== undefined) {
       throw usageError(`--percent applies to --strategy canary, not ${flags.strategy}`);
+    }
+    const metric = flags.metric === undefined ? undefined : parseMetric(flags.metric);
+    if (metric === null) {
+      throw usageError(`--metric "${flags.metric}" is not name[:binomial|continuous][:increase|decrease]`, {
+        hint: 'For example --metric correct or --metric revenue:continuous:increase',
+      });
     }
     const delivery = await import('../lib/delivery');
     const strategy =
@@ -63,17 +73,49 @@ export default class Deploy extends CairnCommand {
       );
       const deployer = await delivery.openDeployer(stack, 'control');
       try {
-        return await deployer.deploy({
-          endpoint: flags.endpoint ?? args.model,
+        const endpoint = flags.endpoint ?? args.model;
+        const deployed = await deployer.deploy({
+          endpoint,
           model: { model: version.model, version: version.version, digest: version.digest },
           strategy,
           reason: flags.reason ?? `cairn deploy ${version.model} ${version.version} (${strategy.type})`,
         });
+        // As the deploy step does: with an A/B engine, a canary gets the experiment that judges it.
+        let experiment: string | undefined;
+        if (strategy.type === 'canary' && stack.abtest) {
+          const core = await import('@cairn/core');
+          const engine = await stack.abtest.create({ stateDir: stack.stateDir });
+          try {
+            experiment = await core.createCanaryExperiment(
+              engine,
+              deployer,
+              endpoint,
+              metric ?? core.DEFAULT_CANARY_METRIC,
+            );
+          } finally {
+            await engine.close();
+          }
+        }
+        return { deployed, experiment };
       } finally {
         await deployer.close();
       }
     });
-    if (flags.json) return this.printJson(deployment);
-    this.log(delivery.describeChange(deployment));
+    if (flags.json) return this.printJson(deployment.deployed);
+    this.log(delivery.describeChange(deployment.deployed));
+    if (deployment.experiment) {
+      this.log(
+        `Canary experiment ${deployment.experiment}: post outcomes to the server's /outcomes route; \`cairn experiments show ${deployment.experiment}\` judges it.`,
+      );
+    }
   }
+}
+
+/** `correct`, `revenue:continuous`, `latency:continuous:decrease`; null when malformed. */
+function parseMetric(text: string): import('@cairn/core').MetricDefinition | null {
+  const [name, type = 'binomial', goal = 'increase', ...rest] = text.split(':');
+  if (!name || !/^[a-z][a-z0-9._-]{0,99}$/.test(name) || rest.length > 0) return null;
+  if (type !== 'binomial' && type !== 'continuous') return null;
+  if (goal !== 'increase' && goal !== 'decrease') return null;
+  return { name, type, goal };
 }

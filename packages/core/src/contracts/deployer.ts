@@ -214,21 +214,44 @@ export interface DeployerContext {
   /**
    * The stack's A/B engine, when it has one. While an endpoint has a canary,
    * a serving deployer records an exposure in the canary's experiment
-   * ({@link canaryExperimentName}) for every unit it answers, so the canary
+   * ({@link canaryExperimentFor}) for every unit it answers, so the canary
    * can be judged as an A/B test; deployers that serve HTTP also take the
    * units' outcomes there.
    */
   experiments?: AbTestEngine;
 }
 
+/** The experiment that judges an endpoint's current canary, and the two routes it compares. */
+export interface CanaryExperiment {
+  /** `<endpoint>-canary-r<revision>`: the revision that put the canary at its current share. */
+  name: string;
+  canary: TrafficRoute;
+  primary: TrafficRoute;
+}
+
 /**
- * The A/B experiment that judges a canary: the deploy step creates it (seed
- * = the endpoint name, variants `v<canary>` and `v<primary>`, so that its
- * assignment is the deployer's canary routing), serving deployers record its
- * exposures, and the canary review step analyzes it.
+ * The A/B experiment that judges an endpoint's current canary, read from the
+ * endpoint's revisions (oldest first). It is named after the revision that
+ * put this canary at this share beside this primary, so a new canary — or
+ * the same one at a new share, or again after a rollback — is a new
+ * experiment: an experiment's split must not change while it runs. The
+ * deploy step creates it (seed = the endpoint name, variants `v<canary>` and
+ * `v<primary>`, so its assignment is the deployer's canary routing); serving
+ * deployers record its exposures; the canary review step analyzes it.
+ * @returns undefined when the latest revision has no canary
  */
-export function canaryExperimentName(endpoint: string, canaryVersion: number): string {
-  return `${endpoint}-canary-v${canaryVersion}`;
+export function canaryExperimentFor(history: readonly Deployment[]): CanaryExperiment | undefined {
+  const latest = history.at(-1);
+  const canary = latest?.routes.find((r) => r.role === 'canary');
+  const primary = latest?.routes.find((r) => r.role === 'primary');
+  if (!latest || !canary || !primary) return undefined;
+  const same = (d: Deployment) =>
+    d.routes.some(
+      (r) => r.role === 'canary' && r.model.digest === canary.model.digest && r.weight === canary.weight,
+    ) && d.routes.some((r) => r.role === 'primary' && r.model.digest === primary.model.digest);
+  let since = latest.revision;
+  for (let i = history.length - 2; i >= 0 && same(history[i]!); i--) since = history[i]!.revision;
+  return { name: `${latest.endpoint}-canary-r${since}`, canary, primary };
 }
 
 /** The serializable thing a factory returns: name, options, and how to start it. */

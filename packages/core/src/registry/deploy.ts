@@ -7,7 +7,8 @@
 import { json } from '../artifacts/builtin';
 import type { AbTestEngine, MetricDefinition } from '../contracts/abtest';
 import {
-  canaryExperimentName,
+  canaryExperimentFor,
+  type Deployer,
   type Deployment,
   ENDPOINT_NAME,
   type RolloutStrategy,
@@ -53,24 +54,31 @@ export interface DeployRecord {
 }
 
 const strategies = ['blue-green', 'canary', 'shadow'] as const;
-const DEFAULT_METRIC: MetricDefinition = { name: 'success', type: 'binomial', goal: 'increase' };
+
+/** The metric a canary is judged on when its deploy names none. */
+export const DEFAULT_CANARY_METRIC: MetricDefinition = {
+  name: 'success',
+  type: 'binomial',
+  goal: 'increase',
+};
 
 /**
- * Create the experiment that judges a canary: its seed and variant order
- * make the engine's assignment the deployer's canary routing (GrowthBook
- * hashing, canary first), so exposures recorded by the server are the
- * units' real arms.
+ * Create the experiment that judges the endpoint's current canary
+ * ({@link canaryExperimentFor}): its seed and variant order make the
+ * engine's assignment the deployer's canary routing (GrowthBook hashing,
+ * canary first), so exposures recorded by the server are the units' real
+ * arms. For a canary that already has its experiment, a no-op.
+ * @returns the experiment name, or undefined when the endpoint has no canary
  */
-async function canaryExperiment(
+export async function createCanaryExperiment(
   abtest: AbTestEngine,
+  deployer: Deployer,
   endpoint: string,
-  deployment: Deployment,
   metric: MetricDefinition,
 ): Promise<string | undefined> {
-  const canary = deployment.routes.find((r) => r.role === 'canary');
-  const primary = deployment.routes.find((r) => r.role === 'primary');
-  if (!canary || !primary) return undefined;
-  const name = canaryExperimentName(endpoint, canary.model.version);
+  const current = canaryExperimentFor(await deployer.history(endpoint));
+  if (!current) return undefined;
+  const { name, canary, primary } = current;
   await abtest.createExperiment({
     name,
     seed: endpoint,
@@ -223,7 +231,7 @@ export function deployModelStep(
       );
       const experiment =
         abtest && current && strategy.type === 'canary'
-          ? await canaryExperiment(abtest, endpoint, deployment, config.metric ?? DEFAULT_METRIC)
+          ? await createCanaryExperiment(abtest, deployer!, endpoint, config.metric ?? DEFAULT_CANARY_METRIC)
           : undefined;
       if (experiment) log.info(`canary experiment ${experiment}: its outcomes judge v${version.version}`);
       return {
@@ -300,17 +308,17 @@ export function canaryReviewStep(
         log.info(`${review.action}: ${review.reason}`);
         return { review: { endpoint, ...review } };
       };
-      const current = await deployer!.status(endpoint);
-      const canary = current?.routes.find((r) => r.role === 'canary');
-      const primary = current?.routes.find((r) => r.role === 'primary');
-      if (!current || !canary || !primary)
+      const history = await deployer!.history(endpoint);
+      const current = history.at(-1);
+      const judged = canaryExperimentFor(history);
+      if (!current || !judged)
         return done({
           action: 'no-canary',
           ...(current ? { revision: current.revision } : {}),
           reason: current ? `${endpoint} has no canary` : `${endpoint} is not deployed`,
         });
+      const { canary, primary, name: experiment } = judged;
       const versions = { canary: canary.model.version, primary: primary.model.version };
-      const experiment = canaryExperimentName(endpoint, versions.canary);
       if (!(await abtest!.getExperiment(experiment)))
         return done({
           action: 'continue',
