@@ -112,6 +112,43 @@ describe('benchmarks at their smallest size', () => {
     for (const f of res.figures) expectSaneStats(f);
   });
 
+  it('serving: the floor and the three Cairn routes answer, with well-formed rates and latencies', async () => {
+    const res = await bench('serving', [
+      '--requests',
+      '300',
+      '--warmup',
+      '50',
+      '--concurrency',
+      '1,4',
+      '--repeats',
+      '1',
+    ]);
+    // From source the model server always loads: nothing may be "not available".
+    expect(res.unavailable).toEqual([]);
+    const scenarios = ['floor', 'primary', 'canary', 'shadow'];
+    expect(res.figures.map((f: any) => f.id)).toEqual([
+      ...scenarios.map((s) => `${s}-c1`),
+      ...scenarios.map((s) => `${s}-c4`),
+    ]);
+    for (const f of res.figures) {
+      expectSaneStats(f);
+      expectSaneStats({ label: `${f.label} p50`, stats: f.p50 });
+      expectSaneStats({ label: `${f.label} p99`, stats: f.p99 });
+      expect(f.p50.median).toBeLessThanOrEqual(f.p99.median);
+      if (f.scenario === 'floor') continue;
+      expect(f.ratio).toBeGreaterThan(0);
+      expect(Number.isFinite(f.overheadUsPerRequest)).toBe(true);
+      expect(Number.isFinite(f.p50OverheadMs)).toBe(true);
+    }
+    // What the benchmark checked itself: the canary took some units, the shadow saw every request.
+    expect(res.canaryShare).toBeGreaterThan(0);
+    expect(res.canaryShare).toBeLessThan(1);
+    expect(res.shadowPredictions).toBeGreaterThanOrEqual(0.99 * (300 + 50) * 2);
+    const target = res.targets.find((t: any) => t.id === 'serving-overhead-p50');
+    expect(typeof target.pass).toBe('boolean');
+    expect(Number.isFinite(target.value)).toBe(true);
+  });
+
   it('the report renders every benchmark and target', () => {
     const text = markdown({
       machine: { cpu: 'x', cores: 2, memoryGiB: 1, node: 'v20', platform: 'linux x64' },
@@ -123,5 +160,7 @@ describe('benchmarks at their smallest size', () => {
     for (const res of Object.values(results)) expect(text).toContain(res.title);
     expect(text).toContain('| N | executor |');
     expect(text).toContain('cached rerun of 1,000 steps');
+    expect(text).toContain('| server | conc. | req/s |');
+    expect(text).toContain('model-server p50 latency above the bare node:http floor');
   });
 });
