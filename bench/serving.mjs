@@ -279,7 +279,7 @@ export async function serving(options) {
       res.notes.push(
         `${requests} timed requests after ${warmup} warm-up per measurement, one row of 4 numbers per request; ` +
           `the canary answered ${round(share * 100, 1)} % of them, the shadow ran ${shadowRoute.requests} predictions`,
-        'overhead µs/request = 1/(Cairn req/s) − 1/(floor req/s): at concurrency 1 the extra time per round trip, at 16 the extra server CPU per request (the server is the bottleneck); p50 +ms = Cairn p50 − floor p50',
+        'overhead µs/request = 1/(Cairn req/s) − 1/(floor req/s): at concurrency 1 the extra time per round trip, at 16 the extra server CPU per request, a lower bound (the floor rate there is close to what the one-core client can send); p50 +ms = Cairn p50 − floor p50',
       );
     }
   } finally {

@@ -51,10 +51,13 @@ export function markdown(report) {
         '| server | conc. | req/s | p50 ms | p99 ms | req/s vs floor | overhead µs/req | p50 +ms |',
         '| --- | --- | --- | --- | --- | --- | --- | --- |',
       );
-      const range = (s) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+      // Loopback latencies are tenths of a millisecond: three decimals keep the differences visible.
+      const ms = (value) =>
+        typeof value === 'number' && Math.abs(value) < 10 ? value.toFixed(3) : fmt(value);
+      const range = (s, f = fmt) => `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
       for (const f of b.figures) {
         lines.push(
-          `| ${f.label.replace(/, concurrency \d+$/, '')} | ${f.concurrency} | ${range(f.stats)} | ${range(f.p50)} | ${range(f.p99)} | ${f.ratio === undefined ? '' : `${fmt(f.ratio)}×`} | ${fmt(f.overheadUsPerRequest)} | ${fmt(f.p50OverheadMs)} |`,
+          `| ${f.label.replace(/, concurrency \d+$/, '')} | ${f.concurrency} | ${range(f.stats)} | ${range(f.p50, ms)} | ${range(f.p99, ms)} | ${f.ratio === undefined ? '' : `${fmt(f.ratio)}×`} | ${fmt(f.overheadUsPerRequest)} | ${ms(f.p50OverheadMs)} |`,
         );
       }
     } else if (b.figures.length > 0) {
