@@ -108,15 +108,20 @@ async function handle(
     throw unknownPath(method, path);
   allow(action === 'predict' || action === 'outcomes' ? 'POST' : 'GET');
   const name = decodeName(parts[2]!);
-  const deployment = name === undefined ? undefined : await deployer.status(name);
-  if (name === undefined || !deployment) {
-    throw new HttpError(
+  const notDeployed = () =>
+    new HttpError(
       404,
       ErrorCodes.DEPLOYMENT_NOT_FOUND,
       `no endpoint named ${JSON.stringify(name ?? parts[2])} is deployed`,
     );
+  if (name === undefined) throw notDeployed();
+  // A prediction finds its endpoint in memory (and answers 404 itself); reading
+  // the state file first cost a stat per request, most of the server's overhead.
+  if (action !== 'predict') {
+    const deployment = await deployer.status(name);
+    if (!deployment) throw notDeployed();
+    if (action === undefined) return send(res, 200, deployment);
   }
-  if (action === undefined) return send(res, 200, deployment);
   if (action === 'health') {
     const health = await deployer.health(name);
     return send(res, health.status === 'unavailable' ? 503 : 200, health);
