@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -224,8 +224,9 @@ describe('distributed runs on worker processes', () => {
     expect(result.status).toBe('cancelled');
     expect(result.steps.listen!.status).toBe('cancelled');
     expect(Date.now() - abortedAt).toBeLessThan(5000);
-    // The run does not wait for the worker to acknowledge; the step writes its marker moments later.
-    await until(() => existsSync(marker), 5000);
+    // The run does not wait for the worker to acknowledge; the step writes its marker moments later
+    // (wait for its content: the file exists an instant before its bytes are in it).
+    await until(() => existsSync(marker) && readFileSync(marker, 'utf8') !== '', 5000);
     expect(await readFile(marker, 'utf8')).toBe(`aborted CAIRN_RUN_CANCELLED in ${workers[0]!.pid}`);
     const finished = await workers[0]!.waitFor((e) => e.type === 'finished' && e.step === 'listen');
     expect(finished.status).toBe('cancelled');
