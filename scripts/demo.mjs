@@ -71,6 +71,9 @@ step('Where the project stands on the MLOps levels', 'npx', ['cairn', 'doctor'],
 
 console.log(`
 ✔ Demo done. The project is in ${shown}:
+  (doctor's one missing practice, pinned plugin versions, is the --link to this
+  checkout: a project installed from a registry starts at level 2, which
+  tests/publish checks)
     cd ${shown}
     npx cairn runs              # the two runs
     npx cairn runs show <id>    # steps, configs, artifacts, metrics of one run
