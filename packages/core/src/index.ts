@@ -25,6 +25,7 @@ export { importModule } from './load';
 export * from './metadata/memory';
 export * from './orchestrator/plan';
 export * from './orchestrator/run';
+export { deployerStateDir } from './orchestrator/services';
 export * from './orchestrator/types';
 export * from './pipeline';
 // model registry: promotion gate and the register/gate steps

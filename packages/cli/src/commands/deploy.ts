@@ -84,7 +84,7 @@ export default class Deploy extends CairnCommand {
         let experiment: string | undefined;
         if (strategy.type === 'canary' && stack.abtest) {
           const core = await import('@cairn/core');
-          const engine = await stack.abtest.create({ stateDir: stack.stateDir });
+          const engine = await delivery.openAbTest({ ...stack, abtest: stack.abtest });
           try {
             experiment = await core.createCanaryExperiment(
               engine,

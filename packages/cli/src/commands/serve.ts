@@ -34,7 +34,7 @@ export default class Serve extends CairnCommand {
       let descriptor = delivery.requireDeployer(stack);
       if (flags.port !== undefined) descriptor = await delivery.withPort(descriptor, flags.port);
       // With an A/B engine in the stack, canaries are judged by their units' exposures and outcomes.
-      if (stack.abtest) experiments = await stack.abtest.create({ stateDir: stack.stateDir });
+      if (stack.abtest) experiments = await delivery.openAbTest({ ...stack, abtest: stack.abtest });
       deployer = await delivery.openDeployer(stack, 'serve', descriptor, experiments);
       const deployments = await deployer.list();
       if (deployments.length === 0) {

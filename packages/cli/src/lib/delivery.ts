@@ -4,8 +4,8 @@
  * model version, parsing traffic splits, and rendering deployments and
  * analyses. Loaded only inside `run()`, so `--help` stays cheap.
  */
-import { join } from 'node:path';
 import type {
+  AbTestDescriptor,
   AbTestEngine,
   Deployer,
   DeployerDescriptor,
@@ -77,6 +77,11 @@ export async function withPort(descriptor: DeployerDescriptor, port: number): Pr
   return factory({ ...(options as object), port }) as DeployerDescriptor;
 }
 
+/** The stack's A/B engine, opened on the project's state folder as runs open it. */
+export function openAbTest(stack: OpenedStack & { abtest: AbTestDescriptor }): Promise<AbTestEngine> {
+  return Promise.resolve(stack.abtest.create({ stateDir: stack.stateDir }));
+}
+
 /** Create the live deployer of the stack in `mode`, as pipeline steps get it. */
 export async function openDeployer(
   stack: OpenedStack,
@@ -87,7 +92,7 @@ export async function openDeployer(
   return descriptor.create({
     storage: stack.storage,
     loaders: stack.loaders,
-    stateDir: join(stack.stateDir, 'deploy'),
+    stateDir: (await import('@cairn/core')).deployerStateDir(stack.stateDir),
     mode,
     ...(experiments ? { experiments } : {}),
   });
@@ -120,7 +125,7 @@ export async function withAbTest<T>(
         hint: 'Add the embedded one with `cairn add abtest-local`.',
       });
     }
-    const engine = await stack.abtest.create({ stateDir: stack.stateDir });
+    const engine = await openAbTest(stack as OpenedStack & { abtest: AbTestDescriptor });
     try {
       return await fn(engine, stack);
     } finally {

@@ -83,16 +83,15 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
       confDir = stack.confDir;
       metadataName = stack.metadata.name;
       storageName = stack.storage.name;
-      for (const name of Object.keys(stack.config.env ?? {})) {
-        if (name === env) continue;
-        const other = core.stackFor(stack.config, name);
-        const differs = [other.storage?.name, other.metadata?.name].filter(
-          (n, i) => n && n !== [storageName, metadataName][i],
-        );
-        if (differs.length > 0) otherEnvs.push(`env ${name}: ${differs.join(' + ')}`);
-      }
+      // One walk over every environment: what differs from this one, and the delivery plugins.
       for (const name of ['local', ...Object.keys(stack.config.env ?? {})]) {
         const slots = core.stackFor(stack.config, name);
+        if (name !== env && name !== 'local') {
+          const differs = [slots.storage?.name, slots.metadata?.name].filter(
+            (n, i) => n && n !== [storageName, metadataName][i],
+          );
+          if (differs.length > 0) otherEnvs.push(`env ${name}: ${differs.join(' + ')}`);
+        }
         for (const slot of ['deployer', 'abtest'] as const) {
           const plugin = slots[slot];
           const entry = plugin && `${plugin.name} (env ${name})`;

@@ -78,6 +78,15 @@ export function checkServices(
   }
 }
 
+/**
+ * Where a project's deployer keeps its state: every process that opens it —
+ * a run's deploy step, `cairn serve`, `cairn endpoints` — must agree, or a
+ * server would not see what a run deployed.
+ */
+export function deployerStateDir(stateDir: string): string {
+  return join(stateDir, 'deploy');
+}
+
 /** The services of a run or plan made from its options. */
 export function runServices(
   options: Pick<ServiceOptions, 'storage' | 'deployer' | 'abtest' | 'loaders'> & {
@@ -120,7 +129,7 @@ export class RunServices {
       descriptor.create({
         storage: this.options.storage,
         loaders: this.options.loaders ?? {},
-        stateDir: join(this.options.stateDir, 'deploy'),
+        stateDir: deployerStateDir(this.options.stateDir),
         mode: 'control',
       }),
     );
