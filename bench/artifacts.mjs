@@ -13,7 +13,7 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { localStore, storeArtifact } from '@cairn/core';
+import { localStore, storeArtifact } from '@cairn/runtime';
 import {
   args,
   finish,

@@ -11,8 +11,8 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { inProcess, localStore, runPipeline, workerPool } from '@cairn/core';
 import { sqliteMetadata } from '@cairn/metadata-sqlite';
+import { inProcess, localStore, runPipeline, workerPool } from '@cairn/runtime';
 import {
   args,
   finish,

@@ -17,7 +17,9 @@ import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { memoryStore, model, storeArtifact } from '@cairn/core';
+import { model } from '@cairn/core';
+import { storeArtifact } from '@cairn/runtime';
+import { memoryStore } from '@cairn/testkit';
 import {
   args,
   BENCH_DIR,

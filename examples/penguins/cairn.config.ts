@@ -1,5 +1,6 @@
-import { defineConfig, inProcess, localStore } from '@cairn/core';
+import { defineConfig } from '@cairn/core';
 import { sqliteMetadata } from '@cairn/metadata-sqlite';
+import { inProcess, localStore } from '@cairn/runtime';
 
 /**
  * The project's stack. Artifacts are content-addressed files under .cairn/;

@@ -1,4 +1,4 @@
-import type { GateDecision } from '@cairn/core';
+import type { GateDecision } from '@cairn/delivery';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, sandbox } from './helpers';
 

@@ -2,17 +2,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ArtifactRef, MetadataStore, StorageDriver } from '@cairn/core';
+import { sqliteMetadata } from '@cairn/metadata-sqlite';
 import {
-  type ArtifactRef,
   localStore,
-  type MetadataStore,
   materializeArtifact,
   type RunOptions,
   type RunResult,
   runPipeline,
-  type StorageDriver,
-} from '@cairn/core';
-import { sqliteMetadata } from '@cairn/metadata-sqlite';
+} from '@cairn/runtime';
 import { table } from '@cairn/tabular';
 import { training } from '../pipelines/training';
 

@@ -1,13 +1,7 @@
 import { join } from 'node:path';
-import {
-  type GateDecision,
-  importModule,
-  isPipeline,
-  loadProjectConfig,
-  type Registration,
-  type RunResult,
-  stackFor,
-} from '@cairn/core';
+import { isPipeline, stackFor } from '@cairn/core';
+import type { GateDecision, Registration } from '@cairn/delivery';
+import { importModule, loadProjectConfig, type RunResult } from '@cairn/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Penguin } from '../src/penguin';
 import { projectDir, type Sandbox, sandbox } from './helpers';

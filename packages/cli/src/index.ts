@@ -7,4 +7,4 @@ export { COMMANDS } from './commands';
 export { addPluginToConfig } from './lib/config-edit';
 export { type DoctorReport, diagnose, type Practice } from './lib/doctor';
 export { type NameForms, nameForms, npmNameProblems } from './lib/names';
-export { findProjectDir, loadPipelines, type OpenedStack, openStack } from './lib/project';
+export { type OpenedProject, openProjectFor, requireProjectDir, withProject } from './lib/project';

@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadProjectConfig, stackFor } from '@cairn/core';
+import { stackFor } from '@cairn/core';
+import { loadProjectConfig } from '@cairn/runtime';
 import { describe, expect, it } from 'vitest';
 import { cairn, listFiles, tempDir } from './helpers';
 

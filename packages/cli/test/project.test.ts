@@ -3,7 +3,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadProjectConfig, stackFor } from '@cairn/core';
+import { stackFor } from '@cairn/core';
+import { loadProjectConfig } from '@cairn/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cairn, cairnOnTerminal, DEV_ENTRY, emulateTerminal, tempDir } from './helpers';
 

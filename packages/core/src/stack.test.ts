@@ -1,6 +1,6 @@
+import { memoryStore } from '@cairn/testkit';
 import { describe, expect, it } from 'vitest';
 import { defineConfig, stackFor } from './stack';
-import { memoryStore } from './storage/memory';
 
 describe('defineConfig', () => {
   it('takes a deployer and an abtest engine in their slots, and serving loaders', () => {

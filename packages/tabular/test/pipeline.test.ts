@@ -10,16 +10,15 @@ import { join } from 'node:path';
 import {
   type CairnEvent,
   json,
-  localStore,
   type MetadataStore,
-  memoryMetadata,
   metrics,
   pipeline,
   report,
-  runPipeline,
   type StorageDriver,
   step,
 } from '@cairn/core';
+import { localStore, runPipeline } from '@cairn/runtime';
+import { memoryMetadata } from '@cairn/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {

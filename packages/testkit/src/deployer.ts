@@ -19,9 +19,9 @@ import {
   type Deployment,
   ErrorCodes,
   type ModelVersionRef,
-  memoryStore,
   type StorageDriver,
 } from '@cairn/core';
+import { memoryStore } from '@cairn/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   expectedFor,

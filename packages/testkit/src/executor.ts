@@ -6,16 +6,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type CairnEvent,
-  type ExecutorDescriptor,
-  inProcess,
-  localStore,
-  memoryMetadata,
-  type RunOptions,
-  runPipeline,
-  type StorageDriver,
-} from '@cairn/core';
+import type { CairnEvent, ExecutorDescriptor, StorageDriver } from '@cairn/core';
+import { inProcess, localStore, type RunOptions, runPipeline } from '@cairn/runtime';
+import { memoryMetadata } from '@cairn/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chain, failing, fan, hang } from './fixtures/executor-pipelines';
 

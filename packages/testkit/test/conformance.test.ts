@@ -1,4 +1,4 @@
-import { inProcess, workerPool } from '@cairn/core';
+import { inProcess, workerPool } from '@cairn/runtime';
 import { testExecutor } from '../src/executor';
 
 testExecutor({ name: 'in-process', create: () => inProcess() });

@@ -21,12 +21,12 @@ import {
   loadModelBundle,
   type ModelBundle,
   type ModelVersionRef,
-  materializeArtifact,
   type Predictor,
   type PredictResult,
   type RolloutStrategy,
   type TrafficRoute,
 } from '@cairn/core';
+import { materializeArtifact } from '@cairn/runtime';
 import { bucketRanges, chooseBucket, hashToUnit } from '@cairn/stats';
 import { withEndpointLock } from './lock';
 import { startServer } from './server';

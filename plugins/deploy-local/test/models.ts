@@ -14,8 +14,8 @@ import {
   type ModelVersionRef,
   model,
   type StorageDriver,
-  storeArtifact,
 } from '@cairn/core';
+import { storeArtifact } from '@cairn/runtime';
 
 export const FLAVOR = 'test/offset';
 

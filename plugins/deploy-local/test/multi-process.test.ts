@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, rename, rm, stat, utimes, writeFile } from 'node:fs/pro
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Deployer, type DeployerContext, localStore, type ModelVersionRef } from '@cairn/core';
+import type { Deployer, DeployerContext, ModelVersionRef } from '@cairn/core';
+import { localStore } from '@cairn/runtime';
 import { freePort } from '@cairn/testkit/ports';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDeployerOptions, localDeployer } from '../src/index';
@@ -369,7 +370,8 @@ describe('deploy-local across processes', () => {
 
 /** Version 21 of model `offset`, stored with a flavor only the control process can load. */
 async function storeOtherFlavor(): Promise<ModelVersionRef> {
-  const { model, storeArtifact } = await import('@cairn/core');
+  const { model } = await import('@cairn/core');
+  const { storeArtifact } = await import('@cairn/runtime');
   const workdir = await mkdtemp(join(root, 'other-'));
   const serialized = await model().serialize(
     {

@@ -1,8 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Deployer, type ModelVersionRef, memoryStore } from '@cairn/core';
+import type { Deployer, ModelVersionRef } from '@cairn/core';
 import { assignVariant, hashToUnit, mulberry32 } from '@cairn/stats';
+import { memoryStore } from '@cairn/testkit';
 import { GrowthBook } from '@growthbook/growthbook';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localDeployer } from '../src/index';

@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
-import { CairnError, ErrorCodes, hasEnvRefs, resolveEnvRefs } from '@cairn/core';
+import { CairnError, ErrorCodes } from '@cairn/core';
+import { hasEnvRefs, resolveEnvRefs } from '@cairn/runtime';
 
 /** Options of {@link bullmqExecutor}. */
 export interface BullmqExecutorOptions {

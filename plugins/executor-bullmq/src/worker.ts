@@ -6,14 +6,13 @@ import { fileURLToPath } from 'node:url';
 import {
   CairnError,
   ErrorCodes,
-  importModule,
   type PluginRef,
-  runStepTask,
   type StepLogLine,
   type StepTask,
   type StorageDriver,
   serializeError,
 } from '@cairn/core';
+import { importModule, runStepTask } from '@cairn/runtime';
 import type { Job, Worker } from 'bullmq';
 import { probe, redact, redisOptions, resolveEndpoint } from './options';
 import { type CancelMessage, cancelChannel, type JobOutcome, logChannel, PREFIX } from './protocol';

@@ -3,19 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type CairnEvent,
-  type ExecutorDescriptor,
-  inProcess,
-  localStore,
-  memoryMetadata,
-  memoryStore,
-  type RunOptions,
-  runPipeline,
-  type StepTask,
-  type StorageDriver,
-} from '@cairn/core';
-import { freePort } from '@cairn/testkit';
+import type { CairnEvent, ExecutorDescriptor, StepTask, StorageDriver } from '@cairn/core';
+import { inProcess, localStore, type RunOptions, runPipeline } from '@cairn/runtime';
+import { freePort, memoryMetadata, memoryStore } from '@cairn/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bullmqExecutor, localTask } from '../src/index';
 import { fanout, listening, slow } from './fixtures/pipelines';

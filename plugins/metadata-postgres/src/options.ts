@@ -1,4 +1,5 @@
-import { CairnError, ErrorCodes, resolveEnvRefs } from '@cairn/core';
+import { CairnError, ErrorCodes } from '@cairn/core';
+import { resolveEnvRefs } from '@cairn/runtime';
 
 /** Options of {@link postgresMetadata}. */
 export interface PostgresMetadataOptions {

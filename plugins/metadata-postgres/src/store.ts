@@ -6,7 +6,6 @@ import {
   CairnError,
   ErrorCodes,
   type ExecutionRecord,
-  incumbentConflict,
   type MetadataStore,
   type ModelStage,
   type ModelVersion,
@@ -14,12 +13,15 @@ import {
   type RunQuery,
   type RunRecord,
   type StageTransition,
+} from '@cairn/core';
+import {
+  incumbentConflict,
   validateExecutionRecord,
   validateRegisterModelInput,
   validateRunRecord,
   validateTransitionInput,
   walkLineage,
-} from '@cairn/core';
+} from '@cairn/runtime/plugin-kit';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { isConnectionBroken, isRetryable, toCairnError } from './errors';
 import { migrations } from './migrations';

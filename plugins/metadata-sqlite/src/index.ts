@@ -13,7 +13,6 @@ import {
   CairnError,
   ErrorCodes,
   type ExecutionRecord,
-  incumbentConflict,
   type MetadataStore,
   type ModelStage,
   type ModelVersion,
@@ -22,12 +21,15 @@ import {
   type RunRecord,
   type StageTransition,
   type TransitionInput,
+} from '@cairn/core';
+import {
+  incumbentConflict,
   validateExecutionRecord,
   validateRegisterModelInput,
   validateRunRecord,
   validateTransitionInput,
   walkLineage,
-} from '@cairn/core';
+} from '@cairn/runtime/plugin-kit';
 import type BetterSqlite3 from 'better-sqlite3';
 import { appliedVersion, latestVersion, migrate } from './migrations';
 

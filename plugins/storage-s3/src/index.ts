@@ -22,19 +22,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type * as S3 from '@aws-sdk/client-s3';
 import {
-  asChunks,
   assertDigest,
   CairnError,
-  corruptError,
-  discard,
   ErrorCodes,
-  hashCounter,
   isDigest,
   type ObjectStat,
   type PutOptions,
   type StorageDriver,
-  verifiedStream,
 } from '@cairn/core';
+import { asChunks, corruptError, discard, hashCounter, verifiedStream } from '@cairn/runtime/plugin-kit';
 import { isNotFound, isTransient, storageFailed, type Target } from './errors';
 import {
   GiB,

@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
-import { CairnError, ErrorCodes, hasEnvRefs, type PluginRef, resolveEnvRefs } from '@cairn/core';
+import { CairnError, ErrorCodes, type PluginRef } from '@cairn/core';
+import { hasEnvRefs, resolveEnvRefs } from '@cairn/runtime';
 
 /** Static credentials. Without them the AWS default chain is used (env, profile, SSO, instance role). */
 export interface S3Credentials {

@@ -1,4 +1,4 @@
-import { canaryReviewStep } from '@cairn/core';
+import { canaryReviewStep } from '@cairn/delivery';
 
 /**
  * Judges the endpoint's canary by its A/B experiment (the deploy step made

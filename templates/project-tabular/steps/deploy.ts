@@ -1,4 +1,4 @@
-import { deployModelStep } from '@cairn/core';
+import { deployModelStep } from '@cairn/delivery';
 
 /**
  * Delivery: deploys the production version of the model (whatever the gate

@@ -1,4 +1,4 @@
-import { promotionGateStep } from '@cairn/core';
+import { promotionGateStep } from '@cairn/delivery';
 
 /**
  * The promotion gate: compares the registered candidate with the version in

@@ -1,4 +1,4 @@
-import { registerModelStep } from '@cairn/core';
+import { registerModelStep } from '@cairn/delivery';
 
 /**
  * Adds the trained model to the registry with its held-out metrics and the

@@ -1,7 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type DeployRecord, type GateDecision, memoryMetadata, memoryStore, runPipeline } from '@cairn/core';
+import type { DeployRecord, GateDecision } from '@cairn/delivery';
+import { runPipeline } from '@cairn/runtime';
+import { memoryMetadata, memoryStore } from '@cairn/testkit';
 import { describe, expect, it } from 'vitest';
 import config from '../cairn.config';
 import { training } from '../pipelines/training';

@@ -15,27 +15,27 @@ import { join } from 'node:path';
 import { localAbtest } from '@cairn/abtest-local';
 import {
   type CairnError,
+  json,
+  type MetadataStore,
+  type ModelLoader,
+  metrics,
+  model,
+  pipeline,
+  type StorageDriver,
+  step,
+} from '@cairn/core';
+import {
   type CanaryReview,
   canaryReviewStep,
   type DeployRecord,
   deployModelStep,
-  json,
-  localStore,
-  type MetadataStore,
-  type ModelLoader,
-  memoryMetadata,
-  metrics,
-  model,
-  pipeline,
-  planPipeline,
   promotionGateStep,
   registerModelStep,
-  runPipeline,
-  type StorageDriver,
-  step,
-} from '@cairn/core';
+} from '@cairn/delivery';
 import { localDeployer } from '@cairn/deploy-local';
+import { localStore, planPipeline, runPipeline } from '@cairn/runtime';
 import { mulberry32 } from '@cairn/stats';
+import { memoryMetadata } from '@cairn/testkit';
 import { freePort } from '@cairn/testkit/ports';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';

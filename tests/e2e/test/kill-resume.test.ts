@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { type CairnEvent, localStore } from '@cairn/core';
+import type { CairnEvent } from '@cairn/core';
 import { sqliteMetadata } from '@cairn/metadata-sqlite';
+import { localStore } from '@cairn/runtime';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 
 const fixture = fileURLToPath(new URL('./fixtures/chain.ts', import.meta.url));

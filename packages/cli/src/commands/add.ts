@@ -57,9 +57,10 @@ export default class Add extends CairnCommand {
         hint: `Use a short name (${Object.keys(plugins.KNOWN_PLUGINS).join(', ')}), an npm package name or file:<folder>.`,
       });
     }
-    const { requireProjectDir, CONFIG_FILES } = await import('../lib/project');
-    const projectDir = requireProjectDir(flags.project);
-    const configFile = CONFIG_FILES.map((f) => join(projectDir, f)).find((f) => existsSync(f))!;
+    const { requireProjectDir } = await import('../lib/project');
+    const { PROJECT_CONFIG_FILES } = await import('@cairn/runtime');
+    const projectDir = await requireProjectDir(flags.project);
+    const configFile = PROJECT_CONFIG_FILES.map((f) => join(projectDir, f)).find((f) => existsSync(f))!;
     const pjsonFile = join(projectDir, 'package.json');
     const lockFile = join(projectDir, 'package-lock.json');
     const original = {

@@ -23,9 +23,9 @@ export default class Compare extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Compare);
-    const { withStack } = await import('../lib/inspect');
+    const { withProject } = await import('../lib/inspect');
     const runs = await import('../lib/runs');
-    const data = await withStack({ project: flags.project, env: flags.env }, async (stack) => {
+    const data = await withProject({ project: flags.project, env: flags.env }, async (stack) => {
       const a = await runs.resolveRun(stack, args.runA);
       const b = await runs.resolveRun(stack, args.runB);
       const [configsA, configsB] = [await runs.runConfigs(stack, a), await runs.runConfigs(stack, b)];

@@ -21,12 +21,13 @@ export default class Config extends CairnCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Config);
     const core = await import('@cairn/core');
-    const overrides = core.parseOverrides(flags.set ?? []);
-    const { requireProjectDir, openStack, loadPipelines } = await import('../lib/project');
-    const projectDir = requireProjectDir(flags.project);
-    const stack = await openStack(projectDir, flags.env);
+    const runtime = await import('@cairn/runtime');
+    const overrides = runtime.parseOverrides(flags.set ?? []);
+    const { openProjectFor } = await import('../lib/project');
+    const stack = await openProjectFor(flags);
+    const projectDir = stack.projectDir;
     try {
-      const pipelines = await loadPipelines(stack.pipelinesDir);
+      const pipelines = await stack.pipelines();
       const node = [...pipelines.values()].map((p) => p.node(args.step)).find(Boolean);
       if (!node) {
         const steps = [...new Set([...pipelines.values()].flatMap((p) => p.nodes.map((n) => n.name)))];
@@ -36,7 +37,7 @@ export default class Config extends CairnCommand {
             : 'No pipelines found in pipelines/.',
         });
       }
-      const explanation = await core.explainConfig({
+      const explanation = await runtime.explainConfig({
         confDir: stack.confDir,
         env: flags.env,
         projectDir,

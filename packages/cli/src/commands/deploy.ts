@@ -62,8 +62,8 @@ export default class Deploy extends CairnCommand {
       flags.strategy === 'canary'
         ? { type: 'canary' as const, percent: flags.percent! }
         : { type: flags.strategy as 'blue-green' | 'shadow' };
-    const { withStack } = await import('../lib/inspect');
-    const deployment = await withStack(flags, async (stack) => {
+    const { withProject } = await import('../lib/inspect');
+    const deployment = await withProject(flags, async (stack) => {
       delivery.requireDeployer(stack);
       const version = await delivery.resolveModelVersion(
         stack,
@@ -83,14 +83,14 @@ export default class Deploy extends CairnCommand {
         // As the deploy step does: with an A/B engine, a canary gets the experiment that judges it.
         let experiment: string | undefined;
         if (strategy.type === 'canary' && stack.abtest) {
-          const core = await import('@cairn/core');
+          const { createCanaryExperiment, DEFAULT_CANARY_METRIC } = await import('@cairn/delivery');
           const engine = await delivery.openAbTest({ ...stack, abtest: stack.abtest });
           try {
-            experiment = await core.createCanaryExperiment(
+            experiment = await createCanaryExperiment(
               engine,
               deployer,
               endpoint,
-              metric ?? core.DEFAULT_CANARY_METRIC,
+              metric ?? DEFAULT_CANARY_METRIC,
             );
           } finally {
             await engine.close();

@@ -23,7 +23,7 @@ export default class Doctor extends CairnCommand {
     const { flags } = await this.parse(Doctor);
     const { requireProjectDir } = await import('../lib/project');
     const { diagnose } = await import('../lib/doctor');
-    const report = await diagnose(requireProjectDir(flags.project), flags.env);
+    const report = await diagnose(await requireProjectDir(flags.project), flags.env);
     if (flags.json) return this.printJson(report);
     const pc = (await import('picocolors')).default;
     for (const level of [1, 2] as const) {

@@ -53,10 +53,10 @@ export default class Drift extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Drift);
-    const { withStack, readJsonArtifact } = await import('../lib/inspect');
+    const { withProject, readJsonArtifact } = await import('../lib/inspect');
     const { resolveRun, runOutputs } = await import('../lib/runs');
     const { usageError } = await import('../lib/errors');
-    const found = await withStack({ project: flags.project, env: flags.env }, async (stack) => {
+    const found = await withProject({ project: flags.project, env: flags.env }, async (stack) => {
       const find = async (run: Awaited<ReturnType<typeof resolveRun>>) => {
         const candidates = (await runOutputs(stack, run)).filter((o) => o.ref.type === 'json');
         // The drift step's output is called `drift`: look there first, then anywhere.

@@ -22,10 +22,10 @@ export default class Gate extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Gate);
-    const { withStack } = await import('../lib/inspect');
+    const { withProject } = await import('../lib/inspect');
     const { resolveRun, runSummaryMarkdown } = await import('../lib/runs');
     const { usageError } = await import('../lib/errors');
-    const result = await withStack({ project: flags.project, env: flags.env }, async (stack) => {
+    const result = await withProject({ project: flags.project, env: flags.env }, async (stack) => {
       const run = await resolveRun(stack, args.run);
       const summary = await runSummaryMarkdown(stack, run);
       if (!summary.decision) {

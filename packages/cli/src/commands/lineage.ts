@@ -28,9 +28,9 @@ export default class Lineage extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Lineage);
-    const { withStack, resolveDigest } = await import('../lib/inspect');
+    const { withProject, resolveDigest } = await import('../lib/inspect');
     const { usageError } = await import('../lib/errors');
-    const { graph, target } = await withStack({ project: flags.project }, async ({ metadata }) => {
+    const { graph, target } = await withProject({ project: flags.project }, async ({ metadata }) => {
       const options = {
         direction: flags.direction as 'both',
         ...(flags.depth ? { depth: flags.depth } : {}),

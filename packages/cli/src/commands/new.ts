@@ -143,6 +143,8 @@ export default class New extends CairnCommand {
       registry: flags.registry ?? '',
       cairn: {
         core: spec('@cairn/core'),
+        runtime: spec('@cairn/runtime'),
+        delivery: spec('@cairn/delivery'),
         cli: spec('@cairn/cli'),
         metadataSqlite: spec('@cairn/metadata-sqlite'),
         tabular: spec('@cairn/tabular'),

@@ -29,20 +29,14 @@ export default class Plan extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Plan);
-    const core = await import('@cairn/core');
-    const overrides = core.parseOverrides(flags.set ?? []);
-    const { requireProjectDir, openStack, selectPipeline, deliveryOptions } = await import('../lib/project');
-    const projectDir = requireProjectDir(flags.project);
-    const stack = await openStack(projectDir, flags.env);
+    const runtime = await import('@cairn/runtime');
+    const overrides = runtime.parseOverrides(flags.set ?? []);
+    const { openProjectFor } = await import('../lib/project');
+    const stack = await openProjectFor(flags);
     try {
-      const pipeline = await selectPipeline(stack, args.pipeline);
-      const plan = await core.planPipeline(pipeline, {
-        storage: stack.storage,
-        metadata: stack.metadata,
-        env: flags.env,
-        projectDir,
-        confDir: stack.confDir,
-        ...deliveryOptions(stack),
+      const pipeline = await stack.pipeline(args.pipeline);
+      const plan = await runtime.planPipeline(pipeline, {
+        ...stack.runOptions(),
         overrides,
         noCache: !flags.cache,
         ...(flags.force ? { force: flags.force } : {}),

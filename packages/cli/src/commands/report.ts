@@ -34,11 +34,11 @@ export default class Report extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Report);
-    const { withStack } = await import('../lib/inspect');
+    const { withProject } = await import('../lib/inspect');
     const runs = await import('../lib/runs');
     const { usageError } = await import('../lib/errors');
     if (flags.summary) {
-      const out = await withStack({ project: flags.project, env: flags.env }, async (stack) => {
+      const out = await withProject({ project: flags.project, env: flags.env }, async (stack) => {
         const run = await runs.resolveRun(stack, args.run);
         return { run: run.id, ...(await runs.runSummaryMarkdown(stack, run)) };
       });
@@ -46,7 +46,7 @@ export default class Report extends CairnCommand {
       this.log(out.markdown.trimEnd());
       return;
     }
-    const found = await withStack({ project: flags.project, env: flags.env }, async (stack) => {
+    const found = await withProject({ project: flags.project, env: flags.env }, async (stack) => {
       const run = await runs.resolveRun(stack, args.run);
       const reports = (await runs.runOutputs(stack, run)).filter((o) => o.ref.type === 'report');
       if (reports.length === 0) {
@@ -68,7 +68,7 @@ export default class Report extends CairnCommand {
       const { join } = await import('node:path');
       const { rename, rm, readFile } = await import('node:fs/promises');
       const { existsSync } = await import('node:fs');
-      const { materializeArtifact } = await import('@cairn/core');
+      const { materializeArtifact } = await import('@cairn/runtime');
       const isDefault =
         !flags.step || chosen === (reports.find((r) => /evaluat/i.test(r.step)) ?? reports.at(-1));
       const folder = isDefault

@@ -42,11 +42,11 @@ export default class Run extends CairnCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Run);
     const core = await import('@cairn/core');
+    const runtime = await import('@cairn/runtime');
     // Malformed flags fail before anything is loaded.
-    const overrides = core.parseOverrides(flags.set ?? []);
-    const { requireProjectDir, openStack, selectPipeline, deliveryOptions } = await import('../lib/project');
-    const projectDir = requireProjectDir(flags.project);
-    const stack = await openStack(projectDir, flags.env);
+    const overrides = runtime.parseOverrides(flags.set ?? []);
+    const { openProjectFor } = await import('../lib/project');
+    const stack = await openProjectFor(flags);
     const { jsonRenderer, lineRenderer, liveRenderer } = await import('../lib/progress');
     const write = (text: string) => process.stdout.write(text);
     const renderer = flags.json
@@ -65,16 +65,9 @@ export default class Run extends CairnCommand {
     };
     process.on('SIGINT', onSigint);
     try {
-      const pipeline = await selectPipeline(stack, args.pipeline);
-      const result = await core.runPipeline(pipeline, {
-        storage: stack.storage,
-        metadata: stack.metadata,
-        executor: stack.executor,
-        env: flags.env,
-        projectDir,
-        confDir: stack.confDir,
-        tmpDir: `${stack.stateDir}/tmp`,
-        ...deliveryOptions(stack),
+      const pipeline = await stack.pipeline(args.pipeline);
+      const result = await runtime.runPipeline(pipeline, {
+        ...stack.runOptions(),
         overrides,
         noCache: !flags.cache,
         ...(flags.force ? { force: flags.force } : {}),

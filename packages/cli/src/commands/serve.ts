@@ -23,9 +23,9 @@ export default class Serve extends CairnCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Serve);
-    const { requireProjectDir, openStack } = await import('../lib/project');
+    const { openProjectFor } = await import('../lib/project');
     const delivery = await import('../lib/delivery');
-    const stack = await openStack(requireProjectDir(flags.project), flags.env);
+    const stack = await openProjectFor(flags);
     let deployer: import('@cairn/core').Deployer | undefined;
     let experiments: import('@cairn/core').AbTestEngine | undefined;
     let poll: NodeJS.Timeout | undefined;

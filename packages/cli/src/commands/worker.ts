@@ -60,14 +60,12 @@ export default class Worker extends CairnCommand {
     const { requireProjectDir } = await import('../lib/project');
     const { usageError } = await import('../lib/errors');
     const { formatDuration } = await import('../lib/format');
-    const core = await import('@cairn/core');
-    const projectDir = requireProjectDir(flags.project);
+    const { loadProjectConfig } = await import('@cairn/runtime');
+    const { stackFor } = await import('@cairn/core');
+    const projectDir = await requireProjectDir(flags.project);
     // Only the executor: a worker needs neither the metadata store nor the coordinator's storage.
-    const loaded: any = await core.loadProjectConfig(projectDir);
-    const config = loaded && typeof loaded === 'object' && 'config' in loaded ? loaded.config : loaded;
-    const executor = core.stackFor(config ?? {}, flags.env).executor as unknown as
-      | Partial<QueueExecutor>
-      | undefined;
+    const { config } = await loadProjectConfig(projectDir);
+    const executor = stackFor(config, flags.env).executor as unknown as Partial<QueueExecutor> | undefined;
     if (executor?.name !== 'bullmq' || typeof executor.startWorker !== 'function') {
       throw usageError(
         `The "${flags.env}" environment runs steps with the ${executor?.name ?? 'in-process'} executor, not bullmq: there is no queue to take them from`,

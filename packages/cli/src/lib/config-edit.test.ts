@@ -4,7 +4,8 @@ import { addPluginToConfig } from './config-edit';
 import { pluginCall } from './plugins';
 
 const CONFIG = `// Team stack. Keep the comments!
-import { defineConfig, inProcess, localStore } from '@cairn/core';
+import { defineConfig } from '@cairn/core';
+import { inProcess, localStore } from '@cairn/runtime';
 import sqliteMetadata from '@cairn/metadata-sqlite'; // the embedded default
 
 export default defineConfig({

@@ -18,15 +18,15 @@ import type {
 } from '@cairn/core';
 import { usageError } from './errors';
 import { table } from './format';
-import { withStack } from './inspect';
+import { withProject } from './inspect';
 import { KNOWN_PLUGINS } from './plugins';
-import type { OpenedStack } from './project';
+import type { OpenedProject } from './project';
 
 /**
  * The stack's deployer descriptor, or a usage error (exit 2) saying how to
  * add one.
  */
-export function requireDeployer(stack: OpenedStack): DeployerDescriptor {
+export function requireDeployer(stack: OpenedProject): DeployerDescriptor {
   if (!stack.deployer) {
     throw usageError(`The stack (env ${stack.env}) has no deployer`, {
       code: 'CAIRN_STACK_INVALID',
@@ -78,13 +78,13 @@ export async function withPort(descriptor: DeployerDescriptor, port: number): Pr
 }
 
 /** The stack's A/B engine, opened on the project's state folder as runs open it. */
-export function openAbTest(stack: OpenedStack & { abtest: AbTestDescriptor }): Promise<AbTestEngine> {
+export function openAbTest(stack: OpenedProject & { abtest: AbTestDescriptor }): Promise<AbTestEngine> {
   return Promise.resolve(stack.abtest.create({ stateDir: stack.stateDir }));
 }
 
 /** Create the live deployer of the stack in `mode`, as pipeline steps get it. */
 export async function openDeployer(
-  stack: OpenedStack,
+  stack: OpenedProject,
   mode: 'serve' | 'control',
   descriptor: DeployerDescriptor = requireDeployer(stack),
   experiments?: AbTestEngine,
@@ -101,9 +101,9 @@ export async function openDeployer(
 /** Open the stack and its deployer (control mode), run `fn`, close both. */
 export async function withDeployer<T>(
   flags: { project?: string | undefined; env?: string | undefined },
-  fn: (deployer: Deployer, stack: OpenedStack) => Promise<T>,
+  fn: (deployer: Deployer, stack: OpenedProject) => Promise<T>,
 ): Promise<T> {
-  return withStack(flags, async (stack) => {
+  return withProject(flags, async (stack) => {
     const deployer = await openDeployer(stack, 'control');
     try {
       return await fn(deployer, stack);
@@ -116,16 +116,16 @@ export async function withDeployer<T>(
 /** Open the stack and its A/B engine, run `fn`, close both. */
 export async function withAbTest<T>(
   flags: { project?: string | undefined; env?: string | undefined },
-  fn: (engine: AbTestEngine, stack: OpenedStack) => Promise<T>,
+  fn: (engine: AbTestEngine, stack: OpenedProject) => Promise<T>,
 ): Promise<T> {
-  return withStack(flags, async (stack) => {
+  return withProject(flags, async (stack) => {
     if (!stack.abtest) {
       throw usageError(`The stack (env ${stack.env}) has no A/B testing engine`, {
         code: 'CAIRN_STACK_INVALID',
         hint: 'Add the embedded one with `cairn add abtest-local`.',
       });
     }
-    const engine = await openAbTest(stack as OpenedStack & { abtest: AbTestDescriptor });
+    const engine = await openAbTest(stack as OpenedProject & { abtest: AbTestDescriptor });
     try {
       return await fn(engine, stack);
     } finally {
@@ -140,7 +140,7 @@ export async function withAbTest<T>(
  * @throws CAIRN_METADATA_NOT_FOUND naming the model, version or stage
  */
 export async function resolveModelVersion(
-  stack: OpenedStack,
+  stack: OpenedProject,
   model: string,
   version: number | undefined,
   stage: 'production' | 'staging',

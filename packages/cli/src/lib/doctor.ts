@@ -76,9 +76,9 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
   /** Deployer and A/B engines configured in any environment, e.g. `local (env local)`. */
   const configured: Record<'deployer' | 'abtest', string[]> = { deployer: [], abtest: [] };
   try {
-    const { openStack, loadPipelines } = await import('./project');
+    const { openProject } = await import('@cairn/runtime');
     const core = await import('@cairn/core');
-    const stack = await openStack(projectDir, env);
+    const stack = await openProject(projectDir, { env, exact: true });
     try {
       confDir = stack.confDir;
       metadataName = stack.metadata.name;
@@ -99,7 +99,7 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
             configured[slot].push(entry);
         }
       }
-      pipelines = [...(await loadPipelines(stack.pipelinesDir)).values()];
+      pipelines = [...(await stack.pipelines()).values()];
       const history = await stack.metadata.listRuns({ limit: 1000 });
       runs = history.length;
       succeededRuns = history.filter((r) => r.status === 'succeeded').length;

@@ -1,19 +1,7 @@
 import type { ArtifactRecord, MetadataStore, StorageDriver } from '@cairn/core';
 import { usageError } from './errors';
-import { type OpenedStack, openStack, requireProjectDir } from './project';
 
-/** Open the project's stack, run `fn`, close the stack. */
-export async function withStack<T>(
-  flags: { project?: string | undefined; env?: string | undefined },
-  fn: (stack: OpenedStack) => Promise<T>,
-): Promise<T> {
-  const stack = await openStack(requireProjectDir(flags.project), flags.env ?? 'local');
-  try {
-    return await fn(stack);
-  } finally {
-    await stack.close();
-  }
-}
+export { withProject } from './project';
 
 /** A full digest from a full digest or a unique prefix of at least 6 characters. */
 export async function resolveDigest(metadata: MetadataStore, value: string): Promise<string> {

@@ -3,17 +3,18 @@
  * the run itself (by id, prefix or `latest`), its resolved step configs, its
  * metrics, its reports and its promotion-gate decision.
  */
-import type { ArtifactRef, ExecutionRecord, GateDecision, RunRecord } from '@cairn/core';
+import type { ArtifactRef, ExecutionRecord, RunRecord } from '@cairn/core';
+import type { GateDecision } from '@cairn/delivery';
 import { usageError } from './errors';
 import { readJsonArtifact } from './inspect';
-import type { OpenedStack } from './project';
+import type { OpenedProject } from './project';
 
 /**
  * The run `value` names: a full id, a unique prefix of one, `latest`, or
  * `latest~N` (the N-th run before the latest).
  * @throws CAIRN_METADATA_NOT_FOUND (exit 2) when no run matches, naming the value
  */
-export async function resolveRun(stack: Pick<OpenedStack, 'metadata'>, value: string): Promise<RunRecord> {
+export async function resolveRun(stack: Pick<OpenedProject, 'metadata'>, value: string): Promise<RunRecord> {
   const { metadata } = stack;
   const notFound = (message: string) =>
     usageError(message, { code: 'CAIRN_METADATA_NOT_FOUND', hint: 'List runs with `cairn runs`.' });
@@ -52,7 +53,10 @@ export interface RunOutput {
 }
 
 /** Every output of the run's executions, in execution order. */
-export async function runOutputs(stack: Pick<OpenedStack, 'metadata'>, run: RunRecord): Promise<RunOutput[]> {
+export async function runOutputs(
+  stack: Pick<OpenedProject, 'metadata'>,
+  run: RunRecord,
+): Promise<RunOutput[]> {
   const executions = await stack.metadata.listExecutions(run.id);
   return executions.flatMap((execution) =>
     Object.entries(execution.outputs).map(([output, ref]) => ({
@@ -66,7 +70,7 @@ export async function runOutputs(stack: Pick<OpenedStack, 'metadata'>, run: RunR
 
 /** The run's metrics artifacts, flattened: `evaluate.macro_f1` (`step.output.name` when the output is not `metrics`). */
 export async function runMetrics(
-  stack: Pick<OpenedStack, 'metadata' | 'storage'>,
+  stack: Pick<OpenedProject, 'metadata' | 'storage'>,
   run: RunRecord,
 ): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -90,7 +94,7 @@ export async function runMetrics(
  * bundles, from one json artifact per step.
  */
 export async function runConfigs(
-  stack: Pick<OpenedStack, 'storage'>,
+  stack: Pick<OpenedProject, 'storage'>,
   run: RunRecord,
 ): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
@@ -118,7 +122,7 @@ const isDecision = (value: unknown): value is GateDecision =>
 
 /** The run's promotion-gate decision (a json output shaped like `GateDecision`), if its gate ran. */
 export async function findGateDecision(
-  stack: Pick<OpenedStack, 'metadata' | 'storage'>,
+  stack: Pick<OpenedProject, 'metadata' | 'storage'>,
   run: RunRecord,
 ): Promise<{ step: string; decision: GateDecision } | undefined> {
   const candidates = (await runOutputs(stack, run)).filter((o) => o.ref.type === 'json');
@@ -137,10 +141,10 @@ export async function findGateDecision(
  * for a run without a gate, its metrics as a table.
  */
 export async function runSummaryMarkdown(
-  stack: Pick<OpenedStack, 'metadata' | 'storage'>,
+  stack: Pick<OpenedProject, 'metadata' | 'storage'>,
   run: RunRecord,
 ): Promise<{ markdown: string; decision?: GateDecision }> {
-  const { gateSummaryMarkdown } = await import('@cairn/core');
+  const { gateSummaryMarkdown } = await import('@cairn/delivery');
   const about = `Run \`${run.id}\` · pipeline ${run.pipeline} · env ${run.env} · ${run.status}${run.git ? ` · commit ${run.git.commit.slice(0, 10)}${run.git.dirty ? ' (dirty)' : ''}` : ''}`;
   const found = await findGateDecision(stack, run);
   if (found) {

@@ -30,6 +30,7 @@
  * export default defineConfig({ stack: { deployer: localDeployer({ port: 8080 }) } });
  * ```
  */
+import { join } from 'node:path';
 import type { ModelBundle } from '../artifacts/builtin';
 import type { AbTestEngine } from './abtest';
 import type { Digest, StorageDriver } from './storage';
@@ -265,3 +266,12 @@ export interface DeployerDescriptor<Options = unknown> {
 
 /** Endpoint names: they become URL path segments and file names. */
 export const ENDPOINT_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/**
+ * Where a project's deployer keeps its state: every process that opens it —
+ * a run's deploy step, `cairn serve`, `cairn endpoints` — must agree, or a
+ * server would not see what a run deployed.
+ */
+export function deployerStateDir(stateDir: string): string {
+  return join(stateDir, 'deploy');
+}

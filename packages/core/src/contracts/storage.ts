@@ -82,7 +82,7 @@ export interface GetOptions {
  * import, the export to call, and the JSON options to call it with. Plugins
  * that set it can follow a task into the worker pool.
  *
- * @example { module: '@cairn/core', export: 'localStore', options: { dir: '/abs/.cairn/artifacts' } }
+ * @example { module: '@cairn/runtime', export: 'localStore', options: { dir: '/abs/.cairn/artifacts' } }
  */
 export interface PluginRef {
   module: string;

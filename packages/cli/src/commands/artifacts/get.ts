@@ -27,14 +27,14 @@ export default class ArtifactsGet extends CairnCommand {
     const { existsSync } = await import('node:fs');
     const { mkdir, open, rename, rm } = await import('node:fs/promises');
     const { dirname, resolve } = await import('node:path');
-    const { withStack, resolveDigest } = await import('../../lib/inspect');
+    const { withProject, resolveDigest } = await import('../../lib/inspect');
     const { usageError } = await import('../../lib/errors');
     const out = resolve(flags.out);
     if (existsSync(out) && !flags.force)
       throw usageError(`${flags.out} exists`, { hint: 'Pass --force to replace it.' });
-    await withStack({ project: flags.project }, async ({ metadata, storage }) => {
+    await withProject({ project: flags.project }, async ({ metadata, storage }) => {
       const digest = await resolveDigest(metadata, args.digest);
-      const { unpackTree } = await import('@cairn/core');
+      const { unpackTree } = await import('@cairn/runtime/plugin-kit');
       await mkdir(dirname(out), { recursive: true });
       const partial = `${out}.partial-${process.pid}`;
       try {

@@ -20,8 +20,8 @@ export default class Artifacts extends CairnCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Artifacts);
-    const { withStack, describeProducer } = await import('../../lib/inspect');
-    const artifacts = await withStack({ project: flags.project }, ({ metadata }) =>
+    const { withProject, describeProducer } = await import('../../lib/inspect');
+    const artifacts = await withProject({ project: flags.project }, ({ metadata }) =>
       metadata.listArtifacts({
         limit: flags.limit,
         ...(flags.type ? { type: flags.type } : {}),

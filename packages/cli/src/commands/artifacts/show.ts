@@ -15,9 +15,9 @@ export default class ArtifactsShow extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ArtifactsShow);
-    const { withStack, resolveDigest, describeProducer } = await import('../../lib/inspect');
+    const { withProject, resolveDigest, describeProducer } = await import('../../lib/inspect');
     const { usageError } = await import('../../lib/errors');
-    const result = await withStack({ project: flags.project }, async ({ metadata, storage }) => {
+    const result = await withProject({ project: flags.project }, async ({ metadata, storage }) => {
       const digest = await resolveDigest(metadata, args.digest);
       const record = await metadata.getArtifact(digest);
       if (!record) throw usageError(`No artifact ${digest}`, { code: 'CAIRN_ARTIFACT_NOT_FOUND' });

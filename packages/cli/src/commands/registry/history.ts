@@ -13,8 +13,8 @@ export default class RegistryHistory extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(RegistryHistory);
-    const { withStack } = await import('../../lib/inspect');
-    const history = await withStack({ project: flags.project }, ({ metadata }) =>
+    const { withProject } = await import('../../lib/inspect');
+    const history = await withProject({ project: flags.project }, ({ metadata }) =>
       metadata.modelHistory(args.model),
     );
     if (flags.json) return this.printJson(history);

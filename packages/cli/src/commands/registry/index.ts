@@ -7,8 +7,8 @@ export default class Registry extends CairnCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Registry);
-    const { withStack } = await import('../../lib/inspect');
-    const models = await withStack({ project: flags.project }, ({ metadata }) => metadata.listModels());
+    const { withProject } = await import('../../lib/inspect');
+    const models = await withProject({ project: flags.project }, ({ metadata }) => metadata.listModels());
     if (flags.json) return this.printJson(models);
     if (models.length === 0) return this.log('No registered models yet.');
     const { table } = await import('../../lib/format');

@@ -30,10 +30,10 @@ export default class RegistryPromote extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(RegistryPromote);
-    const { withStack } = await import('../../lib/inspect');
+    const { withProject } = await import('../../lib/inspect');
     const { userInfo } = await import('node:os');
     const actor = flags.actor ?? process.env.USER ?? userInfo().username;
-    const transition = await withStack({ project: flags.project }, ({ metadata }) =>
+    const transition = await withProject({ project: flags.project }, ({ metadata }) =>
       metadata.transitionStage({
         model: args.model,
         version: args.version,

@@ -12,9 +12,9 @@ export default class RegistryVersions extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(RegistryVersions);
-    const { withStack } = await import('../../lib/inspect');
+    const { withProject } = await import('../../lib/inspect');
     const { usageError } = await import('../../lib/errors');
-    const versions = await withStack({ project: flags.project }, ({ metadata }) =>
+    const versions = await withProject({ project: flags.project }, ({ metadata }) =>
       metadata.listModelVersions(args.model),
     );
     if (flags.json) return this.printJson(versions);

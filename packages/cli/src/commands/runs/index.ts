@@ -21,8 +21,8 @@ export default class Runs extends CairnCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Runs);
-    const { withStack } = await import('../../lib/inspect');
-    const runs = await withStack({ project: flags.project }, (stack) =>
+    const { withProject } = await import('../../lib/inspect');
+    const runs = await withProject({ project: flags.project }, (stack) =>
       stack.metadata.listRuns({
         limit: flags.limit,
         ...(flags.pipeline ? { pipeline: flags.pipeline } : {}),

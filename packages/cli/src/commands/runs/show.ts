@@ -12,10 +12,10 @@ export default class RunsShow extends CairnCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(RunsShow);
-    const { withStack, readJsonArtifact } = await import('../../lib/inspect');
+    const { withProject, readJsonArtifact } = await import('../../lib/inspect');
     const { runConfigs } = await import('../../lib/runs');
     const { usageError } = await import('../../lib/errors');
-    const detail = await withStack({ project: flags.project }, async ({ metadata, storage }) => {
+    const detail = await withProject({ project: flags.project }, async ({ metadata, storage }) => {
       const run =
         args.id === 'latest' ? (await metadata.listRuns({ limit: 1 }))[0] : await metadata.getRun(args.id);
       if (!run) {

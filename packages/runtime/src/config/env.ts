@@ -1,0 +1,126 @@
+import { CairnError, ErrorCodes, type ErrorIssue, formatIssues } from '@cairn/core';
+import { isPlainObject, setOwn } from './merge';
+
+/** `${env:NAME}`, or `$${env:NAME}` which stands for the literal text `${env:NAME}`. */
+const ENV_REF = /\$(\$?)\{env:([^}]*)\}/g;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A problem met while substituting references; never carries a variable's value. */
+export interface EnvProblem {
+  kind: 'missing' | 'malformed';
+  path: string[];
+  name: string;
+}
+
+/** Resolved values shorter than this are not scrubbed from messages: they would mangle ordinary text. */
+const MIN_SCRUB_LENGTH = 3;
+
+/**
+ * Replace `${env:NAME}` references inside every string of a plain value
+ * (objects and arrays walked, nothing modified in place). Reports problems
+ * instead of throwing, and adds every substituted value to `secrets` so that
+ * callers can scrub them from messages.
+ */
+export function substituteEnvRefs(
+  value: unknown,
+  environment: NodeJS.ProcessEnv,
+  problems: EnvProblem[],
+  secrets: Set<string>,
+  path: string[] = [],
+): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('{env:')) return value;
+    return value.replace(ENV_REF, (whole, escaped: string, name: string) => {
+      if (escaped) return whole.slice(1);
+      if (!ENV_NAME.test(name)) {
+        problems.push({ kind: 'malformed', path, name });
+        return whole;
+      }
+      const resolved = environment[name];
+      if (resolved === undefined) {
+        problems.push({ kind: 'missing', path, name });
+        return whole;
+      }
+      if (resolved.length >= MIN_SCRUB_LENGTH) secrets.add(resolved);
+      return resolved;
+    });
+  }
+  if (Array.isArray(value)) {
+    return value.map((item, index) =>
+      substituteEnvRefs(item, environment, problems, secrets, [...path, String(index)]),
+    );
+  }
+  if (isPlainObject(value)) {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) {
+      setOwn(out, key, substituteEnvRefs(value[key], environment, problems, secrets, [...path, key]));
+    }
+    return out;
+  }
+  return value;
+}
+
+/** Describe an env problem for an error message: names the variable and never a value. */
+export function describeEnvProblem(problem: EnvProblem): string {
+  return problem.kind === 'missing'
+    ? `environment variable ${problem.name} is not set (referenced as \${env:${problem.name}})`
+    : `malformed reference \${env:${problem.name}}: a variable name uses letters, digits and "_" and does not start with a digit`;
+}
+
+/** Replace every occurrence of a resolved secret in a message with `***`. */
+export function scrubSecrets(text: string, secrets: ReadonlySet<string>): string {
+  if (secrets.size === 0) return text;
+  let out = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join('***');
+  return out;
+}
+
+/**
+ * True when a value holds at least one `${env:NAME}` reference in one of its
+ * strings (objects and arrays are searched).
+ */
+export function hasEnvRefs(value: unknown): boolean {
+  if (typeof value === 'string') {
+    for (const match of value.matchAll(ENV_REF)) if (!match[1]) return true;
+    return false;
+  }
+  if (Array.isArray(value)) return value.some(hasEnvRefs);
+  if (isPlainObject(value)) return Object.keys(value).some((key) => hasEnvRefs(value[key]));
+  return false;
+}
+
+/**
+ * Substitute `${env:NAME}` references in a value: a whole string
+ * (`'${env:ARTIFACT_BUCKET}'`) or part of one
+ * (`'postgres://app:${env:PG_PASSWORD}@db/cairn'`). Strings inside objects
+ * and arrays are replaced too; the input is not modified. Write `$${env:NAME}`
+ * for the literal text `${env:NAME}`.
+ *
+ * For plugins that take secrets in their options: call it when connecting,
+ * not in the factory, and never log the result.
+ *
+ * @throws CairnError `CAIRN_CONFIG_ENV_MISSING` naming every unset variable
+ * and where it is referenced (`CAIRN_CONFIG_INVALID` if a reference is malformed).
+ *
+ * @example
+ * ```ts
+ * const { bucket } = resolveEnvRefs(options); // options.bucket = '${env:ARTIFACT_BUCKET}'
+ * ```
+ */
+export function resolveEnvRefs<T>(value: T, environment: NodeJS.ProcessEnv = process.env): T {
+  const problems: EnvProblem[] = [];
+  const resolved = substituteEnvRefs(value, environment, problems, new Set());
+  if (problems.length > 0) {
+    const issues: ErrorIssue[] = problems.map((problem) => ({
+      ...(problem.path.length > 0 ? { path: problem.path } : {}),
+      message: describeEnvProblem(problem),
+    }));
+    const allMissing = problems.every((problem) => problem.kind === 'missing');
+    throw new CairnError(
+      allMissing ? ErrorCodes.CONFIG_ENV_MISSING : ErrorCodes.CONFIG_INVALID,
+      `Cannot resolve \${env:…} references:\n${formatIssues(issues)}`,
+      { issues, hint: allMissing ? 'Set the environment variables named above.' : undefined },
+    );
+  }
+  return resolved as T;
+}

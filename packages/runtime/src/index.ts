@@ -1,0 +1,20 @@
+/**
+ * @cairn/runtime — runs what @cairn/core describes: opens a project
+ * (`openProject`), resolves and validates step configs, decides the cache,
+ * schedules steps, runs them (`runStepTask`) and records executions and
+ * lineage. Also the embedded local store and the in-process and worker-pool
+ * executors.
+ */
+
+export * from './artifacts/io';
+export * from './config/index';
+export * from './executors/in-process';
+export * from './executors/worker-pool';
+export { importModule } from './load';
+export * from './orchestrator/plan';
+export * from './orchestrator/run';
+export * from './orchestrator/types';
+export * from './project/open';
+export * from './runner';
+export * from './storage/local';
+export { RUNTIME_VERSION } from './version';

@@ -1,0 +1,199 @@
+import {
+  type ArtifactRecord,
+  assertDigest,
+  CairnError,
+  ErrorCodes,
+  type ExecutionRecord,
+  type LineageGraph,
+  type RegisterModelInput,
+  type RunRecord,
+  type TransitionInput,
+} from '@cairn/core';
+
+const STAGES = new Set(['none', 'staging', 'production', 'archived']);
+
+function invalid(message: string): CairnError {
+  return new CairnError(ErrorCodes.METADATA_FAILED, message);
+}
+
+function checkId(value: unknown, what: string): void {
+  if (typeof value !== 'string' || value.length === 0) throw invalid(`${what} must be a non-empty string`);
+}
+
+export function validateRunRecord(run: RunRecord): void {
+  checkId(run?.id, 'run id');
+  checkId(run.pipeline, `run "${run.id}": pipeline`);
+  for (const [step, digest] of Object.entries(run.configs ?? {}))
+    assertDigest(digest, `config digest of step "${step}"`);
+  if (run.configBundle !== undefined) assertDigest(run.configBundle, `run "${run.id}": config bundle digest`);
+}
+
+/** Refuse a malformed execution before anything is written. */
+export function validateExecutionRecord(execution: ExecutionRecord, artifacts: ArtifactRecord[]): void {
+  checkId(execution?.id, 'execution id');
+  checkId(execution.runId, `execution "${execution.id}": runId`);
+  checkId(execution.step, `execution "${execution.id}": step`);
+  if (typeof execution.cacheKey !== 'string')
+    throw invalid(`execution "${execution.id}": cacheKey must be a string`);
+  for (const [name, ref] of Object.entries(execution.inputs ?? {})) {
+    assertDigest(ref?.digest, `digest of input "${name}" of execution "${execution.id}"`);
+  }
+  for (const [name, ref] of Object.entries(execution.outputs ?? {})) {
+    assertDigest(ref?.digest, `digest of output "${name}" of execution "${execution.id}"`);
+  }
+  if (execution.configDigest !== undefined) assertDigest(execution.configDigest, 'config digest');
+  for (const record of artifacts) assertDigest(record?.digest, 'artifact record digest');
+}
+
+export function validateRegisterModelInput(input: RegisterModelInput): void {
+  checkId(input?.model, 'model name');
+  assertDigest(input.digest, `digest of model "${input.model}"`);
+}
+
+export function validateTransitionInput(input: TransitionInput): void {
+  checkId(input?.model, 'model name');
+  if (!Number.isInteger(input.version) || input.version < 1) {
+    throw invalid(`model "${input.model}": version must be a positive integer, got ${input.version}`);
+  }
+  if (!STAGES.has(input.to)) throw invalid(`model "${input.model}": unknown stage "${input.to}"`);
+  if (
+    input.expectedIncumbent !== undefined &&
+    input.expectedIncumbent !== null &&
+    !(Number.isInteger(input.expectedIncumbent) && input.expectedIncumbent > 0)
+  ) {
+    throw invalid(`model "${input.model}": expectedIncumbent must be a version number or null`);
+  }
+  if (input.expectedFrom !== undefined && !STAGES.has(input.expectedFrom)) {
+    throw invalid(`model "${input.model}": unknown expectedFrom stage "${input.expectedFrom}"`);
+  }
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** The reads a lineage walk needs from a metadata store; execution ids in recording order. */
+export interface LineageSource {
+  execution(id: string): MaybePromise<ExecutionRecord | undefined>;
+  artifact(digest: string): MaybePromise<ArtifactRecord | undefined>;
+  /** Ids of executions that output this digest. */
+  producers(digest: string): MaybePromise<readonly string[]>;
+  /** Ids of executions that take this digest as an input. */
+  consumers(digest: string): MaybePromise<readonly string[]>;
+  runExecutions(runId: string): MaybePromise<readonly string[]>;
+}
+
+/**
+ * Breadth-first lineage over the artifact → execution → artifact graph, with
+ * the semantics of `MetadataStore.lineage` (and `testMetadata`): depth counts
+ * executions, `both` is the union of `up` and `down`, a run's own executions
+ * are level 0. Stores whose queries can answer the five reads of
+ * {@link LineageSource} get a conforming `lineage` from it.
+ */
+export async function walkLineage(
+  source: LineageSource,
+  target: { digest: string } | { runId: string },
+  options: { direction?: 'up' | 'down' | 'both'; depth?: number } = {},
+): Promise<LineageGraph> {
+  const direction = options.direction ?? 'both';
+  const depth = options.depth ?? Number.POSITIVE_INFINITY;
+  const executions = new Map<string, ExecutionRecord>();
+  const digests = new Set<string>();
+  const edges = new Map<string, LineageGraph['edges'][number]>();
+  const addEdge = (from: string, to: string, name: string, kind: 'input' | 'output') => {
+    edges.set(`${kind}\0${from}\0${to}\0${name}`, { from, to, name, kind });
+  };
+
+  let upStart: string[];
+  let downStart: string[];
+  if ('digest' in target) {
+    digests.add(target.digest);
+    upStart = [target.digest];
+    downStart = [target.digest];
+  } else {
+    upStart = [];
+    downStart = [];
+    for (const id of await source.runExecutions(target.runId)) {
+      const execution = await source.execution(id);
+      if (!execution) continue;
+      executions.set(id, execution);
+      for (const [name, ref] of Object.entries(execution.inputs)) {
+        addEdge(ref.digest, id, name, 'input');
+        digests.add(ref.digest);
+        upStart.push(ref.digest);
+      }
+      for (const [name, ref] of Object.entries(execution.outputs)) {
+        addEdge(id, ref.digest, name, 'output');
+        digests.add(ref.digest);
+        downStart.push(ref.digest);
+      }
+    }
+  }
+
+  const visitedUp = new Set<string>();
+  const visitedDown = new Set<string>();
+  if (direction !== 'down') {
+    let frontier = upStart;
+    const seen = new Set(upStart);
+    for (let level = 0; level < depth && frontier.length > 0; level++) {
+      const next: string[] = [];
+      for (const digest of frontier) {
+        for (const id of await source.producers(digest)) {
+          const execution = executions.get(id) ?? (await source.execution(id));
+          if (!execution) continue;
+          for (const [name, ref] of Object.entries(execution.outputs)) {
+            if (ref.digest === digest) addEdge(id, digest, name, 'output');
+          }
+          if (visitedUp.has(id)) continue;
+          visitedUp.add(id);
+          executions.set(id, execution);
+          for (const [name, ref] of Object.entries(execution.inputs)) {
+            addEdge(ref.digest, id, name, 'input');
+            digests.add(ref.digest);
+            if (!seen.has(ref.digest)) next.push(ref.digest);
+            seen.add(ref.digest);
+          }
+        }
+      }
+      frontier = next;
+    }
+  }
+  if (direction !== 'up') {
+    let frontier = downStart;
+    const seen = new Set(downStart);
+    for (let level = 0; level < depth && frontier.length > 0; level++) {
+      const next: string[] = [];
+      for (const digest of frontier) {
+        for (const id of await source.consumers(digest)) {
+          const execution = executions.get(id) ?? (await source.execution(id));
+          if (!execution) continue;
+          for (const [name, ref] of Object.entries(execution.inputs)) {
+            if (ref.digest === digest) addEdge(digest, id, name, 'input');
+          }
+          if (visitedDown.has(id)) continue;
+          visitedDown.add(id);
+          executions.set(id, execution);
+          for (const [name, ref] of Object.entries(execution.outputs)) {
+            addEdge(id, ref.digest, name, 'output');
+            digests.add(ref.digest);
+            if (!seen.has(ref.digest)) next.push(ref.digest);
+            seen.add(ref.digest);
+          }
+        }
+      }
+      frontier = next;
+    }
+  }
+
+  const artifacts: ArtifactRecord[] = [];
+  for (const digest of digests) {
+    const record = await source.artifact(digest);
+    if (record) artifacts.push(record);
+  }
+  return { artifacts, executions: [...executions.values()], edges: [...edges.values()] };
+}
+
+/** The message for a transition whose target stage changed hands since the caller looked. */
+export function incumbentConflict(input: TransitionInput, incumbent: number | null): string {
+  const held = incumbent === null ? 'held by no version' : `held by v${incumbent}`;
+  const expected = input.expectedIncumbent === null ? 'no version' : `v${input.expectedIncumbent}`;
+  return `Model "${input.model}": stage "${input.to}" is ${held}, not ${expected} — another promotion happened in between`;
+}

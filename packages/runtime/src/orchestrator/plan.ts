@@ -1,0 +1,73 @@
+import { join } from 'node:path';
+import type { ArtifactRef, Pipeline, PlanReason, StorageDriver } from '@cairn/core';
+import { cacheKey, decideCache, prepareRun, previousExecutions } from './prepare';
+import { runServices } from './services';
+import type { Plan, PlannedStep, PlanOptions } from './types';
+
+/**
+ * What a run would do, and why, without running anything or writing
+ * anything: configs are resolved and validated exactly as `runPipeline`
+ * would (so a bad config fails here too), cache entries are looked up and
+ * their outputs verified in storage.
+ *
+ * @example
+ * ```ts
+ * const plan = await planPipeline(training, { storage, metadata, env: 'ci' });
+ * for (const s of plan.steps) console.log(s.step, s.action, s.reason);
+ * ```
+ */
+export async function planPipeline(
+  pipeline: Pipeline,
+  options: PlanOptions & { storage: StorageDriver },
+): Promise<Plan> {
+  const prepared = await prepareRun(pipeline, options);
+  const tmpDir = join(prepared.projectDir, '.cairn', 'tmp');
+  await options.metadata.init?.();
+  const previous = await previousExecutions(options.metadata, pipeline.name, pipeline.nodes.length);
+  const known = new Map<string, Record<string, ArtifactRef>>();
+  const steps: PlannedStep[] = [];
+  const services = runServices(options, prepared.projectDir);
+  try {
+    await planSteps();
+  } finally {
+    await services.close();
+  }
+  return { pipeline: pipeline.name, env: prepared.env, steps };
+
+  async function planSteps(): Promise<void> {
+    for (const node of pipeline.nodes) {
+      const dependsOn = [...new Set(Object.values(node.inputs).map((wire) => wire.node))];
+      const inputs: Record<string, ArtifactRef> = {};
+      let inputsKnown = true;
+      for (const [name, wire] of Object.entries(node.inputs)) {
+        const ref = known.get(wire.node)?.[wire.output];
+        if (ref) inputs[name] = ref;
+        else inputsKnown = false;
+      }
+      const planned = (action: PlannedStep['action'], reason: PlanReason, key?: string): PlannedStep => ({
+        step: node.name,
+        action,
+        reason,
+        dependsOn,
+        ...(key ? { cacheKey: key } : {}),
+      });
+      if (!inputsKnown) {
+        steps.push(planned('run', 'upstream'));
+        continue;
+      }
+      const key = cacheKey(node, prepared, inputs);
+      const decision = await decideCache(node, prepared, key, inputs, {
+        storage: options.storage,
+        metadata: options.metadata,
+        previous,
+        tmpDir,
+        services,
+        ...(options.noCache ? { noCache: true } : {}),
+      });
+      if ('reuse' in decision) {
+        known.set(node.name, decision.reuse.outputs);
+        steps.push(planned('cached', 'cached', key));
+      } else steps.push(planned('run', decision.reason, key));
+    }
+  }
+}

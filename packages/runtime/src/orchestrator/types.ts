@@ -1,0 +1,105 @@
+import type {
+  AbTestDescriptor,
+  ArtifactRef,
+  CairnEvent,
+  DeployerDescriptor,
+  ExecutionStatus,
+  ExecutorDescriptor,
+  MetadataStore,
+  ModelLoader,
+  PlanReason,
+  RunCounts,
+  RunStatus,
+  StorageDriver,
+} from '@cairn/core';
+/**
+ * What the local orchestrator takes and returns. `runPipeline` drives a run;
+ * `planPipeline` answers what a run would do, without running anything.
+ */
+
+export interface RunOptions {
+  storage: StorageDriver;
+  metadata: MetadataStore;
+  /** @default inProcess() */
+  executor?: ExecutorDescriptor;
+  /** Environment name: selects `conf/<env>/` overrides and is recorded on the run. @default 'local' */
+  env?: string;
+  /** The project folder: git state, command steps' cwd, relative `sources`. @default process.cwd() */
+  projectDir?: string;
+  /** Folder of step configs. @default `<projectDir>/conf` */
+  confDir?: string;
+  /** Configs given in code, per step name; they take the place of conf/base files. */
+  configs?: Record<string, unknown>;
+  /** `--set step.key=value` flags, or already-parsed overrides per step. */
+  overrides?: string[] | Record<string, Record<string, unknown>>;
+  /** Run every step, reuse nothing (results are still recorded and cached for later). @default false */
+  noCache?: boolean;
+  /** Step names to re-execute even when cached. */
+  force?: string[];
+  /** Most steps running at once. @default the executor's concurrency */
+  concurrency?: number;
+  /** Abort to cancel the run: running steps see their signal fire, the run ends `cancelled`. */
+  signal?: AbortSignal;
+  /** Receives every event, in order. */
+  onEvent?: (event: CairnEvent) => void;
+  /** Labels stored on the run. */
+  tags?: Record<string, string>;
+  /** Scratch folder for step workdirs. @default `<projectDir>/.cairn/tmp` */
+  tmpDir?: string;
+  /** Process environment for `${env:…}` references. @default process.env */
+  environment?: NodeJS.ProcessEnv;
+  /** The deployer lent to steps that declare `deployer: true`. */
+  deployer?: DeployerDescriptor;
+  /** The A/B engine lent to steps that declare `abtest: true`. */
+  abtest?: AbTestDescriptor;
+  /** Model loaders by bundle flavor, for the deployer (`serving.loaders` in cairn.config.ts). */
+  loaders?: Record<string, ModelLoader>;
+  /** Cairn's local state folder (the deployer's and A/B engine's files). @default `<projectDir>/.cairn` */
+  stateDir?: string;
+}
+
+export interface StepOutcome {
+  status: ExecutionStatus;
+  /** Why it ran or did not. */
+  reason: PlanReason | 'upstream-failed';
+  executionId?: string;
+  durationMs?: number;
+  attempts?: number;
+  outputs: Record<string, ArtifactRef>;
+  error?: { code?: string; message: string };
+}
+
+export interface RunResult {
+  runId: string;
+  pipeline: string;
+  env: string;
+  status: RunStatus;
+  durationMs: number;
+  counts: RunCounts;
+  /** Per step node name. */
+  steps: Record<string, StepOutcome>;
+  /** First failure, when the run failed. */
+  error?: { step?: string; code?: string; message: string };
+}
+
+export type PlanOptions = Omit<
+  RunOptions,
+  'executor' | 'concurrency' | 'signal' | 'onEvent' | 'tags' | 'tmpDir'
+>;
+
+export interface PlannedStep {
+  step: string;
+  /** `cached`: would be reused; `run`: would execute. */
+  action: 'cached' | 'run';
+  reason: PlanReason;
+  /** Known when all inputs are known (no upstream step runs). */
+  cacheKey?: string;
+  /** Steps it waits for. */
+  dependsOn: string[];
+}
+
+export interface Plan {
+  pipeline: string;
+  env: string;
+  steps: PlannedStep[];
+}

@@ -1,0 +1,431 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type AbTestEngine,
+  type AnyStep,
+  type AnyStepDefinition,
+  type ArtifactMap,
+  type ArtifactType,
+  CairnError,
+  type CommandStepDefinition,
+  type Deployer,
+  ErrorCodes,
+  isCommandStep,
+  isPipeline,
+  type ModelRegistry,
+  type Pipeline,
+  type StepContext,
+  type StepLogger,
+  type StepLogLine,
+  type StepTask,
+  type StepTaskResult,
+  type StorageDriver,
+} from '@cairn/core';
+import { materializeArtifact, readSmallBlob, storeArtifact } from './artifacts/io';
+import { importModule } from './load';
+
+export interface RunStepTaskOptions {
+  storage: StorageDriver;
+  signal: AbortSignal;
+  onLog?(line: StepLogLine): void;
+  /** The live step, when the caller has it; otherwise it is loaded from `task.pipeline.module`. */
+  step?: AnyStep;
+  /** Given to steps that declare `registry: true`. */
+  registry?: ModelRegistry;
+  /** Given to steps that declare `deployer: true`. */
+  deployer?: Deployer;
+  /** Given to steps that declare `abtest: true`. */
+  abtest?: AbTestEngine;
+}
+
+/**
+ * Run one step attempt wherever it is called (this process, a worker thread,
+ * a remote worker): materialize the inputs from storage, run the step (a
+ * function or a command) under its timeout and abort signal, check the
+ * outputs against the declaration, and store them.
+ */
+export async function runStepTask(task: StepTask, options: RunStepTaskOptions): Promise<StepTaskResult> {
+  const step = options.step ?? (await loadStep(task));
+  const definition = step.definition as AnyStepDefinition;
+  const inputTypes = (definition.inputs ?? {}) as ArtifactMap;
+  const outputTypes = definition.outputs as ArtifactMap;
+
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(options.signal.reason);
+  if (options.signal.aborted) onAbort();
+  else options.signal.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  if (task.timeoutMs) {
+    timer = setTimeout(
+      () =>
+        controller.abort(
+          new CairnError(ErrorCodes.STEP_TIMEOUT, `Step "${task.step}" timed out after ${task.timeoutMs} ms`),
+        ),
+      task.timeoutMs,
+    );
+  }
+
+  // The attempt's scratch folder is only named here: whatever writes into it
+  // makes it (recursive mkdir), so a step that reads small inputs and returns
+  // JSON costs no folder at all.
+  const workdir = join(task.tmpDir, `${task.step}-${task.attempt}-${randomBytes(6).toString('hex')}`);
+  try {
+    throwIfAborted(controller.signal, task.step);
+    const inputPaths: Record<string, string> = {};
+    const inputValues: Record<string, unknown> = {};
+    for (const [name, ref] of Object.entries(task.inputs)) {
+      const type = inputTypes[name];
+      if (!type) continue;
+      if (ref.type !== type.name) {
+        throw new CairnError(
+          ErrorCodes.ARTIFACT_TYPE_MISMATCH,
+          `Step "${task.step}" input "${name}" expects ${type.name}, got ${ref.type} (${ref.digest.slice(0, 12)})`,
+        );
+      }
+      const small = type.form === 'blob' ? await readSmallBlob(options.storage, ref) : undefined;
+      const path =
+        small?.path ??
+        (await materializeArtifact(options.storage, ref, type.form, join(workdir, 'inputs', name), {
+          signal: controller.signal,
+        }));
+      inputPaths[name] = path;
+      if (!isCommandStep(definition)) {
+        inputValues[name] = await type.deserialize(
+          { path, digest: ref.digest, size: ref.size, ...(small ? { bytes: small.bytes } : {}) },
+          { workdir, name },
+        );
+      }
+    }
+
+    const log = makeLogger(options.onLog);
+    let produced: Record<string, unknown>;
+    if (isCommandStep(definition)) {
+      produced = await runCommand(definition, task, workdir, inputPaths, outputTypes, controller.signal, log);
+    } else {
+      const scratch = join(workdir, 'work');
+      let scratchMade = false;
+      const context: StepContext<unknown, Record<string, unknown>> = {
+        config: task.config,
+        inputs: inputValues,
+        log,
+        signal: controller.signal,
+        // Made on first use: most steps never touch it, and each folder costs a mkdir and an rmdir.
+        get workdir() {
+          if (!scratchMade) {
+            mkdirSync(scratch, { recursive: true });
+            scratchMade = true;
+          }
+          return scratch;
+        },
+        step: task.step,
+        runId: task.runId,
+        attempt: task.attempt,
+        artifacts: task.inputs,
+        pipeline: task.pipeline.name,
+        projectDir: task.projectDir,
+        ...(options.registry ? { registry: options.registry } : {}),
+        ...(options.deployer ? { deployer: options.deployer } : {}),
+        ...(options.abtest ? { abtest: options.abtest } : {}),
+      };
+      produced = await raceAbort(
+        Promise.resolve().then(() => definition.run(context as never)),
+        controller.signal,
+        task.step,
+      );
+    }
+    throwIfAborted(controller.signal, task.step);
+    checkOutputs(task.step, outputTypes, produced);
+
+    const outputs: StepTaskResult['outputs'] = {};
+    for (const [name, type] of Object.entries(outputTypes)) {
+      const value = produced[name];
+      const serialized = await type.serialize(value as never, { workdir: join(workdir, 'out', name), name });
+      const stored = await storeArtifact(options.storage, serialized, { signal: controller.signal });
+      const metadata = safeDescribe(type, value);
+      outputs[name] = {
+        digest: stored.digest,
+        size: stored.size,
+        type: type.name,
+        ...(metadata ? { metadata } : {}),
+      };
+    }
+    return { outputs };
+  } catch (error) {
+    throw asStepError(task.step, error, controller.signal);
+  } finally {
+    if (timer) clearTimeout(timer);
+    options.signal.removeEventListener('abort', onAbort);
+    if (existsSync(workdir)) await rm(workdir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+const pipelineCache = new Map<string, Promise<Record<string, unknown>>>();
+
+/** Find a task's step by loading its pipeline module (once per module per thread). */
+export async function loadStep(task: Pick<StepTask, 'pipeline' | 'step'>): Promise<AnyStep> {
+  const { module, name } = task.pipeline;
+  let loading = pipelineCache.get(module);
+  if (!loading) {
+    loading = importModule(module);
+    pipelineCache.set(module, loading);
+    loading.catch(() => pipelineCache.delete(module));
+  }
+  const exports = await loading;
+  // Top-level exports first, then one level into namespace-like objects (`export * as fixtures`).
+  const candidates = Object.values(exports).flatMap((value) =>
+    value && typeof value === 'object' && !isPipeline(value) ? [value, ...Object.values(value)] : [value],
+  );
+  const found = candidates.find((value): value is Pipeline => isPipeline(value) && value.name === name);
+  if (!found) {
+    throw new CairnError(
+      ErrorCodes.PIPELINE_NOT_FOUND,
+      `Module ${module} exports no pipeline named "${name}"`,
+    );
+  }
+  const node = found.node(task.step);
+  if (!node) {
+    throw new CairnError(ErrorCodes.PIPELINE_NOT_FOUND, `Pipeline "${name}" has no step "${task.step}"`);
+  }
+  return node.step;
+}
+
+function checkOutputs(
+  step: string,
+  declared: ArtifactMap,
+  produced: unknown,
+): asserts produced is Record<string, unknown> {
+  if (produced === null || typeof produced !== 'object' || Array.isArray(produced)) {
+    throw new CairnError(
+      ErrorCodes.STEP_OUTPUT_INVALID,
+      `Step "${step}" must return an object with its outputs (${Object.keys(declared).join(', ') || 'none'}), got ${describeValue(produced)}`,
+    );
+  }
+  const problems: string[] = [];
+  for (const [name, type] of Object.entries(declared)) {
+    if (!(name in produced) || (produced as Record<string, unknown>)[name] === undefined) {
+      problems.push(`missing output "${name}" (${type.name})`);
+      continue;
+    }
+    const message = type.check?.((produced as Record<string, unknown>)[name]);
+    if (message) problems.push(`output "${name}" is not a valid ${type.name}: ${message}`);
+  }
+  for (const name of Object.keys(produced)) {
+    if (!(name in declared)) problems.push(`undeclared output "${name}" (declare it in outputs or drop it)`);
+  }
+  if (problems.length > 0) {
+    throw new CairnError(
+      ErrorCodes.STEP_OUTPUT_INVALID,
+      `Step "${step}" returned invalid outputs:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      { issues: problems.map((message) => ({ source: step, message })) },
+    );
+  }
+}
+
+function safeDescribe(type: ArtifactType, value: unknown): Record<string, unknown> | undefined {
+  try {
+    return type.describe?.(value as never);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}
+
+function makeLogger(onLog: RunStepTaskOptions['onLog']): StepLogger {
+  const emit = (level: StepLogLine['level']) => (message: string, fields?: Record<string, unknown>) =>
+    onLog?.({ level, message: String(message), ...(fields ? { fields } : {}) });
+  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
+}
+
+function abortError(signal: AbortSignal, step: string): CairnError {
+  const reason = signal.reason;
+  if (CairnError.is(reason)) return reason;
+  return new CairnError(ErrorCodes.RUN_CANCELLED, `Step "${step}" was cancelled`);
+}
+
+function throwIfAborted(signal: AbortSignal, step: string): void {
+  if (signal.aborted) throw abortError(signal, step);
+}
+
+/** A step that ignores its signal still stops being waited for when the signal fires. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal, step: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal, step));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal, step));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function asStepError(step: string, error: unknown, signal: AbortSignal): CairnError {
+  if (signal.aborted) return abortError(signal, step);
+  if (CairnError.is(error)) {
+    error.context = { step, ...error.context };
+    return error;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new CairnError(ErrorCodes.STEP_FAILED, `Step "${step}" failed: ${message}`, {
+    cause: error,
+    context: { step },
+  });
+}
+
+const shellQuote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
+
+async function runCommand(
+  definition: CommandStepDefinition<unknown, ArtifactMap, ArtifactMap>,
+  task: StepTask,
+  workdir: string,
+  inputPaths: Record<string, string>,
+  outputTypes: ArtifactMap,
+  signal: AbortSignal,
+  log: StepLogger,
+): Promise<Record<string, unknown>> {
+  const configPath = join(workdir, 'config.json');
+  const inputsDir = join(workdir, 'inputs');
+  const outputsDir = join(workdir, 'outputs');
+  const scratch = join(workdir, 'work');
+  await Promise.all([
+    mkdir(inputsDir, { recursive: true }),
+    mkdir(outputsDir, { recursive: true }),
+    mkdir(scratch, { recursive: true }),
+  ]);
+  // Blob inputs may be read straight from the store (localPath); link them so that
+  // `$CAIRN_INPUTS/<name>` holds every input, as the placeholders promise.
+  for (const [name, path] of Object.entries(inputPaths)) {
+    const expected = join(inputsDir, name);
+    if (path !== expected) await symlink(path, expected);
+  }
+  // Written with mode 0600: the resolved config may hold secrets, and it is removed with the workdir.
+  await writeFile(configPath, JSON.stringify(task.config ?? {}, null, 2), { mode: 0o600 });
+
+  const placeholders: Record<string, string> = {
+    config: configPath,
+    inputs: inputsDir,
+    outputs: outputsDir,
+    workdir: scratch,
+  };
+  for (const [name, path] of Object.entries(inputPaths)) placeholders[`inputs.${name}`] = path;
+  for (const name of Object.keys(outputTypes)) placeholders[`outputs.${name}`] = join(outputsDir, name);
+  const command = definition.command.replace(/\{([a-zA-Z0-9_.-]+)\}/g, (whole, key: string) => {
+    const value = placeholders[key];
+    if (value === undefined) {
+      throw new CairnError(
+        ErrorCodes.STEP_INVALID,
+        `Step "${task.step}": unknown placeholder ${whole} in command (known: ${Object.keys(placeholders)
+          .map((k) => `{${k}}`)
+          .join(', ')})`,
+      );
+    }
+    return shellQuote(value);
+  });
+
+  const stderrTail: string[] = [];
+  const exitCode = await new Promise<number | null>((resolvePromise, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], {
+      cwd: task.projectDir,
+      env: {
+        ...process.env,
+        ...definition.env,
+        CAIRN_CONFIG: configPath,
+        CAIRN_INPUTS: inputsDir,
+        CAIRN_OUTPUTS: outputsDir,
+        CAIRN_WORKDIR: scratch,
+        CAIRN_STEP: task.step,
+        CAIRN_RUN_ID: task.runId,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Own process group, so that aborting kills the shell and everything it started.
+      detached: true,
+    });
+    const lines = (level: 'info' | 'warn', keep: boolean) => {
+      let pending = '';
+      return (chunk: Buffer) => {
+        pending += chunk.toString('utf8');
+        const parts = pending.split('\n');
+        pending = parts.pop() ?? '';
+        for (const line of parts) {
+          log[level](line);
+          if (keep) {
+            stderrTail.push(line);
+            if (stderrTail.length > 20) stderrTail.shift();
+          }
+        }
+      };
+    };
+    child.stdout.on('data', lines('info', false));
+    child.stderr.on('data', lines('warn', true));
+    const kill = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGTERM');
+      } catch {}
+      setTimeout(() => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        } catch {}
+      }, 2000).unref();
+    };
+    signal.addEventListener('abort', kill, { once: true });
+    child.on('error', (error) => {
+      signal.removeEventListener('abort', kill);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      signal.removeEventListener('abort', kill);
+      resolvePromise(code);
+    });
+  });
+  throwIfAborted(signal, task.step);
+  if (exitCode !== 0) {
+    const tail = stderrTail.length > 0 ? `\n${stderrTail.map((l) => `    ${l}`).join('\n')}` : '';
+    throw new CairnError(
+      ErrorCodes.STEP_FAILED,
+      `Step "${task.step}": command exited with code ${exitCode}${tail}`,
+    );
+  }
+
+  // Outputs go through their type (read back, checked, re-serialized) so a
+  // command's json is stored canonically and a malformed file is refused.
+  const produced: Record<string, unknown> = {};
+  const missing: string[] = [];
+  for (const [name, type] of Object.entries(outputTypes)) {
+    const path = join(outputsDir, name);
+    const info = await stat(path).catch(() => undefined);
+    const expected = type.form === 'tree' ? 'folder' : 'file';
+    if (!info || (type.form === 'tree' ? !info.isDirectory() : !info.isFile())) {
+      missing.push(`{outputs.${name}} (${type.name}): expected a ${expected} at ${path}`);
+      continue;
+    }
+    try {
+      produced[name] = await type.deserialize(
+        { path, digest: '', size: info.size },
+        { workdir: scratch, name },
+      );
+    } catch (error) {
+      missing.push(`{outputs.${name}} is not a valid ${type.name}: ${(error as Error).message}`);
+    }
+  }
+  if (missing.length > 0) {
+    throw new CairnError(
+      ErrorCodes.STEP_OUTPUT_INVALID,
+      `Step "${task.step}": the command did not produce its declared outputs:\n${missing.map((m) => `  - ${m}`).join('\n')}`,
+    );
+  }
+  return produced;
+}

@@ -1,0 +1,182 @@
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, open, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { localStore } from './local';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-local-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const text = (value: string) => new TextEncoder().encode(value);
+
+async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+async function filesUnder(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (folder: string) => {
+    for (const entry of await readdir(folder, { withFileTypes: true }).catch(() => [])) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else out.push(relative(root, path));
+    }
+  };
+  await walk(root);
+  return out.sort();
+}
+
+describe('localStore options', () => {
+  it.each([
+    ['an empty path', ''],
+    ['no dir', {}],
+    ['a non-string dir', { dir: 3 }],
+    ['an unknown option', { dir: 'x', bucket: 'y' }],
+    ['null', null],
+  ])('refuses %s, naming the plugin and the option', (_what, options) => {
+    expect(() => localStore(options as never)).toThrow(
+      expect.objectContaining({
+        code: 'CAIRN_PLUGIN_OPTIONS_INVALID',
+        message: expect.stringMatching(/localStore/),
+      }),
+    );
+  });
+
+  it('resolves the folder once, creates nothing until the first write, and can be re-created from its ref', async () => {
+    const store = localStore({ dir: join(dir, 'store') });
+    expect(store.ref).toEqual({
+      module: '@cairn/runtime',
+      export: 'localStore',
+      options: { dir: join(dir, 'store') },
+    });
+    expect(localStore('relative/folder').ref?.options).toEqual({
+      dir: join(process.cwd(), 'relative/folder'),
+    });
+    expect(store.capabilities).toEqual({ localPath: true, persistent: true, shared: false });
+    await expect(stat(join(dir, 'store'))).rejects.toThrow();
+  });
+});
+
+describe('localStore', () => {
+  it('writes read-only objects at objects/<2 hex>/<62 hex> and leaves no temp file', async () => {
+    const store = localStore(dir);
+    const bytes = text('hello cairn');
+    const { digest } = await store.put(bytes);
+    expect(await filesUnder(dir)).toEqual([join('objects', digest.slice(0, 2), digest.slice(2))]);
+    const path = await store.localPath?.(digest);
+    expect(path).toBe(join(dir, 'objects', digest.slice(0, 2), digest.slice(2)));
+    expect((await stat(path as string)).mode & 0o777).toBe(0o444);
+  });
+
+  it('skips reading the source when the expected object already exists and verifies', async () => {
+    const store = localStore(dir);
+    const bytes = text('already here');
+    await store.put(bytes);
+    let pulled = false;
+    async function* source(): AsyncGenerator<Uint8Array> {
+      pulled = true;
+      yield bytes;
+    }
+    expect(await store.put(source(), { expectedDigest: sha256(bytes) })).toEqual({
+      digest: sha256(bytes),
+      size: bytes.byteLength,
+    });
+    expect(pulled).toBe(false);
+  });
+
+  it('leaves nothing behind, not even a temp file, when a write is aborted half way', async () => {
+    const store = localStore(dir);
+    const controller = new AbortController();
+    async function* source(): AsyncGenerator<Uint8Array> {
+      yield new Uint8Array(1024 * 1024).fill(1);
+      controller.abort();
+      yield new Uint8Array(1024 * 1024).fill(2);
+    }
+    await expect(store.put(source(), { signal: controller.signal })).rejects.toThrow();
+    expect(await filesUnder(dir)).toEqual([]);
+  });
+
+  it('leaves nothing behind when the source fails', async () => {
+    const store = localStore(dir);
+    async function* source(): AsyncGenerator<Uint8Array> {
+      yield new Uint8Array(4096);
+      throw new Error('network down');
+    }
+    await expect(store.put(source())).rejects.toThrow('network down');
+    expect(await filesUnder(dir)).toEqual([]);
+  });
+
+  it('cleans stale temp files from dead writers but not fresh ones', async () => {
+    await mkdir(join(dir, 'tmp'), { recursive: true });
+    await writeFile(join(dir, 'tmp', 'dead.tmp'), 'half a write');
+    const old = Date.now() / 1000 - 3 * 3600;
+    await utimes(join(dir, 'tmp', 'dead.tmp'), old, old);
+    await writeFile(join(dir, 'tmp', 'busy.tmp'), 'a write in progress');
+    const store = localStore(dir);
+    expect([...(await readdir(join(dir, 'tmp')))].sort()).toEqual(['busy.tmp', 'dead.tmp']);
+    await store.put(text('trigger'));
+    expect(await readdir(join(dir, 'tmp'))).toEqual(['busy.tmp']);
+    const listed = [];
+    for await (const item of store.list()) listed.push(item.digest);
+    expect(listed).toEqual([sha256(text('trigger'))]);
+  });
+
+  it('detects one flipped byte in get and verify, and a put repairs it', async () => {
+    const store = localStore(dir);
+    const bytes = new Uint8Array(100_000).map((_, i) => i % 251);
+    const { digest } = await store.put(bytes);
+    const path = (await store.localPath?.(digest)) as string;
+    await chmod(path, 0o644);
+    const handle = await open(path, 'r+');
+    await handle.write(new Uint8Array([bytes[5_000]! ^ 1]), 0, 1, 5_000);
+    await handle.close();
+
+    expect(await store.verify(digest)).toBe('corrupt');
+    const error = await readAll(await store.get(digest)).catch((e) => e);
+    expect(error).toMatchObject({ code: 'CAIRN_ARTIFACT_CORRUPT' });
+    expect(error.message).toContain(digest);
+
+    await store.put(bytes, { expectedDigest: digest });
+    expect(await store.verify(digest)).toBe('ok');
+    expect((await readAll(await store.get(digest))).equals(Buffer.from(bytes))).toBe(true);
+    expect((await stat(path)).mode & 0o777).toBe(0o444);
+  });
+
+  it('refuses digests that would build a path outside the store', async () => {
+    const store = localStore(dir);
+    for (const bad of [
+      '../../etc/passwd',
+      `../${'0'.repeat(61)}`,
+      `${'0'.repeat(2)}/../../${'0'.repeat(56)}`,
+    ]) {
+      await expect(store.get(bad)).rejects.toMatchObject({ code: 'CAIRN_ARTIFACT_KEY_INVALID' });
+      await expect(store.stat(bad)).rejects.toMatchObject({ code: 'CAIRN_ARTIFACT_KEY_INVALID' });
+      await expect(store.verify(bad)).rejects.toMatchObject({ code: 'CAIRN_ARTIFACT_KEY_INVALID' });
+      await expect(store.delete(bad)).rejects.toMatchObject({ code: 'CAIRN_ARTIFACT_KEY_INVALID' });
+      await expect(store.localPath?.(bad)).rejects.toMatchObject({ code: 'CAIRN_ARTIFACT_KEY_INVALID' });
+      await expect(store.put(text('x'), { expectedDigest: bad })).rejects.toMatchObject({
+        code: 'CAIRN_ARTIFACT_KEY_INVALID',
+      });
+    }
+    expect(await filesUnder(dir)).toEqual([]);
+  });
+
+  it('ignores stray files in the objects folder when listing', async () => {
+    const store = localStore(dir);
+    const { digest } = await store.put(text('real'));
+    await writeFile(join(dir, 'objects', 'notes.txt'), 'x');
+    await writeFile(join(dir, 'objects', digest.slice(0, 2), 'short'), 'x');
+    const listed = [];
+    for await (const item of store.list()) listed.push(item);
+    expect(listed).toEqual([{ digest, size: 4 }]);
+  });
+});

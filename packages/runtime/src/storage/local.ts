@@ -1,0 +1,308 @@
+/**
+ * The embedded storage driver: content-addressed objects in a local folder.
+ *
+ * Layout: `<dir>/objects/<first 2 hex>/<other 62 hex>`, written read-only.
+ * A write goes to `<dir>/tmp/<random>` first and becomes visible with one
+ * rename after fsync, so an object is either absent or complete whatever
+ * happens to the writing process.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { addAbortSignal } from 'node:stream';
+import {
+  assertDigest,
+  CairnError,
+  ErrorCodes,
+  isDigest,
+  type ObjectStat,
+  type PutOptions,
+  type StorageDriver,
+} from '@cairn/core';
+import { asChunks, discard, hashCounter, hashStream, verifiedStream } from './verify';
+
+/** Options of {@link localStore}. */
+export interface LocalStoreOptions {
+  /**
+   * The folder that holds the objects; relative paths resolve against the
+   * current directory when the factory is called.
+   * @example '.cairn/artifacts'
+   */
+  dir: string;
+}
+
+/** Temp files older than this belong to a writer that died; the next write removes them. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+const READ_CHUNK = 256 * 1024;
+
+/**
+ * Store artifacts in a local folder. Objects are read-only files that steps
+ * on this machine can read in place (`localPath`).
+ *
+ * @example
+ * ```ts
+ * defineConfig({ stack: { storage: localStore('.cairn/artifacts') } });
+ * ```
+ */
+export function localStore(options: LocalStoreOptions | string): StorageDriver {
+  const dir = resolve(validateOptions(options));
+  const objectsDir = join(dir, 'objects');
+  const tmpDir = join(dir, 'tmp');
+  const objectPath = (digest: string) => {
+    assertDigest(digest);
+    return join(objectsDir, digest.slice(0, 2), digest.slice(2));
+  };
+  let cleaned: Promise<void> | undefined;
+  // Folders this store made; a put skips the mkdir round trip for them. A folder removed behind
+  // our back shows up as ENOENT on open or rename, which forgets it and makes it again.
+  const madeDirs = new Set<string>();
+  const ensureDir = async (path: string) => {
+    if (madeDirs.has(path)) return;
+    await mkdir(path, { recursive: true });
+    madeDirs.add(path);
+  };
+  const retryOnMissingDir = async <T>(path: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException)?.code !== 'ENOENT') throw error;
+      madeDirs.delete(path);
+      await ensureDir(path);
+      return run();
+    }
+  };
+
+  const ensureTmp = async () => {
+    await ensureDir(tmpDir);
+    cleaned ??= cleanStaleTemps(tmpDir);
+    await cleaned;
+  };
+
+  const existingMatches = async (digest: string): Promise<ObjectStat | undefined> => {
+    const path = objectPath(digest);
+    const info = statQuick(path);
+    if (!info?.isFile()) return undefined;
+    return (await hashFile(path)) === digest ? { digest, size: info.size } : undefined;
+  };
+
+  const driver: StorageDriver = {
+    kind: 'storage',
+    name: 'local',
+    capabilities: { localPath: true, persistent: true, shared: false },
+    ref: { module: '@cairn/runtime', export: 'localStore', options: { dir } },
+
+    async put(source, putOptions: PutOptions = {}) {
+      const { expectedDigest, signal } = putOptions;
+      if (expectedDigest !== undefined) assertDigest(expectedDigest, 'expected digest');
+      signal?.throwIfAborted();
+      if (expectedDigest !== undefined) {
+        const existing = await existingMatches(expectedDigest);
+        if (existing) {
+          await discard(source);
+          return existing;
+        }
+      }
+      await io('prepare a write in', dir, ensureTmp);
+      const tmp = join(tmpDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.tmp`);
+      // Created read-only (objects are immutable); the descriptor opened here can still write.
+      const handle = await io('create a temp file in', tmpDir, () =>
+        retryOnMissingDir(tmpDir, () => open(tmp, 'wx', 0o444)),
+      );
+      let closed = false;
+      try {
+        const counter = hashCounter();
+        for await (const chunk of asChunks(source)) {
+          signal?.throwIfAborted();
+          // Start the write (thread pool), then hash on this thread while it runs.
+          const written = io('write', tmp, () => handle.write(chunk));
+          counter.update(chunk);
+          await written;
+        }
+        signal?.throwIfAborted();
+        const digest = counter.digest();
+        if (expectedDigest !== undefined && digest !== expectedDigest) {
+          throw new CairnError(
+            ErrorCodes.ARTIFACT_CORRUPT,
+            `refusing to store artifact: expected digest ${expectedDigest}, the bytes hash to ${digest}`,
+          );
+        }
+        await io('write', tmp, async () => {
+          await handle.sync();
+          await handle.close();
+        });
+        closed = true;
+        const target = objectPath(digest);
+        await io('store', target, async () => {
+          const folder = join(objectsDir, digest.slice(0, 2));
+          await ensureDir(folder);
+          // rename replaces an existing (possibly corrupt) object atomically; readers see old or new, never half.
+          await retryOnMissingDir(folder, () => rename(tmp, target));
+          await syncDir(folder);
+        });
+        return { digest, size: counter.size };
+      } catch (error) {
+        if (!closed) await handle.close().catch(() => {});
+        await rm(tmp, { force: true }).catch(() => {});
+        throw error;
+      }
+    },
+
+    async get(digest, getOptions = {}) {
+      const path = objectPath(digest);
+      getOptions.signal?.throwIfAborted();
+      const handle = await open(path, 'r').catch((error) => {
+        throw notFoundOr(error, digest, path);
+      });
+      let stream = handle.createReadStream({ highWaterMark: READ_CHUNK });
+      if (getOptions.signal) stream = addAbortSignal(getOptions.signal, stream);
+      return verifiedStream(stream, digest, getOptions.signal ? { signal: getOptions.signal } : {});
+    },
+
+    async stat(digest) {
+      // One synchronous stat: cheaper than a thread-pool round trip, and called once per output.
+      const path = objectPath(digest);
+      let info: ReturnType<typeof statSync>;
+      try {
+        info = statSync(path, { throwIfNoEntry: false });
+      } catch (error) {
+        throw storageFailed('read', path, error);
+      }
+      return info?.isFile() ? { digest, size: info.size } : undefined;
+    },
+
+    async verify(digest) {
+      const path = objectPath(digest);
+      try {
+        return (await hashFile(path)) === digest ? 'ok' : 'corrupt';
+      } catch (error: any) {
+        if (error?.code === 'ENOENT') return 'missing';
+        throw storageFailed('read', path, error);
+      }
+    },
+
+    async *list() {
+      const prefixes = await readdir(objectsDir).catch((error) => {
+        if (error.code === 'ENOENT') return [] as string[];
+        throw storageFailed('list', objectsDir, error);
+      });
+      for (const prefix of prefixes.sort()) {
+        if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+        const names = await readdir(join(objectsDir, prefix)).catch(() => [] as string[]);
+        for (const name of names.sort()) {
+          const digest = prefix + name;
+          if (!isDigest(digest)) continue;
+          const info = await stat(join(objectsDir, prefix, name)).catch(() => undefined);
+          if (info?.isFile()) yield { digest, size: info.size };
+        }
+      }
+    },
+
+    async delete(digest) {
+      const path = objectPath(digest);
+      await unlink(path).catch((error) => {
+        if (error.code !== 'ENOENT') throw storageFailed('delete', path, error);
+      });
+    },
+
+    async localPath(digest) {
+      const path = objectPath(digest);
+      const info = statQuick(path);
+      return info?.isFile() ? path : undefined;
+    },
+  };
+  return driver;
+}
+
+function validateOptions(options: LocalStoreOptions | string): string {
+  const invalid = (message: string) =>
+    new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `localStore: ${message}`, {
+      context: { plugin: 'local' },
+    });
+  if (typeof options === 'string') {
+    if (options.trim() === '') throw invalid('option "dir" must be a non-empty path, got ""');
+    return options;
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalid(`expected a folder path or { dir }, got ${options === null ? 'null' : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'dir') throw invalid(`unknown option "${key}" (known: dir)`);
+  }
+  if (typeof options.dir !== 'string' || options.dir.trim() === '') {
+    throw invalid(`option "dir" must be a non-empty path, got ${JSON.stringify(options.dir)}`);
+  }
+  return options.dir;
+}
+
+/** Synchronous: a stat of a local file takes microseconds, a thread-pool round trip does not. */
+function statQuick(path: string) {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Files up to this size are hashed with one synchronous read (see hashFile). */
+const SMALL_FILE = 64 * 1024;
+
+async function hashFile(path: string): Promise<string> {
+  // Most artifacts (configs, json, metrics) are tiny, and a cached rerun verifies one per step:
+  // a synchronous stat + read costs tens of microseconds, where a stream costs several thread-pool
+  // round trips each. Large files still stream, so the event loop never blocks for long.
+  const info = statSync(path);
+  if (info.size <= SMALL_FILE) {
+    const counter = hashCounter();
+    counter.update(readFileSync(path));
+    return counter.digest();
+  }
+  const handle = await open(path, 'r');
+  try {
+    return (await hashStream(handle.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false })))
+      .digest;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function cleanStaleTemps(tmpDir: string): Promise<void> {
+  const names = await readdir(tmpDir).catch(() => [] as string[]);
+  const cutoff = Date.now() - STALE_TEMP_MS;
+  for (const name of names) {
+    const path = join(tmpDir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info && info.mtimeMs < cutoff) await rm(path, { force: true, recursive: true }).catch(() => {});
+  }
+}
+
+async function syncDir(path: string): Promise<void> {
+  // Makes the rename durable; some file systems do not support fsync on folders, which is fine.
+  const handle = await open(path, 'r').catch(() => undefined);
+  if (!handle) return;
+  await handle.sync().catch(() => {});
+  await handle.close();
+}
+
+async function io<T>(action: string, path: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (CairnError.is(error)) throw error;
+    throw storageFailed(action, path, error);
+  }
+}
+
+function storageFailed(action: string, path: string, error: unknown): CairnError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new CairnError(ErrorCodes.STORAGE_FAILED, `local store: cannot ${action} ${path}: ${reason}`, {
+    cause: error,
+  });
+}
+
+function notFoundOr(error: any, digest: string, path: string): CairnError {
+  if (error?.code === 'ENOENT') {
+    return new CairnError(ErrorCodes.ARTIFACT_NOT_FOUND, `artifact ${digest} is not in the local store`);
+  }
+  return storageFailed('read', path, error);
+}

@@ -1,0 +1,462 @@
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type CairnEvent,
+  canonicalJson,
+  commandStep,
+  ErrorCodes,
+  json,
+  type MetadataStore,
+  metrics,
+  pipeline,
+  type StorageDriver,
+  sha256,
+  step,
+} from '@cairn/core';
+import {
+  inProcess,
+  localStore,
+  planPipeline,
+  type RunOptions,
+  runPipeline,
+  workerPool,
+} from '@cairn/runtime';
+import { memoryMetadata } from '@cairn/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { busyPair, waiting } from './fixtures/slow';
+import { numbers } from './fixtures/steps';
+
+let dir: string;
+let storage: StorageDriver;
+let metadata: MetadataStore;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-orch-'));
+  storage = localStore({ dir: join(dir, 'artifacts') });
+  metadata = memoryMetadata();
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function options(extra: Partial<RunOptions> = {}): RunOptions & { events: CairnEvent[] } {
+  const events: CairnEvent[] = [];
+  return {
+    storage,
+    metadata,
+    projectDir: dir,
+    onEvent: (e) => events.push(e),
+    events,
+    ...extra,
+  } as RunOptions & {
+    events: CairnEvent[];
+  };
+}
+
+const executed = (events: CairnEvent[]) =>
+  events
+    .filter((e) => e.type === 'step.succeeded')
+    .map((e) => (e as { step: string }).step)
+    .sort();
+const cached = (events: CairnEvent[]) =>
+  events
+    .filter((e) => e.type === 'step.cached')
+    .map((e) => (e as { step: string }).step)
+    .sort();
+
+describe('runPipeline', () => {
+  it('runs, then reuses everything, then re-executes exactly the changed step and its descendants', async () => {
+    const first = options({ configs: { source: { n: 3 } } });
+    const result = await runPipeline(numbers, first);
+    expect(result.status).toBe('succeeded');
+    expect(executed(first.events)).toEqual(['other', 'power', 'source', 'total']);
+    expect(result.counts).toEqual({ executed: 4, cached: 0, failed: 0, skipped: 0 });
+
+    const second = options({ configs: { source: { n: 3 } } });
+    const again = await runPipeline(numbers, second);
+    expect(executed(second.events)).toEqual([]);
+    expect(cached(second.events)).toEqual(['other', 'power', 'source', 'total']);
+    expect(again.steps.total!.outputs.metrics!.digest).toBe(result.steps.total!.outputs.metrics!.digest);
+
+    const third = options({ configs: { source: { n: 3 }, power: { exponent: 3 } } });
+    await runPipeline(numbers, third);
+    expect(executed(third.events)).toEqual(['power', 'total']);
+    expect(cached(third.events)).toEqual(['other', 'source']);
+    const started = third.events.find((e) => e.type === 'step.started' && e.step === 'power');
+    expect(started).toMatchObject({ reason: 'config-changed' });
+    const startedTotal = third.events.find((e) => e.type === 'step.started' && e.step === 'total');
+    expect(startedTotal).toMatchObject({ reason: 'input-changed' });
+  });
+
+  it('reads step configs from conf/base and conf/<env> files and records the stored config', async () => {
+    await mkdir(join(dir, 'conf', 'base'), { recursive: true });
+    await mkdir(join(dir, 'conf', 'ci'), { recursive: true });
+    await writeFile(join(dir, 'conf', 'base', 'source.yaml'), 'n: 2\n');
+    await writeFile(join(dir, 'conf', 'ci', 'source.yaml'), 'n: 5\n');
+    const local = await runPipeline(numbers, options());
+    const ci = await runPipeline(numbers, options({ env: 'ci' }));
+    expect(local.steps.total!.outputs.metrics).toBeDefined();
+    const sum = async (digest: string) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await storage.get(digest)) chunks.push(Buffer.from(chunk));
+      return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    };
+    expect((await sum(local.steps.total!.outputs.metrics!.digest)).sum).toBe(1 + 4);
+    expect((await sum(ci.steps.total!.outputs.metrics!.digest)).sum).toBe(1 + 4 + 9 + 16 + 25);
+    const run = await metadata.getRun(ci.runId);
+    expect(run?.env).toBe('ci');
+    // every step's stored config is in the run's config bundle; each step's digest names it
+    const bundle = await sum(run!.configBundle!);
+    expect(bundle.source).toEqual({ n: 5 });
+    expect(Object.keys(bundle).sort()).toEqual(['other', 'power', 'source', 'total']);
+    expect(run!.configs.source).toBe(sha256(canonicalJson({ n: 5 })));
+  });
+
+  it('refuses an invalid config before anything runs or is recorded', async () => {
+    const run = options({ configs: { source: { n: 'three' } } });
+    await expect(runPipeline(numbers, run)).rejects.toMatchObject({ code: ErrorCodes.CONFIG_INVALID });
+    expect(run.events).toEqual([]);
+    expect(await metadata.listRuns()).toEqual([]);
+  });
+
+  it('detects a corrupted artifact and re-runs its producer instead of using it', async () => {
+    const first = await runPipeline(numbers, options({ configs: { source: { n: 3 } } }));
+    const digest = first.steps.power!.outputs.powered!.digest;
+    const path = join(dir, 'artifacts', 'objects', digest.slice(0, 2), digest.slice(2));
+    const bytes = await readFile(path);
+    bytes[0] = bytes[0]! ^ 0xff;
+    await chmod(path, 0o644);
+    await writeFile(path, bytes);
+    expect(await storage.verify(digest)).toBe('corrupt');
+
+    const second = options({ configs: { source: { n: 3 } } });
+    const result = await runPipeline(numbers, second);
+    expect(result.status).toBe('succeeded');
+    expect(executed(second.events)).toEqual(['power']);
+    expect(second.events.find((e) => e.type === 'step.started')).toMatchObject({
+      step: 'power',
+      reason: 'missing-artifact',
+    });
+    expect(await storage.verify(digest)).toBe('ok');
+    expect(result.steps.power!.outputs.powered!.digest).toBe(digest);
+  });
+
+  it('--force re-executes a step even when cached', async () => {
+    await runPipeline(numbers, options({ configs: { source: { n: 3 } } }));
+    const forced = options({ configs: { source: { n: 3 } }, force: ['power'] });
+    await runPipeline(numbers, forced);
+    expect(executed(forced.events)).toEqual(['power']);
+    await expect(runPipeline(numbers, options({ force: ['nope'] }))).rejects.toMatchObject({
+      code: ErrorCodes.USAGE,
+    });
+  });
+
+  it('records a failure, skips what depends on it, runs the rest, and resumes through the cache', async () => {
+    let fail = true;
+    const flaky = step({
+      name: 'flaky',
+      inputs: { numbers: json<number[]>() },
+      outputs: { out: json<number[]>() },
+      run: ({ inputs }) => {
+        if (fail) throw new Error('boom');
+        return { out: inputs.numbers };
+      },
+    });
+    const make = () =>
+      pipeline('failing', () => {
+        const { numbers: values } = numbersSource();
+        const { out } = flaky({ numbers: values });
+        sink({ values: out });
+        independent();
+      });
+    const numbersSource = step({
+      name: 'numbers',
+      outputs: { numbers: json<number[]>() },
+      run: () => ({ numbers: [1, 2] }),
+    });
+    const sink = step({
+      name: 'sink',
+      inputs: { values: json<number[]>() },
+      outputs: { n: metrics() },
+      run: ({ inputs }) => ({ n: { n: inputs.values.length } }),
+    });
+    const independent = step({ name: 'independent', outputs: { v: json<number>() }, run: () => ({ v: 1 }) });
+
+    const first = options();
+    const result = await runPipeline(make(), first);
+    expect(result.status).toBe('failed');
+    expect(result.counts).toEqual({ executed: 2, cached: 0, failed: 1, skipped: 1 });
+    expect(result.error).toMatchObject({ step: 'flaky', code: ErrorCodes.STEP_FAILED });
+    expect(result.error?.message).toContain('boom');
+    expect(first.events.find((e) => e.type === 'step.skipped')).toMatchObject({ step: 'sink' });
+    expect(first.events.at(-1)).toMatchObject({ type: 'run.finished', status: 'failed' });
+    const executions = await metadata.listExecutions(result.runId);
+    expect(executions.map((e) => `${e.step}:${e.status}`).sort()).toEqual([
+      'flaky:failed',
+      'independent:succeeded',
+      'numbers:succeeded',
+      'sink:skipped',
+    ]);
+
+    fail = false;
+    const second = options();
+    const resumed = await runPipeline(make(), second);
+    expect(resumed.status).toBe('succeeded');
+    expect(executed(second.events)).toEqual(['flaky', 'sink']);
+    expect(cached(second.events)).toEqual(['independent', 'numbers']);
+  });
+
+  it('retries per the step policy and reports each retry', async () => {
+    let attempts = 0;
+    const shaky = step({
+      name: 'shaky',
+      retries: { attempts: 2, backoffMs: 1 },
+      outputs: { v: json<number>() },
+      run: () => {
+        attempts++;
+        if (attempts < 3) throw new Error(`attempt ${attempts} failed`);
+        return { v: attempts };
+      },
+    });
+    const run = options();
+    const result = await runPipeline(
+      pipeline('retrying', () => void shaky()),
+      run,
+    );
+    expect(result.status).toBe('succeeded');
+    expect(result.steps.shaky!.attempts).toBe(3);
+    expect(run.events.filter((e) => e.type === 'step.retrying')).toHaveLength(2);
+  });
+
+  it('fails a step whose outputs do not match its declaration, without retrying', async () => {
+    let calls = 0;
+    const wrong = step({
+      name: 'wrong',
+      retries: 3,
+      outputs: { m: metrics(), extra: json<number>() },
+      run: () => {
+        calls++;
+        return { m: { accuracy: 'high' } } as never;
+      },
+    });
+    const result = await runPipeline(
+      pipeline('wrong-outputs', () => void wrong()),
+      options(),
+    );
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe(ErrorCodes.STEP_OUTPUT_INVALID);
+    expect(result.error?.message).toMatch(/missing output "extra"/);
+    expect(result.error?.message).toMatch(/output "m" is not a valid metrics/);
+    expect(calls).toBe(1);
+  });
+
+  it('times a step out', async () => {
+    const slow = step({
+      name: 'slow',
+      timeoutMs: 50,
+      outputs: { v: json<number>() },
+      run: ({ signal }) =>
+        new Promise((resolve) => signal.addEventListener('abort', () => resolve({ v: 1 }))),
+    });
+    const result = await runPipeline(
+      pipeline('timeouts', () => void slow()),
+      options(),
+    );
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe(ErrorCodes.STEP_TIMEOUT);
+  });
+
+  it('cancels through the abort signal: the step sees it and the run ends cancelled', async () => {
+    const controller = new AbortController();
+    const run = options({
+      signal: controller.signal,
+      onEvent: (e) => {
+        run.events.push(e);
+        if (e.type === 'step.started') setTimeout(() => controller.abort(), 20);
+      },
+    });
+    const result = await runPipeline(waiting, run);
+    expect(result.status).toBe('cancelled');
+    expect((await metadata.getRun(result.runId))?.status).toBe('cancelled');
+    expect(run.events.at(-1)).toMatchObject({ type: 'run.finished', status: 'cancelled' });
+  });
+
+  it('runs command steps with their config file and output folder', async () => {
+    const scored = commandStep({
+      name: 'scored',
+      config: z.object({ factor: z.number() }),
+      command: `node -e "const c=require(process.env.CAIRN_CONFIG);require('fs').writeFileSync(process.argv[1], JSON.stringify({score: c.factor*2}))" {outputs.scores}`,
+      outputs: { scores: metrics() },
+    });
+    const copies = commandStep({
+      name: 'copies',
+      inputs: { scores: metrics() },
+      // both spellings of an input path work: the placeholder and $CAIRN_INPUTS/<name>
+      command: 'cmp {inputs.scores} "$CAIRN_INPUTS/scores" && cp "$CAIRN_INPUTS/scores" {outputs.same}',
+      outputs: { same: metrics() },
+    });
+    const failing = commandStep({
+      name: 'failing',
+      command: 'echo broken >&2; exit 3',
+      outputs: { x: metrics() },
+    });
+    const ok = await runPipeline(
+      pipeline('commands', () => void scored()),
+      options({ configs: { scored: { factor: 21 } } }),
+    );
+    expect(ok.status).toBe('succeeded');
+    const chunks: Buffer[] = [];
+    for await (const chunk of await storage.get(ok.steps.scored!.outputs.scores!.digest))
+      chunks.push(Buffer.from(chunk));
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({ score: 42 });
+    const chained = await runPipeline(
+      pipeline('commands-chained', () => {
+        const { scores } = scored();
+        copies({ scores });
+      }),
+      options({ configs: { scored: { factor: 21 } } }),
+    );
+    expect(chained.status).toBe('succeeded');
+    expect(chained.steps.copies!.outputs.same!.digest).toBe(ok.steps.scored!.outputs.scores!.digest);
+
+    const bad = await runPipeline(
+      pipeline('commands-bad', () => void failing()),
+      options(),
+    );
+    expect(bad.status).toBe('failed');
+    expect(bad.error?.message).toMatch(/exited with code 3/);
+    expect(bad.error?.message).toMatch(/broken/);
+  });
+
+  it('runs steps in worker threads with the same results as in-process', async () => {
+    const configs = { a: { ms: 100, seed: 1 }, b: { ms: 100, seed: 2 } };
+    const pooled = await runPipeline(busyPair, options({ configs, executor: workerPool({ size: 2 }) }));
+    expect(pooled.status).toBe('succeeded');
+    expect(pooled.counts.executed).toBe(2);
+    const inline = await runPipeline(busyPair, options({ configs, executor: inProcess(), noCache: true }));
+    // in a thread the step reports thread: true, so the digests differ exactly there
+    expect(inline.steps.a!.outputs.out!.digest).not.toBe(pooled.steps.a!.outputs.out!.digest);
+    const read = async (digest: string) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await storage.get(digest)) chunks.push(Buffer.from(chunk));
+      return JSON.parse(Buffer.concat(chunks).toString());
+    };
+    expect(await read(pooled.steps.b!.outputs.out!.digest)).toEqual({ seed: 2, thread: true });
+    expect(await read(inline.steps.b!.outputs.out!.digest)).toEqual({ seed: 2, thread: false });
+  });
+
+  it('re-creates a TypeScript-only storage plugin from the project in worker threads', async () => {
+    // A platform team's plugin published as TypeScript sources, installed in the project.
+    const pkg = join(dir, 'node_modules', '@acme', 'store');
+    await mkdir(pkg, { recursive: true });
+    await mkdir(join(dir, 'node_modules', '@cairn'));
+    for (const name of ['core', 'runtime'])
+      await symlink(
+        fileURLToPath(new URL(`../../${name}`, import.meta.url)),
+        join(dir, 'node_modules', '@cairn', name),
+      );
+    await writeFile(
+      join(pkg, 'package.json'),
+      JSON.stringify({ name: '@acme/store', type: 'module', exports: './index.ts' }),
+    );
+    await writeFile(
+      join(pkg, 'index.ts'),
+      [
+        "import type { StorageDriver } from '@cairn/core';",
+        "import { localStore } from '@cairn/runtime';",
+        'export function acmeStore(options: { dir: string }): StorageDriver {',
+        "  return { ...localStore(options), name: 'acme', ref: { module: '@acme/store', export: 'acmeStore', options } };",
+        '}',
+      ].join('\n'),
+    );
+    const { acmeStore } = (await import(join(pkg, 'index.ts'))) as {
+      acmeStore(o: { dir: string }): StorageDriver;
+    };
+    const result = await runPipeline(
+      busyPair,
+      options({
+        storage: acmeStore({ dir: join(dir, 'acme') }),
+        executor: workerPool({ size: 1 }),
+        configs: { a: { ms: 1, seed: 1 }, b: { ms: 1, seed: 2 } },
+      }),
+    );
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe('succeeded');
+  });
+
+  it('refuses a worker pool over storage that cannot cross threads', async () => {
+    const { memoryStore } = await import('@cairn/testkit');
+    await expect(
+      runPipeline(
+        busyPair,
+        options({
+          storage: memoryStore(),
+          executor: workerPool({ size: 1 }),
+          configs: { a: { ms: 1, seed: 1 }, b: { ms: 1, seed: 1 } },
+        }),
+      ),
+    ).rejects.toMatchObject({ code: ErrorCodes.EXECUTOR_FAILED });
+    // The refused run is recorded as failed, not left running.
+    const [run] = await metadata.listRuns({});
+    expect(run).toMatchObject({ status: 'failed' });
+    expect(run!.error).toMatch(/^executor: /);
+  });
+});
+
+describe('planPipeline', () => {
+  it('says what would run and why, without running', async () => {
+    const before = await planPipeline(numbers, {
+      storage,
+      metadata,
+      projectDir: dir,
+      configs: { source: { n: 3 } },
+    });
+    expect(before.steps.map((s) => `${s.step}:${s.action}:${s.reason}`)).toEqual([
+      'source:run:new',
+      'other:run:new',
+      'power:run:upstream',
+      'total:run:upstream',
+    ]);
+    expect(await metadata.listRuns()).toEqual([]);
+    await runPipeline(numbers, options({ configs: { source: { n: 3 } } }));
+    const after = await planPipeline(numbers, {
+      storage,
+      metadata,
+      projectDir: dir,
+      configs: { source: { n: 4 } },
+    });
+    expect(after.steps.map((s) => `${s.step}:${s.action}:${s.reason}`)).toEqual([
+      'source:run:config-changed',
+      'other:cached:cached',
+      'power:run:upstream',
+      'total:run:upstream',
+    ]);
+  });
+
+  it('reports a code change', async () => {
+    const make = (offset: number) =>
+      pipeline('code', () => {
+        if (offset === 0) constant();
+        else changed();
+      });
+    const constant = step({ name: 'constant', outputs: { v: json<number>() }, run: () => ({ v: 1 }) });
+    const changed = step({ name: 'constant', outputs: { v: json<number>() }, run: () => ({ v: 2 }) });
+    await runPipeline(make(0), options());
+    const plan = await planPipeline(make(1), { storage, metadata, projectDir: dir });
+    expect(plan.steps[0]).toMatchObject({ step: 'constant', action: 'run', reason: 'code-changed' });
+    const versioned = step({
+      name: 'constant',
+      version: 2,
+      outputs: { v: json<number>() },
+      run: () => ({ v: 1 }),
+    });
+    const bumped = await planPipeline(
+      pipeline('code', () => void versioned()),
+      { storage, metadata, projectDir: dir },
+    );
+    expect(bumped.steps[0]).toMatchObject({ reason: 'code-changed' });
+  });
+});

@@ -1,0 +1,4 @@
+import { testMetadata } from '@cairn/testkit';
+import { memoryMetadata } from './metadata';
+
+testMetadata({ name: 'memory', create: () => memoryMetadata() });
