@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { ArtifactRef, Pipeline, PlanReason, StorageDriver } from '@cairn/core';
-import { cacheKey, decideCache, prepareRun, previousExecutions } from './prepare';
+import { cacheKey, decideCache, previousExecutions } from './cache';
+import { prepareRun } from './prepare';
 import { runServices } from './services';
 import type { Plan, PlannedStep, PlanOptions } from './types';
 

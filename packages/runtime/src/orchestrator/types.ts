@@ -17,21 +17,40 @@ import type {
  * `planPipeline` answers what a run would do, without running anything.
  */
 
-export interface RunOptions {
+/** Where a run reads and writes: the stack. */
+export interface RunStackOptions {
   storage: StorageDriver;
   metadata: MetadataStore;
   /** @default inProcess() */
   executor?: ExecutorDescriptor;
+}
+
+/** Which project and environment the run belongs to. */
+export interface RunProjectOptions {
   /** Environment name: selects `conf/<env>/` overrides and is recorded on the run. @default 'local' */
   env?: string;
   /** The project folder: git state, command steps' cwd, relative `sources`. @default process.cwd() */
   projectDir?: string;
   /** Folder of step configs. @default `<projectDir>/conf` */
   confDir?: string;
+  /** Scratch folder for step workdirs. @default `<projectDir>/.cairn/tmp` */
+  tmpDir?: string;
+  /** Cairn's local state folder (the deployer's and A/B engine's files). @default `<projectDir>/.cairn` */
+  stateDir?: string;
+}
+
+/** What the steps are configured with. */
+export interface RunConfigOptions {
   /** Configs given in code, per step name; they take the place of conf/base files. */
   configs?: Record<string, unknown>;
   /** `--set step.key=value` flags, or already-parsed overrides per step. */
   overrides?: string[] | Record<string, Record<string, unknown>>;
+  /** Process environment for `${env:…}` references. @default process.env */
+  environment?: NodeJS.ProcessEnv;
+}
+
+/** How the run is driven and watched. */
+export interface RunControlOptions {
   /** Run every step, reuse nothing (results are still recorded and cached for later). @default false */
   noCache?: boolean;
   /** Step names to re-execute even when cached. */
@@ -44,19 +63,25 @@ export interface RunOptions {
   onEvent?: (event: CairnEvent) => void;
   /** Labels stored on the run. */
   tags?: Record<string, string>;
-  /** Scratch folder for step workdirs. @default `<projectDir>/.cairn/tmp` */
-  tmpDir?: string;
-  /** Process environment for `${env:…}` references. @default process.env */
-  environment?: NodeJS.ProcessEnv;
-  /** The deployer lent to steps that declare `deployer: true`. */
+}
+
+/** The services the run lends to steps that declare them (`uses`). */
+export interface RunServiceOptions {
+  /** The deployer lent to steps that use `deployer`. */
   deployer?: DeployerDescriptor;
-  /** The A/B engine lent to steps that declare `abtest: true`. */
+  /** The A/B engine lent to steps that use `abtest`. */
   abtest?: AbTestDescriptor;
   /** Model loaders by bundle flavor, for the deployer (`serving.loaders` in cairn.config.ts). */
   loaders?: Record<string, ModelLoader>;
-  /** Cairn's local state folder (the deployer's and A/B engine's files). @default `<projectDir>/.cairn` */
-  stateDir?: string;
 }
+
+/** Everything `runPipeline` takes, grouped by concern. `openProject(…).runOptions()` fills the first three. */
+export interface RunOptions
+  extends RunStackOptions,
+    RunProjectOptions,
+    RunServiceOptions,
+    RunConfigOptions,
+    RunControlOptions {}
 
 export interface StepOutcome {
   status: ExecutionStatus;

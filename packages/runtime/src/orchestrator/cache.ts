@@ -1,0 +1,202 @@
+/**
+ * The cache decision: a step's code fingerprint, its cache key, and whether
+ * a completed execution with the same key can be reused because its outputs
+ * still verify in storage. Also why a step runs again (`missReason`).
+ */
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  type AnyStepDefinition,
+  type ArtifactMap,
+  type ArtifactRef,
+  type CacheEntry,
+  CairnError,
+  canonicalJson,
+  ErrorCodes,
+  type ExecutionRecord,
+  isCommandStep,
+  type MetadataStore,
+  type PipelineNode,
+  type PlanReason,
+  type StorageDriver,
+  sha256,
+} from '@cairn/core';
+import { materializeArtifact } from '../artifacts/io';
+import type { PreparedRun } from './prepare';
+import type { RunServices } from './services';
+
+/**
+ * The step's code as the cache sees it: the source of `run` (or the command),
+ * the explicit `version`, the declared outputs, and the bytes of every file
+ * listed in `sources`. A change to any of them is a change of code.
+ */
+export async function codeFingerprint(definition: AnyStepDefinition, projectDir: string): Promise<string> {
+  const parts: string[] = [
+    isCommandStep(definition) ? `command:${definition.command}` : `run:${definition.run.toString()}`,
+    `version:${definition.version ?? ''}`,
+    `outputs:${Object.entries(definition.outputs)
+      .map(([name, type]) => `${name}=${type.name}`)
+      .join(',')}`,
+  ];
+  for (const source of definition.sources ?? []) {
+    const path = resolve(projectDir, source);
+    try {
+      parts.push(`source:${source}:${sha256(await readFile(path))}`);
+    } catch (cause) {
+      throw new CairnError(
+        ErrorCodes.STEP_INVALID,
+        `Step "${definition.name}" lists source "${source}", which cannot be read (${path})`,
+        { cause },
+      );
+    }
+  }
+  return sha256(parts.join('\n'));
+}
+
+/** The cache key: step, code, config and input digests, canonically encoded. */
+export function cacheKey(
+  node: PipelineNode,
+  prepared: PreparedRun,
+  inputs: Record<string, ArtifactRef>,
+): string {
+  const inputDigests: Record<string, string> = {};
+  for (const [name, ref] of Object.entries(inputs)) inputDigests[name] = ref.digest;
+  return sha256(
+    canonicalJson({
+      step: node.name,
+      code: prepared.code.get(node.name),
+      config: prepared.configs.get(node.name)!.digest,
+      inputs: inputDigests,
+    }),
+  );
+}
+
+/**
+ * The most recent execution of each step in earlier runs of this pipeline
+ * (looking back a few runs), so a re-execution can say what changed.
+ */
+export async function previousExecutions(
+  metadata: MetadataStore,
+  pipelineName: string,
+  stepCount: number,
+): Promise<Map<string, ExecutionRecord>> {
+  const found = new Map<string, ExecutionRecord>();
+  const runs = await metadata.listRuns({ pipeline: pipelineName, limit: 5 });
+  for (const run of runs) {
+    if (found.size >= stepCount) break;
+    for (const execution of await metadata.listExecutions(run.id)) {
+      if (execution.status !== 'succeeded' && execution.status !== 'cached') continue;
+      if (!found.has(execution.step)) found.set(execution.step, execution);
+    }
+  }
+  return found;
+}
+
+/** Why a step whose key has no cache entry must run. */
+function missReason(
+  node: PipelineNode,
+  prepared: PreparedRun,
+  inputs: Record<string, ArtifactRef>,
+  previous: ExecutionRecord | undefined,
+): 'new' | 'config-changed' | 'input-changed' | 'code-changed' {
+  if (!previous) return 'new';
+  if (previous.configDigest && previous.configDigest !== prepared.configs.get(node.name)!.digest) {
+    return 'config-changed';
+  }
+  for (const [name, ref] of Object.entries(inputs)) {
+    if (previous.inputs[name]?.digest !== ref.digest) return 'input-changed';
+  }
+  return 'code-changed';
+}
+
+/** True when every output of a cache entry is still in storage with the right bytes. */
+async function outputsVerify(storage: StorageDriver, outputs: Record<string, ArtifactRef>): Promise<boolean> {
+  const results = await Promise.all(Object.values(outputs).map((ref) => storage.verify(ref.digest)));
+  return results.every((result) => result === 'ok');
+}
+
+/** The declared outputs (names and types) match what a cache entry holds. */
+function outputsMatch(node: PipelineNode, outputs: Record<string, ArtifactRef>): boolean {
+  const declared = Object.entries(node.step.definition.outputs);
+  if (declared.length !== Object.keys(outputs).length) return false;
+  return declared.every(([name, type]) => outputs[name]?.type === (type as { name: string }).name);
+}
+
+/**
+ * Whether a verified cache entry may be reused: steps with a `reuse` check
+ * get their cached output values (and what they declare: the registry, the
+ * deployer, the A/B engine) and may refuse. Steps without one always reuse.
+ */
+async function reusable(
+  node: PipelineNode,
+  prepared: PreparedRun,
+  outputs: Record<string, ArtifactRef>,
+  storage: StorageDriver,
+  services: RunServices,
+  tmpDir: string,
+): Promise<boolean> {
+  const definition = node.step.definition;
+  if (!definition.reuse) return true;
+  await mkdir(tmpDir, { recursive: true });
+  const workdir = await mkdtemp(join(tmpDir, `${node.name}-reuse-`));
+  try {
+    const values: Record<string, unknown> = {};
+    for (const [name, type] of Object.entries(definition.outputs as ArtifactMap)) {
+      const ref = outputs[name]!;
+      const path = await materializeArtifact(storage, ref, type.form, join(workdir, name));
+      values[name] = await type.deserialize({ path, digest: ref.digest, size: ref.size }, { workdir, name });
+    }
+    return await definition.reuse({
+      outputs: values as never,
+      config: prepared.configs.get(node.name)!.value,
+      ...(await services.for(definition)),
+    });
+  } finally {
+    await rm(workdir, { recursive: true, force: true });
+  }
+}
+
+/** What the cache says about one step: reuse this entry, or run for this reason. */
+export type CacheDecision =
+  | { reuse: CacheEntry }
+  | { reason: Exclude<PlanReason, 'cached' | 'upstream'>; broken?: CacheEntry };
+
+/**
+ * The one cache decision `runPipeline` acts on and `planPipeline` reports:
+ * forced and uncacheable steps run; an entry is reused only when its outputs
+ * match the declaration, still verify in storage, and pass the step's
+ * `reuse` check. `broken` is an entry whose bytes are gone or corrupt (the
+ * run forgets it; the plan only says so). Reads only; writes nothing.
+ */
+export async function decideCache(
+  node: PipelineNode,
+  prepared: PreparedRun,
+  key: string,
+  inputs: Record<string, ArtifactRef>,
+  context: {
+    storage: StorageDriver;
+    metadata: MetadataStore;
+    noCache?: boolean;
+    previous: Map<string, ExecutionRecord>;
+    tmpDir: string;
+    /** Lends the registry, deployer and A/B engine to `reuse` checks that declare them. */
+    services: RunServices;
+  },
+): Promise<CacheDecision> {
+  if (prepared.force.has(node.name)) return { reason: 'forced' };
+  if (node.step.definition.cache === false || context.noCache) return { reason: 'no-cache' };
+  const entry = await context.metadata.lookupCache(key);
+  if (!entry) return { reason: missReason(node, prepared, inputs, context.previous.get(node.name)) };
+  if (!outputsMatch(node, entry.outputs) || !(await outputsVerify(context.storage, entry.outputs))) {
+    return { reason: 'missing-artifact', broken: entry };
+  }
+  const reuse = await reusable(
+    node,
+    prepared,
+    entry.outputs,
+    context.storage,
+    context.services,
+    context.tmpDir,
+  );
+  return reuse ? { reuse: entry } : { reason: 'state-changed' };
+}
