@@ -4,6 +4,6 @@ import { shared } from '../../vitest.shared.ts';
 export default mergeConfig(
   shared,
   defineConfig({
-    test: { globalSetup: ['test/global-setup.ts'], testTimeout: 60_000 },
+    test: { globalSetup: ['test/global-setup.ts'] },
   }),
 );

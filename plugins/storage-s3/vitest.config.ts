@@ -9,8 +9,6 @@ export default mergeConfig(
       globalSetup: ['test/server.ts'],
       // s3.test.ts stops the gateway on purpose; no other file may be mid-request then.
       fileParallelism: false,
-      testTimeout: 120_000,
-      hookTimeout: 120_000,
       env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     },
   }),

@@ -2,7 +2,4 @@ import { defineConfig, mergeConfig } from 'vitest/config';
 import { shared } from '../../vitest.shared.ts';
 
 // One long test that spawns npm, the registry and the built CLI: no parallel files, generous timeouts.
-export default mergeConfig(
-  shared,
-  defineConfig({ test: { testTimeout: 420_000, hookTimeout: 420_000, fileParallelism: false } }),
-);
+export default mergeConfig(shared, defineConfig({ test: { fileParallelism: false } }));

@@ -10,7 +10,6 @@ export default mergeConfig(
         '../../plugins/storage-s3/test/server.ts',
         '../../plugins/metadata-postgres/test/global-setup.ts',
       ],
-      testTimeout: 180_000,
     },
   }),
 );

@@ -18,7 +18,7 @@ describe('cairn drift on a project made with cairn new --link', () => {
     const made = await cairn(['new', 'drift-proj', '--link'], cwd);
     expect(made.code, made.stderr).toBe(0);
     dir = join(cwd, 'drift-proj');
-  }, 180_000);
+  });
 
   it('exits 2 with a clear message before any run has a drift report', async () => {
     const result = await cairn(['drift'], dir);

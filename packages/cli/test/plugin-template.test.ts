@@ -38,7 +38,7 @@ describe('cairn new --template plugin, every kind', () => {
     );
     const installed = spawnSync(NPM, ['install', '--no-audit', '--no-fund'], { cwd, encoding: 'utf8' });
     expect(installed.status, installed.stderr).toBe(0);
-  }, 300_000);
+  });
 
   for (const kind of KINDS) {
     it(`--kind ${kind}: declares itself, passes its conformance suite and typechecks as generated`, {

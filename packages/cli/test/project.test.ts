@@ -23,7 +23,7 @@ describe('a project made with cairn new --link', () => {
     expect(made.stdout).toMatch(/Installed dependencies/);
     expect(made.stdout).toMatch(/first commit/);
     dir = join(cwd, 'team-proj');
-  }, 180_000);
+  });
 
   it('made a first git commit of the generated files', () => {
     const log = execFileSync('git', ['log', '--oneline'], { cwd: dir, encoding: 'utf8' });

@@ -78,7 +78,7 @@ describe('cairn worker on a project made with cairn new --link --plugins executo
         "bullmqExecutor({ connection: '${env:REDIS_URL}', allowLocalStorage: true })",
       ),
     );
-  }, 180_000);
+  });
 
   afterAll(async () => {
     if (worker && worker.child.exitCode === null) {

@@ -188,12 +188,10 @@ describe('table() artifact type', () => {
       mass: i % 97 === 0 ? null : 3000 + ((i * 7919) % 3000),
       male: i % 2 === 0,
     }));
-    const start = performance.now();
     const t = tableFromRows(rows);
     const first = await roundTrip(t, 'big');
     const second = await roundTrip(tableFromRows(rows), 'big2');
     const back = first.back.rows();
-    const elapsed = performance.now() - start;
     expect(back).toHaveLength(100_000);
     expect(back[99_999]).toEqual(rows[99_999]);
     expect(back[97]).toEqual(rows[97]);
@@ -201,7 +199,6 @@ describe('table() artifact type', () => {
       rows.filter((r) => r.mass === null).length,
     );
     expect(sha256(first.bytes)).toBe(sha256(second.bytes));
-    expect(elapsed).toBeLessThan(10_000);
   });
 
   it('reads Arrow tables with other column types (ints, floats32) as numbers', async () => {

@@ -151,7 +151,7 @@ describe('deploy-local across processes', () => {
       v.map((m) => m.version),
     );
     await expect(stat(lockFile(stateDir, 'shared'))).rejects.toMatchObject({ code: 'ENOENT' });
-  }, 60_000);
+  });
 
   it('has a serving deployer follow a deploy, a rollback, a new endpoint and a removal made by another process', async () => {
     const stateDir = newStateDir();
@@ -203,7 +203,7 @@ describe('deploy-local across processes', () => {
       endpoints: Array<{ endpoint: string }>;
     };
     expect(listed.endpoints.map((d) => d.endpoint)).toEqual(['penguins']);
-  }, 60_000);
+  });
 
   it('reports a followed revision that cannot load as not ready and keeps serving the one before', async () => {
     const stateDir = newStateDir();
@@ -266,7 +266,7 @@ describe('deploy-local across processes', () => {
         await new Promise((done) => setTimeout(done, 5));
       }
     }
-  }, 60_000);
+  });
 
   it('keeps serving the last good revision when a followed state file is damaged', async () => {
     const stateDir = newStateDir();

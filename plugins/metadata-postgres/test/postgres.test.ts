@@ -413,9 +413,7 @@ describe('errors name the server and never the password', () => {
     const silentPort = (silent.address() as { port: number }).port;
     try {
       const store = open({ url: withPassword('pw-123456', silentPort), connectTimeoutMs: 300 });
-      const started = Date.now();
       const error = await caught(store.init!());
-      expect(Date.now() - started).toBeLessThan(5_000);
       expect(error.code).toBe('CAIRN_METADATA_FAILED');
       expect(error.message).toBe(`PostgreSQL at 127.0.0.1:${silentPort}/cairn did not answer within 300 ms`);
     } finally {

@@ -315,7 +315,7 @@ describe('crash safety', () => {
     } finally {
       raw2.close();
     }
-  }, 60_000);
+  });
 });
 
 describe('scale', () => {
@@ -479,5 +479,5 @@ describe('scale', () => {
     timings.push(`1,000-step cached rerun: ${(performance.now() - rerunStarted).toFixed(0)} ms`);
     expect(await store.listExecutions('r_rerun')).toHaveLength(1000);
     console.log(`sqlite metadata at 100,000 executions:\n  ${timings.join('\n  ')}`);
-  }, 120_000);
+  });
 });

@@ -283,7 +283,7 @@ describe('against radosgw', () => {
     expect(await writers[0]?.verify(digest)).toBe('ok');
   });
 
-  it('streams 1 GiB through put and get with bounded memory', { timeout: 600_000 }, async () => {
+  it('streams 1 GiB through put and get with bounded memory', async () => {
     const size = 1024 * MiB;
     const driver = track(store(uniquePrefix('huge')));
     const baseline = process.memoryUsage().rss;
@@ -320,13 +320,11 @@ describe('against radosgw', () => {
         await stopped;
       }
     });
-    const started = Date.now();
     const error = await failure(() => driver.put(source.chunks));
     await stopped;
     expect(error.code).toBe('CAIRN_STORAGE_FAILED');
     expect(error.message).toContain(server.endpoint);
     expect(error.message).toContain('cannot reach the server');
-    expect(Date.now() - started).toBeLessThan(60_000);
 
     await run('bash', [server.script, 'start-gateway', server.dir], { timeout: 60_000 });
     const state = await bucketState(prefix);
