@@ -102,19 +102,17 @@ describe('msprtMeans under peeking every 100 units (A/A: equal means)', () => {
     { split: '90/10', share: 0.1, sdControl: 1, sdTreatment: 1, seed: 103 },
     { split: '90/10', share: 0.1, sdControl: 1, sdTreatment: 2, seed: 104 },
     { split: '90/10', share: 0.1, sdControl: 2, sdTreatment: 1, seed: 105 },
-  ])('$split split, sd $sdControl vs $sdTreatment: false stops within alpha', ({
-    share,
-    sdControl,
-    sdTreatment,
-    seed,
-  }) => {
-    const { stopped } = simulateMeans(
-      seed,
-      { share: 1 - share, draw: normal(10, sdControl) },
-      { share, draw: normal(10, sdTreatment) },
-    );
-    expect(stopped).toBeLessThanOrEqual(limit);
-  });
+  ])(
+    '$split split, sd $sdControl vs $sdTreatment: false stops within alpha',
+    ({ share, sdControl, sdTreatment, seed }) => {
+      const { stopped } = simulateMeans(
+        seed,
+        { share: 1 - share, draw: normal(10, sdControl) },
+        { share, draw: normal(10, sdTreatment) },
+      );
+      expect(stopped).toBeLessThanOrEqual(limit);
+    },
+  );
 
   it('reproduces the reported canary case: Welch p = 0.093 is no reason to ship', () => {
     // Control {n 19000, mean 10, var 1} vs treatment {n 1000, mean 10.16, var 9}. V = 1/19000 + 9/1000,
