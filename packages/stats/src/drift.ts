@@ -10,23 +10,39 @@ import { assertArray, assertFinite, assertNonNegative, assertNumber, assertPosit
 
 /** Options of `populationStabilityIndex`. */
 export interface PsiOptions {
-  /** Floor for a bin's share, so that an empty bin gives a large but finite term. @default 1e-4 */
+  /**
+   * The share given to an empty bin, so that it adds a large but finite term
+   * (see `populationStabilityIndex` for the rule). @default 1e-4
+   */
   epsilon?: number;
 }
 
+/**
+ * Bin shares with empty bins filled: an empty bin gets `epsilon`, or the
+ * smallest non-empty share / 10⁶ when that share is ≤ epsilon, so a filled
+ * bin never outweighs a real one (Evidently's rule). Non-empty bins keep
+ * their share, however small.
+ */
 function shares(counts: readonly number[], name: string, epsilon: number): number[] {
   counts.forEach((c, i) => {
     assertNonNegative(c, `${name}[${i}]`);
   });
   const total = counts.reduce((s, c) => s + c, 0);
   if (!(total > 0)) throw new RangeError(`${name} must have a positive total count`);
-  return counts.map((c) => Math.max(c / total, epsilon));
+  const raw = counts.map((c) => c / total);
+  let smallest = Number.POSITIVE_INFINITY;
+  for (const share of raw) if (share > 0 && share < smallest) smallest = share;
+  const fill = smallest <= epsilon ? smallest / 1e6 : epsilon;
+  return raw.map((share) => (share > 0 ? share : fill));
 }
 
 /**
  * Population Stability Index Σ (a − e)·ln(a / e) over bin shares: 0 for
  * identical distributions; by the usual rule of thumb < 0.1 is stable,
- * 0.1–0.25 a moderate shift and > 0.25 a major one.
+ * 0.1–0.25 a moderate shift and > 0.25 a major one. Only empty bins are
+ * filled (with `epsilon`, or the smallest real share / 10⁶ when that is
+ * smaller, as Evidently does); a rare but present bin keeps its share, so a
+ * move from 1 in 100,000 to 50 in 100,000 counts in full.
  * @param expected counts per bin of the reference sample
  * @param actual counts per bin of the new sample, same bins
  */
@@ -60,34 +76,89 @@ function sortedCopy(values: readonly number[], name: string): Float64Array {
   return out.sort();
 }
 
+/** Largest n·m for which `ksTwoSample` computes the exact p-value (about 10⁷ cheap steps). */
+export const KS_EXACT_LIMIT = 10_000_000;
+
+/** The outcome of `ksTwoSample`. */
+export interface KsResult {
+  /** D, the largest gap between the two empirical CDFs. */
+  statistic: number;
+  pValue: number;
+  /** `exact` below KS_EXACT_LIMIT (n·m), `asymptotic` above. */
+  method: 'exact' | 'asymptotic';
+}
+
 /**
- * The two-sample Kolmogorov–Smirnov test: the largest gap between the two
- * empirical CDFs, and its p-value from the asymptotic Kolmogorov
- * distribution at λ = (√N + 0.12 + 0.11/√N)·D with N = nm/(n+m) (Stephens'
- * small-sample correction, as in Numerical Recipes `kstwo`). Distribution-free,
- * so it suits any numeric feature.
+ * The two-sample Kolmogorov–Smirnov test: the largest gap D between the two
+ * empirical CDFs, and its two-sided p-value P(D' ≥ D) under "both samples
+ * come from one distribution".
+ *
+ * While n·m ≤ KS_EXACT_LIMIT the p-value is exact: the share of the
+ * C(n+m, n) equally likely ways to split the pooled sample whose D' reaches
+ * D, counted by a lattice-path recursion (Hodges 1957; what scipy's
+ * `ks_2samp(method='exact')` computes). With ties the gap is only looked at
+ * between distinct pooled values, so the p-value is the exact permutation
+ * p-value given the ties (scipy ignores ties there and is conservative).
+ * Above the limit it uses the asymptotic Kolmogorov distribution at
+ * λ = (√N + 0.12 + 0.11/√N)·D, N = nm/(n+m) (Stephens' correction, as in
+ * Numerical Recipes `kstwo`), which is 1–10 % off at n ≈ 50–200 and far off
+ * for a handful of values. Distribution-free, so it suits any numeric feature.
  */
-export function ksTwoSample(
-  a: readonly number[],
-  b: readonly number[],
-): { statistic: number; pValue: number } {
+export function ksTwoSample(a: readonly number[], b: readonly number[]): KsResult {
   const x = sortedCopy(a, 'a');
   const y = sortedCopy(b, 'b');
   const n = x.length;
   const m = y.length;
   let i = 0;
   let j = 0;
-  let statistic = 0;
+  // D·n·m as a whole number, so the recursion compares integers, not rounded fractions.
+  let gap = 0;
   while (i < n && j < m) {
     // Step past every copy of the smaller value in both samples, so ties
     // move both CDFs together.
     const v = Math.min(x[i]!, y[j]!);
     while (i < n && x[i]! === v) i++;
     while (j < m && y[j]! === v) j++;
-    statistic = Math.max(statistic, Math.abs(i / n - j / m));
+    gap = Math.max(gap, Math.abs(i * m - j * n));
+  }
+  const statistic = gap / (n * m);
+  if (n * m <= KS_EXACT_LIMIT) {
+    return { statistic, pValue: ksExactPValue(x, y, gap), method: 'exact' };
   }
   const en = Math.sqrt((n * m) / (n + m));
-  return { statistic, pValue: kolmogorovSf((en + 0.12 + 0.11 / en) * statistic) };
+  return { statistic, pValue: kolmogorovSf((en + 0.12 + 0.11 / en) * statistic), method: 'asymptotic' };
+}
+
+/**
+ * P(a random split of the pooled sample has |i·m − j·n| ≥ gap at some cut
+ * between distinct values). v(i, j) is the probability that a uniformly
+ * random path from (0, 0) to (i, j) has been outside the band; its weights
+ * i/(i+j) and j/(i+j) sum to 1, so the small p-values of large shifts keep
+ * their relative precision (no 1 − inside).
+ */
+function ksExactPValue(x: Float64Array, y: Float64Array, gap: number): number {
+  const n = x.length;
+  const m = y.length;
+  if (gap === 0) return 1;
+  // cut[k]: the first k pooled values are all smaller than the rest (a place a CDF gap can be read).
+  const pooled = new Float64Array(n + m);
+  pooled.set(x);
+  pooled.set(y, n);
+  pooled.sort();
+  const cut = new Uint8Array(n + m + 1);
+  cut[n + m] = 1;
+  for (let k = 1; k < n + m; k++) if (pooled[k - 1]! < pooled[k]!) cut[k] = 1;
+  // Row i of v over j = 0..m, updated in place.
+  const v = new Float64Array(m + 1);
+  for (let jj = 1; jj <= m; jj++) v[jj] = cut[jj] && jj * n >= gap ? 1 : v[jj - 1]!;
+  for (let ii = 1; ii <= n; ii++) {
+    v[0] = cut[ii] && ii * m >= gap ? 1 : v[0]!;
+    for (let jj = 1; jj <= m; jj++) {
+      if (cut[ii + jj] && Math.abs(ii * m - jj * n) >= gap) v[jj] = 1;
+      else v[jj] = (v[jj]! * ii + v[jj - 1]! * jj) / (ii + jj);
+    }
+  }
+  return Math.min(1, v[m]!);
 }
 
 /**
