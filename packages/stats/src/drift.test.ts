@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { kolmogorovSf } from './distributions';
-import { histogram, KS_EXACT_LIMIT, ksTwoSample, populationStabilityIndex, quantileBins } from './drift';
+import {
+  histogram,
+  jensenShannonDistance,
+  KS_EXACT_LIMIT,
+  ksTwoSample,
+  populationStabilityIndex,
+  quantileBins,
+  wassersteinDistance,
+  wassersteinDistanceNormed,
+} from './drift';
 import { mulberry32, normalSample } from './random';
 
 function normals(seed: number, n: number, shift = 0): number[] {
@@ -180,5 +189,43 @@ describe('quantileBins and histogram', () => {
     expect(() => histogram([Number.NaN], [0, 1])).toThrow(/values\[0\] must not be NaN/);
     expect(() => quantileBins([1, 2], 0)).toThrow(/bins must be a whole number >= 1/);
     expect(() => quantileBins([], 3)).toThrow(/reference must have at least 1 element/);
+  });
+});
+
+describe('jensenShannonDistance and wassersteinDistance', () => {
+  const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+  const range = (n: number, f: (k: number) => number) => Array.from({ length: n }, (_, k) => f(k));
+
+  // References: test/reference/distance_reference.py (scipy.spatial.distance.jensenshannon).
+  it.each([
+    [[1, 2, 3], [3, 2, 1], 0.29531004717204934, 0.35470351519813204],
+    [[0.5, 0.5, 0], [0, 0.1, 0.9], 0.7469797975180145, 0.8972141737096521],
+    [[10, 0], [0, 10], 0.8325546111576977, 1],
+  ])('gives scipy’s Jensen–Shannon distance for %o vs %o', (p, q, natural, base2) => {
+    expect(rel(jensenShannonDistance(p, q), natural)).toBeLessThan(1e-9);
+    expect(rel(jensenShannonDistance(p, q, { base: 2 }), base2)).toBeLessThan(1e-9);
+    expect(jensenShannonDistance(p, p)).toBe(0);
+  });
+
+  // References: scipy.stats.wasserstein_distance, normed by max(np.std(reference), 0.001) as Evidently.
+  it.each([
+    ['[0,1,3] vs [5,6,8]', [0, 1, 3], [5, 6, 8], 5, 4.0089186286863665],
+    ['[1,1,2,5] vs [2,3,3]', [1, 1, 2, 5], [2, 3, 3], 1.4166666666666667, 0.8641585652180932],
+    [
+      '√k vs 0.3 + 1.1√k',
+      range(100, (k) => Math.sqrt(k)),
+      range(80, (k) => 0.3 + 1.1 * Math.sqrt(k)),
+      0.18385914752245838,
+      0.07669673031306484,
+    ],
+  ])('gives scipy’s Wasserstein distance and Evidently’s normed one: %s', (_name, a, b, distance, normed) => {
+    expect(rel(wassersteinDistance(a, b), distance)).toBeLessThan(1e-9);
+    expect(rel(wassersteinDistanceNormed(a, b), normed)).toBeLessThan(1e-9);
+  });
+
+  it('rejects mismatched or empty input naming it', () => {
+    expect(() => jensenShannonDistance([1, 2], [1])).toThrow(/p has 2 bins but q has 1/);
+    expect(() => jensenShannonDistance([0, 0], [1, 1])).toThrow(/p must have a positive total/);
+    expect(() => wassersteinDistance([], [1])).toThrow(/a must have at least 1 element/);
   });
 });
