@@ -127,14 +127,45 @@ describe('ksTwoSample', () => {
     expect(rel(r.pValue, pValue)).toBeLessThan(1e-9);
   });
 
+  it.each([
+    [
+      '5000 vs 4000',
+      range(5000, (k) => k),
+      range(4000, (k) => 0.3333 + 1.22 * k),
+      0.02415,
+      0.14733057035558128,
+    ],
+    [
+      '3000 vs 2000',
+      range(3000, (k) => Math.sqrt(k)),
+      range(2000, (k) => 0.3333 + 1.2 * Math.sqrt(k)),
+      0.0285,
+      0.28019610444343934, // asymp 0.2786
+    ],
+  ])(
+    'stays exact for large samples without ties when the gap is small: %s',
+    (_name, a, b, statistic, pValue) => {
+      // n·m is at or above KS_EXACT_LIMIT, but only the band of about 2·D·n·m cells is computed.
+      const r = ksTwoSample(a, b);
+      expect(r.method).toBe('exact');
+      expect(rel(r.statistic, statistic)).toBeLessThan(1e-12);
+      expect(rel(r.pValue, pValue)).toBeLessThan(1e-9);
+    },
+  );
+
   it('switches to the asymptotic distribution above KS_EXACT_LIMIT', () => {
-    const a = normals(21, 4000);
-    const b = normals(22, 3000, 0.05);
+    // Rounded values tie, so every lattice cell is needed: 4000 · 3000 cells is over the limit.
+    const a = normals(21, 4000).map((v) => Math.round(v * 100) / 100);
+    const b = normals(22, 3000, 0.05).map((v) => Math.round(v * 100) / 100);
     expect(4000 * 3000).toBeGreaterThan(KS_EXACT_LIMIT);
     const r = ksTwoSample(a, b);
     expect(r.method).toBe('asymptotic');
     const en = Math.sqrt((4000 * 3000) / 7000);
     expect(r.pValue).toBe(kolmogorovSf((en + 0.12 + 0.11 / en) * r.statistic));
+    // Without ties but with a gap so wide that the band is too: shifted by 3 standard deviations.
+    const far = ksTwoSample(normals(23, 4000), normals(24, 3000, 3));
+    expect(far.method).toBe('asymptotic');
+    expect(far.pValue).toBeLessThan(1e-100);
   });
 
   it('rejects empty and non-finite samples naming them', () => {

@@ -56,6 +56,11 @@ NO_TIES = {
         [0.05 + math.sqrt(1.2 * k) for k in range(120)],
     ),
     "200 vs 150 (k vs 20.5 + k)": ([k for k in range(200)], [20.5 + k for k in range(150)]),
+    "5000 vs 4000 (k vs 0.3333 + 1.22 k, no ties)": ([k for k in range(5000)], [0.3333 + 1.22 * k for k in range(4000)]),
+    "3000 vs 2000 (sqrt k vs 0.3333 + 1.2 sqrt k, no ties)": (
+        [math.sqrt(k) for k in range(3000)],
+        [0.3333 + 1.2 * math.sqrt(k) for k in range(2000)],
+    ),
 }
 
 TIES = {
