@@ -2,7 +2,7 @@ import { CairnError } from '@cairn/core';
 import { describe, expect, it } from 'vitest';
 import { penguinsPath } from '../test/fixtures';
 import { checkMarkup } from '../test/xml';
-import { type DriftOptions, type DriftReport, detectDrift, driftStep } from './drift';
+import { type DriftOptions, type DriftReport, detectDrift, driftReportHtml, driftStep } from './drift';
 import { tableFromJson } from './io';
 import { shuffle } from './random';
 import { type Table, tableFromRows } from './table';
@@ -260,6 +260,17 @@ describe('driftStep', () => {
 
   it('fills defaults and refuses bad config with the key path', () => {
     expect(validate({}).value).toEqual({ psiThreshold: 0.2, pValueThreshold: 0.001, minRows: 30, bins: 10 });
+    // The evidently preset's own defaults; options left out stay out.
+    expect(validate({ preset: 'evidently' }).value).toEqual({
+      preset: 'evidently',
+      psiThreshold: 0.2,
+      pValueThreshold: 0.05,
+      minRows: 1,
+      bins: 10,
+    });
+    expect(validate({ preset: 'evidently', test: 'wilcoxon' }).issues).toEqual([
+      { path: ['test'], message: expect.stringMatching(/^expected one of auto, ks/) },
+    ]);
     expect(validate({ psiThreshold: 'high', ignore: ['a', 3] }).issues).toEqual([
       { path: ['psiThreshold'], message: 'expected a positive number, got "high"' },
       { path: ['ignore', 1], message: 'expected a column name' },
@@ -315,6 +326,9 @@ describe('detectDrift: columns that cannot drift meaningfully', () => {
     expect(column(report, 'orderKey').skipped).toMatch(/every reference value is distinct/);
     expect(column(report, 'user_id').skipped).toMatch(/id column/);
     expect(column(report, 'amount').skipped).toBeUndefined();
+    const html = driftReportHtml(report);
+    checkMarkup(html, 'html');
+    expect(html).toContain('Skipped (cannot drift meaningfully): <code>day</code>');
   });
 
   it('compares a skipped kind of column when it is named in `columns`', () => {
