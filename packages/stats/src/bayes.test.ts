@@ -90,15 +90,40 @@ describe('betaBinomialComparison', () => {
     const approx = betaBinomialComparison(control, treatment, { prior: { alpha: 1 + 1e-9, beta: 1 } });
     expect(Math.abs(exact.probabilityToBeat - approx.probabilityToBeat)).toBeLessThan(0.005);
     expect(Math.abs(exact.expectedLoss - approx.expectedLoss)).toBeLessThan(1e-4);
-    // And across the limit itself, one success apart in each arm.
+    // And across the limit itself: every posterior parameter above EXACT_LIMIT sends both to the normal branch.
     const above = betaBinomialComparison(
-      { successes: 4901, trials: 50_000 },
       { successes: EXACT_LIMIT, trials: 50_000 },
+      { successes: EXACT_LIMIT + 100, trials: 50_000 },
     );
-    expect(Math.abs(exact.probabilityToBeat - above.probabilityToBeat)).toBeLessThan(0.005);
-    // The exact sum itself, called directly, agrees with the normal branch too.
+    const below = betaBinomialComparison(
+      { successes: EXACT_LIMIT - 2, trials: 50_000 },
+      { successes: EXACT_LIMIT + 98, trials: 50_000 },
+    );
+    expect(Math.abs(below.probabilityToBeat - above.probabilityToBeat)).toBeLessThan(0.005);
+    // The exact sum itself, over the treatment's alpha, agrees with the route over the control's.
     const direct = betaProbabilityToBeatExact({ a: 4901, b: 45_101 }, { a: 5000, b: 45_002 });
-    expect(direct).toBe(exact.probabilityToBeat);
+    expect(direct).toBeCloseTo(exact.probabilityToBeat, 10);
+  });
+
+  // Reference values: test/reference/bayes_reference.py (scipy numerical integration of
+  // ∫ f_C(x)·(1 − F_T(x)) dx, checked against ∫ f_T(y)·F_C(y) dy; the two agree to 1e-14).
+  it.each([
+    [{ successes: 20, trials: 40_000 }, { successes: 6_000, trials: 10_000_000 }, 0.7572246044071765],
+    [{ successes: 6_000, trials: 10_000_000 }, { successes: 20, trials: 40_000 }, 0.24277539559282318],
+    [{ successes: 270, trials: 10_500 }, { successes: 5_200, trials: 199_500 }, 0.5732103991829169],
+    [{ successes: 5_200, trials: 199_500 }, { successes: 270, trials: 10_500 }, 0.42678960081708134],
+  ])('is exact when either arm is small (%o vs %o)', (control, treatment, reference) => {
+    const r = betaBinomialComparison(control, treatment);
+    expect(Math.abs(r.probabilityToBeat - reference) / reference).toBeLessThan(1e-9);
+  });
+
+  it('is within 2e-5 of the integral when every parameter is above EXACT_LIMIT (normal branch)', () => {
+    // 6,000/100,000 vs 6,100/100,000: 0.8258438510588121 (test/reference/bayes_reference.py).
+    const r = betaBinomialComparison(
+      { successes: 6_000, trials: 100_000 },
+      { successes: 6_100, trials: 100_000 },
+    );
+    expect(Math.abs(r.probabilityToBeat - 0.8258438510588121)).toBeLessThan(2e-5);
   });
 
   it('keeps the credible interval around the observed difference', () => {

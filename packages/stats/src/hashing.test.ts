@@ -1,6 +1,14 @@
 import { GrowthBook } from '@growthbook/growthbook';
 import { describe, expect, it } from 'vitest';
-import { assignVariant, bucketRanges, chooseBucket, fnv1a32, hashToUnit } from './hashing';
+import {
+  assignVariant,
+  bucketRanges,
+  chooseBucket,
+  fnv1a32,
+  hashToUnit,
+  inNamespace,
+  inRollout,
+} from './hashing';
 import { mulberry32 } from './random';
 
 // @growthbook/growthbook does not export `hash`, `getBucketRanges` or
@@ -164,5 +172,47 @@ describe('bucketRanges and chooseBucket', () => {
     expect(() => assignVariant('s', 'u', [1], { coverage: -0.1 })).toThrow(/coverage/);
     expect(() => hashToUnit('s', 'u', 3 as any)).toThrow(/version must be 1 or 2/);
     expect(() => hashToUnit('s', 42 as any)).toThrow(/value must be a string/);
+  });
+});
+
+describe('inNamespace and inRollout', () => {
+  const units = ids(10_000);
+
+  it('agree with the GrowthBook SDK on 10,000 ids: namespaces of experiments', () => {
+    const namespace = ['checkout', 0.2, 0.65] as const;
+    let inside = 0;
+    for (const id of units) {
+      const result = new GrowthBook({ attributes: { id } }).run({
+        key: 'ns-experiment',
+        variations: [0, 1],
+        namespace: [...namespace],
+      });
+      expect(inNamespace(id, namespace), id).toBe(result.inExperiment);
+      if (result.inExperiment) inside += 1;
+    }
+    // The slice holds 45 % of units.
+    expect(inside).toBeGreaterThan(4300);
+    expect(inside).toBeLessThan(4700);
+  });
+
+  it.each([
+    { coverage: 0.3, hashVersion: 1 as const },
+    { coverage: 0.3, hashVersion: 2 as const },
+    { range: [0.4, 0.7] as [number, number], hashVersion: 2 as const },
+    { coverage: 0 },
+    {},
+  ])('agree with the GrowthBook SDK on 10,000 ids: feature rollout %o', (rule) => {
+    const features = {
+      flag: { defaultValue: false, rules: [{ force: true, seed: 'rollout-seed', ...rule }] },
+    };
+    for (const id of units) {
+      const sdk = new GrowthBook({ attributes: { id }, features }).isOn('flag');
+      expect(inRollout('rollout-seed', id, rule), id).toBe(sdk);
+    }
+  });
+
+  it('rejects malformed namespaces and rollouts', () => {
+    expect(() => inNamespace('u', ['a', 0] as never)).toThrow(/namespace must be \[id, start, end\]/);
+    expect(() => inRollout('s', 'u', { coverage: 2 })).toThrow(/coverage must be between 0 and 1/);
   });
 });

@@ -107,3 +107,54 @@ export function assignVariant(
   const ranges = bucketRanges(weights, options?.coverage ?? 1);
   return chooseBucket(hashToUnit(seed, unitId, options?.hashVersion ?? 2), ranges);
 }
+
+/** A GrowthBook namespace: its id and the [start, end) slice of [0, 1) an experiment owns in it. */
+export type Namespace = readonly [id: string, start: number, end: number];
+
+/**
+ * Whether a unit falls in an experiment's slice of a namespace, exactly as
+ * GrowthBook's `inNamespace`: the unit is hashed with seed `"__" + id` and
+ * hash version 1, so experiments that share a namespace with disjoint slices
+ * never share a unit.
+ */
+export function inNamespace(unitId: string, namespace: Namespace): boolean {
+  if (!Array.isArray(namespace) || namespace.length !== 3 || typeof namespace[0] !== 'string') {
+    throw new TypeError('namespace must be [id, start, end]');
+  }
+  assertNumber(namespace[1], 'namespace[1]');
+  assertNumber(namespace[2], 'namespace[2]');
+  const n = hashToUnit(`__${namespace[0]}`, unitId, 1);
+  return n >= namespace[1] && n < namespace[2];
+}
+
+/** Options of `inRollout`: a feature rule's `coverage` or `range`, and its hash version. */
+export interface RolloutOptions {
+  /** Share of units included, 0–1 (GrowthBook compares n ≤ coverage). @default undefined: everyone */
+  coverage?: number;
+  /** The [start, end) slice of [0, 1) included; takes precedence over coverage. */
+  range?: readonly [number, number];
+  /** GrowthBook hash version; feature rules default to 1. @default 1 */
+  hashVersion?: 1 | 2;
+}
+
+/**
+ * Whether a unit is in a percentage rollout, exactly as GrowthBook's feature
+ * rules decide it (`isIncludedInRollout`): no coverage and no range includes
+ * everyone, coverage 0 nobody; otherwise the unit's hash of (seed, unit id) —
+ * GrowthBook's seed is the rule's `seed`, else the feature key — must be in
+ * `range`, or ≤ `coverage`. Raising coverage only adds units.
+ */
+export function inRollout(seed: string, unitId: string, options: RolloutOptions = {}): boolean {
+  const { coverage, range } = options;
+  if (range !== undefined) {
+    if (!Array.isArray(range) || range.length !== 2)
+      throw new TypeError('options.range must be [start, end]');
+    assertNumber(range[0], 'options.range[0]');
+    assertNumber(range[1], 'options.range[1]');
+  }
+  if (coverage !== undefined) assertCoverage(coverage);
+  if (range === undefined && coverage === undefined) return true;
+  if (range === undefined && coverage === 0) return false;
+  const n = hashToUnit(seed, unitId, options.hashVersion ?? 1);
+  return range !== undefined ? n >= range[0] && n < range[1] : n <= coverage!;
+}

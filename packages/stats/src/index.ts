@@ -5,6 +5,7 @@
  * functions, no I/O and no dependencies.
  */
 export * from './bayes';
+export * from './cuped';
 export * from './distributions';
 export * from './drift';
 export * from './hashing';

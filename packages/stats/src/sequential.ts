@@ -7,9 +7,15 @@
  * experiment may stop as soon as it is below alpha.
  *
  * The difference of means is treated as normal with variance
- * V = σ²(1/n_c + 1/n_t), σ² the pooled variance (estimated: a plug-in, as
- * in the paper's practical version). With a N(0, τ²) mixture over the true
- * difference, the likelihood ratio against "no difference" is
+ * V = v_c/n_c + v_t/n_t, each arm's own variance (estimated: a plug-in, as
+ * in the paper's practical version). The variances are not pooled: a canary
+ * puts few units on a treatment whose spread may differ from the control's,
+ * and a pooled variance then understates V and ships a treatment that is not
+ * better (a simulated A/A with sd 1 vs 2 on a 90/10 split stopped in 16 % of
+ * runs at alpha 5 %). For proportions the null hypothesis (equal rates) makes
+ * both arms' Bernoulli variances equal, so the pooled rate is used there.
+ * With a N(0, τ²) mixture over the true difference, the likelihood ratio
+ * against "no difference" is
  *   Λ = √(V / (V + τ²)) · exp(τ²·Δ² / (2V(V + τ²))),
  * and the always-valid p-value is the running minimum of 1/Λ.
  */
@@ -35,7 +41,7 @@ export interface SequentialOptions {
    * τ², the variance of the normal mixture over the true difference: the
    * test is most sensitive to differences of about τ. Choose it from the
    * effects your experiments usually have.
-   * @default (0.1 σ)², σ² the pooled variance: effects of about a tenth of a standard deviation
+   * @default (0.1 σ)², σ² the pooled variance of both arms: effects of about a tenth of a standard deviation
    */
   mixtureVariance?: number;
   /** The p-value of the previous look (the running minimum is carried between looks). @default 1 */
@@ -45,11 +51,14 @@ export interface SequentialOptions {
 /** Relative size of the default mixture standard deviation to the pooled one. */
 const DEFAULT_EFFECT_SIZE = 0.1;
 
+/**
+ * @param v the variance of the estimated difference
+ * @param scaleVariance a unit's variance, the scale of the default τ²
+ */
 function msprt(
   difference: number,
-  pooledVariance: number,
-  nc: number,
-  nt: number,
+  v: number,
+  scaleVariance: number,
   options: SequentialOptions | undefined,
 ): SequentialResult {
   const alpha = options?.alpha ?? 0.05;
@@ -64,9 +73,8 @@ function msprt(
     assertPositive(tau2, 'options.mixtureVariance');
     assertFinite(tau2, 'options.mixtureVariance');
   } else {
-    tau2 = DEFAULT_EFFECT_SIZE * DEFAULT_EFFECT_SIZE * pooledVariance;
+    tau2 = DEFAULT_EFFECT_SIZE * DEFAULT_EFFECT_SIZE * scaleVariance;
   }
-  const v = pooledVariance * (1 / nc + 1 / nt);
   let likelihoodRatio: number;
   if (v === 0 || tau2 === 0) {
     // No spread at all: identical outcomes say nothing, different ones are conclusive.
@@ -81,7 +89,8 @@ function msprt(
 
 /**
  * mSPRT for a difference in means, called once per look with the cumulative
- * summaries of both arms. Each arm needs n ≥ 2.
+ * summaries of both arms, with the unpooled variance v_c/n_c + v_t/n_t of
+ * the difference (see the module comment). Each arm needs n ≥ 2.
  */
 export function msprtMeans(
   control: Summary,
@@ -95,7 +104,8 @@ export function msprtMeans(
   const pooled =
     ((control.n - 1) * control.variance + (treatment.n - 1) * treatment.variance) /
     (control.n + treatment.n - 2);
-  return msprt(treatment.mean - control.mean, pooled, control.n, treatment.n, options);
+  const v = control.variance / control.n + treatment.variance / treatment.n;
+  return msprt(treatment.mean - control.mean, v, pooled, options);
 }
 
 /**
@@ -112,5 +122,7 @@ export function msprtProportions(
   assertProportion(treatment, 'treatment');
   const pooled = (control.successes + treatment.successes) / (control.trials + treatment.trials);
   const difference = treatment.successes / treatment.trials - control.successes / control.trials;
-  return msprt(difference, pooled * (1 - pooled), control.trials, treatment.trials, options);
+  const unitVariance = pooled * (1 - pooled);
+  const v = unitVariance * (1 / control.trials + 1 / treatment.trials);
+  return msprt(difference, v, unitVariance, options);
 }

@@ -181,3 +181,27 @@ describe('invalid input', () => {
     expect(() => sampleRatioMismatch([1, 2, 3], [1, 1])).toThrow(/observed has 3 entries but weights has 2/);
   });
 });
+
+describe('relative lift', () => {
+  const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+
+  it('divides by |baseline|: a negative mean moving up from −2 to −1.8 is +10 %', () => {
+    // References: test/reference/relative_reference.py (GrowthBook's delta-method variance, scipy t quantile).
+    const r = welchTTest({ n: 100, mean: -2, variance: 1 }, { n: 120, mean: -1.8, variance: 1.5 });
+    expect(rel(r.relativeDifference, 0.09999999999999998)).toBeLessThan(1e-9);
+    expect(rel(r.relativeConfidenceInterval[0], -0.041439383706819655)).toBeLessThan(1e-9);
+    expect(rel(r.relativeConfidenceInterval[1], 0.2414393837068196)).toBeLessThan(1e-9);
+  });
+
+  it('gives the delta-method interval for a conversion rate', () => {
+    const r = twoProportionZTest({ successes: 200, trials: 1000 }, { successes: 250, trials: 1000 });
+    expect(rel(r.relativeConfidenceInterval[0], 0.04502206008611068)).toBeLessThan(1e-9);
+    expect(rel(r.relativeConfidenceInterval[1], 0.45497793991388924)).toBeLessThan(1e-9);
+  });
+
+  it('is NaN, not infinite, on a zero baseline', () => {
+    const r = welchTTest({ n: 10, mean: 0, variance: 1 }, { n: 10, mean: 1, variance: 1 });
+    expect(Number.isNaN(r.relativeDifference)).toBe(true);
+    expect(r.relativeConfidenceInterval.every(Number.isNaN)).toBe(true);
+  });
+});

@@ -17,7 +17,10 @@ export interface Proportion {
 export interface ComparisonResult {
   /** Treatment − control (absolute). */
   difference: number;
-  /** `difference` divided by the control rate or mean; NaN when that is 0. */
+  /**
+   * `difference` divided by |control rate or mean| (as GrowthBook), so a
+   * negative baseline that moves up reads as a gain; NaN when it is 0.
+   */
   relativeDifference: number;
   /** The z or t statistic. */
   statistic: number;
@@ -25,7 +28,37 @@ export interface ComparisonResult {
   pValue: number;
   /** Confidence interval for `difference` at level 1 − alpha. */
   confidenceInterval: [number, number];
+  /**
+   * Confidence interval for `relativeDifference` at level 1 − alpha, by the
+   * delta method: Var ≈ v_t/(n_t·m_c²) + m_t²·v_c/(n_c·m_c⁴) (GrowthBook's
+   * formula), with the same critical value as the absolute interval.
+   * NaN bounds when the control's rate or mean is 0.
+   */
+  relativeConfidenceInterval: [number, number];
   alpha: number;
+}
+
+/**
+ * The relative lift and its delta-method interval for two arms' means and
+ * unit variances; `critical` is the z or t quantile of the interval. @internal
+ */
+export function relativeLift(
+  control: Summary,
+  treatment: Summary,
+  critical: number,
+): { relativeDifference: number; relativeConfidenceInterval: [number, number] } {
+  const mc = control.mean;
+  const mt = treatment.mean;
+  if (mc === 0)
+    return { relativeDifference: Number.NaN, relativeConfidenceInterval: [Number.NaN, Number.NaN] };
+  const relativeDifference = (mt - mc) / Math.abs(mc);
+  const variance =
+    treatment.variance / (treatment.n * mc * mc) + (mt * mt * control.variance) / (control.n * mc ** 4);
+  const half = critical * Math.sqrt(variance);
+  return {
+    relativeDifference,
+    relativeConfidenceInterval: [relativeDifference - half, relativeDifference + half],
+  };
 }
 
 /** Options of the fixed-horizon tests. */
@@ -79,9 +112,14 @@ export function twoProportionZTest(
   const pValue = 2 * normalCdf(-Math.abs(statistic));
   const se = Math.sqrt((pc * (1 - pc)) / control.trials + (pt * (1 - pt)) / treatment.trials);
   const z = normalQuantile(1 - alpha / 2);
+  const lift = relativeLift(
+    { n: control.trials, mean: pc, variance: pc * (1 - pc) },
+    { n: treatment.trials, mean: pt, variance: pt * (1 - pt) },
+    z,
+  );
   return {
     difference,
-    relativeDifference: pc === 0 ? Number.NaN : difference / pc,
+    ...lift,
     statistic,
     pValue,
     confidenceInterval: [difference - z * se, difference + z * se],
@@ -121,7 +159,7 @@ export function welchTTest(
   const t = studentTQuantile(1 - alpha / 2, degreesOfFreedom);
   return {
     difference,
-    relativeDifference: control.mean === 0 ? Number.NaN : difference / control.mean,
+    ...relativeLift(control, treatment, t),
     statistic,
     pValue,
     confidenceInterval: [difference - t * se, difference + t * se],

@@ -2,7 +2,7 @@ import { CairnError } from '@cairn/core';
 import { describe, expect, it } from 'vitest';
 import { penguinsPath } from '../test/fixtures';
 import { checkMarkup } from '../test/xml';
-import { type DriftOptions, type DriftReport, detectDrift, driftStep } from './drift';
+import { type DriftOptions, type DriftReport, detectDrift, driftReportHtml, driftStep } from './drift';
 import { tableFromJson } from './io';
 import { shuffle } from './random';
 import { type Table, tableFromRows } from './table';
@@ -260,6 +260,17 @@ describe('driftStep', () => {
 
   it('fills defaults and refuses bad config with the key path', () => {
     expect(validate({}).value).toEqual({ psiThreshold: 0.2, pValueThreshold: 0.001, minRows: 30, bins: 10 });
+    // The evidently preset's own defaults; options left out stay out.
+    expect(validate({ preset: 'evidently' }).value).toEqual({
+      preset: 'evidently',
+      psiThreshold: 0.2,
+      pValueThreshold: 0.05,
+      minRows: 1,
+      bins: 10,
+    });
+    expect(validate({ preset: 'evidently', test: 'wilcoxon' }).issues).toEqual([
+      { path: ['test'], message: expect.stringMatching(/^expected one of auto, ks/) },
+    ]);
     expect(validate({ psiThreshold: 'high', ignore: ['a', 3] }).issues).toEqual([
       { path: ['psiThreshold'], message: 'expected a positive number, got "high"' },
       { path: ['ignore', 1], message: 'expected a column name' },
@@ -285,5 +296,162 @@ describe('driftStep', () => {
     const same = run({}, penguins, penguins);
     expect(same.out.drift.drifted).toBe(false);
     expect(same.lines.at(-1)).toMatch(/^info: No drift in 7 columns/);
+  });
+});
+
+describe('detectDrift: columns that cannot drift meaningfully', () => {
+  const days = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => new Date(Date.UTC(2026, 0, 1 + from + i)));
+  const build = (from: number) =>
+    tableFromRows(
+      days(from, 60).map((day, i) => ({
+        day,
+        dayText: day.toISOString().slice(0, 10),
+        orderKey: `order-${from + i}`,
+        user_id: 1000 + from + i,
+        amount: (i % 10) + 1,
+      })),
+    );
+
+  it('skips dates, date strings and identifiers with the reason, and does not count them', () => {
+    const report = detectDrift(build(0), build(60));
+    expect(report.skippedColumns).toEqual(['day', 'dayText', 'orderKey', 'user_id']);
+    expect(report.driftedColumns).toEqual([]);
+    expect(report.drifted).toBe(false);
+    expect(report.summary).toMatch(/No drift in 1 columns .*; skipped day, dayText, orderKey, user_id$/);
+    const day = column(report, 'day');
+    expect(day).toMatchObject({ drifted: false, judged: false, psi: null });
+    expect(day.skipped).toMatch(/a date or time moves forward/);
+    expect(column(report, 'dayText').skipped).toMatch(/date strings/);
+    expect(column(report, 'orderKey').skipped).toMatch(/every reference value is distinct/);
+    expect(column(report, 'user_id').skipped).toMatch(/id column/);
+    expect(column(report, 'amount').skipped).toBeUndefined();
+    const html = driftReportHtml(report);
+    checkMarkup(html, 'html');
+    expect(html).toContain('Skipped (cannot drift meaningfully): <code>day</code>');
+  });
+
+  it('compares a skipped kind of column when it is named in `columns`', () => {
+    const report = detectDrift(build(0), build(60), { columns: ['day', 'amount'] });
+    expect(report.skippedColumns).toEqual([]);
+    expect(report.driftedColumns).toEqual(['day']);
+  });
+});
+
+describe('detectDrift: the evidently preset', () => {
+  const range = (n: number, f: (k: number) => unknown) => Array.from({ length: n }, (_, k) => f(k));
+  const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+  const abc = ['a', 'b', 'c'];
+  const abcd = ['a', 'b', 'c', 'd'];
+  const reference = (n: number) =>
+    tableFromRows(
+      range(n, (k) => ({
+        x: Math.sqrt(k),
+        grade: k % 4,
+        answer: k % 3 === 0 ? 'yes' : 'no',
+        city: abc[k % 3],
+        level: k % 5,
+      })) as Array<Record<string, number | string>>,
+    );
+  const current = (n: number) =>
+    tableFromRows(
+      range(n, (k) => ({
+        x: 0.5 + Math.sqrt(1.1 * k),
+        grade: k % 3,
+        answer: k % 2 === 0 ? 'yes' : 'no',
+        city: abcd[k % 4],
+        level: k % 4,
+      })) as Array<Record<string, number | string>>,
+    );
+
+  // References: test/reference/evidently_reference.py (Evidently's stattests formulas with scipy/numpy).
+  it('picks Evidently’s test per column for ≤ 1000 reference values and gives its numbers', () => {
+    const report = detectDrift(reference(200), current(150), { preset: 'evidently' });
+    expect(report.columns.map((c) => [c.column, c.test])).toEqual([
+      ['x', 'ks'],
+      ['grade', 'chi-square'],
+      ['answer', 'z'],
+      ['city', 'chi-square'],
+      ['level', 'chi-square'],
+    ]);
+    const x = column(report, 'x');
+    expect(x.statistic).toBeCloseTo(0.115, 12);
+    expect(rel(x.pValue!, 0.19378743667612494)).toBeLessThan(1e-9);
+    expect(x.drifted).toBe(false);
+    const grade = column(report, 'grade');
+    expect(rel(grade.statistic!, 50)).toBeLessThan(1e-9);
+    expect(rel(grade.pValue!, 7.989179244951495e-11)).toBeLessThan(1e-9);
+    const answer = column(report, 'answer');
+    expect(rel(answer.statistic!, -3.1110196488752644)).toBeLessThan(1e-9);
+    expect(rel(answer.pValue!, 0.0018644253297912528)).toBeLessThan(1e-9);
+    // A city the reference never had: infinitely unlikely under the reference's shares (scipy: inf, p = 0).
+    expect(column(report, 'city')).toMatchObject({
+      statistic: Number.POSITIVE_INFINITY,
+      pValue: 0,
+      drifted: true,
+    });
+    expect(report.thresholds).toMatchObject({ pValue: 0.05, distance: 0.1, driftShare: 0.5 });
+    // grade, answer, city and level drift: 4 of 5 ≥ half.
+    expect(report.driftedColumns).toEqual(['grade', 'answer', 'city', 'level']);
+    expect(report.driftShare).toBe(0.8);
+    expect(report.drifted).toBe(true);
+  });
+
+  it('uses the normed Wasserstein and Jensen–Shannon distances above 1000 reference values', () => {
+    const report = detectDrift(reference(1500), current(1200), { preset: 'evidently' });
+    expect(report.columns.map((c) => [c.column, c.test])).toEqual([
+      ['x', 'wasserstein'],
+      ['grade', 'jensenshannon'],
+      ['answer', 'jensenshannon'],
+      ['city', 'jensenshannon'],
+      ['level', 'jensenshannon'],
+    ]);
+    expect(rel(column(report, 'x').statistic!, 0.12198681208379455)).toBeLessThan(1e-9);
+    expect(column(report, 'x').pValue).toBeNull();
+    expect(column(report, 'x').reasons).toEqual([
+      expect.stringMatching(/^Wasserstein distance \(normed\) 0\.12\d* ≥ 0\.1$/),
+    ]);
+    expect(rel(column(report, 'level').statistic!, 0.27364532084863846)).toBeLessThan(1e-9);
+    expect(rel(column(report, 'city').statistic!, 0.30919668327301425)).toBeLessThan(1e-9);
+    // Forced Jensen–Shannon on a number with > 20 distinct values: Sturges bins over both samples.
+    const forced = detectDrift(reference(1500), current(1200), {
+      preset: 'evidently',
+      test: 'jensenshannon',
+    });
+    expect(rel(column(forced, 'x').statistic!, 0.10501189968688363)).toBeLessThan(1e-9);
+  });
+
+  it('calls the data set drifted only when at least driftShare of the columns drift', () => {
+    const options = { preset: 'evidently' as const, columns: ['x', 'grade', 'answer'] };
+    const small = detectDrift(reference(200), current(150), { ...options, columns: ['x', 'grade', 'level'] });
+    // grade and level drift, x does not: 2 of 3.
+    expect(small.driftedColumns).toEqual(['grade', 'level']);
+    expect(small.drifted).toBe(true);
+    const strict = detectDrift(reference(200), current(150), {
+      ...options,
+      columns: ['x', 'grade', 'level'],
+      driftShare: 0.7,
+    });
+    expect(strict.driftedColumns).toEqual(['grade', 'level']);
+    expect(strict.drifted).toBe(false);
+    expect(strict.summary).toMatch(/data set not drifted \(66\.7% of columns, threshold 70%\)/);
+  });
+
+  it('lets the cairn preset use a distance test too, and refuses bad preset options', () => {
+    const report = detectDrift(reference(1500), current(1200), { test: 'wasserstein', psiThreshold: 100 });
+    expect(column(report, 'x').test).toBe('wasserstein');
+    expect(column(report, 'x').drifted).toBe(true);
+    // Not a number column: keeps the preset's χ².
+    expect(column(report, 'city').test).toBe('chi-square');
+    for (const [options, message] of [
+      [{ preset: 'nannyml' }, /option "preset": expected "cairn" or "evidently"/],
+      [{ test: 'anderson' }, /option "test": expected one of auto, ks/],
+      [{ driftShare: 0 }, /option "driftShare": expected a number in \(0, 1\]/],
+      [{ distanceThreshold: -1 }, /option "distanceThreshold": expected a positive number/],
+    ] as Array<[DriftOptions, RegExp]>) {
+      const error = thrown(() => detectDrift(penguins, penguins, options));
+      expect(error.code).toBe('CAIRN_PLUGIN_OPTIONS_INVALID');
+      expect(error.message).toMatch(message);
+    }
   });
 });

@@ -8,7 +8,16 @@ import {
   type StepDefinition,
   step,
 } from '@cairn/core';
-import { chiSquareSf, histogram, ksTwoSample, populationStabilityIndex, quantileBins } from '@cairn/stats';
+import {
+  chiSquareSf,
+  histogram,
+  jensenShannonDistance,
+  ksTwoSample,
+  normalCdf,
+  populationStabilityIndex,
+  quantileBins,
+  wassersteinDistanceNormed,
+} from '@cairn/stats';
 import { table } from './artifact';
 import { escapeHtml as esc, formatNumber, htmlReport, type ReportSection } from './html';
 import { PALETTE } from './svg';
@@ -42,7 +51,41 @@ export interface DriftOptions {
   minRows?: number;
   /** Quantile bins of the reference for the PSI of number and date columns. @default 10 */
   bins?: number;
+  /**
+   * Which rules judge the columns. `cairn` (the default): PSI over quantile
+   * bins and a KS or χ² homogeneity p-value per column, any drifted column
+   * makes the data set drifted. `evidently`: Evidently's default data drift
+   * preset — per column the test Evidently picks by type and size (see
+   * docs/statistics.md) at its thresholds (p < 0.05, distances ≥ 0.1), and
+   * the data set drifts when at least `driftShare` of the columns do.
+   * @default 'cairn'
+   */
+  preset?: DriftPreset;
+  /**
+   * One test for every column it applies to, instead of the preset's choice:
+   * `ks` and `wasserstein` (normed by the reference's standard deviation) for
+   * numbers, `chi-square`, `z` and `jensenshannon` for both kinds. A column
+   * the test does not apply to keeps the preset's choice.
+   * @default 'auto'
+   */
+  test?: DriftTest | 'auto';
+  /** A distance test (Jensen–Shannon, normed Wasserstein) flags a column at or above this. @default 0.1 */
+  distanceThreshold?: number;
+  /** `evidently` preset: the data set drifts when this share of the judged columns drift. @default 0.5 */
+  driftShare?: number;
 }
+
+/** The rule sets of {@link detectDrift}. */
+export type DriftPreset = 'cairn' | 'evidently';
+
+/**
+ * Per-column drift tests: two-sample Kolmogorov–Smirnov, χ² (homogeneity in
+ * the `cairn` preset, goodness of fit against the reference's shares in the
+ * `evidently` one, as Evidently computes it), the two-proportion z-test of
+ * the first category's share, the Jensen–Shannon distance and the
+ * Wasserstein distance normed by the reference's standard deviation.
+ */
+export type DriftTest = 'ks' | 'chi-square' | 'z' | 'jensenshannon' | 'wasserstein';
 
 /** One side of a column comparison. */
 export interface DriftSample {
@@ -89,10 +132,19 @@ export interface ColumnDrift {
    * so small samples do not raise the large-sample rule of thumb by chance.
    */
   psiNoise: number | null;
-  /** Which test gave `statistic` and `pValue`: two-sample Kolmogorov–Smirnov or χ² homogeneity. */
-  test: 'ks' | 'chi-square' | null;
+  /** Which test gave `statistic` and `pValue` (see {@link DriftTest}). */
+  test: DriftTest | null;
+  /** The test's statistic; for a distance test, the distance that is compared with `distanceThreshold`. */
   statistic: number | null;
+  /** The test's p-value; `null` for a distance test. */
   pValue: number | null;
+  /**
+   * Why the column was left out: it cannot drift meaningfully (a date or
+   * time, date strings, an identifier whose values are all distinct). Such a
+   * column is neither judged nor counted; name it in `columns` to compare it
+   * anyway.
+   */
+  skipped?: string;
   reference: DriftSample;
   /** `null` when the column is missing from the current table. */
   current: DriftSample | null;
@@ -112,7 +164,20 @@ export interface DriftReport {
   summary: string;
   /** The drifted columns, in column order. */
   driftedColumns: string[];
-  thresholds: { psi: number; pValue: number; minRows: number };
+  /** Columns left out because they cannot drift meaningfully (see `ColumnDrift.skipped`). */
+  skippedColumns: string[];
+  /** The rule set that judged the columns. */
+  preset: DriftPreset;
+  /** Drifted columns / compared columns (skipped ones left out); 0 with none. */
+  driftShare: number;
+  thresholds: {
+    psi: number;
+    pValue: number;
+    minRows: number;
+    distance: number;
+    /** `evidently` preset: the share of drifted columns at which the data set drifts. */
+    driftShare?: number;
+  };
   reference: { rows: number };
   current: { rows: number };
   /** Columns of the current table the reference does not have (reported, not drift). */
@@ -121,7 +186,24 @@ export interface DriftReport {
 }
 
 const DEFAULTS = { psiThreshold: 0.2, pValueThreshold: 0.001, minRows: 30, bins: 10 };
-const OPTION_KEYS = ['columns', 'ignore', 'psiThreshold', 'pValueThreshold', 'minRows', 'bins'];
+/** Evidently's defaults: p-value tests at 0.05, every non-empty column judged, data set drift at half the columns. */
+const EVIDENTLY_DEFAULTS = { pValueThreshold: 0.05, minRows: 1, driftShare: 0.5 };
+const DISTANCE_THRESHOLD = 0.1;
+const TESTS: readonly DriftTest[] = ['ks', 'chi-square', 'z', 'jensenshannon', 'wasserstein'];
+const OPTION_KEYS = [
+  'columns',
+  'ignore',
+  'psiThreshold',
+  'pValueThreshold',
+  'minRows',
+  'bins',
+  'preset',
+  'test',
+  'distanceThreshold',
+  'driftShare',
+];
+/** Fewest values before "all distinct" reads as an identifier rather than chance. */
+const IDENTIFIER_MIN_VALUES = 20;
 const CHART_BINS = 12;
 
 /** Check drift options; each problem names the option (key path) and what was expected. */
@@ -149,6 +231,19 @@ function optionIssues(options: Record<string, unknown>): ErrorIssue[] {
   }
   if (bins !== undefined && !(Number.isInteger(bins) && (bins as number) >= 2 && (bins as number) <= 100)) {
     push('bins', `expected a whole number from 2 to 100, got ${JSON.stringify(bins)}`);
+  }
+  const { preset, test, distanceThreshold, driftShare } = options;
+  if (preset !== undefined && preset !== 'cairn' && preset !== 'evidently') {
+    push('preset', `expected "cairn" or "evidently", got ${JSON.stringify(preset)}`);
+  }
+  if (test !== undefined && test !== 'auto' && !TESTS.includes(test as DriftTest)) {
+    push('test', `expected one of auto, ${TESTS.join(', ')}; got ${JSON.stringify(test)}`);
+  }
+  if (distanceThreshold !== undefined && !(typeof distanceThreshold === 'number' && distanceThreshold > 0)) {
+    push('distanceThreshold', `expected a positive number, got ${JSON.stringify(distanceThreshold)}`);
+  }
+  if (driftShare !== undefined && !(typeof driftShare === 'number' && driftShare > 0 && driftShare <= 1)) {
+    push('driftShare', `expected a number in (0, 1], got ${JSON.stringify(driftShare)}`);
   }
   for (const key of ['columns', 'ignore']) {
     const list = options[key];
@@ -211,28 +306,52 @@ export function detectDrift(
       { issues },
     );
   }
-  const thresholds = {
+  const preset = options.preset ?? 'cairn';
+  const evidently = preset === 'evidently';
+  const thresholds: DriftReport['thresholds'] = {
     psi: options.psiThreshold ?? DEFAULTS.psiThreshold,
-    pValue: options.pValueThreshold ?? DEFAULTS.pValueThreshold,
-    minRows: options.minRows ?? DEFAULTS.minRows,
+    pValue:
+      options.pValueThreshold ?? (evidently ? EVIDENTLY_DEFAULTS.pValueThreshold : DEFAULTS.pValueThreshold),
+    minRows: options.minRows ?? (evidently ? EVIDENTLY_DEFAULTS.minRows : DEFAULTS.minRows),
+    distance: options.distanceThreshold ?? DISTANCE_THRESHOLD,
+    ...(evidently ? { driftShare: options.driftShare ?? EVIDENTLY_DEFAULTS.driftShare } : {}),
   };
-  const bins = options.bins ?? DEFAULTS.bins;
+  const settings: Settings = {
+    preset,
+    test: options.test ?? 'auto',
+    thresholds,
+    bins: options.bins ?? DEFAULTS.bins,
+  };
   const ignore = new Set(options.ignore ?? []);
+  const named = new Set(options.columns ?? []);
   const selected = (options.columns ?? referenceColumns).filter((name) => !ignore.has(name));
-  const columns = selected.map((name) => compareColumn(name, reference, current, thresholds, bins));
-  const driftedColumns = columns.filter((c) => c.drifted).map((c) => c.column);
-  const unjudged = columns.filter((c) => !c.judged && !c.drifted).length;
+  const columns = selected.map((name) => compareColumn(name, reference, current, settings, named.has(name)));
+  const compared = columns.filter((c) => c.skipped === undefined);
+  const driftedColumns = compared.filter((c) => c.drifted).map((c) => c.column);
+  const skippedColumns = columns.filter((c) => c.skipped !== undefined).map((c) => c.column);
+  const unjudged = compared.filter((c) => !c.judged && !c.drifted).length;
+  const driftShare = compared.length > 0 ? driftedColumns.length / compared.length : 0;
+  const drifted = evidently
+    ? driftedColumns.length > 0 && driftShare >= thresholds.driftShare!
+    : driftedColumns.length > 0;
   const summary = [
     driftedColumns.length > 0
-      ? `Drift in ${driftedColumns.length} of ${columns.length} columns: ${driftedColumns.join(', ')}`
-      : `No drift in ${columns.length} columns`,
+      ? `Drift in ${driftedColumns.length} of ${compared.length} columns: ${driftedColumns.join(', ')}`
+      : `No drift in ${compared.length} columns`,
+    evidently
+      ? `; data set ${drifted ? 'drifted' : 'not drifted'} (${formatNumber(Math.round(driftShare * 1000) / 10)}% of columns, threshold ${formatNumber(thresholds.driftShare! * 100)}%)`
+      : '',
     ` (reference ${reference.numRows} rows, current ${current.numRows} rows)`,
     unjudged > 0 ? `; ${unjudged} not judged, fewer than ${thresholds.minRows} values` : '',
+    skippedColumns.length > 0 ? `; skipped ${skippedColumns.join(', ')}` : '',
   ].join('');
   return {
-    drifted: driftedColumns.length > 0,
+    drifted,
     summary,
     driftedColumns,
+    skippedColumns,
+    preset,
+    driftShare,
     thresholds,
     reference: { rows: reference.numRows },
     current: { rows: current.numRows },
@@ -241,13 +360,52 @@ export function detectDrift(
   };
 }
 
+interface Settings {
+  preset: DriftPreset;
+  test: DriftTest | 'auto';
+  thresholds: DriftReport['thresholds'];
+  bins: number;
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+const ID_NAME = /^(?:id|.*[_\- ]id|.*[a-z]Id|.*ID)$/;
+
+/**
+ * Why a column cannot drift meaningfully, or undefined. A date or time
+ * always moves forward, so any sample of tomorrow's dates lies outside the
+ * reference (PSI in the several units); an identifier has only "new
+ * categories". Both would raise an alarm on every run and hide real drift.
+ */
+function uninformative(name: string, type: ColumnType, values: Array<number | string>): string | undefined {
+  if (type === 'date') {
+    return 'a date or time moves forward by nature, so it always drifts; compare features derived from it (weekday, hour) instead';
+  }
+  if (values.length < IDENTIFIER_MIN_VALUES) return undefined;
+  if (type === 'string') {
+    if ((values as string[]).every((v) => ISO_DATE.test(v))) {
+      return 'date strings (YYYY-MM-DD…) move forward by nature, so they always drift; compare features derived from them instead';
+    }
+    if (new Set(values).size === values.length) {
+      return 'every reference value is distinct (an identifier): new data can only bring unseen values';
+    }
+  }
+  if (type === 'number' && ID_NAME.test(name)) {
+    const numbers = values as number[];
+    if (numbers.every(Number.isInteger) && new Set(numbers).size === numbers.length) {
+      return 'distinct whole numbers in an id column (an identifier): new data can only bring unseen values';
+    }
+  }
+  return undefined;
+}
+
 function compareColumn(
   name: string,
   reference: Table<any>,
   current: Table<any>,
-  thresholds: DriftReport['thresholds'],
-  bins: number,
+  settings: Settings,
+  named: boolean,
 ): ColumnDrift {
+  const { thresholds, bins } = settings;
   const type = reference.columnType(name)!;
   const kind = type === 'number' || type === 'date' ? 'numeric' : 'categorical';
   const refValues = presentValues(kind, reference.column(name));
@@ -264,7 +422,22 @@ function compareColumn(
     pValue: null,
     bins: null,
   } as const;
+  const skipped = named ? undefined : uninformative(name, type, refValues);
   const currentType = current.columnType(name);
+  if (skipped !== undefined) {
+    const curValues = currentType === type ? presentValues(kind, current.column(name)) : undefined;
+    const curSample = curValues ? sample(kind, current.numRows, curValues) : null;
+    return {
+      ...base,
+      drifted: false,
+      reasons: [],
+      judged: false,
+      skipped,
+      note: `skipped: ${skipped}`,
+      current: curSample,
+      missingRateChange: curSample ? curSample.missingRate - refSample.missingRate : null,
+    };
+  }
   if (currentType === undefined) {
     return {
       ...base,
@@ -294,6 +467,13 @@ function compareColumn(
         ? compareNumbers(refValues as number[], curValues as number[], bins)
         : compareCategories(refValues as string[], curValues as string[])
       : undefined;
+  const chosen =
+    comparison && refValues.length > 0 && curValues.length > 0
+      ? chooseTest(settings, kind, refValues, curValues)
+      : undefined;
+  if (comparison && chosen && !(settings.preset === 'cairn' && chosen === defaultCairnTest(kind))) {
+    Object.assign(comparison, runTest(chosen, settings.preset, kind, refValues, curValues));
+  }
   const enough = refSample.present >= thresholds.minRows && curSample.present >= thresholds.minRows;
   const out: ColumnDrift = {
     ...base,
@@ -317,7 +497,7 @@ function compareColumn(
     }
     return out;
   }
-  if (out.psi !== null && out.bins !== null) {
+  if (settings.preset === 'cairn' && out.psi !== null && out.bins !== null) {
     const degrees = out.bins.labels.length - 1;
     out.psiNoise =
       degrees > 0
@@ -331,11 +511,176 @@ function compareColumn(
     }
   }
   if (out.pValue !== null && out.pValue < thresholds.pValue) {
-    const test = out.test === 'ks' ? 'Kolmogorov–Smirnov' : 'χ²';
-    out.reasons.push(`${test} p-value ${formatNumber(out.pValue)} < ${thresholds.pValue}`);
+    out.reasons.push(`${TEST_NAMES[out.test!]} p-value ${formatNumber(out.pValue)} < ${thresholds.pValue}`);
+  }
+  if (out.pValue === null && out.statistic !== null && out.statistic >= thresholds.distance) {
+    out.reasons.push(`${TEST_NAMES[out.test!]} ${formatNumber(out.statistic)} ≥ ${thresholds.distance}`);
   }
   out.drifted = out.reasons.length > 0;
   return out;
+}
+
+const TEST_LABELS: Record<DriftTest, string> = {
+  ks: 'KS',
+  'chi-square': 'χ²',
+  z: 'z',
+  jensenshannon: 'Jensen–Shannon',
+  wasserstein: 'Wasserstein (normed)',
+};
+
+const TEST_NAMES: Record<DriftTest, string> = {
+  ks: 'Kolmogorov–Smirnov',
+  'chi-square': 'χ²',
+  z: 'z-test',
+  jensenshannon: 'Jensen–Shannon distance',
+  wasserstein: 'Wasserstein distance (normed)',
+};
+
+const defaultCairnTest = (kind: ColumnDrift['kind']): DriftTest => (kind === 'numeric' ? 'ks' : 'chi-square');
+const distinctCount = (a: ReadonlyArray<number | string>, b: ReadonlyArray<number | string>) =>
+  new Set([...a, ...b]).size;
+
+/**
+ * The test for one column: the `test` option where it applies, else the
+ * preset's choice. Evidently's (registry `_get_default_stattest`): with ≤ 1000
+ * reference values, numbers with > 5 distinct values (both samples) get KS,
+ * 3–5 χ², ≤ 2 the z-test, categories χ² (> 2 values) or z; with more,
+ * numbers with > 5 distinct values get the normed Wasserstein distance, the
+ * rest Jensen–Shannon.
+ */
+function chooseTest(
+  settings: Settings,
+  kind: ColumnDrift['kind'],
+  reference: Array<number | string>,
+  current: Array<number | string>,
+): DriftTest {
+  const forced = settings.test;
+  if (forced !== 'auto' && !(kind === 'categorical' && (forced === 'ks' || forced === 'wasserstein'))) {
+    return forced;
+  }
+  if (settings.preset === 'cairn') return defaultCairnTest(kind);
+  const distinct = distinctCount(reference, current);
+  if (reference.length <= 1000) {
+    if (kind === 'numeric' && distinct > 5) return 'ks';
+    return distinct > 2 ? 'chi-square' : 'z';
+  }
+  return kind === 'numeric' && distinct > 5 ? 'wasserstein' : 'jensenshannon';
+}
+
+/** Counts per key over the keys of both samples, as Evidently's `value_counts` over the union. */
+function countsByKey(reference: Array<number | string>, current: Array<number | string>) {
+  const keys = [...new Set([...reference, ...current])];
+  const count = (values: Array<number | string>) => {
+    const map = new Map<number | string, number>();
+    for (const v of values) map.set(v, (map.get(v) ?? 0) + 1);
+    return keys.map((k) => map.get(k) ?? 0);
+  };
+  return { keys, reference: count(reference), current: count(current) };
+}
+
+/**
+ * Evidently's binning for Jensen–Shannon: numbers with more than 20 distinct
+ * reference values in Sturges equal-width bins over both samples (numpy's
+ * `histogram_bin_edges(bins='sturges')`), anything else by value.
+ */
+function evidentlyBinnedCounts(
+  kind: ColumnDrift['kind'],
+  reference: Array<number | string>,
+  current: Array<number | string>,
+): { reference: number[]; current: number[] } {
+  if (kind === 'numeric' && new Set(reference).size > 20) {
+    const all = [...(reference as number[]), ...(current as number[])];
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (const v of all) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const width = (hi - lo) / (Math.log2(all.length) + 1);
+    const bins = Math.ceil((hi - lo) / width);
+    const step = (hi - lo) / bins;
+    const edges = Array.from({ length: bins + 1 }, (_, i) => lo + i * step);
+    edges[bins] = hi;
+    return {
+      reference: histogram(reference as number[], edges),
+      current: histogram(current as number[], edges),
+    };
+  }
+  return countsByKey(reference, current);
+}
+
+function runTest(
+  test: DriftTest,
+  preset: DriftPreset,
+  kind: ColumnDrift['kind'],
+  reference: Array<number | string>,
+  current: Array<number | string>,
+): { test: DriftTest; statistic: number; pValue: number | null } {
+  switch (test) {
+    case 'ks': {
+      const ks = ksTwoSample(reference as number[], current as number[]);
+      return { test, statistic: ks.statistic, pValue: ks.pValue };
+    }
+    case 'wasserstein':
+      return {
+        test,
+        statistic: wassersteinDistanceNormed(reference as number[], current as number[]),
+        pValue: null,
+      };
+    case 'jensenshannon': {
+      const binned = evidentlyBinnedCounts(kind, reference, current);
+      return { test, statistic: jensenShannonDistance(binned.reference, binned.current), pValue: null };
+    }
+    case 'z': {
+      // As Evidently: the share of values other than the first (in sorted order), pooled two-proportion z.
+      const first = [...new Set([...reference, ...current])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))[0];
+      const p1 = reference.filter((v) => v !== first).length / reference.length;
+      const p2 = current.filter((v) => v !== first).length / current.length;
+      const pooled = (p1 * reference.length + p2 * current.length) / (reference.length + current.length);
+      const se = Math.sqrt(pooled * (1 - pooled) * (1 / reference.length + 1 / current.length));
+      const statistic = se === 0 ? 0 : (p1 - p2) / se;
+      return { test, statistic, pValue: se === 0 ? 1 : 2 * normalCdf(-Math.abs(statistic)) };
+    }
+    case 'chi-square': {
+      const counts = countsByKey(reference, current);
+      if (preset === 'cairn') {
+        const { statistic, pValue } = chiSquareHomogeneity(counts.reference, counts.current);
+        return { test, statistic, pValue };
+      }
+      // Evidently: goodness of fit of the current counts to the reference's shares.
+      const scale = current.length / reference.length;
+      let statistic = 0;
+      for (let i = 0; i < counts.keys.length; i++) {
+        const expected = counts.reference[i]! * scale;
+        const observed = counts.current[i]!;
+        // A value the reference never had cannot be expected: infinitely unlikely.
+        if (expected === 0) statistic = observed > 0 ? Number.POSITIVE_INFINITY : statistic;
+        else statistic += (observed - expected) ** 2 / expected;
+      }
+      const df = counts.keys.length - 1;
+      return { test, statistic, pValue: df > 0 ? chiSquareSf(statistic, df) : 1 };
+    }
+  }
+}
+
+/** χ² test of homogeneity on the 2 × k table of counts. */
+function chiSquareHomogeneity(
+  refCounts: number[],
+  curCounts: number[],
+): { statistic: number; pValue: number } {
+  const refTotal = refCounts.reduce((a, b) => a + b, 0);
+  const curTotal = curCounts.reduce((a, b) => a + b, 0);
+  const total = refTotal + curTotal;
+  let statistic = 0;
+  for (let i = 0; i < refCounts.length; i++) {
+    const column = refCounts[i]! + curCounts[i]!;
+    const expectedRef = (refTotal * column) / total;
+    const expectedCur = (curTotal * column) / total;
+    statistic +=
+      (refCounts[i]! - expectedRef) ** 2 / expectedRef + (curCounts[i]! - expectedCur) ** 2 / expectedCur;
+  }
+  const df = refCounts.length - 1;
+  return { statistic, pValue: df > 0 ? chiSquareSf(statistic, df) : 1 };
 }
 
 /** The q-quantile of χ² with `df` degrees of freedom, by bisection on its survival function. */
@@ -403,9 +748,9 @@ function compareNumbers(reference: number[], current: number[], bins: number) {
   });
   return {
     psi: populationStabilityIndex(refCounts, curCounts),
-    test: 'ks' as const,
+    test: 'ks' as DriftTest,
     statistic: ks.statistic,
-    pValue: ks.pValue,
+    pValue: ks.pValue as number | null,
     bins: { labels, reference: refCounts, current: curCounts },
     histogram: equalWidthBins(reference, current),
   };
@@ -443,24 +788,12 @@ function compareCategories(reference: string[], current: string[]) {
   };
   const refCounts = count(reference);
   const curCounts = count(current);
-  // χ² test of homogeneity on the 2 × k table of counts.
-  const refTotal = reference.length;
-  const curTotal = current.length;
-  const total = refTotal + curTotal;
-  let statistic = 0;
-  for (let i = 0; i < labels.length; i++) {
-    const column = refCounts[i]! + curCounts[i]!;
-    const expectedRef = (refTotal * column) / total;
-    const expectedCur = (curTotal * column) / total;
-    statistic +=
-      (refCounts[i]! - expectedRef) ** 2 / expectedRef + (curCounts[i]! - expectedCur) ** 2 / expectedCur;
-  }
-  const df = labels.length - 1;
+  const { statistic, pValue } = chiSquareHomogeneity(refCounts, curCounts);
   return {
     psi: populationStabilityIndex(refCounts, curCounts),
-    test: 'chi-square' as const,
+    test: 'chi-square' as DriftTest,
     statistic,
-    pValue: df > 0 ? chiSquareSf(statistic, df) : 1,
+    pValue: pValue as number | null,
     bins: { labels, reference: refCounts, current: curCounts },
   };
 }
@@ -477,21 +810,29 @@ export function driftReportHtml(drift: DriftReport, options: { title?: string } 
     markdown: [
       drift.drifted ? `**${drift.summary}.**` : `${drift.summary}.`,
       '',
-      `A column drifts when its PSI reaches **${drift.thresholds.psi}** or its test's p-value is below **${drift.thresholds.pValue}**, with at least ${drift.thresholds.minRows} values on both sides.`,
+      drift.preset === 'evidently'
+        ? `Evidently's preset: a column drifts when its test's p-value is below **${drift.thresholds.pValue}** or its distance reaches **${drift.thresholds.distance}**; the data set drifts when at least **${formatNumber((drift.thresholds.driftShare ?? 0) * 100)}%** of the columns do.`
+        : `A column drifts when its PSI reaches **${drift.thresholds.psi}** or its test's p-value is below **${drift.thresholds.pValue}**, with at least ${drift.thresholds.minRows} values on both sides.`,
+      drift.skippedColumns?.length
+        ? `\nSkipped (cannot drift meaningfully): ${drift.columns
+            .filter((c) => c.skipped !== undefined)
+            .map((c) => `\`${c.column}\` (${c.skipped})`)
+            .join('; ')}.`
+        : '',
       drift.extraColumns.length > 0
         ? `\nColumns only in the current data (not compared): ${drift.extraColumns.map((c) => `\`${c}\``).join(', ')}.`
         : '',
     ].join('\n'),
     table: {
-      columns: ['column', 'type', 'PSI', 'test', 'p-value', 'missing (ref → cur)', 'drifted'],
+      columns: ['column', 'type', 'PSI', 'test', 'p-value or distance', 'missing (ref → cur)', 'drifted'],
       rows: drift.columns.map((c) => [
         c.column,
         c.type,
         p(c.psi),
-        c.test === 'ks' ? 'KS' : c.test === 'chi-square' ? 'χ²' : '',
-        p(c.pValue),
+        c.test === null ? '' : TEST_LABELS[c.test],
+        c.pValue === null && c.statistic !== null ? `distance ${p(c.statistic)}` : p(c.pValue),
         `${percent(c.reference.missingRate)} → ${c.current ? percent(c.current.missingRate) : 'column missing'}`,
-        c.drifted ? 'yes' : c.judged ? 'no' : 'not judged',
+        c.drifted ? 'yes' : c.skipped !== undefined ? 'skipped' : c.judged ? 'no' : 'not judged',
       ]),
     },
   };
@@ -499,7 +840,7 @@ export function driftReportHtml(drift: DriftReport, options: { title?: string } 
     const facts: Array<[string, string | number]> = [
       ['PSI', p(c.psi)],
       ['PSI from sampling noise alone, up to', p(c.psiNoise)],
-      [c.test === 'ks' ? 'KS statistic' : 'χ² statistic', p(c.statistic)],
+      [c.test === null ? 'statistic' : `${TEST_LABELS[c.test]} statistic`, p(c.statistic)],
       ['p-value', p(c.pValue)],
       ['values (reference / current)', `${c.reference.present} / ${c.current?.present ?? '—'}`],
       ['missing rate change', c.missingRateChange === null ? '' : percent(c.missingRateChange, true)],
@@ -594,8 +935,8 @@ function sideBySideSvg(bins: DriftBins, title: string): string {
   ].join('\n');
 }
 
-type DriftConfig = Required<Omit<DriftOptions, 'columns' | 'ignore'>> &
-  Pick<DriftOptions, 'columns' | 'ignore'>;
+type DriftConfig = Required<Pick<DriftOptions, 'psiThreshold' | 'pValueThreshold' | 'minRows' | 'bins'>> &
+  Pick<DriftOptions, 'columns' | 'ignore' | 'preset' | 'test' | 'distanceThreshold' | 'driftShare'>;
 
 /** The step's config schema: a Standard Schema over the same checks as {@link detectDrift}. */
 const driftConfig: NonNullable<StepDefinition<DriftConfig, {}, {}>['config']> = {
@@ -612,13 +953,24 @@ const driftConfig: NonNullable<StepDefinition<DriftConfig, {}, {}>['config']> = 
       if (issues.length > 0)
         return { issues: issues.map((i) => ({ message: i.message, path: i.path ?? [] })) };
       const options = value as DriftOptions;
+      const evidently = options.preset === 'evidently';
+      // Options left out stay out (rather than filled with defaults), so an existing
+      // project's step config, and so its cache key, does not change.
+      const given = <K extends keyof DriftOptions>(key: K) =>
+        options[key] === undefined ? {} : { [key]: options[key] };
       return {
         value: {
-          ...(options.columns ? { columns: options.columns } : {}),
-          ...(options.ignore ? { ignore: options.ignore } : {}),
+          ...given('columns'),
+          ...given('ignore'),
+          ...given('preset'),
+          ...given('test'),
+          ...given('distanceThreshold'),
+          ...given('driftShare'),
           psiThreshold: options.psiThreshold ?? DEFAULTS.psiThreshold,
-          pValueThreshold: options.pValueThreshold ?? DEFAULTS.pValueThreshold,
-          minRows: options.minRows ?? DEFAULTS.minRows,
+          pValueThreshold:
+            options.pValueThreshold ??
+            (evidently ? EVIDENTLY_DEFAULTS.pValueThreshold : DEFAULTS.pValueThreshold),
+          minRows: options.minRows ?? (evidently ? EVIDENTLY_DEFAULTS.minRows : DEFAULTS.minRows),
           bins: options.bins ?? DEFAULTS.bins,
         },
       };

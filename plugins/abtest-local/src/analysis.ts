@@ -32,6 +32,16 @@ export interface VariantAggregate {
 export const SRM_THRESHOLD = 0.001;
 
 type Comparison = VariantComparison;
+
+/**
+ * The always-valid p-values of earlier analyses, by metric and variant: the
+ * mSPRT p-value is a running minimum over looks, so a `ship` cannot turn back
+ * into `continue` at a later look.
+ */
+export type PreviousPValues = ReadonlyMap<string, number>;
+
+/** The key of one comparison in {@link PreviousPValues}. */
+export const comparisonKey = (metric: string, variant: string): string => `${metric}\u0000${variant}`;
 type MetricResult = { metric: string; variants: VariantMetricSummary[]; comparisons: Comparison[] };
 
 const num = (x: number): string => {
@@ -53,17 +63,21 @@ function summarize(aggregate: VariantAggregate): VariantMetricSummary {
 
 function compare(
   metric: MetricDefinition,
-  alpha: number,
+  definition: NormalizedDefinition,
   control: VariantAggregate,
   treatment: VariantAggregate,
+  previous: PreviousPValues,
 ): Comparison {
+  const { alpha } = definition;
   const controlMean = control.units > 0 ? control.sum / control.units : Number.NaN;
   const treatmentMean = treatment.units > 0 ? treatment.sum / treatment.units : Number.NaN;
   const base: Comparison = {
     variant: treatment.variant,
     metric: metric.name,
     difference: treatmentMean - controlMean,
-    relativeDifference: controlMean === 0 ? Number.NaN : (treatmentMean - controlMean) / controlMean,
+    // |baseline|, as GrowthBook: a negative metric moving up is a gain.
+    relativeDifference:
+      controlMean === 0 ? Number.NaN : (treatmentMean - controlMean) / Math.abs(controlMean),
     pValue: Number.NaN,
     confidenceInterval: [Number.NaN, Number.NaN],
     sequentialPValue: Number.NaN,
@@ -75,21 +89,28 @@ function compare(
   if (control.units < 2 || treatment.units < 2) return base;
 
   const decrease = metric.goal === 'decrease';
-  let test: { difference: number; pValue: number; confidenceInterval: [number, number] | readonly number[] };
+  // Earlier looks count only once both arms had minimumSampleSize units (see engine analyze()).
+  const previousPValue = previous.get(comparisonKey(metric.name, treatment.variant)) ?? 1;
+  let test: {
+    difference: number;
+    pValue: number;
+    confidenceInterval: [number, number];
+    relativeConfidenceInterval: [number, number];
+  };
   let sequential: { alwaysValidPValue: number };
   let bayes: { probabilityToBeat: number; expectedLoss: number };
   if (metric.type === 'binomial') {
     const c = { successes: control.sum, trials: control.units };
     const t = { successes: treatment.sum, trials: treatment.units };
     test = twoProportionZTest(c, t, { alpha });
-    sequential = msprtProportions(c, t, { alpha });
+    sequential = msprtProportions(c, t, { alpha, previousPValue });
     // Swapping the arms asks "is the treatment lower", with the loss of shipping it.
     bayes = decrease ? betaBinomialComparison(t, c) : betaBinomialComparison(c, t);
   } else {
     const c = summaryFromSums(control.units, control.sum, control.sumOfSquares);
     const t = summaryFromSums(treatment.units, treatment.sum, treatment.sumOfSquares);
     test = welchTTest(c, t, { alpha });
-    sequential = msprtMeans(c, t, { alpha });
+    sequential = msprtMeans(c, t, { alpha, previousPValue });
     bayes = decrease ? gaussianComparison(t, c) : gaussianComparison(c, t);
   }
   const improves = decrease ? base.difference < 0 : base.difference > 0;
@@ -97,7 +118,8 @@ function compare(
   return {
     ...base,
     pValue: test.pValue,
-    confidenceInterval: [test.confidenceInterval[0]!, test.confidenceInterval[1]!],
+    confidenceInterval: test.confidenceInterval,
+    relativeConfidenceInterval: test.relativeConfidenceInterval,
     sequentialPValue: sequential.alwaysValidPValue,
     probabilityToBeBetter: bayes.probabilityToBeat,
     expectedLoss: bayes.expectedLoss,
@@ -109,6 +131,7 @@ function analyzeMetric(
   definition: NormalizedDefinition,
   metric: MetricDefinition,
   aggregates: VariantAggregate[],
+  previous: PreviousPValues,
 ): MetricResult {
   const byVariant = new Map(aggregates.map((a) => [a.variant, a]));
   const full = definition.variants.map(
@@ -120,12 +143,19 @@ function analyzeMetric(
     variants: full.map(summarize),
     comparisons: full
       .filter((a) => a.variant !== definition.control)
-      .map((treatment) => compare(metric, definition.alpha, control, treatment)),
+      .map((treatment) => compare(metric, definition, control, treatment, previous)),
   };
 }
 
 const describeValue = (metric: MetricDefinition, mean: number): string =>
   metric.type === 'binomial' ? pct(mean) : num(mean);
+
+const relativeInterval = (comparison: Comparison): string => {
+  const ci = comparison.relativeConfidenceInterval;
+  return ci && Number.isFinite(ci[0]) && Number.isFinite(ci[1])
+    ? ` [${signedPct(ci[0])}, ${signedPct(ci[1])}]`
+    : '';
+};
 
 function describe(
   metric: MetricDefinition,
@@ -136,7 +166,7 @@ function describe(
   const mean = (variant: string) => result.variants.find((v) => v.variant === variant)!.mean;
   return (
     `${metric.name} ${describeValue(metric, mean(comparison.variant))} vs ${describeValue(metric, mean(control))}` +
-    ` (${signedPct(comparison.relativeDifference)}, always-valid p = ${num(comparison.sequentialPValue)})`
+    ` (${signedPct(comparison.relativeDifference)}${relativeInterval(comparison)}, always-valid p = ${num(comparison.sequentialPValue)})`
   );
 }
 
@@ -149,6 +179,7 @@ export function analyzeAggregates(
   exposures: Record<string, number>,
   metrics: ReadonlyMap<string, VariantAggregate[]>,
   analyzedAt: string,
+  previous: PreviousPValues = new Map(),
 ): ExperimentAnalysis {
   const { control, variants, primaryMetric, guardrailMetrics } = definition;
   const observed = variants.map((v) => exposures[v.name] ?? 0);
@@ -165,8 +196,10 @@ export function analyzeAggregates(
           { threshold: SRM_THRESHOLD },
         );
 
-  const primary = analyzeMetric(definition, primaryMetric, metrics.get(primaryMetric.name) ?? []);
-  const guardrails = guardrailMetrics.map((m) => analyzeMetric(definition, m, metrics.get(m.name) ?? []));
+  const primary = analyzeMetric(definition, primaryMetric, metrics.get(primaryMetric.name) ?? [], previous);
+  const guardrails = guardrailMetrics.map((m) =>
+    analyzeMetric(definition, m, metrics.get(m.name) ?? [], previous),
+  );
 
   const analysis: ExperimentAnalysis = {
     experiment: definition.name,

@@ -18,7 +18,7 @@ import {
 } from '@cairn/core';
 import { assignVariant } from '@cairn/stats';
 import type BetterSqlite3 from 'better-sqlite3';
-import { analyzeAggregates, type VariantAggregate } from './analysis';
+import { analyzeAggregates, comparisonKey, type VariantAggregate } from './analysis';
 import {
   checkUnitId,
   eventId,
@@ -123,6 +123,14 @@ function prepare(db: BetterSqlite3.Database) {
     ),
     insertOutcome: db.prepare(
       'INSERT OR IGNORE INTO outcomes (experiment, unit_id, metric, value, at, event_id) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    previousPValues: db.prepare(
+      'SELECT metric, variant, p_value FROM sequential_p_values WHERE experiment = ?',
+    ),
+    // MIN keeps the running minimum even when two processes analyze at once.
+    savePValue: db.prepare(
+      `INSERT INTO sequential_p_values (experiment, metric, variant, p_value, at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (experiment, metric, variant) DO UPDATE SET p_value = MIN(p_value, excluded.p_value), at = excluded.at`,
     ),
     binomial: db.prepare(aggregateSql('MAX(value <> 0)')),
     continuous: db.prepare(aggregateSql('SUM(value)')),
@@ -370,9 +378,15 @@ async function openEngine(file: string): Promise<AbTestEngine> {
     async analyze(name): Promise<ExperimentAnalysis> {
       return use('analyze', () => {
         const { definition } = load(name);
-        // One read transaction: exposures and every metric from the same snapshot.
+        // One transaction: exposures and every metric from the same snapshot, and the
+        // running minimum of each always-valid p-value read and written without a race.
         return conn
           .transaction(() => {
+            const previous = new Map(
+              (
+                sql.previousPValues.all(name) as Array<{ metric: string; variant: string; p_value: number }>
+              ).map((r) => [comparisonKey(r.metric, r.variant), r.p_value]),
+            );
             const metrics = new Map<string, VariantAggregate[]>();
             let exposures: Record<string, number> = {};
             for (const metric of [definition.primaryMetric, ...definition.guardrailMetrics]) {
@@ -383,9 +397,26 @@ async function openEngine(file: string): Promise<AbTestEngine> {
               metrics.set(metric.name, rows);
               exposures = Object.fromEntries(rows.map((r) => [r.variant, r.units]));
             }
-            return analyzeAggregates(definition, exposures, metrics, new Date().toISOString());
+            const analyzedAt = new Date().toISOString();
+            const analysis = analyzeAggregates(definition, exposures, metrics, analyzedAt, previous);
+            // A look counts toward the running minimum once both arms have minimumSampleSize
+            // units: before that the plug-in variances are too rough to be carried forward.
+            const units = (metric: string, variant: string) =>
+              metrics.get(metric)?.find((a) => a.variant === variant)?.units ?? 0;
+            for (const result of [analysis.primary, ...analysis.guardrails]) {
+              for (const c of result.comparisons) {
+                if (
+                  Number.isFinite(c.sequentialPValue) &&
+                  units(result.metric, definition.control) >= definition.minimumSampleSize &&
+                  units(result.metric, c.variant) >= definition.minimumSampleSize
+                ) {
+                  sql.savePValue.run(name, result.metric, c.variant, c.sequentialPValue, analyzedAt);
+                }
+              }
+            }
+            return analysis;
           })
-          .deferred();
+          .immediate();
       });
     },
 

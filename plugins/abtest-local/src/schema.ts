@@ -43,6 +43,21 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX outcomes_metric ON outcomes (experiment, metric, unit_id, value);
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- The always-valid p-value is a running minimum over analyses: kept per
+      -- comparison so that a later look cannot undo an earlier conclusion.
+      CREATE TABLE sequential_p_values (
+        experiment TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        variant TEXT NOT NULL,
+        p_value REAL NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (experiment, metric, variant)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const latestVersion = migrations.at(-1)!.version;

@@ -130,11 +130,13 @@ export interface VariantComparison {
   metric: string;
   /** Treatment − control, in the metric's units. */
   difference: number;
-  /** Difference / control mean (NaN when the control mean is 0). */
+  /** Difference / |control mean| (NaN when the control mean is 0). */
   relativeDifference: number;
   /** Fixed-horizon two-sided p-value (z test for binomial, Welch's t for continuous). */
   pValue: number;
   confidenceInterval: [number, number];
+  /** Confidence interval for `relativeDifference` (delta method), when the engine computes one. */
+  relativeConfidenceInterval?: [number, number];
   /** Always-valid p-value (mixture SPRT): safe to read at any time. */
   sequentialPValue: number;
   /** Posterior probability that the treatment is better, in the metric's goal direction. */
