@@ -1,13 +1,4 @@
-import {
-  CairnError,
-  ErrorCodes,
-  type ErrorIssue,
-  json,
-  report,
-  reportHtml,
-  type StepDefinition,
-  step,
-} from '@cairn/core';
+import { CairnError, ErrorCodes, type ErrorIssue, json, report, reportHtml, type StepDefinition, step } from '@cairn/core';
 import {
   chiSquareSf,
   histogram,

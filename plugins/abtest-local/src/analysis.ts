@@ -1,9 +1,4 @@
-import type {
-  ExperimentAnalysis,
-  MetricDefinition,
-  VariantComparison,
-  VariantMetricSummary,
-} from '@cairn/core';
+import type { ExperimentAnalysis, MetricDefinition, VariantComparison, VariantMetricSummary } from '@cairn/core';
 import {
   betaBinomialComparison,
   gaussianComparison,

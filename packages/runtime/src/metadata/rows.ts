@@ -1,14 +1,4 @@
-import {
-  type ArtifactRecord,
-  assertDigest,
-  CairnError,
-  ErrorCodes,
-  type ExecutionRecord,
-  type LineageGraph,
-  type RegisterModelInput,
-  type RunRecord,
-  type TransitionInput,
-} from '@cairn/core';
+import { type ArtifactRecord, assertDigest, CairnError, ErrorCodes, type ExecutionRecord, type LineageGraph, type RegisterModelInput, type RunRecord, type TransitionInput } from '@cairn/core';
 
 const STAGES = new Set(['none', 'staging', 'production', 'archived']);
 
