@@ -4,7 +4,19 @@
  * deployer, by a rollout strategy. Deploying is the last step of the
  * training pipeline, so CI that trains and gates also delivers.
  */
-import { type AbTestEngine, canaryExperimentFor, type Deployer, type Deployment, ENDPOINT_NAME, json, type MetricDefinition, type ModelStage, type RolloutStrategy, type Step, step } from '@cairn/core';
+import {
+  type AbTestEngine,
+  canaryExperimentFor,
+  type Deployer,
+  type Deployment,
+  ENDPOINT_NAME,
+  json,
+  type MetricDefinition,
+  type ModelStage,
+  type RolloutStrategy,
+  type Step,
+  step,
+} from '@cairn/core';
 import type { GateDecision } from './gate';
 import { schema } from './schema';
 

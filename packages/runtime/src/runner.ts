@@ -3,7 +3,27 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type AbTestEngine, type AnyStep, type AnyStepDefinition, type ArtifactMap, type ArtifactType, CairnError, type CommandStepDefinition, type Deployer, ErrorCodes, isCommandStep, isPipeline, type ModelRegistry, type Pipeline, type StepContext, type StepLogger, type StepLogLine, type StepTask, type StepTaskResult, type StorageDriver } from '@cairn/core';
+import {
+  type AbTestEngine,
+  type AnyStep,
+  type AnyStepDefinition,
+  type ArtifactMap,
+  type ArtifactType,
+  CairnError,
+  type CommandStepDefinition,
+  type Deployer,
+  ErrorCodes,
+  isCommandStep,
+  isPipeline,
+  type ModelRegistry,
+  type Pipeline,
+  type StepContext,
+  type StepLogger,
+  type StepLogLine,
+  type StepTask,
+  type StepTaskResult,
+  type StorageDriver,
+} from '@cairn/core';
 import { materializeArtifact, readSmallBlob, storeArtifact } from './artifacts/io';
 import { importModule } from './load';
 

@@ -2,7 +2,19 @@ import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CairnEvent, canonicalJson, commandStep, ErrorCodes, json, type MetadataStore, metrics, pipeline, type StorageDriver, sha256, step } from '@cairn/core';
+import {
+  type CairnEvent,
+  canonicalJson,
+  commandStep,
+  ErrorCodes,
+  json,
+  type MetadataStore,
+  metrics,
+  pipeline,
+  type StorageDriver,
+  sha256,
+  step,
+} from '@cairn/core';
 import {
   inProcess,
   localStore,

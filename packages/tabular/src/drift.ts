@@ -1,4 +1,13 @@
-import { CairnError, ErrorCodes, type ErrorIssue, json, report, reportHtml, type StepDefinition, step } from '@cairn/core';
+import {
+  CairnError,
+  ErrorCodes,
+  type ErrorIssue,
+  json,
+  report,
+  reportHtml,
+  type StepDefinition,
+  step,
+} from '@cairn/core';
 import {
   chiSquareSf,
   histogram,

@@ -7,7 +7,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CairnEvent, json, type MetadataStore, metrics, pipeline, report, type StorageDriver, step } from '@cairn/core';
+import {
+  type CairnEvent,
+  json,
+  type MetadataStore,
+  metrics,
+  pipeline,
+  report,
+  type StorageDriver,
+  step,
+} from '@cairn/core';
 import { localStore, runPipeline } from '@cairn/runtime';
 import { memoryMetadata } from '@cairn/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

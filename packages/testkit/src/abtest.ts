@@ -28,7 +28,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AbTestDescriptor, type AbTestEngine, CairnError, type ExperimentAnalysis, type ExperimentDefinition, type MetricDefinition } from '@cairn/core';
+import {
+  type AbTestDescriptor,
+  type AbTestEngine,
+  CairnError,
+  type ExperimentAnalysis,
+  type ExperimentDefinition,
+  type MetricDefinition,
+} from '@cairn/core';
 import {
   assignVariant,
   mulberry32,

@@ -13,7 +13,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Deployer, type DeployerDescriptor, type Deployment, ErrorCodes, type ModelVersionRef, type StorageDriver } from '@cairn/core';
+import {
+  type Deployer,
+  type DeployerDescriptor,
+  type Deployment,
+  ErrorCodes,
+  type ModelVersionRef,
+  type StorageDriver,
+} from '@cairn/core';
 import { memoryStore } from '@cairn/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {

@@ -29,7 +29,16 @@
  * testMetadata({ name: 'sqlite', create: () => sqliteMetadata({ file: tempFile() }) });
  * ```
  */
-import { type ArtifactRecord, type ArtifactRef, CairnError, type ExecutionRecord, type LineageGraph, type MetadataStore, type RunRecord, sha256 } from '@cairn/core';
+import {
+  type ArtifactRecord,
+  type ArtifactRef,
+  CairnError,
+  type ExecutionRecord,
+  type LineageGraph,
+  type MetadataStore,
+  type RunRecord,
+  sha256,
+} from '@cairn/core';
 import { afterEach, describe, expect, it } from 'vitest';
 
 export interface TestMetadataOptions {

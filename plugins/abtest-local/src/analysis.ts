@@ -1,4 +1,9 @@
-import type { ExperimentAnalysis, MetricDefinition, VariantComparison, VariantMetricSummary } from '@cairn/core';
+import type {
+  ExperimentAnalysis,
+  MetricDefinition,
+  VariantComparison,
+  VariantMetricSummary,
+} from '@cairn/core';
 import {
   betaBinomialComparison,
   gaussianComparison,

@@ -1,4 +1,12 @@
-import { CairnError, canonicalJson, ErrorCodes, EXPERIMENT_NAME, type ExperimentDefinition, type MetricDefinition, type VariantDefinition } from '@cairn/core';
+import {
+  CairnError,
+  canonicalJson,
+  ErrorCodes,
+  EXPERIMENT_NAME,
+  type ExperimentDefinition,
+  type MetricDefinition,
+  type VariantDefinition,
+} from '@cairn/core';
 
 /** A definition with every default filled in: what is stored and compared. */
 export type NormalizedDefinition = Required<Omit<ExperimentDefinition, 'variants'>> & {

@@ -5,7 +5,17 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { type AbTestDescriptor, type AbTestEngine, type Assignment, CairnError, canonicalJson, ErrorCodes, type EventOptions, type Experiment, type ExperimentAnalysis } from '@cairn/core';
+import {
+  type AbTestDescriptor,
+  type AbTestEngine,
+  type Assignment,
+  CairnError,
+  canonicalJson,
+  ErrorCodes,
+  type EventOptions,
+  type Experiment,
+  type ExperimentAnalysis,
+} from '@cairn/core';
 import { assignVariant } from '@cairn/stats';
 import type BetterSqlite3 from 'better-sqlite3';
 import { analyzeAggregates, comparisonKey, type VariantAggregate } from './analysis';

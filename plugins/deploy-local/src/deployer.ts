@@ -7,7 +7,25 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CairnError, canaryExperimentFor, type Deployer, type DeployerContext, type Deployment, type DeployRequest, ENDPOINT_NAME, type EndpointHealth, ErrorCodes, isDigest, loadModelBundle, type ModelBundle, type ModelVersionRef, type Predictor, type PredictResult, type RolloutStrategy, type TrafficRoute } from '@cairn/core';
+import {
+  CairnError,
+  canaryExperimentFor,
+  type Deployer,
+  type DeployerContext,
+  type Deployment,
+  type DeployRequest,
+  ENDPOINT_NAME,
+  type EndpointHealth,
+  ErrorCodes,
+  isDigest,
+  loadModelBundle,
+  type ModelBundle,
+  type ModelVersionRef,
+  type Predictor,
+  type PredictResult,
+  type RolloutStrategy,
+  type TrafficRoute,
+} from '@cairn/core';
 import { materializeArtifact } from '@cairn/runtime';
 import { bucketRanges, chooseBucket, hashToUnit } from '@cairn/stats';
 import { withEndpointLock } from './lock';

@@ -7,7 +7,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CairnError, ErrorCodes, type ModelLoader, type ModelVersionRef, model, type StorageDriver } from '@cairn/core';
+import {
+  CairnError,
+  ErrorCodes,
+  type ModelLoader,
+  type ModelVersionRef,
+  model,
+  type StorageDriver,
+} from '@cairn/core';
 import { storeArtifact } from '@cairn/runtime';
 
 export const FLAVOR = 'test/offset';

@@ -1,4 +1,14 @@
-import { CairnError, deserializeError, ErrorCodes, type ExecuteOptions, type Executor, type ExecutorContext, type PluginRef, type StepTask, type StepTaskResult } from '@cairn/core';
+import {
+  CairnError,
+  deserializeError,
+  ErrorCodes,
+  type ExecuteOptions,
+  type Executor,
+  type ExecutorContext,
+  type PluginRef,
+  type StepTask,
+  type StepTaskResult,
+} from '@cairn/core';
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {

@@ -3,7 +3,15 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CairnError, ErrorCodes, type PluginRef, type StepLogLine, type StepTask, type StorageDriver, serializeError } from '@cairn/core';
+import {
+  CairnError,
+  ErrorCodes,
+  type PluginRef,
+  type StepLogLine,
+  type StepTask,
+  type StorageDriver,
+  serializeError,
+} from '@cairn/core';
 import { importModule, runStepTask } from '@cairn/runtime';
 import type { Job, Worker } from 'bullmq';
 import { probe, redact, redisOptions, resolveEndpoint } from './options';

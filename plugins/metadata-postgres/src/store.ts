@@ -1,4 +1,19 @@
-import { type ArtifactQuery, type ArtifactRecord, assertDigest, type CacheEntry, CairnError, ErrorCodes, type ExecutionRecord, type MetadataStore, type ModelStage, type ModelVersion, type PluginRef, type RunQuery, type RunRecord, type StageTransition } from '@cairn/core';
+import {
+  type ArtifactQuery,
+  type ArtifactRecord,
+  assertDigest,
+  type CacheEntry,
+  CairnError,
+  ErrorCodes,
+  type ExecutionRecord,
+  type MetadataStore,
+  type ModelStage,
+  type ModelVersion,
+  type PluginRef,
+  type RunQuery,
+  type RunRecord,
+  type StageTransition,
+} from '@cairn/core';
 import {
   incumbentConflict,
   validateExecutionRecord,

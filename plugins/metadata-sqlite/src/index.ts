@@ -4,7 +4,24 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { type ArtifactQuery, type ArtifactRecord, type ArtifactRef, assertDigest, type CacheEntry, CairnError, ErrorCodes, type ExecutionRecord, type MetadataStore, type ModelStage, type ModelVersion, type RegisterModelInput, type RunQuery, type RunRecord, type StageTransition, type TransitionInput } from '@cairn/core';
+import {
+  type ArtifactQuery,
+  type ArtifactRecord,
+  type ArtifactRef,
+  assertDigest,
+  type CacheEntry,
+  CairnError,
+  ErrorCodes,
+  type ExecutionRecord,
+  type MetadataStore,
+  type ModelStage,
+  type ModelVersion,
+  type RegisterModelInput,
+  type RunQuery,
+  type RunRecord,
+  type StageTransition,
+  type TransitionInput,
+} from '@cairn/core';
 import {
   incumbentConflict,
   validateExecutionRecord,

@@ -21,7 +21,15 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type * as S3 from '@aws-sdk/client-s3';
-import { assertDigest, CairnError, ErrorCodes, isDigest, type ObjectStat, type PutOptions, type StorageDriver } from '@cairn/core';
+import {
+  assertDigest,
+  CairnError,
+  ErrorCodes,
+  isDigest,
+  type ObjectStat,
+  type PutOptions,
+  type StorageDriver,
+} from '@cairn/core';
 import { asChunks, corruptError, discard, hashCounter, verifiedStream } from '@cairn/runtime/plugin-kit';
 import { isNotFound, isTransient, storageFailed, type Target } from './errors';
 import {

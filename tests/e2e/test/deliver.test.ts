@@ -13,7 +13,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localAbtest } from '@cairn/abtest-local';
-import { type CairnError, json, type MetadataStore, type ModelLoader, metrics, model, pipeline, type StorageDriver, step } from '@cairn/core';
+import {
+  type CairnError,
+  json,
+  type MetadataStore,
+  type ModelLoader,
+  metrics,
+  model,
+  pipeline,
+  type StorageDriver,
+  step,
+} from '@cairn/core';
 import {
   type CanaryReview,
   canaryReviewStep,

@@ -4,7 +4,18 @@
  * model version, parsing traffic splits, and rendering deployments and
  * analyses. Loaded only inside `run()`, so `--help` stays cheap.
  */
-import type { AbTestDescriptor, AbTestEngine, Deployer, DeployerDescriptor, Deployment, ExperimentAnalysis, ModelVersion, TrafficRoute, VariantComparison, VariantMetricSummary } from '@cairn/core';
+import type {
+  AbTestDescriptor,
+  AbTestEngine,
+  Deployer,
+  DeployerDescriptor,
+  Deployment,
+  ExperimentAnalysis,
+  ModelVersion,
+  TrafficRoute,
+  VariantComparison,
+  VariantMetricSummary,
+} from '@cairn/core';
 import { usageError } from './errors';
 import { table } from './format';
 import { withProject } from './inspect';

@@ -2,7 +2,17 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ArtifactType, Handle, StorageDriver } from '@cairn/core';
-import { dir, file, json, type Metrics, type ModelBundle, metrics, model, type Report, report } from '@cairn/core';
+import {
+  dir,
+  file,
+  json,
+  type Metrics,
+  type ModelBundle,
+  metrics,
+  model,
+  type Report,
+  report,
+} from '@cairn/core';
 import { memoryStore } from '@cairn/testkit';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';

@@ -6,7 +6,14 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { assertDigest, CairnError, ErrorCodes, type SerializedArtifact, type StorageDriver, sha256 } from '@cairn/core';
+import {
+  assertDigest,
+  CairnError,
+  ErrorCodes,
+  type SerializedArtifact,
+  type StorageDriver,
+  sha256,
+} from '@cairn/core';
 import { corruptError } from '../storage/verify';
 import { packTree, unpackTree } from '../tar';
 

@@ -1,6 +1,16 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CairnError, deserializeError, ErrorCodes, type ExecuteOptions, type Executor, type ExecutorDescriptor, type PluginRef, type StepTask, type StepTaskResult } from '@cairn/core';
+import {
+  CairnError,
+  deserializeError,
+  ErrorCodes,
+  type ExecuteOptions,
+  type Executor,
+  type ExecutorDescriptor,
+  type PluginRef,
+  type StepTask,
+  type StepTaskResult,
+} from '@cairn/core';
 import type { WorkerReply, WorkerRequest } from './worker-protocol';
 
 export interface WorkerPoolOptions {

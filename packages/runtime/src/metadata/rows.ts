@@ -1,4 +1,14 @@
-import { type ArtifactRecord, assertDigest, CairnError, ErrorCodes, type ExecutionRecord, type LineageGraph, type RegisterModelInput, type RunRecord, type TransitionInput } from '@cairn/core';
+import {
+  type ArtifactRecord,
+  assertDigest,
+  CairnError,
+  ErrorCodes,
+  type ExecutionRecord,
+  type LineageGraph,
+  type RegisterModelInput,
+  type RunRecord,
+  type TransitionInput,
+} from '@cairn/core';
 
 const STAGES = new Set(['none', 'staging', 'production', 'archived']);
 

@@ -5,7 +5,22 @@
  */
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type AnyStepDefinition, type ArtifactMap, type ArtifactRef, type CacheEntry, CairnError, canonicalJson, ErrorCodes, type ExecutionRecord, isCommandStep, type MetadataStore, type PipelineNode, type PlanReason, type StorageDriver, sha256 } from '@cairn/core';
+import {
+  type AnyStepDefinition,
+  type ArtifactMap,
+  type ArtifactRef,
+  type CacheEntry,
+  CairnError,
+  canonicalJson,
+  ErrorCodes,
+  type ExecutionRecord,
+  isCommandStep,
+  type MetadataStore,
+  type PipelineNode,
+  type PlanReason,
+  type StorageDriver,
+  sha256,
+} from '@cairn/core';
 import { materializeArtifact } from '../artifacts/io';
 import type { PreparedRun } from './prepare';
 import type { RunServices } from './services';

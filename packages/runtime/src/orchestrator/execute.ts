@@ -4,7 +4,19 @@
  * produced every declared output, retry by its policy, and record the
  * outcome.
  */
-import { type ArtifactRef, CairnError, ErrorCodes, type Executor, newId, type PipelineNode, type PlanReason, type RetryPolicy, type StepLogLine, type StepTask, type StorageDriver } from '@cairn/core';
+import {
+  type ArtifactRef,
+  CairnError,
+  ErrorCodes,
+  type Executor,
+  newId,
+  type PipelineNode,
+  type PlanReason,
+  type RetryPolicy,
+  type StepLogLine,
+  type StepTask,
+  type StorageDriver,
+} from '@cairn/core';
 import { runStepTask } from '../runner';
 import type { PreparedRun } from './prepare';
 import { now, type RunRecorder, recordFailed, recordSucceeded } from './records';

@@ -4,7 +4,14 @@
  * and fingerprint every step's code.
  */
 import { resolve } from 'node:path';
-import { type AnyStepDefinition, CairnError, canonicalJson, ErrorCodes, type Pipeline, sha256 } from '@cairn/core';
+import {
+  type AnyStepDefinition,
+  CairnError,
+  canonicalJson,
+  ErrorCodes,
+  type Pipeline,
+  sha256,
+} from '@cairn/core';
 import { resolveStepConfigs } from '../config/index';
 import { codeFingerprint } from './cache';
 import { checkServices } from './services';

@@ -4,7 +4,19 @@
  * succeeded or failed — always with the event emitted after the record is
  * committed, so a reader of events never sees a step the store does not.
  */
-import { type ArtifactRecord, type ArtifactRef, type CairnEvent, canonicalJson, type ExecutionRecord, type MetadataStore, newId, type Pipeline, type RunCounts, type StorageDriver, sha256 } from '@cairn/core';
+import {
+  type ArtifactRecord,
+  type ArtifactRef,
+  type CairnEvent,
+  canonicalJson,
+  type ExecutionRecord,
+  type MetadataStore,
+  newId,
+  type Pipeline,
+  type RunCounts,
+  type StorageDriver,
+  sha256,
+} from '@cairn/core';
 import type { PreparedRun } from './prepare';
 
 /** The state every record of one run shares. */

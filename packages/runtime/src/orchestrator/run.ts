@@ -1,6 +1,16 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type ArtifactRef, CairnError, ErrorCodes, type Executor, newId, type Pipeline, type PipelineNode, type RunCounts, type RunRecord } from '@cairn/core';
+import {
+  type ArtifactRef,
+  CairnError,
+  ErrorCodes,
+  type Executor,
+  newId,
+  type Pipeline,
+  type PipelineNode,
+  type RunCounts,
+  type RunRecord,
+} from '@cairn/core';
 import { inProcess } from '../executors/in-process';
 import { cacheKey, decideCache, previousExecutions } from './cache';
 import { executeStep, type StepExecution } from './execute';

@@ -11,7 +11,19 @@
  * process (`cairn serve`) answers the traffic.
  */
 import { resolve } from 'node:path';
-import { type AbTestDescriptor, type AbTestEngine, CairnError, type Deployer, type DeployerDescriptor, deployerStateDir, ErrorCodes, type ModelLoader, type ModelRegistry, type Pipeline, type StorageDriver } from '@cairn/core';
+import {
+  type AbTestDescriptor,
+  type AbTestEngine,
+  CairnError,
+  type Deployer,
+  type DeployerDescriptor,
+  deployerStateDir,
+  ErrorCodes,
+  type ModelLoader,
+  type ModelRegistry,
+  type Pipeline,
+  type StorageDriver,
+} from '@cairn/core';
 
 /** What a step may be lent, by what it declares. */
 export interface StepServices {

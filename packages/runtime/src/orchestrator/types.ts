@@ -1,4 +1,17 @@
-import type { AbTestDescriptor, ArtifactRef, CairnEvent, DeployerDescriptor, ExecutionStatus, ExecutorDescriptor, MetadataStore, ModelLoader, PlanReason, RunCounts, RunStatus, StorageDriver } from '@cairn/core';
+import type {
+  AbTestDescriptor,
+  ArtifactRef,
+  CairnEvent,
+  DeployerDescriptor,
+  ExecutionStatus,
+  ExecutorDescriptor,
+  MetadataStore,
+  ModelLoader,
+  PlanReason,
+  RunCounts,
+  RunStatus,
+  StorageDriver,
+} from '@cairn/core';
 /**
  * What the local orchestrator takes and returns. `runPipeline` drives a run;
  * `planPipeline` answers what a run would do, without running anything.

@@ -11,7 +11,20 @@ import { readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type AbTestDescriptor, type CairnConfig, CairnError, type DeployerDescriptor, ErrorCodes, type ExecutorDescriptor, isPipeline, type MetadataStore, type ModelLoader, type Pipeline, type StorageDriver, stackFor } from '@cairn/core';
+import {
+  type AbTestDescriptor,
+  type CairnConfig,
+  CairnError,
+  type DeployerDescriptor,
+  ErrorCodes,
+  type ExecutorDescriptor,
+  isPipeline,
+  type MetadataStore,
+  type ModelLoader,
+  type Pipeline,
+  type StorageDriver,
+  stackFor,
+} from '@cairn/core';
 import { inProcess } from '../executors/in-process';
 import { importModule } from '../load';
 import { localStore } from '../storage/local';

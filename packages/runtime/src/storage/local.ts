@@ -11,7 +11,15 @@ import { readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { addAbortSignal } from 'node:stream';
-import { assertDigest, CairnError, ErrorCodes, isDigest, type ObjectStat, type PutOptions, type StorageDriver } from '@cairn/core';
+import {
+  assertDigest,
+  CairnError,
+  ErrorCodes,
+  isDigest,
+  type ObjectStat,
+  type PutOptions,
+  type StorageDriver,
+} from '@cairn/core';
 import { asChunks, discard, hashCounter, hashStream, verifiedStream } from './verify';
 
 /** Options of {@link localStore}. */

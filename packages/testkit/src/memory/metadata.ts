@@ -1,4 +1,21 @@
-import { type ArtifactQuery, type ArtifactRecord, assertDigest, type CacheEntry, CairnError, ErrorCodes, type ExecutionRecord, type LineageGraph, type MetadataStore, type ModelStage, type ModelVersion, type RegisterModelInput, type RunQuery, type RunRecord, type StageTransition, type TransitionInput } from '@cairn/core';
+import {
+  type ArtifactQuery,
+  type ArtifactRecord,
+  assertDigest,
+  type CacheEntry,
+  CairnError,
+  ErrorCodes,
+  type ExecutionRecord,
+  type LineageGraph,
+  type MetadataStore,
+  type ModelStage,
+  type ModelVersion,
+  type RegisterModelInput,
+  type RunQuery,
+  type RunRecord,
+  type StageTransition,
+  type TransitionInput,
+} from '@cairn/core';
 import {
   incumbentConflict,
   validateExecutionRecord,
