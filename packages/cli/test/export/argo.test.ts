@@ -43,6 +43,8 @@ describe('cairn export argo', () => {
     );
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).not.toContain('never-written');
+    // The team env shares S3 storage and PostgreSQL metadata: nothing to warn about.
+    expect(result.stderr).not.toMatch(/Warning/);
     const doc = parse(result.stdout);
     expect(() => new Workflow(doc).validate()).not.toThrow();
     expect(doc.kind).toBe('Workflow');
@@ -138,6 +140,17 @@ describe('cairn export argo', () => {
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
+  it('warns when the environment is not shared by steps on other machines (--env local)', async () => {
+    const result = await cairn(['export', 'argo', '--image', 'shop:1', '--env', 'local'], dir);
+    expect(result.code, result.stderr).toBe(0);
+    const stderr = result.stderr.replace(/\s+›?\s*/g, ' ');
+    expect(stderr).toMatch(/storage of env local \(local\) is not shared/);
+    expect(stderr).toMatch(/metadata store of env local \(the embedded SQLite file\) is not shared/);
+    const doc = parse(result.stdout);
+    expect(() => new Workflow(doc).validate()).not.toThrow();
+    expect(doc.spec.templates[1].container.args.at(-1)).toBe('local');
+  });
+
   it('the validator is a real check: a task without a template name is refused', () => {
     expect(() =>
       new Workflow({
@@ -154,7 +167,10 @@ describe('cairn export argo', () => {
         ['export', 'argo', 'nope', '--image', 'shop:1'],
         /Unknown pipeline "nope"[\s\S]*CAIRN_PIPELINE_NOT_FOUND/,
       ],
-      [['export', 'argo', '--image', 'shop:1', '--env', 'prod'], /Unknown environment "prod"/],
+      [
+        ['export', 'argo', '--image', 'shop:1', '--env', 'prod'],
+        /Unknown environment "prod"[\s\S]*CAIRN_STACK_INVALID[\s\S]*cairn add storage-s3/,
+      ],
       [['export', 'argo', '--image', 'shop:1', '--resources', 'train=1:1Gi'], /no step "train"/],
       [['export', 'argo', '--image', 'shop:1', '--resources', 'ingest=lots:1Gi'], /cpu "lots"/],
       [['export', 'argo', '--image', 'shop:1', '--resources', 'ingest=1'], /expected <step>=<cpu>:<memory>/],

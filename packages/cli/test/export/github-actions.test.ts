@@ -33,6 +33,7 @@ describe('cairn export github-actions', () => {
     });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).not.toContain('never-written');
+    expect(result.stderr).not.toMatch(/Warning/);
     const { errors, jobs } = await githubParse(result.stdout);
     expect(errors).toEqual([]);
     expect(jobs).toEqual([

@@ -82,5 +82,6 @@ export default class ExportArgo extends CairnCommand {
       ...(serviceAccount ? { serviceAccount } : {}),
     });
     await common.writeOutput(await common.toYaml([workflow]), flags.out);
+    for (const warning of common.unsharedStackWarnings(project)) this.warn(warning);
   }
 }

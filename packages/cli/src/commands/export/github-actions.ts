@@ -48,5 +48,6 @@ export default class ExportGithubActions extends CairnCommand {
       nodeVersion: flags.node,
     });
     await common.writeOutput(await common.toYaml([workflow]), flags.out);
+    for (const warning of common.unsharedStackWarnings(project)) this.warn(warning);
   }
 }

@@ -36,14 +36,43 @@ export async function loadExportProject(
   const loaded: any = await core.loadProjectConfig(projectDir);
   const config: CairnConfig =
     (loaded && typeof loaded === 'object' && 'config' in loaded ? loaded.config : loaded) ?? {};
+  let stack: Stack;
+  try {
+    stack = core.stackFor(config, env);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'CAIRN_STACK_INVALID') throw error;
+    throw new core.CairnError(core.ErrorCodes.STACK_INVALID, (error as Error).message, {
+      hint: 'Name an environment of cairn.config.ts with --env; `cairn add storage-s3` and `cairn add metadata-postgres` create a shared `team` one.',
+    });
+  }
   return {
     projectDir,
     env,
     config,
-    stack: core.stackFor(config, env),
+    stack,
     pipelinesDir: resolve(projectDir, config.pipelines ?? 'pipelines'),
     confDir: resolve(projectDir, config.conf ?? 'conf'),
   };
+}
+
+/**
+ * Why an environment cannot be shared by steps running in separate pods or
+ * jobs: each would have its own artifact folder and metadata file.
+ */
+export function unsharedStackWarnings(project: ExportProject): string[] {
+  const warnings: string[] = [];
+  const { storage, metadata } = project.stack;
+  if (storage?.capabilities?.shared !== true) {
+    warnings.push(
+      `The storage of env ${project.env} (${storage?.name ?? 'the embedded local folder'}) is not shared: steps on other machines will not see each other's artifacts. Use an environment with S3 storage (cairn add storage-s3).`,
+    );
+  }
+  if (!metadata || metadata.name === 'sqlite' || metadata.name === 'memory') {
+    warnings.push(
+      `The metadata store of env ${project.env} (${metadata?.name ?? 'the embedded SQLite file'}) is not shared: steps on other machines will not see the run. Use an environment with PostgreSQL metadata (cairn add metadata-postgres).`,
+    );
+  }
+  return warnings;
 }
 
 /** The pipeline named (or the project's default), loaded as `cairn plan` and `cairn run` load it. */
