@@ -5,7 +5,13 @@
  * number and object flags). Assignment is the engine's, so an application
  * reading flags and a `cairn serve` canary agree on every unit.
  */
-import type { AbTestDescriptor, AbTestEngine, Assignment } from '@cairn/core';
+import {
+  type AbTestDescriptor,
+  type AbTestEngine,
+  type Assignment,
+  CairnError,
+  ErrorCodes,
+} from '@cairn/core';
 import {
   type EvaluationContext,
   FlagNotFoundError,
@@ -51,18 +57,12 @@ const isEngine = (value: unknown): value is AbTestEngine =>
 const isDescriptor = (value: unknown): value is AbTestDescriptor =>
   (value as AbTestDescriptor | undefined)?.kind === 'abtest' &&
   typeof (value as AbTestDescriptor).create === 'function';
-const cairnCode = (error: unknown): string | undefined =>
-  typeof error === 'object' && error !== null && (error as any)[Symbol.for('cairn.error')] === true
-    ? (error as { code: string }).code
-    : undefined;
+// CairnError.is accepts errors of any copy of the core (an engine may bring its own).
+const cairnCode = (error: unknown): string | undefined => (CairnError.is(error) ? error.code : undefined);
 
 function validate(options: CairnProviderOptions): void {
   const problem = (message: string) =>
-    Object.assign(new Error(`openfeature-provider: ${message}`), {
-      name: 'CairnError',
-      code: 'CAIRN_PLUGIN_OPTIONS_INVALID',
-      [Symbol.for('cairn.error')]: true,
-    });
+    new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `openfeature-provider: ${message}`);
   if (typeof options !== 'object' || options === null) throw problem('options: expected { engine }');
   if (!isEngine(options.engine) && !isDescriptor(options.engine)) {
     throw problem(
@@ -123,7 +123,7 @@ export function cairnProvider(options: CairnProviderOptions): CairnProvider {
     try {
       return await open().assign(flagKey, unit);
     } catch (error) {
-      if (cairnCode(error) === 'CAIRN_EXPERIMENT_NOT_FOUND') {
+      if (cairnCode(error) === ErrorCodes.EXPERIMENT_NOT_FOUND) {
         throw new FlagNotFoundError(`no experiment "${flagKey}"`);
       }
       if (error instanceof GeneralError) throw error;

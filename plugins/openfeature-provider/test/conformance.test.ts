@@ -235,6 +235,12 @@ describe('errors are OpenFeature errors and the default value is served', () => 
 
   it('refuses bad options when created, and an evaluation before initialize', async () => {
     expect(() => cairnProvider({ engine: {} as never })).toThrow(/openfeature-provider: engine/);
+    try {
+      cairnProvider({ engine: 'nope' as never });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as { code: string }).code).toBe('CAIRN_PLUGIN_OPTIONS_INVALID');
+    }
     expect(() => cairnProvider({ engine, recordExposures: 'yes' as never })).toThrow(/recordExposures/);
     expect(() => cairnProvider({ engine, stateDir: '' })).toThrow(/stateDir/);
     const unopened = cairnProvider({ engine: localAbtest(), stateDir });
