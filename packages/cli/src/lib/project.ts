@@ -137,10 +137,7 @@ export async function loadPipelines(pipelinesDir: string): Promise<Map<string, P
 }
 
 /** The pipeline `name` names, or the project's default (the configured one, else the only or first). */
-export async function selectPipeline(
-  stack: Pick<OpenedStack, 'pipelinesDir' | 'config'>,
-  name: string | undefined,
-): Promise<Pipeline> {
+export async function selectPipeline(stack: OpenedStack, name: string | undefined): Promise<Pipeline> {
   const { CairnError, ErrorCodes } = await import('@cairn/core');
   const pipelines = await loadPipelines(stack.pipelinesDir);
   const wanted = name ?? stack.config.defaultPipeline;

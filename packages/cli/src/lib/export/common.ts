@@ -10,7 +10,7 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { CairnConfig, Pipeline, Stack } from '@cairn/core';
 import { usageError } from '../errors';
-import { CONFIG_FILES, requireProjectDir, selectPipeline } from '../project';
+import { CONFIG_FILES, type OpenedStack, requireProjectDir, selectPipeline } from '../project';
 
 /** A project as an export sees it: its config and one environment's plugins, none of them opened. */
 export interface ExportProject {
@@ -77,7 +77,9 @@ export function unsharedStackWarnings(project: ExportProject): string[] {
 
 /** The pipeline named (or the project's default), loaded as `cairn plan` and `cairn run` load it. */
 export function loadExportPipeline(project: ExportProject, name: string | undefined): Promise<Pipeline> {
-  return selectPipeline(project, name);
+  // selectPipeline reads only these two fields of an opened stack; nothing is opened for an export.
+  const view: Pick<OpenedStack, 'pipelinesDir' | 'config'> = project;
+  return selectPipeline(view as OpenedStack, name);
 }
 
 const ENV_REF = /\$(\$?)\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
