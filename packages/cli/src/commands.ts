@@ -21,6 +21,9 @@ import EndpointsTraffic from './commands/endpoints/traffic';
 import ExperimentsConclude from './commands/experiments/conclude';
 import Experiments from './commands/experiments/index';
 import ExperimentsShow from './commands/experiments/show';
+import ExportArgo from './commands/export/argo';
+import ExportGithubActions from './commands/export/github-actions';
+import ExportK8s from './commands/export/k8s';
 import Gate from './commands/gate';
 import Lineage from './commands/lineage';
 import New from './commands/new';
@@ -65,6 +68,9 @@ export const COMMANDS = {
   experiments: Experiments,
   'experiments:show': ExperimentsShow,
   'experiments:conclude': ExperimentsConclude,
+  'export:argo': ExportArgo,
+  'export:github-actions': ExportGithubActions,
+  'export:k8s': ExportK8s,
   config: Config,
   add: Add,
   doctor: Doctor,

@@ -1,0 +1,232 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
+/**
+ * What the export commands share: opening a project without connecting to
+ * its stack (an export reads config and code, never a database or a
+ * bucket), the environment variables a stack and its step configs refer to,
+ * Kubernetes names and quantities, and writing YAML atomically.
+ */
+import { randomBytes } from 'node:crypto';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { CairnConfig, Pipeline, Stack } from '@cairn/core';
+import { usageError } from '../errors';
+import { requireProjectDir } from '../project';
+
+/** A project as an export sees it: its config and one environment's plugins, none of them opened. */
+export interface ExportProject {
+  projectDir: string;
+  env: string;
+  config: CairnConfig;
+  stack: Stack;
+  pipelinesDir: string;
+  confDir: string;
+}
+
+/**
+ * Load `cairn.config.ts` and pick the environment's stack, as `cairn run`
+ * does, but open nothing: its `${env:…}` references stay references.
+ * @throws CAIRN_STACK_INVALID for an environment the config does not define
+ */
+export async function loadExportProject(
+  projectFlag: string | undefined,
+  env: string,
+): Promise<ExportProject> {
+  const core = await import('@cairn/core');
+  const { loadProjectConfig } = await import('@cairn/runtime');
+  const projectDir = await requireProjectDir(projectFlag);
+  const { config } = await loadProjectConfig(projectDir);
+  let stack: Stack;
+  try {
+    stack = core.stackFor(config, env);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'CAIRN_STACK_INVALID') throw error;
+    throw new core.CairnError(core.ErrorCodes.STACK_INVALID, (error as Error).message, {
+      hint: 'Name an environment of cairn.config.ts with --env; `cairn add storage-s3` and `cairn add metadata-postgres` create a shared `team` one.',
+    });
+  }
+  return {
+    projectDir,
+    env,
+    config,
+    stack,
+    pipelinesDir: resolve(projectDir, config.pipelines ?? 'pipelines'),
+    confDir: resolve(projectDir, config.conf ?? 'conf'),
+  };
+}
+
+/**
+ * Why an environment cannot be shared by steps running in separate pods or
+ * jobs: each would have its own artifact folder and metadata file.
+ */
+export function unsharedStackWarnings(project: ExportProject): string[] {
+  const warnings: string[] = [];
+  const { storage, metadata } = project.stack;
+  if (storage?.capabilities?.shared !== true) {
+    warnings.push(
+      `The storage of env ${project.env} (${storage?.name ?? 'the embedded local folder'}) is not shared: steps on other machines will not see each other's artifacts. Use an environment with S3 storage (cairn add storage-s3).`,
+    );
+  }
+  if (!metadata || metadata.name === 'sqlite' || metadata.name === 'memory') {
+    warnings.push(
+      `The metadata store of env ${project.env} (${metadata?.name ?? 'the embedded SQLite file'}) is not shared: steps on other machines will not see the run. Use an environment with PostgreSQL metadata (cairn add metadata-postgres).`,
+    );
+  }
+  return warnings;
+}
+
+/** The pipeline named (or the project's default), loaded as `cairn plan` and `cairn run` load it. */
+export async function loadExportPipeline(
+  project: ExportProject,
+  name: string | undefined,
+): Promise<Pipeline> {
+  const { loadPipelines, selectPipeline } = await import('@cairn/runtime');
+  const pipelines = await loadPipelines(project.pipelinesDir, project.projectDir);
+  return selectPipeline(pipelines, name ?? project.config.defaultPipeline, project.pipelinesDir);
+}
+
+const ENV_REF = /\$(\$?)\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/**
+ * Add to `into` every variable named by a `${env:NAME}` reference in the
+ * strings of `value` (objects, arrays and plugin objects walked; functions
+ * skipped). `$${env:NAME}` is a literal, not a reference.
+ */
+export function collectEnvRefs(value: unknown, into: Set<string>, seen = new Set<object>()): Set<string> {
+  if (typeof value === 'string') {
+    for (const match of value.matchAll(ENV_REF)) if (!match[1]) into.add(match[2]!);
+  } else if (typeof value === 'object' && value !== null && !seen.has(value)) {
+    seen.add(value);
+    for (const item of Array.isArray(value) ? value : Object.values(value)) collectEnvRefs(item, into, seen);
+  }
+  return into;
+}
+
+/**
+ * The variables an environment's plugins read. Plugins keep the options
+ * they were given (a descriptor's `options`, a store's `ref.options`) with
+ * their references unresolved, which is what a worker re-creates them from.
+ */
+export function stackEnvRefs(stack: Stack): Set<string> {
+  const names = new Set<string>();
+  for (const plugin of Object.values(stack)) collectEnvRefs(plugin, names);
+  return names;
+}
+
+/** The `env` entries of a container: every variable from a key of the same name in one Secret. */
+export function secretEnv(names: Iterable<string>, secret: string) {
+  return [...names].sort().map((name) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: secret, key: name } },
+  }));
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A Kubernetes object or Argo task name for a step, pipeline or endpoint name: lowercase, `_` and `.` as `-`. */
+export function k8sName(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+}
+
+/**
+ * Check a name given on the command line (a Secret, a namespace) is a DNS
+ * label, as Kubernetes requires.
+ * @throws CAIRN_USAGE naming the flag
+ */
+export function requireDnsLabel(flag: string, value: string): string {
+  if (value.length > 63 || !DNS_LABEL.test(value)) {
+    throw usageError(
+      `--${flag} "${value}" is not a Kubernetes name: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters`,
+    );
+  }
+  return value;
+}
+
+/** One step's resource requests, from `--resources step=cpu:memory`. */
+export interface ResourceRequest {
+  cpu: string;
+  memory: string;
+}
+
+const CPU = /^(\d+(\.\d+)?|\d+m)$/;
+const MEMORY = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
+
+/**
+ * Parse `--resources train=2:4Gi` flags (`*` for every step without its own).
+ * Steps declare no resource hint, so this lives in the export's flags rather
+ * than in the step or in cairn.config.ts.
+ * @throws CAIRN_USAGE for a malformed pair, a bad quantity, an unknown step, or a step given twice
+ */
+export function parseResources(
+  pairs: readonly string[],
+  steps: readonly string[],
+): Map<string, ResourceRequest> {
+  const out = new Map<string, ResourceRequest>();
+  for (const pair of pairs) {
+    const match = /^([^=]+)=([^:]+):(.+)$/.exec(pair.trim());
+    if (!match) {
+      throw usageError(
+        `--resources "${pair}": expected <step>=<cpu>:<memory>, e.g. train=2:4Gi or *=500m:1Gi`,
+      );
+    }
+    const [, step, cpu, memory] = match as unknown as [string, string, string, string];
+    if (step !== '*' && !steps.includes(step)) {
+      throw usageError(`--resources "${pair}": the pipeline has no step "${step}"`, {
+        hint: `Steps: ${steps.join(', ')} (or * for all of them)`,
+      });
+    }
+    if (!CPU.test(cpu)) {
+      throw usageError(
+        `--resources "${pair}": cpu "${cpu}" is not a Kubernetes CPU quantity (e.g. 1, 0.5 or 500m)`,
+      );
+    }
+    if (!MEMORY.test(memory)) {
+      throw usageError(
+        `--resources "${pair}": memory "${memory}" is not a Kubernetes memory quantity (e.g. 512Mi or 4Gi)`,
+      );
+    }
+    if (out.has(step)) throw usageError(`--resources: step "${step}" is given twice`);
+    out.set(step, { cpu, memory });
+  }
+  return out;
+}
+
+/** YAML documents separated by `---`, keys in the order they were built. */
+export async function toYaml(documents: readonly unknown[]): Promise<string> {
+  const { stringify } = await import('yaml');
+  return documents.map((doc) => stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+}
+
+/**
+ * Write `text` to `out` atomically (a temporary file in the same folder,
+ * then a rename), or to stdout without `--out`. A failed write leaves the
+ * previous file as it was.
+ * @throws CAIRN_USAGE when the folder does not exist or `out` is a config file of the project
+ */
+export async function writeOutput(text: string, out: string | undefined): Promise<void> {
+  if (out === undefined) {
+    process.stdout.write(text);
+    return;
+  }
+  const target = resolve(out);
+  const { PROJECT_CONFIG_FILES } = await import('@cairn/runtime');
+  if ((PROJECT_CONFIG_FILES as readonly string[]).includes(basename(target))) {
+    throw usageError(`--out ${out}: refusing to overwrite a Cairn config file`);
+  }
+  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(temp, text, { flag: 'wx' });
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'EACCES') {
+      throw usageError(`--out ${out}: cannot write there (${code})`, {
+        hint: 'Name a file in an existing folder you can write to.',
+      });
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * A pipeline as a GitHub Actions workflow: one job per step, `needs:` from
+ * the DAG, each job checking out the project and running `cairn step exec`
+ * for the run id given when the workflow is dispatched.
+ */
+import type { PipelineExport } from './pipeline';
+import { stepExecArgs } from './pipeline';
+
+export interface GithubActionsOptions {
+  runsOn: string;
+  nodeVersion: string;
+}
+
+/** A shell word: bare when it is safe, else single-quoted. */
+const word = (value: string) =>
+  /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * The job's shell script. Actions has no retry of its own, so the step's
+ * policy becomes a loop: the first attempt, then one per backoff delay
+ * (doubling from the step's first backoff, as the local orchestrator waits).
+ */
+function script(command: string, retries: { limit: number; backoffMs: number } | undefined): string {
+  if (!retries) return command;
+  const delays = Array.from({ length: retries.limit }, (_, i) => (retries.backoffMs * 2 ** i) / 1000);
+  return [
+    `${command} && exit 0`,
+    `for delay in ${delays.join(' ')}; do`,
+    '  echo "cairn step exec failed; retrying in ${delay}s"',
+    '  sleep "$delay"',
+    `  ${command} && exit 0`,
+    'done',
+    'exit 1',
+  ].join('\n');
+}
+
+export function renderGithubActions(
+  pipeline: PipelineExport,
+  options: GithubActionsOptions,
+): Record<string, unknown> {
+  const jobs: Record<string, unknown> = {};
+  for (const step of pipeline.steps) {
+    const secrets = Object.fromEntries(step.envVars.map((name) => [name, `\${{ secrets.${name} }}`]));
+    // The run id comes from the dispatch input through the environment, never pasted into the script.
+    const command = ['npx', 'cairn', ...stepExecArgs('"$CAIRN_RUN_ID"', step.name, pipeline.env)]
+      .map((arg) => (arg === '"$CAIRN_RUN_ID"' ? arg : word(arg)))
+      .join(' ');
+    jobs[step.name] = {
+      name: step.name,
+      'runs-on': options.runsOn,
+      ...(step.dependsOn.length > 0 ? { needs: step.dependsOn } : {}),
+      ...(step.timeoutMs !== undefined
+        ? { 'timeout-minutes': Math.ceil(((step.retries?.limit ?? 0) + 1) * (step.timeoutMs / 60_000)) }
+        : {}),
+      steps: [
+        { uses: 'actions/checkout@v4' },
+        { uses: 'actions/setup-node@v4', with: { 'node-version': options.nodeVersion, cache: 'npm' } },
+        { run: 'npm ci' },
+        {
+          name: `cairn step exec ${step.name}`,
+          shell: 'bash',
+          env: { CAIRN_RUN_ID: '${{ inputs.run }}', ...secrets },
+          run: script(command, step.retries),
+        },
+      ],
+    };
+  }
+  return {
+    name: `cairn ${pipeline.pipeline}`,
+    on: {
+      workflow_dispatch: {
+        inputs: {
+          run: {
+            description: `Id of a recorded run of the ${pipeline.pipeline} pipeline`,
+            required: true,
+            type: 'string',
+          },
+        },
+      },
+    },
+    permissions: { contents: 'read' },
+    // One dispatch per run id at a time: a second would race the first on the same steps.
+    concurrency: { group: `cairn-${pipeline.pipeline}-\${{ inputs.run }}`, 'cancel-in-progress': false },
+    jobs,
+  };
+}

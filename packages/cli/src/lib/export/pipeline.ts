@@ -1,0 +1,92 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
+/**
+ * A pipeline as a cluster engine needs it: its steps in DAG order with what
+ * each waits for, its retry policy and timeout, and the environment variables
+ * the run reads (the stack's and the step configs'), by name only.
+ */
+import type { Pipeline } from '@cairn/core';
+import { usageError } from '../errors';
+import { collectEnvRefs, type ExportProject, k8sName, stackEnvRefs } from './common';
+
+/** One step of the exported pipeline. */
+export interface ExportStep {
+  /** The node name, as `cairn step exec --step` takes it. */
+  name: string;
+  /** The node name as a Kubernetes/Argo name (lowercase, `-`). */
+  id: string;
+  /** Node names whose outputs it reads. */
+  dependsOn: string[];
+  /** Attempts after the first failure, and the first backoff (doubling), as the local orchestrator retries. */
+  retries?: { limit: number; backoffMs: number };
+  /** Per attempt, from the step's `timeoutMs`. */
+  timeoutMs?: number;
+  /** The variables this step's process reads: the stack's and its own config's, sorted. */
+  envVars: string[];
+}
+
+export interface PipelineExport {
+  pipeline: string;
+  /** The stack environment the steps run in (`cairn step exec --env`). */
+  env: string;
+  steps: ExportStep[];
+  /** Every `${env:NAME}` the environment's stack and the step configs refer to, sorted. */
+  envVars: string[];
+}
+
+/**
+ * Describe `pipeline` for export. Step configs are resolved for the
+ * environment exactly as a run resolves them, so a config error stops the
+ * export (exit 2) before a cluster meets it; every `${env:NAME}` is resolved
+ * to itself, so no value is read from this machine's environment.
+ * @throws CAIRN_CONFIG_* as `cairn run`, CAIRN_USAGE when two step names map to one Kubernetes name
+ */
+export async function describePipeline(project: ExportProject, pipeline: Pipeline): Promise<PipelineExport> {
+  const core = await import('@cairn/core');
+  // Every reference resolves to itself: the configs validate without reading a secret of this machine.
+  const environment = new Proxy({} as NodeJS.ProcessEnv, {
+    get: (_target, name) => (typeof name === 'string' ? `\${env:${name}}` : undefined),
+  });
+  const configs = await (await import('@cairn/runtime')).resolveStepConfigs({
+    confDir: project.confDir,
+    env: project.env,
+    projectDir: project.projectDir,
+    environment,
+    steps: pipeline.nodes.map((node) => ({ name: node.name, schema: node.step.definition.config })),
+  });
+  const stackVars = stackEnvRefs(project.stack);
+  const all = new Set(stackVars);
+
+  const ids = new Map<string, string>();
+  const steps = pipeline.nodes.map((node): ExportStep => {
+    const id = k8sName(node.name);
+    const clash = ids.get(id);
+    if (clash !== undefined) {
+      throw usageError(`Steps "${clash}" and "${node.name}" both become "${id}" as Kubernetes names`, {
+        hint: 'Rename one of them (call the step with { as: "<name>" } in the pipeline).',
+      });
+    }
+    ids.set(id, node.name);
+    // A step gets the stack's variables and its own config's, not every other step's secrets.
+    const own = collectEnvRefs(configs[node.name]?.stored, new Set(stackVars));
+    collectEnvRefs((node.step.definition as { env?: unknown }).env, own);
+    for (const name of own) all.add(name);
+    const { retries, timeoutMs } = node.step.definition;
+    const limit = typeof retries === 'object' ? retries.attempts : (retries ?? 0);
+    // The same defaults as the local orchestrator: 200 ms, doubling per attempt.
+    const backoffMs = typeof retries === 'object' ? (retries.backoffMs ?? 200) : 200;
+    return {
+      name: node.name,
+      id,
+      dependsOn: [...new Set(Object.values(node.inputs).map((wire) => wire.node))],
+      ...(limit > 0 ? { retries: { limit, backoffMs } } : {}),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      envVars: [...own].sort(),
+    };
+  });
+  return { pipeline: pipeline.name, env: project.env, steps, envVars: [...all].sort() };
+}
+
+/** `cairn step exec` for one step, as every exported task runs it. */
+export function stepExecArgs(run: string, step: string, env: string): string[] {
+  return ['step', 'exec', '--run', run, '--step', step, '--env', env];
+}
