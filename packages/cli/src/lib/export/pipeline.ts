@@ -41,7 +41,6 @@ export interface PipelineExport {
  * @throws CAIRN_CONFIG_* as `cairn run`, CAIRN_USAGE when two step names map to one Kubernetes name
  */
 export async function describePipeline(project: ExportProject, pipeline: Pipeline): Promise<PipelineExport> {
-  const core = await import('@cairn/core');
   // Every reference resolves to itself: the configs validate without reading a secret of this machine.
   const environment = new Proxy({} as NodeJS.ProcessEnv, {
     get: (_target, name) => (typeof name === 'string' ? `\${env:${name}}` : undefined),
