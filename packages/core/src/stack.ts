@@ -27,6 +27,9 @@ export interface Stack {
 /** The stack slots, each holding a plugin of the kind of the same name. */
 export const STACK_SLOTS = ['storage', 'metadata', 'executor', 'deployer', 'abtest'] as const;
 
+/** One of the stack's slots. */
+export type StackSlot = (typeof STACK_SLOTS)[number];
+
 export interface CairnConfig {
   /** The stack every environment starts from. */
   stack?: Stack;

@@ -6,6 +6,7 @@ import type { StepLogLine } from './contracts/executor';
 import type { ArtifactRef, ModelRegistry } from './contracts/metadata';
 import { CairnError, ErrorCodes } from './errors';
 import { currentBuilder, type Handle, type HandlesOf } from './pipeline';
+import type { StackSlot } from './stack';
 
 /** Logger handed to a step: lines become `step.log` events and go to the run's log. */
 export interface StepLogger {
@@ -38,14 +39,14 @@ export interface StepContext<Config, Inputs> {
   /** The project folder: resolve project-relative paths from config against it. */
   projectDir: string;
   /**
-   * The model registry, for steps that declare `registry: true` (register,
-   * promote). Such steps run in the orchestrator's process whatever the
-   * executor, because the registry is the run's metadata store.
+   * The model registry, for steps that use `registry` (register, promote).
+   * Such steps run in the orchestrator's process whatever the executor,
+   * because the registry is the run's metadata store.
    */
   registry?: ModelRegistry;
-  /** The stack's deployer, for steps that declare `deployer: true` (created in control mode). */
+  /** The stack's deployer, for steps that use `deployer` (created in control mode). */
   deployer?: Deployer;
-  /** The stack's A/B engine, for steps that declare `abtest: true`. */
+  /** The stack's A/B engine, for steps that use `abtest`. */
   abtest?: AbTestEngine;
 }
 
@@ -81,36 +82,22 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
    * Called on a cache hit with the cached output values: return `false` when
    * something the cache key cannot see has changed since (a registry decision
    * another promotion overtook). The step then runs again, reason
-   * `state-changed`. Steps receive what they declare: `registry`,
-   * `deployer`, `abtest`.
+   * `state-changed`. It receives the services the step `uses`.
    */
-  reuse?(context: {
-    outputs: ValuesOf<Outputs>;
-    config: Config;
-    registry?: ModelRegistry;
-    deployer?: Deployer;
-    abtest?: AbTestEngine;
-  }): boolean | Promise<boolean>;
+  reuse?(
+    context: { outputs: ValuesOf<Outputs>; config: Config } & Partial<LentServices>,
+  ): boolean | Promise<boolean>;
   /**
-   * The step reads or writes the model registry (`ctx.registry`). It then
-   * runs in the orchestrator's process, next to the metadata store.
-   * @default false
+   * The services the run lends this step, by name: `registry` (the metadata
+   * store's model registry), `deployer`, `abtest`. A step that uses any runs
+   * in the orchestrator's process, next to the connections the run holds,
+   * whatever the executor. A run whose stack lacks a used service is refused
+   * before anything is recorded; `'abtest?'` (a trailing `?`) lends it only
+   * when the stack has one, and `ctx.abtest` may then be undefined.
+   * @default []
+   * @example uses: ['registry', 'deployer', 'abtest?']
    */
-  registry?: boolean;
-  /**
-   * The step deploys models through the stack's deployer (`ctx.deployer`).
-   * It runs in the orchestrator's process; a run of a pipeline with such a
-   * step is refused up front when the stack has no deployer.
-   * @default false
-   */
-  deployer?: boolean;
-  /**
-   * The step uses the stack's A/B engine (`ctx.abtest`); as for `deployer`.
-   * `'optional'`: it uses the engine when the stack has one (`ctx.abtest`
-   * may be undefined) and the run is not refused without it.
-   * @default false
-   */
-  abtest?: boolean | 'optional';
+  uses?: readonly ServiceUse[];
 }
 
 /** A step written in TypeScript. */
@@ -189,6 +176,7 @@ export function isCommandStep(
 const NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/i;
 
 function checkDefinition(definition: AnyStepDefinition): void {
+  servicesUsed(definition); // an unknown service fails here, where the step is defined
   const issues: string[] = [];
   if (typeof definition.name !== 'string' || !NAME_PATTERN.test(definition.name)) {
     issues.push(
@@ -305,3 +293,44 @@ export function commandStep<
 }
 
 export type { StepLogLine };
+
+/**
+ * The services a run lends to steps, each made from one stack slot. To lend
+ * a new kind of plugin to steps: add its contract, its slot in `STACK_SLOTS`
+ * and `Stack`, and one entry here and in `SERVICE_SLOTS`.
+ */
+export interface LentServices {
+  registry: ModelRegistry;
+  deployer: Deployer;
+  abtest: AbTestEngine;
+}
+
+/** A service name, or the name with `?` for "when the stack has one". */
+export type ServiceUse = keyof LentServices | `${keyof LentServices}?`;
+
+/** The stack slot each lent service comes from. */
+export const SERVICE_SLOTS = {
+  registry: 'metadata',
+  deployer: 'deployer',
+  abtest: 'abtest',
+} as const satisfies Record<keyof LentServices, StackSlot>;
+
+/** A step's `uses`, parsed: each service once, and whether the step can do without it. */
+export function servicesUsed(definition: {
+  name?: string;
+  uses?: readonly ServiceUse[];
+}): { service: keyof LentServices; optional: boolean }[] {
+  const used = new Map<keyof LentServices, boolean>();
+  for (const use of definition.uses ?? []) {
+    const optional = use.endsWith('?');
+    const service = (optional ? use.slice(0, -1) : use) as keyof LentServices;
+    if (!(service in SERVICE_SLOTS)) {
+      throw new CairnError(
+        ErrorCodes.STEP_INVALID,
+        `Step "${definition.name ?? '?'}" uses "${use}", which is not a service (known: ${Object.keys(SERVICE_SLOTS).join(', ')})`,
+      );
+    }
+    used.set(service, (used.get(service) ?? true) && optional);
+  }
+  return [...used].map(([service, optional]) => ({ service, optional }));
+}

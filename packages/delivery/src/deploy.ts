@@ -174,10 +174,8 @@ export function deployModelStep(
     config: deployConfig,
     inputs: { decision: json<GateDecision>() },
     outputs: { deployment: json<DeployRecord>() },
-    registry: true,
-    deployer: true,
     // With an A/B engine in the stack, a canary gets an experiment that judges it.
-    abtest: 'optional',
+    uses: ['registry', 'deployer', 'abtest?'],
     async reuse({ outputs: { deployment }, config, registry, deployer }) {
       // Still right when the stage holds the same version, and the deployer
       // still knows the revision this step left (or, if it deployed nothing,
@@ -300,9 +298,7 @@ export function canaryReviewStep(
     description: "Promote or roll back the endpoint's canary by its A/B experiment",
     config: reviewConfig,
     outputs: { review: json<CanaryReview>() },
-    registry: true,
-    deployer: true,
-    abtest: true,
+    uses: ['registry', 'deployer', 'abtest'],
     cache: false,
     async run({ config, registry, deployer, abtest, log }) {
       const { endpoint } = config;

@@ -62,7 +62,7 @@ export function registerModelStep(options: { name?: string } = {}) {
     config: registerConfig,
     inputs: { model: model(), metrics: metrics() },
     outputs: { registration: json<Registration>() },
-    registry: true,
+    uses: ['registry'],
     // Registering the same bytes again returns the same version, so a cached
     // registration is reused while the registry still holds that version.
     async reuse({ outputs: { registration }, registry }) {
@@ -122,7 +122,7 @@ export function promotionGateStep(
     config: gateConfig,
     inputs: { registration: json<Registration>() },
     outputs: { decision: json<GateDecision>() },
-    registry: true,
+    uses: ['registry'],
     // The decision depends on the registry, which the cache key cannot see: a
     // cached decision is reused only while the registry still looks the way it
     // left it — the candidate where the gate put it, and (for a candidate it

@@ -33,11 +33,11 @@ export interface RunStepTaskOptions {
   onLog?(line: StepLogLine): void;
   /** The live step, when the caller has it; otherwise it is loaded from `task.pipeline.module`. */
   step?: AnyStep;
-  /** Given to steps that declare `registry: true`. */
+  /** Given to steps that use `registry`. */
   registry?: ModelRegistry;
-  /** Given to steps that declare `deployer: true`. */
+  /** Given to steps that use `deployer`. */
   deployer?: Deployer;
-  /** Given to steps that declare `abtest: true`. */
+  /** Given to steps that use `abtest`. */
   abtest?: AbTestEngine;
 }
 

@@ -23,7 +23,7 @@ import {
   runPipeline,
   workerPool,
 } from '@cairn/runtime';
-import { memoryMetadata } from '@cairn/testkit';
+import { memoryMetadata, memoryStore } from '@cairn/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { busyPair, waiting } from './fixtures/slow';
@@ -388,7 +388,6 @@ describe('runPipeline', () => {
   });
 
   it('refuses a worker pool over storage that cannot cross threads', async () => {
-    const { memoryStore } = await import('@cairn/testkit');
     await expect(
       runPipeline(
         busyPair,
@@ -458,5 +457,44 @@ describe('planPipeline', () => {
       { storage, metadata, projectDir: dir },
     );
     expect(bumped.steps[0]).toMatchObject({ reason: 'code-changed' });
+  });
+});
+
+describe('lent services (uses)', () => {
+  it('refuses, before anything is recorded, a pipeline whose step uses a service the stack lacks', async () => {
+    const metadata = memoryMetadata();
+    const deploys = step({
+      name: 'deploys',
+      uses: ['deployer'],
+      outputs: { out: json<number>() },
+      run: () => ({ out: 1 }),
+    });
+    const lone = pipeline('needs-deployer', () => {
+      deploys();
+    });
+    const error = await runPipeline(lone, { storage: memoryStore(), metadata }).catch((e) => e);
+    expect(error).toMatchObject({ code: ErrorCodes.STACK_INVALID });
+    expect(error.message).toContain('step "deploys" uses the deployer');
+    expect(error.message).toContain('cairn add deploy-local');
+    expect(await metadata.listRuns({})).toEqual([]);
+  });
+
+  it('runs a step that uses an optional service the stack lacks, without it', async () => {
+    const seen: unknown[] = [];
+    const maybe = step({
+      name: 'maybe',
+      uses: ['abtest?', 'registry'],
+      outputs: { out: json<boolean>() },
+      run: ({ abtest, registry }) => {
+        seen.push(abtest, typeof registry?.listModels);
+        return { out: abtest === undefined };
+      },
+    });
+    const optional = pipeline('optional-abtest', () => {
+      maybe();
+    });
+    const result = await runPipeline(optional, { storage: memoryStore(), metadata: memoryMetadata() });
+    expect(result.status).toBe('succeeded');
+    expect(seen).toEqual([undefined, 'function']);
   });
 });

@@ -220,11 +220,11 @@ describe('the deploy step', () => {
   });
 });
 
-describe('a step with abtest: true', () => {
+describe("a step that uses 'abtest'", () => {
   it('receives the stack A/B engine, whose experiments persist in the state folder', async () => {
     const experiment = step({
       name: 'experiment',
-      abtest: true,
+      uses: ['abtest'],
       outputs: { created: json<{ name: string; control: string }>() },
       async run({ abtest }) {
         const created = await abtest!.createExperiment({

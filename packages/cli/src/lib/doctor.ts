@@ -240,8 +240,7 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
   // The promotion gate: a step comparing the candidate with production (promotionGateStep() writes `decision`).
   const gateNodes = nodes.filter(
     (n) =>
-      /gate|promot/i.test(n.name) ||
-      (n.step.definition.registry === true && 'decision' in (n.step.definition.outputs ?? {})),
+      /gate|promot/i.test(n.name) || (uses(n, 'registry') && 'decision' in (n.step.definition.outputs ?? {})),
   );
   add({
     id: 'gate',
@@ -309,8 +308,7 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
 
   // A delivery practice holds when the stack names the plugin that does it
   // (cairn.config.ts, any environment) and a pipeline step uses it.
-  const declares = (flag: 'deployer' | 'abtest') =>
-    nodes.filter((n) => (n.step.definition as { deployer?: boolean; abtest?: boolean })[flag] === true);
+  const declares = (service: 'deployer' | 'abtest') => nodes.filter((n) => uses(n, service));
   const deploySteps = [...new Set([...declares('deployer'), ...stepsNamed(/deploy|serve|release/i)])];
   const deployers = configured.deployer;
   add({
@@ -385,4 +383,9 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
   const levelOk = (level: 1 | 2) => practices.filter((p) => p.level === level).every((p) => p.ok);
   const level = levelOk(1) ? (levelOk(2) ? 2 : 1) : 0;
   return { projectDir, level, practices };
+}
+
+/** Whether a step uses a lent service outright (`'abtest?'`, "when the stack has one", does not count). */
+function uses(node: { step: { definition: { uses?: readonly string[] } } }, service: string): boolean {
+  return (node.step.definition.uses ?? []).includes(service);
 }

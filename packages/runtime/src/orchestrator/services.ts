@@ -1,36 +1,34 @@
 /**
- * The live plugins a run lends to the steps that declare them: the model
- * registry (`registry: true`), the deployer (`deployer: true`) and the A/B
- * engine (`abtest: true`). Such steps run in the orchestrator's process,
- * whatever the executor, because these are connections the run holds.
+ * The live plugins a run lends to the steps that `use` them: one lender,
+ * keyed by the stack slot each service comes from (`SERVICE_SLOTS` in the
+ * core). Such steps run in the orchestrator's process, whatever the
+ * executor, because these are connections the run holds.
  *
- * The deployer and the A/B engine are created on first use, once per run,
- * and closed when the run ends: a pipeline without delivery steps never
- * starts them, and a run never leaves a server behind. The deployer is
- * created in `control` mode: a run changes what is deployed; a serving
- * process (`cairn serve`) answers the traffic.
+ * Services made from a descriptor (the deployer, the A/B engine) are created
+ * on first use, once per run, and closed when the run ends: a pipeline
+ * without delivery steps never starts them, and a run never leaves a server
+ * behind. The deployer is created in `control` mode: a run changes what is
+ * deployed; a serving process (`cairn serve`) answers the traffic.
  */
 import { resolve } from 'node:path';
 import {
   type AbTestDescriptor,
-  type AbTestEngine,
   CairnError,
-  type Deployer,
   type DeployerDescriptor,
   deployerStateDir,
   ErrorCodes,
+  type LentServices,
   type ModelLoader,
   type ModelRegistry,
   type Pipeline,
+  SERVICE_SLOTS,
+  type ServiceUse,
   type StorageDriver,
+  servicesUsed,
 } from '@cairn/core';
 
-/** What a step may be lent, by what it declares. */
-export interface StepServices {
-  registry?: ModelRegistry;
-  deployer?: Deployer;
-  abtest?: AbTestEngine;
-}
+/** What a step may be lent, by what it uses. */
+export type StepServices = Partial<LentServices>;
 
 /** The plugins and settings the services are made from (a subset of RunOptions). */
 export interface ServiceOptions {
@@ -44,21 +42,38 @@ export interface ServiceOptions {
   stateDir: string;
 }
 
-interface ServiceFlags {
-  registry?: boolean;
-  deployer?: boolean;
-  /** `'optional'`: lent when the stack has one. */
-  abtest?: boolean | 'optional';
+type ServiceName = keyof LentServices;
+
+/** A plugin descriptor of a lent slot: made into a live service once per run. */
+interface LendableDescriptor {
+  create(context: unknown): unknown;
 }
 
-/** Whether a step runs in the orchestrator's process to use what the run holds. */
-export function usesServices(definition: ServiceFlags): boolean {
-  return Boolean(definition.registry || definition.deployer || definition.abtest);
+/**
+ * How each descriptor slot's live object is made. A slot whose plugin takes
+ * the shared context as it is needs no entry: `base` is the default.
+ */
+const CONTEXTS: Partial<Record<ServiceName, (base: ServiceContext) => unknown>> = {
+  deployer: (base) => ({ ...base, stateDir: deployerStateDir(base.stateDir) }),
+  abtest: (base) => ({ stateDir: base.stateDir }),
+};
+
+/** What every lent plugin is created with. */
+interface ServiceContext {
+  storage: StorageDriver;
+  loaders: Record<string, ModelLoader>;
+  stateDir: string;
+  mode: 'control';
+}
+
+/** The services a step uses, for callers that only need to know whether it uses any. */
+export function usesServices(definition: { name?: string; uses?: readonly ServiceUse[] }): boolean {
+  return servicesUsed(definition).length > 0;
 }
 
 /**
  * Refuse, before anything runs, a pipeline whose steps need a plugin the
- * stack does not have, naming the step and how to add the plugin.
+ * stack does not have, naming the step and the missing slot.
  * @throws CAIRN_STACK_INVALID
  */
 export function checkServices(
@@ -67,15 +82,13 @@ export function checkServices(
 ): void {
   const problems: string[] = [];
   for (const node of pipeline.nodes) {
-    const definition = node.step.definition as ServiceFlags;
-    if (definition.deployer && !options.deployer)
+    for (const { service, optional } of servicesUsed(node.step.definition)) {
+      const slot = SERVICE_SLOTS[service];
+      if (optional || slot === 'metadata' || (options as Record<string, unknown>)[slot]) continue;
       problems.push(
-        `step "${node.name}" deploys models, but the stack has no deployer (cairn add deploy-local)`,
+        `step "${node.name}" uses the ${service}, but the stack has no ${slot} plugin (cairn add ${EMBEDDED[slot] ?? `<a ${slot} plugin>`})`,
       );
-    if (definition.abtest === true && !options.abtest)
-      problems.push(
-        `step "${node.name}" runs A/B tests, but the stack has no abtest engine (cairn add abtest-local)`,
-      );
+    }
   }
   if (problems.length > 0) {
     throw new CairnError(
@@ -84,6 +97,9 @@ export function checkServices(
     );
   }
 }
+
+/** The embedded plugin of a slot, for the "add one" hint. */
+const EMBEDDED: Partial<Record<string, string>> = { deployer: 'deploy-local', abtest: 'abtest-local' };
 
 /** The services of a run or plan made from its options. */
 export function runServices(
@@ -103,47 +119,54 @@ export function runServices(
   });
 }
 
-/** The services of one run: lent per step, closed once at the end. */
+/** The services of one run: lent per step, created once, closed once at the end. */
 export class RunServices {
-  private deployer?: Promise<Deployer>;
-  private abtest?: Promise<AbTestEngine>;
+  private readonly opened = new Map<ServiceName, Promise<{ close(): Promise<void> | void }>>();
 
   constructor(private readonly options: ServiceOptions) {}
 
-  /** What the step declared, created on first use. */
-  async for(definition: ServiceFlags): Promise<StepServices> {
-    const lent: StepServices = {};
-    if (definition.registry) lent.registry = this.options.registry;
-    if (definition.deployer) lent.deployer = await this.openDeployer();
-    if (definition.abtest === true || (definition.abtest === 'optional' && this.options.abtest))
-      lent.abtest = await this.openAbTest();
-    return lent;
+  /** What the step uses, created on first use; optional services only when the stack has them. */
+  async for(definition: { name?: string; uses?: readonly ServiceUse[] }): Promise<StepServices> {
+    const lent: Record<string, unknown> = {};
+    for (const { service, optional } of servicesUsed(definition)) {
+      if (service === 'registry') {
+        lent.registry = this.options.registry;
+        continue;
+      }
+      const descriptor = this.descriptor(service);
+      if (!descriptor) {
+        if (optional) continue;
+        throw new CairnError(ErrorCodes.STACK_INVALID, `The stack has no ${SERVICE_SLOTS[service]} plugin`);
+      }
+      lent[service] = await this.open(service, descriptor);
+    }
+    return lent as StepServices;
   }
 
-  private openDeployer(): Promise<Deployer> {
-    const descriptor = this.options.deployer;
-    if (!descriptor) throw new CairnError(ErrorCodes.STACK_INVALID, 'The stack has no deployer');
-    this.deployer ??= Promise.resolve(
-      descriptor.create({
+  private descriptor(service: Exclude<ServiceName, 'registry'>): LendableDescriptor | undefined {
+    return this.options[SERVICE_SLOTS[service]] as LendableDescriptor | undefined;
+  }
+
+  private open(service: ServiceName, descriptor: LendableDescriptor): Promise<unknown> {
+    let live = this.opened.get(service);
+    if (!live) {
+      const base: ServiceContext = {
         storage: this.options.storage,
         loaders: this.options.loaders ?? {},
-        stateDir: deployerStateDir(this.options.stateDir),
+        stateDir: this.options.stateDir,
         mode: 'control',
-      }),
-    );
-    return this.deployer;
-  }
-
-  private openAbTest(): Promise<AbTestEngine> {
-    const descriptor = this.options.abtest;
-    if (!descriptor) throw new CairnError(ErrorCodes.STACK_INVALID, 'The stack has no abtest engine');
-    this.abtest ??= Promise.resolve(descriptor.create({ stateDir: this.options.stateDir }));
-    return this.abtest;
+      };
+      const context = CONTEXTS[service]?.(base) ?? base;
+      live = Promise.resolve(descriptor.create(context) as { close(): Promise<void> | void });
+      this.opened.set(service, live);
+    }
+    return live;
   }
 
   /** Close what was opened; a close failure does not hide the run's own result. */
   async close(): Promise<void> {
-    const opened = [this.deployer, this.abtest].filter((p) => p !== undefined);
-    await Promise.all(opened.map((p) => p.then((service) => service.close()).catch(() => {})));
+    await Promise.all(
+      [...this.opened.values()].map((p) => p.then((service) => service.close()).catch(() => {})),
+    );
   }
 }
