@@ -1,12 +1,3 @@
-/**
- * The live local deployer: endpoint revisions kept in the state folder and
- * shared by every deployer on it, model loading shared by digest, routing,
- * statistics. Changes take the endpoint's lock and apply on top of the
- * latest revision on disk; a serving deployer follows what others write.
- */
-import { randomBytes } from 'node:crypto';
-import { rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   CairnError,
   canaryExperimentFor,
@@ -18,20 +9,18 @@ import {
   type EndpointHealth,
   ErrorCodes,
   isDigest,
-  loadModelBundle,
   type ModelBundle,
   type ModelVersionRef,
-  materializeArtifact,
   type Predictor,
   type PredictResult,
   type RolloutStrategy,
   type TrafficRoute,
 } from '@cairn/core';
 import { bucketRanges, chooseBucket, hashToUnit } from '@cairn/stats';
+import { BundleMissing, openBundle } from './bundles';
 import { withEndpointLock } from './lock';
 import { startServer } from './server';
 import {
-  deploymentsDir,
   listEndpoints,
   readEndpointFile,
   removeEndpointFile,
@@ -875,42 +864,19 @@ export class LocalDeployer implements Deployer {
     const what = describeRef(ref);
     const failed = (message: string, cause?: unknown) =>
       new CairnError(ErrorCodes.DEPLOY_FAILED, `cannot deploy ${what}: ${message}`, cause ? { cause } : {});
-    // A bundle unpacked (and verified) before is reused: a restart needs no storage round trip.
-    const dir = join(deploymentsDir(stateDir), 'bundles', ref.digest);
-    let bundle: ModelBundle | undefined = await loadModelBundle(dir).catch(() => undefined);
-    if (!bundle) {
-      const stat = await storage.stat(ref.digest).catch((error) => {
-        throw failed(`storage ${storage.name} failed: ${messageOf(error)}`, error);
+    // A bundle unpacked before is reused only while its files match the list written at extraction.
+    let bundle: ModelBundle;
+    let refused = '';
+    try {
+      bundle = await openBundle(storage, stateDir, ref.digest, (problem) => {
+        refused = ` (its unpacked folder was refused: ${problem})`;
       });
-      if (!stat) throw failed(`its bundle ${ref.digest} is not in storage (${storage.name})`);
-      // Unpack beside the final folder and rename, so a crash never leaves half a bundle under the digest.
-      // The folder is not cleared first: another process on this state folder may be loading it right now.
-      const partial = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-      try {
-        await materializeArtifact(storage, { digest: ref.digest, size: stat.size }, 'tree', partial);
-        await rename(partial, dir).catch(async (error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
-          // Another deployer unpacked it first; only a folder that does not load (tampered with) is replaced.
-          if (
-            await loadModelBundle(dir).then(
-              () => true,
-              () => false,
-            )
-          )
-            return;
-          await rm(dir, { recursive: true, force: true });
-          await rename(partial, dir);
-        });
-      } catch (error) {
-        throw failed(`its bundle ${ref.digest} cannot be unpacked: ${messageOf(error)}`, error);
-      } finally {
-        await rm(partial, { recursive: true, force: true });
-      }
-      try {
-        bundle = await loadModelBundle(dir);
-      } catch (error) {
-        throw failed(`${ref.digest} is not a model bundle: ${messageOf(error)}`, error);
-      }
+    } catch (error) {
+      if (error instanceof BundleMissing) throw failed(`${error.message}${refused}`);
+      throw failed(
+        `its bundle ${ref.digest} cannot be unpacked from storage ${storage.name}: ${messageOf(error)}${refused}`,
+        error,
+      );
     }
     const flavor = bundle.manifest.flavor;
     const loader = loaders[flavor];
