@@ -214,7 +214,7 @@ describe('delivery commands on a project made with cairn new --link', () => {
     const outcome = await fetch(`${url}/outcomes`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ unitId: 'unit-0', value: 1 }),
+      body: JSON.stringify({ unitId: 'unit-0', value: 1, eventId: 'outcome-unit-0' }),
     });
     expect(outcome.status, await outcome.clone().text()).toBe(202);
     expect(await outcome.json()).toMatchObject({ experiment: 'penguins-canary-r2', metric: 'success' });

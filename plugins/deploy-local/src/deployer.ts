@@ -14,10 +14,12 @@ import {
   type Predictor,
   type PredictResult,
   type RolloutStrategy,
+  resolveEnvRefs,
   type TrafficRoute,
 } from '@cairn/core';
 import { bucketRanges, chooseBucket, hashToUnit } from '@cairn/stats';
 import { BundleMissing, openBundle } from './bundles';
+import { OutcomeLedger } from './ledger';
 import { withEndpointLock } from './lock';
 import { startServer } from './server';
 import {
@@ -28,6 +30,20 @@ import {
   writeEndpointFile,
 } from './state';
 
+/** An outcome for the canary's experiment, as the outcomes route takes it. */
+export interface OutcomeRequest {
+  unitId: string;
+  value: number;
+  metric?: string;
+  /** Deduplication key: required, so that a client's retry never counts twice. */
+  eventId: string;
+}
+
+/** What the outcomes route answers: recorded now, or a replay of an event id taken before. */
+export type OutcomeAnswer =
+  | { recorded: true; experiment: string; metric: string }
+  | { recorded: false; duplicate: true; experiment: string; metric: string };
+
 /** Resolved options of the local deployer. */
 export interface LocalDeployerSettings {
   host: string;
@@ -36,6 +52,8 @@ export interface LocalDeployerSettings {
   maxBodyBytes: number;
   latencyWindow: number;
   followIntervalMs: number;
+  /** Bearer token the outcomes route requires; without one, outcomes are taken from loopback only. */
+  outcomesToken?: string;
 }
 
 interface LoadedModel {
@@ -184,6 +202,9 @@ export class LocalDeployer implements Deployer {
   /** Canary experiment name by endpoint@revision ('' when the revision has none). */
   private readonly experiments = new Map<string, string>();
   private readonly serving: boolean;
+  private readonly ledger: OutcomeLedger;
+  /** Exposures recorded off the request's path, not finished yet. */
+  private readonly exposing = new Set<Promise<void>>();
   private baseUrl: string | undefined;
   private closeServer: (() => Promise<void>) | undefined;
   private followTimer: NodeJS.Timeout | undefined;
@@ -195,6 +216,7 @@ export class LocalDeployer implements Deployer {
     private readonly context: DeployerContext,
   ) {
     this.serving = (context.mode ?? 'serve') === 'serve';
+    this.ledger = new OutcomeLedger(context.stateDir);
   }
 
   /**
@@ -221,7 +243,18 @@ export class LocalDeployer implements Deployer {
         `local deployer: create() mode must be "serve" or "control", got ${JSON.stringify(context.mode)}`,
       );
     }
-    const deployer = new LocalDeployer(settings, context);
+    // Resolved here, not in the factory: the descriptor keeps the `${env:…}` reference, never the secret.
+    const token = settings.outcomesToken === undefined ? undefined : resolveEnvRefs(settings.outcomesToken);
+    if (token !== undefined && token.length < 16) {
+      throw new CairnError(
+        ErrorCodes.PLUGIN_OPTIONS_INVALID,
+        'local deployer: outcomesToken must be at least 16 characters (a short token can be guessed)',
+      );
+    }
+    const deployer = new LocalDeployer(
+      token === undefined ? settings : { ...settings, outcomesToken: token },
+      context,
+    );
     // A damaged state file stops create() in both modes, naming the file.
     for (const endpoint of await listEndpoints(context.stateDir)) await deployer.refresh(endpoint);
     if (!deployer.serving) {
@@ -239,7 +272,7 @@ export class LocalDeployer implements Deployer {
     );
     if (settings.serve) {
       try {
-        const server = await startServer(deployer, settings);
+        const server = await startServer(deployer, deployer.settings);
         deployer.baseUrl = server.url;
         deployer.closeServer = server.close;
       } catch (error) {
@@ -445,11 +478,16 @@ export class LocalDeployer implements Deployer {
   private recordExposure(endpoint: string, deployment: Deployment, unitId: string): void {
     const engine = this.context.experiments;
     if (!engine || !deployment.routes.some((route) => route.role === 'canary')) return;
-    setImmediate(() => {
-      void this.experimentOf(endpoint, deployment)
-        .then((experiment) => (experiment ? engine.recordExposure(experiment, unitId) : undefined))
-        .catch(() => {});
-    });
+    const work = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.experimentOf(endpoint, deployment))
+      .then((experiment) =>
+        experiment
+          ? this.ledger.expose(experiment, unitId, () => engine.recordExposure(experiment, unitId))
+          : undefined,
+      )
+      .catch(() => {})
+      .finally(() => this.exposing.delete(work));
+    this.exposing.add(work);
   }
 
   /**
@@ -470,14 +508,12 @@ export class LocalDeployer implements Deployer {
 
   /**
    * An outcome of a unit served by the endpoint's canary experiment (what
-   * `POST /v1/endpoints/<name>/outcomes` takes).
+   * `POST /v1/endpoints/<name>/outcomes` takes). Each `eventId` counts once:
+   * a replay answers `recorded: false, duplicate: true` and changes nothing.
    * @throws CAIRN_EXPERIMENT_NOT_FOUND when there is no engine, no canary, or no experiment for it
-   * @throws CAIRN_EXPERIMENT_INVALID for a value the experiment's metric refuses
+   * @throws CAIRN_EXPERIMENT_INVALID for a unit this endpoint never exposed in the experiment, or a value the experiment's metric refuses
    */
-  async recordOutcome(
-    endpoint: string,
-    outcome: { unitId: string; value: number; metric?: string; eventId?: string },
-  ): Promise<{ experiment: string; metric: string }> {
+  async recordOutcome(endpoint: string, outcome: OutcomeRequest): Promise<OutcomeAnswer> {
     const engine = this.context.experiments;
     if (!engine) {
       throw new CairnError(
@@ -499,10 +535,26 @@ export class LocalDeployer implements Deployer {
       );
     }
     const metric = outcome.metric ?? definition.primaryMetric.name;
-    await engine.recordOutcome(experiment, outcome.unitId, metric, outcome.value, {
-      ...(outcome.eventId ? { eventId: outcome.eventId } : {}),
-    });
-    return { experiment, metric };
+    // An outcome for a unit never served here would be credited to the arm its hash names: a forged vote.
+    let exposed = await this.ledger.wasExposed(experiment, outcome.unitId);
+    if (!exposed && this.exposing.size > 0) {
+      // Its prediction may have been answered a moment ago, the exposure still on its way.
+      await Promise.all(this.exposing);
+      exposed = await this.ledger.wasExposed(experiment, outcome.unitId);
+    }
+    if (!exposed) {
+      throw new CairnError(
+        ErrorCodes.EXPERIMENT_INVALID,
+        `unit ${JSON.stringify(outcome.unitId)} was never exposed in ${experiment}: send its predictions with this unitId first`,
+        { context: { outcome: 'unit-not-exposed' } },
+      );
+    }
+    const recorded = await this.ledger.takeEvent(experiment, outcome.eventId, () =>
+      engine.recordOutcome(experiment, outcome.unitId, metric, outcome.value, { eventId: outcome.eventId }),
+    );
+    return recorded
+      ? { recorded: true, experiment, metric }
+      : { recorded: false, duplicate: true, experiment, metric };
   }
 
   async status(endpoint: string): Promise<Deployment | undefined> {
@@ -584,6 +636,7 @@ export class LocalDeployer implements Deployer {
     await this.following;
     await Promise.allSettled(this.activating.values());
     await this.closeServer?.();
+    await Promise.all(this.exposing);
     const loaded = [...this.models.values()];
     this.models.clear();
     await Promise.all(

@@ -43,9 +43,26 @@ export interface LocalDeployerOptions {
    * @default 250
    */
   followIntervalMs?: number;
+  /**
+   * Token that `POST /v1/endpoints/<name>/outcomes` requires as
+   * `authorization: Bearer <token>`, usually a reference such as
+   * `'${env:CAIRN_OUTCOMES_TOKEN}'` (resolved when the deployer is created,
+   * never stored resolved). Without a token, outcomes are taken from
+   * loopback clients only: a server bound beyond loopback answers other
+   * clients 403 until one is set.
+   */
+  outcomesToken?: string;
 }
 
-const KNOWN = new Set(['host', 'port', 'serve', 'maxBodyBytes', 'latencyWindow', 'followIntervalMs']);
+const KNOWN = new Set([
+  'host',
+  'port',
+  'serve',
+  'maxBodyBytes',
+  'latencyWindow',
+  'followIntervalMs',
+  'outcomesToken',
+]);
 
 function optionsError(message: string): CairnError {
   return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `localDeployer: ${message}`, {
@@ -95,7 +112,21 @@ function settingsOf(options: LocalDeployerOptions): LocalDeployerSettings {
       `option "followIntervalMs" must be an integer from 10 to 3600000 (ms), got ${JSON.stringify(followIntervalMs)}`,
     );
   }
-  return { host, port, serve, maxBodyBytes, latencyWindow, followIntervalMs };
+  const { outcomesToken } = options;
+  // The length (at least 16, a short token can be guessed) is checked once `${env:…}` is resolved, in create().
+  if (outcomesToken !== undefined && (typeof outcomesToken !== 'string' || outcomesToken === '')) {
+    // The value itself is never echoed: it may be a secret.
+    throw optionsError('option "outcomesToken" must be a non-empty string (a `${env:NAME}` reference)');
+  }
+  return {
+    host,
+    port,
+    serve,
+    maxBodyBytes,
+    latencyWindow,
+    followIntervalMs,
+    ...(outcomesToken !== undefined ? { outcomesToken } : {}),
+  };
 }
 
 /**
