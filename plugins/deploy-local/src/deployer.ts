@@ -21,6 +21,8 @@ import { bucketRanges, chooseBucket, hashToUnit } from '@cairn/stats';
 import { BundleMissing, openBundle } from './bundles';
 import { OutcomeLedger } from './ledger';
 import { withEndpointLock } from './lock';
+import { createMetrics, type ServingMetrics } from './metrics';
+import { PredictionLog, type PredictionLogSettings } from './prediction-log';
 import { startServer } from './server';
 import {
   listEndpoints,
@@ -54,6 +56,10 @@ export interface LocalDeployerSettings {
   followIntervalMs: number;
   /** Bearer token the outcomes route requires; without one, outcomes are taken from loopback only. */
   outcomesToken?: string;
+  /** Serve Prometheus metrics at `/metrics`. */
+  metrics: boolean;
+  /** Log a sampled share of the answered requests to storage; off without it. */
+  predictionLog?: PredictionLogSettings;
 }
 
 interface LoadedModel {
@@ -205,6 +211,10 @@ export class LocalDeployer implements Deployer {
   private readonly ledger: OutcomeLedger;
   /** Exposures recorded off the request's path, not finished yet. */
   private readonly exposing = new Set<Promise<void>>();
+  /** Serve mode with `metrics: true`: what `/metrics` shows. */
+  private metrics: ServingMetrics | undefined;
+  /** Serve mode with `predictionLog`: the sampled requests on their way to storage. */
+  private predictionLog: PredictionLog | undefined;
   private baseUrl: string | undefined;
   private closeServer: (() => Promise<void>) | undefined;
   private followTimer: NodeJS.Timeout | undefined;
@@ -262,6 +272,15 @@ export class LocalDeployer implements Deployer {
       // Where a serving process with these options answers; unknowable for port 0.
       if (settings.port !== 0) deployer.baseUrl = `http://${host}:${settings.port}`;
       return deployer;
+    }
+    if (settings.metrics) deployer.metrics = await createMetrics();
+    if (settings.predictionLog) {
+      deployer.predictionLog = new PredictionLog(
+        context.storage,
+        context.stateDir,
+        settings.predictionLog,
+        deployer.metrics,
+      );
     }
     for (const [endpoint, { revisions }] of deployer.known) deployer.live.set(endpoint, revisions.at(-1)!);
     // A bundle that no longer loads does not stop the others: health reports it, requests retry it.
@@ -444,29 +463,40 @@ export class LocalDeployer implements Deployer {
     if (!Array.isArray(rows)) throw new CairnError(ErrorCodes.DATA_INVALID, 'rows must be an array');
     const route = this.pick(endpoint, deployment, options.unitId);
     const stats = this.statsFor(endpoint, route.model);
+    const metrics = this.metrics?.route(endpoint, route.model, route.role);
     const started = performance.now();
     let predictions: unknown[];
     try {
       predictions = await this.run(route.model, rows);
     } catch (error) {
       stats.requests++;
-      if (CairnError.is(error) && error.code === ErrorCodes.DATA_INVALID) throw error;
+      const badInput = CairnError.is(error) && error.code === ErrorCodes.DATA_INVALID;
+      metrics?.observe((performance.now() - started) / 1000, !badInput);
+      if (badInput) throw error;
       stats.errors++;
       throw error;
     }
+    const elapsed = performance.now() - started;
     stats.requests++;
-    this.record(stats, performance.now() - started);
+    this.record(stats, elapsed);
+    metrics?.observe(elapsed / 1000, false);
+    const role = route.role === 'canary' ? 'canary' : 'primary';
+    this.predictionLog?.offer({
+      endpoint,
+      model: route.model.model,
+      version: route.model.version,
+      role,
+      revision: deployment.revision,
+      ...(options.unitId !== undefined ? { unitId: options.unitId } : {}),
+      rows,
+      predictions,
+    });
     if (options.unitId !== undefined) this.recordExposure(endpoint, deployment, options.unitId);
     for (const shadow of deployment.routes) {
       // After the answer, off the request's path: a shadow never delays or fails it.
       if (shadow.role === 'shadow') setImmediate(() => void this.runShadow(endpoint, shadow.model, rows));
     }
-    return {
-      predictions,
-      served: copyRef(route.model),
-      role: route.role === 'canary' ? 'canary' : 'primary',
-      revision: deployment.revision,
-    };
+    return { predictions, served: copyRef(route.model), role, revision: deployment.revision };
   }
 
   /**
@@ -629,6 +659,16 @@ export class LocalDeployer implements Deployer {
     return { endpoint, status, revision: current.revision, routes };
   }
 
+  /** What `GET /metrics` answers (Prometheus text format); `undefined` when metrics are off. */
+  async renderMetrics(): Promise<{ contentType: string; text: string } | undefined> {
+    return this.metrics?.render();
+  }
+
+  /** Write the sampled predictions waiting in memory to storage now. */
+  async flushPredictionLog(): Promise<void> {
+    await this.predictionLog?.flush();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -637,6 +677,8 @@ export class LocalDeployer implements Deployer {
     await Promise.allSettled(this.activating.values());
     await this.closeServer?.();
     await Promise.all(this.exposing);
+    // After the server: no answer comes in after the last rows are written.
+    await this.predictionLog?.close().catch(() => undefined);
     const loaded = [...this.models.values()];
     this.models.clear();
     await Promise.all(
@@ -896,11 +938,13 @@ export class LocalDeployer implements Deployer {
   private acquire(ref: ModelVersionRef): Promise<Predictor> {
     const existing = this.models.get(ref.digest);
     if (existing) return existing.promise;
+    const started = performance.now();
     const entry: LoadedModel = { promise: this.load(ref), inflight: 0, retired: false };
     this.models.set(ref.digest, entry);
     entry.promise.then(
       (predictor) => {
         entry.predictor = predictor;
+        this.metrics?.modelLoaded(ref, (performance.now() - started) / 1000);
         this.loadErrors.delete(ref.digest);
       },
       (error) => {
@@ -1006,13 +1050,17 @@ export class LocalDeployer implements Deployer {
   private async runShadow(endpoint: string, ref: ModelVersionRef, rows: readonly unknown[]): Promise<void> {
     if (this.closed) return;
     const stats = this.statsFor(endpoint, ref);
+    const metrics = this.metrics?.route(endpoint, ref, 'shadow');
     const started = performance.now();
     try {
       await this.run(ref, rows);
       this.record(stats, performance.now() - started);
+      metrics?.observe((performance.now() - started) / 1000, false);
     } catch (error) {
       // Bad rows are the caller's fault, already answered by the primary; anything else counts against the shadow.
-      if (!CairnError.is(error) || error.code !== ErrorCodes.DATA_INVALID) stats.errors++;
+      const failed = !CairnError.is(error) || error.code !== ErrorCodes.DATA_INVALID;
+      metrics?.observe((performance.now() - started) / 1000, failed);
+      if (failed) stats.errors++;
     } finally {
       stats.requests++;
     }

@@ -12,6 +12,7 @@ import type { OutcomeAnswer, OutcomeRequest } from './deployer';
 /** The deployer the server fronts, with the outcome intake of canary experiments. */
 type ServedDeployer = Deployer & {
   recordOutcome(endpoint: string, outcome: OutcomeRequest): Promise<OutcomeAnswer>;
+  renderMetrics(): Promise<{ contentType: string; text: string } | undefined>;
 };
 
 /** What the server needs from the deployer's options. */
@@ -101,6 +102,17 @@ async function handle(
   if (parts.length === 1 && parts[0] === 'healthz') {
     allow('GET');
     return send(res, 200, { status: 'ok', endpoints: (await deployer.list()).length });
+  }
+  if (parts.length === 1 && parts[0] === 'metrics') {
+    allow('GET');
+    const metrics = await deployer.renderMetrics();
+    if (!metrics)
+      throw new HttpError(404, ErrorCodes.USAGE, 'metrics are off on this server (option metrics: false)');
+    res.statusCode = 200;
+    res.setHeader('content-type', metrics.contentType);
+    res.setHeader('content-length', Buffer.byteLength(metrics.text));
+    res.end(method === 'HEAD' ? undefined : metrics.text);
+    return;
   }
   if (parts[0] !== 'v1' || parts[1] !== 'endpoints' || parts.length > 4) throw unknownPath(method, path);
   if (parts.length === 2) {
