@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CairnError, type Deployer, ENDPOINT_NAME, ErrorCodes } from '@cairn/core';
-import type { OutcomeAnswer, OutcomeRequest } from './deployer';
+import type { OutcomeAnswer, OutcomeRequest } from './exposures';
 
 /** The deployer the server fronts, with the outcome intake of canary experiments. */
 type ServedDeployer = Deployer & {
