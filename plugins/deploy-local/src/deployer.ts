@@ -21,11 +21,12 @@ import {
   type TrafficRoute,
 } from '@cairn/core';
 import { CanaryExposures, type OutcomeAnswer, type OutcomeRequest } from './exposures';
+import { LiveRevisions } from './live';
 import { withEndpointLock } from './lock';
 import { createMetrics, type ServingMetrics } from './metrics';
 import { healthCheck, ModelCache } from './models';
 import { PredictionLog, type PredictionLogSettings } from './prediction-log';
-import { closedError, isBadInput, messageOf, notFound, notLive } from './problems';
+import { closedError, isBadInput, notFound } from './problems';
 import { KnownRevisions, keyOf } from './revisions';
 import {
   checkRequest,
@@ -59,16 +60,6 @@ export interface LocalDeployerSettings {
   predictionLog?: PredictionLogSettings;
 }
 
-/** A revision a serving deployer could not switch to: it keeps the one before. */
-interface Stalled {
-  key: string;
-  error: string;
-  retryAt: number;
-}
-
-/** A stalled revision is tried again after this long (a storage hiccup heals without a new deploy). */
-const STALLED_RETRY_MS = 5000;
-
 const optionsInvalid = (message: string) =>
   new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `local deployer: ${message}`);
 
@@ -100,10 +91,8 @@ export class LocalDeployer implements Deployer {
   private readonly models: ModelCache;
   private readonly stats: ServingStats;
   private readonly exposures: CanaryExposures;
-  /** Serve mode: the revision answering traffic, which trails `revisions` while new bundles load. */
-  private readonly live = new Map<string, Deployment>();
-  private readonly stalled = new Map<string, Stalled>();
-  private readonly activating = new Map<string, Promise<void>>();
+  /** Serve mode: the revisions answering traffic, which trail `revisions` while new bundles load. */
+  private readonly live: LiveRevisions;
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly serving: boolean;
   /** Serve mode with `metrics: true`: what `/metrics` shows. */
@@ -124,6 +113,7 @@ export class LocalDeployer implements Deployer {
     this.revisions = new KnownRevisions(context.stateDir);
     this.models = new ModelCache(context, (ref, seconds) => this.metrics?.modelLoaded(ref, seconds));
     this.stats = new ServingStats(settings.latencyWindow);
+    this.live = new LiveRevisions(this.revisions, this.models);
     this.exposures = new CanaryExposures(context.experiments, context.stateDir, (endpoint) =>
       this.history(endpoint),
     );
@@ -163,9 +153,7 @@ export class LocalDeployer implements Deployer {
     for (const endpoint of this.revisions.names()) this.live.set(endpoint, this.revisions.latest(endpoint)!);
     // A bundle that no longer loads does not stop the others: health reports it, requests retry it.
     await Promise.allSettled(
-      [...this.live.values()].flatMap((current) =>
-        current.routes.map((route) => this.models.acquire(route.model)),
-      ),
+      this.live.all().flatMap((current) => current.routes.map((route) => this.models.acquire(route.model))),
     );
     if (settings.serve) {
       try {
@@ -257,7 +245,7 @@ export class LocalDeployer implements Deployer {
     if (this.closed) throw closedError();
     if (typeof endpoint !== 'string' || !ENDPOINT_NAME.test(endpoint)) throw notFound(endpoint);
     const deployment = this.serving
-      ? await this.liveRevision(endpoint)
+      ? await this.live.answering(endpoint)
       : (await this.revisions.refresh(endpoint))?.at(-1);
     if (!deployment) throw notFound(endpoint);
     if (!Array.isArray(rows)) throw new CairnError(ErrorCodes.DATA_INVALID, 'rows must be an array');
@@ -354,7 +342,7 @@ export class LocalDeployer implements Deployer {
       await Promise.allSettled(current.routes.map((route) => this.models.acquire(route.model)));
     }
     const active = this.serving ? this.live.get(endpoint) : current;
-    const stalled = this.stalled.get(endpoint);
+    const stalled = this.live.stalledOn(endpoint);
     const behind = active === undefined || keyOf(active) !== keyOf(current);
     const routes = current.routes.map((route) => {
       const state = this.models.state(route.model.digest);
@@ -403,7 +391,7 @@ export class LocalDeployer implements Deployer {
     this.closed = true;
     clearInterval(this.followTimer);
     await this.following;
-    await Promise.allSettled(this.activating.values());
+    await this.live.close();
     await this.closeServer?.();
     await this.exposures.settle();
     // After the server: no answer comes in after the last rows are written.
@@ -479,10 +467,7 @@ export class LocalDeployer implements Deployer {
           revisions: updated,
         });
         this.revisions.wrote(endpoint, signature, updated);
-        if (this.serving) {
-          this.live.set(endpoint, next);
-          this.stalled.delete(endpoint);
-        }
+        if (this.serving) this.live.set(endpoint, next);
         return this.present(next);
       });
     } finally {
@@ -501,7 +486,7 @@ export class LocalDeployer implements Deployer {
         for (const route of revision.routes) needed.add(route.model.digest);
       }
     }
-    for (const active of this.live.values()) {
+    for (const active of this.live.all()) {
       for (const route of active.routes) needed.add(route.model.digest);
     }
     this.models.collect(needed);
@@ -522,74 +507,15 @@ export class LocalDeployer implements Deployer {
       // A damaged file keeps its last good revision serving; status() and health() name the file.
       await this.revisions.refresh(endpoint).catch(() => undefined);
     }
-    for (const endpoint of [...this.live.keys()]) if (!this.revisions.has(endpoint)) this.forget(endpoint);
+    for (const endpoint of this.live.endpoints()) if (!this.revisions.has(endpoint)) this.forget(endpoint);
     // Not awaited: a slow load on one endpoint must not hold up the others' next pass.
-    for (const endpoint of this.revisions.names()) void this.activate(endpoint);
+    for (const endpoint of this.revisions.names()) void this.live.activate(endpoint);
     this.collect();
-  }
-
-  /**
-   * Switch a serving deployer to the endpoint's latest known revision: its
-   * bundles load first, and only then does traffic move. A revision that
-   * cannot load stalls (retried later); the previous one keeps serving.
-   */
-  private activate(endpoint: string): Promise<void> {
-    const running = this.activating.get(endpoint);
-    if (running) return running;
-    const target = this.revisions.latest(endpoint);
-    if (!target || this.closed) return Promise.resolve();
-    const key = keyOf(target);
-    const active = this.live.get(endpoint);
-    if (active && keyOf(active) === key) {
-      this.stalled.delete(endpoint);
-      return Promise.resolve();
-    }
-    const stalled = this.stalled.get(endpoint);
-    if (stalled?.key === key && Date.now() < stalled.retryAt) return Promise.resolve();
-    const work = (async () => {
-      try {
-        await Promise.all(target.routes.map((route) => this.models.acquire(route.model)));
-      } catch (error) {
-        this.stalled.set(endpoint, {
-          key,
-          error: `revision ${target.revision} is not live (${messageOf(error)}); ${
-            active ? `revision ${active.revision} keeps serving` : 'nothing serves this endpoint'
-          }`,
-          retryAt: Date.now() + STALLED_RETRY_MS,
-        });
-        return;
-      }
-      // Only forward: while it loaded, a newer revision (or a removal) may have landed.
-      const latest = this.revisions.latest(endpoint);
-      if (this.closed || !latest || keyOf(latest) !== key) return;
-      this.live.set(endpoint, target);
-      this.stalled.delete(endpoint);
-    })().finally(() => this.activating.delete(endpoint));
-    this.activating.set(endpoint, work);
-    return work;
-  }
-
-  /**
-   * The revision a serving deployer answers with. An endpoint this process
-   * has not switched to yet (written by another process since the last
-   * pass) is loaded now, so a request never waits for the next pass.
-   */
-  private async liveRevision(endpoint: string): Promise<Deployment | undefined> {
-    let active = this.live.get(endpoint);
-    if (active) return active;
-    const revisions = await this.revisions.refresh(endpoint);
-    if (!revisions) return undefined;
-    await this.activate(endpoint);
-    active = this.live.get(endpoint);
-    if (!active)
-      throw notLive(endpoint, this.stalled.get(endpoint)?.error ?? 'its bundles are still loading');
-    return active;
   }
 
   private forget(endpoint: string): void {
     this.revisions.forget(endpoint);
-    this.live.delete(endpoint);
-    this.stalled.delete(endpoint);
+    this.live.drop(endpoint);
     this.stats.forget(endpoint);
   }
 
