@@ -112,7 +112,7 @@ describe('benchmarks at their smallest size', () => {
     for (const f of res.figures) expectSaneStats(f);
   });
 
-  it('serving: the floor and the five Cairn routes answer, with well-formed rates and latencies', async () => {
+  it('serving: the floor and the six Cairn routes answer, with well-formed rates and latencies', async () => {
     const res = await bench('serving', [
       '--requests',
       '300',
@@ -125,7 +125,7 @@ describe('benchmarks at their smallest size', () => {
     ]);
     // From source the model server always loads: nothing may be "not available".
     expect(res.unavailable).toEqual([]);
-    const scenarios = ['floor', 'primary', 'canary', 'shadow', 'unwatched', 'logged'];
+    const scenarios = ['floor', 'primary', 'canary', 'shadow', 'unwatched', 'sampled', 'logged'];
     expect(res.figures.map((f: any) => f.id)).toEqual([
       ...scenarios.map((s) => `${s}-c1`),
       ...scenarios.map((s) => `${s}-c4`),
@@ -144,7 +144,12 @@ describe('benchmarks at their smallest size', () => {
     expect(res.canaryShare).toBeGreaterThan(0);
     expect(res.canaryShare).toBeLessThan(1);
     expect(res.shadowPredictions).toBeGreaterThanOrEqual(0.99 * (300 + 50) * 2);
-    for (const id of ['serving-overhead-p50', 'serving-metrics-cost', 'serving-watch-cost']) {
+    for (const id of [
+      'serving-overhead-p50',
+      'serving-metrics-cost',
+      'serving-watch-cost',
+      'serving-full-log-cost',
+    ]) {
       const target = res.targets.find((t: any) => t.id === id);
       expect(typeof target.pass, id).toBe('boolean');
       expect(Number.isFinite(target.value), id).toBe(true);
