@@ -223,7 +223,7 @@ export async function serving(options) {
     primary: {
       id: 'serving-metrics-cost',
       label:
-        'requests/s lost to /metrics against the floor ratio (metrics off → on, plain primary, worst concurrency)',
+        'requests/s lost to /metrics (metrics off → on, plain primary, from server CPU per request, worst concurrency)',
       target: `<= ${WATCH_TARGET * 100}`,
       unit: '%',
       value: null,
