@@ -29,10 +29,21 @@ export class OutcomeLedger {
     return join(deploymentsDir(this.stateDir), 'ledger', experiment, kind);
   }
 
-  private async ensure(folder: string): Promise<void> {
-    if (this.made.has(folder)) return;
-    await mkdir(folder, { recursive: true });
-    this.made.add(folder);
+  /** Create the marker `name` in `folder` with `flags`, making the folder when it is missing (also after a cleanup). */
+  private async touch(folder: string, name: string, flags: 'a' | 'wx'): Promise<void> {
+    if (!this.made.has(folder)) {
+      await mkdir(folder, { recursive: true });
+      this.made.add(folder);
+    }
+    try {
+      await (await open(join(folder, name), flags)).close();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      this.made.delete(folder);
+      await mkdir(folder, { recursive: true });
+      this.made.add(folder);
+      await (await open(join(folder, name), flags)).close();
+    }
   }
 
   /** Remember that `unitId` was exposed in `experiment`, after `record` (the engine's write) succeeds. */
@@ -43,10 +54,7 @@ export class OutcomeLedger {
     if (running) return running;
     const work = (async () => {
       await record();
-      const folder = this.folder(experiment, 'exposed');
-      await this.ensure(folder);
-      const handle = await open(join(folder, nameOf(unitId)), 'a');
-      await handle.close();
+      await this.touch(this.folder(experiment, 'exposed'), nameOf(unitId), 'a');
       if (this.exposed.size >= REMEMBERED) this.exposed.clear();
       this.exposed.add(key);
     })().finally(() => this.pending.delete(key));
@@ -73,10 +81,9 @@ export class OutcomeLedger {
    */
   async takeEvent(experiment: string, eventId: string, record: () => Promise<void>): Promise<boolean> {
     const folder = this.folder(experiment, 'events');
-    await this.ensure(folder);
     const marker = join(folder, nameOf(eventId));
     try {
-      await (await open(marker, 'wx')).close();
+      await this.touch(folder, nameOf(eventId), 'wx');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw error;

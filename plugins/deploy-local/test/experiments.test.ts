@@ -238,6 +238,19 @@ describe('who may send outcomes', () => {
     }
   });
 
+  it('keeps its ledger when the ledger folder is removed while serving', async () => {
+    const url = await guardedServer({}, '127.0.0.1');
+    await rm(join(guarded!.dir, 'deployments', 'ledger'), { recursive: true, force: true });
+    // A unit exposed afterwards is written into a new folder, and its outcome is taken.
+    await guarded!.deployer.predict('shop', [[1, 2]], { unitId: 'u2' });
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ unitId: 'u2', value: 1, eventId: 'e2' }),
+    });
+    expect(response.status).toBe(202);
+  });
+
   it('takes outcomes from beyond loopback only with a token', async () => {
     const external = Object.values(networkInterfaces())
       .flat()
