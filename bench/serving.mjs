@@ -5,8 +5,13 @@
  * predictor and answers the same JSON. Three Cairn endpoints on one serving
  * deployer: a plain primary, a 20 % canary with a `unitId` in every request
  * (the hashing path), and a primary with a shadow (one extra prediction off
- * the request's path). One load generator in a child process
- * (lib/load-child.mjs) drives all four at concurrency 1 and 16.
+ * the request's path). Two more plain primaries measure what watching costs:
+ * one on a deployer with metrics off (the server as it was before /metrics),
+ * one with metrics on and every request in the prediction log (sample 1, the
+ * worst case); the three plain primaries' ratios to the floor, taken in the
+ * same run, give the cost of /metrics and of logging in requests/s. One load
+ * generator in a child process (lib/load-child.mjs) drives all six at
+ * concurrency 1 and 16.
  *
  *   node bench/serving.mjs
  *   node bench/serving.mjs --requests 2000 --warmup 200 --concurrency 1,16 --repeats 1
@@ -37,14 +42,19 @@ import {
 const FLAVOR = 'bench/sum';
 /** Distinct unit ids cycled through the requests: enough for the 20 % split to show. */
 const UNITS = 1000;
-const SCENARIOS = ['floor', 'primary', 'canary', 'shadow'];
+const SCENARIOS = ['floor', 'primary', 'canary', 'shadow', 'unwatched', 'sampled', 'logged'];
 const LABELS = {
   floor: 'bare node:http (floor)',
-  primary: 'Cairn, plain primary',
+  primary: 'Cairn, plain primary (metrics on, the default)',
   canary: 'Cairn, 20 % canary by unitId',
   shadow: 'Cairn, primary + shadow',
+  unwatched: 'Cairn, plain primary, metrics off',
+  sampled: 'Cairn, plain primary, metrics on + prediction log of 10 % of requests',
+  logged: 'Cairn, plain primary, metrics on + prediction log of every request',
 };
 const TARGET_MS = 0.5;
+/** Most that /metrics, and /metrics with the prediction log, may cost in requests/s against the floor ratio. */
+const WATCH_TARGET = 0.05;
 
 /** The model both servers run: the sum of each row. */
 export const predictRows = (rows) => rows.map((row) => row.reduce((sum, x) => sum + x, 0));
@@ -134,7 +144,34 @@ async function startCairn(dir) {
     healthCheckRows,
   });
   await deployer.deploy({ endpoint: 'shadow', model: v2, strategy: { type: 'shadow' }, healthCheckRows });
-  return { deployer, urls };
+  // The same plain primary on deployers of their own: without metrics, and with metrics and a full prediction log.
+  const others = [];
+  for (const [scenario, options] of [
+    ['unwatched', { metrics: false }],
+    ['sampled', { predictionLog: { sample: 0.1 } }],
+    ['logged', { predictionLog: { sample: 1 } }],
+  ]) {
+    const other = await localDeployer({ port: 0, ...options }).create({
+      storage,
+      loaders: { [FLAVOR]: () => ({ predict: predictRows }) },
+      stateDir: join(dir, `state-${scenario}`),
+      mode: 'serve',
+    });
+    others.push(other);
+    urls[scenario] =
+      `${(await other.deploy({ endpoint: 'primary', model: v1, healthCheckRows })).url}/predict`;
+  }
+  const loggedState = join(dir, 'state-logged');
+  return {
+    deployer,
+    others,
+    urls,
+    loggedRows: async () => {
+      await others[2].close();
+      const { servedRows } = await import('@cairn/deploy-local');
+      return (await servedRows({ storage, stateDir: loggedState }, 'primary')).length;
+    },
+  };
 }
 
 /** Request bodies: one penguin-sized row each; the canary's carry a unit id, the others do not. */
@@ -184,6 +221,36 @@ export async function serving(options) {
     pass: null,
   };
   res.targets.push(target);
+  const watchTargets = {
+    primary: {
+      id: 'serving-metrics-cost',
+      label:
+        'requests/s lost to /metrics (metrics off → on, plain primary, from server CPU per request, worst concurrency)',
+      target: `<= ${WATCH_TARGET * 100}`,
+      unit: '%',
+      value: null,
+      pass: null,
+    },
+    sampled: {
+      id: 'serving-watch-cost',
+      label:
+        'requests/s lost to /metrics + logging 10 % of requests (plain primary, from server CPU per request, worst concurrency)',
+      target: `<= ${WATCH_TARGET * 100}`,
+      unit: '%',
+      value: null,
+      pass: null,
+    },
+    logged: {
+      id: 'serving-full-log-cost',
+      label:
+        'requests/s lost to /metrics + logging every request (plain primary, from server CPU per request, worst concurrency)',
+      target: `<= ${WATCH_TARGET * 100}`,
+      unit: '%',
+      value: null,
+      pass: null,
+    },
+  };
+  res.targets.push(watchTargets.primary, watchTargets.sampled, watchTargets.logged);
   res.requests = requests;
   res.warmup = warmup;
 
@@ -204,6 +271,9 @@ export async function serving(options) {
     for (let r = 0; r < repeats; r++) {
       for (const concurrency of concurrencies) {
         for (const scenario of scenarios) {
+          // Every server runs in this process and the load generator in another: this process's CPU
+          // time per request is what the server spends, and it hardly moves when the machine is busy.
+          const cpuBefore = process.cpuUsage();
           const answer = await client.run({
             url: urls[scenario],
             bodies: bodies[scenario],
@@ -211,8 +281,10 @@ export async function serving(options) {
             warmup,
             concurrency,
           });
+          const cpu = process.cpuUsage(cpuBefore);
           const key = `${scenario}-c${concurrency}`;
-          samples[key] ??= { rps: [], p50: [], p99: [] };
+          samples[key] ??= { rps: [], p50: [], p99: [], cpu: [] };
+          samples[key].cpu.push((cpu.user + cpu.system) / (requests + warmup));
           samples[key].rps.push(answer.requests / (answer.ms / 1000));
           samples[key].p50.push(answer.latenciesMs.p50);
           samples[key].p99.push(answer.latenciesMs.p99);
@@ -239,6 +311,7 @@ export async function serving(options) {
           stats: stats(s.rps),
           p50: stats(s.p50),
           p99: stats(s.p99),
+          cpuUsPerRequest: stats(s.cpu),
         };
         if (scenario !== 'floor') {
           figure.floor = floorRps;
@@ -252,9 +325,37 @@ export async function serving(options) {
         res.figures.push(figure);
       }
     }
-    if (worst.length === 3) {
-      target.value = round(Math.max(...worst), 3);
+    if (worst.length === SCENARIOS.length - 1) {
+      // The p50 target is about routing (primary, canary, shadow), as before the watch scenarios.
+      const routing = res.figures.filter(
+        (f) => f.concurrency === 1 && ['primary', 'canary', 'shadow'].includes(f.scenario),
+      );
+      target.value = round(Math.max(...routing.map((f) => f.p50OverheadMs)), 3);
       target.pass = target.value < TARGET_MS;
+    }
+    // What watching costs: each scenario's floor ratio against the unwatched one's, from the same run.
+    if (!cairn.problem) {
+      for (const scenario of ['primary', 'sampled', 'logged']) {
+        const costs = concurrencies.map((concurrency) => {
+          const figure = res.figures.find((f) => f.id === `${scenario}-c${concurrency}`);
+          const unwatched = res.figures.find((f) => f.id === `unwatched-c${concurrency}`);
+          // A CPU-bound server's req/s is 1 / (CPU per request): the share of req/s lost is
+          // 1 − unwatched CPU / watched CPU. The wall-clock ratio is noted too, but on a shared
+          // machine it swings far more than 5 % from one measurement to the next.
+          const cpuCost = 1 - unwatched.cpuUsPerRequest.median / figure.cpuUsPerRequest.median;
+          return { concurrency, cost: cpuCost, wallCost: 1 - figure.ratio / unwatched.ratio };
+        });
+        const worstCost = costs.reduce((a, b) => (b.cost > a.cost ? b : a));
+        watchTargets[scenario].value = round(worstCost.cost * 100, 2);
+        watchTargets[scenario].pass = worstCost.cost <= WATCH_TARGET;
+        res.notes.push(
+          `${{ primary: '/metrics', sampled: '/metrics + 10 % prediction log', logged: '/metrics + full prediction log' }[scenario]} cost in req/s, from server CPU per request: ${costs
+            .map((c) => `${round(c.cost * 100, 2)} % at concurrency ${c.concurrency}`)
+            .join(', ')}; from the wall-clock floor ratios of the same run: ${costs
+            .map((c) => `${round(c.wallCost * 100, 2)} % at concurrency ${c.concurrency}`)
+            .join(', ')} (negative: within the noise)`,
+        );
+      }
     }
 
     // The benchmark checks itself: every request was answered, the canary got about its share, the shadow ran.
@@ -278,6 +379,11 @@ export async function serving(options) {
       if (!shadowRoute || shadowRoute.requests < expected * 0.99)
         throw new Error(`the shadow ran ${shadowRoute?.requests} predictions for ${expected} requests`);
       res.shadowPredictions = shadowRoute.requests;
+      // The log kept every request it answered (sample 1), warm-ups included: nothing was dropped.
+      const logged = await cairn.loggedRows();
+      if (logged !== expected)
+        throw new Error(`the prediction log holds ${logged} rows for ${expected} requests`);
+      res.loggedRows = logged;
       res.notes.push(
         `${requests} timed requests after ${warmup} warm-up per measurement, one row of 4 numbers per request; ` +
           `the canary answered ${round(share * 100, 1)} % of them, the shadow ran ${shadowRoute.requests} predictions`,
@@ -287,6 +393,7 @@ export async function serving(options) {
   } finally {
     client.close();
     await cairn?.deployer?.close();
+    for (const other of cairn?.others ?? []) await other.close();
     await floor.close();
     await removeDir(dir);
   }

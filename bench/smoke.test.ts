@@ -112,7 +112,7 @@ describe('benchmarks at their smallest size', () => {
     for (const f of res.figures) expectSaneStats(f);
   });
 
-  it('serving: the floor and the three Cairn routes answer, with well-formed rates and latencies', async () => {
+  it('serving: the floor and the six Cairn routes answer, with well-formed rates and latencies', async () => {
     const res = await bench('serving', [
       '--requests',
       '300',
@@ -125,7 +125,7 @@ describe('benchmarks at their smallest size', () => {
     ]);
     // From source the model server always loads: nothing may be "not available".
     expect(res.unavailable).toEqual([]);
-    const scenarios = ['floor', 'primary', 'canary', 'shadow'];
+    const scenarios = ['floor', 'primary', 'canary', 'shadow', 'unwatched', 'sampled', 'logged'];
     expect(res.figures.map((f: any) => f.id)).toEqual([
       ...scenarios.map((s) => `${s}-c1`),
       ...scenarios.map((s) => `${s}-c4`),
@@ -144,9 +144,18 @@ describe('benchmarks at their smallest size', () => {
     expect(res.canaryShare).toBeGreaterThan(0);
     expect(res.canaryShare).toBeLessThan(1);
     expect(res.shadowPredictions).toBeGreaterThanOrEqual(0.99 * (300 + 50) * 2);
-    const target = res.targets.find((t: any) => t.id === 'serving-overhead-p50');
-    expect(typeof target.pass).toBe('boolean');
-    expect(Number.isFinite(target.value)).toBe(true);
+    for (const id of [
+      'serving-overhead-p50',
+      'serving-metrics-cost',
+      'serving-watch-cost',
+      'serving-full-log-cost',
+    ]) {
+      const target = res.targets.find((t: any) => t.id === id);
+      expect(typeof target.pass, id).toBe('boolean');
+      expect(Number.isFinite(target.value), id).toBe(true);
+    }
+    // Every request of the logged scenario, warm-ups included, is in the prediction log.
+    expect(res.loggedRows).toBe((300 + 50) * 2);
   });
 
   it('the report renders every benchmark and target', () => {

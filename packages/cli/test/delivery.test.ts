@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { localAbtest } from '@cairn/abtest-local';
+import { localStore } from '@cairn/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cairn, DEV_ENTRY, tempDir } from './helpers';
 
@@ -214,7 +215,7 @@ describe('delivery commands on a project made with cairn new --link', () => {
     const outcome = await fetch(`${url}/outcomes`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ unitId: 'unit-0', value: 1 }),
+      body: JSON.stringify({ unitId: 'unit-0', value: 1, eventId: 'outcome-unit-0' }),
     });
     expect(outcome.status, await outcome.clone().text()).toBe(202);
     expect(await outcome.json()).toMatchObject({ experiment: 'penguins-canary-r2', metric: 'success' });
@@ -235,6 +236,64 @@ describe('delivery commands on a project made with cairn new --link', () => {
     expect(await serve.exited).toBe(0);
     expect(serve.output()).toMatch(/SIGINT: stopping/);
     expect(await portIsFree(servePort)).toBe(true);
+  });
+
+  it('serve answers /metrics and writes its sampled predictions out on SIGTERM', async () => {
+    const configFile = join(dir, 'cairn.config.ts');
+    const config = readFileSync(configFile, 'utf8');
+    // Batches larger than the traffic and no timer flush: every logged row is still in memory at SIGTERM.
+    writeFileSync(
+      configFile,
+      config.replace(
+        /localDeployer\(\{ port: (\d+) \}\)/,
+        'localDeployer({ port: $1, predictionLog: { batchRows: 100000, flushIntervalMs: 3600000 } })',
+      ),
+    );
+    try {
+      serve = await startServe(['--port', String(servePort)], dir);
+      expect(serve.output()).toContain(`Metrics at http://127.0.0.1:${servePort}/metrics`);
+      const url = `http://127.0.0.1:${servePort}/v1/endpoints/penguins`;
+      const answers: Array<Awaited<ReturnType<typeof predict>>> = [];
+      for (let i = 0; i < 12; i++) answers.push(await predict(url, `metrics-user-${i}`));
+      const metrics = await fetch(`http://127.0.0.1:${servePort}/metrics`);
+      expect(metrics.status).toBe(200);
+      const text = await metrics.text();
+      const served = (role: string) =>
+        answers.filter((a) => a.role === role).length === 0
+          ? undefined
+          : Number(
+              new RegExp(
+                `^cairn_serving_requests_total\\{endpoint="penguins",model="penguins",version="\\d+",role="${role}"\\} (\\d+)$`,
+                'm',
+              ).exec(text)?.[1],
+            );
+      expect(served('primary')).toBe(answers.filter((a) => a.role === 'primary').length);
+      expect(text).toMatch(/^process_resident_memory_bytes \d/m);
+
+      const log = join(dir, '.cairn', 'deploy', 'deployments', 'prediction-log', 'penguins.jsonl');
+      expect(() => readFileSync(log)).toThrow(/ENOENT/);
+      serve.child.kill('SIGTERM');
+      expect(await serve.exited).toBe(0);
+      expect(serve.output()).toMatch(/SIGTERM: stopping/);
+      const batches = readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(batches.reduce((sum, batch) => sum + batch.rows, 0)).toBe(12);
+      // Each batch is a blob in the project's storage, like an artifact.
+      const storage = localStore({ dir: join(dir, '.cairn', 'artifacts') });
+      const units: string[] = [];
+      for (const batch of batches) {
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of await storage.get(batch.digest)) chunks.push(chunk);
+        for (const line of Buffer.concat(chunks).toString('utf8').trim().split('\n')) {
+          units.push(JSON.parse(line).unitId);
+        }
+      }
+      expect(units).toEqual(answers.map((_, i) => `metrics-user-${i}`));
+    } finally {
+      writeFileSync(configFile, config);
+    }
   });
 
   it('endpoints lists, shows and traces the revisions; rollback restores the previous routes', async () => {

@@ -66,6 +66,8 @@ export const ErrorCodes = {
   EXPERIMENT_INVALID: 'CAIRN_EXPERIMENT_INVALID',
   /** No A/B experiment with this name exists. */
   EXPERIMENT_NOT_FOUND: 'CAIRN_EXPERIMENT_NOT_FOUND',
+  /** A request lacks the token its route requires (a model server's outcomes route). */
+  UNAUTHORIZED: 'CAIRN_UNAUTHORIZED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

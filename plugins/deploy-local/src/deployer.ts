@@ -1,15 +1,14 @@
 /**
  * The live local deployer: endpoint revisions kept in the state folder and
- * shared by every deployer on it, model loading shared by digest, routing,
- * statistics. Changes take the endpoint's lock and apply on top of the
- * latest revision on disk; a serving deployer follows what others write.
+ * shared by every deployer on it, changes under the endpoint's lock, and, in
+ * a serving process, the switch of traffic to the revisions others write.
+ * The parts live beside it: route arithmetic (routes.ts), what is known of
+ * the state folder (revisions.ts), loaded models (models.ts), statistics
+ * (stats.ts), canary exposures and outcomes (exposures.ts), metrics and the
+ * prediction log.
  */
-import { randomBytes } from 'node:crypto';
-import { rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   CairnError,
-  canaryExperimentFor,
   type Deployer,
   type DeployerContext,
   type Deployment,
@@ -17,27 +16,33 @@ import {
   ENDPOINT_NAME,
   type EndpointHealth,
   ErrorCodes,
-  isDigest,
-  loadModelBundle,
-  type ModelBundle,
-  type ModelVersionRef,
-  type Predictor,
   type PredictResult,
-  type RolloutStrategy,
   type TrafficRoute,
 } from '@cairn/core';
-import { materializeArtifact } from '@cairn/runtime';
-import { bucketRanges, chooseBucket, hashToUnit } from '@cairn/stats';
+import { resolveEnvRefs } from '@cairn/runtime';
+import { CanaryExposures, type OutcomeAnswer, type OutcomeRequest } from './exposures';
+import { LiveRevisions } from './live';
 import { withEndpointLock } from './lock';
-import { startServer } from './server';
+import { createMetrics, type ServingMetrics } from './metrics';
+import { healthCheck, ModelCache } from './models';
+import { PredictionLog, type PredictionLogSettings } from './prediction-log';
+import { closedError, isBadInput, notFound } from './problems';
+import { KnownRevisions, keyOf } from './revisions';
 import {
-  deploymentsDir,
-  listEndpoints,
-  readEndpointFile,
-  removeEndpointFile,
-  stateSignature,
-  writeEndpointFile,
-} from './state';
+  checkRequest,
+  copyRef,
+  deployRoutes,
+  pickRoute,
+  promoteRoutes,
+  rollbackRoutes,
+  sameRoutes,
+  trafficRoutes,
+} from './routes';
+import { startServer } from './server';
+import { removeEndpointFile, writeEndpointFile } from './state';
+import { ServingStats } from './stats';
+
+export type { OutcomeAnswer, OutcomeRequest } from './exposures';
 
 /** Resolved options of the local deployer. */
 export interface LocalDeployerSettings {
@@ -47,154 +52,53 @@ export interface LocalDeployerSettings {
   maxBodyBytes: number;
   latencyWindow: number;
   followIntervalMs: number;
+  /** Bearer token the outcomes route requires; without one, outcomes are taken from loopback only. */
+  outcomesToken?: string;
+  /** Serve Prometheus metrics at `/metrics`. */
+  metrics: boolean;
+  /** Log a sampled share of the answered requests to storage; off without it. */
+  predictionLog?: PredictionLogSettings;
 }
 
-interface LoadedModel {
-  promise: Promise<Predictor>;
-  predictor?: Predictor;
-  /** Predictions running on it: a retired model is closed only once they finish. */
-  inflight: number;
-  retired: boolean;
-}
+const optionsInvalid = (message: string) =>
+  new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `local deployer: ${message}`);
 
-interface RouteStats {
-  requests: number;
-  errors: number;
-  latencies: number[];
-  next: number;
-}
-
-const invalid = (message: string) => new CairnError(ErrorCodes.DEPLOY_INVALID, message);
-const notFound = (endpoint: string) =>
-  new CairnError(
-    ErrorCodes.DEPLOYMENT_NOT_FOUND,
-    `no endpoint named ${JSON.stringify(endpoint)} is deployed`,
-  );
-const describeRef = (ref: ModelVersionRef) => `${ref.model} version ${ref.version}`;
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
-const routeKey = (ref: ModelVersionRef) => `${ref.model}@${ref.version}#${ref.digest}`;
-const copyRef = (ref: ModelVersionRef): ModelVersionRef => ({
-  model: ref.model,
-  version: ref.version,
-  digest: ref.digest,
-});
-const sameRef = (a: ModelVersionRef, b: ModelVersionRef) =>
-  a.model === b.model && a.version === b.version && a.digest === b.digest;
-const sameRoutes = (a: TrafficRoute[], b: TrafficRoute[]) =>
-  a.length === b.length &&
-  a.every(
-    (route, i) =>
-      sameRef(route.model, b[i]!.model) && route.role === b[i]!.role && route.weight === b[i]!.weight,
-  );
-
-/**
- * Which live route answers a unit, GrowthBook's way: the unit's point is
- * `hashToUnit(endpoint, unitId, 2)` (seed = endpoint name, hash version 2)
- * and the routes own consecutive slices of [0, 1) in the order canaries,
- * then primary, each `weight / 100` wide. With one canary at p % that is a
- * GrowthBook experiment with seed `<endpoint>`, coverage 1 and variants
- * [canary, primary] weighted [p/100, 1 − p/100], so an A/B engine can
- * analyse the canary; canaries take the low end, so raising a canary's share
- * keeps the units it already had. Without a unit id the point is random.
- */
-export function routeIndex(endpoint: string, weights: readonly number[], unitId: string | undefined): number {
-  const point = unitId === undefined ? Math.random() : hashToUnit(endpoint, unitId, 2);
-  // Weights as fractions that sum to 1 are used as given, exactly as GrowthBook's getBucketRanges.
-  return chooseBucket(point, bucketRanges(weights.map((weight) => weight / 100)));
-}
-
-function checkRequest(request: DeployRequest): { strategy: RolloutStrategy; model: ModelVersionRef } {
-  if (typeof request !== 'object' || request === null) throw invalid('deploy: expected a request object');
-  const { endpoint, model, strategy = { type: 'blue-green' } } = request;
-  if (typeof endpoint !== 'string' || !ENDPOINT_NAME.test(endpoint)) {
-    throw invalid(
-      `endpoint name ${JSON.stringify(endpoint)} is not valid: use lowercase letters, digits and dashes, starting with a letter, at most 63 characters`,
-    );
+function checkContext(context: DeployerContext): void {
+  if (typeof context?.stateDir !== 'string' || context.stateDir === '') {
+    throw optionsInvalid('create() needs a stateDir');
   }
-  if (typeof model !== 'object' || model === null)
-    throw invalid(`endpoint ${endpoint}: "model" must be an object`);
-  if (typeof model.model !== 'string' || model.model === '') {
-    throw invalid(`endpoint ${endpoint}: model.model must be a non-empty model name`);
+  if (typeof context.storage?.get !== 'function') throw optionsInvalid('create() needs a storage driver');
+  if (typeof context.loaders !== 'object' || context.loaders === null) {
+    throw optionsInvalid('create() needs a loaders map');
   }
-  if (!Number.isInteger(model.version) || model.version < 1) {
-    throw invalid(
-      `endpoint ${endpoint}: model.version must be an integer of 1 or more, got ${model.version}`,
-    );
+  if (context.mode !== undefined && context.mode !== 'serve' && context.mode !== 'control') {
+    throw optionsInvalid(`create() mode must be "serve" or "control", got ${JSON.stringify(context.mode)}`);
   }
-  if (!isDigest(model.digest)) {
-    throw invalid(
-      `endpoint ${endpoint}: model.digest ${JSON.stringify(model.digest)} is not a sha256 digest`,
-    );
-  }
-  const type = (strategy as { type?: unknown })?.type;
-  if (type === 'canary') {
-    const { percent } = strategy as { percent: unknown };
-    if (!Number.isInteger(percent) || (percent as number) < 1 || (percent as number) > 99) {
-      throw invalid(`endpoint ${endpoint}: canary percent must be an integer from 1 to 99, got ${percent}`);
-    }
-  } else if (type !== 'blue-green' && type !== 'shadow') {
-    throw invalid(
-      `endpoint ${endpoint}: unknown strategy ${JSON.stringify(type)} (expected blue-green, canary or shadow)`,
-    );
-  }
-  if (request.reason !== undefined && typeof request.reason !== 'string') {
-    throw invalid(`endpoint ${endpoint}: reason must be a string`);
-  }
-  if (request.healthCheckRows !== undefined && !Array.isArray(request.healthCheckRows)) {
-    throw invalid(`endpoint ${endpoint}: healthCheckRows must be an array of rows`);
-  }
-  return { strategy, model: copyRef(model) };
 }
 
-/** Percentile of sorted values, nearest rank. */
-function percentile(sorted: number[], p: number): number {
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index]!;
+/** The settings with the outcomes token's `${env:…}` resolved (never stored resolved). */
+function resolveToken(settings: LocalDeployerSettings): LocalDeployerSettings {
+  if (settings.outcomesToken === undefined) return settings;
+  const token = resolveEnvRefs(settings.outcomesToken);
+  if (token.length < 16) {
+    throw optionsInvalid('outcomesToken must be at least 16 characters (a short token can be guessed)');
+  }
+  return { ...settings, outcomesToken: token };
 }
-
-/** The endpoint's state file as last read: its signature and revisions. */
-interface Known {
-  signature: string;
-  revisions: Deployment[];
-}
-
-/** A revision a serving deployer could not switch to: it keeps the one before. */
-interface Stalled {
-  key: string;
-  error: string;
-  retryAt: number;
-}
-
-/** A stalled revision is tried again after this long (a storage hiccup heals without a new deploy). */
-const STALLED_RETRY_MS = 5000;
-/** Identifies a revision across remove and redeploy, which restarts numbering at 1. */
-const keyOf = (deployment: Deployment) => `${deployment.revision}@${deployment.updatedAt}`;
-const notLive = (endpoint: string, why: string) =>
-  new CairnError(ErrorCodes.DEPLOY_FAILED, `endpoint ${endpoint} is not live in this server: ${why}`);
 
 export class LocalDeployer implements Deployer {
-  /** What the state folder holds, refreshed by signature (stat) before every read. */
-  private readonly known = new Map<string, Known>();
-  /**
-   * Reads are ticketed when they start; an entry is replaced only by a read
-   * (or write) with a later ticket, so a slow read that began before a newer
-   * write can never put an older revision back.
-   */
-  private ticket = 0;
-  private readonly tickets = new Map<string, number>();
-  /** Serve mode: the revision answering traffic, which trails `known` while new bundles load. */
-  private readonly live = new Map<string, Deployment>();
-  private readonly stalled = new Map<string, Stalled>();
-  private readonly activating = new Map<string, Promise<void>>();
+  private readonly revisions: KnownRevisions;
+  private readonly models: ModelCache;
+  private readonly stats: ServingStats;
+  private readonly exposures: CanaryExposures;
+  /** Serve mode: the revisions answering traffic, which trail `revisions` while new bundles load. */
+  private readonly live: LiveRevisions;
   private readonly queues = new Map<string, Promise<unknown>>();
-  private readonly models = new Map<string, LoadedModel>();
-  private readonly loadErrors = new Map<string, string>();
-  /** Digests a change in progress is loading: not to be unloaded under it. */
-  private readonly pins = new Map<string, number>();
-  private readonly stats = new Map<string, Map<string, RouteStats>>();
-  /** Canary experiment name by endpoint@revision ('' when the revision has none). */
-  private readonly experiments = new Map<string, string>();
   private readonly serving: boolean;
+  /** Serve mode with `metrics: true`: what `/metrics` shows. */
+  private metrics: ServingMetrics | undefined;
+  /** Serve mode with `predictionLog`: the sampled requests on their way to storage. */
+  private predictionLog: PredictionLog | undefined;
   private baseUrl: string | undefined;
   private closeServer: (() => Promise<void>) | undefined;
   private followTimer: NodeJS.Timeout | undefined;
@@ -206,6 +110,13 @@ export class LocalDeployer implements Deployer {
     private readonly context: DeployerContext,
   ) {
     this.serving = (context.mode ?? 'serve') === 'serve';
+    this.revisions = new KnownRevisions(context.stateDir);
+    this.models = new ModelCache(context, (ref, seconds) => this.metrics?.modelLoaded(ref, seconds));
+    this.stats = new ServingStats(settings.latencyWindow);
+    this.live = new LiveRevisions(this.revisions, this.models);
+    this.exposures = new CanaryExposures(context.experiments, context.stateDir, (endpoint) =>
+      this.history(endpoint),
+    );
   }
 
   /**
@@ -214,59 +125,54 @@ export class LocalDeployer implements Deployer {
    * read nothing up front and open no port.
    */
   static async start(settings: LocalDeployerSettings, context: DeployerContext): Promise<LocalDeployer> {
-    if (typeof context?.stateDir !== 'string' || context.stateDir === '') {
-      throw new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, 'local deployer: create() needs a stateDir');
-    }
-    if (typeof context.storage?.get !== 'function') {
-      throw new CairnError(
-        ErrorCodes.PLUGIN_OPTIONS_INVALID,
-        'local deployer: create() needs a storage driver',
-      );
-    }
-    if (typeof context.loaders !== 'object' || context.loaders === null) {
-      throw new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, 'local deployer: create() needs a loaders map');
-    }
-    if (context.mode !== undefined && context.mode !== 'serve' && context.mode !== 'control') {
-      throw new CairnError(
-        ErrorCodes.PLUGIN_OPTIONS_INVALID,
-        `local deployer: create() mode must be "serve" or "control", got ${JSON.stringify(context.mode)}`,
-      );
-    }
-    const deployer = new LocalDeployer(settings, context);
+    checkContext(context);
+    const deployer = new LocalDeployer(resolveToken(settings), context);
     // A damaged state file stops create() in both modes, naming the file.
-    for (const endpoint of await listEndpoints(context.stateDir)) await deployer.refresh(endpoint);
+    for (const endpoint of await deployer.revisions.listOnDisk()) await deployer.revisions.refresh(endpoint);
     if (!deployer.serving) {
       const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
       // Where a serving process with these options answers; unknowable for port 0.
       if (settings.port !== 0) deployer.baseUrl = `http://${host}:${settings.port}`;
       return deployer;
     }
-    for (const [endpoint, { revisions }] of deployer.known) deployer.live.set(endpoint, revisions.at(-1)!);
+    await deployer.startServing();
+    return deployer;
+  }
+
+  private async startServing(): Promise<void> {
+    const { settings, context } = this;
+    if (settings.metrics) this.metrics = await createMetrics();
+    if (settings.predictionLog) {
+      this.predictionLog = new PredictionLog(
+        context.storage,
+        context.stateDir,
+        settings.predictionLog,
+        this.metrics,
+      );
+    }
+    for (const endpoint of this.revisions.names()) this.live.set(endpoint, this.revisions.latest(endpoint)!);
     // A bundle that no longer loads does not stop the others: health reports it, requests retry it.
     await Promise.allSettled(
-      [...deployer.live.values()].flatMap((current) =>
-        current.routes.map((route) => deployer.acquire(route.model)),
-      ),
+      this.live.all().flatMap((current) => current.routes.map((route) => this.models.acquire(route.model))),
     );
     if (settings.serve) {
       try {
-        const server = await startServer(deployer, settings);
-        deployer.baseUrl = server.url;
-        deployer.closeServer = server.close;
+        const server = await startServer(this, settings);
+        this.baseUrl = server.url;
+        this.closeServer = server.close;
       } catch (error) {
-        await deployer.close();
+        await this.close();
         throw error;
       }
     }
-    deployer.followTimer = setInterval(() => {
+    this.followTimer = setInterval(() => {
       // One pass at a time: a slow load must not stack passes up.
-      if (deployer.following || deployer.closed) return;
-      deployer.following = deployer.follow().finally(() => {
-        deployer.following = undefined;
+      if (this.following || this.closed) return;
+      this.following = this.follow().finally(() => {
+        this.following = undefined;
       });
     }, settings.followIntervalMs);
-    deployer.followTimer.unref();
-    return deployer;
+    this.followTimer.unref();
   }
 
   // -------------------------------------------------------------------------
@@ -277,43 +183,11 @@ export class LocalDeployer implements Deployer {
     const { endpoint } = request;
     return this.mutate(endpoint, async (revisions) => {
       const current = revisions?.at(-1);
-      if (
-        current &&
-        strategy.type === 'blue-green' &&
-        current.routes.length === 1 &&
-        sameRef(current.routes[0]!.model, model)
-      ) {
-        return this.present(current);
-      }
-      let routes: TrafficRoute[];
-      if (strategy.type === 'blue-green') {
-        routes = [{ model, role: 'primary', weight: 100 }];
-      } else {
-        if (!current) {
-          throw invalid(
-            `endpoint ${endpoint} has no primary yet: deploy a first version blue-green before a ${strategy.type}`,
-          );
-        }
-        // The new route replaces a route of its own role; the others stay.
-        const kept = current.routes.filter((route) => route.role !== strategy.type);
-        const clash = kept.find((route) => route.model.version === model.version);
-        if (clash) {
-          throw invalid(`endpoint ${endpoint}: version ${model.version} is already its ${clash.role}`);
-        }
-        if (strategy.type === 'canary') {
-          const primary = kept.find((route) => route.role === 'primary')!;
-          routes = [
-            { model: copyRef(primary.model), role: 'primary', weight: 100 - strategy.percent },
-            { model, role: 'canary', weight: strategy.percent },
-            ...kept.filter((route) => route.role === 'shadow'),
-          ];
-        } else {
-          routes = [...kept, { model, role: 'shadow', weight: 0 }];
-        }
-      }
+      const routes = deployRoutes(endpoint, current, strategy, model);
+      if (!routes) return this.present(current!);
       return this.change(endpoint, revisions, routes, 'deploy', request.reason, async () => {
-        const predictor = await this.acquire(model);
-        if (request.healthCheckRows) await this.healthCheck(predictor, model, request.healthCheckRows);
+        const predictor = await this.models.acquire(model);
+        if (request.healthCheckRows) await healthCheck(predictor, model, request.healthCheckRows);
       });
     });
   }
@@ -326,40 +200,7 @@ export class LocalDeployer implements Deployer {
     return this.mutate(endpoint, async (revisions) => {
       const current = revisions?.at(-1);
       if (!current) throw notFound(endpoint);
-      if (typeof split !== 'object' || split === null || Array.isArray(split)) {
-        throw invalid(`endpoint ${endpoint}: the split must map version numbers to weights`);
-      }
-      const live = current.routes.filter((route) => route.role !== 'shadow');
-      const liveVersions = live.map((route) => route.model.version).join(', ');
-      const entries = Object.entries(split).map(([key, weight]) => {
-        const route = live.find((r) => String(r.model.version) === key);
-        if (!route) {
-          throw invalid(
-            `endpoint ${endpoint}: version ${key} is not a live route (live versions: ${liveVersions})`,
-          );
-        }
-        if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
-          throw invalid(
-            `endpoint ${endpoint}: weight of version ${key} must be an integer from 0 to 100, got ${weight}`,
-          );
-        }
-        return { route, weight };
-      });
-      const total = entries.reduce((sum, entry) => sum + entry.weight, 0);
-      if (total !== 100) throw invalid(`endpoint ${endpoint}: weights sum to ${total}, not 100`);
-      const ranked = entries
-        .filter((entry) => entry.weight > 0)
-        .sort((a, b) => b.weight - a.weight || a.route.model.version - b.route.model.version);
-      const routes: TrafficRoute[] = [
-        ...ranked.map(
-          ({ route, weight }, i): TrafficRoute => ({
-            model: copyRef(route.model),
-            role: i === 0 ? 'primary' : 'canary',
-            weight,
-          }),
-        ),
-        ...current.routes.filter((route) => route.role === 'shadow'),
-      ];
+      const routes = trafficRoutes(endpoint, current, split);
       if (sameRoutes(routes, current.routes)) return this.present(current);
       return this.change(endpoint, revisions, routes, 'traffic', options.reason);
     });
@@ -369,28 +210,16 @@ export class LocalDeployer implements Deployer {
     return this.mutate(endpoint, async (revisions) => {
       const current = revisions?.at(-1);
       if (!current) throw notFound(endpoint);
-      const canary = current.routes
-        .filter((route) => route.role === 'canary')
-        .sort((a, b) => b.weight - a.weight)[0];
-      const target = canary ?? current.routes.find((route) => route.role === 'shadow');
-      if (!target) throw invalid(`endpoint ${endpoint} has no canary or shadow to promote`);
-      const routes: TrafficRoute[] = [
-        { model: copyRef(target.model), role: 'primary', weight: 100 },
-        ...(target.role === 'canary' ? current.routes.filter((route) => route.role === 'shadow') : []),
-      ];
-      return this.change(endpoint, revisions, routes, 'promote', options.reason);
+      return this.change(endpoint, revisions, promoteRoutes(endpoint, current), 'promote', options.reason);
     });
   }
 
   async rollback(endpoint: string, options: { reason?: string } = {}): Promise<Deployment> {
     return this.mutate(endpoint, async (revisions) => {
       if (!revisions) throw notFound(endpoint);
-      const previous = revisions.at(-2);
-      if (!previous)
-        throw invalid(`endpoint ${endpoint} has only one revision: there is nothing to roll back to`);
-      const routes = previous.routes.map((route) => ({ ...route, model: copyRef(route.model) }));
+      const routes = rollbackRoutes(endpoint, revisions);
       return this.change(endpoint, revisions, routes, 'rollback', options.reason, async () => {
-        await Promise.all(routes.map((route) => this.acquire(route.model)));
+        await Promise.all(routes.map((route) => this.models.acquire(route.model)));
       });
     });
   }
@@ -413,127 +242,87 @@ export class LocalDeployer implements Deployer {
     rows: readonly unknown[],
     options: { unitId?: string } = {},
   ): Promise<PredictResult> {
-    if (this.closed) throw new CairnError(ErrorCodes.DEPLOY_FAILED, 'the local deployer is closed');
+    if (this.closed) throw closedError();
     if (typeof endpoint !== 'string' || !ENDPOINT_NAME.test(endpoint)) throw notFound(endpoint);
     const deployment = this.serving
-      ? await this.liveRevision(endpoint)
-      : (await this.refresh(endpoint))?.at(-1);
+      ? await this.live.answering(endpoint)
+      : (await this.revisions.refresh(endpoint))?.at(-1);
     if (!deployment) throw notFound(endpoint);
     if (!Array.isArray(rows)) throw new CairnError(ErrorCodes.DATA_INVALID, 'rows must be an array');
-    const route = this.pick(endpoint, deployment, options.unitId);
-    const stats = this.statsFor(endpoint, route.model);
-    const started = performance.now();
-    let predictions: unknown[];
-    try {
-      predictions = await this.run(route.model, rows);
-    } catch (error) {
-      stats.requests++;
-      if (CairnError.is(error) && error.code === ErrorCodes.DATA_INVALID) throw error;
-      stats.errors++;
-      throw error;
-    }
-    stats.requests++;
-    this.record(stats, performance.now() - started);
-    if (options.unitId !== undefined) this.recordExposure(endpoint, deployment, options.unitId);
+    const route = pickRoute(endpoint, deployment, options.unitId);
+    const predictions = await this.runMeasured(endpoint, route, rows);
+    const role = route.role === 'canary' ? 'canary' : 'primary';
+    this.predictionLog?.offer({
+      endpoint,
+      model: route.model.model,
+      version: route.model.version,
+      role,
+      revision: deployment.revision,
+      ...(options.unitId !== undefined ? { unitId: options.unitId } : {}),
+      rows,
+      predictions,
+    });
+    if (options.unitId !== undefined) this.exposures.record(endpoint, deployment, options.unitId);
     for (const shadow of deployment.routes) {
       // After the answer, off the request's path: a shadow never delays or fails it.
-      if (shadow.role === 'shadow') setImmediate(() => void this.runShadow(endpoint, shadow.model, rows));
+      if (shadow.role === 'shadow') {
+        setImmediate(() => {
+          if (!this.closed) void this.runMeasured(endpoint, shadow, rows).catch(() => {});
+        });
+      }
     }
-    return {
-      predictions,
-      served: copyRef(route.model),
-      role: route.role === 'canary' ? 'canary' : 'primary',
-      revision: deployment.revision,
-    };
+    return { predictions, served: copyRef(route.model), role, revision: deployment.revision };
   }
 
   /**
-   * While the endpoint has a canary and the stack has an A/B engine: the
-   * unit saw its arm of the canary's experiment. Off the request's path, and
-   * a failure (no experiment: the canary was deployed without an engine)
-   * never fails the prediction.
+   * Run a prediction on a route, counted in the route's stats and metrics.
+   * Bad rows are the caller's fault: they count as a request, not an error.
    */
-  private recordExposure(endpoint: string, deployment: Deployment, unitId: string): void {
-    const engine = this.context.experiments;
-    if (!engine || !deployment.routes.some((route) => route.role === 'canary')) return;
-    setImmediate(() => {
-      void this.experimentOf(endpoint, deployment)
-        .then((experiment) => (experiment ? engine.recordExposure(experiment, unitId) : undefined))
-        .catch(() => {});
-    });
-  }
-
-  /**
-   * The canary experiment of the revision serving (see canaryExperimentFor),
-   * read from the endpoint's history once per revision, not per request.
-   */
-  private async experimentOf(endpoint: string, deployment: Deployment): Promise<string | undefined> {
-    const key = `${endpoint}@${keyOf(deployment)}`;
-    let name = this.experiments.get(key);
-    if (name === undefined) {
-      const history = await this.history(endpoint);
-      const served = history.findIndex((d) => keyOf(d) === keyOf(deployment));
-      name = canaryExperimentFor(served < 0 ? [deployment] : history.slice(0, served + 1))?.name ?? '';
-      this.experiments.set(key, name);
+  private async runMeasured(
+    endpoint: string,
+    route: TrafficRoute,
+    rows: readonly unknown[],
+  ): Promise<unknown[]> {
+    const stats = this.stats.of(endpoint, route.model);
+    const metrics = this.metrics?.route(endpoint, route.model, route.role);
+    const started = performance.now();
+    try {
+      const predictions = await this.models.run(route.model, rows);
+      const elapsed = performance.now() - started;
+      this.stats.record(stats, elapsed);
+      metrics?.observe(elapsed / 1000, false);
+      return predictions;
+    } catch (error) {
+      const failed = !isBadInput(error);
+      if (failed) stats.errors++;
+      metrics?.observe((performance.now() - started) / 1000, failed);
+      throw error;
+    } finally {
+      stats.requests++;
     }
-    return name || undefined;
   }
 
   /**
    * An outcome of a unit served by the endpoint's canary experiment (what
-   * `POST /v1/endpoints/<name>/outcomes` takes).
-   * @throws CAIRN_EXPERIMENT_NOT_FOUND when there is no engine, no canary, or no experiment for it
-   * @throws CAIRN_EXPERIMENT_INVALID for a value the experiment's metric refuses
+   * `POST /v1/endpoints/<name>/outcomes` takes; see CanaryExposures).
    */
-  async recordOutcome(
-    endpoint: string,
-    outcome: { unitId: string; value: number; metric?: string; eventId?: string },
-  ): Promise<{ experiment: string; metric: string }> {
-    const engine = this.context.experiments;
-    if (!engine) {
-      throw new CairnError(
-        ErrorCodes.EXPERIMENT_NOT_FOUND,
-        'this server has no A/B engine: add one to the stack (cairn add abtest-local) to judge canaries by outcomes',
-      );
-    }
-    const history = await this.history(endpoint);
-    if (history.length === 0) throw notFound(endpoint);
-    const judged = canaryExperimentFor(history);
-    if (!judged)
-      throw new CairnError(ErrorCodes.EXPERIMENT_NOT_FOUND, `endpoint ${endpoint} has no canary to judge`);
-    const experiment = judged.name;
-    const definition = await engine.getExperiment(experiment);
-    if (!definition) {
-      throw new CairnError(
-        ErrorCodes.EXPERIMENT_NOT_FOUND,
-        `endpoint ${endpoint}'s canary v${judged.canary.model.version} has no experiment ${experiment} (deploy it with an A/B engine in the stack)`,
-      );
-    }
-    const metric = outcome.metric ?? definition.primaryMetric.name;
-    await engine.recordOutcome(experiment, outcome.unitId, metric, outcome.value, {
-      ...(outcome.eventId ? { eventId: outcome.eventId } : {}),
-    });
-    return { experiment, metric };
+  recordOutcome(endpoint: string, outcome: OutcomeRequest): Promise<OutcomeAnswer> {
+    return this.exposures.recordOutcome(endpoint, outcome);
   }
 
   async status(endpoint: string): Promise<Deployment | undefined> {
-    const current = (await this.refresh(endpoint))?.at(-1);
+    const current = (await this.revisions.refresh(endpoint))?.at(-1);
     return current && this.present(current);
   }
 
   async history(endpoint: string): Promise<Deployment[]> {
-    return ((await this.refresh(endpoint)) ?? []).map((revision) => this.present(revision));
+    return ((await this.revisions.refresh(endpoint)) ?? []).map((revision) => this.present(revision));
   }
 
   async list(): Promise<Deployment[]> {
-    const ticket = ++this.ticket;
-    const names = await listEndpoints(this.context.stateDir);
-    for (const endpoint of [...this.known.keys()]) {
-      if (!names.includes(endpoint)) this.remember(endpoint, ticket, undefined);
-    }
     const current: Deployment[] = [];
-    for (const endpoint of names) {
-      const revision = (await this.refresh(endpoint))?.at(-1);
+    for (const endpoint of await this.revisions.listOnDisk()) {
+      const revision = (await this.revisions.refresh(endpoint))?.at(-1);
       if (revision) current.push(this.present(revision));
     }
     return current;
@@ -546,38 +335,37 @@ export class LocalDeployer implements Deployer {
    * answers, and names the failure on the routes that are not ready.
    */
   async health(endpoint: string): Promise<EndpointHealth> {
-    const current = (await this.refresh(endpoint))?.at(-1);
+    const current = (await this.revisions.refresh(endpoint))?.at(-1);
     if (!current) throw notFound(endpoint);
     if (!this.serving) {
       // A control process keeps nothing loaded up front: load to tell whether the bundles serve.
-      await Promise.allSettled(current.routes.map((route) => this.acquire(route.model)));
+      await Promise.allSettled(current.routes.map((route) => this.models.acquire(route.model)));
     }
     const active = this.serving ? this.live.get(endpoint) : current;
-    const stalled = this.stalled.get(endpoint);
+    const stalled = this.live.stalledOn(endpoint);
     const behind = active === undefined || keyOf(active) !== keyOf(current);
     const routes = current.routes.map((route) => {
-      const loaded = this.models.get(route.model.digest);
-      const ready = loaded?.predictor !== undefined;
-      const stats = this.statsFor(endpoint, route.model);
-      const recent = stats.latencies.slice().sort((a, b) => a - b);
+      const state = this.models.state(route.model.digest);
+      const ready = state === 'ready';
       const error =
-        this.loadErrors.get(route.model.digest) ??
-        (stalled?.key === keyOf(current) ? stalled.error : loaded ? 'still loading' : 'not loaded');
+        this.models.loadError(route.model.digest) ??
+        (stalled?.key === keyOf(current)
+          ? stalled.error
+          : state === 'loading'
+            ? 'still loading'
+            : 'not loaded');
       return {
         model: copyRef(route.model),
         role: route.role,
         ready,
-        requests: stats.requests,
-        errors: stats.errors,
-        ...(recent.length > 0
-          ? { latencyMs: { p50: percentile(recent, 50), p95: percentile(recent, 95) } }
-          : {}),
+        ...this.stats.summary(endpoint, route.model),
         ...(ready ? {} : { error }),
       };
     });
     const primaryReady = routes.find((route) => route.role === 'primary')?.ready ?? false;
     const activePrimary = active?.routes.find((route) => route.role === 'primary');
-    const oldServes = activePrimary !== undefined && this.models.get(activePrimary.model.digest)?.predictor;
+    const oldServes =
+      activePrimary !== undefined && this.models.state(activePrimary.model.digest) === 'ready';
     const status = primaryReady
       ? routes.every((route) => route.ready) && !behind
         ? 'healthy'
@@ -588,25 +376,31 @@ export class LocalDeployer implements Deployer {
     return { endpoint, status, revision: current.revision, routes };
   }
 
+  /** What `GET /metrics` answers (Prometheus text format); `undefined` when metrics are off. */
+  async renderMetrics(): Promise<{ contentType: string; text: string } | undefined> {
+    return this.metrics?.render();
+  }
+
+  /** Write the sampled predictions waiting in memory to storage now. */
+  async flushPredictionLog(): Promise<void> {
+    await this.predictionLog?.flush();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.followTimer);
     await this.following;
-    await Promise.allSettled(this.activating.values());
+    await this.live.close();
     await this.closeServer?.();
-    const loaded = [...this.models.values()];
-    this.models.clear();
-    await Promise.all(
-      loaded.map(async (entry) => {
-        const predictor = await entry.promise.catch(() => undefined);
-        await predictor?.close?.();
-      }),
-    );
+    await this.exposures.settle();
+    // After the server: no answer comes in after the last rows are written.
+    await this.predictionLog?.close().catch(() => undefined);
+    await this.models.close();
   }
 
   // -------------------------------------------------------------------------
-  // internals
+  // changes, underneath
 
   /**
    * Run a change: one at a time per endpoint in this process (the queue),
@@ -618,23 +412,15 @@ export class LocalDeployer implements Deployer {
       return Promise.reject(notFound(endpoint));
     }
     return this.enqueue(endpoint, () =>
-      withEndpointLock(this.context.stateDir, endpoint, async () => {
-        const ticket = ++this.ticket;
-        const fresh = await readEndpointFile(this.context.stateDir, endpoint);
-        this.remember(
-          endpoint,
-          ticket,
-          fresh && { signature: fresh.signature, revisions: fresh.file.revisions },
-        );
-        return task(fresh?.file.revisions);
-      }),
+      withEndpointLock(this.context.stateDir, endpoint, async () =>
+        task(await this.revisions.read(endpoint)),
+      ),
     );
   }
 
   /** Run changes to one endpoint one at a time, in call order. */
   private enqueue<T>(endpoint: string, task: () => Promise<T>): Promise<T> {
-    if (this.closed)
-      return Promise.reject(new CairnError(ErrorCodes.DEPLOY_FAILED, 'the local deployer is closed'));
+    if (this.closed) return Promise.reject(closedError());
     const previous = this.queues.get(endpoint) ?? Promise.resolve();
     const result = previous.then(task, task);
     const tail = result.catch(() => undefined);
@@ -643,129 +429,6 @@ export class LocalDeployer implements Deployer {
       if (this.queues.get(endpoint) === tail) this.queues.delete(endpoint);
     });
     return result;
-  }
-
-  /**
-   * The endpoint's revisions as the state folder holds them now: a stat,
-   * and a read only when the file changed since the last one.
-   * @throws CAIRN_DEPLOY_FAILED naming a damaged file
-   */
-  private async refresh(endpoint: string): Promise<Deployment[] | undefined> {
-    if (typeof endpoint !== 'string' || !ENDPOINT_NAME.test(endpoint)) return undefined;
-    const ticket = ++this.ticket;
-    const signature = await stateSignature(this.context.stateDir, endpoint);
-    if (signature === undefined) return this.remember(endpoint, ticket, undefined);
-    const cached = this.known.get(endpoint);
-    if (cached?.signature === signature) return cached.revisions;
-    const read = await readEndpointFile(this.context.stateDir, endpoint);
-    return this.remember(
-      endpoint,
-      ticket,
-      read && { signature: read.signature, revisions: read.file.revisions },
-    );
-  }
-
-  /** Store what a read or write taken at `ticket` found, unless something later is stored; returns the newest. */
-  private remember(endpoint: string, ticket: number, entry: Known | undefined): Deployment[] | undefined {
-    if (ticket < (this.tickets.get(endpoint) ?? 0)) return this.known.get(endpoint)?.revisions;
-    this.tickets.set(endpoint, ticket);
-    if (entry) this.known.set(endpoint, entry);
-    else this.known.delete(endpoint);
-    return entry?.revisions;
-  }
-
-  /** One pass of a serving deployer over the state folder: pick up, switch to and drop endpoints. */
-  private async follow(): Promise<void> {
-    const ticket = ++this.ticket;
-    let names: string[];
-    try {
-      names = await listEndpoints(this.context.stateDir);
-    } catch {
-      return; // The folder is unreadable for now; keep serving what we have.
-    }
-    for (const endpoint of names) {
-      // A damaged file keeps its last good revision serving; status() and health() name the file.
-      await this.refresh(endpoint).catch(() => undefined);
-    }
-    for (const endpoint of [...this.known.keys()]) {
-      if (!names.includes(endpoint)) this.remember(endpoint, ticket, undefined);
-    }
-    for (const endpoint of [...this.live.keys()]) if (!this.known.has(endpoint)) this.forget(endpoint);
-    // Not awaited: a slow load on one endpoint must not hold up the others' next pass.
-    for (const endpoint of this.known.keys()) void this.activate(endpoint);
-    this.collect();
-  }
-
-  /**
-   * Switch a serving deployer to the endpoint's latest known revision: its
-   * bundles load first, and only then does traffic move. A revision that
-   * cannot load stalls (retried later); the previous one keeps serving.
-   */
-  private activate(endpoint: string): Promise<void> {
-    const running = this.activating.get(endpoint);
-    if (running) return running;
-    const target = this.known.get(endpoint)?.revisions.at(-1);
-    if (!target || this.closed) return Promise.resolve();
-    const key = keyOf(target);
-    const active = this.live.get(endpoint);
-    if (active && keyOf(active) === key) {
-      this.stalled.delete(endpoint);
-      return Promise.resolve();
-    }
-    const stalled = this.stalled.get(endpoint);
-    if (stalled?.key === key && Date.now() < stalled.retryAt) return Promise.resolve();
-    const work = (async () => {
-      try {
-        await Promise.all(target.routes.map((route) => this.acquire(route.model)));
-      } catch (error) {
-        this.stalled.set(endpoint, {
-          key,
-          error: `revision ${target.revision} is not live (${messageOf(error)}); ${
-            active ? `revision ${active.revision} keeps serving` : 'nothing serves this endpoint'
-          }`,
-          retryAt: Date.now() + STALLED_RETRY_MS,
-        });
-        return;
-      }
-      // Only forward: while it loaded, a newer revision (or a removal) may have landed.
-      const latest = this.known.get(endpoint)?.revisions.at(-1);
-      if (this.closed || !latest || keyOf(latest) !== key) return;
-      this.live.set(endpoint, target);
-      this.stalled.delete(endpoint);
-    })().finally(() => this.activating.delete(endpoint));
-    this.activating.set(endpoint, work);
-    return work;
-  }
-
-  /**
-   * The revision a serving deployer answers with. An endpoint this process
-   * has not switched to yet (written by another process since the last
-   * pass) is loaded now, so a request never waits for the next pass.
-   */
-  private async liveRevision(endpoint: string): Promise<Deployment | undefined> {
-    let active = this.live.get(endpoint);
-    if (active) return active;
-    const revisions = await this.refresh(endpoint);
-    if (!revisions) return undefined;
-    await this.activate(endpoint);
-    active = this.live.get(endpoint);
-    if (!active)
-      throw notLive(endpoint, this.stalled.get(endpoint)?.error ?? 'its bundles are still loading');
-    return active;
-  }
-
-  private forget(endpoint: string): void {
-    this.remember(endpoint, ++this.ticket, undefined);
-    this.live.delete(endpoint);
-    this.stalled.delete(endpoint);
-    this.stats.delete(endpoint);
-  }
-
-  /** A caller's copy, with the URL where a serving process answers. */
-  private present(deployment: Deployment): Deployment {
-    const copy = structuredClone(deployment);
-    delete copy.url;
-    return this.baseUrl ? { ...copy, url: `${this.baseUrl}/v1/endpoints/${deployment.endpoint}` } : copy;
   }
 
   /**
@@ -784,37 +447,30 @@ export class LocalDeployer implements Deployer {
     prepare?: () => Promise<void>,
   ): Promise<Deployment> {
     const digests = routes.map((route) => route.model.digest);
-    for (const digest of digests) this.pins.set(digest, (this.pins.get(digest) ?? 0) + 1);
     try {
-      await prepare?.();
-      if (this.serving) await Promise.all(routes.map((route) => this.acquire(route.model)));
-      const previous = revisions ?? [];
-      const next: Deployment = {
-        endpoint,
-        revision: (previous.at(-1)?.revision ?? 0) + 1,
-        routes,
-        updatedAt: new Date().toISOString(),
-        change,
-        ...(reason !== undefined ? { reason } : {}),
-      };
-      const updated = [...previous, next];
-      const signature = await writeEndpointFile(this.context.stateDir, {
-        format: 1,
-        endpoint,
-        revisions: updated,
+      return await this.models.pinned(digests, async () => {
+        await prepare?.();
+        if (this.serving) await Promise.all(routes.map((route) => this.models.acquire(route.model)));
+        const previous = revisions ?? [];
+        const next: Deployment = {
+          endpoint,
+          revision: (previous.at(-1)?.revision ?? 0) + 1,
+          routes,
+          updatedAt: new Date().toISOString(),
+          change,
+          ...(reason !== undefined ? { reason } : {}),
+        };
+        const updated = [...previous, next];
+        const signature = await writeEndpointFile(this.context.stateDir, {
+          format: 1,
+          endpoint,
+          revisions: updated,
+        });
+        this.revisions.wrote(endpoint, signature, updated);
+        if (this.serving) this.live.set(endpoint, next);
+        return this.present(next);
       });
-      this.remember(endpoint, ++this.ticket, { signature, revisions: updated });
-      if (this.serving) {
-        this.live.set(endpoint, next);
-        this.stalled.delete(endpoint);
-      }
-      return this.present(next);
     } finally {
-      for (const digest of digests) {
-        const count = (this.pins.get(digest) ?? 1) - 1;
-        if (count > 0) this.pins.set(digest, count);
-        else this.pins.delete(digest);
-      }
       this.collect();
     }
   }
@@ -824,213 +480,49 @@ export class LocalDeployer implements Deployer {
    * loaded so that a rollback (blue-green's way back) is instant.
    */
   private collect(): void {
-    const needed = new Set(this.pins.keys());
-    for (const { revisions } of this.known.values()) {
+    const needed = new Set<string>();
+    for (const revisions of this.revisions.all()) {
       for (const revision of revisions.slice(-2)) {
         for (const route of revision.routes) needed.add(route.model.digest);
       }
     }
-    for (const active of this.live.values()) {
+    for (const active of this.live.all()) {
       for (const route of active.routes) needed.add(route.model.digest);
     }
-    for (const [digest, entry] of this.models) {
-      if (needed.has(digest)) continue;
-      this.models.delete(digest);
-      entry.retired = true;
-      if (entry.inflight === 0) void this.unload(entry);
-    }
+    this.models.collect(needed);
   }
 
-  private async unload(entry: LoadedModel): Promise<void> {
-    const predictor = await entry.promise.catch(() => undefined);
+  // -------------------------------------------------------------------------
+  // following the state folder (serve mode)
+
+  /** One pass of a serving deployer over the state folder: pick up, switch to and drop endpoints. */
+  private async follow(): Promise<void> {
+    let names: string[];
     try {
-      await predictor?.close?.();
+      names = await this.revisions.listOnDisk();
     } catch {
-      // Closing is best effort: the model is out of every route already.
+      return; // The folder is unreadable for now; keep serving what we have.
     }
+    for (const endpoint of names) {
+      // A damaged file keeps its last good revision serving; status() and health() name the file.
+      await this.revisions.refresh(endpoint).catch(() => undefined);
+    }
+    for (const endpoint of this.live.endpoints()) if (!this.revisions.has(endpoint)) this.forget(endpoint);
+    // Not awaited: a slow load on one endpoint must not hold up the others' next pass.
+    for (const endpoint of this.revisions.names()) void this.live.activate(endpoint);
+    this.collect();
   }
 
-  /** The loaded predictor of a version, loading it once per digest. */
-  private acquire(ref: ModelVersionRef): Promise<Predictor> {
-    const existing = this.models.get(ref.digest);
-    if (existing) return existing.promise;
-    const entry: LoadedModel = { promise: this.load(ref), inflight: 0, retired: false };
-    this.models.set(ref.digest, entry);
-    entry.promise.then(
-      (predictor) => {
-        entry.predictor = predictor;
-        this.loadErrors.delete(ref.digest);
-      },
-      (error) => {
-        // Forget the failure so the next deploy or request tries again.
-        if (this.models.get(ref.digest) === entry) this.models.delete(ref.digest);
-        this.loadErrors.set(ref.digest, messageOf(error));
-      },
-    );
-    return entry.promise;
+  private forget(endpoint: string): void {
+    this.revisions.forget(endpoint);
+    this.live.drop(endpoint);
+    this.stats.forget(endpoint);
   }
 
-  private async load(ref: ModelVersionRef): Promise<Predictor> {
-    const { storage, loaders, stateDir } = this.context;
-    const what = describeRef(ref);
-    const failed = (message: string, cause?: unknown) =>
-      new CairnError(ErrorCodes.DEPLOY_FAILED, `cannot deploy ${what}: ${message}`, cause ? { cause } : {});
-    // A bundle unpacked (and verified) before is reused: a restart needs no storage round trip.
-    const dir = join(deploymentsDir(stateDir), 'bundles', ref.digest);
-    let bundle: ModelBundle | undefined = await loadModelBundle(dir).catch(() => undefined);
-    if (!bundle) {
-      const stat = await storage.stat(ref.digest).catch((error) => {
-        throw failed(`storage ${storage.name} failed: ${messageOf(error)}`, error);
-      });
-      if (!stat) throw failed(`its bundle ${ref.digest} is not in storage (${storage.name})`);
-      // Unpack beside the final folder and rename, so a crash never leaves half a bundle under the digest.
-      // The folder is not cleared first: another process on this state folder may be loading it right now.
-      const partial = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-      try {
-        await materializeArtifact(storage, { digest: ref.digest, size: stat.size }, 'tree', partial);
-        await rename(partial, dir).catch(async (error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
-          // Another deployer unpacked it first; only a folder that does not load (tampered with) is replaced.
-          if (
-            await loadModelBundle(dir).then(
-              () => true,
-              () => false,
-            )
-          )
-            return;
-          await rm(dir, { recursive: true, force: true });
-          await rename(partial, dir);
-        });
-      } catch (error) {
-        throw failed(`its bundle ${ref.digest} cannot be unpacked: ${messageOf(error)}`, error);
-      } finally {
-        await rm(partial, { recursive: true, force: true });
-      }
-      try {
-        bundle = await loadModelBundle(dir);
-      } catch (error) {
-        throw failed(`${ref.digest} is not a model bundle: ${messageOf(error)}`, error);
-      }
-    }
-    const flavor = bundle.manifest.flavor;
-    const loader = loaders[flavor];
-    if (!loader) {
-      const known = Object.keys(loaders).join(', ') || 'none';
-      throw failed(`no loader for flavor "${flavor}" (loaders for: ${known})`);
-    }
-    try {
-      return await loader(bundle);
-    } catch (error) {
-      throw failed(`the "${flavor}" loader failed: ${messageOf(error)}`, error);
-    }
-  }
-
-  private async healthCheck(
-    predictor: Predictor,
-    ref: ModelVersionRef,
-    rows: readonly unknown[],
-  ): Promise<void> {
-    let answer: unknown;
-    try {
-      answer = await predictor.predict(rows);
-    } catch (error) {
-      throw new CairnError(
-        ErrorCodes.DEPLOY_FAILED,
-        `${describeRef(ref)} failed its health check: ${messageOf(error)}`,
-        { cause: error },
-      );
-    }
-    if (!Array.isArray(answer) || answer.length !== rows.length) {
-      throw new CairnError(
-        ErrorCodes.DEPLOY_FAILED,
-        `${describeRef(ref)} failed its health check: expected ${rows.length} predictions, got ${
-          Array.isArray(answer) ? answer.length : typeof answer
-        }`,
-      );
-    }
-  }
-
-  /** Run one prediction on a version, keeping its model open while it runs. */
-  private async run(ref: ModelVersionRef, rows: readonly unknown[]): Promise<unknown[]> {
-    let entry = this.models.get(ref.digest);
-    if (!entry) {
-      // A live bundle that failed to load at start: try again rather than fail forever.
-      await this.acquire(ref);
-      entry = this.models.get(ref.digest);
-      if (!entry) throw new CairnError(ErrorCodes.DEPLOY_FAILED, `${describeRef(ref)} is not loaded`);
-    }
-    entry.inflight++;
-    try {
-      const predictor = await entry.promise;
-      let predictions: unknown;
-      try {
-        predictions = await predictor.predict(rows);
-      } catch (error) {
-        if (CairnError.is(error) && error.code === ErrorCodes.DATA_INVALID) throw error;
-        throw new CairnError(ErrorCodes.DEPLOY_FAILED, `${describeRef(ref)} failed: ${messageOf(error)}`, {
-          cause: error,
-        });
-      }
-      if (!Array.isArray(predictions) || predictions.length !== rows.length) {
-        throw new CairnError(
-          ErrorCodes.DEPLOY_FAILED,
-          `${describeRef(ref)} answered ${Array.isArray(predictions) ? predictions.length : typeof predictions} predictions for ${rows.length} rows`,
-        );
-      }
-      return predictions;
-    } finally {
-      entry.inflight--;
-      if (entry.retired && entry.inflight === 0) void this.unload(entry);
-    }
-  }
-
-  private async runShadow(endpoint: string, ref: ModelVersionRef, rows: readonly unknown[]): Promise<void> {
-    if (this.closed) return;
-    const stats = this.statsFor(endpoint, ref);
-    const started = performance.now();
-    try {
-      await this.run(ref, rows);
-      this.record(stats, performance.now() - started);
-    } catch (error) {
-      // Bad rows are the caller's fault, already answered by the primary; anything else counts against the shadow.
-      if (!CairnError.is(error) || error.code !== ErrorCodes.DATA_INVALID) stats.errors++;
-    } finally {
-      stats.requests++;
-    }
-  }
-
-  private pick(endpoint: string, deployment: Deployment, unitId: string | undefined): TrafficRoute {
-    const live = deployment.routes.filter((route) => route.role !== 'shadow' && route.weight > 0);
-    const ordered = [
-      ...live.filter((route) => route.role === 'canary'),
-      ...live.filter((route) => route.role === 'primary'),
-    ];
-    const index = routeIndex(
-      endpoint,
-      ordered.map((route) => route.weight),
-      unitId,
-    );
-    return ordered[index] ?? deployment.routes.find((route) => route.role === 'primary')!;
-  }
-
-  private statsFor(endpoint: string, ref: ModelVersionRef): RouteStats {
-    let byRoute = this.stats.get(endpoint);
-    if (!byRoute) {
-      byRoute = new Map();
-      this.stats.set(endpoint, byRoute);
-    }
-    const key = routeKey(ref);
-    let stats = byRoute.get(key);
-    if (!stats) {
-      stats = { requests: 0, errors: 0, latencies: [], next: 0 };
-      byRoute.set(key, stats);
-    }
-    return stats;
-  }
-
-  private record(stats: RouteStats, ms: number): void {
-    if (stats.latencies.length < this.settings.latencyWindow) stats.latencies.push(ms);
-    else stats.latencies[stats.next] = ms;
-    stats.next = (stats.next + 1) % this.settings.latencyWindow;
+  /** A caller's copy, with the URL where a serving process answers. */
+  private present(deployment: Deployment): Deployment {
+    const copy = structuredClone(deployment);
+    delete copy.url;
+    return this.baseUrl ? { ...copy, url: `${this.baseUrl}/v1/endpoints/${deployment.endpoint}` } : copy;
   }
 }

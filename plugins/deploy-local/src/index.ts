@@ -5,6 +5,15 @@
  */
 import { CairnError, type DeployerDescriptor, ErrorCodes } from '@cairn/core';
 import { LocalDeployer, type LocalDeployerSettings } from './deployer';
+import type { PredictionLogSettings } from './prediction-log';
+
+export {
+  listPredictionBatches,
+  type PredictionBatch,
+  type ServedRow,
+  type ServedRowsSource,
+  servedRows,
+} from './prediction-log';
 
 /** Options of {@link localDeployer}. */
 export interface LocalDeployerOptions {
@@ -43,9 +52,88 @@ export interface LocalDeployerOptions {
    * @default 250
    */
   followIntervalMs?: number;
+  /**
+   * Token that `POST /v1/endpoints/<name>/outcomes` requires as
+   * `authorization: Bearer <token>`, usually a reference such as
+   * `'${env:CAIRN_OUTCOMES_TOKEN}'` (resolved when the deployer is created,
+   * never stored resolved). Without a token, outcomes are taken from
+   * loopback clients only: a server bound beyond loopback answers other
+   * clients 403 until one is set.
+   */
+  outcomesToken?: string;
+  /**
+   * Serve Prometheus metrics at `GET /metrics`: requests, errors and a
+   * latency histogram per endpoint, model version and role, model load
+   * times, prediction-log counters and the process's own metrics.
+   * @default true
+   */
+  metrics?: boolean;
+  /**
+   * Log a sampled share of the answered requests (each row, its prediction,
+   * the version, role and revision, the unit id) to the project's storage in
+   * batches; read them back with {@link servedRows}. Off when absent.
+   */
+  predictionLog?: PredictionLogOptions;
 }
 
-const KNOWN = new Set(['host', 'port', 'serve', 'maxBodyBytes', 'latencyWindow', 'followIntervalMs']);
+/** Options of the prediction log (see {@link LocalDeployerOptions.predictionLog}). */
+export interface PredictionLogOptions {
+  /** Share of requests logged, from 0 (exclusive) to 1. @default 1 */
+  sample?: number;
+  /** Rows per batch written to storage. @default 1000 */
+  batchRows?: number;
+  /** Waiting rows are written at least this often, in ms. @default 10000 */
+  flushIntervalMs?: number;
+  /** Most rows held in memory while storage is slow; past it rows are dropped and counted. @default 10 × batchRows */
+  maxPendingRows?: number;
+}
+
+const KNOWN = new Set([
+  'host',
+  'port',
+  'serve',
+  'maxBodyBytes',
+  'latencyWindow',
+  'followIntervalMs',
+  'outcomesToken',
+  'metrics',
+  'predictionLog',
+]);
+const LOG_KNOWN = new Set(['sample', 'batchRows', 'flushIntervalMs', 'maxPendingRows']);
+
+function predictionLogOf(options: unknown): PredictionLogSettings {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw optionsError('option "predictionLog" must be an object { sample?, batchRows?, flushIntervalMs? }');
+  }
+  for (const key of Object.keys(options)) {
+    if (!LOG_KNOWN.has(key)) {
+      throw optionsError(`unknown option "predictionLog.${key}" (known: ${[...LOG_KNOWN].join(', ')})`);
+    }
+  }
+  const { sample = 1, batchRows = 1000, flushIntervalMs = 10_000 } = options as PredictionLogOptions;
+  if (typeof sample !== 'number' || !(sample > 0 && sample <= 1)) {
+    throw optionsError(
+      `option "predictionLog.sample" must be a number in (0, 1], got ${JSON.stringify(sample)}`,
+    );
+  }
+  if (!positiveInteger(batchRows)) {
+    throw optionsError(
+      `option "predictionLog.batchRows" must be a positive integer, got ${JSON.stringify(batchRows)}`,
+    );
+  }
+  if (!positiveInteger(flushIntervalMs) || flushIntervalMs < 10) {
+    throw optionsError(
+      `option "predictionLog.flushIntervalMs" must be an integer of 10 or more (ms), got ${JSON.stringify(flushIntervalMs)}`,
+    );
+  }
+  const { maxPendingRows = 10 * batchRows } = options as PredictionLogOptions;
+  if (!positiveInteger(maxPendingRows) || maxPendingRows < batchRows) {
+    throw optionsError(
+      `option "predictionLog.maxPendingRows" must be an integer of at least batchRows (${batchRows}), got ${JSON.stringify(maxPendingRows)}`,
+    );
+  }
+  return { sample, batchRows, flushIntervalMs, maxPendingRows };
+}
 
 function optionsError(message: string): CairnError {
   return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `localDeployer: ${message}`, {
@@ -95,7 +183,25 @@ function settingsOf(options: LocalDeployerOptions): LocalDeployerSettings {
       `option "followIntervalMs" must be an integer from 10 to 3600000 (ms), got ${JSON.stringify(followIntervalMs)}`,
     );
   }
-  return { host, port, serve, maxBodyBytes, latencyWindow, followIntervalMs };
+  const { outcomesToken, metrics = true } = options;
+  if (typeof metrics !== 'boolean')
+    throw optionsError(`option "metrics" must be a boolean, got ${JSON.stringify(metrics)}`);
+  // The length (at least 16, a short token can be guessed) is checked once `${env:…}` is resolved, in create().
+  if (outcomesToken !== undefined && (typeof outcomesToken !== 'string' || outcomesToken === '')) {
+    // The value itself is never echoed: it may be a secret.
+    throw optionsError('option "outcomesToken" must be a non-empty string (a `${env:NAME}` reference)');
+  }
+  return {
+    host,
+    port,
+    serve,
+    maxBodyBytes,
+    latencyWindow,
+    followIntervalMs,
+    metrics,
+    ...(outcomesToken !== undefined ? { outcomesToken } : {}),
+    ...(options.predictionLog !== undefined ? { predictionLog: predictionLogOf(options.predictionLog) } : {}),
+  };
 }
 
 /**

@@ -3,16 +3,16 @@
  * failure is answered as `{ error: { code, message } }`; nothing a client
  * sends can take the server down.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CairnError, type Deployer, ENDPOINT_NAME, ErrorCodes } from '@cairn/core';
+import type { OutcomeAnswer, OutcomeRequest } from './exposures';
 
 /** The deployer the server fronts, with the outcome intake of canary experiments. */
 type ServedDeployer = Deployer & {
-  recordOutcome(
-    endpoint: string,
-    outcome: { unitId: string; value: number; metric?: string; eventId?: string },
-  ): Promise<{ experiment: string; metric: string }>;
+  recordOutcome(endpoint: string, outcome: OutcomeRequest): Promise<OutcomeAnswer>;
+  renderMetrics(): Promise<{ contentType: string; text: string } | undefined>;
 };
 
 /** What the server needs from the deployer's options. */
@@ -20,7 +20,12 @@ export interface ServerSettings {
   host: string;
   port: number;
   maxBodyBytes: number;
+  /** Resolved; without it outcomes are taken from loopback clients only. */
+  outcomesToken?: string;
 }
+
+/** Longest unit or event id taken: ids are keys, not payloads. */
+export const MAX_ID_LENGTH = 256;
 
 class HttpError extends Error {
   constructor(
@@ -98,6 +103,17 @@ async function handle(
     allow('GET');
     return send(res, 200, { status: 'ok', endpoints: (await deployer.list()).length });
   }
+  if (parts.length === 1 && parts[0] === 'metrics') {
+    allow('GET');
+    const metrics = await deployer.renderMetrics();
+    if (!metrics)
+      throw new HttpError(404, ErrorCodes.USAGE, 'metrics are off on this server (option metrics: false)');
+    res.statusCode = 200;
+    res.setHeader('content-type', metrics.contentType);
+    res.setHeader('content-length', Buffer.byteLength(metrics.text));
+    res.end(method === 'HEAD' ? undefined : metrics.text);
+    return;
+  }
   if (parts[0] !== 'v1' || parts[1] !== 'endpoints' || parts.length > 4) throw unknownPath(method, path);
   if (parts.length === 2) {
     allow('GET');
@@ -127,6 +143,7 @@ async function handle(
     return send(res, health.status === 'unavailable' ? 503 : 200, health);
   }
 
+  if (action === 'outcomes') authorizeOutcome(req, settings.outcomesToken);
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new HttpError(
@@ -141,11 +158,15 @@ async function handle(
       400,
       ErrorCodes.DATA_INVALID,
       action === 'outcomes'
-        ? 'the body must be a JSON object { "unitId", "value" }'
+        ? 'the body must be a JSON object { "unitId", "value", "eventId" }'
         : 'the body must be a JSON object { "rows": [...] }',
     );
   }
-  if (action === 'outcomes') return send(res, 202, await outcome(deployer, name, body));
+  if (action === 'outcomes') {
+    const answer = await outcome(deployer, name, body);
+    // 202: taken now; 200: a replay of an event id already taken, which changes nothing.
+    return send(res, answer.recorded ? 202 : 200, answer);
+  }
   const { rows, unitId } = body as { rows?: unknown; unitId?: unknown };
   if (rows === undefined) throw new HttpError(400, ErrorCodes.DATA_INVALID, 'the body has no "rows"');
   if (!Array.isArray(rows)) throw new HttpError(400, ErrorCodes.DATA_INVALID, '"rows" must be an array');
@@ -163,27 +184,76 @@ async function handle(
   });
 }
 
-/** `POST /v1/endpoints/<name>/outcomes` `{ unitId, value, metric?, eventId? }`: an outcome for the canary's experiment. */
-async function outcome(deployer: ServedDeployer, name: string, body: object) {
+const isLoopback = (address: string | undefined) =>
+  address !== undefined &&
+  (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
+
+const digestOf = (text: string) => createHash('sha256').update(text).digest();
+
+/**
+ * Outcomes steer canary decisions, so who may send them is checked before
+ * the body is read: with a token, every client sends it; without one, only
+ * loopback clients are taken (a server bound to 0.0.0.0 is not open to the
+ * network by accident).
+ */
+function authorizeOutcome(req: IncomingMessage, token: string | undefined): void {
+  if (token === undefined) {
+    if (isLoopback(req.socket.remoteAddress)) return;
+    throw new HttpError(
+      403,
+      ErrorCodes.UNAUTHORIZED,
+      'outcomes are taken from loopback only: set outcomesToken in the deployer options to take them from other machines',
+    );
+  }
+  const header = req.headers.authorization ?? '';
+  const sent = /^Bearer (.+)$/i.exec(header)?.[1] ?? '';
+  // Compared as digests: equal lengths for timingSafeEqual, and no early exit on the first differing byte.
+  if (!timingSafeEqual(digestOf(sent), digestOf(token))) {
+    throw new HttpError(
+      401,
+      ErrorCodes.UNAUTHORIZED,
+      header === ''
+        ? 'outcomes need "authorization: Bearer <token>"'
+        : 'the outcomes token is not the one this server takes',
+      { 'www-authenticate': 'Bearer' },
+    );
+  }
+}
+
+/** `POST /v1/endpoints/<name>/outcomes` `{ unitId, value, eventId, metric? }`: an outcome for the canary's experiment. */
+async function outcome(deployer: ServedDeployer, name: string, body: object): Promise<OutcomeAnswer> {
   const { unitId, value, metric, eventId } = body as Record<string, unknown>;
   const bad = (message: string) => new HttpError(400, ErrorCodes.DATA_INVALID, message);
-  if (typeof unitId !== 'string' || unitId === '') throw bad('"unitId" must be a non-empty string');
+  const id = (value: unknown, key: string) => {
+    if (typeof value !== 'string' || value === '') throw bad(`"${key}" must be a non-empty string`);
+    if (value.length > MAX_ID_LENGTH) throw bad(`"${key}" is longer than ${MAX_ID_LENGTH} characters`);
+    return value;
+  };
+  const request: OutcomeRequest = {
+    unitId: id(unitId, 'unitId'),
+    value: 0,
+    // Required: without it a client's retry after a lost answer would count twice.
+    eventId: id(eventId, 'eventId'),
+  };
   if (typeof value !== 'number' || !Number.isFinite(value)) throw bad('"value" must be a finite number');
-  if (metric !== undefined && typeof metric !== 'string') throw bad('"metric" must be a string');
-  if (eventId !== undefined && typeof eventId !== 'string') throw bad('"eventId" must be a string');
+  request.value = value;
+  if (metric !== undefined) {
+    if (typeof metric !== 'string' || metric === '' || metric.length > 100) {
+      throw bad('"metric" must be a metric name of at most 100 characters');
+    }
+    request.metric = metric;
+  }
   try {
-    const recorded = await deployer.recordOutcome(name, {
-      unitId,
-      value,
-      ...(metric !== undefined ? { metric } : {}),
-      ...(eventId !== undefined ? { eventId } : {}),
-    });
-    return { recorded: true, ...recorded };
+    return await deployer.recordOutcome(name, request);
   } catch (error) {
     if (CairnError.is(error) && error.code === ErrorCodes.EXPERIMENT_NOT_FOUND)
       throw new HttpError(404, error.code, error.message);
     if (CairnError.is(error) && error.code === ErrorCodes.EXPERIMENT_INVALID)
-      throw new HttpError(400, error.code, error.message);
+      throw new HttpError(
+        error.context?.outcome === 'unit-not-exposed' ? 409 : 400,
+        error.code,
+        error.message,
+      );
     throw error;
   }
 }

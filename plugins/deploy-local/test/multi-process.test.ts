@@ -7,7 +7,7 @@ import type { Deployer, DeployerContext, ModelVersionRef } from '@cairn/core';
 import { localStore } from '@cairn/runtime';
 import { freePort } from '@cairn/testkit/ports';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDeployerOptions, localDeployer } from '../src/index';
+import { type LocalDeployerOptions, listPredictionBatches, localDeployer, servedRows } from '../src/index';
 import { lockFile } from '../src/state';
 import { answerOf, FLAVOR, offsetLoaders, storeVersions } from './models';
 
@@ -383,3 +383,54 @@ async function storeOtherFlavor(): Promise<ModelVersionRef> {
   const { digest } = await storeArtifact(localStore(storeDir), serialized);
   return { model: 'offset', version: 21, digest };
 }
+
+describe('a serving process stopped by SIGTERM', () => {
+  it('writes every sampled prediction still in memory before it exits', async () => {
+    const stateDir = newStateDir();
+    const control = await start(stateDir, {}, { mode: 'control' });
+    await control.deploy({ endpoint: 'shop', model: v[0]! });
+    // Batches far larger than the traffic and no timer flush: every row is still in memory at SIGTERM.
+    const proc = spawn(
+      process.execPath,
+      [
+        '--conditions=@cairn/source',
+        '--import',
+        'tsx',
+        'test/fixtures/serve.ts',
+        JSON.stringify({
+          stateDir,
+          storeDir,
+          predictionLog: { batchRows: 100_000, flushIntervalMs: 3_600_000 },
+        }),
+      ],
+      { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(proc);
+    let out = '';
+    proc.stdout!.on('data', (chunk) => {
+      out += chunk;
+    });
+    proc.stderr!.on('data', (chunk) => {
+      out += chunk;
+    });
+    const exited = new Promise<number | null>((done) => proc.on('close', (code) => done(code)));
+    await expect.poll(() => out, { timeout: 120_000 }).toMatch(/"url":"http/);
+    const url = (JSON.parse(out.split('\n')[0]!) as { url: string }).url;
+    for (let i = 0; i < 40; i++) {
+      const response = await fetch(`${url}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ rows: [[i, 2]], unitId: `u${i}` }),
+      });
+      expect(response.status).toBe(200);
+    }
+    expect(await listPredictionBatches(stateDir, 'shop')).toEqual([]);
+    proc.kill('SIGTERM');
+    expect(await exited, out).toBe(0);
+    expect(out).toMatch(/"closed":true/);
+    const rows = await servedRows({ storage: localStore(storeDir), stateDir }, 'shop');
+    expect(rows.map((row) => [row.unitId, row.prediction])).toEqual(
+      Array.from({ length: 40 }, (_, i) => [`u${i}`, 1000 + i + 2]),
+    );
+  });
+});

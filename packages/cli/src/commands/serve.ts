@@ -4,7 +4,7 @@ import { CairnCommand, envFlag } from '../lib/base';
 export default class Serve extends CairnCommand {
   static override summary = "Serve the project's deployed endpoints until Ctrl-C";
   static override description =
-    "Starts the stack's deployer in serve mode: it restores every endpoint from <stateDir>/deploy, loads its model versions through serving.loaders of cairn.config.ts, and answers predictions. Changes made meanwhile by `cairn deploy`, `cairn endpoints …` or a pipeline's deploy step are followed and printed. SIGINT or SIGTERM stops the server cleanly (exit 0).";
+    "Starts the stack's deployer in serve mode: it restores every endpoint from <stateDir>/deploy, loads its model versions through serving.loaders of cairn.config.ts, and answers predictions. Changes made meanwhile by `cairn deploy`, `cairn endpoints …` or a pipeline's deploy step are followed and printed. deploy-local serves Prometheus metrics at /metrics and, with its predictionLog option, logs sampled predictions to the project's storage. SIGINT or SIGTERM stops the server cleanly (exit 0), after writing out the predictions still in memory.";
   static override examples = [
     '<%= config.bin %> serve',
     '<%= config.bin %> serve --port 9000',
@@ -43,6 +43,8 @@ export default class Serve extends CairnCommand {
         this.log(delivery.deploymentsTable(deployments));
       }
       const base = baseUrl(deployments, descriptor.options);
+      const { metrics } = (descriptor.options ?? {}) as { metrics?: unknown };
+      if (base && descriptor.name === 'local' && metrics !== false) this.log(`Metrics at ${base}/metrics`);
       this.log(
         base
           ? `Serving on ${base}  (Ctrl-C to stop)`

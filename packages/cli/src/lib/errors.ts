@@ -29,6 +29,7 @@ const USAGE_CODES = new Set([
   'CAIRN_DEPLOYMENT_NOT_FOUND',
   'CAIRN_EXPERIMENT_INVALID',
   'CAIRN_EXPERIMENT_NOT_FOUND',
+  'CAIRN_UNAUTHORIZED',
 ]);
 
 export interface CairnErrorLike {
