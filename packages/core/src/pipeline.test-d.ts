@@ -5,7 +5,8 @@
  */
 import { expectTypeOf } from 'vitest';
 import { z } from 'zod';
-import { json, type ModelBundle, metrics, model } from './artifacts/builtin';
+import { json, metrics, model } from './artifacts/builtin';
+import type { ModelBundle } from './contracts/artifact';
 import { type Handle, pipeline } from './pipeline';
 import { step } from './step';
 

@@ -7,7 +7,12 @@ import { statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { type ArtifactType, defineArtifactType } from '../contracts/artifact';
+import {
+  type ArtifactType,
+  defineArtifactType,
+  type ModelBundle,
+  type ModelManifest,
+} from '../contracts/artifact';
 import { CairnError, ErrorCodes } from '../errors';
 import { canonicalJson } from '../hash';
 
@@ -103,37 +108,7 @@ function metricsProblem(value: unknown): string | undefined {
 // ---------------------------------------------------------------------------
 // model
 
-/** One named input or output of a model. */
-export interface ModelField {
-  name: string;
-  /** A type name the serving side understands: `'float32'`, `'string'`, `'category'`, `'tensor<float32>[1,4]'`. */
-  type: string;
-  /** For categorical fields: the allowed values. */
-  values?: string[];
-}
-
-/** What a model is and how to call it; stored as `cairn-model.json`. */
-export interface ModelManifest {
-  /** How to load it: `'onnx'`, `'ml-random-forest'`, `'sklearn-pickle'`, … */
-  flavor: string;
-  framework?: { name: string; version: string };
-  signature: { inputs: ModelField[]; outputs: ModelField[] };
-  /** Libraries (name → version) needed to load it. */
-  libraries?: Record<string, string>;
-  /** Name of a file in `files` holding the preprocessing to apply before predicting. */
-  preprocessing?: string;
-  /** Anything else worth keeping with the model (JSON). */
-  metadata?: Record<string, unknown>;
-}
-
-/**
- * A trained model: a manifest plus its payload files (weights, vocabularies).
- * File names are relative, `/`-separated paths; strings are stored as UTF-8.
- */
-export interface ModelBundle {
-  manifest: ModelManifest;
-  files: Record<string, Uint8Array | string>;
-}
+// The model types (ModelBundle, ModelManifest, ModelField) live with the artifact contract.
 
 /**
  * A model bundle, stored as a folder: `cairn-model.json` (the manifest, as

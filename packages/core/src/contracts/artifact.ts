@@ -108,3 +108,38 @@ export function defineArtifactType<T, Name extends string = string>(
   }
   return { kind: 'artifact-type', ...definition };
 }
+
+// ---------------------------------------------------------------------------
+// the model bundle: what the `model` artifact type holds and deployers serve
+
+/** One named input or output of a model. */
+export interface ModelField {
+  name: string;
+  /** A type name the serving side understands: `'float32'`, `'string'`, `'category'`, `'tensor<float32>[1,4]'`. */
+  type: string;
+  /** For categorical fields: the allowed values. */
+  values?: string[];
+}
+
+/** What a model is and how to call it; stored as `cairn-model.json`. */
+export interface ModelManifest {
+  /** How to load it: `'onnx'`, `'ml-random-forest'`, `'sklearn-pickle'`, … */
+  flavor: string;
+  framework?: { name: string; version: string };
+  signature: { inputs: ModelField[]; outputs: ModelField[] };
+  /** Libraries (name → version) needed to load it. */
+  libraries?: Record<string, string>;
+  /** Name of a file in `files` holding the preprocessing to apply before predicting. */
+  preprocessing?: string;
+  /** Anything else worth keeping with the model (JSON). */
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * A trained model: a manifest plus its payload files (weights, vocabularies).
+ * File names are relative, `/`-separated paths; strings are stored as UTF-8.
+ */
+export interface ModelBundle {
+  manifest: ModelManifest;
+  files: Record<string, Uint8Array | string>;
+}

@@ -31,8 +31,8 @@
  * ```
  */
 import { join } from 'node:path';
-import type { ModelBundle } from '../artifacts/builtin';
 import type { AbTestEngine } from './abtest';
+import type { ModelBundle } from './artifact';
 import type { Digest, StorageDriver } from './storage';
 
 /** One registered model version, as the registry names it. */
