@@ -1,3 +1,4 @@
+import { timeWindow } from '@cairn/tabular';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { baseConfig, project, runStep } from '../test/helpers';
 import { ingest } from './ingest';
@@ -17,9 +18,11 @@ describe('prepare', () => {
     const train = out.train.rows();
     const test = out.test.rows();
     const features = [...p.numeric, ...p.categorical];
-    const usable = data
+    const present = data
       .rows()
       .filter((r: any) => r[p.target] !== null && features.some((f) => r[f] !== null));
+    const usable = p.window ? timeWindow(present, p.window) : present;
+    if (p.window) expect(usable.length).toBeLessThanOrEqual(present.length);
     expect(train.length + test.length).toBe(usable.length);
     expect(Math.abs(test.length / usable.length - p.testFraction)).toBeLessThan(0.05);
     expect(out.spec).toEqual({

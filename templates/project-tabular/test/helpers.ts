@@ -33,6 +33,7 @@ export function project() {
     categorical: string[];
     split: 'stratified' | 'random' | 'time';
     timeColumn?: string;
+    window?: { column: string; last: string };
     testFraction: number;
   };
   const validate = baseConfig('validate') as { minRows: number; columns: Record<string, ColumnRules> };
