@@ -329,7 +329,9 @@ export default class New extends CairnCommand {
       this.log('  npm test                 # the conformance suite from @cairn/testkit');
       this.log('  npx changeset            # describe the change, then publish with changesets');
     } else {
-      this.log('  npx cairn run            # run the pipeline on the sample data');
+      this.log(
+        `  npx cairn run            # run the pipeline on ${dataset ? `data/${dataset.source.fileName}` : 'the sample data'}`,
+      );
       this.log('  npx cairn runs           # what ran, and what was cached');
       this.log('  npx cairn serve          # the deployed model on http://127.0.0.1:8080');
       this.log('  npm test                 # the step tests');

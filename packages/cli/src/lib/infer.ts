@@ -256,7 +256,7 @@ function yaml(comment: string, value: unknown): string {
     .trim()
     .split('\n')
     .map((line) => `# ${line}`);
-  return `${lines.join('\n')}\n${doc.toString({ lineWidth: 110 })}`;
+  return `${lines.join('\n')}\n${doc.toString({ lineWidth: 240, flowCollectionPadding: false })}`;
 }
 
 /**
@@ -281,10 +281,10 @@ export function configFiles(
     }
     if (c.type === 'string' && c.categories && (c.name === plan.target || plan.categorical.includes(c.name)))
       rules.allowed = c.categories;
+    // The target and time column get no slack beyond what the data has (prepare drops rows without a target).
     const essential = c.name === plan.target || c.name === plan.timeColumn;
-    rules.maxMissing = essential
-      ? 0
-      : Math.min(1, Number((Math.ceil(c.missingRate * 100) / 100 + 0.05).toFixed(2)));
+    const observed = Math.ceil(c.missingRate * 100) / 100;
+    rules.maxMissing = Math.min(1, Number((essential ? observed : observed + 0.05).toFixed(2)));
     columns[c.name] = rules;
   }
   const target = profile.columns.find((c) => c.name === plan.target)!;
