@@ -27,6 +27,15 @@ describe('ingest', () => {
     expect(source.bytes).toBe(bytes.length);
   });
 
+  it('names a data file that is not there (CAIRN_ARTIFACT_NOT_FOUND)', async () => {
+    await expect(
+      runStep(ingest, baseConfig('ingest', { path: 'data/no-such-file.csv' })),
+    ).rejects.toMatchObject({
+      code: 'CAIRN_ARTIFACT_NOT_FOUND',
+      message: expect.stringContaining('data/no-such-file.csv'),
+    });
+  });
+
   it('refuses a config without a path, or with a key it does not know', async () => {
     await expect(runStep(ingest, { missing: [] })).rejects.toThrow(/path/);
     await expect(runStep(ingest, { ...baseConfig('ingest'), pth: 'x.csv' })).rejects.toThrow(/pth/);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { extname, isAbsolute, resolve } from 'node:path';
-import { json, step } from '@cairn/core';
+import { CairnError, ErrorCodes, json, step } from '@cairn/core';
 import { describeTable, table, tableFromCsv, tableFromJson } from '@cairn/tabular';
 import { z } from 'zod';
 import type { Row } from '../src/row';
@@ -53,7 +53,13 @@ export const ingest = step({
   },
   async run({ config, projectDir, log }) {
     const resolved = isAbsolute(config.path) ? config.path : resolve(projectDir, config.path);
-    const { sha256, bytes } = await fingerprint(resolved);
+    const { sha256, bytes } = await fingerprint(resolved).catch((cause: NodeJS.ErrnoException) => {
+      throw new CairnError(
+        ErrorCodes.ARTIFACT_NOT_FOUND,
+        `cannot read the data file ${config.path}: ${cause.code ?? cause.message}`,
+        { cause, hint: 'Check `path` in conf/base/ingest.yaml (or live.yaml).' },
+      );
+    });
     const data =
       extname(resolved).toLowerCase() === '.json'
         ? tableFromJson<Row>(resolved)
