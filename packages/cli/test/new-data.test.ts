@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configFiles, planFromProfile, profileData, readDataSource } from '../src/lib/infer';
-import { type CliResult, cairn, listFiles, tempDir } from './helpers';
+import { type CliResult, cairn, DEV_ENTRY, listFiles, tempDir } from './helpers';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
 // vega-datasets' entry is build/index.js; its data files sit in data/ beside build/.
@@ -106,6 +106,55 @@ describe('inferring a project from data', () => {
     expect(() => planFromProfile(profile, { target: 'Origin', task: 'regression' })).toThrow(
       /predicts a number/,
     );
+  });
+});
+
+/**
+ * `cairn new` on a real pseudo-terminal (util-linux `script`), answering each
+ * question when it appears; returns everything the terminal showed.
+ */
+function newOnTerminal(args: string[], cwd: string, answers: Array<[RegExp, string]>): Promise<CliResult> {
+  const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
+  const command = [process.execPath, DEV_ENTRY, 'new', ...args].map(quote).join(' ');
+  return new Promise((done) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      cwd,
+      env: { ...process.env, TERM: 'dumb', NO_COLOR: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let next = 0;
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+      const answer = answers[next];
+      if (answer?.[0].test(stdout)) {
+        next++;
+        child.stdin.write(`${answer[1]}\r`);
+      }
+    });
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe('cairn new on a terminal', () => {
+  it('asks for the data set, the target and the task, offering what it inferred', async () => {
+    const cwd = await tempDir('data-tty');
+    const result = await newOnTerminal(['asked', '--link', '--no-install', '--no-git'], cwd, [
+      [/Template \(/, ''],
+      [/Plugins to add/, ''],
+      [/Data set \(CSV\/JSON file or URL/, WEATHER],
+      [/Target column \(date, precipitation, temp_max, temp_min, wind, weather\)\? \(weather\)/, 'weather'],
+      [/Task \(classification or regression\)\? \(classification\)/, ''],
+    ]);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    const dir = join(cwd, 'asked');
+    expect(yamlOf(dir, 'conf/base/prepare.yaml')).toMatchObject({
+      task: 'classification',
+      target: 'weather',
+    });
+    expect(listFiles(join(dir, 'data'))).toEqual(['seattle-weather.csv']);
   });
 });
 
