@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
-import { copyFile, symlink } from 'node:fs/promises';
+import { symlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -305,7 +305,19 @@ describe('projects built around three data sets run green and pass their own tes
     expect(newer.code, newer.stdout + newer.stderr).toBe(0);
     expect(newer.stdout).toMatch(/^ingest: running \(state-changed\)/m);
     expect(newer.stdout).toMatch(/^train: cached/m);
-    await copyFile(WEATHER, csv);
+    // A newer year arrives (2015's days again, as 2016): the window moves forward, so
+    // the model is retrained on the latest 730 days.
+    const original = readFileSync(WEATHER, 'utf8').trimEnd().split('\n');
+    const newer2016 = original.filter((l) => l.startsWith('2015-')).map((l) => l.replace(/^2015-/, '2016-'));
+    writeFileSync(csv, `${[...original, ...newer2016].join('\n')}\n`);
+    const retrained = await cairn(['run'], dir);
+    expect(retrained.code, retrained.stdout + retrained.stderr).toBe(0);
+    expect(retrained.stdout).toMatch(/^train: running/m);
+    const dates = [...original.slice(1), ...newer2016].map((l) => Date.parse(l.slice(0, 10)));
+    const newest = Math.max(...dates);
+    const recent = dates.filter((d) => d > newest - 730 * 86_400_000).length;
+    expect(retrained.stdout).toContain(`${dates.length - recent} outside the window`);
+    // The generated tests read the project's config and data: they hold for the new data too.
     const tests = await projectTests(dir);
     expect(tests.code, tests.stdout + tests.stderr).toBe(0);
   }, 600_000);
