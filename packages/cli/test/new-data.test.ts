@@ -169,6 +169,7 @@ describe('cairn new --data refuses bad flags with exit 2 and writes nothing', ()
     [['--data', join(vega, 'no-such-file.csv'), '--target', 'x'], /Cannot read --data .*no such file/],
     [['--data', join(vega, '7zip.png'), '--target', 'x'], /Cannot read --data|rows and/],
     [['--target', 'weather'], /--target is for a project built around --data/],
+    [['--data', join(vega, 'us-10m.json'), '--target', 'x'], /as JSON: expected a JSON array of row objects/],
     [
       ['--data', WEATHER, '--target', 'weather', '--window', '2y', '--time-column', 'date'],
       /--window must be/,

@@ -113,8 +113,11 @@ export async function profileData(source: DataSource): Promise<DataProfile> {
   let table: ReturnType<typeof tableFromCsv>;
   try {
     const text = source.bytes.toString('utf8');
-    if (source.format === 'json')
-      table = tableFromJson(text.trimStart().startsWith('[') ? text : `[${text}]`);
+    if (source.format === 'json') {
+      // The project's ingest reads a JSON array of row objects; anything else would fail there later.
+      if (!text.trimStart().startsWith('[')) throw new Error('expected a JSON array of row objects');
+      table = tableFromJson(text);
+    }
     // Text without a line break would be read as a path: a one-line CSV is a header without rows anyway.
     else table = tableFromCsv(text.includes('\n') ? text : `${text}\n`, { nullValues: ['', 'NA'] });
   } catch (cause) {
