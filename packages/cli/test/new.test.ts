@@ -85,6 +85,7 @@ describe('cairn new', () => {
       'package.json',
       'pipelines/training.ts',
       'src/predict.ts',
+      'src/row.ts',
       'test/pipeline.test.ts',
       'tsconfig.json',
       ...['ingest', 'validate', 'prepare', 'train', 'evaluate', 'register', 'gate'].flatMap((step) => [
@@ -106,7 +107,12 @@ describe('cairn new', () => {
     expect(pjson.dependencies['@cairn/storage-s3']).toMatch(/^file:.*plugins\/storage-s3$/);
     expect(pjson.dependencies['@cairn/metadata-postgres']).toMatch(/^file:.*plugins\/metadata-postgres$/);
     expect(pjson.dependencies['ml-random-forest']).toMatch(/^\^2\./);
-    expect(pjson.scripts.ci).toBe('vitest run && cairn run --env ci && cairn gate latest --env ci');
+    expect(pjson.scripts.ci).toBe(
+      'tsc --noEmit && vitest run && cairn run --env ci && cairn gate latest --env ci',
+    );
+    expect(Object.keys(pjson.devDependencies)).toEqual(
+      expect.arrayContaining(['typescript', '@types/node', 'vitest']),
+    );
 
     const config = readFileSync(join(dir, 'cairn.config.ts'), 'utf8');
     expect(config).toContain("import s3Storage from '@cairn/storage-s3';");

@@ -248,7 +248,7 @@ describe('a project made with cairn new --link', () => {
       execFileSync('git', ['checkout', '--', 'conf/ci/evaluate.yaml'], { cwd: dir });
       rmSync(join(dir, 'conf/ci/train.yaml'));
     }
-  });
+  }, 600_000); // tsc, the generated tests (they train forests) and two pipeline runs: minutes on a shared machine.
 
   it('doctor: every practice present but pinned versions (a linked project depends on a checkout)', async () => {
     const result = await cairn(['doctor', '--json'], dir);

@@ -12,6 +12,7 @@ export * from './io';
 export * from './metrics';
 export * from './preprocess';
 export * from './random';
+export * from './regression';
 export * from './report';
 export * from './serving';
 export * from './split';

@@ -143,3 +143,34 @@ describe('classificationMetrics with probabilities', () => {
     expect(Object.values(flat).every((v) => typeof v === 'number' && Number.isFinite(v))).toBe(true);
   });
 });
+
+describe('classificationMetrics: class balance, majority baseline, classes never predicted', () => {
+  //  true: a a a a a b b c   predicted: a a a a b b b a  (c is never predicted)
+  const yTrue = ['a', 'a', 'a', 'a', 'a', 'b', 'b', 'c'];
+  const yPred = ['a', 'a', 'a', 'a', 'b', 'b', 'b', 'a'];
+  const m = classificationMetrics(yTrue, yPred);
+
+  it('counts rows per class and names the classes the model never predicts', () => {
+    expect(m.classBalance).toEqual({ a: 5, b: 2, c: 1 });
+    expect(m.neverPredicted).toEqual(['c']);
+    expect(metricsSummary(m).never_predicted).toBe(1);
+  });
+
+  it('scores always predicting the majority class', () => {
+    // "a" everywhere: 5 of 8 right; F1(a) = 2·(5/8)·1/(5/8 + 1) = 10/13, others 0.
+    expect(m.baseline.label).toBe('a');
+    expect(m.baseline.accuracy).toBe(5 / 8);
+    expect(m.baseline.macroF1).toBeCloseTo(10 / 13 / 3, 12);
+    expect(metricsSummary(m).baseline_accuracy).toBe(5 / 8);
+  });
+
+  it('takes the majority of the training labels when given', () => {
+    const withTrain = classificationMetrics(yTrue, yPred, { trainLabels: ['b', 'b', 'a'] });
+    expect(withTrain.baseline).toMatchObject({ label: 'b', accuracy: 2 / 8 });
+    expect(() => classificationMetrics(yTrue, yPred, { trainLabels: [] })).toThrow(/trainLabels/);
+  });
+
+  it('a model that predicts every class has none never predicted', () => {
+    expect(classificationMetrics(['a', 'b'], ['a', 'b']).neverPredicted).toEqual([]);
+  });
+});

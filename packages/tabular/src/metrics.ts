@@ -8,6 +8,20 @@ export interface ClassificationOptions {
   probabilities?: number[][];
   /** Number of equal-width confidence bins of the calibration table. @default 10 */
   bins?: number;
+  /**
+   * The training labels: the baseline then predicts their most frequent
+   * class, as a model that learned only the class balance would.
+   * @default yTrue
+   */
+  trainLabels?: readonly string[];
+}
+
+/** The majority-class predictor: what a classifier must beat to have learned something. */
+export interface ClassificationBaseline {
+  /** The class it always predicts. */
+  label: string;
+  accuracy: number;
+  macroF1: number;
 }
 
 /** Scores of one class (one-vs-rest). */
@@ -70,6 +84,12 @@ export interface ClassificationMetrics {
   perClass: Record<string, ClassScores>;
   /** `confusionMatrix[i][j]`: samples of `labels[i]` predicted as `labels[j]` (rows true, columns predicted). */
   confusionMatrix: number[][];
+  /** Samples per label in yTrue, in `labels` order. */
+  classBalance: Record<string, number>;
+  /** Scores of always predicting the majority class. */
+  baseline: ClassificationBaseline;
+  /** Labels that occur in yTrue but that the model never predicted: a sign it ignores a class. */
+  neverPredicted: string[];
   /** With probabilities: one-vs-rest ROC curve per label. */
   roc?: Record<string, RocCurve>;
   /** With probabilities: mean AUC over the labels that have one; `null` if none has. */
@@ -144,6 +164,9 @@ export function classificationMetrics(
     weightedF1: weightedF1 / n,
     perClass,
     confusionMatrix: cm,
+    classBalance: Object.fromEntries(labels.map((l) => [l, perClass[l]!.support])),
+    baseline: majorityBaseline(yTrue.map(String), options.trainLabels, labels, fail),
+    neverPredicted: labels.filter((l, c) => perClass[l]!.support > 0 && cm.every((row) => row[c] === 0)),
   };
   if (options.probabilities !== undefined) {
     const probs = options.probabilities;
@@ -176,6 +199,30 @@ export function classificationMetrics(
     );
   }
   return result;
+}
+
+/**
+ * The scores of always predicting the most frequent class of `trainLabels`
+ * (of `yTrue` without them); ties go to the label that sorts first.
+ */
+function majorityBaseline(
+  yTrue: readonly string[],
+  trainLabels: readonly string[] | undefined,
+  labels: readonly string[],
+  fail: (message: string) => never,
+): ClassificationBaseline {
+  if (trainLabels !== undefined && (!Array.isArray(trainLabels) || trainLabels.length === 0))
+    fail('option "trainLabels" must be a non-empty array of labels');
+  const counts = new Map<string, number>();
+  for (const label of trainLabels ?? yTrue) counts.set(String(label), (counts.get(String(label)) ?? 0) + 1);
+  const label = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
+  const hits = yTrue.filter((y) => y === label).length;
+  const n = yTrue.length;
+  // Only the majority class has a non-zero F1: precision hits/n, recall 1 (when it occurs at all).
+  const precision = hits / n;
+  const f1 = hits === 0 ? 0 : (2 * precision) / (precision + 1);
+  const k = new Set([...labels, label]).size;
+  return { label, accuracy: hits / n, macroF1: f1 / k };
 }
 
 /**
@@ -240,7 +287,9 @@ export function calibrationTable(
 /**
  * A flat name → number map of the headline scores, for the core `metrics`
  * artifact and promotion gates: `accuracy`, `macro_f1`, `weighted_f1`,
- * `macro_precision`, `macro_recall`, `f1.<label>`, and with probabilities
+ * `macro_precision`, `macro_recall`, `baseline_accuracy` and `baseline_macro_f1`
+ * (the majority class), `never_predicted` (how many classes the model never
+ * predicts), `f1.<label>`, and with probabilities
  * `macro_auc`, `auc.<label>` and `ece`.
  */
 export function metricsSummary(m: ClassificationMetrics): Record<string, number> {
@@ -250,6 +299,9 @@ export function metricsSummary(m: ClassificationMetrics): Record<string, number>
     weighted_f1: m.weightedF1,
     macro_precision: m.macroPrecision,
     macro_recall: m.macroRecall,
+    baseline_accuracy: m.baseline.accuracy,
+    baseline_macro_f1: m.baseline.macroF1,
+    never_predicted: m.neverPredicted.length,
   };
   for (const label of m.labels) out[`f1.${label}`] = m.perClass[label]!.f1;
   if (m.macroAuc !== undefined && m.macroAuc !== null) out.macro_auc = m.macroAuc;

@@ -48,3 +48,24 @@ describe('classificationReport', () => {
     expect(html).toContain('Classifier evaluation');
   });
 });
+
+describe('classificationReport: class balance, baseline, never-predicted warning, feature importance', () => {
+  it('warns about a class the model never predicts and shows the balance and the baseline', () => {
+    const m = classificationMetrics(['a', 'a', 'a', 'b'], ['a', 'a', 'a', 'a']);
+    const html = classificationReport(m, { featureImportance: { x: 2, y: 5 } });
+    checkMarkup(html, 'html');
+    expect(html).toContain('<h2>Warning: classes never predicted</h2>');
+    expect(html).toMatch(/never predicts <strong>b<\/strong>/);
+    expect(html).toContain('<h2>Class balance</h2>');
+    expect(html).toContain('baseline accuracy (always &quot;a&quot;)');
+    expect(html).toContain('<h2>Feature importance</h2>');
+    // Sorted largest first: y before x.
+    const chart = html.slice(html.indexOf('<h2>Feature importance</h2>'));
+    expect(chart.indexOf('y: 5')).toBeLessThan(chart.indexOf('x: 2'));
+  });
+
+  it('has no warning when every class is predicted', () => {
+    const html = classificationReport(classificationMetrics(['a', 'b'], ['a', 'b']));
+    expect(html).not.toContain('never predicted');
+  });
+});

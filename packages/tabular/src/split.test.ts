@@ -3,7 +3,7 @@ import { penguinsPath } from '../test/fixtures';
 import { tableFromJson } from './io';
 import { fitPreprocessor, LabelEncoder, labelEncoder, Preprocessor } from './preprocess';
 import { seededRandom, shuffle } from './random';
-import { randomSplit, stratifiedSplit } from './split';
+import { parseDuration, randomSplit, stratifiedSplit, timeSplit, timeWindow } from './split';
 
 const penguins = tableFromJson<{ Species: string; Island: string; 'Body Mass (g)': number | null }>(
   penguinsPath,
@@ -161,5 +161,37 @@ describe('labelEncoder', () => {
     expect(() => enc.encode('Emperor')).toThrow(/unknown label "Emperor"/);
     expect(() => enc.decode(3)).toThrow(/outside 0…2/);
     expect(LabelEncoder.fromJSON(JSON.parse(JSON.stringify(enc))).labels).toEqual(enc.labels);
+  });
+});
+
+describe('timeSplit and timeWindow', () => {
+  const rows = [
+    { day: '2024-01-05', v: 5 },
+    { day: '2024-01-01', v: 1 },
+    { day: '2024-01-03', v: 3 },
+    { day: '2024-01-04', v: 4 },
+    { day: '2024-01-02', v: 2 },
+  ];
+
+  it('sends the latest round(n × fraction) rows to test, keeping the original order in each part', () => {
+    const { train, test } = timeSplit(rows, { by: 'day', testFraction: 0.4 });
+    expect(test.map((r) => r.v)).toEqual([5, 4]);
+    expect(train.map((r) => r.v)).toEqual([1, 3, 2]);
+    // Dates and epoch numbers order the same way as ISO strings.
+    const dated = rows.map((r) => ({ ...r, day: new Date(`${r.day}T00:00:00Z`) }));
+    expect(timeSplit(dated, { by: 'day', testFraction: 0.4 }).test.map((r) => r.v)).toEqual([5, 4]);
+  });
+
+  it('refuses a row without a time, naming it', () => {
+    expect(() => timeSplit([...rows, { day: 'soon', v: 6 }], { by: 'day' })).toThrow(/row 5, column "day"/);
+    expect(() => timeSplit(rows, { by: 'day', testFraction: 1 })).toThrow(/testFraction/);
+  });
+
+  it('keeps the rows within the window before the newest row', () => {
+    expect(timeWindow(rows, { column: 'day', last: '2d' }).map((r) => r.v)).toEqual([5, 4]);
+    expect(timeWindow(rows, { column: 'day', last: '1w' })).toHaveLength(5);
+    expect(timeWindow(rows, { column: 'day', last: '48h' })).toHaveLength(2);
+    expect(parseDuration('730d')).toBe(730 * 86_400_000);
+    for (const bad of ['730', '0d', '3y', '']) expect(() => parseDuration(bad)).toThrow(/duration/);
   });
 });

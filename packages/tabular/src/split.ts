@@ -119,3 +119,94 @@ function checkSeed(value: unknown, fn: string): number {
   }
   return value;
 }
+
+/** Options of {@link timeSplit}. */
+export interface TimeSplitOptions<Row> {
+  /** The time column: dates, epoch numbers, or ISO date strings. */
+  by: keyof Row & string;
+  /** Share of rows, the latest ones, that goes to the test part. @default 0.2 */
+  testFraction?: number;
+}
+
+/**
+ * Split rows by time: the latest `round(n × testFraction)` rows are the
+ * test part, everything before them trains — as the model will be used, on
+ * data newer than any it learned from. Rows keep their original order
+ * within each part; ties at the boundary keep their original order too.
+ *
+ * @throws CAIRN_DATA_INVALID when a row has no time or one that is not a date
+ */
+export function timeSplit<Row extends object>(
+  rows: readonly Row[] | Table<Row>,
+  options: TimeSplitOptions<Row>,
+): Split<Row> {
+  const list = Table.isTable(rows) ? rows.rows() : rows;
+  const fraction = checkFraction(options.testFraction ?? 0.2, 'timeSplit');
+  const times = timesOf(list, options.by, 'timeSplit');
+  const order = list.map((_, i) => i).sort((a, b) => times[a]! - times[b]! || a - b);
+  const inTest = new Uint8Array(list.length);
+  const take = Math.round(list.length * fraction);
+  for (let k = list.length - take; k < list.length; k++) inTest[order[k]!] = 1;
+  return partition(list, inTest);
+}
+
+/** A time window: the rows of the last `last` (e.g. `'730d'`, `'12w'`, `'36h'`) before the newest row. */
+export interface TimeWindow {
+  column: string;
+  last: string;
+}
+
+const UNIT_MS: Record<string, number> = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** `'730d'` → milliseconds. @throws CAIRN_PLUGIN_OPTIONS_INVALID for another form */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([hdw])$/.exec(typeof text === 'string' ? text.trim() : '');
+  if (!match || !(Number(match[1]) > 0)) {
+    throw new CairnError(
+      ErrorCodes.PLUGIN_OPTIONS_INVALID,
+      `window: "last" must be a positive duration such as "730d", "12w" or "36h", got ${JSON.stringify(text)}`,
+    );
+  }
+  return Number(match[1]) * UNIT_MS[match[2]!]!;
+}
+
+/**
+ * Keep the rows whose time is within `window.last` of the newest row's time.
+ * Relative to the data, not the clock: the same rows give the same window,
+ * and a retrain after new data arrived moves the window with it.
+ *
+ * @throws CAIRN_DATA_INVALID when a row has no time; CAIRN_PLUGIN_OPTIONS_INVALID for a bad duration
+ */
+export function timeWindow<Row extends object>(rows: readonly Row[] | Table<Row>, window: TimeWindow): Row[] {
+  const list = Table.isTable(rows) ? rows.rows() : rows;
+  const span = parseDuration(window.last);
+  if (list.length === 0) return [];
+  const times = timesOf(list, window.column as keyof Row & string, 'timeWindow');
+  let newest = Number.NEGATIVE_INFINITY;
+  for (const t of times) if (t > newest) newest = t;
+  return list.filter((_, i) => times[i]! > newest - span);
+}
+
+function timesOf<Row extends object>(rows: readonly Row[], column: string, fn: string): number[] {
+  if (typeof column !== 'string' || column === '') {
+    throw new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${fn}: option "by" must name a column`);
+  }
+  return rows.map((row, i) => {
+    const value = (row as Record<string, unknown>)[column];
+    const time =
+      value instanceof Date
+        ? value.getTime()
+        : typeof value === 'number'
+          ? value
+          : typeof value === 'string'
+            ? Date.parse(value)
+            : Number.NaN;
+    if (!Number.isFinite(time)) {
+      throw new CairnError(
+        ErrorCodes.DATA_INVALID,
+        `${fn}: row ${i}, column "${column}": ${JSON.stringify(value) ?? String(value)} is not a time`,
+      );
+    }
+    return time;
+  });
+}

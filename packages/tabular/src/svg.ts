@@ -431,3 +431,124 @@ export function calibrationSvg(
   );
   return svgDocument(width, height, title, body);
 }
+
+/** Options of {@link predictedVsActualSvg} and {@link residualsSvg}. */
+export interface ScatterOptions extends ChartOptions {
+  /**
+   * Most points drawn; beyond it an evenly spaced subset is drawn (the
+   * title says so), which keeps a report of a large test set small.
+   * @default 2000
+   */
+  maxPoints?: number;
+  /** What the target is called on the axes. @default 'value' */
+  valueName?: string;
+}
+
+interface ScatterSpec {
+  xs: readonly number[];
+  ys: readonly number[];
+  x: { min: number; max: number; label: string };
+  y: { min: number; max: number; label: string };
+  /** A reference line in data coordinates. */
+  line: [number, number, number, number];
+}
+
+function scatter(spec: ScatterSpec, title: string, options: ScatterOptions): string {
+  const width = options.width ?? 480;
+  const height = options.height ?? 440;
+  const frame: Frame = { left: 70, top: 40, width: width - 90, height: height - 40 - 60 };
+  const body = axes(frame, spec.y, spec.x);
+  const sx = (v: number) => frame.left + ((v - spec.x.min) / (spec.x.max - spec.x.min || 1)) * frame.width;
+  const sy = (v: number) =>
+    frame.top + frame.height - ((v - spec.y.min) / (spec.y.max - spec.y.min || 1)) * frame.height;
+  const [x1, y1, x2, y2] = spec.line;
+  body.push(
+    `<line x1="${fmt(sx(x1))}" y1="${fmt(sy(y1))}" x2="${fmt(sx(x2))}" y2="${fmt(sy(y2))}" stroke="${MUTED}" stroke-dasharray="4 4"/>`,
+  );
+  const max = options.maxPoints ?? 2000;
+  const n = spec.xs.length;
+  const stride = n > max ? n / max : 1;
+  for (let k = 0; k < Math.min(n, max); k++) {
+    const i = Math.floor(k * stride);
+    body.push(
+      `<circle cx="${fmt(sx(spec.xs[i]!))}" cy="${fmt(sy(spec.ys[i]!))}" r="2.5" fill="${PALETTE[0]}" fill-opacity="0.6"/>`,
+    );
+  }
+  const shown = n > max ? `${title} (${max} of ${n} points)` : title;
+  return svgDocument(width, height, shown, body);
+}
+
+function checkPairs(a: readonly number[], b: readonly number[], what: string): void {
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) {
+    throw new CairnError(
+      ErrorCodes.PLUGIN_OPTIONS_INVALID,
+      `${what}: actual and predicted must be arrays of equal length`,
+    );
+  }
+  checkNumbers(a, `${what}: actual`);
+  checkNumbers(b, `${what}: predicted`);
+}
+
+function extent(values: readonly number[]): [number, number] {
+  if (values.length === 0) return [0, 1];
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return niceDomain(lo, hi);
+}
+
+/**
+ * Predicted against actual values of a regression model, one dot per sample,
+ * with the diagonal where a perfect model's dots would lie.
+ */
+export function predictedVsActualSvg(
+  actual: readonly number[],
+  predicted: readonly number[],
+  options: ScatterOptions = {},
+): string {
+  checkPairs(actual, predicted, 'predictedVsActualSvg');
+  const name = options.valueName ?? 'value';
+  const [lo, hi] = extent([...actual, ...predicted]);
+  return scatter(
+    {
+      xs: actual,
+      ys: predicted,
+      x: { min: lo, max: hi, label: `Actual ${name}` },
+      y: { min: lo, max: hi, label: `Predicted ${name}` },
+      line: [lo, lo, hi, hi],
+    },
+    options.title ?? 'Predicted vs actual',
+    options,
+  );
+}
+
+/**
+ * Residuals (actual − predicted) against the predicted value, with the zero
+ * line: a funnel or a curve shows errors that depend on the prediction.
+ */
+export function residualsSvg(
+  actual: readonly number[],
+  predicted: readonly number[],
+  options: ScatterOptions = {},
+): string {
+  checkPairs(actual, predicted, 'residualsSvg');
+  const name = options.valueName ?? 'value';
+  const residuals = actual.map((a, i) => a - predicted[i]!);
+  const [xLo, xHi] = extent(predicted);
+  const reach = residuals.reduce((m, r) => Math.max(m, Math.abs(r)), 1e-9);
+  const [, yHi] = niceDomain(0, reach);
+  return scatter(
+    {
+      xs: predicted,
+      ys: residuals,
+      x: { min: xLo, max: xHi, label: `Predicted ${name}` },
+      y: { min: -yHi, max: yHi, label: 'Residual (actual − predicted)' },
+      line: [xLo, 0, xHi, 0],
+    },
+    options.title ?? 'Residuals',
+    options,
+  );
+}

@@ -18,14 +18,14 @@ export const training = pipeline(
   () => {
     const { data } = ingest();
     const { validation } = validate({ data });
-    const { train: trainSet, test, preprocessor } = prepare({ data, validation });
-    const { model } = train({ train: trainSet, preprocessor });
+    const { train: trainSet, test, preprocessor, spec } = prepare({ data, validation });
+    const { model } = train({ train: trainSet, preprocessor, spec });
     const { metrics } = evaluate({ model, test });
     const { registration } = register({ model, metrics });
     const { decision } = gate({ registration });
     deploy({ decision });
   },
-  { description: 'Train, evaluate, register, gate and deploy the classifier', module: import.meta.url },
+  { description: 'Train, evaluate, register, gate and deploy the model', module: import.meta.url },
 );
 
 export default training;

@@ -1,24 +1,36 @@
 /**
  * Serving without the training code: make a model bundle (the value a step
  * receives, or a folder from `cairn artifacts get`) ready to predict raw
- * rows. The bundle carries the fitted preprocessing, the class labels, the
- * input signature and the forest's JSON, so this file imports no step.
+ * rows. The bundle carries the fitted preprocessing, the task (its
+ * signature's output: the class labels, or a number), the input signature
+ * and the forest's JSON, so this file imports no step.
  */
 import { resolve } from 'node:path';
 import { CairnError, ErrorCodes, loadModelBundle, type ModelBundle, type ModelManifest } from '@cairn/core';
 import { checkRowsAgainstSignature, Preprocessor } from '@cairn/tabular';
-import { argmax, loadClassifier } from './classifier';
+import { argmax, loadClassifier, loadRegressor } from './forest';
+import type { Task } from './row';
 
-/** One prediction: the most likely label and the probability of each label. */
-export interface Prediction {
+/** A classifier's prediction: the most likely label and the probability of each label. */
+export interface ClassPrediction {
   label: string;
   probabilities: Record<string, number>;
 }
 
+/** A regression model's prediction. */
+export interface ValuePrediction {
+  value: number;
+}
+
+export type Prediction = ClassPrediction | ValuePrediction;
+
 /** A bundle ready to serve. */
 export interface LoadedModel {
   manifest: ModelManifest;
-  /** Class labels, in the order of the classifier's outputs. */
+  task: Task;
+  /** The column the model predicts. */
+  target: string;
+  /** Class labels, in the order of the classifier's outputs; empty for regression. */
   labels: string[];
   /** Predict raw rows (the input signature's columns; missing values as `null`). */
   predict(rows: readonly object[]): Prediction[];
@@ -33,7 +45,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
 
 /**
  * Make a bundle ready to serve.
- * @throws CAIRN_ARTIFACT_TYPE_MISMATCH when the bundle lacks its preprocessing, labels or weights
+ * @throws CAIRN_ARTIFACT_TYPE_MISMATCH when the bundle lacks its preprocessing, output or weights
  */
 export function modelFromBundle(bundle: ModelBundle): LoadedModel {
   const { manifest, files } = bundle;
@@ -45,25 +57,42 @@ export function modelFromBundle(bundle: ModelBundle): LoadedModel {
     return JSON.parse(typeof content === 'string' ? content : decoder.decode(content));
   };
   const preprocessor = Preprocessor.fromJSON(file(manifest.preprocessing, 'preprocessing'));
-  const labels = manifest.signature.outputs[0]?.values;
-  if (!labels || labels.length < 2) {
+  const output = manifest.signature.outputs[0];
+  if (!output) {
+    throw new CairnError(ErrorCodes.ARTIFACT_TYPE_MISMATCH, 'model bundle: the signature has no output');
+  }
+  // A server receives rows from anyone: refuse (HTTP 400) what the model was not trained for.
+  const features = (rows: readonly object[]) => {
+    checkRowsAgainstSignature(rows, manifest.signature.inputs);
+    return preprocessor.transform(rows);
+  };
+  if (output.type === 'float64') {
+    const regressor = loadRegressor(manifest.flavor, file('model.json', 'weights'));
+    return {
+      manifest,
+      task: 'regression',
+      target: output.name,
+      labels: [],
+      predict: (rows) => regressor.predict(features(rows)).map((value) => ({ value })),
+    };
+  }
+  const labels = output.values;
+  if (output.type !== 'category' || !labels || labels.length < 2) {
     throw new CairnError(
       ErrorCodes.ARTIFACT_TYPE_MISMATCH,
-      'model bundle: the first output of the signature must list the class labels',
+      'model bundle: the first output of the signature must be a number (float64) or list the class labels',
     );
   }
   const classifier = loadClassifier(manifest.flavor, file('model.json', 'weights'), labels.length);
   return {
     manifest,
+    task: 'classification',
+    target: output.name,
     labels: [...labels],
-    predict(rows) {
-      // A server receives rows from anyone: refuse (HTTP 400) what the model was not trained for.
-      checkRowsAgainstSignature(rows, manifest.signature.inputs);
-      const probabilities = classifier.predictProba(preprocessor.transform(rows));
-      return probabilities.map((p) => ({
+    predict: (rows) =>
+      classifier.predictProba(features(rows)).map((p) => ({
         label: labels[argmax(p)]!,
         probabilities: Object.fromEntries(labels.map((label, c) => [label, p[c]!])),
-      }));
-    },
+      })),
   };
 }

@@ -12,6 +12,34 @@ export function baseConfig(step: string, changes: Record<string, unknown> = {}):
   return { ...parse(readFileSync(`${projectDir}/conf/base/${step}.yaml`, 'utf8')), ...changes };
 }
 
+/** Per column of conf/base/validate.yaml: its rules. */
+export interface ColumnRules {
+  type: 'number' | 'string' | 'boolean' | 'date';
+  min?: number | string;
+  max?: number | string;
+  allowed?: Array<string | number | boolean>;
+  maxMissing?: number;
+}
+
+/**
+ * What the tests need to know about the project's data, read from its
+ * config: the tests hold for any data set the config describes.
+ */
+export function project() {
+  const prepare = baseConfig('prepare') as {
+    task: 'classification' | 'regression';
+    target: string;
+    numeric: string[];
+    categorical: string[];
+    split: 'stratified' | 'random' | 'time';
+    timeColumn?: string;
+    window?: { column: string; last: string };
+    testFraction: number;
+  };
+  const validate = baseConfig('validate') as { minRows: number; columns: Record<string, ColumnRules> };
+  return { ...prepare, minRows: validate.minRows, columns: validate.columns };
+}
+
 /**
  * Call a step's `run` directly, as the orchestrator would: the config is
  * parsed by the step's own schema first, so a test fails on a config the

@@ -7,12 +7,21 @@ import { memoryMetadata, memoryStore } from '@cairn/testkit';
 import { describe, expect, it } from 'vitest';
 import config from '../cairn.config';
 import { training } from '../pipelines/training';
-import { projectDir } from './helpers';
+import { baseConfig, project, projectDir } from './helpers';
 
 describe('the training pipeline', () => {
-  it('trains, registers, promotes and deploys a first model; a much worse one is refused and fails CI', async () => {
+  it('trains, registers, promotes and deploys a first model; the gate judges a second by its rule', async () => {
     const storage = memoryStore();
     const metadata = memoryMetadata();
+    const { task, target } = project();
+    const gate = baseConfig('gate') as {
+      metric: string;
+      direction: 'higher' | 'lower';
+      minImprovement: number;
+      allowedRegression: number;
+    };
+    const endpoint = baseConfig('deploy').endpoint as string;
+    const modelName = baseConfig('register').model as string;
     // The project's own deployer and model loaders, with their state in a scratch folder.
     const stateDir = await mkdtemp(join(tmpdir(), 'cairn-pipeline-test-'));
     const deployer = config.stack!.deployer!;
@@ -39,16 +48,22 @@ describe('the training pipeline', () => {
       const first = await run();
       expect(first.status, JSON.stringify(first.error)).toBe('succeeded');
       const good = await output<GateDecision>(first, 'gate', 'decision');
-      expect(good).toMatchObject({ decision: 'promoted', stage: 'production', failsCi: false });
-      expect(good.candidate.value).toBeGreaterThan(0.9);
-      const deployed = await output<DeployRecord>(first, 'deploy', 'deployment');
-      expect(deployed).toMatchObject({
-        endpoint: 'penguins',
-        version: good.candidate.version,
-        deployed: true,
+      expect(good).toMatchObject({
+        decision: 'promoted',
+        stage: 'production',
+        failsCi: false,
+        metric: gate.metric,
       });
+      const scores = await output<Record<string, number>>(first, 'evaluate', 'metrics');
+      expect(good.candidate.value).toBe(scores[gate.metric]);
+      const deployed = await output<DeployRecord>(first, 'deploy', 'deployment');
+      expect(deployed).toMatchObject({ endpoint, version: good.candidate.version, deployed: true });
 
-      // The endpoint answers raw rows with the promoted version.
+      // The endpoint answers a raw row (a row of the data, without its target) with the promoted version.
+      const { ingest } = await import('../steps/ingest');
+      const { runStep } = await import('./helpers');
+      const { data } = await runStep(ingest, baseConfig('ingest'));
+      const { [target]: actual, ...row } = data.rows().find((r: any) => r[target] !== null);
       const serving = await deployer.create({
         storage,
         loaders,
@@ -56,33 +71,30 @@ describe('the training pipeline', () => {
         mode: 'control',
       });
       try {
-        const row = {
-          island: 'Biscoe',
-          bill_length_mm: 47.5,
-          bill_depth_mm: 15,
-          flipper_length_mm: 218,
-          body_mass_g: 4950,
-          sex: 'FEMALE',
-        };
-        const answer = await serving.predict('penguins', [row]);
+        const answer = await serving.predict(endpoint, [row]);
         expect(answer.served.version).toBe(good.candidate.version);
-        expect((answer.predictions[0] as { label: string }).label).toBe('Gentoo');
+        const prediction = answer.predictions[0] as { label?: string; value?: number };
+        if (task === 'classification') expect(typeof prediction.label).toBe('string');
+        else expect(Number.isFinite(prediction.value)).toBe(true);
+        expect(actual).not.toBeUndefined();
       } finally {
         await serving.close();
       }
 
-      const worse = await run(['train.trees=1', 'train.maxDepth=1']);
-      expect(worse.status).toBe('succeeded');
-      const refused = await output<GateDecision>(worse, 'gate', 'decision');
-      expect(refused).toMatchObject({ decision: 'kept', failsCi: true });
-      expect((await metadata.getModelByStage('penguins', 'production'))?.version).toBe(
-        good.candidate.version,
+      // A second candidate: promoted, kept or failing CI exactly as the gate's rule in conf/base/gate.yaml says.
+      const second = await run(['train.trees=3', 'train.maxDepth=2', 'evaluate.beatBaseline=false']);
+      expect(second.status, JSON.stringify(second.error)).toBe('succeeded');
+      const decision = await output<GateDecision>(second, 'gate', 'decision');
+      const better = (a: number, b: number) => (gate.direction === 'higher' ? a - b : b - a);
+      const improvement = better(decision.candidate.value, good.candidate.value);
+      expect(decision.improvement).toBeCloseTo(improvement, 12);
+      const promoted = improvement >= gate.minImprovement;
+      expect(decision.decision).toBe(promoted ? 'promoted' : 'kept');
+      expect(decision.failsCi).toBe(!promoted && -improvement > gate.allowedRegression);
+      const production = await metadata.getModelByStage(modelName, 'production');
+      expect(production?.version).toBe(
+        decision.decision === 'promoted' ? decision.candidate.version : good.candidate.version,
       );
-      // Production did not change, so neither did the endpoint.
-      expect(await output<DeployRecord>(worse, 'deploy', 'deployment')).toMatchObject({
-        version: good.candidate.version,
-        deployed: false,
-      });
     } finally {
       await rm(stateDir, { recursive: true, force: true });
     }

@@ -13,6 +13,8 @@ export default class New extends CairnCommand {
     '<%= config.bin %> new storage-gcs --template plugin --kind storage --name @acme/storage-gcs',
     '<%= config.bin %> new deploy-kserve --template plugin --kind deployer --name @acme/deploy-kserve',
     '<%= config.bin %> new demo --link --dry-run',
+    '<%= config.bin %> new mpg --data cars.csv --target mpg',
+    '<%= config.bin %> new weather --data https://example.com/weather.csv --target weather --time-column date --window 730d',
   ];
   static override args = {
     dir: Args.string({ description: 'Folder to create (its name is the package name unless --name)' }),
@@ -52,6 +54,21 @@ export default class New extends CairnCommand {
       char: 'y',
       description: 'Ask nothing: take the defaults for what flags did not say',
       default: false,
+    }),
+    data: Flags.string({
+      description:
+        'Build the project around this data set: a CSV or JSON file, or an http(s) URL of one (default: the penguins sample)',
+    }),
+    target: Flags.string({ description: 'With --data: the column the model predicts' }),
+    task: Flags.string({
+      description: 'With --data: classification or regression (default: inferred from the target)',
+      options: ['classification', 'regression'],
+    }),
+    'time-column': Flags.string({
+      description: 'With --data: a date column; the test split is then the latest rows',
+    }),
+    window: Flags.string({
+      description: 'With --time-column: train on the rows of the last <duration> only (730d, 12w, 36h)',
     }),
     link: Flags.boolean({
       description: 'Depend on this Cairn checkout (file: links to its packages) instead of a registry',
@@ -123,6 +140,60 @@ export default class New extends CairnCommand {
     if (isPlugin && chosen.length > 0)
       throw usageError('--plugins is for project templates, not the plugin template');
 
+    // The team's own data: read and profiled before anything is written; bad flags change nothing.
+    const dataInput =
+      flags.data ??
+      (asking && !isPlugin
+        ? await ask('Data set (CSV/JSON file or URL; empty for the penguins sample)?', '')
+        : '');
+    for (const flag of ['target', 'task', 'time-column', 'window'] as const) {
+      if (flags[flag] !== undefined && dataInput === '')
+        throw scaffoldError(
+          `--${flag} is for a project built around --data`,
+          'Pass --data <file or URL> too.',
+        );
+    }
+    let dataset:
+      | {
+          source: import('../lib/infer').DataSource;
+          plan: import('../lib/infer').DataPlan;
+          files: Record<string, string>;
+        }
+      | undefined;
+    if (dataInput !== '') {
+      if (templateName !== 'project-tabular')
+        throw scaffoldError(`--data works with the project-tabular template, not ${templateName}`);
+      const infer = await import('../lib/infer');
+      const source = await infer.readDataSource(dataInput);
+      const profile = await infer.profileData(source);
+      const columns = profile.columns.map((c) => c.name);
+      const targetColumn =
+        flags.target ??
+        (asking ? await ask(`Target column (${columns.join(', ')})?`, columns.at(-1)!) : undefined);
+      if (!targetColumn) {
+        throw scaffoldError(
+          '--data needs --target <column>',
+          `Columns of ${dataInput}: ${columns.join(', ')}`,
+        );
+      }
+      let task = flags.task;
+      if (!task && asking) {
+        const guess = infer.planFromProfile(profile, { target: targetColumn }).task;
+        task = await ask('Task (classification or regression)?', guess);
+      }
+      const plan = infer.planFromProfile(profile, {
+        target: targetColumn,
+        task,
+        timeColumn: flags['time-column'],
+        window: flags.window,
+      });
+      dataset = {
+        source,
+        plan,
+        files: infer.configFiles(profile, plan, source, nameForms(packageName).kebab),
+      };
+    }
+
     const existing = await scaffold.existingEntries(target);
     if (existing.length > 0 && !flags.force) {
       throw scaffoldError(
@@ -176,13 +247,21 @@ export default class New extends CairnCommand {
       factory: isPlugin ? plugins.factoryName(kind!, id!) : undefined,
     };
     const { mergeEnvExample } = await import('../lib/env-example');
-    const files = await scaffold.renderTemplate(templateDir, {
+    let files = await scaffold.renderTemplate(templateDir, {
       ...data,
+      dataset: dataset ? { ...dataset.plan, file: `data/${dataset.source.fileName}` } : undefined,
       envExample: mergeEnvExample(
         '',
         data.plugins.flatMap((p) => p.env),
       ),
     });
+    if (dataset)
+      files = scaffold.withDataset(
+        files,
+        dataset.files,
+        `data/${dataset.source.fileName}`,
+        dataset.source.bytes,
+      );
     const where = relative(process.cwd(), target) || '.';
 
     if (flags['dry-run']) {
@@ -252,7 +331,9 @@ export default class New extends CairnCommand {
       this.log('  npm test                 # the conformance suite from @cairn/testkit');
       this.log('  npx changeset            # describe the change, then publish with changesets');
     } else {
-      this.log('  npx cairn run            # run the pipeline on the sample data');
+      this.log(
+        `  npx cairn run            # run the pipeline on ${dataset ? `data/${dataset.source.fileName}` : 'the sample data'}`,
+      );
       this.log('  npx cairn runs           # what ran, and what was cached');
       this.log('  npx cairn serve          # the deployed model on http://127.0.0.1:8080');
       this.log('  npm test                 # the step tests');

@@ -80,6 +80,25 @@ export async function renderTemplate(dir: string, data: Record<string, unknown>)
   return files;
 }
 
+/**
+ * A project built around the team's data: its config files replace the
+ * sample's, its data file replaces the sample data (data/*), everything else
+ * stays as rendered.
+ */
+export function withDataset(
+  files: PlannedFile[],
+  config: Record<string, string>,
+  dataPath: string,
+  bytes: Buffer,
+): PlannedFile[] {
+  const kept = files.filter((f) => !(f.path in config) && !f.path.startsWith('data/'));
+  return [
+    ...kept,
+    ...Object.entries(config).map(([path, content]) => ({ path, content })),
+    { path: dataPath, content: bytes },
+  ].sort((a, b) => a.path.localeCompare(b.path));
+}
+
 /** Files of `dir` that would make it "not empty" for the scaffolder (a `.git` folder alone is fine). */
 export async function existingEntries(dir: string): Promise<string[]> {
   if (!existsSync(dir)) return [];

@@ -67,6 +67,9 @@ export function cairnSpec(
  */
 export const TEMPLATE_LIBRARIES = {
   'ml-random-forest': '^2.1.0',
+  // `npm run ci` type-checks the project: the compiler checks every wire of the pipeline.
+  typescript: '^5.9.0',
+  '@types/node': '^20.19.0',
   zod: '^4.1.0',
   vitest: '^4.1.0',
   yaml: '^2.9.1',

@@ -4,17 +4,23 @@
  * steps/train.ts; nothing here fits anything.
  */
 import { CairnError, ErrorCodes } from '@cairn/core';
-import { RandomForestClassifier } from 'ml-random-forest';
+import { RandomForestClassifier, RandomForestRegression } from 'ml-random-forest';
 
 /** The bundle flavor: the library that loads the model. */
 export const FLAVOR = 'ml-random-forest';
 
-type ForestJSON = Parameters<typeof RandomForestClassifier.load>[0];
+type ClassifierJSON = Parameters<typeof RandomForestClassifier.load>[0];
+type RegressionJSON = Parameters<typeof RandomForestRegression.load>[0];
 
 /** A fitted classifier over the encoded classes 0…classes−1. */
 export interface Classifier {
   /** Per row, the probability of each class (they sum to 1). */
   predictProba(features: number[][]): number[][];
+}
+
+/** A fitted regression model. */
+export interface Regressor {
+  predict(features: number[][]): number[];
 }
 
 /**
@@ -38,11 +44,11 @@ export function forestClassifier(forest: RandomForestClassifier, classes: number
   };
 }
 
-/**
- * Rebuild the classifier from the `model.json` of a bundle.
- * @throws CAIRN_ARTIFACT_TYPE_MISMATCH for another flavor or a payload the library refuses
- */
-export function loadClassifier(flavor: string, payload: unknown, classes: number): Classifier {
+export function forestRegressor(forest: RandomForestRegression): Regressor {
+  return { predict: (features) => (features.length === 0 ? [] : forest.predict(features)) };
+}
+
+function load<T>(flavor: string, build: () => T): T {
   if (flavor !== FLAVOR) {
     throw new CairnError(
       ErrorCodes.ARTIFACT_TYPE_MISMATCH,
@@ -50,7 +56,7 @@ export function loadClassifier(flavor: string, payload: unknown, classes: number
     );
   }
   try {
-    return forestClassifier(RandomForestClassifier.load(payload as ForestJSON), classes);
+    return build();
   } catch (cause) {
     throw new CairnError(
       ErrorCodes.ARTIFACT_TYPE_MISMATCH,
@@ -58,6 +64,21 @@ export function loadClassifier(flavor: string, payload: unknown, classes: number
       { cause },
     );
   }
+}
+
+/**
+ * Rebuild the classifier from the `model.json` of a bundle.
+ * @throws CAIRN_ARTIFACT_TYPE_MISMATCH for another flavor or a payload the library refuses
+ */
+export function loadClassifier(flavor: string, payload: unknown, classes: number): Classifier {
+  return load(flavor, () =>
+    forestClassifier(RandomForestClassifier.load(payload as ClassifierJSON), classes),
+  );
+}
+
+/** Rebuild the regression forest from the `model.json` of a bundle. */
+export function loadRegressor(flavor: string, payload: unknown): Regressor {
+  return load(flavor, () => forestRegressor(RandomForestRegression.load(payload as RegressionJSON)));
 }
 
 /** Index of the largest value; the first one on ties, so predictions are deterministic. */
