@@ -70,10 +70,12 @@ export interface ExecuteOptions {
   /** Receives the step's log lines as they happen. */
   onLog?(line: StepLogLine): void;
   /**
-   * The live step object, when the orchestrator has it. In-process executors
-   * use it instead of loading the pipeline module; others ignore it.
+   * The live step object (an `AnyStep`), when the orchestrator has it.
+   * In-process executors hand it to the step runner instead of loading the
+   * pipeline module; others ignore it. Opaque here so that the contract does
+   * not depend on the authoring API.
    */
-  local?: { step: import('../step').AnyStep };
+  local?: { step: unknown };
 }
 
 /** What `create` receives. */

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { CairnError, ErrorCodes, type ExecutorDescriptor } from '@cairn/core';
+import { type AnyStep, CairnError, ErrorCodes, type ExecutorDescriptor } from '@cairn/core';
 import { runStepTask } from '../runner';
 
 export interface InProcessOptions {
@@ -41,7 +41,7 @@ export function inProcess(options: InProcessOptions = {}): ExecutorDescriptor<In
             storage: context.storage,
             signal: execute.signal,
             ...(execute.onLog ? { onLog: execute.onLog } : {}),
-            ...(execute.local?.step ? { step: execute.local.step } : {}),
+            ...(execute.local?.step ? { step: execute.local.step as AnyStep } : {}),
           }),
         close: async () => {},
       };
