@@ -89,7 +89,8 @@ export async function executeStep(
         outputs,
       };
     } catch (error) {
-      lastError = errorSummary(error);
+      // Scrubbed here, before the error reaches the store, the events or the result.
+      lastError = run.scrub.deep(errorSummary(error));
       if (signal.aborted || attempt >= maxAttempts || !retryable(error)) break;
       const delayMs = backoffMs * 2 ** (attempt - 1);
       run.emit({

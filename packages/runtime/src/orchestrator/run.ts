@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import {
   type ArtifactRef,
   CairnError,
+  type CairnEvent,
   ErrorCodes,
   type Executor,
   newId,
@@ -18,6 +19,7 @@ import { prepareRun } from './prepare';
 import { markAbandonedRuns, runProvenance } from './provenance';
 import { now, type RunRecorder, recordCached, recordSkipped, storeConfigBundle } from './records';
 import { schedule } from './schedule';
+import { secretScrubber } from './secrets';
 import { runServices } from './services';
 import type { RunOptions, RunResult, StepOutcome } from './types';
 
@@ -39,7 +41,7 @@ import type { RunOptions, RunResult, StepOutcome } from './types';
 export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunResult> {
   const started = performance.now();
   const { storage, metadata } = options;
-  const emit = options.onEvent ?? (() => {});
+  const onEvent = options.onEvent ?? (() => {});
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const [prepared, provenance] = await Promise.all([
     prepareRun(pipeline, options),
@@ -47,6 +49,9 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   ]);
   if (options.signal?.aborted)
     throw new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled before it started');
+  const scrub = secretScrubber(prepared, options.environment ?? process.env);
+  // Events carry step errors and log lines: no resolved secret leaves through them.
+  const emit = (event: CairnEvent) => onEvent(scrub.deep(event));
   await metadata.init?.();
   await markAbandonedRuns(metadata);
 
@@ -72,6 +77,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     bundle,
     configDigests,
     counts: { executed: 0, cached: 0, failed: 0, skipped: 0 },
+    scrub,
   };
   emit({
     type: 'run.started',
@@ -133,7 +139,7 @@ async function startExecutor(run: RunRecorder, options: RunOptions, started: num
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     });
   } catch (error) {
-    const message = (error as Error).message.split('\n')[0] ?? 'the executor could not start';
+    const message = run.scrub.text((error as Error).message.split('\n')[0] ?? 'the executor could not start');
     const finishedAt = now();
     const counts: RunCounts = { executed: 0, cached: 0, failed: 0, skipped: 0 };
     const line = `executor: ${message}`;
