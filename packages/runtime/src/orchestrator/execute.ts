@@ -9,6 +9,7 @@ import {
   CairnError,
   ErrorCodes,
   type Executor,
+  type ModelRegistry,
   newId,
   type PipelineNode,
   type PlanReason,
@@ -166,10 +167,30 @@ async function dispatch(
         signal,
         onLog,
         step: node.step,
-        ...(await context.services.for(definition)),
+        ...scrubbedServices(await context.services.for(definition), run),
       })
     : await context.executor.execute(task, { signal, onLog, local: { step: node.step } });
   return result.outputs;
+}
+
+/**
+ * The registry keeps what a step registers for good: a description built
+ * from the resolved config stores the `${env:…}` reference, not the secret.
+ */
+function scrubbedServices<T extends { registry?: ModelRegistry }>(services: T, run: RunRecorder): T {
+  const { registry } = services;
+  if (!registry) return services;
+  const registerModel: ModelRegistry['registerModel'] = (input) =>
+    registry.registerModel(run.scrub.deep(input));
+  // A proxy, not a copy: the registry may be a class instance whose methods need their own `this`.
+  const scrubbed = new Proxy(registry, {
+    get(target, property) {
+      if (property === 'registerModel') return registerModel;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { ...services, registry: scrubbed };
 }
 
 /** Every declared output exists, has the declared type, and is in storage with the reported size. */
