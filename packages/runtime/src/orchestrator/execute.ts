@@ -142,6 +142,7 @@ function stepTask(
     step: node.name,
     pipeline: { module: context.pipeline.module, export: '*', name: context.pipeline.name },
     config: context.prepared.configs.get(node.name)!.value,
+    storedConfig: context.prepared.configs.get(node.name)!.stored,
     inputs,
     attempt: 1,
     tmpDir: context.tmpDir,
