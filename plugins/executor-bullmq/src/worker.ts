@@ -15,7 +15,14 @@ import {
 import { importModule, resolveEnvRefs, runStepTask } from '@cairn/runtime';
 import type { Job, Worker } from 'bullmq';
 import { probe, redact, redisOptions, resolveEndpoint } from './options';
-import { type CancelMessage, cancelChannel, type JobOutcome, logChannel, PREFIX } from './protocol';
+import {
+  type CancelMessage,
+  cancelChannel,
+  type JobData,
+  type JobOutcome,
+  logChannel,
+  PREFIX,
+} from './protocol';
 
 /** Options of {@link startWorker}. */
 export interface StartWorkerOptions {
