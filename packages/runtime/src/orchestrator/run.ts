@@ -13,6 +13,7 @@ import {
   type RunRecord,
 } from '@cairn/core';
 import { inProcess } from '../executors/in-process';
+import { reclaimScratch } from '../scratch';
 import { cacheKey, decideCache, previousExecutions } from './cache';
 import { executeStep, type StepExecution } from './execute';
 import { prepareRun } from './prepare';
@@ -53,7 +54,9 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   // Events carry step errors and log lines: no resolved secret leaves through them.
   const emit = (event: CairnEvent) => onEvent(scrub.deep(event));
   await metadata.init?.();
-  await markAbandonedRuns(metadata);
+  const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
+  // Workdirs of runs that were killed (their resolved config.json included) go before this run adds its own.
+  await Promise.all([markAbandonedRuns(metadata), reclaimScratch(tmpDir)]);
 
   const { bundle, configDigests } = await storeConfigBundle(pipeline, prepared, storage);
   const record: RunRecord = {
@@ -103,7 +106,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       services,
       signal: controller.signal,
       pipeline: { module: pipeline.module ?? '', name: pipeline.name },
-      tmpDir: resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp')),
+      tmpDir,
     };
     const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
     const limit = Math.max(1, Math.min(options.concurrency ?? executor.concurrency, executor.concurrency));
