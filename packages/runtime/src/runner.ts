@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -26,7 +26,7 @@ import {
 } from '@cairn/core';
 import { materializeArtifact, readSmallBlob, storeArtifact } from './artifacts/io';
 import { importModule } from './load';
-import { scratchPrefix } from './scratch';
+import { PROCESS_GROUP_FILE, scratchPrefix } from './scratch';
 
 export interface RunStepTaskOptions {
   storage: StorageDriver;
@@ -374,6 +374,8 @@ async function runCommand(
         }
       };
     };
+    // Recorded beside the config: if this process dies without killing the group, the next run does (reclaimScratch).
+    if (child.pid) writeFileSync(join(workdir, PROCESS_GROUP_FILE), String(child.pid));
     child.stdout.on('data', lines('info', false));
     child.stderr.on('data', lines('warn', true));
     const kill = () => {
