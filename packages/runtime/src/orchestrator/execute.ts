@@ -45,6 +45,7 @@ export async function executeStep(
     cacheable: boolean;
     inputs: Record<string, ArtifactRef>;
     reason: PlanReason;
+    detail?: string;
     started: number;
   },
 ): Promise<StepOutcome> {
@@ -67,6 +68,7 @@ export async function executeStep(
       step: node.name,
       attempt,
       reason: step.reason,
+      ...(step.detail ? { detail: step.detail } : {}),
     });
     try {
       const produced = await dispatch(context, node, task);

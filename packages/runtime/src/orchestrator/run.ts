@@ -200,7 +200,14 @@ async function processNode(
   }
   // A cached result whose bytes are gone or corrupt is never used: forget it and rebuild.
   if (decision.broken) await run.metadata.invalidateCache(key);
-  return executeStep(context, node, { key, cacheable, inputs, reason: decision.reason, started });
+  return executeStep(context, node, {
+    key,
+    cacheable,
+    inputs,
+    reason: decision.reason,
+    ...(decision.detail ? { detail: decision.detail } : {}),
+    started,
+  });
 }
 
 /** Close the run record with its status, counts and first error; the result per step. */
