@@ -13,7 +13,14 @@ interface EventBase {
 
 export type CairnEvent =
   | (EventBase & { type: 'run.started'; pipeline: string; env: string; steps: string[] })
-  | (EventBase & { type: 'step.started'; step: string; attempt: number; reason: PlanReason })
+  | (EventBase & {
+      type: 'step.started';
+      step: string;
+      attempt: number;
+      reason: PlanReason;
+      /** What the reason is about: `output model sha256:…` for `corrupt`, the changed file for `code-changed`. */
+      detail?: string;
+    })
   | (EventBase & {
       type: 'step.cached';
       step: string;
@@ -75,7 +82,8 @@ export type CairnEventType = CairnEvent['type'];
  * - `config-changed`, `code-changed`, `input-changed`: the cache key differs in that part
  * - `forced`: `--force` named it
  * - `no-cache`: caching is off for the run or the step
- * - `missing-artifact`: a cached result exists but an output is gone or corrupt
+ * - `missing-artifact`: a cached result exists but an output is gone from storage
+ * - `corrupt`: a cached result exists but an output's bytes no longer match its digest
  * - `upstream`: an upstream step will run, so its inputs are not known yet
  * - `state-changed`: a cached result exists but the step's `reuse` check refused it
  */
@@ -88,5 +96,6 @@ export type PlanReason =
   | 'forced'
   | 'no-cache'
   | 'missing-artifact'
+  | 'corrupt'
   | 'upstream'
   | 'state-changed';

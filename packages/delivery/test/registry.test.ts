@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,4 +134,25 @@ describe('register and gate steps', () => {
 
 it('json() handles carry their type through a registration', () => {
   expect(json().name).toBe('json');
+});
+
+describe('register step and secrets', () => {
+  it('a description built from an ${env:…} reference is stored with the reference, not the value', async () => {
+    const secret = 'tok-5eCr3t-99887766';
+    const result = await runPipeline(training, {
+      storage,
+      metadata,
+      projectDir: dir,
+      environment: { DATA_TOKEN: secret },
+      configs: {
+        train: { quality: 0.9 },
+        register: { model: 'toy', description: 'trained on https://data/?token=${env:DATA_TOKEN}' },
+        gate: { metric: 'macro_f1' },
+      },
+    });
+    expect(result.status).toBe('succeeded');
+    const version = await metadata.getModelVersion('toy', 1);
+    expect(version?.description).toBe('trained on https://data/?token=${env:DATA_TOKEN}');
+    expect(JSON.stringify(await metadata.listModelVersions('toy'))).not.toContain(secret);
+  });
 });

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -26,6 +26,7 @@ import {
 } from '@cairn/core';
 import { materializeArtifact, readSmallBlob, storeArtifact } from './artifacts/io';
 import { importModule } from './load';
+import { PROCESS_GROUP_FILE, scratchPrefix } from './scratch';
 
 export interface RunStepTaskOptions {
   storage: StorageDriver;
@@ -71,7 +72,11 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
   // The attempt's scratch folder is only named here: whatever writes into it
   // makes it (recursive mkdir), so a step that reads small inputs and returns
   // JSON costs no folder at all.
-  const workdir = join(task.tmpDir, `${task.step}-${task.attempt}-${randomBytes(6).toString('hex')}`);
+  // Named after this process: a run that finds it after this process died reclaims it (config.json may hold secrets).
+  const workdir = join(
+    task.tmpDir,
+    `${scratchPrefix()}${task.step}-${task.attempt}-${randomBytes(6).toString('hex')}`,
+  );
   try {
     throwIfAborted(controller.signal, task.step);
     const inputPaths: Record<string, string> = {};
@@ -369,6 +374,8 @@ async function runCommand(
         }
       };
     };
+    // Recorded beside the config: if this process dies without killing the group, the next run does (reclaimScratch).
+    if (child.pid) writeFileSync(join(workdir, PROCESS_GROUP_FILE), String(child.pid));
     child.stdout.on('data', lines('info', false));
     child.stderr.on('data', lines('warn', true));
     const kill = () => {

@@ -132,13 +132,26 @@ describe('runPipeline', () => {
     await writeFile(path, bytes);
     expect(await storage.verify(digest)).toBe('corrupt');
 
+    // Reported as corrupt, naming the output and its digest: not as a deleted object.
+    const plan = await planPipeline(numbers, {
+      storage,
+      metadata,
+      projectDir: dir,
+      configs: { source: { n: 3 } },
+    });
+    expect(plan.steps.find((s) => s.step === 'power')).toMatchObject({
+      action: 'run',
+      reason: 'corrupt',
+      detail: `output powered ${digest}`,
+    });
     const second = options({ configs: { source: { n: 3 } } });
     const result = await runPipeline(numbers, second);
     expect(result.status).toBe('succeeded');
     expect(executed(second.events)).toEqual(['power']);
     expect(second.events.find((e) => e.type === 'step.started')).toMatchObject({
       step: 'power',
-      reason: 'missing-artifact',
+      reason: 'corrupt',
+      detail: `output powered ${digest}`,
     });
     expect(await storage.verify(digest)).toBe('ok');
     expect(result.steps.power!.outputs.powered!.digest).toBe(digest);

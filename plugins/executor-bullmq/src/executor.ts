@@ -22,6 +22,7 @@ import {
 import {
   type CancelMessage,
   cancelChannel,
+  type JobData,
   type JobOutcome,
   jobIdFor,
   type LogMessage,
@@ -153,7 +154,13 @@ class BullmqExecutor implements Executor {
     }
     if (options.signal.aborted) throw cancelled(task);
     const jobId = jobIdFor(task);
-    const data: StepTask = { ...task, storage: task.storage ?? this.storage };
+    // Job data stays in Redis for days: it carries the stored config (`${env:…}` references), which the worker resolves.
+    const { storedConfig, ...rest } = task;
+    const data: JobData = {
+      ...rest,
+      ...(storedConfig !== undefined ? { config: storedConfig, configIsStored: true } : {}),
+      storage: task.storage ?? this.storage,
+    };
 
     return new Promise<StepTaskResult>((resolve, reject) => {
       let settled = false;

@@ -11,7 +11,14 @@
  * - Cancellation goes over another channel ({@link cancelChannel}): every
  *   worker hears it and the one running the job aborts the step's signal.
  */
-import type { SerializedError, StepLogLine, StepTaskResult } from '@cairn/core';
+import type { SerializedError, StepLogLine, StepTask, StepTaskResult } from '@cairn/core';
+
+/**
+ * A job's data: the task, whose `config` is the stored one (`${env:…}`
+ * references kept) when `configIsStored` is set; the worker resolves it from
+ * its own environment, so Redis never holds a resolved secret.
+ */
+export type JobData = Omit<StepTask, 'storedConfig'> & { configIsStored?: true };
 
 export type JobOutcome = { ok: true; result: StepTaskResult } | { ok: false; error: SerializedError };
 

@@ -12,10 +12,17 @@ import {
   type StorageDriver,
   serializeError,
 } from '@cairn/core';
-import { importModule, runStepTask } from '@cairn/runtime';
+import { importModule, resolveEnvRefs, runStepTask } from '@cairn/runtime';
 import type { Job, Worker } from 'bullmq';
 import { probe, redact, redisOptions, resolveEndpoint } from './options';
-import { type CancelMessage, cancelChannel, type JobOutcome, logChannel, PREFIX } from './protocol';
+import {
+  type CancelMessage,
+  cancelChannel,
+  type JobData,
+  type JobOutcome,
+  logChannel,
+  PREFIX,
+} from './protocol';
 
 /** Options of {@link startWorker}. */
 export interface StartWorkerOptions {
@@ -120,7 +127,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
   const publisher = new Redis(connection);
   publisher.on('error', () => {});
 
-  const processor = async (job: Job<StepTask>, token?: string, lockSignal?: AbortSignal) => {
+  const processor = async (job: Job<JobData>, token?: string, lockSignal?: AbortSignal) => {
     const data = job.data;
     const id = job.id!;
     const about: WorkerJob = {
@@ -143,7 +150,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
     let outcome: JobOutcome;
     try {
       // Inside the try: a module missing on this worker is the step's error, reported to the run.
-      const task = localTask(data, projectDir);
+      const { configIsStored, ...sent } = data;
+      const task = localTask(
+        configIsStored ? { ...sent, config: resolveEnvRefs(sent.config) } : sent,
+        projectDir,
+      );
       const result = await runStepTask(task, {
         storage: await storageFor(task.storage, task.projectDir, storages),
         signal: controller.signal,
@@ -176,7 +187,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
     return outcome;
   };
 
-  const worker: Worker<StepTask, JobOutcome> = new Worker(queueName, processor, {
+  const worker: Worker<JobData, JobOutcome> = new Worker(queueName, processor, {
     connection,
     prefix: PREFIX,
     concurrency,

@@ -8,7 +8,7 @@ import { inProcess, localStore, type RunOptions, runPipeline } from '@cairn/runt
 import { freePort, memoryMetadata, memoryStore } from '@cairn/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bullmqExecutor, localTask } from '../src/index';
-import { fanout, listening, slow } from './fixtures/pipelines';
+import { fanout, listening, secretive, slow } from './fixtures/pipelines';
 import { type ChildWorker, startChildWorker, uniqueQueue } from './helpers';
 
 const url = () => inject('redisUrl');
@@ -289,6 +289,58 @@ describe('distributed runs on worker processes', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(workers[0]!.events.filter((e) => e.type === 'started')).toEqual([]);
     expect(existsSync(join(dir, 'never.txt'))).toBe(false);
+  });
+});
+
+describe('secrets', () => {
+  it('job data in Redis holds the ${env:…} reference; the worker resolves it from its own environment', async () => {
+    const secret = 'redis-job-Secr3t-0042';
+    const queue = uniqueQueue('secrets');
+    process.env.BULLMQ_TEST_SECRET = secret;
+    try {
+      workers = [await startChildWorker({ url: url(), queue })];
+    } finally {
+      delete process.env.BULLMQ_TEST_SECRET;
+    }
+    const { result } = await run(
+      secretive,
+      bullmqExecutor({ connection: url(), queue, allowLocalStorage: true }),
+      {
+        configs: { connect: { url: 'postgres://app:${env:BULLMQ_TEST_SECRET}@db' } },
+        environment: { BULLMQ_TEST_SECRET: secret },
+      },
+    );
+    expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+    const chunks: Buffer[] = [];
+    for await (const chunk of await storage.get(result.steps.connect!.outputs.seen!.digest))
+      chunks.push(Buffer.from(chunk));
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({
+      length: 'postgres://app:@db'.length + secret.length,
+      tail: '2@db',
+    });
+
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(url(), { lazyConnect: true });
+    try {
+      await redis.connect();
+      const keys = await redis.keys(`bull:${queue}:*`);
+      const jobs: string[] = [];
+      for (const key of keys) {
+        if ((await redis.type(key)) !== 'hash') continue;
+        const data = await redis.hget(key, 'data');
+        if (data) jobs.push(data);
+      }
+      expect(jobs).toHaveLength(1);
+      expect(JSON.parse(jobs[0]!).config).toEqual({ url: 'postgres://app:${env:BULLMQ_TEST_SECRET}@db' });
+      for (const key of keys) {
+        const dump = JSON.stringify(
+          (await redis.type(key)) === 'hash' ? await redis.hgetall(key) : await redis.dump(key),
+        );
+        expect(dump, key).not.toContain(secret);
+      }
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 

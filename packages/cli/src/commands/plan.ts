@@ -50,7 +50,7 @@ export default class Plan extends CairnCommand {
           plan.steps.map((s) => [
             s.step,
             s.action === 'cached' ? colorStatus('cached') : colorStatus('running').replace('running', 'run'),
-            s.reason,
+            s.detail ? `${s.reason}: ${s.detail}` : s.reason,
             s.dependsOn.join(', '),
           ]),
         ),

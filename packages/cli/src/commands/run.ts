@@ -57,13 +57,15 @@ export default class Run extends CairnCommand {
 
     const controller = new AbortController();
     let interrupts = 0;
-    const onSigint = () => {
+    // SIGTERM (a supervisor, `kill`, a CI timeout) cancels like Ctrl-C: the run ends `cancelled` and its command steps are killed.
+    const onSignal = (signal: NodeJS.Signals) => {
       interrupts += 1;
-      if (interrupts > 1) process.exit(130);
+      if (interrupts > 1) process.exit(signal === 'SIGTERM' ? 143 : 130);
       renderer.note('Cancelling: waiting for running steps to stop (Ctrl-C again to quit at once)…');
-      controller.abort(new core.CairnError(core.ErrorCodes.RUN_CANCELLED, 'Run cancelled (SIGINT)'));
+      controller.abort(new core.CairnError(core.ErrorCodes.RUN_CANCELLED, `Run cancelled (${signal})`));
     };
-    process.on('SIGINT', onSigint);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       const pipeline = await stack.pipeline(args.pipeline);
       const result = await runtime.runPipeline(pipeline, {
@@ -85,7 +87,8 @@ export default class Run extends CairnCommand {
       }
     } finally {
       renderer.stop();
-      process.off('SIGINT', onSigint);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       await stack.close();
     }
   }

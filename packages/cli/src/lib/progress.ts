@@ -53,7 +53,7 @@ export function lineRenderer(write: Write): Renderer {
           break;
         case 'step.started':
           line(
-            `${event.step}: running (${event.reason}${event.attempt > 1 ? `, attempt ${event.attempt}` : ''})`,
+            `${event.step}: running (${event.reason}${event.detail ? `: ${event.detail}` : ''}${event.attempt > 1 ? `, attempt ${event.attempt}` : ''})`,
           );
           break;
         case 'step.cached':
@@ -158,7 +158,11 @@ export function liveRenderer(write: Write): Renderer {
           for (const step of event.steps) rows.set(step, { state: 'waiting' });
           break;
         case 'step.started':
-          set(event.step, { state: 'running', startedAt: Date.now(), detail: event.reason });
+          set(event.step, {
+            state: 'running',
+            startedAt: Date.now(),
+            detail: event.detail ? `${event.reason}: ${event.detail}` : event.reason,
+          });
           break;
         case 'step.cached':
           set(event.step, { state: 'cached', durationMs: event.durationMs, detail: '' });

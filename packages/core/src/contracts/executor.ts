@@ -38,6 +38,12 @@ export interface StepTask {
    * It crosses to the worker but is never written to metadata or logs.
    */
   config: unknown;
+  /**
+   * The same config as stored: `${env:…}` references kept. An executor that
+   * sends the task to another process sends this instead of `config` and
+   * resolves it there (`resolveEnvRefs`), so no queue holds a secret.
+   */
+  storedConfig?: unknown;
   inputs: Record<string, ArtifactRef>;
   /** 1 for the first attempt. */
   attempt: number;

@@ -109,10 +109,21 @@ function missReason(
   return 'code-changed';
 }
 
-/** True when every output of a cache entry is still in storage with the right bytes. */
-async function outputsVerify(storage: StorageDriver, outputs: Record<string, ArtifactRef>): Promise<boolean> {
-  const results = await Promise.all(Object.values(outputs).map((ref) => storage.verify(ref.digest)));
-  return results.every((result) => result === 'ok');
+/** The first output of a cache entry that is gone or corrupt in storage, if any (corruption first: it is the worse news). */
+async function brokenOutput(
+  storage: StorageDriver,
+  outputs: Record<string, ArtifactRef>,
+): Promise<{ reason: 'missing-artifact' | 'corrupt'; detail: string } | undefined> {
+  const entries = Object.entries(outputs);
+  const results = await Promise.all(entries.map(([, ref]) => storage.verify(ref.digest)));
+  const at = (state: string) => results.indexOf(state as never);
+  const index = at('corrupt') >= 0 ? at('corrupt') : at('missing');
+  if (index < 0) return undefined;
+  const [name, ref] = entries[index]!;
+  return {
+    reason: results[index] === 'corrupt' ? 'corrupt' : 'missing-artifact',
+    detail: `output ${name} ${ref.digest}`,
+  };
 }
 
 /** The declared outputs (names and types) match what a cache entry holds. */
@@ -159,7 +170,7 @@ async function reusable(
 /** What the cache says about one step: reuse this entry, or run for this reason. */
 export type CacheDecision =
   | { reuse: CacheEntry }
-  | { reason: Exclude<PlanReason, 'cached' | 'upstream'>; broken?: CacheEntry };
+  | { reason: Exclude<PlanReason, 'cached' | 'upstream'>; detail?: string; broken?: CacheEntry };
 
 /**
  * The one cache decision `runPipeline` acts on and `planPipeline` reports:
@@ -187,9 +198,9 @@ export async function decideCache(
   if (node.step.definition.cache === false || context.noCache) return { reason: 'no-cache' };
   const entry = await context.metadata.lookupCache(key);
   if (!entry) return { reason: missReason(node, prepared, inputs, context.previous.get(node.name)) };
-  if (!outputsMatch(node, entry.outputs) || !(await outputsVerify(context.storage, entry.outputs))) {
-    return { reason: 'missing-artifact', broken: entry };
-  }
+  if (!outputsMatch(node, entry.outputs)) return { reason: 'missing-artifact', broken: entry };
+  const broken = await brokenOutput(context.storage, entry.outputs);
+  if (broken) return { ...broken, broken: entry };
   const reuse = await reusable(
     node,
     prepared,

@@ -9,6 +9,7 @@ import {
   CairnError,
   ErrorCodes,
   type Executor,
+  type ModelRegistry,
   newId,
   type PipelineNode,
   type PlanReason,
@@ -44,6 +45,7 @@ export async function executeStep(
     cacheable: boolean;
     inputs: Record<string, ArtifactRef>;
     reason: PlanReason;
+    detail?: string;
     started: number;
   },
 ): Promise<StepOutcome> {
@@ -66,6 +68,7 @@ export async function executeStep(
       step: node.name,
       attempt,
       reason: step.reason,
+      ...(step.detail ? { detail: step.detail } : {}),
     });
     try {
       const produced = await dispatch(context, node, task);
@@ -89,7 +92,8 @@ export async function executeStep(
         outputs,
       };
     } catch (error) {
-      lastError = errorSummary(error);
+      // Scrubbed here, before the error reaches the store, the events or the result.
+      lastError = run.scrub.deep(errorSummary(error));
       if (signal.aborted || attempt >= maxAttempts || !retryable(error)) break;
       const delayMs = backoffMs * 2 ** (attempt - 1);
       run.emit({
@@ -140,6 +144,7 @@ function stepTask(
     step: node.name,
     pipeline: { module: context.pipeline.module, export: '*', name: context.pipeline.name },
     config: context.prepared.configs.get(node.name)!.value,
+    storedConfig: context.prepared.configs.get(node.name)!.stored,
     inputs,
     attempt: 1,
     tmpDir: context.tmpDir,
@@ -165,10 +170,30 @@ async function dispatch(
         signal,
         onLog,
         step: node.step,
-        ...(await context.services.for(definition)),
+        ...scrubbedServices(await context.services.for(definition), run),
       })
     : await context.executor.execute(task, { signal, onLog, local: { step: node.step } });
   return result.outputs;
+}
+
+/**
+ * The registry keeps what a step registers for good: a description built
+ * from the resolved config stores the `${env:…}` reference, not the secret.
+ */
+function scrubbedServices<T extends { registry?: ModelRegistry }>(services: T, run: RunRecorder): T {
+  const { registry } = services;
+  if (!registry) return services;
+  const registerModel: ModelRegistry['registerModel'] = (input) =>
+    registry.registerModel(run.scrub.deep(input));
+  // A proxy, not a copy: the registry may be a class instance whose methods need their own `this`.
+  const scrubbed = new Proxy(registry, {
+    get(target, property) {
+      if (property === 'registerModel') return registerModel;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { ...services, registry: scrubbed };
 }
 
 /** Every declared output exists, has the declared type, and is in storage with the reported size. */

@@ -45,10 +45,16 @@ export async function planPipeline(
         if (ref) inputs[name] = ref;
         else inputsKnown = false;
       }
-      const planned = (action: PlannedStep['action'], reason: PlanReason, key?: string): PlannedStep => ({
+      const planned = (
+        action: PlannedStep['action'],
+        reason: PlanReason,
+        key?: string,
+        detail?: string,
+      ): PlannedStep => ({
         step: node.name,
         action,
         reason,
+        ...(detail ? { detail } : {}),
         dependsOn,
         ...(key ? { cacheKey: key } : {}),
       });
@@ -68,7 +74,7 @@ export async function planPipeline(
       if ('reuse' in decision) {
         known.set(node.name, decision.reuse.outputs);
         steps.push(planned('cached', 'cached', key));
-      } else steps.push(planned('run', decision.reason, key));
+      } else steps.push(planned('run', decision.reason, key, decision.detail));
     }
   }
 }

@@ -18,6 +18,7 @@ import {
   sha256,
 } from '@cairn/core';
 import type { PreparedRun } from './prepare';
+import type { SecretScrubber } from './secrets';
 
 /** The state every record of one run shares. */
 export interface RunRecorder {
@@ -29,6 +30,8 @@ export interface RunRecorder {
   /** Each step's config digest. */
   configDigests: Record<string, string>;
   counts: RunCounts;
+  /** Replaces resolved secrets by their references in what is recorded. */
+  scrub: SecretScrubber;
   /** The first step failure in time order: the run's error. */
   firstError?: { step: string; code?: string; message: string };
 }

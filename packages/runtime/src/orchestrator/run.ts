@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import {
   type ArtifactRef,
   CairnError,
+  type CairnEvent,
   ErrorCodes,
   type Executor,
   newId,
@@ -12,12 +13,14 @@ import {
   type RunRecord,
 } from '@cairn/core';
 import { inProcess } from '../executors/in-process';
+import { reclaimScratch } from '../scratch';
 import { cacheKey, decideCache, previousExecutions } from './cache';
 import { executeStep, type StepExecution } from './execute';
 import { prepareRun } from './prepare';
 import { markAbandonedRuns, runProvenance } from './provenance';
 import { now, type RunRecorder, recordCached, recordSkipped, storeConfigBundle } from './records';
 import { schedule } from './schedule';
+import { secretScrubber } from './secrets';
 import { runServices } from './services';
 import type { RunOptions, RunResult, StepOutcome } from './types';
 
@@ -39,7 +42,7 @@ import type { RunOptions, RunResult, StepOutcome } from './types';
 export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunResult> {
   const started = performance.now();
   const { storage, metadata } = options;
-  const emit = options.onEvent ?? (() => {});
+  const onEvent = options.onEvent ?? (() => {});
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const [prepared, provenance] = await Promise.all([
     prepareRun(pipeline, options),
@@ -47,8 +50,13 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   ]);
   if (options.signal?.aborted)
     throw new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled before it started');
+  const scrub = secretScrubber(prepared, options.environment ?? process.env);
+  // Events carry step errors and log lines: no resolved secret leaves through them.
+  const emit = (event: CairnEvent) => onEvent(scrub.deep(event));
   await metadata.init?.();
-  await markAbandonedRuns(metadata);
+  const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
+  // Workdirs of runs that were killed (their resolved config.json included) go before this run adds its own.
+  await Promise.all([markAbandonedRuns(metadata), reclaimScratch(tmpDir)]);
 
   const { bundle, configDigests } = await storeConfigBundle(pipeline, prepared, storage);
   const record: RunRecord = {
@@ -72,6 +80,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     bundle,
     configDigests,
     counts: { executed: 0, cached: 0, failed: 0, skipped: 0 },
+    scrub,
   };
   emit({
     type: 'run.started',
@@ -97,7 +106,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       services,
       signal: controller.signal,
       pipeline: { module: pipeline.module ?? '', name: pipeline.name },
-      tmpDir: resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp')),
+      tmpDir,
     };
     const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
     const limit = Math.max(1, Math.min(options.concurrency ?? executor.concurrency, executor.concurrency));
@@ -133,7 +142,7 @@ async function startExecutor(run: RunRecorder, options: RunOptions, started: num
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     });
   } catch (error) {
-    const message = (error as Error).message.split('\n')[0] ?? 'the executor could not start';
+    const message = run.scrub.text((error as Error).message.split('\n')[0] ?? 'the executor could not start');
     const finishedAt = now();
     const counts: RunCounts = { executed: 0, cached: 0, failed: 0, skipped: 0 };
     const line = `executor: ${message}`;
@@ -191,7 +200,14 @@ async function processNode(
   }
   // A cached result whose bytes are gone or corrupt is never used: forget it and rebuild.
   if (decision.broken) await run.metadata.invalidateCache(key);
-  return executeStep(context, node, { key, cacheable, inputs, reason: decision.reason, started });
+  return executeStep(context, node, {
+    key,
+    cacheable,
+    inputs,
+    reason: decision.reason,
+    ...(decision.detail ? { detail: decision.detail } : {}),
+    started,
+  });
 }
 
 /** Close the run record with its status, counts and first error; the result per step. */

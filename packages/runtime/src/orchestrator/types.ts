@@ -117,6 +117,8 @@ export interface PlannedStep {
   /** `cached`: would be reused; `run`: would execute. */
   action: 'cached' | 'run';
   reason: PlanReason;
+  /** What the reason is about: `output model sha256:…` for `corrupt`, the changed file for `code-changed`. */
+  detail?: string;
   /** Known when all inputs are known (no upstream step runs). */
   cacheKey?: string;
   /** Steps it waits for. */

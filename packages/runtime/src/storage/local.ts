@@ -20,6 +20,7 @@ import {
   type PutOptions,
   type StorageDriver,
 } from '@cairn/core';
+import { reclaimScratch, scratchPrefix } from '../scratch';
 import { asChunks, discard, hashCounter, hashStream, verifiedStream } from './verify';
 
 /** Options of {@link localStore}. */
@@ -104,7 +105,10 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
         }
       }
       await io('prepare a write in', dir, ensureTmp);
-      const tmp = join(tmpDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.tmp`);
+      const tmp = join(
+        tmpDir,
+        `${scratchPrefix()}${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.tmp`,
+      );
       // Created read-only (objects are immutable); the descriptor opened here can still write.
       const handle = await io('create a temp file in', tmpDir, () =>
         retryOnMissingDir(tmpDir, () => open(tmp, 'wx', 0o444)),
@@ -267,6 +271,8 @@ async function hashFile(path: string): Promise<string> {
 }
 
 async function cleanStaleTemps(tmpDir: string): Promise<void> {
+  // What a dead process was writing goes at once; anything else only once it is old.
+  await reclaimScratch(tmpDir);
   const names = await readdir(tmpDir).catch(() => [] as string[]);
   const cutoff = Date.now() - STALE_TEMP_MS;
   for (const name of names) {

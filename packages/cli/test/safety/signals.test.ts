@@ -1,0 +1,80 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cairn, DEV_ENTRY } from '../helpers';
+import { safetyProject } from './project';
+
+/** A process that exists and is not a zombie (an orphan killed but not yet reaped by init). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+/** `cairn run sleepy` in the background, and the pid its command step writes once it runs. */
+function startRun(dir: string): {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  sleeper: () => Promise<number>;
+} {
+  const child = spawn(process.execPath, [DEV_ENTRY, 'run', 'sleepy'], {
+    cwd: dir,
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const pidFile = join(dir, 'sleeper.pid');
+  const sleeper = async () => {
+    await until(
+      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '',
+      'the command step started',
+    );
+    return Number(readFileSync(pidFile, 'utf8'));
+  };
+  return { child, exited, sleeper };
+}
+
+const spawned: number[] = [];
+afterEach(() => {
+  for (const pid of spawned.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+});
+
+describe('cairn run and signals, with a running command step', () => {
+  it('SIGTERM cancels like Ctrl-C: the run ends cancelled and the command step dies with it', async () => {
+    const dir = await safetyProject('sigterm');
+    const run = startRun(dir);
+    const sleeper = await run.sleeper();
+    spawned.push(sleeper);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(1);
+    await until(() => !alive(sleeper), 'the command step ended');
+    const runs = await cairn(['runs', '--json'], dir);
+    expect((JSON.parse(runs.stdout) as { status: string }[]).map((r) => r.status)).toEqual(['cancelled']);
+  });
+
+  it('after SIGKILL, the next run ends the orphaned command step before running it again', async () => {
+    const dir = await safetyProject('sigkill');
+    const first = startRun(dir);
+    const sleeper = await first.sleeper();
+    spawned.push(sleeper);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // The command runs in its own process group: it outlives the killed run.
+    expect(alive(sleeper)).toBe(true);
+    const resumed = await cairn(['run', 'sleepy'], dir);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(alive(sleeper)).toBe(false);
+  });
+});
