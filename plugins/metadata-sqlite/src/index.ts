@@ -13,14 +13,15 @@ import {
   CairnError,
   ErrorCodes,
   type ExecutionRecord,
-  incumbentConflict,
   type MetadataStore,
   type ModelStage,
   type ModelVersion,
+  planStageTransition,
   type RegisterModelInput,
   type RunQuery,
   type RunRecord,
   type StageTransition,
+  type StageTransitionPlan,
   type TransitionInput,
   validateExecutionRecord,
   validateRegisterModelInput,
@@ -379,66 +380,26 @@ function writers(db: Db, sql: Statements) {
       });
       return toModel(sql.getModel.get(input.model, version) as ModelRow);
     }),
-    transition: db.transaction((input: TransitionInput) => {
+    // The shared rule decides; this transaction reads its state and applies the plan. An unknown
+    // version throws inside and rolls back; a refused attempt is committed, and thrown after.
+    transition: db.transaction((input: TransitionInput): StageTransitionPlan => {
       const row = sql.getModel.get(input.model, input.version) as ModelRow | undefined;
-      if (!row) return { missing: true as const };
-      const at = new Date().toISOString();
-      const base = { model: input.model, reason: input.reason, actor: input.actor ?? 'unknown', at };
-      if (input.expectedFrom !== undefined && input.expectedFrom !== row.stage) {
-        // The refused attempt is committed with the rest of the history; the caller gets the conflict.
+      const holders = row ? (sql.holdersOfStage.all(input.model, input.to, input.version) as ModelRow[]) : [];
+      const plan = planStageTransition(input, { current: row?.stage, holders });
+      for (const t of plan.transitions) {
+        if (t.accepted) sql.setStage.run(t.to, t.model, t.version);
         sql.insertTransition.run({
-          ...base,
-          version: input.version,
-          from_stage: row.stage,
-          to_stage: input.to,
-          accepted: 0,
+          model: t.model,
+          version: t.version,
+          from_stage: t.from,
+          to_stage: t.to,
+          reason: t.reason,
+          actor: t.actor,
+          at: t.at,
+          accepted: t.accepted ? 1 : 0,
         });
-        return {
-          conflict: `Model "${input.model}" version ${input.version} is in stage "${row.stage}", not "${input.expectedFrom}"`,
-        };
       }
-      if (input.expectedIncumbent !== undefined) {
-        const holders = sql.holdersOfStage.all(input.model, input.to, input.version) as ModelRow[];
-        const incumbent = holders.length > 0 ? Math.max(...holders.map((h) => h.version)) : null;
-        if (incumbent !== input.expectedIncumbent) {
-          sql.insertTransition.run({
-            ...base,
-            version: input.version,
-            from_stage: row.stage,
-            to_stage: input.to,
-            accepted: 0,
-          });
-          return { conflict: incumbentConflict(input, incumbent) };
-        }
-      }
-      if ((input.archivePrevious ?? true) && (input.to === 'production' || input.to === 'staging')) {
-        for (const other of sql.holdersOfStage.all(input.model, input.to, input.version) as ModelRow[]) {
-          sql.setStage.run('archived', input.model, other.version);
-          sql.insertTransition.run({
-            ...base,
-            version: other.version,
-            from_stage: other.stage,
-            to_stage: 'archived',
-            accepted: 1,
-          });
-        }
-      }
-      sql.setStage.run(input.to, input.model, input.version);
-      const transition: StageTransition = {
-        ...base,
-        version: input.version,
-        from: row.stage,
-        to: input.to,
-        accepted: true,
-      };
-      sql.insertTransition.run({
-        ...base,
-        version: input.version,
-        from_stage: row.stage,
-        to_stage: input.to,
-        accepted: 1,
-      });
-      return { transition };
+      return plan;
     }),
   };
 }
@@ -789,20 +750,9 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
     async transitionStage(input) {
       validateTransitionInput(input);
-      const outcome = await use('transitionStage', ({ tx }) => tx.transition.immediate(input));
-      if ('missing' in outcome) {
-        throw new CairnError(
-          ErrorCodes.METADATA_NOT_FOUND,
-          `Model "${input.model}" has no version ${input.version}`,
-        );
-      }
-      if ('conflict' in outcome) {
-        throw new CairnError(
-          ErrorCodes.REGISTRY_CONFLICT,
-          outcome.conflict ?? `Model "${input.model}": conflicting transition`,
-        );
-      }
-      return outcome.transition;
+      const plan = await use('transitionStage', ({ tx }) => tx.transition.immediate(input));
+      if (plan.conflict) throw plan.conflict;
+      return plan.transitions.at(-1)!;
     },
 
     async modelHistory(model) {
