@@ -28,6 +28,7 @@ export * from './orchestrator/run';
 export { deployerStateDir } from './orchestrator/services';
 export * from './orchestrator/types';
 export * from './pipeline';
+export * from './plugin-options';
 // model registry: promotion gate and the register/gate steps
 export * from './registry/deploy';
 export * from './registry/gate';

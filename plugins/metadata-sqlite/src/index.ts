@@ -16,6 +16,7 @@ import {
   type MetadataStore,
   type ModelStage,
   type ModelVersion,
+  parsePluginOptions,
   planStageTransition,
   type RegisterModelInput,
   type RunQuery,
@@ -30,7 +31,31 @@ import {
   walkLineage,
 } from '@cairn/core';
 import type BetterSqlite3 from 'better-sqlite3';
+import { z } from 'zod';
 import { appliedVersion, latestVersion, migrate } from './migrations';
+
+const PLUGIN = 'sqliteMetadata';
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** The options, checked once when the factory is called (see {@link SqliteMetadataOptions} for the docs). */
+const Options = z.strictObject(
+  {
+    file: z
+      .string({ error: 'must be a non-empty file path' })
+      .refine((file) => file.trim() !== '' && !file.includes('\0'), {
+        error: 'must be a non-empty file path',
+      })
+      .default('.cairn/metadata.db'),
+    busyTimeoutMs: z
+      .number({ error: 'must be a non-negative integer of milliseconds' })
+      .int({ error: 'must be a non-negative integer of milliseconds' })
+      .min(0, { error: 'must be a non-negative integer of milliseconds' })
+      .max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} milliseconds` })
+      .default(5000),
+    readonly: z.boolean({ error: 'must be a boolean' }).default(false),
+  },
+  { error: 'must be a file path or an options object' },
+);
 
 export interface SqliteMetadataOptions {
   /**
@@ -48,41 +73,12 @@ export interface SqliteMetadataOptions {
   readonly?: boolean;
 }
 
-const PLUGIN = 'sqliteMetadata';
-const KNOWN_OPTIONS = new Set(['file', 'busyTimeoutMs', 'readonly']);
-
-function optionError(option: string, message: string): CairnError {
-  return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${PLUGIN}: option "${option}" ${message}`, {
-    context: { plugin: '@cairn/metadata-sqlite', option },
-  });
-}
-
 function normalizeOptions(
   input: SqliteMetadataOptions | string | undefined,
 ): Required<SqliteMetadataOptions> {
-  const options: SqliteMetadataOptions = typeof input === 'string' ? { file: input } : (input ?? {});
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw optionError('options', 'must be a file path or an options object');
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key))
-      throw optionError(key, `is unknown (known: ${[...KNOWN_OPTIONS].join(', ')})`);
-  }
-  const file = options.file ?? '.cairn/metadata.db';
-  if (typeof file !== 'string' || file.trim() === '' || file.includes('\0')) {
-    throw optionError('file', `must be a non-empty file path, got ${JSON.stringify(file)}`);
-  }
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0 || busyTimeoutMs > 2_147_483_647) {
-    throw optionError(
-      'busyTimeoutMs',
-      `must be a non-negative integer of milliseconds, got ${JSON.stringify(busyTimeoutMs)}`,
-    );
-  }
-  const readonly = options.readonly ?? false;
-  if (typeof readonly !== 'boolean')
-    throw optionError('readonly', `must be a boolean, got ${JSON.stringify(readonly)}`);
-  return { file: file === ':memory:' ? file : resolve(file), busyTimeoutMs, readonly };
+  const given = typeof input === 'string' ? { file: input } : (input ?? {});
+  const options = parsePluginOptions(PLUGIN, Options, given);
+  return { ...options, file: options.file === ':memory:' ? options.file : resolve(options.file) };
 }
 
 // --- rows ↔ records --------------------------------------------------------
