@@ -222,7 +222,10 @@ describe('cairn new', () => {
     expect(lines).toContain(`@cairn:registry=${registry}`);
     expect(lines).toContain(`@acme:registry=${registry}`);
 
-    for (const bad of [['--scope', 'acme', '--registry', registry], ['--scope', '@acme']]) {
+    for (const bad of [
+      ['--scope', 'acme', '--registry', registry],
+      ['--scope', '@acme'],
+    ]) {
       const refused = await cairn(['new', 'other', ...bad, '--no-install', '--no-git'], cwd);
       expect(refused.code, bad.join(' ')).toBe(2);
       expect(refused.stderr).toMatch(/scope|registry/);
