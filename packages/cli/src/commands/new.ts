@@ -146,19 +146,25 @@ export default class New extends CairnCommand {
       );
       if (problem) throw usageError(problem.message, { hint: problem.hint });
     }
-    // Each plugin's "cairn" field says how it is wired: from this checkout, or asked of the registry.
+    // Each plugin's "cairn" field says how it is wired: read from a Cairn checkout the CLI runs in
+    // (ours, same versions), else asked of the registry.
     const manifests = new Map<string, import('../lib/plugins').PluginManifest>();
+    const checkout = link ?? (chosen.some((p) => p.short) ? workspace.monorepoPackages() : undefined);
     for (const p of chosen) {
-      const field = link?.has(p.package)
-        ? JSON.parse(
-            (await import('node:fs')).readFileSync(resolve(link.get(p.package)!.dir, 'package.json'), 'utf8'),
-          ).cairn
+      const entry = checkout?.get(p.package);
+      const field = entry
+        ? JSON.parse((await import('node:fs')).readFileSync(resolve(entry.dir, 'package.json'), 'utf8')).cairn
         : await workspace.publishedCairnField(
             p.package,
             p.short ? spec(p.package) : 'latest',
             flags.registry,
           );
       if (field === undefined && !p.short) continue; // not reachable now: installed, wired by `cairn add` later
+      if (field === undefined) {
+        throw usageError(`Could not read ${p.package}'s "cairn" field from the registry`, {
+          hint: 'Pass --registry <url> for the registry your Cairn packages are published to, or --link. Nothing was written.',
+        });
+      }
       manifests.set(p.package, plugins.readManifest(p.package, field));
     }
     // `@acme/storage-gcs` → id `gcs`; deployers are often named `deploy-…`.
