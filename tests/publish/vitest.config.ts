@@ -1,5 +1,6 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
 import { shared } from '../../vitest.shared.ts';
 
-// One long test that spawns npm, the registry and the built CLI: no parallel files, generous timeouts.
+// One file that spawns npm, the registry and the built CLI: no parallel files. Each test sets its own
+// generous backstop timeout (a hung child), never a bound on how fast the machine is.
 export default mergeConfig(shared, defineConfig({ test: { fileParallelism: false } }));

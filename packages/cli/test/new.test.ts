@@ -216,4 +216,27 @@ describe('cairn new', () => {
     const pjson = JSON.parse(readFileSync(join(cwd, 'reg-proj', 'package.json'), 'utf8'));
     expect(pjson.dependencies['@cairn/core']).toMatch(/^\^\d+\.\d+\.\d+$/);
   });
+
+  it("--scope adds the team's own scope to .npmrc, on the same registry", async () => {
+    const cwd = await tempDir('scope');
+    const registry = 'https://npm.acme.internal/';
+    const result = await cairn(
+      ['new', 'acme-proj', '--registry', registry, '--scope', '@acme', '--no-install', '--no-git'],
+      cwd,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const lines = readFileSync(join(cwd, 'acme-proj', '.npmrc'), 'utf8').split('\n');
+    expect(lines).toContain(`@cairn:registry=${registry}`);
+    expect(lines).toContain(`@acme:registry=${registry}`);
+
+    for (const bad of [
+      ['--scope', 'acme', '--registry', registry],
+      ['--scope', '@acme'],
+    ]) {
+      const refused = await cairn(['new', 'other', ...bad, '--no-install', '--no-git'], cwd);
+      expect(refused.code, bad.join(' ')).toBe(2);
+      expect(refused.stderr).toMatch(/scope|registry/);
+    }
+    expect(existsSync(join(cwd, 'other'))).toBe(false);
+  });
 });

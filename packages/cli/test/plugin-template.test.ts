@@ -46,7 +46,9 @@ describe('cairn new --template plugin, every kind', () => {
     }, () => {
       const dir = join(cwd, `${kind}-acme`);
       const pjson = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-      expect(pjson.cairn).toEqual({ kind, id: 'acme' });
+      // What `cairn add` reads to wire it: the same fields our plugins carry.
+      expect(pjson.cairn).toMatchObject({ kind, id: 'acme', options: '', env: [], team: false });
+      expect(pjson.cairn.factory).toMatch(/^acme[A-Z]/);
       expect(readFileSync(join(dir, 'src', 'index.ts'), 'utf8')).toContain(`kind: '${kind}'`);
       expect(existsSync(join(dir, '.changeset', 'config.json'))).toBe(true);
 

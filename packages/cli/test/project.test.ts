@@ -311,17 +311,38 @@ describe('a project made with cairn new --link', () => {
     expect(readFileSync(files[0]!, 'utf8')).toBe(before[0]);
   });
 
-  it('add refuses a package that is not a Cairn plugin and changes nothing', async () => {
-    const pkg = join(cwd, 'not-a-plugin');
-    await mkdir(pkg);
-    await writeFile(join(pkg, 'package.json'), JSON.stringify({ name: 'not-a-plugin', version: '1.0.0' }));
-    await writeFile(join(pkg, 'index.js'), 'export default () => ({});\n');
+  it('add refuses a package that is not a Cairn plugin, runs none of its scripts and changes nothing', async () => {
     const files = ['package.json', 'package-lock.json', 'cairn.config.ts'];
     const before = files.map((f) => readFileSync(join(dir, f), 'utf8'));
-    const result = await cairn(['add', `file:${pkg}`], dir);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/not a Cairn plugin/);
-    expect(files.map((f) => readFileSync(join(dir, f), 'utf8'))).toEqual(before);
+    const cases: Array<[string, unknown, RegExp]> = [
+      ['not-a-plugin', undefined, /no "cairn"/],
+      ['half-a-plugin', { kind: 'storage' }, /"id" must be/],
+      ['bad-options', { kind: 'storage', id: 'x', options: '{ dir: (' }, /"options" must be one balanced/],
+    ];
+    for (const [name, field, problem] of cases) {
+      const pkg = join(cwd, name);
+      const marker = join(cwd, `${name}.script-ran`);
+      await mkdir(pkg);
+      await writeFile(
+        join(pkg, 'package.json'),
+        JSON.stringify({
+          name,
+          version: '1.0.0',
+          type: 'module',
+          ...(field ? { cairn: field } : {}),
+          // Runs on a plain `npm install`: cairn add must check the package before any of this runs.
+          scripts: { install: `node -e "require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')"` },
+        }),
+      );
+      await writeFile(join(pkg, 'index.js'), 'export default () => ({});\n');
+      const result = await cairn(['add', `file:${pkg}`], dir);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(/not a Cairn plugin/);
+      expect(result.stderr).toMatch(problem);
+      expect(existsSync(marker), `${name}'s install script ran`).toBe(false);
+      expect(existsSync(join(dir, 'node_modules', name)), name).toBe(false);
+      expect(files.map((f) => readFileSync(join(dir, f), 'utf8'))).toEqual(before);
+    }
   });
 
   it('add storage-s3 and metadata-postgres configure the team env from environment variables', {

@@ -16,6 +16,8 @@ export const ErrorCodes = {
   STACK_INVALID: 'CAIRN_STACK_INVALID',
   /** A plugin factory was called with an invalid option. */
   PLUGIN_OPTIONS_INVALID: 'CAIRN_PLUGIN_OPTIONS_INVALID',
+  /** A package given to `cairn add` is not a valid Cairn plugin: its package.json "cairn" field is missing or malformed. */
+  PLUGIN_INVALID: 'CAIRN_PLUGIN_INVALID',
   /** A step definition is malformed (bad name, bad declared inputs/outputs). */
   STEP_INVALID: 'CAIRN_STEP_INVALID',
   /** The pipeline graph is invalid: cycle, missing input, type mismatch, duplicate step. */

@@ -7,6 +7,8 @@
  */
 
 export * from './metadata/rows';
+export * from './metadata/stage-rule';
+export * from './plugin-options';
 export { createPlugin } from './plugins';
 export * from './storage/verify';
 export * from './tar';

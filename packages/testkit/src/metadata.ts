@@ -36,9 +36,13 @@ import {
   type ExecutionRecord,
   type LineageGraph,
   type MetadataStore,
+  type ModelStage,
   type RunRecord,
+  type StageTransition,
   sha256,
+  type TransitionInput,
 } from '@cairn/core';
+import { planStageTransition } from '@cairn/runtime/plugin-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 
 export interface TestMetadataOptions {
@@ -1254,6 +1258,126 @@ export function testMetadata(options: TestMetadataOptions): void {
           expectedIncumbent: null,
         });
       });
+
+      // The stage rule is `planStageTransition` beside the contract; every store applies it under its
+      // own lock. Each case sets a model up, asks one transition, and checks the outcome written here
+      // and that the store recorded exactly the plan the shared rule makes from the state it was in.
+      const ruleCases: Array<{
+        title: string;
+        setup: Array<Omit<TransitionInput, 'model' | 'reason'>>;
+        ask: Omit<TransitionInput, 'model' | 'reason'>;
+        refused: boolean;
+        /** Stages of v1…v4 afterwards. */
+        stages: [ModelStage, ModelStage, ModelStage, ModelStage];
+      }> = [
+        {
+          title: 'promoting archives the previous production version',
+          setup: [{ version: 1, to: 'production' }],
+          ask: { version: 2, to: 'production' },
+          refused: false,
+          stages: ['archived', 'production', 'none', 'none'],
+        },
+        {
+          title: 'expectedIncumbent is the newest holder; every holder is archived, oldest first',
+          setup: [
+            { version: 1, to: 'production' },
+            { version: 2, to: 'production', archivePrevious: false },
+          ],
+          ask: { version: 3, to: 'production', expectedIncumbent: 2 },
+          refused: false,
+          stages: ['archived', 'archived', 'production', 'none'],
+        },
+        {
+          title: 'expectedIncumbent naming an older holder is refused',
+          setup: [
+            { version: 1, to: 'production' },
+            { version: 2, to: 'production', archivePrevious: false },
+          ],
+          ask: { version: 3, to: 'production', expectedIncumbent: 1 },
+          refused: true,
+          stages: ['production', 'production', 'none', 'none'],
+        },
+        {
+          title: 'expectedIncumbent null while another version holds the stage is refused',
+          setup: [{ version: 1, to: 'staging' }],
+          ask: { version: 2, to: 'staging', expectedIncumbent: null },
+          refused: true,
+          stages: ['staging', 'none', 'none', 'none'],
+        },
+        {
+          title: 'the version itself is never its own incumbent',
+          setup: [{ version: 1, to: 'production' }],
+          ask: { version: 1, to: 'production', expectedIncumbent: null, expectedFrom: 'production' },
+          refused: false,
+          stages: ['production', 'none', 'none', 'none'],
+        },
+        {
+          title: 'archiving does not archive the other archived versions',
+          setup: [
+            { version: 1, to: 'archived' },
+            { version: 2, to: 'production' },
+          ],
+          ask: { version: 2, to: 'archived', expectedFrom: 'production' },
+          refused: false,
+          stages: ['archived', 'archived', 'none', 'none'],
+        },
+        {
+          title: 'expectedFrom is checked before expectedIncumbent',
+          setup: [{ version: 1, to: 'production' }],
+          ask: { version: 2, to: 'production', expectedFrom: 'staging', expectedIncumbent: 1 },
+          refused: true,
+          stages: ['production', 'none', 'none', 'none'],
+        },
+        {
+          title: 'archivePrevious: false with a matching expectedIncumbent leaves the incumbent in place',
+          setup: [{ version: 4, to: 'staging' }],
+          ask: { version: 3, to: 'staging', expectedIncumbent: 4, archivePrevious: false },
+          refused: false,
+          stages: ['none', 'none', 'staging', 'staging'],
+        },
+      ];
+      for (const rule of ruleCases) {
+        it(`stage rule: ${rule.title}`, async () => {
+          const store = await open();
+          for (const w of ['w1', 'w2', 'w3', 'w4'])
+            await store.registerModel({ model: 'm', digest: digestOf(w) });
+          for (const step of rule.setup)
+            await store.transitionStage({ model: 'm', reason: 'setup', ...step });
+          const input: TransitionInput = { model: 'm', reason: 'asked', actor: 'rule', ...rule.ask };
+          const before = await store.listModelVersions('m');
+          const state = {
+            current: before.find((v) => v.version === input.version)?.stage,
+            holders: before.filter((v) => v.version !== input.version && v.stage === input.to),
+          };
+          const historyBefore = (await store.modelHistory('m')).length;
+          const plan = planStageTransition(input, state);
+
+          const outcome = await store.transitionStage(input).then(
+            (transition) => ({ transition }),
+            (error: unknown) => ({ error }),
+          );
+          if (rule.refused) {
+            expect('error' in outcome && CairnError.is(outcome.error) && outcome.error.code).toBe(
+              'CAIRN_REGISTRY_CONFLICT',
+            );
+            expect((outcome as { error: CairnError }).error.message).toBe(plan.conflict?.message);
+          } else {
+            expect('transition' in outcome, String((outcome as { error?: unknown }).error)).toBe(true);
+            const { at: _at, ...expected } = plan.transitions.at(-1)!;
+            expect((outcome as { transition: StageTransition }).transition).toMatchObject(expected);
+          }
+          const recorded = (await store.modelHistory('m')).slice(historyBefore);
+          const strip = ({ at: _at, ...t }: StageTransition) => t;
+          expect(recorded.map(strip)).toEqual(plan.transitions.map(strip));
+          expect(recorded.at(-1)).toMatchObject({
+            version: input.version,
+            to: input.to,
+            accepted: !rule.refused,
+          });
+          const after = await Promise.all([1, 2, 3, 4].map((v) => store.getModelVersion('m', v)));
+          expect(after.map((v) => v?.stage)).toEqual(rule.stages);
+        });
+      }
     });
   });
 }

@@ -1,6 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
 import { CairnError, ErrorCodes } from '@cairn/core';
 import { hasEnvRefs, resolveEnvRefs } from '@cairn/runtime';
+import { parsePluginOptions } from '@cairn/runtime/plugin-kit';
+import { z } from 'zod';
 
 /** Options of {@link bullmqExecutor}. */
 export interface BullmqExecutorOptions {
@@ -47,59 +49,56 @@ export interface BullmqExecutorOptions {
   allowLocalStorage?: boolean;
 }
 
-const KNOWN = new Set([
-  'connection',
-  'queue',
-  'concurrency',
-  'lockDurationMs',
-  'stalledIntervalMs',
-  'allowLocalStorage',
-]);
 const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+const PLUGIN = 'bullmqExecutor';
 
 export function invalid(option: string, problem: string): CairnError {
-  return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `bullmqExecutor: option "${option}" ${problem}`);
+  return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${PLUGIN}: option "${option}" ${problem}`);
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value);
-  return Array.isArray(value) ? 'an array' : typeof value;
-}
+const positive = (what = 'must be a positive integer') =>
+  z.number({ error: what }).int({ error: what }).positive({ error: what }).optional();
 
-/** Check the options as written: types and ranges, and the URL when it holds no `${env:…}` reference. */
+/** The options as written: types and ranges, and the URL when it holds no `${env:…}` reference. */
+const Options = z.strictObject({
+  // A secret: the URL may hold a password, so its value is never echoed.
+  connection: z
+    .string({ error: 'must be a redis:// URL or a ${env:NAME} reference to one' })
+    .superRefine((connection, ctx) => {
+      if (connection.trim() === '') {
+        ctx.addIssue({ code: 'custom', message: 'must be a redis:// URL or a ${env:NAME} reference to one' });
+        return;
+      }
+      if (hasEnvRefs(connection)) return;
+      try {
+        parseRedisUrl(connection, 'connection');
+      } catch (error) {
+        // parseRedisUrl's message is `bullmqExecutor: option "connection" <problem>`: keep the problem.
+        ctx.addIssue({
+          code: 'custom',
+          message: (error as Error).message.replace(/^[^"]*"connection" /, ''),
+        });
+      }
+    }),
+  queue: z
+    .string({ error: 'must be a name of letters, digits, ".", "_" and "-"' })
+    .regex(QUEUE_NAME, { error: 'must be a name of letters, digits, ".", "_" and "-"' })
+    .optional(),
+  concurrency: positive(),
+  lockDurationMs: positive().pipe(
+    z
+      .number()
+      .min(1000, { error: 'must be at least 1000 (the lock is renewed every half of it)' })
+      .optional(),
+  ),
+  stalledIntervalMs: positive(),
+  allowLocalStorage: z.boolean({ error: 'must be a boolean' }).optional(),
+});
+
+/** Check the options as written; throws `CAIRN_PLUGIN_OPTIONS_INVALID` naming the option. */
 export function validateOptions(options: unknown): asserts options is BullmqExecutorOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw invalid('connection', `is required: call bullmqExecutor({ connection: '\${env:REDIS_URL}' })`);
-  }
-  const raw = options as Record<string, unknown>;
-  for (const key of Object.keys(raw)) {
-    if (!KNOWN.has(key)) throw invalid(key, `is not an option (known: ${[...KNOWN].join(', ')})`);
-  }
-  if (typeof raw.connection !== 'string' || raw.connection.trim() === '') {
-    // Never echo the value: it may be a URL with a password in it.
-    throw invalid('connection', 'must be a redis:// URL or a ${env:NAME} reference to one');
-  }
-  if (!hasEnvRefs(raw.connection)) parseRedisUrl(raw.connection, 'connection');
-  if (raw.queue !== undefined && (typeof raw.queue !== 'string' || !QUEUE_NAME.test(raw.queue))) {
-    throw invalid('queue', `must be a name of letters, digits, ".", "_" and "-", got ${describe(raw.queue)}`);
-  }
-  for (const key of ['concurrency', 'lockDurationMs', 'stalledIntervalMs'] as const) {
-    const value = raw[key];
-    if (value !== undefined && !(Number.isInteger(value) && (value as number) > 0)) {
-      throw invalid(key, `must be a positive integer, got ${describe(value)}`);
-    }
-  }
-  if (typeof raw.lockDurationMs === 'number' && raw.lockDurationMs < 1000) {
-    throw invalid(
-      'lockDurationMs',
-      `must be at least 1000 (the lock is renewed every half of it), got ${raw.lockDurationMs}`,
-    );
-  }
-  if (raw.allowLocalStorage !== undefined && typeof raw.allowLocalStorage !== 'boolean') {
-    throw invalid('allowLocalStorage', `must be a boolean, got ${describe(raw.allowLocalStorage)}`);
-  }
+  // Called with nothing, the one required option is what is missing.
+  parsePluginOptions(PLUGIN, Options, options ?? {}, { secret: ['connection'] });
 }
 
 /** What ioredis needs to connect, plus a printable `host:port` that never holds a secret. */

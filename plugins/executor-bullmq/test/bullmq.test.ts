@@ -414,7 +414,8 @@ describe('options', () => {
 
   it('are checked when the factory is called, naming the option', () => {
     invalid(undefined, /"connection" is required/);
-    invalid({}, /"connection" must be a redis:\/\/ URL/);
+    invalid({}, /"connection" is required: it must be a redis:\/\/ URL/);
+    invalid({ connection: ' ' }, /"connection" must be a redis:\/\/ URL/);
     invalid({ connection: 'http://127.0.0.1:6379' }, /"connection" must use redis:\/\/ or rediss:\/\//);
     invalid({ connection: 'redis://127.0.0.1', quue: 'x' }, /"quue" is not an option/);
     invalid({ connection: 'redis://127.0.0.1', queue: 'a:b' }, /"queue" must be a name/);

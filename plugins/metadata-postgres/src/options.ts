@@ -1,5 +1,8 @@
-import { CairnError, ErrorCodes } from '@cairn/core';
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
+import { CairnError } from '@cairn/core';
 import { resolveEnvRefs } from '@cairn/runtime';
+import { parsePluginOptions } from '@cairn/runtime/plugin-kit';
+import { z } from 'zod';
 
 /** Options of {@link postgresMetadata}. */
 export interface PostgresMetadataOptions {
@@ -50,63 +53,69 @@ const PLUGIN = '@cairn/metadata-postgres';
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const ENV_REF = /\$\{env:([^}]*)\}/g;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_TIMER_MS = 2_147_483_647;
 
-function invalid(option: string, message: string): CairnError {
-  return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${PLUGIN}: option "${option}" ${message}`, {
-    issues: [{ source: PLUGIN, path: [option], message }],
-  });
-}
+const integer = (min: number, max: number, fallback: number) =>
+  z
+    .number({ error: `must be an integer from ${min} to ${max}` })
+    .int({ error: `must be an integer from ${min} to ${max}` })
+    .min(min, { error: `must be an integer from ${min} to ${max}` })
+    .max(max, { error: `must be an integer from ${min} to ${max}` })
+    .default(fallback);
 
 /**
- * Check options once, when the factory is called. A literal URL is parsed
- * here; one with `${env:…}` references only has its references checked (the
- * variables may be set later, e.g. by a CI step). Messages never quote the URL,
- * which may hold a password.
+ * The options as written. A literal URL is parsed here; one with `${env:…}`
+ * references only has its references checked (the variables may be set later,
+ * e.g. by a CI step). The URL is a secret: messages never quote it.
+ */
+const Options = z.strictObject(
+  {
+    url: z
+      .string({ error: 'must be a non-empty connection string, e.g. "${env:DATABASE_URL}"' })
+      .superRefine((url, ctx) => {
+        if (url.trim() === '') {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'must be a non-empty connection string, e.g. "${env:DATABASE_URL}"',
+          });
+        } else if (hasEnvRefs(url)) {
+          for (const match of url.matchAll(ENV_REF)) {
+            if (!ENV_NAME.test(match[1] ?? '')) {
+              ctx.addIssue({
+                code: 'custom',
+                message: `has a malformed reference \${env:${match[1]}}: expected a variable name`,
+              });
+              return;
+            }
+          }
+        } else {
+          try {
+            parseUrl(url, (message) => new Error(message));
+          } catch (error) {
+            ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          }
+        }
+      }),
+    schema: z
+      .string({ error: 'must be a lowercase identifier (letters, digits, _; at most 63 characters)' })
+      .regex(IDENTIFIER, {
+        error: 'must be a lowercase identifier (letters, digits, _; at most 63 characters)',
+      })
+      .default('cairn'),
+    poolSize: integer(1, 1000, 10),
+    statementTimeoutMs: integer(0, MAX_TIMER_MS, 30_000),
+    connectTimeoutMs: integer(1, MAX_TIMER_MS, 10_000),
+  },
+  { error: 'must be a connection string or { url }' },
+);
+
+/**
+ * Check options once, when the factory is called, and apply the defaults.
+ * @throws CAIRN_PLUGIN_OPTIONS_INVALID naming the option, never quoting the URL
  */
 export function validateOptions(input: PostgresMetadataOptions | string): ResolvedOptions {
-  const options: PostgresMetadataOptions = typeof input === 'string' ? { url: input } : input;
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw invalid('url', 'is required: pass a connection string or { url }');
-  }
-  const known = new Set(['url', 'schema', 'poolSize', 'statementTimeoutMs', 'connectTimeoutMs']);
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw invalid(key, `is not an option (known: ${[...known].join(', ')})`);
-  }
-  const { url } = options;
-  if (typeof url !== 'string' || url.trim() === '') {
-    throw invalid('url', `must be a non-empty connection string, e.g. "\${env:DATABASE_URL}"`);
-  }
-  if (hasEnvRefs(url)) {
-    for (const match of url.matchAll(ENV_REF)) {
-      if (!ENV_NAME.test(match[1] ?? '')) {
-        throw invalid('url', `has a malformed reference \${env:${match[1]}}: expected a variable name`);
-      }
-    }
-  } else {
-    parseUrl(url, (message) => invalid('url', message));
-  }
-  const schema = options.schema ?? 'cairn';
-  if (typeof schema !== 'string' || !IDENTIFIER.test(schema)) {
-    throw invalid(
-      'schema',
-      `must be a lowercase identifier (letters, digits, _; at most 63 characters), got ${JSON.stringify(schema)}`,
-    );
-  }
-  return {
-    url,
-    schema,
-    poolSize: integer(options.poolSize, 'poolSize', 10, 1, 1000),
-    statementTimeoutMs: integer(options.statementTimeoutMs, 'statementTimeoutMs', 30_000, 0, 2_147_483_647),
-    connectTimeoutMs: integer(options.connectTimeoutMs, 'connectTimeoutMs', 10_000, 1, 2_147_483_647),
-  };
-}
-
-function integer(value: unknown, option: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(option, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  }
-  return value;
+  const options = typeof input === 'string' ? { url: input } : input;
+  return parsePluginOptions(PLUGIN, Options, options, { secret: ['url'] });
 }
 
 export function hasEnvRefs(value: string): boolean {

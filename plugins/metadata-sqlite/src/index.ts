@@ -23,7 +23,9 @@ import {
   type TransitionInput,
 } from '@cairn/core';
 import {
-  incumbentConflict,
+  parsePluginOptions,
+  planStageTransition,
+  type StageTransitionPlan,
   validateExecutionRecord,
   validateRegisterModelInput,
   validateRunRecord,
@@ -31,7 +33,31 @@ import {
   walkLineage,
 } from '@cairn/runtime/plugin-kit';
 import type BetterSqlite3 from 'better-sqlite3';
+import { z } from 'zod';
 import { appliedVersion, latestVersion, migrate } from './migrations';
+
+const PLUGIN = 'sqliteMetadata';
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** The options, checked once when the factory is called (see {@link SqliteMetadataOptions} for the docs). */
+const Options = z.strictObject(
+  {
+    file: z
+      .string({ error: 'must be a non-empty file path' })
+      .refine((file) => file.trim() !== '' && !file.includes('\0'), {
+        error: 'must be a non-empty file path',
+      })
+      .default('.cairn/metadata.db'),
+    busyTimeoutMs: z
+      .number({ error: 'must be a non-negative integer of milliseconds' })
+      .int({ error: 'must be a non-negative integer of milliseconds' })
+      .min(0, { error: 'must be a non-negative integer of milliseconds' })
+      .max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} milliseconds` })
+      .default(5000),
+    readonly: z.boolean({ error: 'must be a boolean' }).default(false),
+  },
+  { error: 'must be a file path or an options object' },
+);
 
 export interface SqliteMetadataOptions {
   /**
@@ -49,41 +75,12 @@ export interface SqliteMetadataOptions {
   readonly?: boolean;
 }
 
-const PLUGIN = 'sqliteMetadata';
-const KNOWN_OPTIONS = new Set(['file', 'busyTimeoutMs', 'readonly']);
-
-function optionError(option: string, message: string): CairnError {
-  return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${PLUGIN}: option "${option}" ${message}`, {
-    context: { plugin: '@cairn/metadata-sqlite', option },
-  });
-}
-
 function normalizeOptions(
   input: SqliteMetadataOptions | string | undefined,
 ): Required<SqliteMetadataOptions> {
-  const options: SqliteMetadataOptions = typeof input === 'string' ? { file: input } : (input ?? {});
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw optionError('options', 'must be a file path or an options object');
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key))
-      throw optionError(key, `is unknown (known: ${[...KNOWN_OPTIONS].join(', ')})`);
-  }
-  const file = options.file ?? '.cairn/metadata.db';
-  if (typeof file !== 'string' || file.trim() === '' || file.includes('\0')) {
-    throw optionError('file', `must be a non-empty file path, got ${JSON.stringify(file)}`);
-  }
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0 || busyTimeoutMs > 2_147_483_647) {
-    throw optionError(
-      'busyTimeoutMs',
-      `must be a non-negative integer of milliseconds, got ${JSON.stringify(busyTimeoutMs)}`,
-    );
-  }
-  const readonly = options.readonly ?? false;
-  if (typeof readonly !== 'boolean')
-    throw optionError('readonly', `must be a boolean, got ${JSON.stringify(readonly)}`);
-  return { file: file === ':memory:' ? file : resolve(file), busyTimeoutMs, readonly };
+  const given = typeof input === 'string' ? { file: input } : (input ?? {});
+  const options = parsePluginOptions(PLUGIN, Options, given);
+  return { ...options, file: options.file === ':memory:' ? options.file : resolve(options.file) };
 }
 
 // --- rows ↔ records --------------------------------------------------------
@@ -381,66 +378,26 @@ function writers(db: Db, sql: Statements) {
       });
       return toModel(sql.getModel.get(input.model, version) as ModelRow);
     }),
-    transition: db.transaction((input: TransitionInput) => {
+    // The shared rule decides; this transaction reads its state and applies the plan. An unknown
+    // version throws inside and rolls back; a refused attempt is committed, and thrown after.
+    transition: db.transaction((input: TransitionInput): StageTransitionPlan => {
       const row = sql.getModel.get(input.model, input.version) as ModelRow | undefined;
-      if (!row) return { missing: true as const };
-      const at = new Date().toISOString();
-      const base = { model: input.model, reason: input.reason, actor: input.actor ?? 'unknown', at };
-      if (input.expectedFrom !== undefined && input.expectedFrom !== row.stage) {
-        // The refused attempt is committed with the rest of the history; the caller gets the conflict.
+      const holders = row ? (sql.holdersOfStage.all(input.model, input.to, input.version) as ModelRow[]) : [];
+      const plan = planStageTransition(input, { current: row?.stage, holders });
+      for (const t of plan.transitions) {
+        if (t.accepted) sql.setStage.run(t.to, t.model, t.version);
         sql.insertTransition.run({
-          ...base,
-          version: input.version,
-          from_stage: row.stage,
-          to_stage: input.to,
-          accepted: 0,
+          model: t.model,
+          version: t.version,
+          from_stage: t.from,
+          to_stage: t.to,
+          reason: t.reason,
+          actor: t.actor,
+          at: t.at,
+          accepted: t.accepted ? 1 : 0,
         });
-        return {
-          conflict: `Model "${input.model}" version ${input.version} is in stage "${row.stage}", not "${input.expectedFrom}"`,
-        };
       }
-      if (input.expectedIncumbent !== undefined) {
-        const holders = sql.holdersOfStage.all(input.model, input.to, input.version) as ModelRow[];
-        const incumbent = holders.length > 0 ? Math.max(...holders.map((h) => h.version)) : null;
-        if (incumbent !== input.expectedIncumbent) {
-          sql.insertTransition.run({
-            ...base,
-            version: input.version,
-            from_stage: row.stage,
-            to_stage: input.to,
-            accepted: 0,
-          });
-          return { conflict: incumbentConflict(input, incumbent) };
-        }
-      }
-      if ((input.archivePrevious ?? true) && (input.to === 'production' || input.to === 'staging')) {
-        for (const other of sql.holdersOfStage.all(input.model, input.to, input.version) as ModelRow[]) {
-          sql.setStage.run('archived', input.model, other.version);
-          sql.insertTransition.run({
-            ...base,
-            version: other.version,
-            from_stage: other.stage,
-            to_stage: 'archived',
-            accepted: 1,
-          });
-        }
-      }
-      sql.setStage.run(input.to, input.model, input.version);
-      const transition: StageTransition = {
-        ...base,
-        version: input.version,
-        from: row.stage,
-        to: input.to,
-        accepted: true,
-      };
-      sql.insertTransition.run({
-        ...base,
-        version: input.version,
-        from_stage: row.stage,
-        to_stage: input.to,
-        accepted: 1,
-      });
-      return { transition };
+      return plan;
     }),
   };
 }
@@ -791,20 +748,9 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
     async transitionStage(input) {
       validateTransitionInput(input);
-      const outcome = await use('transitionStage', ({ tx }) => tx.transition.immediate(input));
-      if ('missing' in outcome) {
-        throw new CairnError(
-          ErrorCodes.METADATA_NOT_FOUND,
-          `Model "${input.model}" has no version ${input.version}`,
-        );
-      }
-      if ('conflict' in outcome) {
-        throw new CairnError(
-          ErrorCodes.REGISTRY_CONFLICT,
-          outcome.conflict ?? `Model "${input.model}": conflicting transition`,
-        );
-      }
-      return outcome.transition;
+      const plan = await use('transitionStage', ({ tx }) => tx.transition.immediate(input));
+      if (plan.conflict) throw plan.conflict;
+      return plan.transitions.at(-1)!;
     },
 
     async modelHistory(model) {

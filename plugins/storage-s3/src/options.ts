@@ -1,6 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
 import { CairnError, ErrorCodes, type PluginRef } from '@cairn/core';
 import { hasEnvRefs, resolveEnvRefs } from '@cairn/runtime';
+import { parsePluginOptions } from '@cairn/runtime/plugin-kit';
+import { z } from 'zod';
 
 /** Static credentials. Without them the AWS default chain is used (env, profile, SSO, instance role). */
 export interface S3Credentials {
@@ -63,147 +65,102 @@ export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 const MIN_PART = 5 * MiB;
 const MAX_PART = 5 * GiB;
-const KNOWN = new Set([
-  'bucket',
-  'prefix',
-  'region',
-  'endpoint',
-  'forcePathStyle',
-  'credentials',
-  'partSize',
-  'maxAttempts',
-  'queueSize',
-  'multipartCopyThreshold',
-]);
 /** S3's rules for bucket names, loosely: 3–63 of lowercase letters, digits, dots and hyphens. */
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const PLUGIN = 'storage-s3';
 
 function invalid(option: string, message: string): CairnError {
-  return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `storage-s3: option "${option}" ${message}`, {
-    context: { plugin: 'storage-s3', option },
+  return new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${PLUGIN}: option "${option}" ${message}`, {
+    context: { plugin: PLUGIN, option },
   });
 }
 
 const isRef = (value: unknown) => typeof value === 'string' && hasEnvRefs(value);
 
-function checkString(options: Record<string, unknown>, key: string, required: boolean): void {
-  const value = options[key];
-  if (value === undefined && !required) return;
-  if (typeof value !== 'string' || value.length === 0) {
-    throw invalid(key, `must be a non-empty string${required ? '' : ' when given'}, got ${describe(value)}`);
-  }
+// Each check returns what is wrong, or undefined; the schema uses them on literal values as written,
+// `resolveOptions` again on the values `${env:…}` references resolve to.
+function bucketProblem(bucket: string): string | undefined {
+  return !BUCKET.test(bucket) || bucket.includes('..')
+    ? `is not a valid bucket name: ${JSON.stringify(bucket)} (3–63 lowercase letters, digits, "." and "-")`
+    : undefined;
 }
 
-function checkInteger(options: Record<string, unknown>, key: string, min: number, max: number): void {
-  const value = options[key];
-  if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(key, `must be an integer from ${min} to ${max}, got ${describe(value)}`);
-  }
-}
-
-function checkBucket(bucket: string, via: string): void {
-  if (!BUCKET.test(bucket) || bucket.includes('..')) {
-    throw invalid(
-      'bucket',
-      `${via}is not a valid bucket name: ${JSON.stringify(bucket)} (3–63 lowercase letters, digits, "." and "-")`,
-    );
-  }
-}
-
-function checkEndpoint(endpoint: string, via: string): void {
+function endpointProblem(endpoint: string): string | undefined {
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
-    throw invalid(
-      'endpoint',
-      `${via}is not a URL: ${JSON.stringify(endpoint)} (expected e.g. http://127.0.0.1:7480)`,
-    );
+    return `is not a URL: ${JSON.stringify(endpoint)} (expected e.g. http://127.0.0.1:7480)`;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw invalid('endpoint', `${via}must be an http:// or https:// URL, got ${JSON.stringify(endpoint)}`);
+    return `must be an http:// or https:// URL, got ${JSON.stringify(endpoint)}`;
   }
-  if (url.username || url.password) {
-    throw invalid('endpoint', `must not carry credentials in the URL; use the "credentials" option`);
-  }
+  if (url.username || url.password)
+    return 'must not carry credentials in the URL; use the "credentials" option';
+  return undefined;
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return typeof value;
+function prefixProblem(prefix: string): string | undefined {
+  const parts = prefix.split('/').filter(Boolean);
+  return parts.some((part) => part === '.' || part === '..') ||
+    [...prefix].some((char) => char === '\\' || char.charCodeAt(0) < 0x20)
+    ? `must be a plain key prefix like "team/cairn", got ${JSON.stringify(prefix)}`
+    : undefined;
 }
+
+/** A string option checked by `problem` unless it holds a `${env:…}` reference (checked once resolved). */
+const literal = (what: string, problem: (value: string) => string | undefined) =>
+  z.string({ error: what }).superRefine((value, ctx) => {
+    const found = isRef(value) ? undefined : problem(value);
+    if (found) ctx.addIssue({ code: 'custom', message: found });
+  });
+
+const nonEmpty = (what: string) => z.string({ error: what }).min(1, { error: what });
+
+const integer = (min: number, max: number) =>
+  z
+    .number({ error: `must be an integer from ${min} to ${max}` })
+    .int({ error: `must be an integer from ${min} to ${max}` })
+    .min(min, { error: `must be an integer from ${min} to ${max}` })
+    .max(max, { error: `must be an integer from ${min} to ${max}` })
+    .optional();
+
+/** The options as written (before `${env:…}` resolution): types, ranges and whatever literal values can be checked now. */
+const Options = z.strictObject(
+  {
+    bucket: nonEmpty('must be a non-empty string').pipe(literal('must be a non-empty string', bucketProblem)),
+    prefix: literal('must be a string', prefixProblem).optional(),
+    region: nonEmpty('must be a non-empty string when given').optional(),
+    endpoint: nonEmpty('must be a non-empty string when given')
+      .pipe(literal('must be a non-empty string when given', endpointProblem))
+      .optional(),
+    forcePathStyle: z.boolean({ error: 'must be a boolean' }).optional(),
+    credentials: z
+      .strictObject(
+        {
+          // Never echoed, not even a malformed one (they are listed as secret below).
+          accessKeyId: nonEmpty('must be a non-empty string (e.g. "${env:AWS_ACCESS_KEY_ID}")'),
+          secretAccessKey: nonEmpty('must be a non-empty string (e.g. "${env:AWS_SECRET_ACCESS_KEY}")'),
+          sessionToken: z.string({ error: 'must be a string when given' }).optional(),
+        },
+        { error: 'must be { accessKeyId, secretAccessKey, sessionToken? }' },
+      )
+      .optional(),
+    partSize: integer(MIN_PART, MAX_PART),
+    maxAttempts: integer(1, 20),
+    queueSize: integer(1, 64),
+    multipartCopyThreshold: integer(MIN_PART, MAX_PART),
+  },
+  { error: "must be an object: call s3Storage({ bucket: '…' })" },
+);
 
 /**
- * Check the options as written (before `${env:…}` resolution): types, ranges
- * and whatever literal values can be checked now. Throws
+ * Check the options as written (before `${env:…}` resolution). Throws
  * `CAIRN_PLUGIN_OPTIONS_INVALID` naming the option.
  */
 export function validateOptions(options: unknown): asserts options is S3StorageOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw invalid('bucket', `is required: call s3Storage({ bucket: '…' }), got ${describe(options)}`);
-  }
-  const raw = options as Record<string, unknown>;
-  for (const key of Object.keys(raw)) {
-    if (!KNOWN.has(key)) throw invalid(key, `is not an option (known: ${[...KNOWN].join(', ')})`);
-  }
-  checkString(raw, 'bucket', true);
-  if (!isRef(raw.bucket)) checkBucket(raw.bucket as string, '');
-  if (raw.prefix !== undefined && typeof raw.prefix !== 'string') {
-    throw invalid('prefix', `must be a string, got ${describe(raw.prefix)}`);
-  }
-  if (typeof raw.prefix === 'string' && !isRef(raw.prefix)) checkPrefix(raw.prefix, '');
-  checkString(raw, 'region', false);
-  checkString(raw, 'endpoint', false);
-  if (typeof raw.endpoint === 'string' && !isRef(raw.endpoint)) checkEndpoint(raw.endpoint, '');
-  if (raw.forcePathStyle !== undefined && typeof raw.forcePathStyle !== 'boolean') {
-    throw invalid('forcePathStyle', `must be a boolean, got ${describe(raw.forcePathStyle)}`);
-  }
-  checkInteger(raw, 'partSize', MIN_PART, MAX_PART);
-  checkInteger(raw, 'maxAttempts', 1, 20);
-  checkInteger(raw, 'queueSize', 1, 64);
-  checkInteger(raw, 'multipartCopyThreshold', MIN_PART, MAX_PART);
-  if (raw.credentials !== undefined) {
-    const credentials = raw.credentials as Record<string, unknown>;
-    if (typeof credentials !== 'object' || credentials === null || Array.isArray(credentials)) {
-      throw invalid(
-        'credentials',
-        `must be { accessKeyId, secretAccessKey, sessionToken? }, got ${describe(credentials)}`,
-      );
-    }
-    for (const key of Object.keys(credentials)) {
-      if (!['accessKeyId', 'secretAccessKey', 'sessionToken'].includes(key)) {
-        throw invalid(
-          `credentials.${key}`,
-          'is not an option (known: accessKeyId, secretAccessKey, sessionToken)',
-        );
-      }
-    }
-    // Never echo a credential's value, not even a malformed one.
-    for (const key of ['accessKeyId', 'secretAccessKey']) {
-      if (typeof credentials[key] !== 'string' || (credentials[key] as string).length === 0) {
-        throw invalid(`credentials.${key}`, 'must be a non-empty string (e.g. "${env:AWS_ACCESS_KEY_ID}")');
-      }
-    }
-    if (credentials.sessionToken !== undefined && typeof credentials.sessionToken !== 'string') {
-      throw invalid('credentials.sessionToken', 'must be a string when given');
-    }
-  }
-}
-
-function checkPrefix(prefix: string, via: string): void {
-  const parts = prefix.split('/').filter(Boolean);
-  if (
-    parts.some((part) => part === '.' || part === '..') ||
-    [...prefix].some((char) => char === '\\' || char.charCodeAt(0) < 0x20)
-  ) {
-    throw invalid(
-      'prefix',
-      `${via}must be a plain key prefix like "team/cairn", got ${JSON.stringify(prefix)}`,
-    );
-  }
+  // Called with nothing, the one required option is what is missing.
+  parsePluginOptions(PLUGIN, Options, options ?? {}, { secret: ['credentials'] });
 }
 
 /** Resolve `${env:…}` references (throws `CAIRN_CONFIG_ENV_MISSING`) and apply defaults. */
@@ -213,10 +170,13 @@ export function resolveOptions(
 ): ResolvedOptions {
   const resolved = resolveEnvRefs(options, env);
   const via = (key: keyof S3StorageOptions) => (isRef(options[key]) ? `(from ${String(options[key])}) ` : '');
-  checkBucket(resolved.bucket, via('bucket'));
-  if (resolved.endpoint !== undefined) checkEndpoint(resolved.endpoint, via('endpoint'));
+  const check = (option: string, problem: string | undefined) => {
+    if (problem) throw invalid(option, `${via(option as keyof S3StorageOptions)}${problem}`);
+  };
+  check('bucket', bucketProblem(resolved.bucket));
+  if (resolved.endpoint !== undefined) check('endpoint', endpointProblem(resolved.endpoint));
   const prefix = (resolved.prefix ?? '').replace(/^\/+|\/+$/g, '');
-  checkPrefix(prefix, via('prefix'));
+  check('prefix', prefixProblem(prefix));
   return {
     bucket: resolved.bucket,
     prefix,

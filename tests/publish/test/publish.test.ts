@@ -2,8 +2,13 @@
  * The path a platform team walks, for real and on loopback only: publish
  * every public @cairn package into a Verdaccio registry with changesets,
  * scaffold a team project from that registry, run its tests and pipeline,
- * scaffold and publish an @acme storage plugin, `cairn add` it, and check
- * the next run stores its artifacts through it.
+ * then run the five commands of docs/platform-teams.md exactly as the guide
+ * writes them (scaffold an @acme storage plugin, test, changeset, publish,
+ * `cairn add`), check each prints what the guide shows, and that the next
+ * run stores its artifacts through the plugin.
+ *
+ * No test bounds how long anything takes: timeouts are generous backstops
+ * for a hung child, never a claim about speed (that belongs in bench/).
  *
  * Only the @cairn and @acme scopes point at Verdaccio (as the `.npmrc` that
  * `cairn new --registry` writes does); third-party packages come from the
@@ -95,7 +100,11 @@ let verdaccioLog = '';
 let env: NodeJS.ProcessEnv;
 let team: string;
 let plugin: string;
-const pluginName = '@acme/storage-acme';
+/** The guide's placeholders, and what they stand for here. */
+const GUIDE_REGISTRY = 'https://npm.acme.internal/';
+const pluginName = '@acme/storage-gcs';
+/** Long enough for npm installs and builds on a loaded machine; only a hung child ever reaches it. */
+const BACKSTOP = 60 * 60_000;
 /** Which stages finished: a later stage that needs an earlier one says so instead of failing obscurely. */
 const reached = { published: false, team: false, plugin: false };
 const needs = (stage: keyof typeof reached) =>
@@ -140,7 +149,8 @@ beforeAll(async () => {
   verdaccio.stderr?.on('data', (c: Buffer) => {
     verdaccioLog += c.toString('utf8');
   });
-  const deadline = Date.now() + 30_000;
+  // A backstop for a registry that never comes up, not a speed bound.
+  const deadline = Date.now() + 600_000;
   for (;;) {
     if (verdaccio.exitCode !== null) throw new Error(`Verdaccio exited:\n${verdaccioLog}`);
     try {
@@ -148,7 +158,7 @@ beforeAll(async () => {
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`Verdaccio did not start in 30 s:\n${verdaccioLog}`);
+    if (Date.now() > deadline) throw new Error(`Verdaccio did not start:\n${verdaccioLog}`);
     await new Promise((r) => setTimeout(r, 200));
   }
   const user = await fetch(`${registry}-/user/org.couchdb.user:platform`, {
@@ -180,8 +190,8 @@ beforeAll(async () => {
     NO_COLOR: '1',
   });
   team = join(work, 'team');
-  plugin = join(work, 'acme-storage');
-});
+  plugin = join(work, 'storage-gcs');
+}, BACKSTOP);
 
 afterAll(async () => {
   if (verdaccio && verdaccio.exitCode === null && verdaccio.pid !== undefined) {
@@ -201,8 +211,47 @@ afterAll(async () => {
 const view = (spec: string, field: string) =>
   run(NPM, ['view', spec, field, '--json', '--registry', registry], work, env);
 
+/** One step of docs/platform-teams.md: a `$ ` command line and the lines the guide shows it printing. */
+interface GuideStep {
+  command: string;
+  output: string[];
+}
+
+/** The commands of the guide's ```console blocks, in order, with the output shown under each. */
+function guideSteps(markdown: string): GuideStep[] {
+  const steps: GuideStep[] = [];
+  for (const block of markdown.matchAll(/```console\n([\s\S]*?)```/g)) {
+    for (const line of block[1]!.split('\n')) {
+      if (line.startsWith('$ ')) steps.push({ command: line.slice(2), output: [] });
+      else if (line.trim() !== '' && line.trim() !== '…') steps.at(-1)?.output.push(line);
+    }
+  }
+  return steps;
+}
+
+const normalize = (line: string) => line.replace(/\s+/g, ' ').trim();
+
+let shellCwd: string;
+/**
+ * Run a guide command as a shell would, in a session whose folder persists
+ * (`cd dir && …`). The only rewrites: the guide's registry URL is this test's
+ * registry, and `npx @cairn/cli` is the CLI just built from this checkout.
+ */
+async function runGuideCommand(command: string): Promise<Result> {
+  let line = command.replaceAll(GUIDE_REGISTRY, registry);
+  line = line.replace(/^npx @cairn\/cli /, `${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} `);
+  const cd = /^cd (\S+) && (.*)$/.exec(line);
+  if (cd) {
+    shellCwd = join(shellCwd, cd[1]!);
+    line = cd[2]!;
+  }
+  return run('bash', ['-c', line], shellCwd, env);
+}
+
 describe('the platform-team path through a private registry', () => {
-  it('publishes every public workspace package into the registry with changesets', async () => {
+  it('publishes every public workspace package into the registry with changesets', {
+    timeout: BACKSTOP,
+  }, async () => {
     expectOk(
       'nx run-many -t build',
       // Skip the nx cache: the CLI's build also copies templates/ from outside its project root.
@@ -213,6 +262,25 @@ describe('the platform-team path through a private registry', () => {
         env,
       ),
     );
+    // The registry is still empty, like a fresh company registry: cairn new must say what to do and
+    // write nothing, both with --registry and with npm's configured registry (here the same one).
+    for (const flags of [['--registry', registry], []]) {
+      const refused = await run(
+        process.execPath,
+        [cli, 'new', 'too-early', ...flags, '--yes', '--no-git'],
+        work,
+        {
+          ...env,
+          npm_config_registry: registry,
+        },
+      );
+      expect(refused.code, said('cairn new (empty registry)', refused)).toBe(2);
+      expect(refused.stderr).toMatch(/@cairn\/core@\S+ is not on the registry/);
+      expect(refused.stderr).toMatch(/--registry <url>/);
+      expect(refused.stderr).toMatch(/--link/);
+      expect(existsSync(join(work, 'too-early'))).toBe(false);
+    }
+
     const published = expectOk(
       'changeset publish',
       // --no-git-tag: the checkout's tags are not this test's to make.
@@ -248,14 +316,24 @@ describe('the platform-team path through a private registry', () => {
     reached.published = true;
   });
 
-  it('scaffolds a team project that installs @cairn packages from the registry', async () => {
+  it('scaffolds a team project that installs @cairn packages from the registry', {
+    timeout: BACKSTOP,
+  }, async () => {
     needs('published');
     const created = expectOk(
       'cairn new team',
-      await run(process.execPath, [cli, 'new', team, '--registry', registry, '--yes', '--no-git'], work, env),
+      await run(
+        process.execPath,
+        [cli, 'new', team, '--registry', registry, '--scope', '@acme', '--yes', '--no-git'],
+        work,
+        env,
+      ),
     );
     expect(created.stdout).toContain('Installed dependencies');
-    expect(await readFile(join(team, '.npmrc'), 'utf8')).toContain(`@cairn:registry=${registry}`);
+    // Both scopes on the company registry: ours and the team's own plugins.
+    const npmrc = (await readFile(join(team, '.npmrc'), 'utf8')).split('\n');
+    expect(npmrc).toContain(`@cairn:registry=${registry}`);
+    expect(npmrc).toContain(`@acme:registry=${registry}`);
     const pjson = JSON.parse(await readFile(join(team, 'package.json'), 'utf8'));
     for (const name of ['@cairn/cli', '@cairn/core']) expect(pjson.dependencies[name]).toMatch(/^\^\d/);
     // The installed tarballs are the ones the registry serves.
@@ -267,12 +345,14 @@ describe('the platform-team path through a private registry', () => {
     reached.team = true;
   });
 
-  it("passes the team project's own tests as generated", async () => {
+  it("passes the team project's own tests as generated", { timeout: BACKSTOP }, async () => {
     needs('team');
     expectOk('npm test (team)', await run(NPM, ['test'], team, env));
   });
 
-  it('runs the team pipeline to success, and a second run is fully cached', async () => {
+  it('runs the team pipeline to success, and a second run is fully cached', {
+    timeout: BACKSTOP,
+  }, async () => {
     needs('team');
     const first = await run(NPX, ['cairn', 'run', '--json'], team, env);
     expect(first.code, said('cairn run', first)).toBe(0);
@@ -291,7 +371,9 @@ describe('the platform-team path through a private registry', () => {
     expect(secondEnd?.counts.cached).toBe(firstEnd?.counts.executed);
   });
 
-  it('starts the team at MLOps level 2: cairn doctor finds every practice in place', async () => {
+  it('starts the team at MLOps level 2: cairn doctor finds every practice in place', {
+    timeout: BACKSTOP,
+  }, async () => {
     needs('team');
     const doctor = await run(NPX, ['cairn', 'doctor', '--json'], team, env);
     expect(doctor.code, said('cairn doctor', doctor)).toBe(0);
@@ -304,86 +386,57 @@ describe('the platform-team path through a private registry', () => {
     expect(report.level).toBe(2);
   });
 
-  it('scaffolds an @acme storage plugin that passes its conformance test and publishes it', async () => {
+  it('docs/platform-teams.md: its five commands, run as written, print what the guide shows', {
+    timeout: BACKSTOP,
+  }, async () => {
     needs('published');
-    const created = expectOk(
-      'cairn new --template plugin',
-      await run(
-        process.execPath,
-        [
-          cli,
-          'new',
-          plugin,
-          '--template',
-          'plugin',
-          '--kind',
-          'storage',
-          '--name',
-          pluginName,
-          '--registry',
-          registry,
-          '--yes',
-          '--no-git',
-        ],
-        work,
-        env,
-      ),
-    );
-    expect(created.stdout).toContain('Installed dependencies');
+    needs('team');
+    const steps = guideSteps(await readFile(join(repo, 'docs', 'platform-teams.md'), 'utf8'));
+    expect(steps.length).toBeGreaterThanOrEqual(5);
+    expect(steps.length, 'the guide promises at most five commands').toBeLessThanOrEqual(5);
+    shellCwd = work;
+    for (const [i, step] of steps.entries()) {
+      const result = await runGuideCommand(step.command);
+      const what = `guide step ${i + 1}: ${step.command}`;
+      expect(result.code, said(what, result)).toBe(0);
+      const printed = `${result.stdout}\n${result.stderr}`.split('\n').map(normalize);
+      for (const shown of step.output) {
+        const expected = normalize(shown.replaceAll(GUIDE_REGISTRY, registry));
+        // A line ending in "…" shows its start only (what follows varies, e.g. a duration).
+        const found = expected.endsWith(' …')
+          ? printed.some((line) => line.startsWith(expected.slice(0, -2)))
+          : printed.includes(expected);
+        expect(found, `${what}\nshould print: ${expected}\n${said(what, result)}`).toBe(true);
+      }
+    }
+
+    // What the steps made: a published plugin that says what it is, wired into the team's stack.
     const pjson = JSON.parse(await readFile(join(plugin, 'package.json'), 'utf8'));
     expect(pjson.name).toBe(pluginName);
-    expect(pjson.cairn).toEqual({ kind: 'storage', id: 'acme' });
     expect(pjson.publishConfig?.registry).toBe(registry);
-    expect(existsSync(join(plugin, '.changeset', 'config.json'))).toBe(true);
-
-    const tested = expectOk('npm test (plugin)', await run(NPM, ['test'], plugin, env));
-    expect(tested.stdout).toMatch(/conformance\.test\.ts/);
-
-    // The template ships its TypeScript sources (the CLI loads them through
-    // tsx): a build script is optional, and the tarball must hold the entry.
-    expectOk('npm run build (plugin)', await run(NPM, ['run', 'build', '--if-present'], plugin, env));
-    const packed = expectOk(
-      'npm pack --dry-run',
-      await run(NPM, ['pack', '--dry-run', '--json'], plugin, env),
-    );
-    const [tarball] = JSON.parse(packed.stdout) as { files: { path: string }[] }[];
-    const entry = String(pjson.exports?.['.']?.import ?? pjson.exports?.['.'] ?? pjson.main).replace(
-      /^\.\//,
-      '',
-    );
-    expect(tarball!.files.map((f) => f.path)).toEqual(expect.arrayContaining(['package.json', entry]));
-
-    expectOk('npm run release', await run(NPM, ['run', 'release', '--', '--no-git-tag'], plugin, env));
-    const served = await view(`${pluginName}@0.1.0`, 'cairn');
+    const served = await view(`${pluginName}@${pjson.version}`, 'cairn');
     expect(served.code, said('npm view plugin', served)).toBe(0);
-    expect(JSON.parse(served.stdout)).toEqual({ kind: 'storage', id: 'acme' });
+    expect(JSON.parse(served.stdout)).toMatchObject({ kind: 'storage', id: 'gcs', factory: 'gcsStorage' });
+    const installed = JSON.parse(
+      await readFile(join(team, 'node_modules', '@acme', 'storage-gcs', 'package.json'), 'utf8'),
+    );
+    expect(installed.version).toBe(pjson.version);
+    const teamPjson = JSON.parse(await readFile(join(team, 'package.json'), 'utf8'));
+    expect(teamPjson.dependencies[pluginName]).toBeDefined();
+    const config = await readFile(join(team, 'cairn.config.ts'), 'utf8');
+    expect(config).toContain(`import gcsStorage from '${pluginName}';`);
+    expect(config).toMatch(/storage:\s*gcsStorage\(\)/);
     reached.plugin = true;
   });
 
-  it('cairn add installs the plugin from the registry, and the next run stores its artifacts through it', async () => {
-    needs('team');
+  it('the next run stores its artifacts through the added plugin', { timeout: BACKSTOP }, async () => {
     needs('plugin');
-    const added = expectOk(
-      'cairn add',
-      await run(NPX, ['cairn', 'add', pluginName, '--registry', registry], team, env),
-    );
-    expect(added.stdout).toContain(pluginName);
-    const installed = JSON.parse(
-      await readFile(join(team, 'node_modules', '@acme', 'storage-acme', 'package.json'), 'utf8'),
-    );
-    expect(installed.cairn).toEqual({ kind: 'storage', id: 'acme' });
-    const pjson = JSON.parse(await readFile(join(team, 'package.json'), 'utf8'));
-    expect(pjson.dependencies[pluginName]).toBeDefined();
-    const config = await readFile(join(team, 'cairn.config.ts'), 'utf8');
-    expect(config).toContain(`from '${pluginName}'`);
-    expect(config).toMatch(/storage:\s*acmeStorage\(/);
-
     const next = await run(NPX, ['cairn', 'run', '--json'], team, env);
-    expect(next.code, said('cairn run (acme storage)', next)).toBe(0);
+    expect(next.code, said('cairn run (gcs storage)', next)).toBe(0);
     const list = events(next.stdout);
     expect(finished(list)?.status).toBe('succeeded');
     // Every artifact the run produced or reused lives where the plugin puts
-    // objects (its default dir, .cairn/acme): the run used that storage.
+    // objects (its default dir, .cairn/gcs): the run used that storage.
     const digests = list.flatMap((e) =>
       e.type === 'step.succeeded' || e.type === 'step.cached'
         ? Object.values(e.outputs).map((ref) => ref.digest)
@@ -393,19 +446,59 @@ describe('the platform-team path through a private registry', () => {
     for (const digest of digests) {
       const hex = digest.replace(/^sha256:/, '');
       // the local store's layout: objects/<first 2 hex>/<other 62 hex>
-      expect(existsSync(join(team, '.cairn', 'acme', 'objects', hex.slice(0, 2), hex.slice(2))), digest).toBe(
+      expect(existsSync(join(team, '.cairn', 'gcs', 'objects', hex.slice(0, 2), hex.slice(2))), digest).toBe(
         true,
       );
     }
   });
 
-  it('cairn add refuses a package without a "cairn" field: exit 2, package.json and lockfile unchanged', async () => {
+  it('cairn add of a scoped plugin whose scope has no .npmrc line says exactly which line is missing', {
+    timeout: BACKSTOP,
+  }, async () => {
+    needs('team');
+    const npmrcFile = join(team, '.npmrc');
+    const npmrc = await readFile(npmrcFile, 'utf8');
+    const before = {
+      pjson: await readFile(join(team, 'package.json')),
+      lock: await readFile(join(team, 'package-lock.json')),
+      config: await readFile(join(team, 'cairn.config.ts')),
+    };
+    try {
+      await writeFile(npmrcFile, npmrc.replace(/^@acme:registry=.*\n/m, ''));
+      // npm's default registry is the (hermetic) test registry, which has no such package.
+      const refused = await run(NPX, ['cairn', 'add', '@acme/storage-elsewhere'], team, {
+        ...env,
+        npm_config_registry: registry,
+      });
+      expect(refused.code, said('cairn add (no scope line)', refused)).toBe(2);
+      expect(refused.stderr).toContain('.npmrc has no registry line for @acme');
+      // The line to add, with the registry the project already uses for @cairn.
+      expect(refused.stderr).toContain(`@acme:registry=${registry}`);
+    } finally {
+      await writeFile(npmrcFile, npmrc);
+    }
+    expect(await readFile(join(team, 'package.json'))).toEqual(before.pjson);
+    expect(await readFile(join(team, 'package-lock.json'))).toEqual(before.lock);
+    expect(await readFile(join(team, 'cairn.config.ts'))).toEqual(before.config);
+  });
+
+  it('cairn add refuses a package without a "cairn" field: exit 2, none of its scripts run, nothing changed', {
+    timeout: BACKSTOP,
+  }, async () => {
     needs('team');
     const folder = join(work, 'not-a-plugin');
+    const marker = join(work, 'not-a-plugin.script-ran');
     await mkdir(folder, { recursive: true });
     await writeFile(
       join(folder, 'package.json'),
-      JSON.stringify({ name: '@acme/not-a-plugin', version: '1.0.0', type: 'module', main: 'index.js' }),
+      JSON.stringify({
+        name: '@acme/not-a-plugin',
+        version: '1.0.0',
+        type: 'module',
+        main: 'index.js',
+        // A plain npm install runs this; cairn add must refuse the package before it can.
+        scripts: { postinstall: `node -e "require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')"` },
+      }),
     );
     await writeFile(join(folder, 'index.js'), 'export default {};\n');
     expectOk('npm publish not-a-plugin', await run(NPM, ['publish', '--registry', registry], folder, env));
@@ -418,6 +511,7 @@ describe('the platform-team path through a private registry', () => {
     const refused = await run(NPX, ['cairn', 'add', '@acme/not-a-plugin', '--registry', registry], team, env);
     expect(refused.code, said('cairn add not-a-plugin', refused)).toBe(2);
     expect(refused.stderr).toMatch(/not a Cairn plugin/);
+    expect(existsSync(marker), 'the refused package ran its postinstall script').toBe(false);
     expect(await readFile(join(team, 'package.json'))).toEqual(before.pjson);
     expect(await readFile(join(team, 'package-lock.json'))).toEqual(before.lock);
     expect(await readFile(join(team, 'cairn.config.ts'))).toEqual(before.config);

@@ -5,7 +5,7 @@ import { CairnCommand } from '../lib/base';
 export default class Add extends CairnCommand {
   static override summary = 'Install a plugin package and wire it into cairn.config.ts';
   static override description =
-    'Short names map to our packages (storage-s3 → @cairn/storage-s3); any npm name works, e.g. a platform team\'s @acme/storage-gcs. The package must declare a "cairn" field (kind and id) and a peer dependency on @cairn/core that the project\'s core satisfies; otherwise it is uninstalled and nothing changes. cairn.config.ts gets one import line and one property; the rest of the file stays as you wrote it. Shared backends (storage-s3, metadata-postgres) go into the `team` environment (`cairn run --env team`) with every setting read from environment variables, which are added to .env.example; other plugins replace the slot of the base stack. --env picks the environment (`--env local`: the base stack).';
+    'Short names map to our packages (storage-s3 → @cairn/storage-s3); any npm name works, e.g. a platform team\'s @acme/storage-gcs. The package is installed without running its scripts, then checked: it must declare a "cairn" field (kind, id, and optionally factory, options, env and team) and a peer dependency on @cairn/core that the project\'s core satisfies; otherwise it is uninstalled (CAIRN_PLUGIN_INVALID) and nothing changes. Only a valid plugin\'s install scripts run. cairn.config.ts gets one import line and one property, written from the plugin\'s "cairn" field; the rest of the file stays as you wrote it. Plugins marked "team" (shared backends such as storage-s3, metadata-postgres) go into the `team` environment (`cairn run --env team`) with every setting read from environment variables, which are added to .env.example; other plugins replace the slot of the base stack. --env picks the environment (`--env local`: the base stack).';
   static override examples = [
     '<%= config.bin %> add storage-s3                 # env.team, settings from ${env:ARTIFACT_BUCKET}, …',
     '<%= config.bin %> add metadata-postgres --env prod',
@@ -35,7 +35,7 @@ export default class Add extends CairnCommand {
     const { args, flags } = await this.parse(Add);
     const { existsSync } = await import('node:fs');
     const { readFile, rename, writeFile } = await import('node:fs/promises');
-    const { join } = await import('node:path');
+    const { join, resolve } = await import('node:path');
     const { usageError } = await import('../lib/errors');
     const plugins = await import('../lib/plugins');
     // A local folder (file:<dir>, ./dir) is installed as a link; its name comes from its package.json.
@@ -43,7 +43,7 @@ export default class Add extends CairnCommand {
     let resolved: { package: string } | undefined;
     let installSpec = args.plugin;
     if (local) {
-      const folder = (await import('node:path')).resolve(args.plugin.replace(/^file:/, ''));
+      const folder = resolve(args.plugin.replace(/^file:/, ''));
       const manifest = join(folder, 'package.json');
       if (!existsSync(manifest)) throw usageError(`${args.plugin} has no package.json`);
       resolved = { package: JSON.parse(await readFile(manifest, 'utf8')).name };
@@ -54,7 +54,7 @@ export default class Add extends CairnCommand {
     }
     if (!resolved?.package) {
       throw usageError(`"${args.plugin}" is not a plugin name`, {
-        hint: `Use a short name (${Object.keys(plugins.KNOWN_PLUGINS).join(', ')}), an npm package name or file:<folder>.`,
+        hint: `${plugins.PLUGIN_NAME_HINT} A local package: file:<folder>.`,
       });
     }
     const { requireProjectDir } = await import('../lib/project');
@@ -85,11 +85,14 @@ export default class Add extends CairnCommand {
           ...(onLine ? { onLine } : {}),
         },
       );
-    // Put package.json and the lockfile back exactly as they were.
-    const restore = async () => {
-      await npm(['uninstall', pkg]);
+    const putBack = async () => {
       if (original.pjson) await writeFile(pjsonFile, original.pjson);
       if (original.lock) await writeFile(lockFile, original.lock);
+    };
+    // Put package.json and the lockfile back exactly as they were; run nobody's scripts doing it.
+    const restore = async () => {
+      await npm(['uninstall', pkg, '--ignore-scripts']);
+      await putBack();
     };
 
     if (flags.install) {
@@ -98,12 +101,16 @@ export default class Add extends CairnCommand {
         (s) => process.stdout.write(s),
         Boolean(process.stdout.isTTY),
       );
-      const result = await npm(['install', installSpec], (line) => bar.update(line));
+      // Without scripts: nothing the package ships runs before its "cairn" field is checked.
+      const result = await npm(['install', installSpec, '--ignore-scripts'], (line) => bar.update(line));
       if (result.code !== 0) {
         bar.done(`Could not install ${pkg}`);
-        if (original.pjson) await writeFile(pjsonFile, original.pjson);
-        if (original.lock) await writeFile(lockFile, original.lock);
+        await putBack();
         const notFound = /E404|404 Not Found|is not in this registry/.test(result.stderr);
+        const { scopeRegistryProblem } = await import('../lib/workspace');
+        const scopeProblem =
+          notFound && !flags.registry && !local ? scopeRegistryProblem(projectDir, pkg) : undefined;
+        if (scopeProblem) throw usageError(scopeProblem.message, { hint: scopeProblem.hint });
         throw usageError(
           notFound
             ? `Unknown plugin "${args.plugin}": ${pkg} is not in the registry`
@@ -115,22 +122,22 @@ export default class Add extends CairnCommand {
           },
         );
       }
-      bar.done(`Installed ${pkg}`);
+      bar.done(`Installed ${pkg} (scripts not run yet)`);
     }
 
     const installedFile = join(projectDir, 'node_modules', ...pkg.split('/'), 'package.json');
     if (!existsSync(installedFile))
       throw usageError(`${pkg} is not installed in ${projectDir}`, { hint: 'Run without --no-install.' });
     const installed = JSON.parse(await readFile(installedFile, 'utf8'));
-    const cairn = installed.cairn as { kind?: string; id?: string } | undefined;
-    if (!cairn || typeof cairn.kind !== 'string' || typeof cairn.id !== 'string') {
+    let manifest: import('../lib/plugins').PluginManifest;
+    try {
+      manifest = plugins.readManifest(pkg, installed.cairn);
+    } catch (error) {
       if (flags.install) await restore();
-      throw usageError(
-        `${pkg} is not a Cairn plugin: its package.json has no "cairn": { "kind", "id" } field`,
-        {
-          hint: 'Plugins declare what they are, e.g. "cairn": { "kind": "storage", "id": "s3" }. The package was uninstalled; nothing changed.',
-        },
-      );
+      (error as { hint?: string }).hint += flags.install
+        ? ' The package was uninstalled without running its scripts; nothing changed.'
+        : '';
+      throw error;
     }
     const coreRange = installed.peerDependencies?.['@cairn/core'];
     const coreFile = join(projectDir, 'node_modules', '@cairn', 'core', 'package.json');
@@ -148,27 +155,43 @@ export default class Add extends CairnCommand {
       }
     }
 
-    if (!plugins.STACK_KINDS.includes(cairn.kind as 'storage')) {
-      this.log(
-        `${pkg} is a ${cairn.kind} plugin: installed. Use it from your pipeline steps (see its README).`,
-      );
-      return;
-    }
-    const importName = plugins.factoryName(cairn.kind, cairn.id);
-    const known = Object.entries(plugins.KNOWN_PLUGINS).find(([short]) => `@cairn/${short}` === pkg);
-    const env = flags.env ?? (known?.[1].team ? plugins.TEAM_ENV : 'local');
+    const env = flags.env ?? (manifest.team ? plugins.TEAM_ENV : 'local');
     if (!/^[A-Za-z_$][\w$]*$/.test(env)) {
+      if (flags.install) await restore();
       throw usageError(`--env "${env}" is not an environment name`, {
         hint: 'Use a plain identifier such as team, prod or ci (local: the base stack).',
       });
     }
+
+    if (flags.install) {
+      // The package is a plugin: now run the install scripts it and its new dependencies have.
+      const added = addedPackages(original.lock, existsSync(lockFile) ? await readFile(lockFile) : undefined);
+      const rebuilt =
+        added?.length === 0 ? { code: 0, stderr: '' } : await npm(['rebuild', ...(added ?? [])]);
+      if (rebuilt.code !== 0) {
+        await restore();
+        throw usageError(
+          `${pkg}: its install scripts failed:\n${rebuilt.stderr.split('\n').slice(-10).join('\n')}`,
+          {
+            hint: 'Fix the problem (a native build needs a compiler), then run cairn add again. Nothing changed.',
+          },
+        );
+      }
+    }
+
+    if (!plugins.STACK_KINDS.includes(manifest.kind as 'storage')) {
+      this.log(
+        `${pkg} is a ${manifest.kind} plugin: installed. Use it from your pipeline steps (see its README).`,
+      );
+      return;
+    }
     const { addPluginToConfig } = await import('../lib/config-edit');
     const before = await readFile(configFile, 'utf8');
     const edit = addPluginToConfig(before, {
-      kind: cairn.kind as 'storage',
+      kind: manifest.kind as 'storage',
       packageName: pkg,
-      importName,
-      call: known ? (indent) => plugins.pluginCall(known[0], indent) : `${importName}()`,
+      importName: manifest.factory,
+      call: (indent) => plugins.pluginCall(manifest, indent),
       ...(env === 'local' || env === 'default' ? {} : { env }),
     });
     const temporary = `${configFile}.tmp-${process.pid}`;
@@ -176,26 +199,39 @@ export default class Add extends CairnCommand {
     await rename(temporary, configFile);
     const where = env === 'local' || env === 'default' ? 'the stack' : `env.${env}`;
     this.log(
-      `Added ${pkg}@${installed.version} as the ${cairn.kind} of ${where} in ${configFile.slice(projectDir.length + 1)}`,
+      `Added ${pkg}@${installed.version} as the ${manifest.kind} of ${where} in ${configFile.slice(projectDir.length + 1)}`,
     );
     if (edit.replaced) this.log(`  (it replaces ${edit.replaced})`);
-    if (known && known[1].env.length > 0) {
+    if (manifest.env.length > 0) {
       const { mergeEnvExample } = await import('../lib/env-example');
       const file = join(projectDir, '.env.example');
       const previous = existsSync(file) ? await readFile(file, 'utf8') : '';
-      const next = mergeEnvExample(previous, known[1].env);
+      const next = mergeEnvExample(previous, manifest.env);
       if (next !== previous) {
         await writeFile(`${file}.tmp-${process.pid}`, next);
         await rename(`${file}.tmp-${process.pid}`, file);
       }
       this.log(
-        `  It reads ${known[1].env.map((v) => v.name).join(', ')} from the environment (listed in .env.example).`,
+        `  It reads ${manifest.env.map((v) => v.name).join(', ')} from the environment (listed in .env.example).`,
       );
       if (where !== 'the stack') this.log(`  Run on it with: cairn run --env ${env}`);
-    } else if (known) {
-      this.log(`  Its options are in the ${pkg} README.`);
     } else {
-      this.log(`  ${importName}() takes options: see the ${pkg} README.`);
+      this.log(`  ${manifest.factory}() takes options: see the ${pkg} README.`);
     }
   }
+}
+
+/**
+ * Names of the packages an install added, from the lockfile before and after
+ * (`undefined`: no lockfile to compare, rebuild everything).
+ */
+function addedPackages(before: Buffer | undefined, after: Buffer | undefined): string[] | undefined {
+  if (!before || !after) return undefined;
+  const keys = (lock: Buffer) => Object.keys(JSON.parse(lock.toString('utf8')).packages ?? {});
+  const known = new Set(keys(before));
+  const names = keys(after)
+    // Keys outside node_modules/ are the targets of file: links, named by their link's key.
+    .filter((key) => key.includes('node_modules/') && !known.has(key))
+    .map((key) => key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length));
+  return [...new Set(names)];
 }

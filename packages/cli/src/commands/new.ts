@@ -10,6 +10,7 @@ export default class New extends CairnCommand {
     '<%= config.bin %> new churn-model',
     '<%= config.bin %> new churn-model --plugins metadata-postgres,storage-s3 --yes',
     '<%= config.bin %> new churn-model --registry http://127.0.0.1:4873 --no-git',
+    '<%= config.bin %> new churn-model --registry https://npm.acme.internal --scope @acme',
     '<%= config.bin %> new storage-gcs --template plugin --kind storage --name @acme/storage-gcs',
     '<%= config.bin %> new deploy-kserve --template plugin --kind deployer --name @acme/deploy-kserve',
     '<%= config.bin %> new demo --link --dry-run',
@@ -31,6 +32,11 @@ export default class New extends CairnCommand {
     }),
     registry: Flags.string({
       description: 'npm registry URL the @cairn packages are installed from (written to .npmrc)',
+    }),
+    scope: Flags.string({
+      description:
+        "Your team's npm scope, e.g. @acme: its packages come from --registry too (a second .npmrc line)",
+      dependsOn: ['registry'],
     }),
     install: Flags.boolean({
       description: 'Install dependencies (--no-install to skip)',
@@ -129,14 +135,12 @@ export default class New extends CairnCommand {
       .filter(Boolean)
       .map((input) => {
         const resolved = plugins.resolvePluginName(input);
-        if (!resolved) {
-          throw scaffoldError(
-            `Unknown plugin "${input}"`,
-            `Known plugins: ${Object.keys(plugins.KNOWN_PLUGINS).join(', ')}; or give a scoped npm name such as @acme/storage-gcs.`,
-          );
-        }
+        if (!resolved) throw scaffoldError(`Unknown plugin "${input}"`, plugins.PLUGIN_NAME_HINT);
         return resolved;
       });
+    if (flags.scope !== undefined && !workspace.SCOPE.test(flags.scope)) {
+      throw usageError(`--scope "${flags.scope}" is not an npm scope`, { hint: 'Write it as @acme.' });
+    }
     if (isPlugin && chosen.length > 0)
       throw usageError('--plugins is for project templates, not the plugin template');
 
@@ -204,6 +208,36 @@ export default class New extends CairnCommand {
 
     const name = nameForms(packageName);
     const spec = (pkg: string) => workspace.cairnSpec(pkg, link);
+    // Installing from a registry: make sure Cairn is there before writing anything.
+    if (flags.install && !link && !flags['dry-run']) {
+      const problem = await workspace.cairnRegistryProblem(
+        spec('@cairn/core'),
+        flags.registry,
+        process.cwd(),
+      );
+      if (problem) throw usageError(problem.message, { hint: problem.hint });
+    }
+    // Each plugin's "cairn" field says how it is wired: read from a Cairn checkout the CLI runs in
+    // (ours, same versions), else asked of the registry.
+    const manifests = new Map<string, import('../lib/plugins').PluginManifest>();
+    const checkout = link ?? (chosen.some((p) => p.short) ? workspace.monorepoPackages() : undefined);
+    for (const p of chosen) {
+      const entry = checkout?.get(p.package);
+      const field = entry
+        ? JSON.parse((await import('node:fs')).readFileSync(resolve(entry.dir, 'package.json'), 'utf8')).cairn
+        : await workspace.publishedCairnField(
+            p.package,
+            p.short ? spec(p.package) : 'latest',
+            flags.registry,
+          );
+      if (field === undefined && !p.short) continue; // not reachable now: installed, wired by `cairn add` later
+      if (field === undefined) {
+        throw usageError(`Could not read ${p.package}'s "cairn" field from the registry`, {
+          hint: 'Pass --registry <url> for the registry your Cairn packages are published to, or --link. Nothing was written.',
+        });
+      }
+      manifests.set(p.package, plugins.readManifest(p.package, field));
+    }
     // `@acme/storage-gcs` → id `gcs`; deployers are often named `deploy-…`.
     const kindPrefix = new RegExp(`^(${kind}${kind === 'deployer' ? '|deploy' : ''})-`);
     const id = isPlugin ? name.kebab.replace(kindPrefix, '') || name.kebab : undefined;
@@ -212,6 +246,7 @@ export default class New extends CairnCommand {
       template: templateName,
       link: Boolean(link),
       registry: flags.registry ?? '',
+      registryLines: workspace.registryLines(flags.registry, flags.scope),
       cairn: {
         core: spec('@cairn/core'),
         runtime: spec('@cairn/runtime'),
@@ -229,17 +264,19 @@ export default class New extends CairnCommand {
         // The project template already has these, in its base stack.
         .filter((p) => !['metadata-sqlite', 'deploy-local', 'abtest-local'].includes(p.short ?? ''))
         .map((p) => {
-          const known = p.short ? plugins.KNOWN_PLUGINS[p.short] : undefined;
+          const manifest = manifests.get(p.package);
+          const wired =
+            manifest && plugins.STACK_KINDS.includes(manifest.kind as 'storage') ? manifest : undefined;
           return {
             package: p.package,
             spec: p.short ? spec(p.package) : 'latest',
-            kind: known?.kind,
-            factory: known ? plugins.factoryName(known.kind, known.id) : undefined,
+            kind: wired?.kind,
+            factory: wired?.factory,
             // Shared backends go to env.team; the rest (a deployer, an A/B engine) to the base stack.
-            team: known?.team ?? false,
+            team: wired?.team ?? false,
             // Indented for its place in cairn.config.ts: env.team.<kind> or stack.<kind>.
-            call: known ? plugins.pluginCall(p.short!, known.team ? '      ' : '    ') : undefined,
-            env: known?.env ?? [],
+            call: wired ? plugins.pluginCall(wired, wired.team ? '      ' : '    ') : undefined,
+            env: wired?.env ?? [],
           };
         }),
       kind,
@@ -273,6 +310,9 @@ export default class New extends CairnCommand {
 
     this.log(`Creating ${where}/ from template ${templateName}:`);
     this.log(scaffold.formatTree(files.map((f) => f.path)));
+    // A folder this command made is removed again when installing fails: no half-made project is left.
+    const { existsSync, rmSync } = await import('node:fs');
+    const madeHere = !existsSync(target);
     await scaffold.writeFiles(target, files);
 
     const { runProcess, progress, NPM } = await import('../lib/proc');
@@ -287,19 +327,21 @@ export default class New extends CairnCommand {
       });
       if (result.code !== 0) {
         bar.done('npm install failed');
+        if (madeHere) rmSync(target, { recursive: true, force: true });
         this.error(`npm install failed in ${where}:\n${result.stderr.split('\n').slice(-15).join('\n')}`, {
           exit: 1,
-          suggestions: [`Fix the problem, then run \`npm install\` in ${where}.`],
+          suggestions: [
+            madeHere
+              ? `Fix the problem and run cairn new again (${where} was removed). --link or --registry <url> choose where @cairn packages come from.`
+              : `Fix the problem, then run \`npm install\` in ${where}.`,
+          ],
         });
       }
       bar.done('Installed dependencies');
     }
     if (flags.git) {
       const git = (...gitArgs: string[]) => runProcess('git', gitArgs, { cwd: target });
-      if (
-        (await git('rev-parse', '--is-inside-work-tree')).code === 0 &&
-        !(await import('node:fs')).existsSync(`${target}/.git`)
-      ) {
+      if ((await git('rev-parse', '--is-inside-work-tree')).code === 0 && !existsSync(`${target}/.git`)) {
         this.log('Inside an existing git repository: skipped git init.');
       } else {
         const identity =

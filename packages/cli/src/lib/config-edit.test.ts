@@ -1,7 +1,21 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { addPluginToConfig } from './config-edit';
-import { pluginCall } from './plugins';
+import { pluginCall, readManifest } from './plugins';
+
+const manifestOf = (short: string, pkg: string) =>
+  readManifest(
+    pkg,
+    JSON.parse(
+      readFileSync(
+        fileURLToPath(new URL(`../../../../plugins/${short}/package.json`, import.meta.url)),
+        'utf8',
+      ),
+    ).cairn,
+  );
 
 const CONFIG = `// Team stack. Keep the comments!
 import { defineConfig } from '@cairn/core';
@@ -88,7 +102,8 @@ describe('addPluginToConfig', () => {
       kind,
       packageName,
       importName,
-      call: (indent: string) => pluginCall(short, indent),
+      // Wired from the plugin's own "cairn" field, as `cairn add` does.
+      call: (indent: string) => pluginCall(manifestOf(short, packageName), indent),
       env: 'team',
     });
     const s3Team = team('storage', 'storage-s3', 's3Storage', '@cairn/storage-s3');

@@ -19,7 +19,7 @@ import type {
 import { usageError } from './errors';
 import { table } from './format';
 import { withProject } from './inspect';
-import { KNOWN_PLUGINS } from './plugins';
+import { findInstalledPlugin } from './plugins';
 import type { OpenedProject } from './project';
 
 /**
@@ -40,27 +40,29 @@ export function requireDeployer(stack: OpenedProject): DeployerDescriptor {
  * `descriptor` with another port. A descriptor's `create` closes over the
  * options its factory validated, so changing `options` on a copy changes
  * nothing: the descriptor is rebuilt by calling the plugin's factory again
- * with `{ ...options, port }`. That is possible only for deployers that have
- * a `port` option and whose package we know (`@cairn/deploy-local`); others
- * are told to set the port in cairn.config.ts.
+ * with `{ ...options, port }`. That is possible for deployers whose package
+ * the project has installed (found by its `"cairn"` field: kind `deployer`,
+ * the descriptor's id); others are told to set the port in cairn.config.ts.
  */
-export async function withPort(descriptor: DeployerDescriptor, port: number): Promise<DeployerDescriptor> {
+export async function withPort(
+  descriptor: DeployerDescriptor,
+  port: number,
+  projectDir = process.cwd(),
+): Promise<DeployerDescriptor> {
   const options = descriptor.options;
   const hasPort = typeof options === 'object' && options !== null && 'port' in options;
-  const known = Object.entries(KNOWN_PLUGINS).find(
-    ([, plugin]) => plugin.kind === 'deployer' && plugin.id === descriptor.name,
-  );
-  if (!hasPort && !known) {
+  const installed = findInstalledPlugin(projectDir, 'deployer', descriptor.name);
+  if (!hasPort && !installed) {
     throw usageError(`--port: the "${descriptor.name}" deployer has no port option`, {
       hint: "Set where it serves in cairn.config.ts (the deployer factory's options).",
     });
   }
-  if (!known) {
+  if (!installed) {
     throw usageError(`--port: cannot rebuild the "${descriptor.name}" deployer with another port`, {
       hint: 'Set the port in cairn.config.ts instead.',
     });
   }
-  const specifier = `@cairn/${known[0]}`;
+  const specifier = installed.package;
   // A variable specifier: the CLI does not depend on the plugin; the project does.
   let factory: unknown;
   try {

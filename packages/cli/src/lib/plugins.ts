@@ -1,9 +1,24 @@
 /**
- * Plugin names: our short names (`storage-s3`) map to `@cairn/…` packages;
- * any scoped npm name (`@acme/storage-gcs`) is accepted as is.
+ * Plugins as the CLI sees them: a package whose package.json has a `"cairn"`
+ * field saying what it is and how a project wires it in. Ours and a platform
+ * team's are read the same way; the CLI keeps no table of plugins.
+ *
+ * ```json
+ * "cairn": {
+ *   "kind": "metadata", "id": "postgres",
+ *   "factory": "postgresMetadata",
+ *   "options": "{ url: '${env:DATABASE_URL}' }",
+ *   "env": [{ "name": "DATABASE_URL", "doc": "…", "example": "postgres://…" }],
+ *   "team": true
+ * }
+ * ```
  */
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
 
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { STACK_SLOTS } from '@cairn/core';
+import { usageError } from './errors';
 import { nameForms, npmNameProblems } from './names';
 
 /** The kinds a `cairn.config.ts` stack slot holds; each slot is named after its kind. */
@@ -21,126 +36,131 @@ export interface PluginEnvVar {
   example: string;
 }
 
-/** What we know about our own plugins before they are installed (for `cairn new --plugins` and `cairn add`). */
-export interface KnownPlugin {
-  kind: PluginKind;
+/** A plugin's `"cairn"` package.json field, checked, with its defaults applied. */
+export interface PluginManifest {
+  /** The stack slot it fills (or another kind, installed but not wired into the stack). */
+  kind: string;
+  /** Short id of the implementation, e.g. `s3`; names the factory by default. */
   id: string;
+  /** The identifier the default export is imported as. @default camel(id) + Pascal(kind), e.g. `s3Storage` */
+  factory: string;
   /**
-   * The factory's argument as written into cairn.config.ts, with every
-   * setting read from the environment; `indent` is the indentation of the
-   * line the call starts on.
+   * The factory's argument as written into cairn.config.ts, one string or one
+   * string per line, with every setting read from `${env:…}` references.
+   * @default '' (the factory is called with no argument)
    */
-  options(indent: string): string;
-  /** The variables `options` refers to. */
+  options: string[];
+  /** The variables `options` refers to, for `.env.example`. @default [] */
   env: PluginEnvVar[];
   /**
    * A shared backend (a server the team runs): wired into the `team`
    * environment rather than the base stack, so a fresh clone and CI keep
-   * running on the embedded defaults.
+   * running on the embedded defaults. @default false
    */
   team: boolean;
 }
 
-const ref = (name: string) => `'\${env:${name}}'`;
-
-export const KNOWN_PLUGINS: Record<string, KnownPlugin> = {
-  'metadata-sqlite': {
-    kind: 'metadata',
-    id: 'sqlite',
-    options: () => "{ file: '.cairn/metadata.db' }",
-    env: [],
-    team: false,
-  },
-  'metadata-postgres': {
-    kind: 'metadata',
-    id: 'postgres',
-    options: () => `{ url: ${ref('DATABASE_URL')} }`,
-    env: [
-      {
-        name: 'DATABASE_URL',
-        doc: 'PostgreSQL connection string of the shared metadata store (runs, lineage, cache, model registry)',
-        example: 'postgres://cairn:cairn@127.0.0.1:5432/cairn',
-      },
-    ],
-    team: true,
-  },
-  'storage-s3': {
-    kind: 'storage',
-    id: 's3',
-    options: (indent) =>
-      [
-        '{',
-        `${indent}  bucket: ${ref('ARTIFACT_BUCKET')},`,
-        `${indent}  prefix: 'cairn',`,
-        `${indent}  // An S3-compatible server (Ceph, MinIO, R2); delete this line for AWS S3.`,
-        `${indent}  endpoint: ${ref('S3_ENDPOINT')},`,
-        `${indent}  // Leave credentials out to use the AWS default chain (profile, SSO, instance role).`,
-        `${indent}  credentials: {`,
-        `${indent}    accessKeyId: ${ref('AWS_ACCESS_KEY_ID')},`,
-        `${indent}    secretAccessKey: ${ref('AWS_SECRET_ACCESS_KEY')},`,
-        `${indent}  },`,
-        `${indent}}`,
-      ].join('\n'),
-    env: [
-      {
-        name: 'ARTIFACT_BUCKET',
-        doc: 'S3 bucket holding the artifacts (it must exist)',
-        example: 'cairn-artifacts',
-      },
-      {
-        name: 'S3_ENDPOINT',
-        doc: 'URL of the S3-compatible server (remove `endpoint` from cairn.config.ts for AWS S3)',
-        example: 'http://127.0.0.1:7480',
-      },
-      { name: 'AWS_ACCESS_KEY_ID', doc: 'access key of the bucket', example: 'cairn' },
-      { name: 'AWS_SECRET_ACCESS_KEY', doc: 'secret key of the bucket', example: 'change-me' },
-    ],
-    team: true,
-  },
-  'deploy-local': {
-    kind: 'deployer',
-    id: 'local',
-    options: () => '{ port: 8080 }',
-    env: [],
-    team: false,
-  },
-  'abtest-local': {
-    kind: 'abtest',
-    id: 'local',
-    // No file: the engine keeps <stateDir>/abtest.db, wherever the command runs from.
-    options: () => '',
-    env: [],
-    team: false,
-  },
-  'executor-bullmq': {
-    kind: 'executor',
-    id: 'bullmq',
-    options: () => `{ connection: ${ref('REDIS_URL')} }`,
-    env: [{ name: 'REDIS_URL', doc: 'Redis server of the job queue', example: 'redis://127.0.0.1:6379' }],
-    team: true,
-  },
-};
-
-/** The environment `cairn new --plugins` and `cairn add` wire a plugin into by default. */
+/** The environment `cairn new --plugins` and `cairn add` wire a team plugin into by default. */
 export const TEAM_ENV = 'team';
 
-/** `factory(options)` for a known plugin, starting on a line indented by `indent`. */
-export function pluginCall(short: string, indent: string): string {
-  const known = KNOWN_PLUGINS[short]!;
-  return `${factoryName(known.kind, known.id)}(${known.options(indent)})`;
+/** What is wrong with a `"cairn"` field, one problem a line; empty when it is valid. */
+export function manifestProblems(field: unknown): string[] {
+  if (typeof field !== 'object' || field === null || Array.isArray(field)) {
+    return ['there is no "cairn": { "kind", "id" } object'];
+  }
+  const f = field as Record<string, unknown>;
+  const problems: string[] = [];
+  const identifier = /^[A-Za-z_$][\w$]*$/;
+  if (typeof f.kind !== 'string' || !/^[a-z][a-z0-9-]*$/.test(f.kind)) {
+    problems.push(`"kind" must be a lowercase word such as ${STACK_KINDS.join(', ')}`);
+  }
+  if (typeof f.id !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(f.id)) {
+    problems.push('"id" must be a lowercase name such as "s3" or "postgres"');
+  }
+  if (f.factory !== undefined && (typeof f.factory !== 'string' || !identifier.test(f.factory))) {
+    problems.push('"factory" must be a JavaScript identifier');
+  }
+  const options = f.options;
+  const lines = typeof options === 'string' ? [options] : Array.isArray(options) ? options : undefined;
+  if (options !== undefined && (!lines || lines.some((line) => typeof line !== 'string'))) {
+    problems.push('"options" must be a string or an array of lines');
+  } else if (lines && !balanced(lines.join('\n'))) {
+    problems.push('"options" must be one balanced expression (check its brackets and quotes)');
+  }
+  if (f.env !== undefined) {
+    const env = Array.isArray(f.env) ? f.env : undefined;
+    const bad = env?.findIndex(
+      (v) =>
+        typeof v !== 'object' ||
+        v === null ||
+        typeof v.name !== 'string' ||
+        !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v.name) ||
+        typeof v.doc !== 'string' ||
+        typeof v.example !== 'string' ||
+        /[\r\n]/.test(`${v.doc}${v.example}`),
+    );
+    if (!env || bad !== -1) {
+      problems.push(
+        `"env" must be an array of { "name": "VAR_NAME", "doc": "one line", "example": "a value" }${env ? ` (entry ${bad! + 1})` : ''}`,
+      );
+    }
+  }
+  if (f.team !== undefined && typeof f.team !== 'boolean') problems.push('"team" must be true or false');
+  return problems;
+}
+
+/**
+ * The checked manifest of a package's `"cairn"` field.
+ * @throws CAIRN_PLUGIN_INVALID naming the package and every problem
+ */
+export function readManifest(pkg: string, field: unknown): PluginManifest {
+  const problems = manifestProblems(field);
+  if (problems.length > 0) throw invalidPlugin(pkg, problems);
+  const f = field as Record<string, unknown>;
+  const kind = f.kind as string;
+  const id = f.id as string;
+  const options = f.options === undefined ? [] : typeof f.options === 'string' ? [f.options] : f.options;
+  return {
+    kind,
+    id,
+    factory: (f.factory as string | undefined) ?? factoryName(kind, id),
+    options: (options as string[]).join('\n').split('\n'),
+    env: (f.env as PluginEnvVar[] | undefined) ?? [],
+    team: (f.team as boolean | undefined) ?? false,
+  };
+}
+
+/** The error for a package that is not a (valid) Cairn plugin: `CAIRN_PLUGIN_INVALID`, exit 2. */
+export function invalidPlugin(pkg: string, problems: string[]): Error {
+  return usageError(
+    `${pkg} is not a Cairn plugin: its package.json "cairn" field is missing or malformed\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    {
+      code: 'CAIRN_PLUGIN_INVALID',
+      hint: 'A plugin declares what it is and how to wire it, e.g. "cairn": { "kind": "storage", "id": "s3", "options": "{ bucket: \'${env:ARTIFACT_BUCKET}\' }" } (see docs/platform-teams.md).',
+    },
+  );
+}
+
+/** `factory(options)` as written into cairn.config.ts, starting on a line indented by `indent`. */
+export function pluginCall(manifest: PluginManifest, indent: string): string {
+  return `${manifest.factory}(${manifest.options.join(`\n${indent}`)})`;
 }
 
 export interface PluginName {
   /** The npm package to install. */
   package: string;
-  /** Our short name, when it is one of ours. */
+  /** Our short name (`storage-s3` for `@cairn/storage-s3`), when it is one. */
   short?: string;
 }
 
+/** Our packages' short names are `<kind>-<impl>`; deployers are `deploy-<impl>`. */
+const SHORT_NAME = /^(storage|metadata|executor|deploy|abtest)-[a-z0-9][a-z0-9-]*$/;
+
 /**
- * Resolve what the user typed. Short names and `@cairn/<short>` of known
- * plugins, and any valid npm name; `undefined` for something that cannot be a
- * package name.
+ * Resolve what the user typed: `storage-s3` and `@cairn/storage-s3` are our
+ * `@cairn/storage-s3`; any other scoped npm name is taken as is (unscoped
+ * ones too with `allowUnscoped`); `undefined` for something that cannot be a
+ * plugin's package name.
  */
 export function resolvePluginName(
   input: string,
@@ -148,13 +168,59 @@ export function resolvePluginName(
 ): PluginName | undefined {
   const name = input.trim();
   const short = name.startsWith('@cairn/') ? name.slice('@cairn/'.length) : name;
-  if (KNOWN_PLUGINS[short]) return { package: `@cairn/${short}`, short };
+  if (SHORT_NAME.test(short)) return { package: `@cairn/${short}`, short };
   if (npmNameProblems(name).length > 0) return undefined;
   if (!name.startsWith('@') && !options.allowUnscoped) return undefined;
   return { package: name };
 }
 
+/** A hint listing how plugins are named. */
+export const PLUGIN_NAME_HINT =
+  'Name one of ours by its short name (storage-s3, metadata-postgres, executor-bullmq, deploy-local, abtest-local), or give a scoped npm name such as @acme/storage-gcs.';
+
 /** The identifier a plugin's default export is imported as: `s3Storage`, `postgresMetadata`. */
 export function factoryName(kind: string, id: string): string {
   return `${nameForms(id).camel}${nameForms(kind).pascal}`;
+}
+
+/**
+ * The installed plugin of a kind and id among a project's dependencies
+ * (`node_modules/<dep>/package.json` with a matching `"cairn"` field).
+ */
+export function findInstalledPlugin(
+  projectDir: string,
+  kind: string,
+  id: string,
+): { package: string; manifest: PluginManifest } | undefined {
+  const pjsonFile = join(projectDir, 'package.json');
+  if (!existsSync(pjsonFile)) return undefined;
+  const pjson = JSON.parse(readFileSync(pjsonFile, 'utf8'));
+  for (const dep of Object.keys({ ...pjson.devDependencies, ...pjson.dependencies })) {
+    const file = join(projectDir, 'node_modules', ...dep.split('/'), 'package.json');
+    if (!existsSync(file)) continue;
+    const field = JSON.parse(readFileSync(file, 'utf8')).cairn;
+    if (manifestProblems(field).length > 0 || field.kind !== kind || field.id !== id) continue;
+    return { package: dep, manifest: readManifest(dep, field) };
+  }
+  return undefined;
+}
+
+/** Whether brackets and quotes in a JavaScript expression pair up (a cheap guard before editing a config). */
+function balanced(source: string): boolean {
+  const stack: string[] = [];
+  const close: Record<string, string> = { ')': '(', ']': '[', '}': '{' };
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '/' && source[i + 1] === '/') {
+      i = source.indexOf('\n', i);
+      if (i < 0) break;
+    } else if (c === "'" || c === '"' || c === '`') {
+      let j = i + 1;
+      while (j < source.length && source[j] !== c && source[j] !== '\n') j += source[j] === '\\' ? 2 : 1;
+      if (source[j] !== c) return false;
+      i = j;
+    } else if ('([{'.includes(c)) stack.push(c);
+    else if (c in close && stack.pop() !== close[c]) return false;
+  }
+  return stack.length === 0;
 }

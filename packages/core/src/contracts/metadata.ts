@@ -1,30 +1,3 @@
-/**
- * The metadata contract: what happened, when, with what, producing what.
- *
- * The metadata store holds runs, step executions, artifact records, lineage
- * (artifact → execution → artifact), the cache index and the model registry.
- * Bytes live in storage; the store keeps only digests and small JSON.
- *
- * Implementations: the in-memory store in `@cairn/core` (tests), SQLite
- * (`@cairn/metadata-sqlite`, the embedded default) and PostgreSQL
- * (`@cairn/metadata-postgres`). All pass `testMetadata` from `@cairn/testkit`.
- *
- * Rules every store keeps:
- * 1. `recordExecution` is one transaction: the execution, its artifact
- *    records, its lineage edges and (for a succeeded, cacheable execution) its
- *    cache entry are all stored, or none is. A crash never leaves half a record.
- * 2. Several processes may use one store at once (two `cairn run`s of one
- *    project, workers on several machines). Cache lookups and registry
- *    transitions stay correct under that concurrency.
- * 3. Nothing secret is stored: configs arrive with `${env:NAME}` references
- *    still in place.
- *
- * @example
- * ```ts
- * const metadata = sqliteMetadata({ file: '.cairn/metadata.db' });
- * const runs = await metadata.listRuns({ pipeline: 'training', limit: 10 });
- * ```
- */
 import type { Digest } from './storage';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -128,9 +101,12 @@ export interface CacheEntry {
   createdAt: string;
 }
 
+/** Filters of {@link MetadataStore.listRuns}; they combine with AND. */
 export interface RunQuery {
+  /** Only runs of this pipeline. */
   pipeline?: string;
   status?: RunStatus;
+  /** Only runs in this stack environment. */
   env?: string;
   /** Only runs started strictly before this run id (for paging, newest first). */
   before?: string;
@@ -138,8 +114,11 @@ export interface RunQuery {
   limit?: number;
 }
 
+/** Filters of {@link MetadataStore.listArtifacts}; they combine with AND. */
 export interface ArtifactQuery {
+  /** Only artifacts of this type name, e.g. `'model'`. */
   type?: string;
+  /** Only artifacts output by an execution of this run (cached executions included). */
   runId?: string;
   /** @default 100 */
   limit?: number;
@@ -180,18 +159,34 @@ export interface StageTransition {
   accepted: boolean;
 }
 
+/** What {@link ModelRegistry.registerModel} takes. */
 export interface RegisterModelInput {
+  /** The model's name, e.g. `'penguins'`; versions are numbered per name. */
   model: string;
+  /** Digest of the `model` artifact; one version per digest and model. */
   digest: Digest;
+  /** The version's offline metrics, e.g. `{ accuracy: 0.97 }`. @default {} */
   metrics?: Record<string, number>;
+  /** The run that produced it. */
   runId?: string;
   description?: string;
 }
 
+/**
+ * What {@link ModelRegistry.transitionStage} takes.
+ *
+ * @example
+ * ```ts
+ * // promote v4 only if v3 is still production (what the gate step does)
+ * await metadata.transitionStage({ model: 'penguins', version: 4, to: 'production', reason: 'gate: accuracy +0.02', actor: 'ci', expectedFrom: 'none', expectedIncumbent: 3 });
+ * ```
+ */
 export interface TransitionInput {
   model: string;
   version: number;
+  /** The stage to move to. */
   to: ModelStage;
+  /** Why, in one line; kept in the history. */
   reason: string;
   /** Who asked: a user name, `ci`, or a step. @default 'unknown' */
   actor?: string;
@@ -219,25 +214,47 @@ export interface TransitionInput {
 
 /** The model registry, part of the metadata store. */
 export interface ModelRegistry {
-  /** Add a version (stage `none`). Registering the same digest twice returns the existing version. */
+  /**
+   * Add a version in stage `none`, numbered one above the model's latest
+   * (the first is 1). Registering a digest the model already has returns that
+   * version unchanged; concurrent registrations get distinct, consecutive numbers.
+   *
+   * @example await metadata.registerModel({ model: 'penguins', digest, metrics: { accuracy: 0.97 }, runId })
+   * @throws CAIRN_ARTIFACT_KEY_INVALID when `digest` is malformed (nothing registered)
+   * @throws CAIRN_METADATA_FAILED when `model` is empty
+   */
   registerModel(input: RegisterModelInput): Promise<ModelVersion>;
+  /** One version, or `undefined` for an unknown model or version (never throws for those). */
   getModelVersion(model: string, version: number): Promise<ModelVersion | undefined>;
-  /** Versions of one model, newest first. */
+  /** Versions of one model, newest first; `[]` for an unknown model. */
   listModelVersions(model: string): Promise<ModelVersion[]>;
-  /** Every model name with its latest version and its production version, if any. */
+  /**
+   * Every model name with its latest version and its production and staging
+   * versions, if any. Order is unspecified; sort by `model` to show it.
+   */
   listModels(): Promise<Array<{ model: string; latest: number; production?: number; staging?: number }>>;
-  /** The version currently in a stage, if any. */
+  /**
+   * The version currently in a stage, if any. With `archivePrevious: false`
+   * two versions may share a stage: the newest is returned.
+   */
   getModelByStage(
     model: string,
     stage: Exclude<ModelStage, 'none' | 'archived'>,
   ): Promise<ModelVersion | undefined>;
   /**
-   * Change a version's stage and record the transition, atomically.
-   * @throws CAIRN_METADATA_NOT_FOUND for an unknown model/version
-   * @throws CAIRN_REGISTRY_CONFLICT when `expectedFrom` no longer holds
+   * Change a version's stage and record the transition, atomically, by the
+   * rule of `planStageTransition` (`@cairn/runtime/plugin-kit`): moving to `production` or `staging`
+   * archives the previous holder (unless `archivePrevious: false`), and a
+   * refused attempt is still recorded with `accepted: false`.
+   *
+   * @returns the accepted transition of `input.version`
+   * @throws CAIRN_METADATA_NOT_FOUND for an unknown model or version (nothing recorded)
+   * @throws CAIRN_REGISTRY_CONFLICT when `expectedFrom` is not the version's stage, or
+   *   `expectedIncumbent` is not the version holding `to` (another promotion happened in between)
+   * @throws CAIRN_METADATA_FAILED for a malformed input (version not a positive integer, unknown stage)
    */
   transitionStage(input: TransitionInput): Promise<StageTransition>;
-  /** Every transition of a model (accepted and refused), oldest first. */
+  /** Every transition of a model (accepted and refused), oldest first; `[]` for an unknown model. */
   modelHistory(model: string): Promise<StageTransition[]>;
 }
 
@@ -249,36 +266,73 @@ export interface MetadataStore extends ModelRegistry {
   /** How to re-create this store in a worker process (see PluginRef in storage.ts). */
   readonly ref?: import('./storage').PluginRef;
 
-  /** Create schema or run pending migrations. Idempotent; safe when several processes call it at once. */
+  /**
+   * Create the schema or run pending migrations. Idempotent; safe when several
+   * processes call it at once. Stores that connect lazily also connect on the
+   * first other call, so calling `init` is optional: it surfaces connection and
+   * migration errors early.
+   * @throws CAIRN_METADATA_FAILED when the store cannot be reached, or its schema is newer than this plugin
+   */
   init?(): Promise<void>;
 
+  /**
+   * Store a new run, usually with status `running`.
+   * @throws CAIRN_METADATA_FAILED when a run with this id already exists (the stored run is unchanged)
+   * @throws CAIRN_ARTIFACT_KEY_INVALID when a config digest or `configBundle` is malformed
+   */
   createRun(run: RunRecord): Promise<void>;
-  /** Update status, finish time, counts or error of a run. */
+  /**
+   * Update status, finish time, counts or error of a run. Keys left
+   * `undefined` keep their stored value; an empty patch changes nothing.
+   * @example await metadata.updateRun(id, { status: 'succeeded', finishedAt: new Date().toISOString(), counts })
+   * @throws CAIRN_METADATA_NOT_FOUND when no run has this id
+   */
   updateRun(
     id: string,
     patch: Partial<Pick<RunRecord, 'status' | 'finishedAt' | 'counts' | 'error'>>,
   ): Promise<void>;
+  /** One run, or `undefined` when no run has this id. */
   getRun(id: string): Promise<RunRecord | undefined>;
-  /** Runs, newest first. */
+  /**
+   * Runs, newest first (by id, which is time-ordered), filtered by `query`.
+   * Page with `before`: the id of the last run of the previous page.
+   * @default query.limit 50
+   */
   listRuns(query?: RunQuery): Promise<RunRecord[]>;
 
   /**
    * Record one execution with its artifacts, lineage and — when it succeeded
    * and is cacheable — its cache entry, in one transaction. Artifacts already
-   * known keep their first producer.
+   * known keep their first producer. Safe to call concurrently, also with
+   * overlapping artifacts.
+   * @throws CAIRN_METADATA_FAILED when an execution with this id is already recorded (nothing written)
+   * @throws CAIRN_ARTIFACT_KEY_INVALID when an input, output or artifact digest is malformed (nothing written)
    */
   recordExecution(execution: ExecutionRecord, artifacts: ArtifactRecord[]): Promise<void>;
-  /** Executions of a run in the order they were recorded. */
+  /** Executions of a run in the order they were recorded; `[]` for an unknown run. */
   listExecutions(runId: string): Promise<ExecutionRecord[]>;
+  /** One execution, or `undefined` when none has this id. */
   getExecution(id: string): Promise<ExecutionRecord | undefined>;
 
-  /** The latest succeeded execution recorded under this cache key, if any. */
+  /**
+   * The cache entry of a key: the last recorded execution under it with
+   * status `succeeded` and `cacheable: true`, or `undefined`. The caller still
+   * verifies the outputs in storage before reusing them.
+   */
   lookupCache(cacheKey: string): Promise<CacheEntry | undefined>;
-  /** Forget a cache entry (its outputs were found missing or corrupt). */
+  /**
+   * Forget a cache entry (its outputs were found missing or corrupt). Older
+   * executions under the key do not come back; the next succeeded one does.
+   * Forgetting an unknown key is not an error.
+   */
   invalidateCache(cacheKey: string): Promise<void>;
 
+  /** What is known about one artifact, or `undefined` when no execution recorded it. */
   getArtifact(digest: Digest): Promise<ArtifactRecord | undefined>;
-  /** Artifacts, newest first. */
+  /**
+   * Artifacts, newest first (by `createdAt`), filtered by `query`.
+   * @default query.limit 100
+   */
   listArtifacts(query?: ArtifactQuery): Promise<ArtifactRecord[]>;
   /**
    * Lineage around an artifact digest or a run id: `up` follows producers,
@@ -287,12 +341,16 @@ export interface MetadataStore extends ModelRegistry {
    * level up from an artifact is its producers with their inputs, one level
    * down is its consumers with their outputs; a run's own executions are
    * level 0.
+   * An unknown digest or run gives a graph with no executions.
    * @default direction 'both', depth unlimited
+   * @example await metadata.lineage({ digest }, { direction: 'up', depth: 2 })
+   * @throws CAIRN_ARTIFACT_KEY_INVALID when `digest` is malformed
    */
   lineage(
     target: { digest: Digest } | { runId: string },
     options?: { direction?: 'up' | 'down' | 'both'; depth?: number },
   ): Promise<LineageGraph>;
 
+  /** Release connections and file handles. Calling it twice is not an error. */
   close?(): Promise<void>;
 }

@@ -190,10 +190,3 @@ export async function walkLineage(
   }
   return { artifacts, executions: [...executions.values()], edges: [...edges.values()] };
 }
-
-/** The message for a transition whose target stage changed hands since the caller looked. */
-export function incumbentConflict(input: TransitionInput, incumbent: number | null): string {
-  const held = incumbent === null ? 'held by no version' : `held by v${incumbent}`;
-  const expected = input.expectedIncumbent === null ? 'no version' : `v${input.expectedIncumbent}`;
-  return `Model "${input.model}": stage "${input.to}" is ${held}, not ${expected} — another promotion happened in between`;
-}

@@ -1,23 +1,20 @@
-import {
-  type ArtifactQuery,
-  type ArtifactRecord,
-  assertDigest,
-  type CacheEntry,
-  CairnError,
-  ErrorCodes,
-  type ExecutionRecord,
-  type LineageGraph,
-  type MetadataStore,
-  type ModelStage,
-  type ModelVersion,
-  type RegisterModelInput,
-  type RunQuery,
-  type RunRecord,
-  type StageTransition,
-  type TransitionInput,
+import type {
+  ArtifactQuery,
+  ArtifactRecord,
+  CacheEntry,
+  ExecutionRecord,
+  LineageGraph,
+  MetadataStore,
+  ModelVersion,
+  RegisterModelInput,
+  RunQuery,
+  RunRecord,
+  StageTransition,
+  TransitionInput,
 } from '@cairn/core';
+import { assertDigest, CairnError, ErrorCodes } from '@cairn/core';
 import {
-  incumbentConflict,
+  planStageTransition,
   validateExecutionRecord,
   validateRegisterModelInput,
   validateRunRecord,
@@ -63,14 +60,6 @@ export function memoryMetadata(): MetadataStore {
     producers: (digest: string) => producers.get(digest) ?? [],
     consumers: (digest: string) => consumers.get(digest) ?? [],
     runExecutions: (runId: string) => executionsByRun.get(runId) ?? [],
-  };
-
-  const findVersion = (model: string, version: number): ModelVersion => {
-    const found = models.get(model)?.find((v) => v.version === version);
-    if (!found) {
-      throw new CairnError(ErrorCodes.METADATA_NOT_FOUND, `Model "${model}" has no version ${version}`);
-    }
-    return found;
   };
 
   return {
@@ -235,48 +224,22 @@ export function memoryMetadata(): MetadataStore {
 
     async transitionStage(input: TransitionInput) {
       validateTransitionInput(input);
-      const version = findVersion(input.model, input.version);
+      // One synchronous stretch: nothing else runs between reading the state and applying the plan.
+      const versions = models.get(input.model) ?? [];
+      const version = versions.find((v) => v.version === input.version);
+      const plan = planStageTransition(input, {
+        current: version?.stage,
+        holders: versions.filter((v) => v !== version && v.stage === input.to),
+      });
       const log = history.get(input.model) ?? [];
       history.set(input.model, log);
-      const at = new Date().toISOString();
-      const actor = input.actor ?? 'unknown';
-      const transition = (v: ModelVersion, to: ModelStage, accepted: boolean): StageTransition => ({
-        model: v.model,
-        version: v.version,
-        from: v.stage,
-        to,
-        reason: input.reason,
-        actor,
-        at,
-        accepted,
-      });
-      if (input.expectedFrom !== undefined && input.expectedFrom !== version.stage) {
-        log.push(transition(version, input.to, false));
-        throw new CairnError(
-          ErrorCodes.REGISTRY_CONFLICT,
-          `Model "${input.model}" version ${input.version} is in stage "${version.stage}", not "${input.expectedFrom}"`,
-        );
+      for (const transition of plan.transitions) {
+        if (transition.accepted)
+          versions.find((v) => v.version === transition.version)!.stage = transition.to;
+        log.push(transition);
       }
-      if (input.expectedIncumbent !== undefined) {
-        const holders = models.get(input.model)!.filter((v) => v !== version && v.stage === input.to);
-        const incumbent = holders.length > 0 ? Math.max(...holders.map((v) => v.version)) : null;
-        if (incumbent !== input.expectedIncumbent) {
-          log.push(transition(version, input.to, false));
-          throw new CairnError(ErrorCodes.REGISTRY_CONFLICT, incumbentConflict(input, incumbent));
-        }
-      }
-      if ((input.archivePrevious ?? true) && (input.to === 'production' || input.to === 'staging')) {
-        for (const other of models.get(input.model)!) {
-          if (other !== version && other.stage === input.to) {
-            log.push(transition(other, 'archived', true));
-            other.stage = 'archived';
-          }
-        }
-      }
-      const done = transition(version, input.to, true);
-      log.push(done);
-      version.stage = input.to;
-      return clone(done);
+      if (plan.conflict) throw plan.conflict;
+      return clone(plan.transitions.at(-1)!);
     },
 
     async modelHistory(model) {
