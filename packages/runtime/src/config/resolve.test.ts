@@ -274,9 +274,70 @@ describe('resolveStepConfigs', () => {
     );
     const bySource = [...error.issues].sort((a, b) => a.source!.localeCompare(b.source!));
     expect(bySource).toEqual([
-      { source: 'conf/base/train.yaml:2', path: ['tress'], message: 'unknown key' },
+      { source: 'conf/base/train.yaml:2', path: ['tress'], message: 'unknown key (did you mean `trees`?)' },
       { source: 'conf/base/train.yaml:4', path: ['model', 'dept'], message: 'unknown key' },
     ]);
+  });
+
+  it('refuses keys a plain z.object would strip, in files and --set, nested too, with a suggestion', async () => {
+    await write('base/train.yaml', 'trees: 1\nmaxDepht: 3\nmodel:\n  layers: 2\n  dropot: 0.1\n');
+    const schema = z.object({
+      trees: z.number(),
+      maxDepth: z.number().default(4),
+      model: z.object({ layers: z.number(), dropout: z.number().optional() }),
+    });
+    const error = await failure(
+      resolveStepConfigs({
+        confDir,
+        env: 'local',
+        overrides: ['train.tress=300'],
+        steps: [{ name: 'train', schema }],
+      }),
+    );
+    expect(error.code).toBe('CAIRN_CONFIG_INVALID');
+    const bySource = [...error.issues].sort((a, b) => a.source!.localeCompare(b.source!));
+    expect(bySource).toEqual([
+      { source: '--set', path: ['train', 'tress'], message: 'unknown key (did you mean `trees`?)' },
+      {
+        source: 'conf/base/train.yaml:2',
+        path: ['maxDepht'],
+        message: 'unknown key (did you mean `maxDepth`?)',
+      },
+      {
+        source: 'conf/base/train.yaml:5',
+        path: ['model', 'dropot'],
+        message: 'unknown key (did you mean `dropout`?)',
+      },
+    ]);
+  });
+
+  it('refuses keys dropped by a non-zod schema, and leaves z.looseObject and z.record alone', async () => {
+    await write('base/train.yaml', 'n: 1\nextra: 2\n');
+    await write('base/loose.yaml', 'n: 1\nextra: 2\n');
+    await write('base/table.yaml', 'columns:\n  a: 1\n  b: 2\n');
+    const picky: StandardSchemaV1<unknown, { n: number }> = {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: (value) => ({ value: { n: (value as { n: number }).n } }),
+      },
+    };
+    const error = await failure(
+      resolveStepConfigs({ confDir, env: 'local', steps: [{ name: 'train', schema: picky }] }),
+    );
+    expect(error.issues).toEqual([
+      { source: 'conf/base/train.yaml:2', path: ['extra'], message: 'unknown key (known keys: n)' },
+    ]);
+    const fine = await resolveStepConfigs({
+      confDir,
+      env: 'local',
+      steps: [
+        { name: 'loose', schema: z.looseObject({ n: z.number() }) },
+        { name: 'table', schema: z.object({ columns: z.record(z.string(), z.number()) }) },
+      ],
+    });
+    expect(fine.loose!.value).toEqual({ n: 1, extra: 2 });
+    expect(fine.table!.value).toEqual({ columns: { a: 1, b: 2 } });
   });
 
   it('reads an empty file as {}, and refuses .inf (not JSON) at its line', async () => {

@@ -6,6 +6,7 @@ import { describeEnvProblem, type EnvProblem, scrubSecrets, substituteEnvRefs } 
 import { dataLayer, type Layer, type LayerProblem, parseLayerFile } from './layers';
 import { type ConfigObject, cloneData, deepMerge, dotted, isPlainObject, listPaths } from './merge';
 import { type ConfigOverrides, collectOverrides } from './overrides';
+import { describeUnknownKey, findUnknownKeys, knownKeysAt } from './unknown-keys';
 
 /** Where one key of a step's config came from. */
 export interface ConfigSource {
@@ -420,7 +421,7 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
               problems.push({
                 kind: 'invalid',
                 step: step.name,
-                issue: issueAt([...path, key], 'unknown key'),
+                issue: issueAt([...path, key], describeUnknownKey(key, knownKeysAt(step.schema, path))),
               });
             }
             continue;
@@ -428,6 +429,14 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
           problems.push({ kind: 'invalid', step: step.name, issue: issueAt(path, schemaIssue.message) });
         }
       } else {
+        // Plain z.object strips unknown keys silently; a typo must not fall back to a default unnoticed.
+        for (const unknown of findUnknownKeys(step.schema, substituted, result.value)) {
+          problems.push({
+            kind: 'invalid',
+            step: step.name,
+            issue: issueAt(unknown.path, describeUnknownKey(unknown.path.at(-1)!, unknown.known)),
+          });
+        }
         value = result.value;
       }
     } catch (cause) {
