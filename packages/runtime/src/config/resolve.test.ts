@@ -340,6 +340,38 @@ describe('resolveStepConfigs', () => {
     expect(fine.table!.value).toEqual({ columns: { a: 1, b: 2 } });
   });
 
+  it('reports an unknown YAML alias at its line and an alias bomb as CAIRN_CONFIG_UNREADABLE', async () => {
+    await write('base/train.yaml', 'trees: 1\ntoken: *nope\n');
+    const unknown = await failure(resolveStepConfigs({ confDir, env: 'local', steps: [{ name: 'train' }] }));
+    expect(unknown.code).toBe('CAIRN_CONFIG_UNREADABLE');
+    expect(unknown.issues).toMatchObject([{ source: 'conf/base/train.yaml:2' }]);
+    expect(unknown.issues[0]!.message).toContain('*nope');
+    const rows = ['a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]'];
+    for (const [name, prev] of [
+      ['b', 'a'],
+      ['c', 'b'],
+      ['d', 'c'],
+      ['e', 'd'],
+      ['f', 'e'],
+      ['g', 'f'],
+    ]) {
+      rows.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    }
+    await write('base/train.yaml', `${rows.join('\n')}\n`);
+    const bomb = await failure(resolveStepConfigs({ confDir, env: 'local', steps: [{ name: 'train' }] }));
+    expect(bomb.code).toBe('CAIRN_CONFIG_UNREADABLE');
+    expect(bomb.issues[0]!.message).toContain('aliases expand too far');
+    const flag = await failure(
+      resolveStepConfigs({
+        confDir,
+        env: 'local',
+        overrides: ['evaluate.token=*nope'],
+        steps: [{ name: 'evaluate' }],
+      }),
+    );
+    expect(flag.code).toBe('CAIRN_CONFIG_UNREADABLE');
+  });
+
   it('reads an empty file as {}, and refuses .inf (not JSON) at its line', async () => {
     await write('base/empty.yaml', '# nothing yet\n');
     await write('base/train.yaml', 'a: 1\nrate: .inf\n');

@@ -246,6 +246,7 @@ async function createContext(
     const parsed = collectOverrides(options.overrides);
     overrides = parsed.overrides;
     for (const issue of parsed.issues) problems.push({ kind: 'override', issue });
+    for (const issue of parsed.unreadable) problems.push({ kind: 'unreadable', issue });
   } else if (options.overrides) {
     for (const [step, value] of Object.entries(options.overrides)) {
       if (isPlainObject(value)) overrides[step] = value;
