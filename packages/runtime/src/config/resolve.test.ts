@@ -372,6 +372,22 @@ describe('resolveStepConfigs', () => {
     expect(flag.code).toBe('CAIRN_CONFIG_UNREADABLE');
   });
 
+  it('refuses an unterminated ${env:… at its file and line', async () => {
+    await write('base/ingest.yaml', 'rows: 3\npath: ${env:DATA_PATH\n');
+    const error = await failure(
+      resolveStepConfigs({
+        confDir,
+        env: 'local',
+        environment: { DATA_PATH: '/d' },
+        steps: [{ name: 'ingest' }],
+      }),
+    );
+    expect(error.code).toBe('CAIRN_CONFIG_INVALID');
+    expect(error.issues).toEqual([
+      { source: 'conf/base/ingest.yaml:2', path: ['path'], message: expect.stringContaining('unterminated') },
+    ]);
+  });
+
   it('reads an empty file as {}, and refuses .inf (not JSON) at its line', async () => {
     await write('base/empty.yaml', '# nothing yet\n');
     await write('base/train.yaml', 'a: 1\nrate: .inf\n');
