@@ -311,6 +311,22 @@ describe('resolveStepConfigs', () => {
     ]);
   });
 
+  it('names a typo even when the schema also refuses the config (the key it meant is missing)', async () => {
+    await write('base/train.yaml', 'trees: 1\nmaxDepht: 3\n');
+    const error = await failure(
+      resolveStepConfigs({
+        confDir,
+        env: 'local',
+        steps: [{ name: 'train', schema: z.object({ trees: z.number(), maxDepth: z.number() }) }],
+      }),
+    );
+    expect(error.issues).toContainEqual({
+      source: 'conf/base/train.yaml:2',
+      path: ['maxDepht'],
+      message: 'unknown key (did you mean `maxDepth`?)',
+    });
+  });
+
   it('refuses keys dropped by a non-zod schema, and leaves z.looseObject and z.record alone', async () => {
     await write('base/train.yaml', 'n: 1\nextra: 2\n');
     await write('base/loose.yaml', 'n: 1\nextra: 2\n');
@@ -557,7 +573,12 @@ describe('explainConfig', () => {
       { key: 'model.layers', value: [1, 2], source: 'conf/base/train.yaml', line: 4 },
       { key: 'empty', value: {}, source: 'conf/base/train.yaml', line: 5 },
     ]);
-    expect(explained.issues).toMatchObject([{ source: 'conf/ci/train.yaml:2', path: ['model', 'depth'] }]);
+    // `model.layers` and `empty` are not in the schema: plain z.object would strip them, so they are reported.
+    expect(explained.issues).toMatchObject([
+      { source: 'conf/ci/train.yaml:2', path: ['model', 'depth'] },
+      { source: 'conf/base/train.yaml:4', path: ['model', 'layers'], message: 'unknown key (known keys: depth)' },
+      { source: 'conf/base/train.yaml:5', path: ['empty'], message: 'unknown key (known keys: trees, model)' },
+    ]);
   });
 
   it('configEntries works on a resolved step config', async () => {

@@ -409,6 +409,7 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
     try {
       const result = await validate(step.schema, substituted);
       if (result.issues) {
+        const reported = new Set<string>();
         for (const schemaIssue of result.issues) {
           const path = (schemaIssue.path ?? []).map((segment) =>
             String(typeof segment === 'object' && segment !== null ? segment.key : segment),
@@ -419,6 +420,7 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
           const keys = (schemaIssue as { keys?: unknown }).keys;
           if (Array.isArray(keys) && keys.length > 0 && keys.every((key) => typeof key === 'string')) {
             for (const key of keys as string[]) {
+              reported.add(dotted([...path, key]));
               problems.push({
                 kind: 'invalid',
                 step: step.name,
@@ -428,6 +430,15 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
             continue;
           }
           problems.push({ kind: 'invalid', step: step.name, issue: issueAt(path, schemaIssue.message) });
+        }
+        // A typo usually also leaves a required key missing: name the typo too, it is the fix.
+        for (const unknown of findUnknownKeys(step.schema, substituted, undefined)) {
+          if (reported.has(dotted(unknown.path))) continue;
+          problems.push({
+            kind: 'invalid',
+            step: step.name,
+            issue: issueAt(unknown.path, describeUnknownKey(unknown.path.at(-1)!, unknown.known)),
+          });
         }
       } else {
         // Plain z.object strips unknown keys silently; a typo must not fall back to a default unnoticed.
