@@ -576,8 +576,16 @@ describe('explainConfig', () => {
     // `model.layers` and `empty` are not in the schema: plain z.object would strip them, so they are reported.
     expect(explained.issues).toMatchObject([
       { source: 'conf/ci/train.yaml:2', path: ['model', 'depth'] },
-      { source: 'conf/base/train.yaml:4', path: ['model', 'layers'], message: 'unknown key (known keys: depth)' },
-      { source: 'conf/base/train.yaml:5', path: ['empty'], message: 'unknown key (known keys: trees, model)' },
+      {
+        source: 'conf/base/train.yaml:4',
+        path: ['model', 'layers'],
+        message: 'unknown key (known keys: depth)',
+      },
+      {
+        source: 'conf/base/train.yaml:5',
+        path: ['empty'],
+        message: 'unknown key (known keys: trees, model)',
+      },
     ]);
   });
 
