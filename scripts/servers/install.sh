@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
 # Installs the Debian packages of every real server the test suites start on
 # 127.0.0.1 (they start and stop the servers themselves). Idempotent: does
-# nothing when everything is present. CI (.ci/run) calls it on a fresh machine.
+# nothing when everything is present. `npm test` runs it (through
+# scripts/servers/ensure.sh) when it is root with apt; otherwise run it once
+# with sudo.
+#
+#   scripts/servers/install.sh            # install what is missing (root)
+#   scripts/servers/install.sh --missing  # print the missing packages, one a line
+#
+# CAIRN_SERVER_PACKAGES (space-separated) replaces the package list; the
+# tests of this script use it.
 set -euo pipefail
 
-packages=(git postgresql ceph-mon ceph-osd radosgw chromium redis-server)
+read -r -a packages <<<"${CAIRN_SERVER_PACKAGES:-git postgresql ceph-mon ceph-osd radosgw chromium redis-server}"
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
+if [ "${1:-}" = "--missing" ]; then
+  [ ${#missing[@]} -eq 0 ] || printf '%s\n' "${missing[@]}"
+  exit 0
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install.sh: all server packages present"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install.sh: missing ${missing[*]} and not root; install them with apt-get" >&2
+  echo "install.sh: missing ${missing[*]} and not root; run: sudo bash scripts/servers/install.sh" >&2
   exit 1
 fi
 echo "install.sh: installing ${missing[*]}"

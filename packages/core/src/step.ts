@@ -175,6 +175,29 @@ export function isCommandStep(
 
 const NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/i;
 
+/** What `{…}` in a command step's command may name; the runner substitutes the same set. */
+export const COMMAND_PLACEHOLDER = /\{([a-zA-Z0-9_.-]+)\}/g;
+
+/** The placeholders a command step may use: `config`, `inputs`, `outputs`, `workdir` and one per input and output. */
+export function commandPlaceholders(definition: {
+  inputs?: ArtifactMap | undefined;
+  outputs?: ArtifactMap | undefined;
+}): Set<string> {
+  const known = new Set(['config', 'inputs', 'outputs', 'workdir']);
+  for (const name of Object.keys(definition.inputs ?? {})) known.add(`inputs.${name}`);
+  for (const name of Object.keys(definition.outputs ?? {})) known.add(`outputs.${name}`);
+  return known;
+}
+
+/** Placeholder names in a command that are not in `known`, each once, in order of appearance. */
+export function unknownCommandPlaceholders(command: string, known: ReadonlySet<string>): string[] {
+  const unknown = new Set<string>();
+  for (const match of command.matchAll(COMMAND_PLACEHOLDER)) {
+    if (!known.has(match[1]!)) unknown.add(match[1]!);
+  }
+  return [...unknown];
+}
+
 function checkDefinition(definition: AnyStepDefinition): void {
   servicesUsed(definition); // an unknown service fails here, where the step is defined
   const issues: string[] = [];
@@ -208,6 +231,15 @@ function checkDefinition(definition: AnyStepDefinition): void {
   }
   if (definition.timeoutMs !== undefined && !(definition.timeoutMs > 0))
     issues.push('timeoutMs: expected a positive number');
+  // Checked here, when the pipeline module loads, so that a typo such as {confg} fails before a run is recorded.
+  if (isCommandStep(definition) && issues.length === 0) {
+    const known = commandPlaceholders(definition);
+    for (const name of unknownCommandPlaceholders(definition.command, known)) {
+      issues.push(
+        `command: unknown placeholder {${name}} (known: ${[...known].map((key) => `{${key}}`).join(', ')})`,
+      );
+    }
+  }
   if (issues.length > 0) {
     throw new CairnError(
       ErrorCodes.STEP_INVALID,

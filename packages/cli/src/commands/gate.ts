@@ -5,7 +5,7 @@ export default class Gate extends CairnCommand {
   static override summary =
     "Check a run's promotion-gate decision: a Markdown summary, and exit 1 when it fails CI";
   static override description =
-    "Reads the decision the run's gate step wrote (promotionGateStep() from @cairn/core) and writes a Markdown summary of the metrics and the decision: appended to $GITHUB_STEP_SUMMARY when that is set (GitHub Actions shows it on the job page), printed otherwise. Exits 1 when the candidate is worse than production by more than the gate's allowedRegression (`failsCi`), 0 when it was promoted or kept within the margin. This is the evaluation gate of `npm run ci`.";
+    "Reads the decision the run's gate step wrote (promotionGateStep() from @cairn/delivery) and writes a Markdown summary of the metrics and the decision: appended to $GITHUB_STEP_SUMMARY when that is set (GitHub Actions shows it on the job page), printed otherwise. Exits 1 when the candidate is worse than production by more than the gate's allowedRegression (`failsCi`), 0 when it was promoted or kept within the margin. This is the evaluation gate of `npm run ci`.";
   static override examples = [
     '<%= config.bin %> gate                      # the latest run',
     '<%= config.bin %> gate r_0mwyul89y00008cfa59e5',
@@ -29,14 +29,23 @@ export default class Gate extends CairnCommand {
       const run = await resolveRun(stack, args.run);
       const summary = await runSummaryMarkdown(stack, run);
       if (!summary.decision) {
-        const failed = (await stack.metadata.listExecutions(run.id)).find((e) => e.status === 'failed');
-        throw usageError(
-          `Run ${run.id} has no promotion-gate decision${failed ? `: it failed at step ${failed.step} before the gate ran` : run.status !== 'succeeded' ? ` (the run ${run.status})` : ': its pipeline has no gate step'}`,
-          {
+        const executions = await stack.metadata.listExecutions(run.id);
+        const failed = executions.find((e) => e.status === 'failed');
+        if (failed || run.status !== 'succeeded') {
+          // The run stopped before its gate: saying "add a gate step" would send the user the wrong way.
+          const error = failed?.error?.message ?? run.error;
+          const why = failed
+            ? `step ${failed.step} failed${error ? `: ${error}` : ''}`
+            : `the run ${run.status}${error ? `: ${error}` : ''}`;
+          throw usageError(`The gate did not run in run ${run.id}: ${why}`, {
             code: 'CAIRN_METADATA_NOT_FOUND',
-            hint: 'Add a gate step (promotionGateStep() from @cairn/core) after register, and check `cairn runs show <run>`.',
-          },
-        );
+            hint: `Fix ${failed ? `step ${failed.step}` : 'the run'} and run again (\`cairn runs show ${run.id}\` shows every step); the gate decides only after the steps before it succeed.`,
+          });
+        }
+        throw usageError(`Run ${run.id} has no promotion-gate decision: its pipeline has no gate step`, {
+          code: 'CAIRN_METADATA_NOT_FOUND',
+          hint: 'Add a gate step (promotionGateStep() from @cairn/delivery) after register.',
+        });
       }
       return { run, ...summary, decision: summary.decision };
     });

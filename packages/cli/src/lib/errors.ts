@@ -50,8 +50,27 @@ export function exitCodeFor(code: string | undefined): number {
   return code && USAGE_CODES.has(code) ? EXIT_USAGE : EXIT_FAILED;
 }
 
-/** The message, plus the issues when the message does not already list them. */
+/**
+ * Control characters (ANSI escapes, carriage returns, NUL…) and bidirectional
+ * overrides (U+202A–U+202E, U+2066–U+2069, U+200E/F, U+061C) in text that may
+ * echo user input — a step name, a key, a flag — written as `\u{…}` so that
+ * they can neither repaint the terminal nor reorder what the user reads.
+ * Newlines and tabs are kept: messages are laid out with them.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+    /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g,
+    (char) => `\\u{${char.codePointAt(0)!.toString(16).padStart(4, '0')}}`,
+  );
+}
+
+/** The message, plus the issues when the message does not already list them, with control characters escaped. */
 export function renderCairnError(error: CairnErrorLike): string {
+  return escapeControl(renderCairnErrorText(error));
+}
+
+function renderCairnErrorText(error: CairnErrorLike): string {
   const lines = [error.message];
   const issues = error.issues ?? [];
   if (issues.length > 0 && !error.message.includes(issues[0]!.message)) {

@@ -19,6 +19,19 @@ export function renderLineage(graph: LineageGraph, target: { digest: string } | 
   };
   const lines: string[] = [];
 
+  // Edges indexed once: scanning every edge for every node is quadratic on a project with many runs.
+  const byTo = new Map<string, typeof graph.edges>();
+  const byFrom = new Map<string, typeof graph.edges>();
+  for (const edge of graph.edges) {
+    byTo.set(edge.to, [...(byTo.get(edge.to) ?? []), edge]);
+    byFrom.set(edge.from, [...(byFrom.get(edge.from) ?? []), edge]);
+  }
+
+  /**
+   * Each node is printed once per direction, under the first path that reaches it. Cached runs
+   * make many executions share inputs, and a path-local "seen" printed the shared ancestry once
+   * per path: millions of lines after a handful of runs.
+   */
   const walk = (
     node: string,
     isArtifact: boolean,
@@ -26,27 +39,24 @@ export function renderLineage(graph: LineageGraph, target: { digest: string } | 
     prefix: string,
     seen: Set<string>,
   ) => {
-    const children = graph.edges
-      .filter((edge) => {
-        if (direction === 'up') return edge.to === node && edge.kind === (isArtifact ? 'output' : 'input');
-        return edge.from === node && edge.kind === (isArtifact ? 'input' : 'output');
-      })
-      .map((edge) => ({ key: direction === 'up' ? edge.from : edge.to, name: edge.name }));
+    const edges =
+      direction === 'up'
+        ? (byTo.get(node) ?? []).filter((edge) => edge.kind === (isArtifact ? 'output' : 'input'))
+        : (byFrom.get(node) ?? []).filter((edge) => edge.kind === (isArtifact ? 'input' : 'output'));
+    const children: Array<{ key: string; name: string | undefined }> = [];
+    for (const edge of edges) {
+      const key = direction === 'up' ? edge.from : edge.to;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      children.push({ key, name: edge.name });
+    }
     children.forEach((child, i) => {
       const last = i === children.length - 1;
       const label = isArtifact ? exe(child.key) : art(child.key, child.name);
-      const repeated = seen.has(child.key);
       lines.push(
-        `${prefix}${last ? '└─ ' : '├─ '}${direction === 'up' ? (isArtifact ? 'from ' : '') : isArtifact ? 'into ' : ''}${label}${repeated ? ' …' : ''}`,
+        `${prefix}${last ? '└─ ' : '├─ '}${direction === 'up' ? (isArtifact ? 'from ' : '') : isArtifact ? 'into ' : ''}${label}`,
       );
-      if (!repeated)
-        walk(
-          child.key,
-          !isArtifact,
-          direction,
-          `${prefix}${last ? '   ' : '│  '}`,
-          new Set([...seen, child.key]),
-        );
+      walk(child.key, !isArtifact, direction, `${prefix}${last ? '   ' : '│  '}`, seen);
     });
   };
 

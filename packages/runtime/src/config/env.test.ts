@@ -23,6 +23,20 @@ describe('resolveEnvRefs', () => {
     expect(options).toEqual(copy);
   });
 
+  it('refuses an unterminated ${env:NAME instead of using it as a literal', () => {
+    let error: unknown;
+    try {
+      resolveEnvRefs({ path: '${env:BUCKET}/${env:DATA_PATH' }, environment);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(CairnError.is(error)).toBe(true);
+    expect((error as CairnError).code).toBe('CAIRN_CONFIG_INVALID');
+    expect((error as CairnError).issues).toEqual([
+      { path: ['path'], message: expect.stringContaining('unterminated reference ${env:DATA_PATH') },
+    ]);
+  });
+
   it('keeps $${env:NAME} as the literal text', () => {
     expect(resolveEnvRefs('cost: $${env:BUCKET} ${env:BUCKET}', environment)).toBe(
       'cost: ${env:BUCKET} models',

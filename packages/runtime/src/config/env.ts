@@ -7,7 +7,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** A problem met while substituting references; never carries a variable's value. */
 export interface EnvProblem {
-  kind: 'missing' | 'malformed';
+  kind: 'missing' | 'malformed' | 'unterminated';
   path: string[];
   name: string;
 }
@@ -30,6 +30,12 @@ export function substituteEnvRefs(
 ): unknown {
   if (typeof value === 'string') {
     if (!value.includes('{env:')) return value;
+    // `${env:DATA_PATH` with no `}` would otherwise pass through as a literal path.
+    if (value.replace(ENV_REF, '').includes('${env:')) {
+      const start = value.replace(ENV_REF, (whole) => ' '.repeat(whole.length)).indexOf('${env:');
+      const name = value.slice(start + '${env:'.length).match(/^[A-Za-z0-9_]*/)?.[0] ?? '';
+      problems.push({ kind: 'unterminated', path, name });
+    }
     return value.replace(ENV_REF, (whole, escaped: string, name: string) => {
       if (escaped) return whole.slice(1);
       if (!ENV_NAME.test(name)) {
@@ -62,6 +68,8 @@ export function substituteEnvRefs(
 
 /** Describe an env problem for an error message: names the variable and never a value. */
 export function describeEnvProblem(problem: EnvProblem): string {
+  if (problem.kind === 'unterminated')
+    return `unterminated reference \${env:${problem.name}: close it with "}" (write $\${env:…} for the literal text)`;
   return problem.kind === 'missing'
     ? `environment variable ${problem.name} is not set (referenced as \${env:${problem.name}})`
     : `malformed reference \${env:${problem.name}}: a variable name uses letters, digits and "_" and does not start with a digit`;

@@ -1,4 +1,14 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import {
+  type Document,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from 'yaml';
 import { type ConfigObject, dotted, findNonFinite, isPlainObject, listPaths } from './merge';
 
 /** Where a layer came from, as reported in `sources` and in error messages. */
@@ -60,7 +70,13 @@ export function parseLayerFile(
       ],
     };
   }
-  const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
+  } catch (cause) {
+    // yaml throws (a ReferenceError) for an alias to an unknown anchor and for alias bombs ("billion laughs").
+    return { problems: [aliasProblem(doc, lineCounter, cause)] };
+  }
   if (!isPlainObject(value)) {
     return { problems: [{ kind: 'unreadable', line: 1, message: 'a step config file must be a mapping' }] };
   }
@@ -80,6 +96,27 @@ export function parseLayerFile(
     };
   }
   return { layer: { source, file: true, value, lines } };
+}
+
+/** Aliases one config may expand: enough for shared blocks, far too few for an exponential "billion laughs". */
+export const MAX_ALIAS_COUNT = 100;
+
+/** Describe a failure to expand YAML aliases, at the first alias whose anchor is unknown when there is one. */
+function aliasProblem(doc: Document, counter: LineCounter, cause: unknown): LayerProblem {
+  let line: number | undefined;
+  let unknownAnchor: string | undefined;
+  visit(doc, {
+    Alias(_, alias) {
+      if (alias.resolve(doc) !== undefined) return undefined;
+      unknownAnchor = alias.source;
+      line = alias.range ? counter.linePos(alias.range[0]).line : undefined;
+      return visit.BREAK;
+    },
+  });
+  const message = unknownAnchor
+    ? `YAML alias *${unknownAnchor} refers to no anchor (&${unknownAnchor}) defined before it`
+    : `YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} uses: ${(cause as Error)?.message ?? String(cause)})`;
+  return { kind: 'unreadable', ...(line !== undefined ? { line } : {}), message };
 }
 
 function collectLines(

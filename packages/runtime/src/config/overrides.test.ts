@@ -13,6 +13,17 @@ function failure(flags: string[]): CairnError {
 }
 
 describe('parseOverrides', () => {
+  it('refuses YAML aliases (unknown anchor, alias bomb) as CAIRN_CONFIG_UNREADABLE without echoing the value', () => {
+    const unknown = failure(['use.token=*nope']);
+    expect(unknown.code).toBe('CAIRN_CONFIG_UNREADABLE');
+    expect(unknown.issues).toMatchObject([{ source: '--set', path: ['use', 'token'] }]);
+    expect(unknown.message).not.toContain('nope');
+    const bomb = failure([
+      'use.x=[&a [1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], [*b,*b,*b,*b,*b,*b,*b,*b,*b]]',
+    ]);
+    expect(bomb.code).toBe('CAIRN_CONFIG_UNREADABLE');
+  });
+
   it('nests dotted keys per step and lets later flags win', () => {
     expect(
       parseOverrides([

@@ -13,10 +13,14 @@ export type ConfigOverrides = Record<string, Record<string, unknown>>;
 /** Parse `--set` flags, collecting every problem instead of stopping at the first. */
 export function collectOverrides(flags: readonly string[]): {
   overrides: ConfigOverrides;
+  /** Malformed flags. */
   issues: ErrorIssue[];
+  /** Values whose YAML cannot be expanded (aliases): reported as `CAIRN_CONFIG_UNREADABLE`. */
+  unreadable: ErrorIssue[];
 } {
   const overrides: ConfigOverrides = {};
   const issues: ErrorIssue[] = [];
+  const unreadable: ErrorIssue[] = [];
   for (const flag of flags) {
     const problem = (message: string) => issues.push({ source: '--set', message });
     if (typeof flag !== 'string') {
@@ -53,6 +57,10 @@ export function collectOverrides(flags: readonly string[]): {
       continue;
     }
     const parsed = parseValue(flag.slice(equals + 1));
+    if ('alias' in parsed) {
+      unreadable.push({ source: '--set', path: [step, ...path], message: parsed.alias });
+      continue;
+    }
     if ('error' in parsed) {
       // The value is left out of the message: it may be a secret typed on the command line.
       problem(`"${key}": the value is not valid YAML (${parsed.error}); quote it to pass a string`);
@@ -66,7 +74,7 @@ export function collectOverrides(flags: readonly string[]): {
     }
     overrides[step] = deepMerge(overrides[step] ?? {}, nested) as ConfigObject;
   }
-  return { overrides, issues };
+  return { overrides, issues, unreadable };
 }
 
 /**
@@ -87,8 +95,19 @@ export function collectOverrides(flags: readonly string[]): {
  * ```
  */
 export function parseOverrides(flags: string[]): ConfigOverrides {
-  const { overrides, issues } = collectOverrides(flags);
+  const { overrides, issues, unreadable } = collectOverrides(flags);
+  if (issues.length === 0 && unreadable.length > 0) {
+    throw new CairnError(
+      ErrorCodes.CONFIG_UNREADABLE,
+      `Cannot read --set ${unreadable.length === 1 ? 'value' : 'values'}:\n${formatIssues(unreadable)}`,
+      {
+        issues: unreadable,
+        hint: 'A --set value cannot use YAML aliases (*name); quote it to pass a string.',
+      },
+    );
+  }
   if (issues.length > 0) {
+    issues.push(...unreadable);
     throw new CairnError(
       ErrorCodes.CONFIG_OVERRIDE_INVALID,
       `Invalid --set ${issues.length === 1 ? 'flag' : 'flags'}:\n${formatIssues(issues)}`,
@@ -98,12 +117,22 @@ export function parseOverrides(flags: string[]): ConfigOverrides {
   return overrides;
 }
 
-function parseValue(raw: string): { value: unknown } | { error: string } {
+function parseValue(raw: string): { value: unknown } | { error: string } | { alias: string } {
   if (raw.trim() === '') return { value: '' };
   const doc = parseDocument(raw);
   const first = doc.errors[0];
   if (first) return { error: first.message.split('\n')[0] ?? 'syntax error' };
-  const value = doc.toJS();
+  let value: unknown;
+  try {
+    // A flag has no anchors worth referring to; the limit stops an alias bomb typed into one.
+    value = doc.toJS({ maxAliasCount: 10 });
+  } catch {
+    // The reason is left out: it quotes the alias, which is part of a value that may be a secret.
+    return {
+      alias:
+        'the value is YAML with an alias (*name) that cannot be expanded (unknown anchor, or too many uses); quote it to pass a string',
+    };
+  }
   if (findNonFinite(value)) return { error: '.inf and .nan cannot be stored as JSON' };
   return { value };
 }

@@ -274,8 +274,133 @@ describe('resolveStepConfigs', () => {
     );
     const bySource = [...error.issues].sort((a, b) => a.source!.localeCompare(b.source!));
     expect(bySource).toEqual([
-      { source: 'conf/base/train.yaml:2', path: ['tress'], message: 'unknown key' },
+      { source: 'conf/base/train.yaml:2', path: ['tress'], message: 'unknown key (did you mean `trees`?)' },
       { source: 'conf/base/train.yaml:4', path: ['model', 'dept'], message: 'unknown key' },
+    ]);
+  });
+
+  it('refuses keys a plain z.object would strip, in files and --set, nested too, with a suggestion', async () => {
+    await write('base/train.yaml', 'trees: 1\nmaxDepht: 3\nmodel:\n  layers: 2\n  dropot: 0.1\n');
+    const schema = z.object({
+      trees: z.number(),
+      maxDepth: z.number().default(4),
+      model: z.object({ layers: z.number(), dropout: z.number().optional() }),
+    });
+    const error = await failure(
+      resolveStepConfigs({
+        confDir,
+        env: 'local',
+        overrides: ['train.tress=300'],
+        steps: [{ name: 'train', schema }],
+      }),
+    );
+    expect(error.code).toBe('CAIRN_CONFIG_INVALID');
+    const bySource = [...error.issues].sort((a, b) => a.source!.localeCompare(b.source!));
+    expect(bySource).toEqual([
+      { source: '--set', path: ['train', 'tress'], message: 'unknown key (did you mean `trees`?)' },
+      {
+        source: 'conf/base/train.yaml:2',
+        path: ['maxDepht'],
+        message: 'unknown key (did you mean `maxDepth`?)',
+      },
+      {
+        source: 'conf/base/train.yaml:5',
+        path: ['model', 'dropot'],
+        message: 'unknown key (did you mean `dropout`?)',
+      },
+    ]);
+  });
+
+  it('names a typo even when the schema also refuses the config (the key it meant is missing)', async () => {
+    await write('base/train.yaml', 'trees: 1\nmaxDepht: 3\n');
+    const error = await failure(
+      resolveStepConfigs({
+        confDir,
+        env: 'local',
+        steps: [{ name: 'train', schema: z.object({ trees: z.number(), maxDepth: z.number() }) }],
+      }),
+    );
+    expect(error.issues).toContainEqual({
+      source: 'conf/base/train.yaml:2',
+      path: ['maxDepht'],
+      message: 'unknown key (did you mean `maxDepth`?)',
+    });
+  });
+
+  it('refuses keys dropped by a non-zod schema, and leaves z.looseObject and z.record alone', async () => {
+    await write('base/train.yaml', 'n: 1\nextra: 2\n');
+    await write('base/loose.yaml', 'n: 1\nextra: 2\n');
+    await write('base/table.yaml', 'columns:\n  a: 1\n  b: 2\n');
+    const picky: StandardSchemaV1<unknown, { n: number }> = {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: (value) => ({ value: { n: (value as { n: number }).n } }),
+      },
+    };
+    const error = await failure(
+      resolveStepConfigs({ confDir, env: 'local', steps: [{ name: 'train', schema: picky }] }),
+    );
+    expect(error.issues).toEqual([
+      { source: 'conf/base/train.yaml:2', path: ['extra'], message: 'unknown key (known keys: n)' },
+    ]);
+    const fine = await resolveStepConfigs({
+      confDir,
+      env: 'local',
+      steps: [
+        { name: 'loose', schema: z.looseObject({ n: z.number() }) },
+        { name: 'table', schema: z.object({ columns: z.record(z.string(), z.number()) }) },
+      ],
+    });
+    expect(fine.loose!.value).toEqual({ n: 1, extra: 2 });
+    expect(fine.table!.value).toEqual({ columns: { a: 1, b: 2 } });
+  });
+
+  it('reports an unknown YAML alias at its line and an alias bomb as CAIRN_CONFIG_UNREADABLE', async () => {
+    await write('base/train.yaml', 'trees: 1\ntoken: *nope\n');
+    const unknown = await failure(resolveStepConfigs({ confDir, env: 'local', steps: [{ name: 'train' }] }));
+    expect(unknown.code).toBe('CAIRN_CONFIG_UNREADABLE');
+    expect(unknown.issues).toMatchObject([{ source: 'conf/base/train.yaml:2' }]);
+    expect(unknown.issues[0]!.message).toContain('*nope');
+    const rows = ['a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]'];
+    for (const [name, prev] of [
+      ['b', 'a'],
+      ['c', 'b'],
+      ['d', 'c'],
+      ['e', 'd'],
+      ['f', 'e'],
+      ['g', 'f'],
+    ]) {
+      rows.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    }
+    await write('base/train.yaml', `${rows.join('\n')}\n`);
+    const bomb = await failure(resolveStepConfigs({ confDir, env: 'local', steps: [{ name: 'train' }] }));
+    expect(bomb.code).toBe('CAIRN_CONFIG_UNREADABLE');
+    expect(bomb.issues[0]!.message).toContain('aliases expand too far');
+    const flag = await failure(
+      resolveStepConfigs({
+        confDir,
+        env: 'local',
+        overrides: ['evaluate.token=*nope'],
+        steps: [{ name: 'evaluate' }],
+      }),
+    );
+    expect(flag.code).toBe('CAIRN_CONFIG_UNREADABLE');
+  });
+
+  it('refuses an unterminated ${env:… at its file and line', async () => {
+    await write('base/ingest.yaml', 'rows: 3\npath: ${env:DATA_PATH\n');
+    const error = await failure(
+      resolveStepConfigs({
+        confDir,
+        env: 'local',
+        environment: { DATA_PATH: '/d' },
+        steps: [{ name: 'ingest' }],
+      }),
+    );
+    expect(error.code).toBe('CAIRN_CONFIG_INVALID');
+    expect(error.issues).toEqual([
+      { source: 'conf/base/ingest.yaml:2', path: ['path'], message: expect.stringContaining('unterminated') },
     ]);
   });
 
@@ -448,7 +573,20 @@ describe('explainConfig', () => {
       { key: 'model.layers', value: [1, 2], source: 'conf/base/train.yaml', line: 4 },
       { key: 'empty', value: {}, source: 'conf/base/train.yaml', line: 5 },
     ]);
-    expect(explained.issues).toMatchObject([{ source: 'conf/ci/train.yaml:2', path: ['model', 'depth'] }]);
+    // `model.layers` and `empty` are not in the schema: plain z.object would strip them, so they are reported.
+    expect(explained.issues).toMatchObject([
+      { source: 'conf/ci/train.yaml:2', path: ['model', 'depth'] },
+      {
+        source: 'conf/base/train.yaml:4',
+        path: ['model', 'layers'],
+        message: 'unknown key (known keys: depth)',
+      },
+      {
+        source: 'conf/base/train.yaml:5',
+        path: ['empty'],
+        message: 'unknown key (known keys: trees, model)',
+      },
+    ]);
   });
 
   it('configEntries works on a resolved step config', async () => {

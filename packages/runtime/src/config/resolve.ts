@@ -6,6 +6,7 @@ import { describeEnvProblem, type EnvProblem, scrubSecrets, substituteEnvRefs } 
 import { dataLayer, type Layer, type LayerProblem, parseLayerFile } from './layers';
 import { type ConfigObject, cloneData, deepMerge, dotted, isPlainObject, listPaths } from './merge';
 import { type ConfigOverrides, collectOverrides } from './overrides';
+import { describeUnknownKey, findUnknownKeys, knownKeysAt } from './unknown-keys';
 
 /** Where one key of a step's config came from. */
 export interface ConfigSource {
@@ -245,6 +246,7 @@ async function createContext(
     const parsed = collectOverrides(options.overrides);
     overrides = parsed.overrides;
     for (const issue of parsed.issues) problems.push({ kind: 'override', issue });
+    for (const issue of parsed.unreadable) problems.push({ kind: 'unreadable', issue });
   } else if (options.overrides) {
     for (const [step, value] of Object.entries(options.overrides)) {
       if (isPlainObject(value)) overrides[step] = value;
@@ -407,6 +409,7 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
     try {
       const result = await validate(step.schema, substituted);
       if (result.issues) {
+        const reported = new Set<string>();
         for (const schemaIssue of result.issues) {
           const path = (schemaIssue.path ?? []).map((segment) =>
             String(typeof segment === 'object' && segment !== null ? segment.key : segment),
@@ -417,17 +420,35 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
           const keys = (schemaIssue as { keys?: unknown }).keys;
           if (Array.isArray(keys) && keys.length > 0 && keys.every((key) => typeof key === 'string')) {
             for (const key of keys as string[]) {
+              reported.add(dotted([...path, key]));
               problems.push({
                 kind: 'invalid',
                 step: step.name,
-                issue: issueAt([...path, key], 'unknown key'),
+                issue: issueAt([...path, key], describeUnknownKey(key, knownKeysAt(step.schema, path))),
               });
             }
             continue;
           }
           problems.push({ kind: 'invalid', step: step.name, issue: issueAt(path, schemaIssue.message) });
         }
+        // A typo usually also leaves a required key missing: name the typo too, it is the fix.
+        for (const unknown of findUnknownKeys(step.schema, substituted, undefined)) {
+          if (reported.has(dotted(unknown.path))) continue;
+          problems.push({
+            kind: 'invalid',
+            step: step.name,
+            issue: issueAt(unknown.path, describeUnknownKey(unknown.path.at(-1)!, unknown.known)),
+          });
+        }
       } else {
+        // Plain z.object strips unknown keys silently; a typo must not fall back to a default unnoticed.
+        for (const unknown of findUnknownKeys(step.schema, substituted, result.value)) {
+          problems.push({
+            kind: 'invalid',
+            step: step.name,
+            issue: issueAt(unknown.path, describeUnknownKey(unknown.path.at(-1)!, unknown.known)),
+          });
+        }
         value = result.value;
       }
     } catch (cause) {

@@ -3,7 +3,7 @@ import { CairnCommand } from '../../lib/base';
 
 export default class ArtifactsGet extends CairnCommand {
   static override summary =
-    'Copy an artifact out of storage: a file, or a folder for tree artifacts (models, dirs)';
+    'Copy an artifact out of storage: a file, or a folder for tree artifacts (its recorded type is model, dir or report)';
   static override description =
     'The bytes are verified against the digest as they stream; a corrupt artifact is refused and nothing is left at --out.';
   static override examples = [
@@ -34,9 +34,14 @@ export default class ArtifactsGet extends CairnCommand {
       throw usageError(`${flags.out} exists`, { hint: 'Pass --force to replace it.' });
     await withProject({ project: flags.project }, async ({ metadata, storage }) => {
       const digest = await resolveDigest(metadata, args.digest);
+      const { treeTypeNames } = await import('../../lib/artifact-forms');
+      // The recorded type decides, not the bytes: a file() artifact may itself be a tarball.
+      const record = await metadata.getArtifact(digest);
+      const isTree = record !== undefined && (await treeTypeNames()).has(record.type);
       const { unpackTree } = await import('@cairn/runtime/plugin-kit');
       await mkdir(dirname(out), { recursive: true });
       const partial = `${out}.partial-${process.pid}`;
+      const staging = `${out}.unpack-${process.pid}`;
       try {
         const file = await open(partial, 'w');
         try {
@@ -44,24 +49,20 @@ export default class ArtifactsGet extends CairnCommand {
         } finally {
           await file.close();
         }
-        // A tree artifact is a tar ("ustar" at offset 257): unpack it into a folder.
-        const head = Buffer.alloc(262);
-        const reader = await open(partial, 'r');
-        await reader.read(head, 0, 262, 0);
-        await reader.close();
-        if (flags.force) await rm(out, { recursive: true, force: true });
-        if (head.subarray(257, 262).toString('latin1') === 'ustar') {
+        if (isTree) {
           const { createReadStream } = await import('node:fs');
-          const staging = `${out}.unpack-${process.pid}`;
           await unpackTree(createReadStream(partial), staging);
+          if (flags.force) await rm(out, { recursive: true, force: true });
           await rename(staging, out);
           this.log(`Wrote folder ${flags.out}`);
         } else {
+          if (flags.force) await rm(out, { recursive: true, force: true });
           await rename(partial, out);
           this.log(`Wrote ${flags.out}`);
         }
       } finally {
-        await rm(partial, { force: true });
+        // On any failure (a corrupt artifact, an entry the unpacker refuses) nothing is left beside --out.
+        await Promise.all([rm(partial, { force: true }), rm(staging, { recursive: true, force: true })]);
       }
     });
   }
