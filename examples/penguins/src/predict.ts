@@ -11,7 +11,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CairnError, ErrorCodes, loadModelBundle, type ModelBundle, type ModelManifest } from '@cairn/core';
+import { CairnError, ErrorCodes, type ModelBundle, type ModelManifest } from '@cairn/core';
+import { loadModelBundle } from '@cairn/runtime';
 import { checkRowsAgainstSignature, Preprocessor } from '@cairn/tabular';
 import { argmax, type Classifier, loadClassifier } from './classifier';
 

@@ -1,10 +1,5 @@
-/**
- * @cairn/core — the kernel: the plugin contracts (one file per kind under
- * `contracts/`), the authoring API (step, pipeline, artifact types), the
- * stack shape of `cairn.config.ts`, errors, events and hashing. It runs
- * nothing: `@cairn/runtime` runs pipelines, `@cairn/delivery` holds the
- * model-delivery steps.
- */
+// @cairn/core, the kernel: contracts (one file per kind), step, pipeline, artifact types, stack
+// shape, errors, events, hashing. It runs nothing (@cairn/runtime does; docs/architecture.md).
 
 export * from './artifacts/builtin';
 export * from './contracts/abtest';

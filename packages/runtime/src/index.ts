@@ -7,6 +7,7 @@
  */
 
 export * from './artifacts/io';
+export * from './artifacts/model-bundle';
 export * from './config/index';
 export * from './executors/in-process';
 export * from './executors/worker-pool';

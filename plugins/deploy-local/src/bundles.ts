@@ -10,8 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { loadModelBundle, type ModelBundle, type StorageDriver, sha256 } from '@cairn/core';
-import { materializeArtifact } from '@cairn/runtime';
+import { type ModelBundle, type StorageDriver, sha256 } from '@cairn/core';
+import { loadModelBundle, materializeArtifact } from '@cairn/runtime';
 import { deploymentsDir } from './state';
 
 /** Written into the bundle folder at extraction; not part of the bundle (loaders never see it). */

@@ -6,7 +6,8 @@
  * and the forest's JSON, so this file imports no step.
  */
 import { resolve } from 'node:path';
-import { CairnError, ErrorCodes, loadModelBundle, type ModelBundle, type ModelManifest } from '@cairn/core';
+import { CairnError, ErrorCodes, type ModelBundle, type ModelManifest } from '@cairn/core';
+import { loadModelBundle } from '@cairn/runtime';
 import { checkRowsAgainstSignature, Preprocessor } from '@cairn/tabular';
 import { argmax, loadClassifier, loadRegressor } from './forest';
 import type { Task } from './row';
