@@ -66,6 +66,10 @@ export const ErrorCodes = {
   EXPERIMENT_INVALID: 'CAIRN_EXPERIMENT_INVALID',
   /** No A/B experiment with this name exists. */
   EXPERIMENT_NOT_FOUND: 'CAIRN_EXPERIMENT_NOT_FOUND',
+  /** A dashboard request came without the token a dashboard bound beyond loopback requires. */
+  UI_UNAUTHORIZED: 'CAIRN_UI_UNAUTHORIZED',
+  /** A dashboard action (promote, rollback, conclude) was asked of a read-only dashboard. */
+  UI_READ_ONLY: 'CAIRN_UI_READ_ONLY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

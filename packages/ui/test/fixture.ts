@@ -1,0 +1,187 @@
+/**
+ * A real project state for the dashboard's tests and screenshots: pipelines
+ * run by the orchestrator into a SQLite metadata file and a local artifact
+ * folder, a failing step, runs that differ in one config key, a registered
+ * model with a promotion, a drift report, an A/B experiment with exposures
+ * and outcomes in the embedded engine, and a run held open to watch live.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { localAbtest } from '@cairn/abtest-local';
+import {
+  type AbTestEngine,
+  json,
+  localStore,
+  type MetadataStore,
+  metrics,
+  type Pipeline,
+  pipeline,
+  type RunResult,
+  report,
+  reportHtml,
+  runPipeline,
+  type StorageDriver,
+  step,
+} from '@cairn/core';
+import { sqliteMetadata } from '@cairn/metadata-sqlite';
+import { z } from 'zod';
+
+/** The secret's value: it must never appear on a page. */
+export const SECRET_VALUE = 's3cr3t-value-that-must-not-show';
+
+const ingest = step({
+  name: 'ingest',
+  config: z.object({ rows: z.number().int().positive(), apiKey: z.string() }),
+  outputs: { data: json<number[]>() },
+  run: ({ config }) => ({ data: Array.from({ length: config.rows }, (_, i) => (i * 7919) % 101) }),
+});
+
+const train = step({
+  name: 'train',
+  config: z.object({ trees: z.number().int().positive(), fail: z.boolean().default(false) }),
+  inputs: { data: json<number[]>() },
+  outputs: { model: json<{ trees: number; mean: number }>(), scores: metrics() },
+  run: ({ config, inputs }) => {
+    if (config.fail) throw new Error('train: the learning rate diverged (loss = NaN at iteration 3)');
+    const mean = inputs.data.reduce((a, b) => a + b, 0) / inputs.data.length;
+    return { model: { trees: config.trees, mean }, scores: { accuracy: 0.8 + config.trees / 1000, loss: 1 / config.trees } };
+  },
+});
+
+const evaluate = step({
+  name: 'evaluate',
+  inputs: { model: json<{ trees: number; mean: number }>() },
+  outputs: { metrics: metrics(), report: report() },
+  run: ({ inputs }) => ({
+    metrics: { macro_f1: 0.7 + inputs.model.trees / 1000 },
+    report: reportHtml(
+      `<h1>Evaluation</h1><p id="trees">Trees: ${inputs.model.trees}</p><svg width="120" height="20"><rect width="${inputs.model.trees}" height="20" fill="#1f5fbf"/></svg>`,
+      { title: 'Evaluation' },
+    ),
+  }),
+});
+
+export const training = pipeline('training', () => {
+  const { data } = ingest();
+  const { model } = train({ data });
+  evaluate({ model });
+});
+
+/** A monitoring step that writes a drift report shaped like `driftStep()`'s. */
+const drift = step({
+  name: 'drift',
+  config: z.object({ shift: z.number() }),
+  outputs: { drift: json<unknown>() },
+  run: ({ config }) => {
+    const psi = config.shift / 10;
+    const columns = [
+      { column: 'bill_length_mm', drifted: psi > 0.2, judged: true, reasons: psi > 0.2 ? [`PSI ${psi.toFixed(2)} > 0.2`] : [], psi, test: 'ks', pValue: psi > 0.2 ? 0.001 : 0.4 },
+      { column: 'island', drifted: false, judged: true, reasons: [], psi: 0.01, test: 'chi-square', pValue: 0.8 },
+    ];
+    const driftedColumns = columns.filter((c) => c.drifted).map((c) => c.column);
+    return {
+      drift: {
+        drifted: driftedColumns.length > 0,
+        summary: driftedColumns.length > 0 ? `Drift in ${driftedColumns.join(', ')}` : 'No drift',
+        driftedColumns,
+        thresholds: { psi: 0.2, pValue: 0.01, minRows: 30 },
+        columns,
+      },
+    };
+  },
+});
+export const monitoring = pipeline('monitoring', () => {
+  drift();
+});
+
+/** A pipeline whose second step waits until the test lets it finish: a run to watch live. */
+export function heldPipeline(release: Promise<void>): Pipeline {
+  const first = step({ name: 'first', outputs: { out: json<number>() }, run: () => ({ out: 1 }) });
+  const held = step({
+    name: 'held',
+    cache: false,
+    inputs: { value: json<number>() },
+    outputs: { out: json<number>() },
+    run: async ({ inputs }) => {
+      await release;
+      return { out: inputs.value + 1 };
+    },
+  });
+  const last = step({ name: 'last', cache: false, inputs: { value: json<number>() }, outputs: { out: json<number>() }, run: ({ inputs }) => ({ out: inputs.value + 1 }) });
+  return pipeline('live', () => {
+    const { out } = first();
+    const { out: second } = held({ value: out });
+    last({ value: second });
+  });
+}
+
+export interface Project {
+  dir: string;
+  metadata: MetadataStore;
+  storage: StorageDriver;
+  abtest: AbTestEngine;
+  pipelines: Map<string, Pipeline>;
+  runs: { first: RunResult; second: RunResult; failed: RunResult; driftOld: RunResult; driftNew: RunResult };
+  run(pipeline: Pipeline, configs: Record<string, unknown>): Promise<RunResult>;
+  dispose(): Promise<void>;
+}
+
+export async function makeProject(): Promise<Project> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-ui-project-'));
+  const metadata = sqliteMetadata({ file: join(dir, '.cairn', 'metadata.db') });
+  await metadata.init?.();
+  const storage = localStore({ dir: join(dir, '.cairn', 'artifacts') });
+  process.env.UI_TEST_API_KEY = SECRET_VALUE;
+  const run = (p: Pipeline, configs: Record<string, unknown>) =>
+    runPipeline(p, { storage, metadata, projectDir: dir, confDir: join(dir, 'conf'), tmpDir: join(dir, '.cairn', 'tmp'), configs });
+  const base = { ingest: { rows: 50, apiKey: '${env:UI_TEST_API_KEY}' } };
+  const first = await run(training, { ...base, train: { trees: 10 } });
+  const second = await run(training, { ...base, train: { trees: 40 } });
+  const failed = await run(training, { ...base, train: { trees: 40, fail: true } });
+  const driftOld = await run(monitoring, { drift: { shift: 1 } });
+  const driftNew = await run(monitoring, { drift: { shift: 5 } });
+
+  // The registry: both models registered from their runs, the better one promoted.
+  const modelOf = async (r: RunResult) => (await metadata.listExecutions(r.runId)).find((e) => e.step === 'train')!.outputs.model!;
+  await metadata.registerModel({ model: 'penguins', digest: (await modelOf(first)).digest, metrics: { macro_f1: 0.71 }, runId: first.runId });
+  await metadata.registerModel({ model: 'penguins', digest: (await modelOf(second)).digest, metrics: { macro_f1: 0.74 }, runId: second.runId });
+  await metadata.transitionStage({ model: 'penguins', version: 1, to: 'production', reason: 'first model', actor: 'ci' });
+  await metadata.transitionStage({ model: 'penguins', version: 2, to: 'production', reason: 'gate: macro_f1 +0.03', actor: 'gate' });
+
+  // A canary judged as an experiment: exposures and outcomes in the embedded engine.
+  const abtest = await localAbtest({ file: join(dir, '.cairn', 'abtest.db') }).create({ stateDir: join(dir, '.cairn') });
+  await abtest.createExperiment({
+    name: 'penguins-canary',
+    variants: [
+      { name: 'control', weight: 90 },
+      { name: 'v2', weight: 10 },
+    ],
+    primaryMetric: { name: 'correct', type: 'binomial', goal: 'increase' },
+  });
+  for (let i = 0; i < 400; i++) {
+    const unit = `user-${i}`;
+    const { variant } = await abtest.assign('penguins-canary', unit);
+    await abtest.recordExposure('penguins-canary', unit);
+    const p = variant === 'v2' ? 0.75 : 0.6;
+    if ((i * 37) % 100 < p * 100) await abtest.recordOutcome('penguins-canary', unit, 'correct', 1);
+  }
+
+  return {
+    dir,
+    metadata,
+    storage,
+    abtest,
+    pipelines: new Map([
+      ['training', training],
+      ['monitoring', monitoring],
+    ]),
+    runs: { first, second, failed, driftOld, driftNew },
+    run,
+    async dispose() {
+      await abtest.close();
+      await metadata.close?.();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
