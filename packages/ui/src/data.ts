@@ -189,7 +189,8 @@ export async function runView(
     definition.nodes.every((n) => latest.has(n.name) || names.includes(n.name));
   if (definition && sameSteps) {
     for (const node of definition.nodes) {
-      for (const from of new Set(Object.values(node.inputs).map((w) => w.node))) edges.push({ from, to: node.name });
+      for (const from of new Set(Object.values(node.inputs).map((w) => w.node)))
+        edges.push({ from, to: node.name });
     }
   } else {
     const producer = new Map<string, string>();
@@ -225,20 +226,31 @@ export async function runView(
       const s = latest.get(u)?.status;
       return s === 'succeeded' || s === 'cached';
     });
-    const state: StepState = run.status === 'running' ? (ready ? 'running' : 'waiting') : 'cancelled';
+    // Without the pipeline's definition the edges of unrecorded steps are unknown: say waiting, not running.
+    const known = Boolean(definition && sameSteps);
+    const state: StepState =
+      run.status === 'running' ? (ready && known ? 'running' : 'waiting') : 'cancelled';
     return { name, state, upstream: ups };
   });
   return { run, steps, edges, definedGraph: Boolean(definition && sameSteps) };
 }
 
 /** Read a small stored artifact (a config bundle, metrics, a json) as JSON; `maxBytes` bounds what is read. */
-export async function readJson(storage: StorageDriver, digest: string, maxBytes = 4 * 1024 * 1024): Promise<unknown> {
+export async function readJson(
+  storage: StorageDriver,
+  digest: string,
+  maxBytes = 4 * 1024 * 1024,
+): Promise<unknown> {
   const bytes = await readBytes(storage, digest, maxBytes);
   return JSON.parse(Buffer.from(bytes).toString('utf8'));
 }
 
 /** The first `maxBytes` of an artifact. */
-export async function readBytes(storage: StorageDriver, digest: string, maxBytes: number): Promise<Uint8Array> {
+export async function readBytes(
+  storage: StorageDriver,
+  digest: string,
+  maxBytes: number,
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of await storage.get(digest)) {
@@ -271,9 +283,13 @@ export async function runMetrics(stores: Stores, run: RunRecord): Promise<Record
   for (const e of await stores.metadata.listExecutions(run.id)) {
     for (const [output, ref] of Object.entries(e.outputs)) {
       if (ref.type !== 'metrics') continue;
-      const values = (await readJson(stores.storage, ref.digest).catch(() => ({}))) as Record<string, unknown>;
+      const values = (await readJson(stores.storage, ref.digest).catch(() => ({}))) as Record<
+        string,
+        unknown
+      >;
       const prefix = output === 'metrics' ? e.step : `${e.step}.${output}`;
-      for (const [name, value] of Object.entries(values)) if (typeof value === 'number') out[`${prefix}.${name}`] = value;
+      for (const [name, value] of Object.entries(values))
+        if (typeof value === 'number') out[`${prefix}.${name}`] = value;
     }
   }
   return out;
@@ -281,7 +297,8 @@ export async function runMetrics(stores: Stores, run: RunRecord): Promise<Record
 
 /** A nested config as `key.path → value` (arrays and scalars are leaves). */
 export function flatten(value: unknown, prefix = ''): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return prefix ? { [prefix]: value } : {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return prefix ? { [prefix]: value } : {};
   const out: Record<string, unknown> = {};
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length === 0 && prefix) return { [prefix]: {} };

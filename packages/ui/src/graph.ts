@@ -70,5 +70,10 @@ export function layoutGraph(
     return { from: e.v, to: e.w, path };
   });
   const label = g.graph() as { width?: number; height?: number };
-  return { nodes: placed, edges: paths, width: Math.ceil(label.width ?? 0), height: Math.ceil(label.height ?? 0) };
+  return {
+    nodes: placed,
+    edges: paths,
+    width: Math.ceil(label.width ?? 0),
+    height: Math.ceil(label.height ?? 0),
+  };
 }

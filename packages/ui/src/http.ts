@@ -41,16 +41,27 @@ const NAME = /^[\w.:@/+-]{1,200}$/;
 
 export const checks = {
   name: (value: string, key: string) => {
-    if (!NAME.test(value)) throw badRequest(`Malformed ${key} "${clip(value)}": expected letters, digits and . _ - : @ / + (at most 200)`);
+    if (!NAME.test(value))
+      throw badRequest(
+        `Malformed ${key} "${clip(value)}": expected letters, digits and . _ - : @ / + (at most 200)`,
+      );
     return value;
   },
   runId: (value: string, key: string) => {
-    if (!RUN_ID.test(value)) throw badRequest(`Malformed run id in ${key}: "${clip(value)}"`, 'Run ids look like r_0mwyul89y00008cfa59e5.');
+    if (!RUN_ID.test(value))
+      throw badRequest(
+        `Malformed run id in ${key}: "${clip(value)}"`,
+        'Run ids look like r_0mwyul89y00008cfa59e5.',
+      );
     return value;
   },
   digest: (value: string, key: string) => {
     if (!DIGEST.test(value))
-      throw badRequest(`Malformed digest in ${key}: "${clip(value)}" is not 64 hex characters`, undefined, ErrorCodes.ARTIFACT_KEY_INVALID);
+      throw badRequest(
+        `Malformed digest in ${key}: "${clip(value)}" is not 64 hex characters`,
+        undefined,
+        ErrorCodes.ARTIFACT_KEY_INVALID,
+      );
     return value;
   },
   int:
@@ -63,11 +74,13 @@ export const checks = {
   oneOf:
     (options: readonly string[]): Check =>
     (value, key) => {
-      if (!options.includes(value)) throw badRequest(`Malformed ${key} "${clip(value)}": expected one of ${options.join(', ')}`);
+      if (!options.includes(value))
+        throw badRequest(`Malformed ${key} "${clip(value)}": expected one of ${options.join(', ')}`);
       return value;
     },
   commit: (value: string, key: string) => {
-    if (!/^[0-9a-f]{4,40}$/i.test(value)) throw badRequest(`Malformed ${key} "${clip(value)}": expected 4 to 40 hex characters of a git commit`);
+    if (!/^[0-9a-f]{4,40}$/i.test(value))
+      throw badRequest(`Malformed ${key} "${clip(value)}": expected 4 to 40 hex characters of a git commit`);
     return value.toLowerCase();
   },
   tag: (value: string, key: string) => {
@@ -96,7 +109,10 @@ export function parseQuery<T extends Record<string, Check>>(
   for (const [key, raw] of Object.entries((query ?? {}) as Record<string, unknown>)) {
     const check = spec[key];
     if (!check) {
-      throw badRequest(`Unknown query parameter "${clip(key)}"`, `This page takes: ${Object.keys(spec).join(', ') || 'no parameters'}.`);
+      throw badRequest(
+        `Unknown query parameter "${clip(key)}"`,
+        `This page takes: ${Object.keys(spec).join(', ') || 'no parameters'}.`,
+      );
     }
     if (typeof raw !== 'string') throw badRequest(`Query parameter "${key}" is given more than once`);
     if (raw === '') continue;

@@ -8,7 +8,15 @@
  * await ui.close();
  * ```
  */
-export { type RunFilters, type RunsPage, reasonFor, runsPage, runView, type StepReason, type StepState } from './data';
+export {
+  type RunFilters,
+  type RunsPage,
+  reasonFor,
+  runsPage,
+  runView,
+  type StepReason,
+  type StepState,
+} from './data';
 export { layoutGraph, type PlacedGraph } from './graph';
 export { runEvents } from './live';
 export { type DriftReport, startUi, type UiOptions, type UiServer } from './server';

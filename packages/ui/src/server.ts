@@ -21,8 +21,8 @@ import {
   ErrorCodes,
   type ExecutionRecord,
   type MetadataStore,
-  materializeArtifact,
   type ModelStage,
+  materializeArtifact,
   type Pipeline,
   type RunRecord,
   type StorageDriver,
@@ -124,7 +124,8 @@ export const fmt = {
     if (Number.isInteger(value)) return String(value);
     return Math.abs(value) >= 1e4 || Math.abs(value) < 1e-3 ? value.toExponential(3) : value.toFixed(4);
   },
-  value: (value: unknown) => (typeof value === 'string' ? value : value === undefined ? '—' : JSON.stringify(value)),
+  value: (value: unknown) =>
+    typeof value === 'string' ? value : value === undefined ? '—' : JSON.stringify(value),
   runTime(run: RunRecord): number | undefined {
     return run.finishedAt ? Date.parse(run.finishedAt) - Date.parse(run.startedAt) : undefined;
   },
@@ -135,9 +136,13 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   const host = options.host ?? '127.0.0.1';
   const loopback = LOOPBACK.has(host);
   if (!loopback && !options.token) {
-    throw new CairnError(ErrorCodes.USAGE, `The dashboard binds ${host}, which is not loopback, and no token was given`, {
-      hint: 'Set a token (cairn ui --token-env NAME reads it from that environment variable), or bind 127.0.0.1.',
-    });
+    throw new CairnError(
+      ErrorCodes.USAGE,
+      `The dashboard binds ${host}, which is not loopback, and no token was given`,
+      {
+        hint: 'Set a token (cairn ui --token-env NAME reads it from that environment variable), or bind 127.0.0.1.',
+      },
+    );
   }
   if (options.token !== undefined && options.token.length < 16) {
     throw new CairnError(ErrorCodes.USAGE, 'The dashboard token is shorter than 16 characters', {
@@ -157,7 +162,14 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   const scratch = await mkdtemp(join(tmpdir(), 'cairn-ui-'));
   const unpacked = new Map<string, Promise<string>>();
 
-  const app = Fastify({ logger: false, routerOptions: { maxParamLength: 300 }, bodyLimit: 64 * 1024 });
+  // Closing ends every connection, kept-alive browsers and event streams included, at once.
+  const app = Fastify({
+    logger: false,
+    routerOptions: { maxParamLength: 300 },
+    bodyLimit: 64 * 1024,
+    forceCloseConnections: true,
+  });
+  const streams = new Set<() => void>();
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
@@ -166,9 +178,14 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     reply
       .code(status)
       .type('text/html; charset=utf-8')
-      .header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'")
+      .header(
+        'content-security-policy',
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'",
+      )
       .header('x-content-type-options', 'nosniff')
-      .send(eta.render(view, { ...data, fmt, project: options.project, actions, formKey, nav: data.nav ?? '' }));
+      .send(
+        eta.render(view, { ...data, fmt, project: options.project, actions, formKey, nav: data.nav ?? '' }),
+      );
 
   // Paths with `..` never reach a route: no page or file lies above another.
   app.addHook('onRequest', async (request) => {
@@ -180,7 +197,11 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       throw badRequest('Malformed percent-encoding in the path');
     }
     if (decoded.split(/[\\/]/).includes('..')) {
-      throw badRequest(`The path "${decoded.slice(0, 120)}" contains "..": no page lies above another`, undefined, ErrorCodes.ARTIFACT_KEY_INVALID);
+      throw badRequest(
+        `The path "${decoded.slice(0, 120)}" contains "..": no page lies above another`,
+        undefined,
+        ErrorCodes.ARTIFACT_KEY_INVALID,
+      );
     }
   });
 
@@ -225,7 +246,8 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       status = 500;
     }
     const hint = cairn ? (error as CairnError).hint : undefined;
-    if (request.headers.accept === 'text/event-stream') return reply.code(status).type('text/plain').send(`${code}: ${message}`);
+    if (request.headers.accept === 'text/event-stream')
+      return reply.code(status).type('text/plain').send(`${code}: ${message}`);
     return page(reply, 'error', { title: `${status} ${code}`, status, code, message, hint }, status);
   });
   app.setNotFoundHandler((request, reply) =>
@@ -295,7 +317,8 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   const requireRun = async (id: string): Promise<RunRecord> => {
     checks.runId(id, 'the path');
     const run = await metadata.getRun(id);
-    if (!run) throw notFound(`No run "${id}" in this project's metadata store`, 'Pick one from the runs page.');
+    if (!run)
+      throw notFound(`No run "${id}" in this project's metadata store`, 'Pick one from the runs page.');
     return run;
   };
 
@@ -351,7 +374,14 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     checks.name(params.step, 'step');
     const view = await runView(metadata, run, options.pipelines);
     const step = view.steps.find((s) => s.name === params.step);
-    if (!step) throw notFound(`Run ${run.id} has no step "${params.step}"`, `Its steps: ${view.steps.map((s) => s.name).slice(0, 20).join(', ')}`);
+    if (!step)
+      throw notFound(
+        `Run ${run.id} has no step "${params.step}"`,
+        `Its steps: ${view.steps
+          .map((s) => s.name)
+          .slice(0, 20)
+          .join(', ')}`,
+      );
     const configs = await runConfigs(storage, run);
     const execution = step.execution;
     const inputs = Object.entries(execution?.inputs ?? {}).map(([name, ref]) => ({ name, ref }));
@@ -387,14 +417,25 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
         raw.end();
       }
     });
-    request.raw.on('close', stop);
+    const end = () => {
+      stop();
+      streams.delete(end);
+      if (!raw.writableEnded) raw.end();
+    };
+    streams.add(end);
+    request.raw.on('close', end);
   });
 
   // ---------------------------------------------------------------- artifacts
   const requireArtifact = async (digest: string): Promise<ArtifactRecord> => {
     checks.digest(digest, 'the path');
     const record = await metadata.getArtifact(digest);
-    if (!record) throw notFound(`No artifact ${digest.slice(0, 12)}… in this project's metadata store`, undefined, ErrorCodes.ARTIFACT_NOT_FOUND);
+    if (!record)
+      throw notFound(
+        `No artifact ${digest.slice(0, 12)}… in this project's metadata store`,
+        undefined,
+        ErrorCodes.ARTIFACT_NOT_FOUND,
+      );
     return record;
   };
 
@@ -405,7 +446,12 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       ...(q.run ? { runId: q.run as string } : {}),
       limit: (q.limit as number | undefined) ?? 100,
     });
-    return page(reply, 'artifacts', { title: 'Artifacts', nav: 'artifacts', artifacts, filters: request.query });
+    return page(reply, 'artifacts', {
+      title: 'Artifacts',
+      nav: 'artifacts',
+      artifacts,
+      filters: request.query,
+    });
   });
 
   app.get('/artifacts/:digest', async (request, reply) => {
@@ -430,14 +476,27 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       })),
     ];
     if (!nodes.some((n) => n.id === record.digest))
-      nodes.push({ id: record.digest, label: fmt.short(record.digest), detail: record.type, kind: 'artifact current', href: `/artifacts/${record.digest}` });
+      nodes.push({
+        id: record.digest,
+        label: fmt.short(record.digest),
+        detail: record.type,
+        kind: 'artifact current',
+        href: `/artifacts/${record.digest}`,
+      });
     const graph = layoutGraph(nodes.slice(0, 400), lineage.edges, 'LR');
-    return page(reply, 'artifact', { title: `Artifact ${fmt.short(record.digest)}`, nav: 'artifacts', record, preview, graph });
+    return page(reply, 'artifact', {
+      title: `Artifact ${fmt.short(record.digest)}`,
+      nav: 'artifacts',
+      record,
+      preview,
+      graph,
+    });
   });
 
   async function previewArtifact(record: ArtifactRecord): Promise<Record<string, unknown>> {
     try {
-      if (record.type === 'metrics') return { kind: 'metrics', values: await readJson(storage, record.digest, PREVIEW_BYTES) };
+      if (record.type === 'metrics')
+        return { kind: 'metrics', values: await readJson(storage, record.digest, PREVIEW_BYTES) };
       if (record.type === 'json') {
         const bytes = await readBytes(storage, record.digest, PREVIEW_BYTES);
         const text = Buffer.from(bytes).toString('utf8');
@@ -479,7 +538,10 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const tree = ['report', 'model', 'dir'].includes(record.type);
     return reply
       .type('application/octet-stream')
-      .header('content-disposition', `attachment; filename="${record.type}-${record.digest.slice(0, 12)}${tree ? '.tar' : ''}"`)
+      .header(
+        'content-disposition',
+        `attachment; filename="${record.type}-${record.digest.slice(0, 12)}${tree ? '.tar' : ''}"`,
+      )
       .send(stream);
   });
 
@@ -488,15 +550,21 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     parseQuery(request.query, {});
     const params = request.params as { digest: string; '*': string };
     const record = await requireArtifact(params.digest);
-    if (!['report', 'dir', 'model'].includes(record.type)) throw badRequest(`Artifact ${fmt.short(record.digest)} is a ${record.type}, not a folder`);
+    if (!['report', 'dir', 'model'].includes(record.type))
+      throw badRequest(`Artifact ${fmt.short(record.digest)} is a ${record.type}, not a folder`);
     const dir = await unpack(record);
     const file = resolve(dir, params['*'] || 'index.html');
-    if (!file.startsWith(dir + sep)) throw badRequest('The file path leaves the artifact', undefined, ErrorCodes.ARTIFACT_KEY_INVALID);
+    if (!file.startsWith(dir + sep))
+      throw badRequest('The file path leaves the artifact', undefined, ErrorCodes.ARTIFACT_KEY_INVALID);
     let body: Buffer;
     try {
       body = readFileSync(file);
     } catch {
-      throw notFound(`Artifact ${fmt.short(record.digest)} has no file "${params['*']}"`, undefined, ErrorCodes.ARTIFACT_NOT_FOUND);
+      throw notFound(
+        `Artifact ${fmt.short(record.digest)} has no file "${params['*']}"`,
+        undefined,
+        ErrorCodes.ARTIFACT_NOT_FOUND,
+      );
     }
     const type = file.endsWith('.html')
       ? 'text/html; charset=utf-8'
@@ -507,40 +575,74 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
           : file.endsWith('.json') || file.endsWith('.md')
             ? 'text/plain; charset=utf-8'
             : 'application/octet-stream';
-    return reply.type(type).header('content-security-policy', "sandbox; default-src 'self' data:; style-src 'self' 'unsafe-inline'").send(body);
+    return reply
+      .type(type)
+      .header(
+        'content-security-policy',
+        "sandbox; default-src 'self' data:; style-src 'self' 'unsafe-inline'",
+      )
+      .send(body);
   });
 
   // ---------------------------------------------------------------- compare and metrics
   app.get('/compare', async (request, reply) => {
     const q = parseQuery(request.query, { runs: checks.text(2000) });
-    const ids = ((q.runs as string | undefined) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const ids = ((q.runs as string | undefined) ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (ids.length < 2 || ids.length > 10) {
-      throw badRequest(`Compare needs 2 to 10 run ids (runs=a,b), got ${ids.length}`, 'Tick runs on the runs page, then Compare.');
+      throw badRequest(
+        `Compare needs 2 to 10 run ids (runs=a,b), got ${ids.length}`,
+        'Tick runs on the runs page, then Compare.',
+      );
     }
-    for (const id of ids) if (!RUN_ID.test(id)) throw badRequest(`Malformed run id "${id.slice(0, 80)}" in runs`);
+    for (const id of ids)
+      if (!RUN_ID.test(id)) throw badRequest(`Malformed run id "${id.slice(0, 80)}" in runs`);
     const runs = await Promise.all(ids.map((id) => requireRun(id)));
     const comparison = await compareRuns(stores, runs);
     return page(reply, 'compare', { title: 'Compare runs', nav: 'metrics', comparison });
   });
 
   app.get('/metrics', async (request, reply) => {
-    const q = parseQuery(request.query, { pipeline: checks.name, metric: checks.text(300), limit: checks.int(2, 500) });
+    const q = parseQuery(request.query, {
+      pipeline: checks.name,
+      metric: checks.text(300),
+      limit: checks.int(2, 500),
+    });
     const recent = await metadata.listRuns({ limit: 500 });
     const counts = new Map<string, number>();
     for (const r of recent) counts.set(r.pipeline, (counts.get(r.pipeline) ?? 0) + 1);
     const pipelines = [...counts.keys()].sort();
     // Without a choice, the pipeline run most often lately: the one a team tracks.
-    const pipeline = (q.pipeline as string | undefined) ?? [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+    const pipeline =
+      (q.pipeline as string | undefined) ?? [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
     const limit = (q.limit as number | undefined) ?? 50;
     const runs = pipeline ? (await metadata.listRuns({ pipeline, limit })).reverse() : [];
-    const series = await Promise.all(runs.map(async (run) => ({ run, metrics: await runMetrics(stores, run) })));
+    const series = await Promise.all(
+      runs.map(async (run) => ({ run, metrics: await runMetrics(stores, run) })),
+    );
     const names = [...new Set(series.flatMap((s) => Object.keys(s.metrics)))].sort();
     const metric = (q.metric as string | undefined) ?? names[0];
     if (q.metric && !names.includes(q.metric as string)) {
-      throw notFound(`No metric "${q.metric}" in the last ${runs.length} runs of ${pipeline}`, names.length ? `Metrics: ${names.slice(0, 20).join(', ')}` : 'These runs recorded no metrics.');
+      throw notFound(
+        `No metric "${q.metric}" in the last ${runs.length} runs of ${pipeline}`,
+        names.length ? `Metrics: ${names.slice(0, 20).join(', ')}` : 'These runs recorded no metrics.',
+      );
     }
-    const points = series.filter((s) => metric && s.metrics[metric] !== undefined).map((s) => ({ id: s.run.id, at: s.run.startedAt, value: s.metrics[metric!]! }));
-    return page(reply, 'metrics', { title: 'Metrics over time', nav: 'metrics', pipelines, pipeline, names, metric, points, series });
+    const points = series
+      .filter((s) => metric && s.metrics[metric] !== undefined)
+      .map((s) => ({ id: s.run.id, at: s.run.startedAt, value: s.metrics[metric!]! }));
+    return page(reply, 'metrics', {
+      title: 'Metrics over time',
+      nav: 'metrics',
+      pipelines,
+      pipeline,
+      names,
+      metric,
+      points,
+      series,
+    });
   });
 
   // ---------------------------------------------------------------- models
@@ -555,9 +657,17 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const { model } = request.params as { model: string };
     checks.name(model, 'model');
     const versions = await metadata.listModelVersions(model);
-    if (versions.length === 0) throw notFound(`No registered model "${model}"`, 'The models page lists every registered model.');
+    if (versions.length === 0)
+      throw notFound(`No registered model "${model}"`, 'The models page lists every registered model.');
     const history = (await metadata.modelHistory(model)).reverse();
-    return page(reply, 'model', { title: `Model ${model}`, nav: 'models', model, versions, history, stages: STAGES });
+    return page(reply, 'model', {
+      title: `Model ${model}`,
+      nav: 'models',
+      model,
+      versions,
+      history,
+      stages: STAGES,
+    });
   });
 
   // ---------------------------------------------------------------- endpoints
@@ -568,19 +678,31 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       ? await Promise.all(
           (await deployer.list()).map(async (d) => ({
             deployment: d,
-            health: await deployer.health(d.endpoint).catch((e: Error) => ({ status: 'unavailable', error: e.message, routes: [] })),
+            health: await deployer
+              .health(d.endpoint)
+              .catch((e: Error) => ({ status: 'unavailable', error: e.message, routes: [] })),
             history: (await deployer.history(d.endpoint)).slice(-10).reverse(),
           })),
         )
       : [];
-    return page(reply, 'endpoints', { title: 'Endpoints', nav: 'endpoints', hasDeployer: Boolean(deployer), endpoints });
+    return page(reply, 'endpoints', {
+      title: 'Endpoints',
+      nav: 'endpoints',
+      hasDeployer: Boolean(deployer),
+      endpoints,
+    });
   });
 
   // ---------------------------------------------------------------- experiments
   app.get('/experiments', async (request, reply) => {
     parseQuery(request.query, {});
     const experiments = options.abtest ? await options.abtest.listExperiments() : [];
-    return page(reply, 'experiments', { title: 'Experiments', nav: 'experiments', hasEngine: Boolean(options.abtest), experiments });
+    return page(reply, 'experiments', {
+      title: 'Experiments',
+      nav: 'experiments',
+      hasEngine: Boolean(options.abtest),
+      experiments,
+    });
   });
 
   app.get('/experiments/:name', async (request, reply) => {
@@ -588,11 +710,26 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const { name } = request.params as { name: string };
     checks.name(name, 'experiment');
     const engine = options.abtest;
-    if (!engine) throw notFound('The stack has no A/B testing engine', 'Add one with `cairn add abtest-local`.', ErrorCodes.EXPERIMENT_NOT_FOUND);
+    if (!engine)
+      throw notFound(
+        'The stack has no A/B testing engine',
+        'Add one with `cairn add abtest-local`.',
+        ErrorCodes.EXPERIMENT_NOT_FOUND,
+      );
     const experiment = await engine.getExperiment(name);
-    if (!experiment) throw notFound(`No experiment "${name}"`, 'The experiments page lists them.', ErrorCodes.EXPERIMENT_NOT_FOUND);
+    if (!experiment)
+      throw notFound(
+        `No experiment "${name}"`,
+        'The experiments page lists them.',
+        ErrorCodes.EXPERIMENT_NOT_FOUND,
+      );
     const analysis = await engine.analyze(name);
-    return page(reply, 'experiment', { title: `Experiment ${name}`, nav: 'experiments', experiment, analysis });
+    return page(reply, 'experiment', {
+      title: `Experiment ${name}`,
+      nav: 'experiments',
+      experiment,
+      analysis,
+    });
   });
 
   // ---------------------------------------------------------------- drift
@@ -605,7 +742,9 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       const found = await driftOf(run);
       if (found) reports.push({ run, ...found });
     }
-    const selected = q.run ? (reports.find((r) => r.run.id === q.run) ?? (await driftFor(q.run as string))) : reports[0];
+    const selected = q.run
+      ? (reports.find((r) => r.run.id === q.run) ?? (await driftFor(q.run as string)))
+      : reports[0];
     return page(reply, 'drift', { title: 'Drift', nav: 'drift', reports, selected });
   });
 
@@ -636,12 +775,14 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       });
     }
     const body = (request.body ?? {}) as Record<string, string>;
-    if (body.formKey !== formKey) throw badRequest('The form is stale or from another page: reload and try again');
+    if (body.formKey !== formKey)
+      throw badRequest('The form is stale or from another page: reload and try again');
     return body;
   };
   const reasonOf = (body: Record<string, string>) => {
     const reason = (body.reason ?? '').trim();
-    if (!reason || reason.length > 500) throw badRequest('A reason (1 to 500 characters) is required: it is kept in the history');
+    if (!reason || reason.length > 500)
+      throw badRequest('A reason (1 to 500 characters) is required: it is kept in the history');
     return reason;
   };
 
@@ -652,7 +793,14 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const v = checks.int(1, 1_000_000_000)(version, 'version') as number;
     const to = checks.oneOf(STAGES)(body.stage ?? '', 'stage') as ModelStage;
     const from = body.from ? (checks.oneOf(STAGES)(body.from, 'from') as ModelStage) : undefined;
-    await metadata.transitionStage({ model, version: v, to, reason: reasonOf(body), actor: options.actor ?? 'cairn-ui', ...(from ? { expectedFrom: from } : {}) });
+    await metadata.transitionStage({
+      model,
+      version: v,
+      to,
+      reason: reasonOf(body),
+      actor: options.actor ?? 'cairn-ui',
+      ...(from ? { expectedFrom: from } : {}),
+    });
     return reply.redirect(`/models/${encodeURIComponent(model)}`, 303);
   });
 
@@ -660,7 +808,8 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const body = requireAction(request);
     const { name } = request.params as { name: string };
     checks.name(name, 'endpoint');
-    if (!options.deployer) throw notFound('The stack has no deployer', undefined, ErrorCodes.DEPLOYMENT_NOT_FOUND);
+    if (!options.deployer)
+      throw notFound('The stack has no deployer', undefined, ErrorCodes.DEPLOYMENT_NOT_FOUND);
     await options.deployer.rollback(name, { reason: reasonOf(body) });
     return reply.redirect('/endpoints', 303);
   });
@@ -669,7 +818,8 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const body = requireAction(request);
     const { name } = request.params as { name: string };
     checks.name(name, 'experiment');
-    if (!options.abtest) throw notFound('The stack has no A/B testing engine', undefined, ErrorCodes.EXPERIMENT_NOT_FOUND);
+    if (!options.abtest)
+      throw notFound('The stack has no A/B testing engine', undefined, ErrorCodes.EXPERIMENT_NOT_FOUND);
     const winner = checks.name(body.winner ?? '', 'winner');
     await options.abtest.conclude(name, { winner, reason: reasonOf(body) });
     return reply.redirect(`/experiments/${encodeURIComponent(name)}`, 303);
@@ -680,7 +830,8 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const q = parseQuery(request.query, { bytes: checks.int(1, 50_000_000) });
     const size = (q.bytes as number | undefined) ?? 10_000;
     const row = '<tr><td>static</td><td>row</td><td>of the floor page</td></tr>\n';
-    const head = '<!doctype html><html><head><meta charset="utf-8"><title>static</title><link rel="stylesheet" href="/assets/ui.css"></head><body><table>';
+    const head =
+      '<!doctype html><html><head><meta charset="utf-8"><title>static</title><link rel="stylesheet" href="/assets/ui.css"></head><body><table>';
     const body = `${head}${row.repeat(Math.max(0, Math.ceil((size - head.length) / row.length)))}</table></body></html>`;
     return reply.type('text/html; charset=utf-8').send(body);
   });
@@ -693,6 +844,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   return {
     url: options.token ? `${base}/?token=${encodeURIComponent(options.token)}` : base,
     async close() {
+      for (const end of [...streams]) end();
       await app.close();
       await rm(scratch, { recursive: true, force: true });
     },
@@ -701,7 +853,11 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
 
 function stepDetail(step: StepView): string {
   const duration = step.execution?.durationMs;
-  return [step.state, step.reason && step.reason !== step.state ? step.reason : undefined, duration && step.state !== 'cached' ? fmt.duration(duration) : undefined]
+  return [
+    step.state,
+    step.reason && step.reason !== step.state ? step.reason : undefined,
+    duration && step.state !== 'cached' ? fmt.duration(duration) : undefined,
+  ]
     .filter(Boolean)
     .join(' · ');
 }
@@ -732,5 +888,3 @@ const isDriftReport = (value: unknown): value is DriftReport =>
   typeof (value as DriftReport).summary === 'string' &&
   Array.isArray((value as DriftReport).columns) &&
   typeof (value as DriftReport).thresholds?.psi === 'number';
-
-

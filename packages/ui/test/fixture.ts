@@ -17,6 +17,7 @@ import {
   metrics,
   type Pipeline,
   pipeline,
+  type RunOptions,
   type RunResult,
   report,
   reportHtml,
@@ -45,7 +46,10 @@ const train = step({
   run: ({ config, inputs }) => {
     if (config.fail) throw new Error('train: the learning rate diverged (loss = NaN at iteration 3)');
     const mean = inputs.data.reduce((a, b) => a + b, 0) / inputs.data.length;
-    return { model: { trees: config.trees, mean }, scores: { accuracy: 0.8 + config.trees / 1000, loss: 1 / config.trees } };
+    return {
+      model: { trees: config.trees, mean },
+      scores: { accuracy: 0.8 + config.trees / 1000, loss: 1 / config.trees },
+    };
   },
 });
 
@@ -76,8 +80,24 @@ const drift = step({
   run: ({ config }) => {
     const psi = config.shift / 10;
     const columns = [
-      { column: 'bill_length_mm', drifted: psi > 0.2, judged: true, reasons: psi > 0.2 ? [`PSI ${psi.toFixed(2)} > 0.2`] : [], psi, test: 'ks', pValue: psi > 0.2 ? 0.001 : 0.4 },
-      { column: 'island', drifted: false, judged: true, reasons: [], psi: 0.01, test: 'chi-square', pValue: 0.8 },
+      {
+        column: 'bill_length_mm',
+        drifted: psi > 0.2,
+        judged: true,
+        reasons: psi > 0.2 ? [`PSI ${psi.toFixed(2)} > 0.2`] : [],
+        psi,
+        test: 'ks',
+        pValue: psi > 0.2 ? 0.001 : 0.4,
+      },
+      {
+        column: 'island',
+        drifted: false,
+        judged: true,
+        reasons: [],
+        psi: 0.01,
+        test: 'chi-square',
+        pValue: 0.8,
+      },
     ];
     const driftedColumns = columns.filter((c) => c.drifted).map((c) => c.column);
     return {
@@ -108,7 +128,13 @@ export function heldPipeline(release: Promise<void>): Pipeline {
       return { out: inputs.value + 1 };
     },
   });
-  const last = step({ name: 'last', cache: false, inputs: { value: json<number>() }, outputs: { out: json<number>() }, run: ({ inputs }) => ({ out: inputs.value + 1 }) });
+  const last = step({
+    name: 'last',
+    cache: false,
+    inputs: { value: json<number>() },
+    outputs: { out: json<number>() },
+    run: ({ inputs }) => ({ out: inputs.value + 1 }),
+  });
   return pipeline('live', () => {
     const { out } = first();
     const { out: second } = held({ value: out });
@@ -123,7 +149,7 @@ export interface Project {
   abtest: AbTestEngine;
   pipelines: Map<string, Pipeline>;
   runs: { first: RunResult; second: RunResult; failed: RunResult; driftOld: RunResult; driftNew: RunResult };
-  run(pipeline: Pipeline, configs: Record<string, unknown>): Promise<RunResult>;
+  run(pipeline: Pipeline, configs: Record<string, unknown>, extra?: Partial<RunOptions>): Promise<RunResult>;
   dispose(): Promise<void>;
 }
 
@@ -133,24 +159,57 @@ export async function makeProject(): Promise<Project> {
   await metadata.init?.();
   const storage = localStore({ dir: join(dir, '.cairn', 'artifacts') });
   process.env.UI_TEST_API_KEY = SECRET_VALUE;
-  const run = (p: Pipeline, configs: Record<string, unknown>) =>
-    runPipeline(p, { storage, metadata, projectDir: dir, confDir: join(dir, 'conf'), tmpDir: join(dir, '.cairn', 'tmp'), configs });
+  const run = (p: Pipeline, configs: Record<string, unknown>, extra: Partial<RunOptions> = {}) =>
+    runPipeline(p, {
+      storage,
+      metadata,
+      projectDir: dir,
+      confDir: join(dir, 'conf'),
+      tmpDir: join(dir, '.cairn', 'tmp'),
+      configs,
+      ...extra,
+    });
   const base = { ingest: { rows: 50, apiKey: '${env:UI_TEST_API_KEY}' } };
   const first = await run(training, { ...base, train: { trees: 10 } });
-  const second = await run(training, { ...base, train: { trees: 40 } });
+  const second = await run(training, { ...base, train: { trees: 40 } }, { tags: { trigger: 'ci' } });
   const failed = await run(training, { ...base, train: { trees: 40, fail: true } });
   const driftOld = await run(monitoring, { drift: { shift: 1 } });
   const driftNew = await run(monitoring, { drift: { shift: 5 } });
 
   // The registry: both models registered from their runs, the better one promoted.
-  const modelOf = async (r: RunResult) => (await metadata.listExecutions(r.runId)).find((e) => e.step === 'train')!.outputs.model!;
-  await metadata.registerModel({ model: 'penguins', digest: (await modelOf(first)).digest, metrics: { macro_f1: 0.71 }, runId: first.runId });
-  await metadata.registerModel({ model: 'penguins', digest: (await modelOf(second)).digest, metrics: { macro_f1: 0.74 }, runId: second.runId });
-  await metadata.transitionStage({ model: 'penguins', version: 1, to: 'production', reason: 'first model', actor: 'ci' });
-  await metadata.transitionStage({ model: 'penguins', version: 2, to: 'production', reason: 'gate: macro_f1 +0.03', actor: 'gate' });
+  const modelOf = async (r: RunResult) =>
+    (await metadata.listExecutions(r.runId)).find((e) => e.step === 'train')!.outputs.model!;
+  await metadata.registerModel({
+    model: 'penguins',
+    digest: (await modelOf(first)).digest,
+    metrics: { macro_f1: 0.71 },
+    runId: first.runId,
+  });
+  await metadata.registerModel({
+    model: 'penguins',
+    digest: (await modelOf(second)).digest,
+    metrics: { macro_f1: 0.74 },
+    runId: second.runId,
+  });
+  await metadata.transitionStage({
+    model: 'penguins',
+    version: 1,
+    to: 'production',
+    reason: 'first model',
+    actor: 'ci',
+  });
+  await metadata.transitionStage({
+    model: 'penguins',
+    version: 2,
+    to: 'production',
+    reason: 'gate: macro_f1 +0.03',
+    actor: 'gate',
+  });
 
   // A canary judged as an experiment: exposures and outcomes in the embedded engine.
-  const abtest = await localAbtest({ file: join(dir, '.cairn', 'abtest.db') }).create({ stateDir: join(dir, '.cairn') });
+  const abtest = await localAbtest({ file: join(dir, '.cairn', 'abtest.db') }).create({
+    stateDir: join(dir, '.cairn'),
+  });
   await abtest.createExperiment({
     name: 'penguins-canary',
     variants: [
