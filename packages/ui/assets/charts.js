@@ -1,14 +1,15 @@
 // Metric and drift trends with uPlot (served from this package's dependencies).
-(() => {
-  var draw = (boxId, dataId) => {
-    var box = document.getElementById(boxId);
-    var data = document.getElementById(dataId);
+
+{
+  const draw = (boxId, dataId) => {
+    const box = document.getElementById(boxId);
+    const data = document.getElementById(dataId);
     if (!box || !data || !window.uPlot) return;
-    var spec = JSON.parse(data.textContent);
-    var xs = spec.points.map((p) => Date.parse(p.at) / 1000);
-    var ys = spec.points.map((p) => p.value);
-    var width = () => Math.max(280, box.clientWidth);
-    var plot = new window.uPlot(
+    const spec = JSON.parse(data.textContent);
+    const xs = spec.points.map((p) => Date.parse(p.at) / 1000);
+    const ys = spec.points.map((p) => p.value);
+    const width = () => Math.max(280, box.clientWidth);
+    const plot = new window.uPlot(
       {
         width: width(),
         height: 300,
@@ -19,10 +20,8 @@
       box,
     );
     box.dataset.points = String(ys.length);
-    window.addEventListener('resize', () => {
-      plot.setSize({ width: width(), height: 300 });
-    });
+    window.addEventListener('resize', () => plot.setSize({ width: width(), height: 300 }));
   };
   draw('metric-chart', 'metric-data');
   draw('drift-chart', 'drift-data');
-})();
+}

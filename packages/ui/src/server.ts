@@ -31,7 +31,6 @@ import { Eta } from 'eta';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   compareRuns,
-  flatten,
   readBytes,
   readJson,
   runConfigs,
@@ -41,7 +40,7 @@ import {
   type StepView,
 } from './data';
 import { layoutGraph, type PlacedGraph } from './graph';
-import { badRequest, checks, DIGEST, notFound, parseQuery, RUN_ID, statusFor } from './http';
+import { badRequest, checks, notFound, parseQuery, RUN_ID, statusFor } from './http';
 import { runEvents } from './live';
 
 export interface UiOptions {
