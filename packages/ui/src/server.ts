@@ -48,10 +48,15 @@ export interface UiOptions {
   metadata: MetadataStore;
   /** The project's opened artifact storage (read only). */
   storage: StorageDriver;
-  /** The stack's deployer in control mode, for the endpoints page and rollback. */
-  deployer?: Deployer;
-  /** The stack's A/B engine, for the experiments page and conclude. */
-  abtest?: AbTestEngine;
+  /**
+   * The stack's deployer in control mode, for the endpoints page and rollback;
+   * or a function that opens it, called on the first visit that needs it (opening
+   * may create the deployer's state folder, which a dashboard nobody asks about
+   * endpoints should not do).
+   */
+  deployer?: Deployer | (() => Promise<Deployer>);
+  /** The stack's A/B engine, for the experiments page and conclude; or a function that opens it on first use. */
+  abtest?: AbTestEngine | (() => Promise<AbTestEngine>);
   /** The project's pipelines by name: their definitions draw the graph of steps not run yet. */
   pipelines?: ReadonlyMap<string, Pipeline>;
   /** Shown in the header. */
@@ -150,6 +155,8 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   }
   const { metadata, storage } = options;
   const stores = { metadata, storage };
+  const deployerOf = once(options.deployer);
+  const abtestOf = once(options.abtest);
   const actions = options.actions === true;
   // A random per-process value each action form carries: another site cannot post one.
   const formKey = randomBytes(18).toString('hex');
@@ -672,7 +679,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   // ---------------------------------------------------------------- endpoints
   app.get('/endpoints', async (request, reply) => {
     parseQuery(request.query, {});
-    const deployer = options.deployer;
+    const deployer = await deployerOf();
     const endpoints = deployer
       ? await Promise.all(
           (await deployer.list()).map(async (d) => ({
@@ -695,11 +702,12 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   // ---------------------------------------------------------------- experiments
   app.get('/experiments', async (request, reply) => {
     parseQuery(request.query, {});
-    const experiments = options.abtest ? await options.abtest.listExperiments() : [];
+    const engine = await abtestOf();
+    const experiments = engine ? await engine.listExperiments() : [];
     return page(reply, 'experiments', {
       title: 'Experiments',
       nav: 'experiments',
-      hasEngine: Boolean(options.abtest),
+      hasEngine: Boolean(engine),
       experiments,
     });
   });
@@ -708,7 +716,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     parseQuery(request.query, {});
     const { name } = request.params as { name: string };
     checks.name(name, 'experiment');
-    const engine = options.abtest;
+    const engine = await abtestOf();
     if (!engine)
       throw notFound(
         'The stack has no A/B testing engine',
@@ -807,9 +815,9 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const body = requireAction(request);
     const { name } = request.params as { name: string };
     checks.name(name, 'endpoint');
-    if (!options.deployer)
-      throw notFound('The stack has no deployer', undefined, ErrorCodes.DEPLOYMENT_NOT_FOUND);
-    await options.deployer.rollback(name, { reason: reasonOf(body) });
+    const deployer = await deployerOf();
+    if (!deployer) throw notFound('The stack has no deployer', undefined, ErrorCodes.DEPLOYMENT_NOT_FOUND);
+    await deployer.rollback(name, { reason: reasonOf(body) });
     return reply.redirect('/endpoints', 303);
   });
 
@@ -817,10 +825,11 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const body = requireAction(request);
     const { name } = request.params as { name: string };
     checks.name(name, 'experiment');
-    if (!options.abtest)
+    const engine = await abtestOf();
+    if (!engine)
       throw notFound('The stack has no A/B testing engine', undefined, ErrorCodes.EXPERIMENT_NOT_FOUND);
     const winner = checks.name(body.winner ?? '', 'winner');
-    await options.abtest.conclude(name, { winner, reason: reasonOf(body) });
+    await engine.conclude(name, { winner, reason: reasonOf(body) });
     return reply.redirect(`/experiments/${encodeURIComponent(name)}`, 303);
   });
 
@@ -847,6 +856,19 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       await app.close();
       await rm(scratch, { recursive: true, force: true });
     },
+  };
+}
+
+/** A plugin given opened, or opened by the first call (and only once, even when calls overlap). */
+function once<T>(value: T | (() => Promise<T>) | undefined): () => Promise<T | undefined> {
+  if (typeof value !== 'function') return () => Promise.resolve(value);
+  let opened: Promise<T> | undefined;
+  return () => {
+    opened ??= (value as () => Promise<T>)();
+    opened.catch(() => {
+      opened = undefined;
+    });
+    return opened;
   };
 }
 
