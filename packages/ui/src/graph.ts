@@ -59,7 +59,7 @@ export function layoutGraph(
   // seconds on 1,000 nodes; longest-path ranking with one ordering pass takes under two.
   const large = nodes.length > LARGE_GRAPH;
   if (large) g.graph().ranker = 'longest-path';
-  layout(g, large ? { disableOptimalOrderHeuristic: true } : {});
+  layout(g, large ? { disableOptimalOrderHeuristic: true, ranker: 'longest-path' } : {});
   const placed = nodes.map((node) => {
     const at = g.node(node.id) as { x: number; y: number; width: number; height: number };
     return { ...node, x: at.x - at.width / 2, y: at.y - at.height / 2, width: at.width, height: at.height };

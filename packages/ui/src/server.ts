@@ -76,6 +76,12 @@ export interface UiOptions {
   actor?: string;
   /** How often a live run page polls the metadata store, in ms. @default 500 */
   pollMs?: number;
+  /**
+   * Serve `/__static?bytes=N`, a static page of N bytes with the same
+   * stylesheet: the floor `bench/ui.mjs` compares page renders with.
+   * @default false
+   */
+  floorPage?: boolean;
 }
 
 export interface UiServer {
@@ -833,16 +839,18 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     return reply.redirect(`/experiments/${encodeURIComponent(name)}`, 303);
   });
 
-  // A static page of a given size, served like any page: the floor the browser benchmark compares with.
-  app.get('/__static', async (request, reply) => {
-    const q = parseQuery(request.query, { bytes: checks.int(1, 50_000_000) });
-    const size = (q.bytes as number | undefined) ?? 10_000;
-    const row = '<tr><td>static</td><td>row</td><td>of the floor page</td></tr>\n';
-    const head =
-      '<!doctype html><html><head><meta charset="utf-8"><title>static</title><link rel="stylesheet" href="/assets/ui.css"></head><body><table>';
-    const body = `${head}${row.repeat(Math.max(0, Math.ceil((size - head.length) / row.length)))}</table></body></html>`;
-    return reply.type('text/html; charset=utf-8').send(body);
-  });
+  if (options.floorPage) {
+    // A static page of a given size, served like any page: the floor the browser benchmark compares with.
+    app.get('/__static', async (request, reply) => {
+      const q = parseQuery(request.query, { bytes: checks.int(1, 50_000_000) });
+      const size = (q.bytes as number | undefined) ?? 10_000;
+      const row = '<tr><td>static</td><td>row</td><td>of the floor page</td></tr>\n';
+      const head =
+        '<!doctype html><html><head><meta charset="utf-8"><title>static</title><link rel="stylesheet" href="/assets/ui.css"></head><body><table>';
+      const body = `${head}${row.repeat(Math.max(0, Math.ceil((size - head.length) / row.length)))}</table></body></html>`;
+      return reply.type('text/html; charset=utf-8').send(body);
+    });
+  }
 
   await app.listen({ host, port: options.port ?? 4300 });
   const address = app.server.address();
