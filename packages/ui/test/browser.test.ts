@@ -274,6 +274,11 @@ describe('a read-only dashboard over real runs', () => {
     const drift = await open('/drift');
     expect(await drift.locator('table.drift tr.changed th').allTextContents()).toEqual(['bill_length_mm']);
     expect(await drift.locator('table').first().locator('tbody tr').count()).toBe(2);
+    // Reference against current per column, drawn by the chart library: one chart per compared column.
+    const charts = drift.locator('[data-chart="bars"]');
+    expect(await charts.count()).toBe(2);
+    await expect.poll(() => charts.first().getAttribute('data-bins')).toMatch(/^[1-9]\d*$/);
+    expect(await charts.first().locator('canvas').count()).toBeGreaterThan(0);
 
     const endpoints = await open('/endpoints');
     expect(await endpoints.locator('main').textContent()).toContain('no deployer');

@@ -26,6 +26,7 @@ import {
   step,
 } from '@cairn/core';
 import { sqliteMetadata } from '@cairn/metadata-sqlite';
+import { driftStep, table, tableFromRows } from '@cairn/tabular';
 import { z } from 'zod';
 
 /** The secret's value: it must never appear on a page. */
@@ -72,47 +73,31 @@ export const training = pipeline('training', () => {
   evaluate({ model });
 });
 
-/** A monitoring step that writes a drift report shaped like `driftStep()`'s. */
-const drift = step({
-  name: 'drift',
-  config: z.object({ shift: z.number() }),
-  outputs: { drift: json<unknown>() },
-  run: ({ config }) => {
-    const psi = config.shift / 10;
-    const columns = [
-      {
-        column: 'bill_length_mm',
-        drifted: psi > 0.2,
-        judged: true,
-        reasons: psi > 0.2 ? [`PSI ${psi.toFixed(2)} > 0.2`] : [],
-        psi,
-        test: 'ks',
-        pValue: psi > 0.2 ? 0.001 : 0.4,
-      },
-      {
-        column: 'island',
-        drifted: false,
-        judged: true,
-        reasons: [],
-        psi: 0.01,
-        test: 'chi-square',
-        pValue: 0.8,
-      },
-    ];
-    const driftedColumns = columns.filter((c) => c.drifted).map((c) => c.column);
-    return {
-      drift: {
-        drifted: driftedColumns.length > 0,
-        summary: driftedColumns.length > 0 ? `Drift in ${driftedColumns.join(', ')}` : 'No drift',
-        driftedColumns,
-        thresholds: { psi: 0.2, pValue: 0.01, minRows: 30 },
-        columns,
-      },
-    };
-  },
+/** Penguin-like rows; `shift` moves bill lengths, so the monitoring run finds drift in that column only. */
+const rowsOf = (n: number, shift: number, seed: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    bill_length_mm: 38 + ((i * 7919 + seed) % 97) / 10 + shift,
+    island: ['Biscoe', 'Dream', 'Torgersen'][(i * 31 + seed) % 3]!,
+  }));
+
+const reference = step({
+  name: 'reference',
+  outputs: { data: table() },
+  run: () => ({ data: tableFromRows(rowsOf(300, 0, 1)) }),
 });
+const live = step({
+  name: 'live',
+  config: z.object({ shift: z.number() }),
+  outputs: { data: table() },
+  run: ({ config }) => ({ data: tableFromRows(rowsOf(300, config.shift, 2)) }),
+});
+const drift = driftStep();
+
+/** The monitoring pipeline of a team project: live data against the training reference, with the real drift step. */
 export const monitoring = pipeline('monitoring', () => {
-  drift();
+  const { data: ref } = reference();
+  const { data: current } = live();
+  drift({ reference: ref, current });
 });
 
 /** A pipeline whose second step waits until the test lets it finish: a run to watch live. */
@@ -173,8 +158,8 @@ export async function makeProject(): Promise<Project> {
   const first = await run(training, { ...base, train: { trees: 10 } });
   const second = await run(training, { ...base, train: { trees: 40 } }, { tags: { trigger: 'ci' } });
   const failed = await run(training, { ...base, train: { trees: 40, fail: true } });
-  const driftOld = await run(monitoring, { drift: { shift: 1 } });
-  const driftNew = await run(monitoring, { drift: { shift: 5 } });
+  const driftOld = await run(monitoring, { live: { shift: 0 }, drift: {} });
+  const driftNew = await run(monitoring, { live: { shift: 4 }, drift: {} });
 
   // The registry: both models registered from their runs, the better one promoted.
   const modelOf = async (r: RunResult) =>
