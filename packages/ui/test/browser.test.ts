@@ -32,6 +32,7 @@ beforeAll(async () => {
     metadata: project.metadata,
     storage: project.storage,
     abtest: project.abtest,
+    deployer: project.deployer,
     pipelines: project.pipelines,
     port: 0,
     pollMs: 100,
@@ -130,10 +131,11 @@ const nodeClass = (page: Page, step: string) =>
 
 describe('a read-only dashboard over real runs', () => {
   let before: Record<string, string>;
-  let counts: { runs: number; history: number; artifacts: number };
+  let counts: { runs: number; history: number; revisions: number; artifacts: number };
   const countAll = async () => ({
     runs: (await project.metadata.listRuns({ limit: 1000 })).length,
     history: (await project.metadata.modelHistory('penguins')).length,
+    revisions: (await project.deployer.history('penguins')).length,
     artifacts: (await project.metadata.listArtifacts({ limit: 10_000 })).length,
   });
   beforeAll(async () => {
@@ -281,7 +283,21 @@ describe('a read-only dashboard over real runs', () => {
     expect(await charts.first().locator('canvas').count()).toBeGreaterThan(0);
 
     const endpoints = await open('/endpoints');
-    expect(await endpoints.locator('main').textContent()).toContain('no deployer');
+    const card = endpoints.locator('section.card', { hasText: 'penguins' });
+    expect(await card.locator('h2 .badge').textContent()).toBe('healthy');
+    const routes = await card
+      .locator('table tbody tr')
+      .evaluateAll((rows) =>
+        rows.map((r) => [...r.querySelectorAll('td')].slice(0, 3).map((c) => c.textContent?.trim())),
+      );
+    expect(routes).toEqual([
+      ['penguins v1', 'primary', '90 %'],
+      ['penguins v2', 'canary', '10 %'],
+    ]);
+    // The 30 predictions the fixture made, as the serving deployer counted them.
+    const requests = await card.locator('table tbody tr td:nth-child(5)').allTextContents();
+    expect(requests.map(Number).reduce((a, b) => a + b, 0)).toBe(30);
+    expect(await card.locator('ol.revisions li').count()).toBe(2);
   });
 
   it('answers bad input with a coded 4xx page', async () => {
@@ -409,6 +425,7 @@ describe('a dashboard beyond loopback, and one with actions', () => {
       metadata: project.metadata,
       storage: project.storage,
       abtest: project.abtest,
+      deployer: project.deployer,
       port: 0,
       actions: true,
       actor: 'ui-test',
@@ -441,6 +458,16 @@ describe('a dashboard beyond loopback, and one with actions', () => {
       });
       expect(stale.status).toBe(400);
       expect((await project.metadata.getModelVersion('penguins', 2))?.stage).toBe('production');
+      await page.goto(`${acting.url}/endpoints`);
+      await page.getByLabel('Reason').fill('v2 raises the error rate');
+      await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST'),
+        page.getByRole('button', { name: 'Roll back' }).click(),
+      ]);
+      const rolled = (await project.deployer.status('penguins'))!;
+      expect(rolled).toMatchObject({ revision: 3, change: 'rollback', reason: 'v2 raises the error rate' });
+      expect(rolled.routes.map((r) => [r.model.version, r.role])).toEqual([[1, 'primary']]);
+
       await page.goto(`${acting.url}/experiments/penguins-canary`);
       await page.getByLabel('Winner').selectOption('v2');
       await page.getByLabel('Reason').fill('ship the canary');

@@ -11,10 +11,13 @@ import { join } from 'node:path';
 import { localAbtest } from '@cairn/abtest-local';
 import {
   type AbTestEngine,
+  type Deployer,
   json,
   localStore,
   type MetadataStore,
+  type ModelLoader,
   metrics,
+  model,
   type Pipeline,
   pipeline,
   type RunOptions,
@@ -24,7 +27,9 @@ import {
   runPipeline,
   type StorageDriver,
   step,
+  storeArtifact,
 } from '@cairn/core';
+import { localDeployer } from '@cairn/deploy-local';
 import { sqliteMetadata } from '@cairn/metadata-sqlite';
 import { driftStep, table, tableFromRows } from '@cairn/tabular';
 import { z } from 'zod';
@@ -132,6 +137,8 @@ export interface Project {
   metadata: MetadataStore;
   storage: StorageDriver;
   abtest: AbTestEngine;
+  /** The embedded deployer, serving: `penguins` with v1 primary and v2 as a 10 % canary. */
+  deployer: Deployer;
   pipelines: Map<string, Pipeline>;
   runs: { first: RunResult; second: RunResult; failed: RunResult; driftOld: RunResult; driftNew: RunResult };
   run(pipeline: Pipeline, configs: Record<string, unknown>, extra?: Partial<RunOptions>): Promise<RunResult>;
@@ -211,11 +218,56 @@ export async function makeProject(): Promise<Project> {
     if ((i * 37) % 100 < p * 100) await abtest.recordOutcome('penguins-canary', unit, 'correct', 1);
   }
 
+  // An endpoint with a canary, served by the embedded deployer, answering a few predictions.
+  const bundleOf = async (version: number) => {
+    const workdir = join(dir, '.cairn', 'tmp', `bundle-${version}`);
+    const serialized = await model().serialize(
+      {
+        manifest: {
+          flavor: 'ui-test/constant',
+          signature: {
+            inputs: [{ name: 'bill_length_mm', type: 'float64' }],
+            outputs: [{ name: 'species', type: 'string' }],
+          },
+        },
+        files: { 'answer.json': JSON.stringify({ version }) },
+      },
+      { workdir, name: 'model' },
+    );
+    return (await storeArtifact(storage, serialized)).digest;
+  };
+  const constant: ModelLoader = (bundle) => {
+    const raw = bundle.files['answer.json']!;
+    const { version } = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw)) as {
+      version: number;
+    };
+    return { predict: (rows) => rows.map(() => `Adelie (v${version})`) };
+  };
+  const deployer = await localDeployer({ port: 0 }).create({
+    storage,
+    loaders: { 'ui-test/constant': constant },
+    stateDir: join(dir, '.cairn', 'deploy'),
+  });
+  await deployer.deploy({
+    endpoint: 'penguins',
+    model: { model: 'penguins', version: 1, digest: await bundleOf(1) },
+    reason: 'first model',
+  });
+  await deployer.deploy({
+    endpoint: 'penguins',
+    model: { model: 'penguins', version: 2, digest: await bundleOf(2) },
+    strategy: { type: 'canary', percent: 10 },
+    reason: 'gate promoted v2',
+  });
+  for (let i = 0; i < 30; i++)
+    await deployer.predict('penguins', [{ bill_length_mm: 39 }], { unitId: `user-${i}` });
+
   return {
     dir,
     metadata,
     storage,
     abtest,
+    deployer,
     pipelines: new Map([
       ['training', training],
       ['monitoring', monitoring],
@@ -223,6 +275,7 @@ export async function makeProject(): Promise<Project> {
     runs: { first, second, failed, driftOld, driftNew },
     run,
     async dispose() {
+      await deployer.close();
       await abtest.close();
       await metadata.close?.();
       await rm(dir, { recursive: true, force: true });
