@@ -90,7 +90,8 @@ async function recordBigRun(metadata, steps) {
 async function firstRender(browser, url) {
   const page = await browser.newPage();
   try {
-    const response = await page.goto(url, { waitUntil: 'load' });
+    // A first visit of a large graph includes its layout: allow it minutes on a loaded machine.
+    const response = await page.goto(url, { waitUntil: 'load', timeout: 300_000 });
     if (response?.status() !== 200) throw new Error(`${url} answered ${response?.status()}`);
     const bytes = (await response.body()).length;
     const paint = await page.evaluate(
