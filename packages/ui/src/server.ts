@@ -233,7 +233,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
         const url = new URL(request.url, 'http://x');
         url.searchParams.delete('token');
         reply
-          .header('set-cookie', `cairn_ui_token=${options.token}; HttpOnly; SameSite=Strict; Path=/`)
+          .header('set-cookie', `cairn_ui_token=${encodeURIComponent(options.token!)}; HttpOnly; SameSite=Strict; Path=/`)
           .redirect(`${url.pathname}${url.search}`, 303);
         return reply;
       }
@@ -346,8 +346,9 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const key = `${view.steps.map((s) => s.name).join('\u0001')}\u0002${view.edges.map((e) => `${e.from}>${e.to}`).join('\u0001')}`;
     let placed = layouts.get(key);
     if (!placed) {
+      // Sized for the longest detail a node can show, so live updates never overflow a box.
       placed = layoutGraph(
-        nodes.map((n) => ({ ...n, detail: 'cached · config-changed ·' })),
+        nodes.map((n) => ({ ...n, detail: 'succeeded · config-changed · 00.0 s' })),
         view.edges,
       );
       if (layouts.size > 50) layouts.delete(layouts.keys().next().value!);
