@@ -98,6 +98,11 @@ describe('cairn ui', () => {
     });
     expect(promote.status).toBe(403);
 
+    // A second dashboard on the same port is told so, with exit 2.
+    const busy = await cairn(['ui', '--port', new URL(url).port], dir);
+    expect(busy.code).toBe(2);
+    expect(busy.stderr).toMatch(/is in use/);
+
     ui.child.kill('SIGINT');
     expect(await ui.exited).toBe(0);
     expect(ui.output()).toContain('SIGINT: stopping');

@@ -56,7 +56,7 @@ export default class Ui extends CairnCommand {
       const pipelines = await loadPipelines(stack.pipelinesDir).catch(() => undefined);
       const { startUi } = await import('@cairn/ui');
       const withAbTest = stack.abtest ? { ...stack, abtest: stack.abtest } : undefined;
-      ui = await startUi({
+      const start = startUi({
         metadata: stack.metadata,
         storage: stack.storage,
         ...(stack.deployer
@@ -84,6 +84,12 @@ export default class Ui extends CairnCommand {
         ...(token ? { token } : {}),
         actions: flags.actions,
         actor: process.env.USER ?? 'cairn-ui',
+      });
+      ui = await start.catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EADDRINUSE') throw error;
+        throw usageError(`Port ${flags.port} on ${flags.host} is in use`, {
+          hint: 'Pick another with --port (0: any free port).',
+        });
       });
       this.log(
         `Cairn dashboard on ${ui.url}  (${flags.actions ? 'actions on' : 'read-only'}; Ctrl-C to stop)`,
