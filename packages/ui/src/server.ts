@@ -233,7 +233,10 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
         const url = new URL(request.url, 'http://x');
         url.searchParams.delete('token');
         reply
-          .header('set-cookie', `cairn_ui_token=${encodeURIComponent(options.token!)}; HttpOnly; SameSite=Strict; Path=/`)
+          .header(
+            'set-cookie',
+            `cairn_ui_token=${encodeURIComponent(options.token ?? '')}; HttpOnly; SameSite=Strict; Path=/`,
+          )
           .redirect(`${url.pathname}${url.search}`, 303);
         return reply;
       }
