@@ -14,7 +14,7 @@ import { BENCH_DIR, machine, REPO_DIR, round, tempDir } from './lib/common.mjs';
 import { fillMetadata } from './lib/fill.mjs';
 import { markdown } from './lib/report.mjs';
 
-export const BENCHMARKS = ['orchestration', 'artifacts', 'startup', 'scale', 'penguins', 'serving'];
+export const BENCHMARKS = ['orchestration', 'artifacts', 'startup', 'scale', 'penguins', 'serving', 'ui'];
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +29,7 @@ for (const name of only)
 const resultsDir = values['results-dir'] ?? join(BENCH_DIR, 'results');
 
 const started = performance.now();
-const build = { core: 'skipped', cli: 'skipped', deployLocal: 'skipped' };
+const build = { core: 'skipped', cli: 'skipped', deployLocal: 'skipped', ui: 'skipped' };
 if (!values['no-build']) {
   const nx = (projects) =>
     spawnSync('npx', ['nx', 'run-many', '-t', 'build', `--projects=${projects}`, '--output-style=static'], {
@@ -42,6 +42,8 @@ if (!values['no-build']) {
   build.core = 'built';
   // Serving imports the model server (and, through it, @cairn/stats); nx builds its dependencies first.
   build.deployLocal = nx('@cairn/deploy-local') === 0 ? 'built' : 'build failed';
+  // The dashboard benchmark imports @cairn/ui's dist, which serves its views and assets from the package folder.
+  build.ui = nx('@cairn/ui') === 0 ? 'built' : 'build failed';
   // The CLI may not exist yet or may not build; start-up benchmarks then say "not available".
   build.cli = nx('@cairn/cli') === 0 ? 'built' : 'build failed';
 }
@@ -49,15 +51,17 @@ if (!values['no-build']) {
 const scratch = await tempDir('run');
 const report = { machine: machine(), startedAt: new Date().toISOString(), build, benchmarks: {} };
 try {
-  // Start-up and scale both need a store with 100,000 executions: fill it once.
+  // Start-up, scale and the dashboard need a store with 100,000 executions: fill it once.
   const shared = {};
-  if (only.includes('startup') || only.includes('scale')) {
+  if (only.includes('startup') || only.includes('scale') || only.includes('ui')) {
     const t = performance.now();
     const db = join(scratch, 'filled.db');
     const { sample } = await fillMetadata(db, { runs: 1000, perRun: 100 });
     await writeFile(join(scratch, 'sample.json'), JSON.stringify(sample));
     shared.startup = ['--db', db];
     shared.scale = ['--db', db, '--sample', join(scratch, 'sample.json')];
+    // The dashboard benchmark adds a 1,000-step run to its own copy of the store.
+    shared.ui = ['--db', db];
     report.filledStoreSeconds = round((performance.now() - t) / 1000, 1);
     process.stdout.write(`filled a store with 100,000 executions in ${report.filledStoreSeconds} s\n`);
   }

@@ -158,6 +158,18 @@ describe('benchmarks at their smallest size', () => {
     expect(res.loggedRows).toBe((300 + 50) * 2);
   });
 
+  it('ui: first renders of the runs page and a run graph in Chromium, each against a static page', async () => {
+    const res = await bench('ui', ['--executions', '300', '--steps', '40', '--repeats', '1']);
+    expect(res.figures.map((f: any) => f.id)).toEqual(['runs', 'graph', 'graph-first']);
+    for (const f of res.figures) {
+      expectSaneStats(f);
+      expect(f.floor.median).toBeGreaterThan(0);
+      expect(f.ratio).toBeGreaterThan(0);
+    }
+    expect(res.targets.map((t: any) => t.id)).toEqual(['ui-runs', 'ui-graph']);
+    for (const t of res.targets) expect(typeof t.pass).toBe('boolean');
+  }, 180_000);
+
   it('the report renders every benchmark and target', () => {
     const text = markdown({
       machine: { cpu: 'x', cores: 2, memoryGiB: 1, node: 'v20', platform: 'linux x64' },

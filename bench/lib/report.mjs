@@ -14,7 +14,7 @@ export function markdown(report) {
     '# Cairn benchmark results',
     '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node} (${m.platform})${m.commit ? `, commit ${m.commit}` : ''}.`,
-    `Started ${report.startedAt}; whole run ${report.totalSeconds} s. Build: core ${report.build.core}, CLI ${report.build.cli}${report.build.deployLocal ? `, deploy-local ${report.build.deployLocal}` : ''}.`,
+    `Started ${report.startedAt}; whole run ${report.totalSeconds} s. Build: core ${report.build.core}, CLI ${report.build.cli}${report.build.deployLocal ? `, deploy-local ${report.build.deployLocal}` : ''}${report.build.ui ? `, ui ${report.build.ui}` : ''}.`,
     'Times are median (min–max) over repeats; every floor was measured in the same run.',
     '',
     '## Targets',

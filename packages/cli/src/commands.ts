@@ -37,6 +37,7 @@ import Run from './commands/run';
 import Runs from './commands/runs/index';
 import RunsShow from './commands/runs/show';
 import Serve from './commands/serve';
+import Ui from './commands/ui';
 import Worker from './commands/worker';
 
 export const COMMANDS = {
@@ -75,4 +76,5 @@ export const COMMANDS = {
   add: Add,
   doctor: Doctor,
   worker: Worker,
+  ui: Ui,
 };

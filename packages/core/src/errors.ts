@@ -70,6 +70,10 @@ export const ErrorCodes = {
   EXPERIMENT_NOT_FOUND: 'CAIRN_EXPERIMENT_NOT_FOUND',
   /** A request lacks the token its route requires (a model server's outcomes route). */
   UNAUTHORIZED: 'CAIRN_UNAUTHORIZED',
+  /** A dashboard request came without the token a dashboard bound beyond loopback requires. */
+  UI_UNAUTHORIZED: 'CAIRN_UI_UNAUTHORIZED',
+  /** A dashboard action (promote, rollback, conclude) was asked of a read-only dashboard. */
+  UI_READ_ONLY: 'CAIRN_UI_READ_ONLY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
