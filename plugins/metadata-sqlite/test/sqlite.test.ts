@@ -545,6 +545,10 @@ describe('the write queue of recordExecution', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason.code).toBe('CAIRN_METADATA_FAILED');
-    expect((await store.listExecutions('r_ok')).map((e) => e.id).sort()).toEqual(['e_good_1', 'e_good_2', 'e_taken']);
+    expect((await store.listExecutions('r_ok')).map((e) => e.id).sort()).toEqual([
+      'e_good_1',
+      'e_good_2',
+      'e_taken',
+    ]);
   });
 });
