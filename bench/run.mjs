@@ -12,17 +12,37 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR, machine, REPO_DIR, round, tempDir } from './lib/common.mjs';
 import { fillMetadata } from './lib/fill.mjs';
-import { markdown } from './lib/report.mjs';
+import { markdown, summary } from './lib/report.mjs';
 
-export const BENCHMARKS = ['orchestration', 'artifacts', 'startup', 'scale', 'penguins', 'serving', 'ui'];
+export const BENCHMARKS = [
+  'process',
+  'orchestration',
+  'artifacts',
+  'startup',
+  'scale',
+  'penguins',
+  'serving',
+  'ui',
+];
 
 const { values } = parseArgs({
   options: {
     only: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     'results-dir': { type: 'string' },
+    quick: { type: 'boolean', default: false },
   },
 });
+/** `--quick`: each benchmark at a small size, a smoke run of the whole pipeline of `npm run bench`. */
+const QUICK = {
+  process: ['--quick'],
+  orchestration: ['--sizes', '100', '--repeats', '1'],
+  artifacts: ['--mib', '16', '--repeats', '1'],
+  startup: ['--sizes', '20', '--repeats', '1'],
+  scale: ['--sizes', '100', '--repeats', '1', '--quick'],
+  penguins: ['--repeats', '1'],
+  serving: ['--requests', '500', '--warmup', '50', '--concurrency', '1', '--repeats', '1'],
+};
 const only = values.only ? values.only.split(',') : BENCHMARKS;
 for (const name of only)
   if (!BENCHMARKS.includes(name)) throw new Error(`--only: unknown benchmark "${name}"`);
@@ -32,20 +52,38 @@ const started = performance.now();
 const build = { core: 'skipped', cli: 'skipped', deployLocal: 'skipped', ui: 'skipped' };
 if (!values['no-build']) {
   const nx = (projects) =>
-    spawnSync('npx', ['nx', 'run-many', '-t', 'build', `--projects=${projects}`, '--output-style=static'], {
-      cwd: REPO_DIR,
-      stdio: 'inherit',
-      env: { ...process.env, NX_DAEMON: 'false' },
-    }).status;
-  if (nx('@cairn/core,@cairn/metadata-sqlite') !== 0)
-    throw new Error('building @cairn/core and @cairn/metadata-sqlite failed');
+    // In dependency order, each without its task dependencies: the runtime's dev dependency on
+    // the testkit (which depends on the runtime) makes nx's task graph circular otherwise.
+    spawnSync(
+      'npx',
+      [
+        'nx',
+        'run-many',
+        '-t',
+        'build',
+        `--projects=${projects}`,
+        '--output-style=static',
+        '--parallel=1',
+        '--exclude-task-dependencies',
+      ],
+      {
+        cwd: REPO_DIR,
+        stdio: 'inherit',
+        env: { ...process.env, NX_DAEMON: 'false' },
+      },
+    ).status;
+  for (const project of ['@cairn/core', '@cairn/runtime', '@cairn/metadata-sqlite']) {
+    if (nx(project) !== 0) throw new Error(`building ${project} failed`);
+  }
   build.core = 'built';
   // Serving imports the model server (and, through it, @cairn/stats); nx builds its dependencies first.
-  build.deployLocal = nx('@cairn/deploy-local') === 0 ? 'built' : 'build failed';
+  build.deployLocal = ['@cairn/stats', '@cairn/deploy-local'].every((p) => nx(p) === 0)
+    ? 'built'
+    : 'build failed';
   // The dashboard benchmark imports @cairn/ui's dist, which serves its views and assets from the package folder.
   build.ui = nx('@cairn/ui') === 0 ? 'built' : 'build failed';
   // The CLI may not exist yet or may not build; start-up benchmarks then say "not available".
-  build.cli = nx('@cairn/cli') === 0 ? 'built' : 'build failed';
+  build.cli = ['@cairn/delivery', '@cairn/cli'].every((p) => nx(p) === 0) ? 'built' : 'build failed';
 }
 
 const scratch = await tempDir('run');
@@ -56,7 +94,7 @@ try {
   if (only.includes('startup') || only.includes('scale') || only.includes('ui')) {
     const t = performance.now();
     const db = join(scratch, 'filled.db');
-    const { sample } = await fillMetadata(db, { runs: 1000, perRun: 100 });
+    const { sample } = await fillMetadata(db, { runs: values.quick ? 10 : 1000, perRun: 100 });
     await writeFile(join(scratch, 'sample.json'), JSON.stringify(sample));
     shared.startup = ['--db', db];
     shared.scale = ['--db', db, '--sample', join(scratch, 'sample.json')];
@@ -71,7 +109,13 @@ try {
     const t = performance.now();
     const child = spawnSync(
       process.execPath,
-      [join(BENCH_DIR, `${name}.mjs`), '--out', out, ...(shared[name] ?? [])],
+      [
+        join(BENCH_DIR, `${name}.mjs`),
+        '--out',
+        out,
+        ...(shared[name] ?? []),
+        ...(values.quick && QUICK[name] ? QUICK[name] : []),
+      ],
       {
         cwd: REPO_DIR,
         stdio: 'inherit',
@@ -97,6 +141,21 @@ const write = async (file, text) => {
 };
 await write(join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
 await write(join(resultsDir, 'latest.md'), markdown(report));
+// The README's summary is the same text from the same report, so the two cannot disagree.
+if (!values['results-dir'] && !values.quick && values.only === undefined) {
+  const readme = join(BENCH_DIR, 'README.md');
+  const text = await readFile(readme, 'utf8');
+  const start = '<!-- summary:start -->';
+  const end = '<!-- summary:end -->';
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from >= 0 && to > from) {
+    await write(
+      readme,
+      `${text.slice(0, from + start.length)}\n\n${summary(report).join('\n')}\n\n${text.slice(to)}`,
+    );
+  }
+}
 process.stdout.write(
   `\nwrote ${join(resultsDir, 'latest.md')} and latest.json in ${report.totalSeconds} s\n`,
 );

@@ -47,12 +47,31 @@ function expectSaneStats(figure: any) {
 }
 
 describe('benchmarks at their smallest size', () => {
+  it('process: every contender, spawned, executes exactly the steps it should', async () => {
+    const res = await bench('process', ['--quick']);
+    // The benchmark itself throws when a contender executes other than N, 0, or the changed set.
+    const contenders = [...new Set(res.figures.map((f: any) => f.contender))];
+    expect(contenders).toContain('plain');
+    expect(contenders).toContain('api');
+    expect(contenders.length + res.unavailable.length).toBeGreaterThanOrEqual(3);
+    for (const f of res.figures) {
+      expectSaneStats(f);
+      expect(f.ratio).toBeGreaterThan(0);
+      expect(f.executed).toBe({ cold: 20, noop: 0, change: changedSet(20).size }[f.scenario as string]);
+    }
+    expect(res.figures).toHaveLength(contenders.length * 3);
+    expect(res.figures.filter((f: any) => f.contender === 'plain').every((f: any) => f.ratio === 1)).toBe(
+      true,
+    );
+    expect(res.environment).toEqual(['PATH', 'HOME', 'LANG']);
+  });
+
   it('orchestration: every variant and scenario, checked against its floor', async () => {
     const res = await bench('orchestration', ['--sizes', '20', '--repeats', '1']);
     // 2 executors × 2 concurrencies × 3 scenarios
     expect(res.figures).toHaveLength(12);
     const expected = { cold: 20, cached: 0, changed: changedSet(20).size };
-    expect(expected.changed).toBe(3); // s0_0 and the two second-layer steps that read it
+    expect(expected.changed).toBe(2); // s0_0 and s1_0, the only second-layer step that reads it
     for (const f of res.figures) {
       expectSaneStats(f);
       expect(f.floor.median).toBeGreaterThan(0);
@@ -180,6 +199,7 @@ describe('benchmarks at their smallest size', () => {
     });
     for (const res of Object.values(results)) expect(text).toContain(res.title);
     expect(text).toContain('| N | executor |');
+    expect(text).toContain('| contender | cold, N = 20 |');
     expect(text).toContain('cached rerun of 1,000 steps');
     expect(text).toContain('| server | conc. | req/s |');
     expect(text).toContain('model-server p50 latency above the bare node:http floor');

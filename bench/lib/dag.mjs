@@ -2,7 +2,7 @@
  * The synthetic pipeline of the orchestration benchmarks: a layered DAG of
  * width 10. First-layer steps turn their config into a small json artifact;
  * every later step reads two parents of the previous layer (same column and
- * the next one) and writes a json artifact derived from both and its config.
+ * the next one; the last column reads the one before) and writes a json artifact derived from both and its config.
  *
  * Worker threads load steps by module path, so each size gets a tiny
  * generated module (see `dagModule`) that calls `makeDag` with that size.
@@ -48,7 +48,9 @@ export function parents(index) {
   const layer = Math.floor(index / WIDTH);
   const column = index % WIDTH;
   const base = (layer - 1) * WIDTH;
-  return [base + column, base + ((column + 1) % WIDTH)];
+  // The last column reads its left neighbour rather than wrapping to column 0,
+  // so changing s0_0 re-runs one step per layer (about N/10), not nearly all.
+  return [base + column, base + (column + 1 < WIDTH ? column + 1 : column - 1)];
 }
 
 /** Build the N-step pipeline (N need not be a multiple of 10: the last layer is partial). */

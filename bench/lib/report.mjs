@@ -8,16 +8,37 @@ const fmt = (value) => {
   return value.toFixed(2);
 };
 
-export function markdown(report) {
+/** The whole-process table: one row per contender, one column per scenario and size, ratios to the plain script. */
+function processTable(b) {
+  const columns = [...new Set(b.figures.map((f) => `${f.scenario}|${f.size}`))];
+  const contenders = [...new Set(b.figures.map((f) => f.contender))];
+  const lines = [
+    `| contender | ${columns.map((c) => c.replace('|', ', N = ')).join(' | ')} |`,
+    `| --- | ${columns.map(() => '---').join(' | ')} |`,
+  ];
+  for (const id of contenders) {
+    const cells = columns.map((c) => {
+      const f = b.figures.find((x) => x.contender === id && `${x.scenario}|${x.size}` === c);
+      return f ? `${fmt(f.stats.median)} s (${fmt(f.ratio)}×)` : '—';
+    });
+    const label = b.figures
+      .find((f) => f.contender === id)
+      .label.replace(/, (cold|noop|change), N = \d+$/, '');
+    lines.push(`| ${label} | ${cells.join(' | ')} |`);
+  }
+  return lines;
+}
+
+/**
+ * The summary that heads results/latest.md and is copied, from the same
+ * report, into bench/README.md: machine, every target, the whole-process table.
+ */
+export function summary(report) {
   const m = report.machine;
   const lines = [
-    '# Cairn benchmark results',
-    '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node} (${m.platform})${m.commit ? `, commit ${m.commit}` : ''}.`,
     `Started ${report.startedAt}; whole run ${report.totalSeconds} s. Build: core ${report.build.core}, CLI ${report.build.cli}${report.build.deployLocal ? `, deploy-local ${report.build.deployLocal}` : ''}${report.build.ui ? `, ui ${report.build.ui}` : ''}.`,
     'Times are median (min–max) over repeats; every floor was measured in the same run.',
-    '',
-    '## Targets',
     '',
     '| target | goal | measured | result |',
     '| --- | --- | --- | --- |',
@@ -30,13 +51,29 @@ export function markdown(report) {
       );
     }
   }
+  const whole = report.benchmarks.process;
+  if (whole && !whole.failed && whole.figures.length > 0) {
+    lines.push(
+      '',
+      'Whole process, spawn to exit, ratio to the plain script in the same run:',
+      '',
+      ...processTable(whole),
+    );
+  }
+  return lines;
+}
+
+export function markdown(report) {
+  const lines = ['# Cairn benchmark results', '', '## Summary', '', ...summary(report)];
   for (const b of Object.values(report.benchmarks)) {
     lines.push('', `## ${b.title ?? b.name}${b.seconds !== undefined ? ` (${b.seconds} s)` : ''}`, '');
     if (b.failed) {
       lines.push(`The benchmark failed: ${b.failed}.`);
       continue;
     }
-    if (b.name === 'orchestration') {
+    if (b.name === 'process') {
+      lines.push(...processTable(b));
+    } else if (b.name === 'orchestration') {
       lines.push(
         '| N | executor | conc. | scenario | ran | Cairn ms | floor ms | ratio | overhead ms/step |',
         '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',

@@ -317,51 +317,64 @@ type Statements = ReturnType<typeof prepare>;
  * run them with `.immediate()`: taking the write lock up front means a busy
  * writer waits (busy timeout) instead of failing on a lock upgrade.
  */
+/** An execution waiting in the write queue, and the promise its caller awaits. */
+interface PendingRecord {
+  execution: ExecutionRecord;
+  artifacts: ArtifactRecord[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 function writers(db: Db, sql: Statements) {
-  return {
-    record: db.transaction((execution: ExecutionRecord, artifacts: ArtifactRecord[]) => {
-      sql.insertExecution.run({
-        id: execution.id,
-        run_id: execution.runId,
-        step: execution.step,
-        status: execution.status,
-        cache_key: execution.cacheKey,
-        cacheable: execution.cacheable ? 1 : 0,
-        cached_from: execution.cachedFrom ?? null,
-        inputs: JSON.stringify(execution.inputs ?? {}),
-        outputs: JSON.stringify(execution.outputs ?? {}),
-        config_digest: execution.configDigest ?? null,
-        started_at: execution.startedAt,
-        finished_at: execution.finishedAt ?? null,
-        duration_ms: execution.durationMs ?? null,
-        attempts: execution.attempts,
-        error: json(execution.error),
+  const record = db.transaction((execution: ExecutionRecord, artifacts: ArtifactRecord[]) => {
+    sql.insertExecution.run({
+      id: execution.id,
+      run_id: execution.runId,
+      step: execution.step,
+      status: execution.status,
+      cache_key: execution.cacheKey,
+      cacheable: execution.cacheable ? 1 : 0,
+      cached_from: execution.cachedFrom ?? null,
+      inputs: JSON.stringify(execution.inputs ?? {}),
+      outputs: JSON.stringify(execution.outputs ?? {}),
+      config_digest: execution.configDigest ?? null,
+      started_at: execution.startedAt,
+      finished_at: execution.finishedAt ?? null,
+      duration_ms: execution.durationMs ?? null,
+      attempts: execution.attempts,
+      error: json(execution.error),
+    });
+    for (const artifact of artifacts) {
+      sql.insertArtifact.run({
+        digest: artifact.digest,
+        type: artifact.type,
+        size: artifact.size,
+        metadata: json(artifact.metadata),
+        producer: json(artifact.producer),
+        created_at: artifact.createdAt,
       });
-      for (const artifact of artifacts) {
-        sql.insertArtifact.run({
-          digest: artifact.digest,
-          type: artifact.type,
-          size: artifact.size,
-          metadata: json(artifact.metadata),
-          producer: json(artifact.producer),
-          created_at: artifact.createdAt,
-        });
-      }
-      for (const [name, ref] of Object.entries(execution.inputs ?? {})) {
-        sql.insertEdge.run(execution.id, 'input', name, ref.digest);
-      }
-      for (const [name, ref] of Object.entries(execution.outputs ?? {})) {
-        sql.insertEdge.run(execution.id, 'output', name, ref.digest);
-      }
-      if (execution.status === 'succeeded' && execution.cacheable) {
-        sql.upsertCache.run(
-          execution.cacheKey,
-          execution.id,
-          execution.runId,
-          JSON.stringify(execution.outputs ?? {}),
-          new Date().toISOString(),
-        );
-      }
+    }
+    for (const [name, ref] of Object.entries(execution.inputs ?? {})) {
+      sql.insertEdge.run(execution.id, 'input', name, ref.digest);
+    }
+    for (const [name, ref] of Object.entries(execution.outputs ?? {})) {
+      sql.insertEdge.run(execution.id, 'output', name, ref.digest);
+    }
+    if (execution.status === 'succeeded' && execution.cacheable) {
+      sql.upsertCache.run(
+        execution.cacheKey,
+        execution.id,
+        execution.runId,
+        JSON.stringify(execution.outputs ?? {}),
+        new Date().toISOString(),
+      );
+    }
+  });
+  return {
+    record,
+    /** Several executions in one transaction (each nested call is a savepoint). */
+    recordMany: db.transaction((batch: readonly PendingRecord[]) => {
+      for (const item of batch) record(item.execution, item.artifacts);
     }),
     register: db.transaction((input: RegisterModelInput): ModelVersion => {
       const existing = sql.findModelByDigest.get(input.model, input.digest) as ModelRow | undefined;
@@ -503,10 +516,47 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
   /** Run `fn` on the open connection, turning driver errors into CairnErrors. */
   async function use<T>(doing: string, fn: (conn: Connection) => T): Promise<T> {
     const conn = current ?? (await connection());
+    // Whatever runs after a recordExecution call sees it, awaited or not.
+    flushPending(conn);
     try {
       return fn(conn);
     } catch (error) {
       return fail(error, doing);
+    }
+  }
+
+  /**
+   * The write queue of recordExecution: records queued in the same turn of
+   * the event loop (a pipeline's cached steps come in bursts) commit in one
+   * IMMEDIATE transaction instead of one each — one WAL commit instead of
+   * dozens. Each caller's promise settles when its record is committed, so
+   * the contract holds: once `recordExecution` resolves, every reader sees it.
+   * If the batch fails, each record is retried alone so that one bad record
+   * fails only its own caller.
+   */
+  let pending: PendingRecord[] = [];
+  let flushScheduled = false;
+
+  function flushPending(conn: Connection): void {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    try {
+      conn.tx.recordMany.immediate(batch);
+      for (const item of batch) item.resolve();
+      return;
+    } catch {}
+    for (const item of batch) {
+      try {
+        conn.tx.record.immediate(item.execution, item.artifacts);
+        item.resolve();
+      } catch (error) {
+        try {
+          fail(error, 'recordExecution');
+        } catch (wrapped) {
+          item.reject(wrapped);
+        }
+      }
     }
   }
 
@@ -617,8 +667,15 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
     async recordExecution(execution, artifacts) {
       validateExecutionRecord(execution, artifacts);
-      return use('recordExecution', ({ tx }) => {
-        tx.record.immediate(execution, artifacts);
+      const conn = current ?? (await connection());
+      return new Promise<void>((resolve, reject) => {
+        pending.push({ execution, artifacts, resolve, reject });
+        if (flushScheduled) return;
+        flushScheduled = true;
+        setImmediate(() => {
+          flushScheduled = false;
+          flushPending(conn);
+        });
       });
     },
 
@@ -759,6 +816,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
     async close() {
       const conn = current ?? (opening ? await opening.catch(() => undefined) : undefined);
+      if (conn) flushPending(conn);
       current = undefined;
       opening = undefined;
       conn?.db.close();

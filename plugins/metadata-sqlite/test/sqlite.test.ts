@@ -481,3 +481,74 @@ describe('scale', () => {
     console.log(`sqlite metadata at 100,000 executions:\n  ${timings.join('\n  ')}`);
   });
 });
+
+describe('the write queue of recordExecution', () => {
+  const execution = (id: string, runId: string): ExecutionRecord => ({
+    id,
+    runId,
+    step: id,
+    status: 'cached',
+    cacheKey: `k-${id}`,
+    cacheable: true,
+    inputs: {},
+    outputs: {},
+    startedAt: new Date().toISOString(),
+    attempts: 0,
+  });
+
+  it('commits records made in the same turn together, visible to readers and to other connections', async () => {
+    const file = tempFile();
+    const store = open({ file });
+    await store.createRun({
+      id: 'r_batch',
+      pipeline: 'p',
+      env: 'local',
+      status: 'running',
+      startedAt: new Date().toISOString(),
+      versions: {},
+      configs: {},
+    });
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => store.recordExecution(execution(`e_${i}`, 'r_batch'), [])),
+    );
+    const other = new Database(file, { readonly: true });
+    try {
+      expect(
+        (other.prepare('SELECT count(*) AS n FROM executions WHERE run_id = ?').get('r_batch') as any).n,
+      ).toBe(50);
+    } finally {
+      other.close();
+    }
+    // Not awaited: a read issued after the call still sees the record.
+    const late = store.recordExecution(execution('e_late', 'r_batch'), []);
+    expect((await store.listExecutions('r_batch')).map((e) => e.id)).toContain('e_late');
+    await late;
+  });
+
+  it('fails only the record that cannot be stored when a batch holds a bad one', async () => {
+    const store = open({ file: tempFile() });
+    await store.createRun({
+      id: 'r_ok',
+      pipeline: 'p',
+      env: 'local',
+      status: 'running',
+      startedAt: new Date().toISOString(),
+      versions: {},
+      configs: {},
+    });
+    await store.recordExecution(execution('e_taken', 'r_ok'), []);
+    const results = await Promise.allSettled([
+      store.recordExecution(execution('e_good_1', 'r_ok'), []),
+      // An execution id that is already stored: the primary key refuses it.
+      store.recordExecution({ ...execution('e_taken', 'r_ok'), step: 'other' }, []),
+      store.recordExecution(execution('e_good_2', 'r_ok'), []),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason.code).toBe('CAIRN_METADATA_FAILED');
+    expect((await store.listExecutions('r_ok')).map((e) => e.id).sort()).toEqual([
+      'e_good_1',
+      'e_good_2',
+      'e_taken',
+    ]);
+  });
+});

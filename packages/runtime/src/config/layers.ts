@@ -42,6 +42,8 @@ export function parseLayerFile(
   text: string,
   source: string,
 ): { layer: Layer } | { problems: LayerProblem[] } {
+  const flat = parseFlatLayer(text, source);
+  if (flat) return { layer: flat };
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -117,6 +119,53 @@ function aliasProblem(doc: Document, counter: LineCounter, cause: unknown): Laye
     ? `YAML alias *${unknownAnchor} refers to no anchor (&${unknownAnchor}) defined before it`
     : `YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} uses: ${(cause as Error)?.message ?? String(cause)})`;
   return { kind: 'unreadable', ...(line !== undefined ? { line } : {}), message };
+}
+
+/** `key: value` with a plain key and nothing YAML could read in more than one way. */
+const FLAT_LINE = /^([A-Za-z_][A-Za-z0-9_-]*):[ \t]+(.*?)[ \t]*$/;
+const COMMENT_OR_BLANK = /^[ \t]*(#.*)?$/;
+const INTEGER = /^-?(0|[1-9][0-9]{0,14})$/;
+const DECIMAL = /^-?(0|[1-9][0-9]{0,14})\.[0-9]{1,15}$/;
+const PLAIN_WORD = /^[A-Za-z][A-Za-z0-9_-]*$/;
+/** Words the YAML 1.2 core schema reads as something other than a string. */
+const NOT_STRINGS = new Set(['true', 'false', 'True', 'False', 'TRUE', 'FALSE', 'null', 'Null', 'NULL']);
+
+/**
+ * The common case without the YAML parser: a project has one small file per
+ * step, mostly empty or a few `key: number` lines, and parsing each with the
+ * full parser was a third of a no-op run at 1,000 steps. Only lines whose
+ * meaning is unambiguous in YAML 1.2 qualify (plain keys; integers, decimals,
+ * true/false, plain words; comments and blank lines); anything else —
+ * nesting, quotes, lists, anchors, duplicate keys, tabs in front — returns
+ * `undefined` and goes through the full parser, so the result (values and
+ * line numbers) is what the parser would give.
+ */
+export function parseFlatLayer(text: string, source: string): Layer | undefined {
+  const value: ConfigObject = {};
+  const lines = new Map<string, number | undefined>();
+  const rows = text.split('\n');
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!.endsWith('\r') ? rows[i]!.slice(0, -1) : rows[i]!;
+    if (COMMENT_OR_BLANK.test(row)) {
+      // `---` or `...` markers and indented text are not "blank": they fail both tests below.
+      continue;
+    }
+    const match = FLAT_LINE.exec(row);
+    if (!match) return undefined;
+    const key = match[1]!;
+    let raw = match[2]!;
+    const hash = raw.indexOf(' #');
+    if (hash >= 0) raw = raw.slice(0, hash).trimEnd();
+    if (raw.includes('#') || Object.hasOwn(value, key) || key === '__proto__') return undefined;
+    let parsed: unknown;
+    if (INTEGER.test(raw) || DECIMAL.test(raw)) parsed = Number(raw);
+    else if (raw === 'true' || raw === 'false') parsed = raw === 'true';
+    else if (PLAIN_WORD.test(raw) && !NOT_STRINGS.has(raw)) parsed = raw;
+    else return undefined;
+    value[key] = parsed;
+    lines.set(dotted([key]), i + 1);
+  }
+  return { source, file: true, value, lines };
 }
 
 function collectLines(
