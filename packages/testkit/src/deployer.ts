@@ -21,7 +21,6 @@ import {
   type ModelVersionRef,
   type StorageDriver,
 } from '@cairn/core';
-import { memoryStore } from '@cairn/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   expectedFor,
@@ -30,6 +29,7 @@ import {
   storeTestModels,
   testLoaders,
 } from './fixtures/deployer-models';
+import { memoryStore } from './memory/storage';
 
 /** Options of {@link testDeployer}. */
 export interface TestDeployerOptions {

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CairnEvent, ExecutorDescriptor, StorageDriver } from '@cairn/core';
 import { inProcess, localStore, type RunOptions, runPipeline } from '@cairn/runtime';
-import { memoryMetadata } from '@cairn/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chain, failing, fan, hang } from './fixtures/executor-pipelines';
+import { memoryMetadata } from './memory/metadata';
 
 export interface TestExecutorOptions {
   /** Suite title. @default the executor's name */

@@ -212,7 +212,7 @@ describe('the deploy step', () => {
     ]) {
       const error = (await attempt().catch((e) => e)) as CairnError;
       expect(error.code).toBe('CAIRN_STACK_INVALID');
-      expect(error.message).toMatch(/step "deploy" deploys models, but the stack has no deployer/);
+      expect(error.message).toMatch(/step "deploy" uses the deployer, but the stack has no deployer plugin/);
       expect(error.message).toMatch(/cairn add deploy-local/);
     }
     expect(await metadata.listRuns({})).toHaveLength(0);
