@@ -187,7 +187,7 @@ describe('benchmarks at their smallest size', () => {
     }
     expect(res.targets.map((t: any) => t.id)).toEqual(['ui-runs', 'ui-graph']);
     for (const t of res.targets) expect(typeof t.pass).toBe('boolean');
-  }, 180_000);
+  });
 
   it('the report renders every benchmark and target', () => {
     const text = markdown({

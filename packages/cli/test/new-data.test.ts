@@ -238,7 +238,7 @@ describe('projects built around three data sets run green and pass their own tes
     expect(first.stdout).toMatch(/promoted: first model of "penguin-species"/);
     const tests = await projectTests(dir);
     expect(tests.code, tests.stdout + tests.stderr).toBe(0);
-  }, 600_000);
+  });
 
   it('regression from an HTTP URL: cars, predict miles per gallon; the gate is RMSE, lower is better', async () => {
     const dir = await scaffold('mpg', ['--data', `${base}/data/cars.json`, '--target', 'Miles_per_Gallon']);
@@ -268,7 +268,7 @@ describe('projects built around three data sets run green and pass their own tes
       dir,
     );
     expect(tsc.code, tsc.stdout).toBe(0);
-  }, 600_000);
+  });
 
   it('a date column and a time window: Seattle weather, classified; new data re-runs only what depends on it', async () => {
     const dir = await scaffold('weather', [
@@ -321,5 +321,5 @@ describe('projects built around three data sets run green and pass their own tes
     // The generated tests read the project's config and data: they hold for the new data too.
     const tests = await projectTests(dir);
     expect(tests.code, tests.stdout + tests.stderr).toBe(0);
-  }, 600_000);
+  });
 });

@@ -65,7 +65,7 @@ describe('cairn ui', () => {
     const run = await cairn(['run', '--json'], dir);
     expect(run.code, run.stderr + run.stdout).toBe(0);
     runId = JSON.parse(run.stdout.split('\n')[0]!).runId;
-  }, 180_000);
+  });
 
   afterAll(() => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');

@@ -281,7 +281,7 @@ export function testDeployer(options: TestDeployerOptions): void {
         const result = await probe(deployer, 'shadow', `user-${i}`);
         expect(result).toMatchObject({ role: 'primary', served: sameVersion(models.v1) });
       }
-      await expect.poll(shadowRequests, { timeout: 5000 }).toBeGreaterThanOrEqual(initial + 30);
+      await expect.poll(shadowRequests, { timeout: 900_000 }).toBeGreaterThanOrEqual(initial + 30);
       const health = await deployer.health('shadow');
       expect(health.status).toBe('healthy');
       expect(health.routes.find((r) => r.role === 'primary')!.requests).toBe(30);

@@ -414,7 +414,7 @@ describe('a serving process stopped by SIGTERM', () => {
       out += chunk;
     });
     const exited = new Promise<number | null>((done) => proc.on('close', (code) => done(code)));
-    await expect.poll(() => out, { timeout: 120_000 }).toMatch(/"url":"http/);
+    await expect.poll(() => out, { timeout: 900_000 }).toMatch(/"url":"http/);
     const url = (JSON.parse(out.split('\n')[0]!) as { url: string }).url;
     for (let i = 0; i < 40; i++) {
       const response = await fetch(`${url}/predict`, {

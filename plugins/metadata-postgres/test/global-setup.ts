@@ -28,7 +28,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const port = await freePort();
   let url: string;
   try {
-    url = (await run('bash', [script, 'start', dir, String(port)], { timeout: 90_000 })).stdout.trim();
+    url = (await run('bash', [script, 'start', dir, String(port)], { timeout: 600_000 })).stdout.trim();
   } catch (error) {
     await run('bash', [script, 'stop', dir]).catch(() => {});
     const stderr = (error as { stderr?: string }).stderr ?? '';

@@ -326,7 +326,7 @@ describe('against radosgw', () => {
     expect(error.message).toContain(server.endpoint);
     expect(error.message).toContain('cannot reach the server');
 
-    await run('bash', [server.script, 'start-gateway', server.dir], { timeout: 60_000 });
+    await run('bash', [server.script, 'start-gateway', server.dir], { timeout: 600_000 });
     const state = await bucketState(prefix);
     // The unfinished upload may survive (the abort could not reach the server) but it has no key.
     expect(state.keys).toEqual([]);

@@ -324,15 +324,12 @@ describe('a canary judged by its A/B experiment', () => {
         expect((await engine.assign('toy-canary-r2', `user-${i}`)).variant).toBe(`v${version.version}`);
       }
       // Exposures are recorded off the request path: wait for all of them.
-      const deadline = Date.now() + 10_000;
       for (;;) {
         const exposures = (await engine.analyze('toy-canary-r2')).exposures;
         if ((exposures.v1 ?? 0) + (exposures.v2 ?? 0) === 400) {
           expect(exposures).toEqual({ v1: served[1], v2: served[2] });
           break;
         }
-        if (Date.now() > deadline)
-          throw new Error(`exposures ${JSON.stringify(exposures)} never reached 400`);
         await new Promise((r) => setTimeout(r, 50));
       }
     } finally {

@@ -24,7 +24,7 @@ beforeAll(async () => {
   await run(['run']);
   await run(['run', '--set', 'train_model.value=2']);
   await run(['deploy', 'constant', '1']);
-}, 240_000);
+});
 
 const serverOf = (podSpec: any) => podSpec.containers.find((c: any) => c.name === 'server');
 const envValue = (container: any, name: string) => container.env.find((e: any) => e.name === name)?.value;
