@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sqliteMetadata } from '@cairn/metadata-sqlite';
 import { localStore } from '@cairn/runtime';
+import { chromiumOptions } from '@cairn/testkit/ports';
 import { startUi } from '@cairn/ui';
 import { chromium } from 'playwright-core';
 import {
@@ -36,8 +37,6 @@ import {
 } from './lib/common.mjs';
 import { nodeName, parents } from './lib/dag.mjs';
 import { fillMetadata } from './lib/fill.mjs';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Record one run of an N-step layered DAG (the orchestration benchmark's shape) through the metadata API. */
 async function recordBigRun(metadata, steps) {
@@ -136,21 +135,7 @@ export async function uiBench(options) {
       port: 0,
       floorPage: true,
     });
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    browser = await chromium.launchPersistentContext(profile, chromiumOptions({ width: 1280, height: 900 }));
     const measure = async (id, label, path, { cold = false } = {}) => {
       const first = cold ? await firstRender(browser, `${ui.url}${path}`) : undefined;
       const samples = [];

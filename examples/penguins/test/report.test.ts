@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { formatNumber } from '@cairn/tabular';
+import { chromiumOptions } from '@cairn/testkit/ports';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, sandbox } from './helpers';
 
 /** Debian's chromium; CI installs it with `apt-get install -y chromium`. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let box: Sandbox;
 let browser: BrowserContext;
@@ -17,21 +17,7 @@ beforeAll(async () => {
   box = await sandbox();
   profile = await mkdtemp(join(tmpdir(), 'cairn-chromium-'));
   // A persistent context is how Playwright takes a fresh --user-data-dir of our own.
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1100, height: 900 },
-  });
+  browser = await chromium.launchPersistentContext(profile, chromiumOptions({ width: 1100, height: 900 }));
 });
 afterAll(async () => {
   await browser?.close();

@@ -22,3 +22,29 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Playwright launch options for the real browser the tests drive: Debian's
+ * Chromium (`CHROMIUM_PATH` overrides), headless, and with the flags that stop
+ * it reaching out on its own (this machine has no network beyond loopback,
+ * and a test must not depend on one). Pass them to
+ * `chromium.launchPersistentContext(freshProfileDir, chromiumOptions(…))`: a
+ * persistent context is how Playwright takes a fresh `--user-data-dir`.
+ */
+export function chromiumOptions(viewport: { width: number; height: number }) {
+  return {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport,
+  };
+}

@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromiumOptions } from '@cairn/testkit/ports';
 import { chromium } from 'playwright-core';
 import { startUi } from '../src/index';
 import { makeProject } from '../test/fixture';
@@ -24,21 +25,10 @@ const ui = await startUi({
   project: { name: 'penguins', env: 'local' },
 });
 const profile = await mkdtemp(join(tmpdir(), 'cairn-ui-shots-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-  viewport: { width: 1280, height: 860 },
-});
+const browser = await chromium.launchPersistentContext(
+  profile,
+  chromiumOptions({ width: 1280, height: 860 }),
+);
 const { first, second, failed } = project.runs;
 const shots: Array<[string, string, number?]> = [
   ['runs', '/runs'],

@@ -12,13 +12,13 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunResult } from '@cairn/runtime';
+import { chromiumOptions } from '@cairn/testkit/ports';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startUi, type UiServer } from '../src/index';
 import { heldPipeline, makeProject, type Project, SECRET_VALUE } from './fixture';
 
 /** Debian's chromium; .ci/run installs it (scripts/servers/install.sh). */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let project: Project;
 let ui: UiServer;
@@ -39,21 +39,7 @@ beforeAll(async () => {
     project: { name: 'fixture', env: 'local' },
   });
   profile = await mkdtemp(join(tmpdir(), 'cairn-ui-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 900 },
-  });
+  browser = await chromium.launchPersistentContext(profile, chromiumOptions({ width: 1280, height: 900 }));
   // No request may leave the dashboard's own origin.
   browser.on('request', (request) => {
     const url = request.url();
