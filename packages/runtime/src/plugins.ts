@@ -28,8 +28,8 @@ export async function createPlugin<T>(ref: PluginRef, projectDir: string): Promi
     } catch (cause) {
       throw new CairnError(
         ErrorCodes.EXECUTOR_FAILED,
-        `Cannot find module "${ref.module}" from ${projectDir} to re-create a plugin in a worker thread`,
-        { cause },
+        `Cannot find module "${ref.module}" from ${projectDir} to re-create a plugin on this worker`,
+        { cause, hint: `Install ${ref.module} in the project the worker runs in.` },
       );
     }
   }

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +11,8 @@ import {
   type StorageDriver,
   serializeError,
 } from '@cairn/core';
-import { importModule, resolveEnvRefs, runStepTask } from '@cairn/runtime';
+import { resolveEnvRefs, runStepTask } from '@cairn/runtime';
+import { createPlugin } from '@cairn/runtime/plugin-kit';
 import type { Job, Worker } from 'bullmq';
 import { probe, redact, redisOptions, resolveEndpoint } from './options';
 import {
@@ -284,34 +284,4 @@ function storageFor(
     storage.catch(() => cache.delete(key));
   }
   return storage;
-}
-
-/**
- * Re-create a plugin from its ref: the project's copy of the module first,
- * then this package's view of it (as the core's worker pool does).
- */
-async function createPlugin<T>(ref: PluginRef, projectDir: string): Promise<T> {
-  let target: string;
-  try {
-    target = createRequire(join(projectDir, 'package.json')).resolve(ref.module);
-  } catch {
-    try {
-      target = fileURLToPath(import.meta.resolve(ref.module));
-    } catch (cause) {
-      throw new CairnError(
-        ErrorCodes.EXECUTOR_FAILED,
-        `Cannot find module "${ref.module}" from ${projectDir} to re-create the storage on this worker`,
-        { cause, hint: `Install ${ref.module} in the project the worker runs in.` },
-      );
-    }
-  }
-  const module = await importModule(target);
-  const factory = module[ref.export];
-  if (typeof factory !== 'function') {
-    throw new CairnError(
-      ErrorCodes.EXECUTOR_FAILED,
-      `Module "${ref.module}" has no export "${ref.export}" to re-create the storage`,
-    );
-  }
-  return factory(ref.options) as T;
 }
