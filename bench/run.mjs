@@ -80,8 +80,11 @@ if (!values['no-build']) {
   build.deployLocal = ['@cairn/stats', '@cairn/deploy-local'].every((p) => nx(p) === 0)
     ? 'built'
     : 'build failed';
-  // The dashboard benchmark imports @cairn/ui's dist, which serves its views and assets from the package folder.
-  build.ui = nx('@cairn/ui') === 0 ? 'built' : 'build failed';
+  // The dashboard benchmark imports @cairn/ui's dist, which serves its views and assets from the package folder,
+  // reads drift reports through @cairn/tabular, and launches Chromium with @cairn/testkit's options.
+  build.ui = ['@cairn/stats', '@cairn/tabular', '@cairn/testkit', '@cairn/ui'].every((p) => nx(p) === 0)
+    ? 'built'
+    : 'build failed';
   // The CLI may not exist yet or may not build; start-up benchmarks then say "not available".
   build.cli = ['@cairn/delivery', '@cairn/cli'].every((p) => nx(p) === 0) ? 'built' : 'build failed';
 }

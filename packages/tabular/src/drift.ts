@@ -185,6 +185,21 @@ export interface DriftReport {
   columns: ColumnDrift[];
 }
 
+/**
+ * Whether a stored JSON value is a drift report: what `cairn drift` and the
+ * dashboard use to find the drift step's output among a run's artifacts.
+ */
+export function isDriftReport(value: unknown): value is DriftReport {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as DriftReport).drifted === 'boolean' &&
+    typeof (value as DriftReport).summary === 'string' &&
+    Array.isArray((value as DriftReport).columns) &&
+    typeof (value as DriftReport).thresholds?.psi === 'number'
+  );
+}
+
 const DEFAULTS = { psiThreshold: 0.2, pValueThreshold: 0.001, minRows: 30, bins: 10 };
 /** Evidently's defaults: p-value tests at 0.05, every non-empty column judged, data set drift at half the columns. */
 const EVIDENTLY_DEFAULTS = { pValueThreshold: 0.05, minRows: 1, driftShare: 0.5 };

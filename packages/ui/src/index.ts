@@ -19,4 +19,4 @@ export {
 } from './data';
 export { layoutGraph, type PlacedGraph } from './graph';
 export { runEvents } from './live';
-export { type DriftReport, startUi, type UiOptions, type UiServer } from './server';
+export { startUi, type UiOptions, type UiServer } from './server';

@@ -27,6 +27,7 @@ import {
   type StorageDriver,
 } from '@cairn/core';
 import { materializeArtifact } from '@cairn/runtime';
+import { type DriftReport, isDriftReport } from '@cairn/tabular';
 import { Eta } from 'eta';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import {
@@ -894,30 +895,3 @@ function stepDetail(step: StepView): string {
     .filter(Boolean)
     .join(' · ');
 }
-
-/** The parts of `DriftReport` (from @cairn/tabular) the drift page reads. */
-export interface DriftReport {
-  drifted: boolean;
-  summary: string;
-  driftedColumns: string[];
-  thresholds: { psi: number; pValue: number; minRows: number };
-  columns: Array<{
-    column: string;
-    drifted: boolean;
-    judged: boolean;
-    reasons: string[];
-    note?: string;
-    psi: number | null;
-    test: 'ks' | 'chi-square' | null;
-    pValue: number | null;
-    [key: string]: unknown;
-  }>;
-}
-
-const isDriftReport = (value: unknown): value is DriftReport =>
-  typeof value === 'object' &&
-  value !== null &&
-  typeof (value as DriftReport).drifted === 'boolean' &&
-  typeof (value as DriftReport).summary === 'string' &&
-  Array.isArray((value as DriftReport).columns) &&
-  typeof (value as DriftReport).thresholds?.psi === 'number';

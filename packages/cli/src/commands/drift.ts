@@ -1,32 +1,8 @@
 import { Args } from '@oclif/core';
 import { CairnCommand, envFlag, jsonFlag } from '../lib/base';
 
-/** The parts of `DriftReport` (from @cairn/tabular) this command reads; the CLI does not load tabular. */
-interface DriftColumn {
-  column: string;
-  drifted: boolean;
-  judged: boolean;
-  reasons: string[];
-  note?: string;
-  psi: number | null;
-  test: 'ks' | 'chi-square' | null;
-  pValue: number | null;
-}
-interface DriftReport {
-  drifted: boolean;
-  summary: string;
-  driftedColumns: string[];
-  thresholds: { psi: number; pValue: number; minRows: number };
-  columns: DriftColumn[];
-}
-
-const isDriftReport = (value: unknown): value is DriftReport =>
-  typeof value === 'object' &&
-  value !== null &&
-  typeof (value as DriftReport).drifted === 'boolean' &&
-  typeof (value as DriftReport).summary === 'string' &&
-  Array.isArray((value as DriftReport).columns) &&
-  typeof (value as DriftReport).thresholds?.psi === 'number';
+type DriftReport = import('@cairn/tabular').DriftReport;
+type DriftColumn = DriftReport['columns'][number];
 
 /** How many runs back `cairn drift latest` looks for one with a drift report. */
 const SEARCH_RUNS = 1000;
@@ -56,6 +32,7 @@ export default class Drift extends CairnCommand {
     const { withProject, readJsonArtifact } = await import('../lib/inspect');
     const { resolveRun, runOutputs } = await import('../lib/runs');
     const { usageError } = await import('../lib/errors');
+    const { isDriftReport } = await import('@cairn/tabular');
     const found = await withProject({ project: flags.project, env: flags.env }, async (stack) => {
       const find = async (run: Awaited<ReturnType<typeof resolveRun>>) => {
         const candidates = (await runOutputs(stack, run)).filter((o) => o.ref.type === 'json');
@@ -144,9 +121,22 @@ const number = (value: number | null | undefined) => {
   if (value !== 0 && Math.abs(value) < 1e-3) return value.toExponential(2);
   return String(Number(value.toPrecision(4)));
 };
+/** How each of detectDrift's tests is named in a table. */
+const TEST_NAMES: Record<NonNullable<DriftColumn['test']>, string> = {
+  ks: 'KS',
+  'chi-square': 'χ²',
+  z: 'z',
+  jensenshannon: 'JS distance',
+  wasserstein: 'Wasserstein',
+};
 const pValue = (c: DriftColumn) =>
-  c.pValue === null ? '—' : `${number(c.pValue)} (${c.test === 'ks' ? 'KS' : 'χ²'})`;
-const verdict = (c: DriftColumn) => (c.drifted ? 'yes' : c.judged ? 'no' : 'not judged');
+  c.pValue === null
+    ? c.test && c.statistic !== null
+      ? `${TEST_NAMES[c.test]} ${number(c.statistic)}`
+      : '—'
+    : `${number(c.pValue)} (${c.test ? TEST_NAMES[c.test] : '?'})`;
+const verdict = (c: DriftColumn) =>
+  c.drifted ? 'yes' : c.skipped ? 'skipped' : c.judged ? 'no' : 'not judged';
 
 /** The Markdown a CI job page shows: the verdict, one row per column with its reasons, the thresholds. */
 function driftMarkdown(
@@ -164,7 +154,7 @@ function driftMarkdown(
     '| --- | --- | --- | --- | --- |',
     ...report.columns.map(
       (c) =>
-        `| ${cell(c.column)} | ${number(c.psi)} | ${pValue(c)} | ${c.drifted ? '**yes**' : verdict(c)} | ${cell(c.drifted ? c.reasons.join('; ') : (c.note ?? ''))} |`,
+        `| ${cell(c.column)} | ${number(c.psi)} | ${pValue(c)} | ${c.drifted ? '**yes**' : verdict(c)} | ${cell(c.drifted ? c.reasons.join('; ') : (c.skipped ?? c.note ?? ''))} |`,
     ),
     '',
     `A column drifts when its PSI reaches ${report.thresholds.psi} or its p-value is below ${report.thresholds.pValue}, with at least ${report.thresholds.minRows} values on both sides.`,
