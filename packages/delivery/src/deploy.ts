@@ -9,6 +9,7 @@ import {
   canaryExperimentFor,
   type Deployer,
   type Deployment,
+  type DeployRequest,
   ENDPOINT_NAME,
   json,
   type MetricDefinition,
@@ -63,6 +64,30 @@ export const DEFAULT_CANARY_METRIC: MetricDefinition = {
   type: 'binomial',
   goal: 'increase',
 };
+
+/**
+ * The deploy action, one function for the deploy step and `cairn deploy`:
+ * put a model version behind an endpoint, and when it goes out as a canary
+ * and an A/B engine is at hand, create the experiment that judges it (named
+ * after the revision that set the split).
+ */
+export async function deployVersion(
+  deployer: Deployer,
+  request: DeployRequest,
+  options: { abtest?: AbTestEngine | undefined; metric?: MetricDefinition | undefined } = {},
+): Promise<{ deployment: Deployment; experiment?: string }> {
+  const deployment = await deployer.deploy(request);
+  const experiment =
+    options.abtest && request.strategy?.type === 'canary'
+      ? await createCanaryExperiment(
+          options.abtest,
+          deployer,
+          request.endpoint,
+          options.metric ?? DEFAULT_CANARY_METRIC,
+        )
+      : undefined;
+  return { deployment, ...(experiment ? { experiment } : {}) };
+}
 
 /**
  * Create the experiment that judges the endpoint's current canary
@@ -217,22 +242,22 @@ export function deployModelStep(
           },
         };
       }
-      const deployment = await deployer!.deploy({
-        endpoint,
-        model: { model, version: version.version, digest: version.digest },
-        // The first version of an endpoint has nothing to canary against.
-        strategy: current ? strategy : { type: 'blue-green' },
-        reason: `${stageName} version after gate: ${inputs.decision.reason}`,
-      });
+      const { deployment, experiment } = await deployVersion(
+        deployer!,
+        {
+          endpoint,
+          model: { model, version: version.version, digest: version.digest },
+          // The first version of an endpoint has nothing to canary against.
+          strategy: current ? strategy : { type: 'blue-green' },
+          reason: `${stageName} version after gate: ${inputs.decision.reason}`,
+        },
+        { abtest, metric: config.metric },
+      );
       const reason = `${endpoint} revision ${deployment.revision}: ${describeRoutes(deployment)}`;
       log.info(
         `deployed ${model} v${version.version} → ${reason}`,
         deployment.url ? { url: deployment.url } : {},
       );
-      const experiment =
-        abtest && current && strategy.type === 'canary'
-          ? await createCanaryExperiment(abtest, deployer!, endpoint, config.metric ?? DEFAULT_CANARY_METRIC)
-          : undefined;
       if (experiment) log.info(`canary experiment ${experiment}: its outcomes judge v${version.version}`);
       return {
         deployment: {

@@ -71,33 +71,27 @@ export default class Deploy extends CairnCommand {
         args.version,
         flags.stage as 'production',
       );
+      const { deployVersion } = await import('@cairn/delivery');
       const deployer = await delivery.openDeployer(stack, 'control');
+      // The A/B engine only matters for a canary: it gets the experiment that judges it.
+      const abtest =
+        strategy.type === 'canary' && stack.abtest
+          ? await delivery.openAbTest({ ...stack, abtest: stack.abtest })
+          : undefined;
       try {
-        const endpoint = flags.endpoint ?? args.model;
-        const deployed = await deployer.deploy({
-          endpoint,
-          model: { model: version.model, version: version.version, digest: version.digest },
-          strategy,
-          reason: flags.reason ?? `cairn deploy ${version.model} ${version.version} (${strategy.type})`,
-        });
-        // As the deploy step does: with an A/B engine, a canary gets the experiment that judges it.
-        let experiment: string | undefined;
-        if (strategy.type === 'canary' && stack.abtest) {
-          const { createCanaryExperiment, DEFAULT_CANARY_METRIC } = await import('@cairn/delivery');
-          const engine = await delivery.openAbTest({ ...stack, abtest: stack.abtest });
-          try {
-            experiment = await createCanaryExperiment(
-              engine,
-              deployer,
-              endpoint,
-              metric ?? DEFAULT_CANARY_METRIC,
-            );
-          } finally {
-            await engine.close();
-          }
-        }
+        const { deployment: deployed, experiment } = await deployVersion(
+          deployer,
+          {
+            endpoint: flags.endpoint ?? args.model,
+            model: { model: version.model, version: version.version, digest: version.digest },
+            strategy,
+            reason: flags.reason ?? `cairn deploy ${version.model} ${version.version} (${strategy.type})`,
+          },
+          { abtest, metric: metric ?? undefined },
+        );
         return { deployed, experiment };
       } finally {
+        await abtest?.close();
         await deployer.close();
       }
     });
