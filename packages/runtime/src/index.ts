@@ -12,6 +12,7 @@ export * from './config/index';
 export * from './executors/in-process';
 export * from './executors/worker-pool';
 export { importModule } from './load';
+export { changeSince } from './orchestrator/cache';
 export * from './orchestrator/plan';
 export * from './orchestrator/run';
 export * from './orchestrator/types';

@@ -13,6 +13,7 @@ import type {
   RunStatus,
   StorageDriver,
 } from '@cairn/core';
+import { changeSince } from '@cairn/runtime';
 
 export interface Stores {
   metadata: MetadataStore;
@@ -141,19 +142,15 @@ async function previousExecutions(
   return found;
 }
 
-/** The orchestrator's miss reason, recomputed from the recorded executions. */
+/** The orchestrator's miss reason (`changeSince`), from the recorded executions. */
 export function reasonFor(execution: ExecutionRecord, previous: ExecutionRecord | undefined): StepReason {
   if (execution.status === 'cached') return 'cached';
   if (execution.status === 'skipped') return 'upstream-failed';
   if (execution.status === 'cancelled' && execution.attempts === 0) return 'cancelled';
-  if (!previous) return 'new';
-  if (previous.configDigest && execution.configDigest && previous.configDigest !== execution.configDigest)
-    return 'config-changed';
-  for (const [name, ref] of Object.entries(execution.inputs)) {
-    if (previous.inputs[name]?.digest !== ref.digest) return 'input-changed';
-  }
-  if (previous.cacheKey !== execution.cacheKey) return 'code-changed';
-  return 'forced or no-cache';
+  const changed = changeSince(previous, execution);
+  // Same config, inputs and cache key: the step ran because it was forced or caching was off.
+  if (changed === 'code-changed' && previous?.cacheKey === execution.cacheKey) return 'forced or no-cache';
+  return changed;
 }
 
 export interface RunView {

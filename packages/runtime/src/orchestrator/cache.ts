@@ -99,11 +99,23 @@ function missReason(
   inputs: Record<string, ArtifactRef>,
   previous: ExecutionRecord | undefined,
 ): 'new' | 'config-changed' | 'input-changed' | 'code-changed' {
+  return changeSince(previous, { configDigest: prepared.configs.get(node.name)!.digest, inputs });
+}
+
+/**
+ * What changed since a step's previous execution, judged from what is
+ * recorded: its config digest, then its input digests; when neither, the
+ * code. The orchestrator says it when a step runs again, and the dashboard
+ * says the same of a recorded execution.
+ */
+export function changeSince(
+  previous: Pick<ExecutionRecord, 'configDigest' | 'inputs'> | undefined,
+  current: { configDigest?: string; inputs: Record<string, ArtifactRef> },
+): 'new' | 'config-changed' | 'input-changed' | 'code-changed' {
   if (!previous) return 'new';
-  if (previous.configDigest && previous.configDigest !== prepared.configs.get(node.name)!.digest) {
+  if (previous.configDigest && current.configDigest && previous.configDigest !== current.configDigest)
     return 'config-changed';
-  }
-  for (const [name, ref] of Object.entries(inputs)) {
+  for (const [name, ref] of Object.entries(current.inputs)) {
     if (previous.inputs[name]?.digest !== ref.digest) return 'input-changed';
   }
   return 'code-changed';
