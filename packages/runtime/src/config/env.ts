@@ -18,14 +18,14 @@ const MIN_SCRUB_LENGTH = 3;
 /**
  * Replace `${env:NAME}` references inside every string of a plain value
  * (objects and arrays walked, nothing modified in place). Reports problems
- * instead of throwing, and adds every substituted value to `secrets` so that
- * callers can scrub them from messages.
+ * instead of throwing, and records every substituted value in `secrets`
+ * (value → variable name) so that callers can scrub them from messages.
  */
 export function substituteEnvRefs(
   value: unknown,
   environment: NodeJS.ProcessEnv,
   problems: EnvProblem[],
-  secrets: Set<string>,
+  secrets: Map<string, string>,
   path: string[] = [],
 ): unknown {
   if (typeof value === 'string') {
@@ -47,7 +47,7 @@ export function substituteEnvRefs(
         problems.push({ kind: 'missing', path, name });
         return whole;
       }
-      if (resolved.length >= MIN_SCRUB_LENGTH) secrets.add(resolved);
+      if (resolved.length >= MIN_SCRUB_LENGTH && !secrets.has(resolved)) secrets.set(resolved, name);
       return resolved;
     });
   }
@@ -75,11 +75,20 @@ export function describeEnvProblem(problem: EnvProblem): string {
     : `malformed reference \${env:${problem.name}}: a variable name uses letters, digits and "_" and does not start with a digit`;
 }
 
-/** Replace every occurrence of a resolved secret in a message with `***`. */
-export function scrubSecrets(text: string, secrets: ReadonlySet<string>): string {
+/**
+ * Replace every occurrence of a resolved secret in a text with the reference
+ * it came from (`${env:NAME}`), or with `replacement` when given; longest
+ * first, so that a secret containing another is replaced whole.
+ */
+export function scrubSecrets(
+  text: string,
+  secrets: ReadonlyMap<string, string>,
+  replacement?: string,
+): string {
   if (secrets.size === 0) return text;
   let out = text;
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join('***');
+  for (const [secret, name] of [...secrets].sort((a, b) => b[0].length - a[0].length))
+    if (out.includes(secret)) out = out.split(secret).join(replacement ?? `\${env:${name}}`);
   return out;
 }
 
@@ -117,7 +126,7 @@ export function hasEnvRefs(value: unknown): boolean {
  */
 export function resolveEnvRefs<T>(value: T, environment: NodeJS.ProcessEnv = process.env): T {
   const problems: EnvProblem[] = [];
-  const resolved = substituteEnvRefs(value, environment, problems, new Set());
+  const resolved = substituteEnvRefs(value, environment, problems, new Map());
   if (problems.length > 0) {
     const issues: ErrorIssue[] = problems.map((problem) => ({
       ...(problem.path.length > 0 ? { path: problem.path } : {}),

@@ -127,7 +127,7 @@ describe('resolveStepConfigs', () => {
       env: 'local',
       steps: [{ name: 'ingest' }, { name: 'train', schema: z.object({ trees: z.number().default(100) }) }],
     });
-    expect(configs.ingest).toEqual({ value: {}, stored: {}, sources: {} });
+    expect(configs.ingest).toEqual({ value: {}, stored: {}, sources: {}, secrets: new Map() });
     expect(configs.train!.value).toEqual({ trees: 100 });
     expect(configs.train!.stored).toEqual({});
   });
@@ -595,5 +595,20 @@ describe('explainConfig', () => {
     expect(configEntries(configs.train!)).toEqual([
       { key: 'a.b', value: 1, source: 'conf/base/train.yaml', line: 2 },
     ]);
+  });
+});
+
+describe('the secrets a resolution substituted', () => {
+  it('are reported per step, each with the variable it came from, for scrubbing', async () => {
+    const configs = await resolveStepConfigs({
+      confDir: join(tmpdir(), 'cairn-no-conf'),
+      env: 'local',
+      steps: [{ name: 'load' }, { name: 'train' }],
+      inline: { load: { url: 'postgres://app:${env:PG_PASSWORD}@db/x', short: '${env:TINY}' }, train: {} },
+      environment: { PG_PASSWORD: 'hunter2-long', TINY: 'on' },
+    });
+    // Values too short to scrub without mangling ordinary text are not listed.
+    expect([...configs.load!.secrets]).toEqual([['hunter2-long', 'PG_PASSWORD']]);
+    expect(configs.train!.secrets.size).toBe(0);
   });
 });

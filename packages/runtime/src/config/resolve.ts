@@ -31,6 +31,8 @@ export interface ResolvedStepConfig {
   stored: ConfigObject;
   /** Dotted key path (`model.depth`, `layers.0`) → the layer that set it. */
   sources: Record<string, ConfigSource>;
+  /** The secrets substituted into `value`: resolved value → variable name, for scrubbing (never store it). */
+  secrets: ReadonlyMap<string, string>;
 }
 
 /** Resolved configs by step (node) name. */
@@ -86,13 +88,15 @@ interface Context {
   inline: Record<string, unknown>;
   environment: NodeJS.ProcessEnv;
   /** Resolved values of every substituted reference, scrubbed from all messages. */
-  secrets: Set<string>;
+  /** Every secret substituted so far: value → variable name. */
+  secrets: Map<string, string>;
 }
 
 interface StepOutcome {
   stored: ConfigObject;
   sources: Record<string, ConfigSource>;
   value: unknown;
+  secrets: ReadonlyMap<string, string>;
   layers: string[];
   problems: Problem[];
 }
@@ -149,7 +153,12 @@ export async function resolveStepConfigs(options: ResolveStepConfigsOptions): Pr
   options.steps.forEach((step, index) => {
     const outcome = outcomes[index]!;
     problems.push(...outcome.problems);
-    result[step.name] = { value: outcome.value, stored: outcome.stored, sources: outcome.sources };
+    result[step.name] = {
+      value: outcome.value,
+      stored: outcome.stored,
+      sources: outcome.sources,
+      secrets: outcome.secrets,
+    };
   });
   if (problems.length > 0) throw configError(problems, context.secrets);
   return result;
@@ -290,7 +299,7 @@ async function createContext(
     overrides,
     inline,
     environment: options.environment ?? process.env,
-    secrets: new Set(),
+    secrets: new Map(),
   };
 }
 
@@ -394,7 +403,9 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
   };
 
   const envProblems: EnvProblem[] = [];
-  const substituted = substituteEnvRefs(stored, context.environment, envProblems, context.secrets);
+  const secrets = new Map<string, string>();
+  const substituted = substituteEnvRefs(stored, context.environment, envProblems, secrets);
+  for (const [secret, name] of secrets) context.secrets.set(secret, name);
   for (const problem of envProblems) {
     problems.push({
       kind: problem.kind === 'missing' ? 'env' : 'invalid',
@@ -459,7 +470,7 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
       });
     }
   }
-  return { stored, sources, value, layers: layers.map((layer) => layer.source), problems };
+  return { stored, sources, value, secrets, layers: layers.map((layer) => layer.source), problems };
 }
 
 function validate(schema: StandardSchemaV1, value: unknown) {
@@ -528,22 +539,26 @@ const HINTS: Record<ProblemKind, string> = {
     'Write --set <step>.<key>[.<key>…]=<value> for a step of this pipeline, e.g. --set train.trees=200',
 };
 
-function configError(problems: Problem[], secrets: ReadonlySet<string>): CairnError {
+function configError(problems: Problem[], secrets: ReadonlyMap<string, string>): CairnError {
   const kinds = new Set(problems.map((problem) => problem.kind));
   const kind: ProblemKind = kinds.size === 1 ? [...kinds][0]! : 'invalid';
   const issues = problems.map((problem) => scrubIssue(problem.issue, secrets));
   const steps = [...new Set(problems.flatMap((problem) => (problem.step ? [problem.step] : [])))];
   const count = `${issues.length} ${issues.length === 1 ? 'problem' : 'problems'}`;
   const where = steps.length > 0 ? ` in ${steps.length === 1 ? 'step' : 'steps'} ${steps.join(', ')}` : '';
-  const message = scrubSecrets(`${HEADLINES[kind]} (${count}${where}):\n${formatIssues(issues)}`, secrets);
+  const message = scrubSecrets(
+    `${HEADLINES[kind]} (${count}${where}):\n${formatIssues(issues)}`,
+    secrets,
+    '***',
+  );
   return new CairnError(CODES[kind], message, {
     issues,
     hint: kinds.size === 1 ? HINTS[kind] : HINTS.invalid,
   });
 }
 
-function scrubIssue(issue: ErrorIssue, secrets: ReadonlySet<string>): ErrorIssue {
-  return { ...issue, message: scrubSecrets(issue.message, secrets) };
+function scrubIssue(issue: ErrorIssue, secrets: ReadonlyMap<string, string>): ErrorIssue {
+  return { ...issue, message: scrubSecrets(issue.message, secrets, '***') };
 }
 
 function listNames(names: Set<string>): string {

@@ -21,7 +21,17 @@ export interface PreparedRun {
   env: string;
   projectDir: string;
   /** Per node: what the step receives (secrets resolved) and what is stored (references kept). */
-  configs: Map<string, { value: unknown; stored: unknown; digest: string; bytes: Uint8Array }>;
+  configs: Map<
+    string,
+    {
+      value: unknown;
+      stored: unknown;
+      digest: string;
+      bytes: Uint8Array;
+      /** The secrets substituted into `value` (value → variable name): scrubbed from everything the run emits. */
+      secrets: ReadonlyMap<string, string>;
+    }
+  >;
   /** Per node: hash of the step's code, version and sources. */
   code: Map<string, string>;
   force: Set<string>;
@@ -60,7 +70,13 @@ export async function prepareRun(pipeline: Pipeline, options: PlanOptions): Prom
     const entry = resolved[node.name];
     const stored = entry?.stored ?? {};
     const bytes = encoder.encode(canonicalJson(stored));
-    configs.set(node.name, { value: entry?.value ?? {}, stored, digest: sha256(bytes), bytes });
+    configs.set(node.name, {
+      value: entry?.value ?? {},
+      stored,
+      digest: sha256(bytes),
+      bytes,
+      secrets: entry?.secrets ?? new Map(),
+    });
   }
   const code = new Map<string, string>();
   const byDefinition = new Map<AnyStepDefinition, Promise<string>>();

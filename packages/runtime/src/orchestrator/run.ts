@@ -50,7 +50,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   ]);
   if (options.signal?.aborted)
     throw new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled before it started');
-  const scrub = secretScrubber(prepared, options.environment ?? process.env);
+  const scrub = secretScrubber(prepared);
   // Events carry step errors and log lines: no resolved secret leaves through them.
   const emit = (event: CairnEvent) => onEvent(scrub.deep(event));
   await metadata.init?.();

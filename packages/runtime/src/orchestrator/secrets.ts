@@ -1,14 +1,11 @@
 /**
  * Resolved `${env:…}` values must never leave a run: not in an error, a log
- * line or an event. Every config value the run resolved from the environment
- * is replaced by the reference it came from before anything is recorded or
- * emitted.
+ * line or an event. Every secret config resolution substituted (it records
+ * each value with the variable it came from) is replaced by its reference
+ * before anything is recorded or emitted.
  */
+import { scrubSecrets } from '../config/env';
 import type { PreparedRun } from './prepare';
-
-const ENV_REF = /\$(\$?)\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
-/** Shorter values would mangle ordinary text (`1`, `on`) and say nothing about a secret. */
-const MIN_SECRET_LENGTH = 3;
 
 /** Replaces resolved secrets by their `${env:NAME}` reference. */
 export interface SecretScrubber {
@@ -17,36 +14,14 @@ export interface SecretScrubber {
   deep<T>(value: T): T;
 }
 
-/** The scrubber for the secrets a run's configs resolved (their stored form names each reference). */
-export function secretScrubber(prepared: PreparedRun, environment: NodeJS.ProcessEnv): SecretScrubber {
-  const names = new Map<string, string>();
-  const visit = (value: unknown): void => {
-    if (typeof value === 'string') {
-      for (const match of value.matchAll(ENV_REF)) {
-        const name = match[2]!;
-        const resolved = environment[name];
-        if (
-          !match[1] &&
-          resolved !== undefined &&
-          resolved.length >= MIN_SECRET_LENGTH &&
-          !names.has(resolved)
-        )
-          names.set(resolved, name);
-      }
-    } else if (Array.isArray(value)) value.forEach(visit);
-    else if (value !== null && typeof value === 'object') Object.values(value).forEach(visit);
-  };
-  for (const config of prepared.configs.values()) visit(config.stored);
-  // Longest first, so that a secret containing another is replaced whole.
-  const secrets = [...names.entries()].sort((a, b) => b[0].length - a[0].length);
-  const text = (value: string): string => {
-    let out = value;
-    for (const [secret, name] of secrets)
-      if (out.includes(secret)) out = out.split(secret).join(`\${env:${name}}`);
-    return out;
-  };
+/** The scrubber for the secrets a run's configs resolved. */
+export function secretScrubber(prepared: PreparedRun): SecretScrubber {
+  const secrets = new Map<string, string>();
+  for (const config of prepared.configs.values())
+    for (const [secret, name] of config.secrets) secrets.set(secret, name);
+  const text = (value: string): string => scrubSecrets(value, secrets);
   const deep = <T>(value: T): T => {
-    if (secrets.length === 0) return value;
+    if (secrets.size === 0) return value;
     if (typeof value === 'string') return text(value) as T;
     if (Array.isArray(value)) return value.map(deep) as T;
     if (value !== null && typeof value === 'object') {
