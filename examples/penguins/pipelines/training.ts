@@ -1,4 +1,5 @@
 import { pipeline } from '@cairn/core';
+import { deploy } from '../steps/deploy';
 import { evaluate } from '../steps/evaluate';
 import { gate } from '../steps/gate';
 import { ingest } from '../steps/ingest';
@@ -8,7 +9,7 @@ import { train } from '../steps/train';
 import { validate } from '../steps/validate';
 
 /**
- * ingest → validate → prepare → train → evaluate → register → gate. Each
+ * ingest → validate → prepare → train → evaluate → register → gate → deploy. Each
  * call returns typed handles of the step's outputs; the compiler checks
  * every wire (a model cannot go where a table is expected).
  */
@@ -17,16 +18,14 @@ export const training = pipeline(
   () => {
     const { data } = ingest();
     const { validation } = validate({ data });
-    const { train: trainSet, test, preprocessor } = prepare({ data, validation });
-    const { model } = train({ train: trainSet, preprocessor });
+    const { train: trainSet, test, preprocessor, spec } = prepare({ data, validation });
+    const { model } = train({ train: trainSet, preprocessor, spec });
     const { metrics } = evaluate({ model, test });
     const { registration } = register({ model, metrics });
-    gate({ registration });
+    const { decision } = gate({ registration });
+    deploy({ decision });
   },
-  {
-    description: 'Train, evaluate, register and gate the penguin species classifier',
-    module: import.meta.url,
-  },
+  { description: 'Train, evaluate, register, gate and deploy the model', module: import.meta.url },
 );
 
 export default training;

@@ -3,79 +3,138 @@ import {
   classificationMetrics,
   classificationReport,
   metricsSummary,
+  regressionMetrics,
+  regressionReport,
+  regressionSummary,
   table,
-  tableFromRows,
 } from '@cairn/tabular';
 import { z } from 'zod';
-import { LABEL, type Penguin } from '../src/penguin';
-import { modelFromBundle } from '../src/predict';
+import { type ClassPrediction, modelFromBundle, type ValuePrediction } from '../src/predict';
+import type { Row } from '../src/row';
 
-/** One scored test row: the true and predicted species and the probability of each. */
-export type PredictionRow = { actual: string; predicted: string } & Record<string, string | number>;
-
-const config = z.object({
-  /** Equal-width confidence bins of the calibration chart. */
-  calibrationBins: z.number().int().positive().default(10),
-  /** Fail the run when held-out macro-F1 is below this (a floor, not the promotion gate). */
-  minMacroF1: z.number().min(0).max(1).default(0),
+const config = z.strictObject({
+  /** Equal-width confidence bins of the calibration chart (classification). */
+  calibrationBins: z.number().int().positive().max(100),
+  /**
+   * Fail the run when the model does no better than the baseline: the
+   * majority class (macro-F1) or the training mean (RMSE). A model that
+   * learned nothing must not reach the registry.
+   */
+  beatBaseline: z.boolean().default(true),
+  /** Classification: fail the run when held-out macro-F1 is below this (a floor; the promotion gate is the gate step). */
+  minMacroF1: z.number().min(0).max(1).optional(),
+  /** Regression: fail the run when held-out R² is below this (0 is the mean of the test targets). */
+  minR2: z.number().min(-1e6).max(1).optional(),
 });
 
 /**
- * Offline evaluation on the held-out split, through the same code a server
- * uses (src/predict.ts on the bundle): accuracy, macro-F1, per-class
- * precision and recall, the confusion matrix, one-vs-rest ROC/AUC and
- * calibration from the predicted probabilities. Writes the flat `metrics`
- * the registry and the gate read, an HTML report with inline SVG charts, and
- * the predictions themselves.
+ * Offline evaluation on the held-out split, through the serving code
+ * (src/predict.ts on the bundle). Classification: accuracy, macro-F1,
+ * per-class precision and recall, the confusion matrix, ROC/AUC,
+ * calibration, the class balance and the majority-class baseline.
+ * Regression: RMSE, MAE, R², MAPE beside the mean predictor, predicted vs
+ * actual and residual charts. Writes the flat `metrics` the registry and the
+ * gate read, and an HTML report (`cairn report latest --open`).
  */
 export const evaluate = step({
   name: 'evaluate',
   description: 'Score the model on the held-out split and write the evaluation report',
   config,
-  inputs: { model: model(), test: table<Penguin>() },
-  outputs: { metrics: metrics(), report: report(), predictions: table<PredictionRow>() },
+  inputs: { model: model(), test: table<Row>() },
+  outputs: { metrics: metrics(), report: report() },
   run({ config, inputs, artifacts, log }) {
     const served = modelFromBundle(inputs.model);
     const rows = inputs.test.rows();
     const predictions = served.predict(rows);
+    const target = served.target;
+    const metadata = (inputs.model.manifest.metadata ?? {}) as {
+      featureImportance?: Record<string, number>;
+      targetMean?: number;
+      trainingClassCounts?: Record<string, number>;
+    };
+    const reportModel = { artifact: artifacts.model?.digest ?? '', manifest: inputs.model.manifest };
+    const refuse = (message: string, hint: string): never => {
+      throw new CairnError(ErrorCodes.GATE_REFUSED, message, { hint });
+    };
+    if (served.task === 'regression') {
+      const actual = rows.map((r) => Number(r[target]));
+      const predicted = (predictions as ValuePrediction[]).map((p) => p.value);
+      const m = regressionMetrics(actual, predicted, {
+        ...(metadata.targetMean !== undefined ? { baselineMean: metadata.targetMean } : {}),
+      });
+      log.info(
+        `RMSE ${m.rmse.toPrecision(4)} (mean predictor ${m.baseline.rmse.toPrecision(4)}), R² ${m.r2.toFixed(4)} on ${m.count} test rows`,
+      );
+      if (config.beatBaseline && !(m.rmse < m.baseline.rmse)) {
+        refuse(
+          `RMSE ${m.rmse.toPrecision(4)} is no better than always predicting the training mean (${m.baseline.rmse.toPrecision(4)})`,
+          'Check the features and the data, or set evaluate.beatBaseline: false in conf/.',
+        );
+      }
+      if (config.minR2 !== undefined && m.r2 < config.minR2) {
+        refuse(
+          `R² ${m.r2.toFixed(4)} is below the floor minR2 = ${config.minR2} (conf evaluate.yaml)`,
+          'Improve the model, or lower evaluate.minR2 in conf/.',
+        );
+      }
+      const title = `${target}: evaluation`;
+      const content = regressionReport(m, actual, predicted, {
+        title,
+        targetName: target,
+        model: reportModel,
+        ...(metadata.featureImportance ? { featureImportance: metadata.featureImportance } : {}),
+      });
+      return {
+        metrics: { ...regressionSummary(m), test_rows: m.count },
+        report: reportHtml(content, { title }),
+      };
+    }
+
     const labels = served.labels;
-    const actual = rows.map((r) => r[LABEL]);
+    const classes = predictions as ClassPrediction[];
+    const trainLabels = Object.entries(metadata.trainingClassCounts ?? {}).flatMap(([label, n]) =>
+      new Array<string>(n).fill(label),
+    );
+    const actual = rows.map((r) => String(r[target]));
+    // A class the training split never saw can still be in the test split: it counts, with probability 0.
+    const allLabels = [...new Set([...labels, ...actual])];
     const m = classificationMetrics(
       actual,
-      predictions.map((p) => p.label),
+      classes.map((p) => p.label),
       {
-        labels,
-        probabilities: predictions.map((p) => labels.map((l) => p.probabilities[l]!)),
+        labels: allLabels,
+        probabilities: classes.map((p) => allLabels.map((l) => p.probabilities[l] ?? 0)),
         bins: config.calibrationBins,
+        ...(trainLabels.length > 0 ? { trainLabels } : {}),
       },
     );
     const scores: Record<string, number> = { ...metricsSummary(m), test_rows: m.count };
-    for (const label of labels) {
+    for (const label of m.labels) {
       scores[`precision.${label}`] = m.perClass[label]!.precision;
       scores[`recall.${label}`] = m.perClass[label]!.recall;
     }
     log.info(`accuracy ${m.accuracy.toFixed(4)}, macro-F1 ${m.macroF1.toFixed(4)} on ${m.count} test rows`);
-    if (m.macroF1 < config.minMacroF1) {
-      throw new CairnError(
-        ErrorCodes.GATE_REFUSED,
-        `macro-F1 ${m.macroF1.toFixed(4)} is below the floor minMacroF1 = ${config.minMacroF1} (conf evaluate.yaml)`,
+    if (m.neverPredicted.length > 0)
+      log.warn(`the model never predicts ${m.neverPredicted.join(', ')} (see the report)`);
+    if (config.beatBaseline && !(m.macroF1 > m.baseline.macroF1)) {
+      refuse(
+        `macro-F1 ${m.macroF1.toFixed(4)} is no better than always predicting "${m.baseline.label}" (${m.baseline.macroF1.toFixed(4)})`,
+        'Check the features and the data, or set evaluate.beatBaseline: false in conf/.',
       );
     }
+    if (config.minMacroF1 !== undefined && m.macroF1 < config.minMacroF1) {
+      refuse(
+        `macro-F1 ${m.macroF1.toFixed(4)} is below the floor minMacroF1 = ${config.minMacroF1} (conf evaluate.yaml)`,
+        'Improve the model, or lower evaluate.minMacroF1 in conf/.',
+      );
+    }
+    const title = `${target} classifier: evaluation`;
     const content = classificationReport(m, {
-      title: 'Penguins classifier: evaluation',
-      labelName: 'species',
-      description: `Held-out split: **${m.count}** penguins, never seen in training or preprocessing.`,
-      model: { artifact: artifacts.model?.digest ?? '', manifest: inputs.model.manifest },
+      title,
+      labelName: target,
+      model: reportModel,
+      ...(metadata.featureImportance ? { featureImportance: metadata.featureImportance } : {}),
     });
-    const predictionRows = rows.map((row, i) => {
-      const out: Record<string, string | number> = { actual: row[LABEL], predicted: predictions[i]!.label };
-      for (const label of labels) out[`p_${label}`] = predictions[i]!.probabilities[label]!;
-      return out as PredictionRow;
-    });
-    return {
-      metrics: scores,
-      report: reportHtml(content, { title: 'Penguins classifier: evaluation' }),
-      predictions: tableFromRows(predictionRows),
-    };
+    return { metrics: scores, report: reportHtml(content, { title }) };
   },
 });

@@ -1,61 +1,74 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ArtifactRef, MetadataStore, StorageDriver } from '@cairn/core';
-import { sqliteMetadata } from '@cairn/metadata-sqlite';
-import {
-  localStore,
-  materializeArtifact,
-  type RunOptions,
-  type RunResult,
-  runPipeline,
-} from '@cairn/runtime';
-import { table } from '@cairn/tabular';
-import { training } from '../pipelines/training';
+import type { AnyStep, StepContext } from '@cairn/core';
+import { parse } from 'yaml';
 
-/** The example project folder (its conf/ is what runs use). */
+/** The project folder (its conf/ and data/ are what the tests use). */
 export const projectDir = dirname(dirname(fileURLToPath(import.meta.url)));
 
-/** A throwaway stack: artifacts and a SQLite metadata file in a temp folder. */
-export interface Sandbox {
-  dir: string;
-  storage: StorageDriver;
-  metadata: MetadataStore;
-  run(options?: Partial<RunOptions>): Promise<RunResult>;
-  /** Unpack a stored artifact into a fresh folder (tree) or give its file (blob). */
-  materialize(ref: ArtifactRef, form: 'blob' | 'tree'): Promise<string>;
-  readJson<T>(ref: ArtifactRef): Promise<T>;
-  readTable<Row extends object>(ref: ArtifactRef): Promise<Row[]>;
-  dispose(): Promise<void>;
+/** A step's config as conf/base/<step>.yaml gives it, with `changes` on top. */
+export function baseConfig(step: string, changes: Record<string, unknown> = {}): any {
+  return { ...parse(readFileSync(`${projectDir}/conf/base/${step}.yaml`, 'utf8')), ...changes };
 }
 
-let counter = 0;
+/** Per column of conf/base/validate.yaml: its rules. */
+export interface ColumnRules {
+  type: 'number' | 'string' | 'boolean' | 'date';
+  min?: number | string;
+  max?: number | string;
+  allowed?: Array<string | number | boolean>;
+  maxMissing?: number;
+}
 
-export async function sandbox(): Promise<Sandbox> {
-  const dir = await mkdtemp(join(tmpdir(), 'cairn-penguins-'));
-  const storage = localStore({ dir: join(dir, 'artifacts') });
-  const metadata = sqliteMetadata({ file: join(dir, 'metadata.db') });
-  const materialize = (ref: ArtifactRef, form: 'blob' | 'tree') =>
-    materializeArtifact(storage, ref, form, join(dir, 'out', `${counter++}`));
-  return {
-    dir,
-    storage,
-    metadata,
-    run: (options = {}) =>
-      runPipeline(training, { storage, metadata, projectDir, tmpDir: join(dir, 'tmp'), ...options }),
-    materialize,
-    async readJson<T>(ref: ArtifactRef) {
-      return JSON.parse(await readFile(await materialize(ref, 'blob'), 'utf8')) as T;
-    },
-    async readTable<Row extends object>(ref: ArtifactRef) {
-      const path = await materialize(ref, 'blob');
-      const value = await table<Row>().deserialize({ path, ...ref }, { workdir: dir, name: 'table' });
-      return value.rows();
-    },
-    async dispose() {
-      await (metadata as { close?: () => Promise<void> }).close?.();
-      await rm(dir, { recursive: true, force: true });
-    },
+/**
+ * What the tests need to know about the project's data, read from its
+ * config: the tests hold for any data set the config describes.
+ */
+export function project() {
+  const prepare = baseConfig('prepare') as {
+    task: 'classification' | 'regression';
+    target: string;
+    numeric: string[];
+    categorical: string[];
+    split: 'stratified' | 'random' | 'time';
+    timeColumn?: string;
+    window?: { column: string; last: string };
+    testFraction: number;
   };
+  const validate = baseConfig('validate') as { minRows: number; columns: Record<string, ColumnRules> };
+  return { ...prepare, minRows: validate.minRows, columns: validate.columns };
+}
+
+/**
+ * Call a step's `run` directly, as the orchestrator would: the config is
+ * parsed by the step's own schema first, so a test fails on a config the
+ * step would refuse.
+ */
+export async function runStep<T = any>(
+  step: AnyStep,
+  config: unknown,
+  inputs: Record<string, unknown> = {},
+): Promise<T> {
+  const definition = step.definition as any;
+  const parsed = definition.config ? await definition.config['~standard'].validate(config) : { value: {} };
+  if (parsed.issues) throw new Error(`invalid config: ${JSON.stringify(parsed.issues)}`);
+  const lines: string[] = [];
+  const log = Object.fromEntries(
+    ['debug', 'info', 'warn', 'error'].map((level) => [level, (m: string) => lines.push(`${level}: ${m}`)]),
+  );
+  const context: Partial<StepContext<unknown, unknown>> = {
+    config: parsed.value,
+    inputs,
+    log: log as any,
+    signal: new AbortController().signal,
+    workdir: projectDir,
+    step: definition.name,
+    runId: 'test',
+    attempt: 1,
+    artifacts: {},
+    pipeline: 'training',
+    projectDir,
+  };
+  return definition.run(context);
 }

@@ -1,84 +1,102 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isPipeline, stackFor } from '@cairn/core';
-import type { GateDecision, Registration } from '@cairn/delivery';
-import { importModule, loadProjectConfig, type RunResult } from '@cairn/runtime';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Penguin } from '../src/penguin';
-import { projectDir, type Sandbox, sandbox } from './helpers';
+import type { DeployRecord, GateDecision } from '@cairn/delivery';
+import { runPipeline } from '@cairn/runtime';
+import { memoryMetadata, memoryStore } from '@cairn/testkit';
+import { describe, expect, it } from 'vitest';
+import config from '../cairn.config';
+import { training } from '../pipelines/training';
+import { baseConfig, project, projectDir } from './helpers';
 
-let box: Sandbox;
-let result: RunResult;
-beforeAll(async () => {
-  box = await sandbox();
-});
-afterAll(() => box.dispose());
-
-describe('the training pipeline on the real penguins data', () => {
-  it('trains, evaluates, registers and gates a model with macro-F1 above 0.9 on held-out rows', async () => {
-    result = await box.run();
-    expect(result.error).toBeUndefined();
-    expect(result.status).toBe('succeeded');
-    expect(Object.keys(result.steps).sort()).toEqual(
-      ['evaluate', 'gate', 'ingest', 'prepare', 'register', 'train', 'validate'].sort(),
-    );
-
-    const scores = await box.readJson<Record<string, number>>(result.steps.evaluate!.outputs.metrics!);
-    // 69 held-out penguins of 342 with measurements: the split is stratified, 20 % per species.
-    expect(scores.test_rows).toBe(69);
-    expect(scores.macro_f1).toBeGreaterThan(0.9);
-    expect(scores.accuracy).toBeGreaterThan(0.9);
-    for (const species of ['Adelie', 'Chinstrap', 'Gentoo']) {
-      expect(scores[`precision.${species}`]).toBeGreaterThan(0.8);
-      expect(scores[`recall.${species}`]).toBeGreaterThan(0.8);
-      expect(scores[`auc.${species}`]).toBeGreaterThan(0.95);
-    }
-
-    const registration = await box.readJson<Registration>(result.steps.register!.outputs.registration!);
-    expect(registration).toMatchObject({ model: 'penguins', version: 1 });
-    expect(registration.digest).toBe(result.steps.train!.outputs.model!.digest);
-    const version = await box.metadata.getModelVersion('penguins', 1);
-    expect(version?.metrics.macro_f1).toBe(scores.macro_f1);
-    expect(version?.runId).toBe(result.runId);
-
-    const decision = await box.readJson<GateDecision>(result.steps.gate!.outputs.decision!);
-    expect(decision).toMatchObject({ decision: 'promoted', stage: 'production', metric: 'macro_f1' });
-    expect((await box.metadata.getModelByStage('penguins', 'production'))?.version).toBe(1);
-  });
-
-  it('learns the preprocessing on the training split only', async () => {
-    const outputs = result.steps.prepare!.outputs;
-    const state = await box.readJson<{ numeric: Array<{ name: string; mean: number }> }>(
-      outputs.preprocessor!,
-    );
-    const trainRows = await box.readTable<Penguin>(outputs.train!);
-    const testRows = await box.readTable<Penguin>(outputs.test!);
-    expect(trainRows.length + testRows.length).toBe(342);
-    const mean = (rows: Penguin[]) => {
-      const values = rows.map((r) => r.bill_length_mm).filter((v): v is number => v !== null);
-      return values.reduce((a, b) => a + b, 0) / values.length;
+describe('the training pipeline', () => {
+  it('trains, registers, promotes and deploys a first model; the gate judges a second by its rule', async () => {
+    const storage = memoryStore();
+    const metadata = memoryMetadata();
+    const { task, target } = project();
+    const gate = baseConfig('gate') as {
+      metric: string;
+      direction: 'higher' | 'lower';
+      minImprovement: number;
+      allowedRegression: number;
     };
-    const bill = state.numeric.find((n) => n.name === 'bill_length_mm')!;
-    expect(bill.mean).toBeCloseTo(mean(trainRows), 10);
-    expect(Math.abs(bill.mean - mean([...trainRows, ...testRows]))).toBeGreaterThan(1e-6);
-  });
+    const endpoint = baseConfig('deploy').endpoint as string;
+    const modelName = baseConfig('register').model as string;
+    // The project's own deployer and model loaders, with their state in a scratch folder.
+    const stateDir = await mkdtemp(join(tmpdir(), 'cairn-pipeline-test-'));
+    const deployer = config.stack!.deployer!;
+    const loaders = config.serving!.loaders;
+    const run = (overrides: string[] = []) =>
+      runPipeline(training, {
+        storage,
+        metadata,
+        projectDir,
+        overrides,
+        tmpDir: `${projectDir}/.cairn/tmp`,
+        deployer,
+        loaders,
+        stateDir,
+      });
+    const output = async <T>(result: Awaited<ReturnType<typeof run>>, step: string, name: string) => {
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of await storage.get(result.steps[step]!.outputs[name]!.digest))
+        chunks.push(chunk);
+      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
+    };
 
-  it('is a project the CLI can load: cairn.config.ts with a ci environment, and the pipeline module', async () => {
-    const { config } = await loadProjectConfig(projectDir);
-    const local = stackFor(config, 'local');
-    expect(local.storage?.name).toBe('local');
-    expect(local.metadata?.name).toBe('sqlite');
-    expect(stackFor(config, 'ci').executor).toBeDefined();
-    const module = await importModule(join(projectDir, 'pipelines', 'training.ts'));
-    expect(isPipeline(module.default)).toBe(true);
-    expect(module.default).toBe(module.training);
-    expect((module.default as { nodes: Array<{ name: string }> }).nodes.map((n) => n.name)).toEqual([
-      'ingest',
-      'validate',
-      'prepare',
-      'train',
-      'evaluate',
-      'register',
-      'gate',
-    ]);
+    try {
+      const first = await run();
+      expect(first.status, JSON.stringify(first.error)).toBe('succeeded');
+      const good = await output<GateDecision>(first, 'gate', 'decision');
+      expect(good).toMatchObject({
+        decision: 'promoted',
+        stage: 'production',
+        failsCi: false,
+        metric: gate.metric,
+      });
+      const scores = await output<Record<string, number>>(first, 'evaluate', 'metrics');
+      expect(good.candidate.value).toBe(scores[gate.metric]);
+      const deployed = await output<DeployRecord>(first, 'deploy', 'deployment');
+      expect(deployed).toMatchObject({ endpoint, version: good.candidate.version, deployed: true });
+
+      // The endpoint answers a raw row (a row of the data, without its target) with the promoted version.
+      const { ingest } = await import('../steps/ingest');
+      const { runStep } = await import('./helpers');
+      const { data } = await runStep(ingest, baseConfig('ingest'));
+      const { [target]: actual, ...row } = data.rows().find((r: any) => r[target] !== null);
+      const serving = await deployer.create({
+        storage,
+        loaders,
+        stateDir: join(stateDir, 'deploy'),
+        mode: 'control',
+      });
+      try {
+        const answer = await serving.predict(endpoint, [row]);
+        expect(answer.served.version).toBe(good.candidate.version);
+        const prediction = answer.predictions[0] as { label?: string; value?: number };
+        if (task === 'classification') expect(typeof prediction.label).toBe('string');
+        else expect(Number.isFinite(prediction.value)).toBe(true);
+        expect(actual).not.toBeUndefined();
+      } finally {
+        await serving.close();
+      }
+
+      // A second candidate: promoted, kept or failing CI exactly as the gate's rule in conf/base/gate.yaml says.
+      const second = await run(['train.trees=3', 'train.maxDepth=2', 'evaluate.beatBaseline=false']);
+      expect(second.status, JSON.stringify(second.error)).toBe('succeeded');
+      const decision = await output<GateDecision>(second, 'gate', 'decision');
+      const better = (a: number, b: number) => (gate.direction === 'higher' ? a - b : b - a);
+      const improvement = better(decision.candidate.value, good.candidate.value);
+      expect(decision.improvement).toBeCloseTo(improvement, 12);
+      const promoted = improvement >= gate.minImprovement;
+      expect(decision.decision).toBe(promoted ? 'promoted' : 'kept');
+      expect(decision.failsCi).toBe(!promoted && -improvement > gate.allowedRegression);
+      const production = await metadata.getModelByStage(modelName, 'production');
+      expect(production?.version).toBe(
+        decision.decision === 'promoted' ? decision.candidate.version : good.candidate.version,
+      );
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });

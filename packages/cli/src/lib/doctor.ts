@@ -234,7 +234,7 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
       models > 0
         ? `${models} registered model${models === 1 ? '' : 's'} (${modelDetail})`
         : 'no model is registered in the metadata store',
-    fix: 'Add a register step, `registerModelStep()` from @cairn/core, after evaluate (conf/base/register.yaml names the model), then `cairn run`.',
+    fix: 'Add a register step, `registerModelStep()` from @cairn/delivery, after evaluate (conf/base/register.yaml names the model), then `cairn run`.',
   });
 
   // The promotion gate: a step comparing the candidate with production (promotionGateStep() writes `decision`).
@@ -250,7 +250,7 @@ export async function diagnose(projectDir: string, env = 'local'): Promise<Docto
     detail: gateNodes.length
       ? `step ${gateNodes.map((n) => n.name).join(', ')} promotes a candidate only when it beats production`
       : 'no step compares the candidate with the production model',
-    fix: 'Add a gate step, `promotionGateStep()` from @cairn/core, after register (conf/base/gate.yaml: metric, minImprovement, allowedRegression).',
+    fix: 'Add a gate step, `promotionGateStep()` from @cairn/delivery, after register (conf/base/gate.yaml: metric, minImprovement, allowedRegression).',
   });
 
   // CI: the project's workflows, else those of the monorepo holding it; `npm run x` expanded into the script it runs.
