@@ -59,7 +59,7 @@ export interface DeployRecord {
 const strategies = ['blue-green', 'canary', 'shadow'] as const;
 
 /** The metric a canary is judged on when its deploy names none. */
-export const DEFAULT_CANARY_METRIC: MetricDefinition = {
+const DEFAULT_CANARY_METRIC: MetricDefinition = {
   name: 'success',
   type: 'binomial',
   goal: 'increase',

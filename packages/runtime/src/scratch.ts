@@ -33,7 +33,7 @@ export function processAlive(pid: number): boolean {
 }
 
 /** The owning pid of a scratch entry, when its name says so. */
-export function scratchOwner(name: string): number | undefined {
+function scratchOwner(name: string): number | undefined {
   const match = OWNER.exec(name);
   return match ? Number(match[1]) : undefined;
 }

@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
 import { CairnError } from '@cairn/core';
-import { resolveEnvRefs } from '@cairn/runtime';
+import { describeEnvProblem, envRefNames, resolveEnvRefs } from '@cairn/runtime';
 import { parsePluginOptions } from '@cairn/runtime/plugin-kit';
 import { z } from 'zod';
 
@@ -51,8 +51,6 @@ export interface ResolvedOptions {
 
 const PLUGIN = '@cairn/metadata-postgres';
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-const ENV_REF = /\$\{env:([^}]*)\}/g;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_TIMER_MS = 2_147_483_647;
 
 const integer = (min: number, max: number, fallback: number) =>
@@ -79,15 +77,9 @@ const Options = z.strictObject(
             message: 'must be a non-empty connection string, e.g. "${env:DATABASE_URL}"',
           });
         } else if (hasEnvRefs(url)) {
-          for (const match of url.matchAll(ENV_REF)) {
-            if (!ENV_NAME.test(match[1] ?? '')) {
-              ctx.addIssue({
-                code: 'custom',
-                message: `has a malformed reference \${env:${match[1]}}: expected a variable name`,
-              });
-              return;
-            }
-          }
+          // The runtime's parser, so a reference that passes here also resolves at connect time.
+          const problem = envRefNames(url).problems[0];
+          if (problem) ctx.addIssue({ code: 'custom', message: describeEnvProblem(problem) });
         } else {
           try {
             parseUrl(url, (message) => new Error(message));

@@ -43,9 +43,9 @@ export interface DataProfile {
 }
 
 /** Most distinct values a text column may have to be a categorical feature (more: an id or free text). */
-export const MAX_CATEGORIES = 50;
+const MAX_CATEGORIES = 50;
 /** Most distinct values a numeric target may have and still be read as classes. */
-export const MAX_CLASSES = 20;
+const MAX_CLASSES = 20;
 
 const scaffoldError = (message: string, hint?: string) =>
   usageError(message, { code: 'CAIRN_SCAFFOLD_INVALID', ...(hint ? { hint } : {}) });

@@ -131,7 +131,7 @@ export function readManifest(pkg: string, field: unknown): PluginManifest {
 }
 
 /** The error for a package that is not a (valid) Cairn plugin: `CAIRN_PLUGIN_INVALID`, exit 2. */
-export function invalidPlugin(pkg: string, problems: string[]): Error {
+function invalidPlugin(pkg: string, problems: string[]): Error {
   return usageError(
     `${pkg} is not a Cairn plugin: its package.json "cairn" field is missing or malformed\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     {

@@ -26,7 +26,7 @@ export function jsonRenderer(write: Write): Renderer {
   };
 }
 
-export function summaryLine(
+function summaryLine(
   status: string,
   runId: string,
   durationMs: number,

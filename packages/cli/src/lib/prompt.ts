@@ -15,8 +15,3 @@ export async function ask(question: string, fallback: string): Promise<string> {
     rl.close();
   }
 }
-
-export async function confirm(question: string, fallback: boolean): Promise<boolean> {
-  const answer = (await ask(`${question} [${fallback ? 'Y/n' : 'y/N'}]`, fallback ? 'y' : 'n')).toLowerCase();
-  return answer.startsWith('y');
-}

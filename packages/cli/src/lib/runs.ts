@@ -121,7 +121,7 @@ const isDecision = (value: unknown): value is GateDecision =>
   typeof (value as GateDecision).candidate?.version === 'number';
 
 /** The run's promotion-gate decision (a json output shaped like `GateDecision`), if its gate ran. */
-export async function findGateDecision(
+async function findGateDecision(
   stack: Pick<OpenedProject, 'metadata' | 'storage'>,
   run: RunRecord,
 ): Promise<{ step: string; decision: GateDecision } | undefined> {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { usageError } from './errors';
 
 /** The folder holding template folders: the repo's in development, the packaged copy when built. */
-export function templatesRoot(): string {
+function templatesRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   // src/lib/scaffold.ts in development; dist/<entry>.js when built (tsup bundles).
   const fromSource = basename(here) === 'lib' && basename(dirname(here)) === 'src';

@@ -3,13 +3,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export interface CliPackage {
+interface CliPackage {
   root: string;
   version: string;
   dependencies: Record<string, string>;
 }
 
-export function cliPackage(): CliPackage {
+function cliPackage(): CliPackage {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const file = join(dir, 'package.json');
@@ -90,7 +90,7 @@ export function registryLines(registry: string | undefined, scope?: string): str
 }
 
 /** `@scope:registry=` lines of a `.npmrc` file: scope → URL. */
-export function scopeRegistries(npmrc: string): Map<string, string> {
+function scopeRegistries(npmrc: string): Map<string, string> {
   const found = new Map<string, string>();
   for (const line of npmrc.split('\n')) {
     const match = /^\s*(@[^:\s]+):registry\s*=\s*(\S+)\s*$/.exec(line);

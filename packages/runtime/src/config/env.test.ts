@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax under test, not a mistyped template.
 import { CairnError } from '@cairn/core';
 import { describe, expect, it } from 'vitest';
-import { hasEnvRefs, resolveEnvRefs } from './env';
+import { envRefNames, hasEnvRefs, resolveEnvRefs } from './env';
 
 describe('resolveEnvRefs', () => {
   const environment = { BUCKET: 'models', PW: 'hunter22', EMPTY: '' };
@@ -81,5 +81,31 @@ describe('hasEnvRefs', () => {
     expect(hasEnvRefs({ a: [1, { b: 'x ${env:Y}' }] })).toBe(true);
     expect(hasEnvRefs('$${env:Y}')).toBe(false);
     expect(hasEnvRefs({ a: 'env:Y', b: 2, c: null })).toBe(false);
+  });
+});
+
+describe('envRefNames', () => {
+  it('names each referenced variable once, walking objects, and leaves literals out', () => {
+    const value = {
+      url: 'postgres://app:${env:PG_PASSWORD}@${env:PG_HOST}/db',
+      nested: [{ bucket: '${env:BUCKET}' }, '${env:PG_HOST}', '$${env:LITERAL}'],
+      count: 3,
+    };
+    expect(envRefNames(value)).toEqual({ names: ['PG_PASSWORD', 'PG_HOST', 'BUCKET'], problems: [] });
+  });
+
+  it('reports what no environment could resolve: a malformed name, an unterminated reference', () => {
+    const { names, problems } = envRefNames({ a: '${env:9LIVES}', b: 'x ${env:OPEN' });
+    expect(names).toEqual([]);
+    expect(problems).toEqual([
+      { kind: 'malformed', path: ['a'], name: '9LIVES' },
+      { kind: 'unterminated', path: ['b'], name: 'OPEN' },
+    ]);
+  });
+
+  it('survives a cycle in a plugin object', () => {
+    const plugin: Record<string, unknown> = { token: '${env:TOKEN}' };
+    plugin.self = plugin;
+    expect(envRefNames(plugin).names).toEqual(['TOKEN']);
   });
 });

@@ -107,6 +107,33 @@ export function hasEnvRefs(value: unknown): boolean {
 }
 
 /**
+ * What the `${env:NAME}` references in a value name, without reading the
+ * environment: the variables (each once, in order of appearance) and the
+ * problems a resolution would meet whatever the environment holds (a
+ * malformed name, an unterminated reference). `$${env:NAME}` is a literal.
+ * Plugin objects are walked like plain ones, so a stack's options count.
+ */
+export function envRefNames(value: unknown): { names: string[]; problems: EnvProblem[] } {
+  const names = new Set<string>();
+  const problems: EnvProblem[] = [];
+  const seen = new Set<object>();
+  const walk = (item: unknown, path: string[]) => {
+    if (typeof item === 'string') {
+      const found: EnvProblem[] = [];
+      substituteEnvRefs(item, {}, found, new Map(), path);
+      for (const problem of found)
+        if (problem.kind === 'missing') names.add(problem.name);
+        else problems.push(problem);
+    } else if (typeof item === 'object' && item !== null && !seen.has(item)) {
+      seen.add(item);
+      for (const [key, inner] of Object.entries(item)) walk(inner, [...path, key]);
+    }
+  };
+  walk(value, []);
+  return { names: [...names], problems };
+}
+
+/**
  * Substitute `${env:NAME}` references in a value: a whole string
  * (`'${env:ARTIFACT_BUCKET}'`) or part of one
  * (`'postgres://app:${env:PG_PASSWORD}@db/cairn'`). Strings inside objects

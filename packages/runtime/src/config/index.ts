@@ -5,7 +5,7 @@
  */
 
 export { findProjectRoot, loadProjectConfig, PROJECT_CONFIG_FILES } from '../project/config-file';
-export { hasEnvRefs, resolveEnvRefs } from './env';
+export { describeEnvProblem, type EnvProblem, envRefNames, hasEnvRefs, resolveEnvRefs } from './env';
 export { type ConfigOverrides, parseOverrides } from './overrides';
 export {
   type ConfigEntry,

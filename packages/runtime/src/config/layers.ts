@@ -101,7 +101,7 @@ export function parseLayerFile(
 }
 
 /** Aliases one config may expand: enough for shared blocks, far too few for an exponential "billion laughs". */
-export const MAX_ALIAS_COUNT = 100;
+const MAX_ALIAS_COUNT = 100;
 
 /** Describe a failure to expand YAML aliases, at the first alias whose anchor is unknown when there is one. */
 function aliasProblem(doc: Document, counter: LineCounter, cause: unknown): LayerProblem {

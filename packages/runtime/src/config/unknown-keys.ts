@@ -105,7 +105,7 @@ export function describeUnknownKey(key: string, known: readonly string[] | undef
 }
 
 /** The known key nearest to a typo, if it is near enough to be the one meant. */
-export function closestKey(key: string, known: readonly string[]): string | undefined {
+function closestKey(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   const lower = key.toLowerCase();
@@ -122,7 +122,7 @@ export function closestKey(key: string, known: readonly string[]): string | unde
 }
 
 /** Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps cost 1. */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   const rows = a.length + 1;
   const cols = b.length + 1;
   const d: number[][] = Array.from({ length: rows }, (_, i) =>

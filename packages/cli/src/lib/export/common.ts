@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { CairnConfig, Pipeline, Stack } from '@cairn/core';
+import { envRefNames } from '@cairn/runtime';
 import { usageError } from '../errors';
 import { requireProjectDir } from '../project';
 
@@ -84,20 +85,14 @@ export async function loadExportPipeline(
   return selectPipeline(pipelines, name ?? project.config.defaultPipeline, project.pipelinesDir);
 }
 
-const ENV_REF = /\$(\$?)\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
-
 /**
  * Add to `into` every variable named by a `${env:NAME}` reference in the
  * strings of `value` (objects, arrays and plugin objects walked; functions
- * skipped). `$${env:NAME}` is a literal, not a reference.
+ * skipped). `$${env:NAME}` is a literal, not a reference. The runtime's
+ * parser decides, so the export and a run agree on what is a reference.
  */
-export function collectEnvRefs(value: unknown, into: Set<string>, seen = new Set<object>()): Set<string> {
-  if (typeof value === 'string') {
-    for (const match of value.matchAll(ENV_REF)) if (!match[1]) into.add(match[2]!);
-  } else if (typeof value === 'object' && value !== null && !seen.has(value)) {
-    seen.add(value);
-    for (const item of Array.isArray(value) ? value : Object.values(value)) collectEnvRefs(item, into, seen);
-  }
+export function collectEnvRefs(value: unknown, into: Set<string>): Set<string> {
+  for (const name of envRefNames(value).names) into.add(name);
   return into;
 }
 
