@@ -15,6 +15,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +35,9 @@ const NEW_ARGS = [
   '--name',
   '@cairn/example-penguins',
   '--data',
-  join(root, 'node_modules', 'vega-datasets', 'data', 'penguins.json'),
+  // Relative, so the comment cairn new writes into conf/base/ingest.yaml names
+  // the same path on every machine (the work folder links to our node_modules).
+  'node_modules/vega-datasets/data/penguins.json',
   '--target',
   'Species',
   '--no-install',
@@ -55,6 +58,7 @@ function files(dir, base = '') {
 
 const work = mkdtempSync(join(tmpdir(), 'cairn-example-'));
 try {
+  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'), 'dir');
   const made = spawnSync(process.execPath, [join(root, 'packages', 'cli', 'bin', 'dev.js'), ...NEW_ARGS], {
     cwd: work,
     encoding: 'utf8',
