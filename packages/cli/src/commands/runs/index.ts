@@ -24,9 +24,9 @@ export default class Runs extends CairnCommand {
     const { withProject } = await import('../../lib/inspect');
     const runs = await withProject({ project: flags.project }, async (stack) => {
       // Runs whose process is gone (a dead PID here, an expired lease anywhere) are closed before they
-      // are listed, so `running` means running.
+      // are listed, so `running` means running. A store opened read-only still lists: the next run closes them.
       const { markAbandonedRuns } = await import('@cairn/runtime');
-      await markAbandonedRuns(stack.metadata);
+      await markAbandonedRuns(stack.metadata).catch(() => {});
       return stack.metadata.listRuns({
         limit: flags.limit,
         ...(flags.pipeline ? { pipeline: flags.pipeline } : {}),
