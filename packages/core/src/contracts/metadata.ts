@@ -303,6 +303,7 @@ export interface MetadataStore extends ModelRegistry {
    * Renew the lease of a `running` run: store `lease` as given.
    * @returns `false`, storing nothing, when the run is no longer `running` (finished, or judged abandoned)
    * @throws CAIRN_METADATA_NOT_FOUND when no run has this id
+   * @throws CAIRN_METADATA_FAILED when a time is not as `toISOString()` writes it (stores compare them as text)
    */
   heartbeat(id: string, lease: NonNullable<RunRecord['lease']>): Promise<boolean>;
   /**
@@ -310,7 +311,7 @@ export interface MetadataStore extends ModelRegistry {
    * written atomically, so a run that finished meanwhile is left alone and, with `expiredBy`, so is
    * a run without a lease or whose lease is still valid at that time (its process renewed it).
    * @returns whether the run was marked
-   * @throws CAIRN_METADATA_NOT_FOUND when no run has this id
+   * @throws CAIRN_METADATA_NOT_FOUND when no run has this id, CAIRN_METADATA_FAILED for a malformed time
    */
   abandonRun(id: string, mark: { finishedAt: string; error: string; expiredBy?: string }): Promise<boolean>;
   /** One run, or `undefined` when no run has this id. */
