@@ -13,6 +13,8 @@ export * from './executors/in-process';
 export * from './executors/worker-pool';
 export { importModule } from './load';
 export { changeSince } from './orchestrator/cache';
+export { newId } from './orchestrator/ids';
+export { DEFAULT_LEASE, type LeaseOptions, markAbandonedRuns } from './orchestrator/lease';
 export * from './orchestrator/plan';
 export * from './orchestrator/run';
 export * from './orchestrator/types';

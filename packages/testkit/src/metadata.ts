@@ -261,6 +261,7 @@ export function testMetadata(options: TestMetadataOptions): void {
           configBundle: digestOf('config-bundle'),
           tags: { trigger: 'ci', 'team/owner': 'ml' },
           host: { hostname: 'box', pid: 4242 },
+          lease: { heartbeatAt: at(1), expiresAt: at(61) },
         });
         await store.createRun(run);
         expect(await store.getRun(run.id)).toEqual(run);
@@ -342,6 +343,80 @@ export function testMetadata(options: TestMetadataOptions): void {
         );
       });
 
+      it('heartbeat renews the lease of a running run, and only of a running run', async () => {
+        const store = await open();
+        await store.createRun(runRecord(1));
+        expect(await store.heartbeat('r_000001', { heartbeatAt: at(10), expiresAt: at(70) })).toBe(true);
+        expect((await store.getRun('r_000001'))?.lease).toEqual({ heartbeatAt: at(10), expiresAt: at(70) });
+        expect(await store.heartbeat('r_000001', { heartbeatAt: at(20), expiresAt: at(80) })).toBe(true);
+        expect((await store.getRun('r_000001'))?.lease).toEqual({ heartbeatAt: at(20), expiresAt: at(80) });
+        // A finished run's lease is not renewed: its process learns that it no longer holds the run.
+        await store.updateRun('r_000001', { status: 'succeeded', finishedAt: at(30) });
+        expect(await store.heartbeat('r_000001', { heartbeatAt: at(40), expiresAt: at(100) })).toBe(false);
+        const finished = await store.getRun('r_000001');
+        expect(finished?.lease).toEqual({ heartbeatAt: at(20), expiresAt: at(80) });
+        expect(finished?.status).toBe('succeeded');
+        await expectCode(
+          store.heartbeat('r_missing', { heartbeatAt: at(1), expiresAt: at(2) }),
+          'CAIRN_METADATA_NOT_FOUND',
+        );
+        // Stores compare lease times as strings: only the one ISO shape is accepted.
+        await store.createRun(runRecord(2));
+        await expectCode(
+          store.heartbeat('r_000002', { heartbeatAt: at(1), expiresAt: '2025-01-01 00:01:00' }),
+          'CAIRN_METADATA_FAILED',
+        );
+        expect((await store.getRun('r_000002'))?.lease).toBeUndefined();
+      });
+
+      it('abandonRun fails a running run; with expiredBy, only once its lease has expired', async () => {
+        const store = await open();
+        const mark = (expiredBy?: string) => ({
+          finishedAt: at(500),
+          error: 'abandoned: lease expired',
+          ...(expiredBy ? { expiredBy } : {}),
+        });
+        await store.createRun(runRecord(1, { lease: { heartbeatAt: at(0), expiresAt: at(60) } }));
+        expect(await store.abandonRun('r_000001', mark(at(30)))).toBe(false);
+        // Expired means strictly before the judge's time.
+        expect(await store.abandonRun('r_000001', mark(at(60)))).toBe(false);
+        // Renewed meanwhile: the judge's view is stale, and the run is left alone.
+        await store.heartbeat('r_000001', { heartbeatAt: at(55), expiresAt: at(115) });
+        expect(await store.abandonRun('r_000001', mark(at(90)))).toBe(false);
+        expect((await store.getRun('r_000001'))?.status).toBe('running');
+        expect(await store.abandonRun('r_000001', mark(at(116)))).toBe(true);
+        expect(await store.getRun('r_000001')).toEqual(
+          runRecord(1, {
+            status: 'failed',
+            finishedAt: at(500),
+            error: 'abandoned: lease expired',
+            lease: { heartbeatAt: at(55), expiresAt: at(115) },
+          }),
+        );
+        expect(await store.abandonRun('r_000001', mark())).toBe(false);
+
+        // Without a lease, only a caller that knows the process is gone (no expiredBy) may mark it.
+        await store.createRun(runRecord(2));
+        expect(await store.abandonRun('r_000002', mark(at(1000)))).toBe(false);
+        expect(await store.abandonRun('r_000002', mark())).toBe(true);
+        expect((await store.getRun('r_000002'))?.status).toBe('failed');
+
+        // A run that finished is never marked.
+        await store.createRun(runRecord(3, { lease: { heartbeatAt: at(0), expiresAt: at(1) } }));
+        await store.updateRun('r_000003', { status: 'succeeded', finishedAt: at(2) });
+        expect(await store.abandonRun('r_000003', mark())).toBe(false);
+        expect(await store.abandonRun('r_000003', mark(at(1000)))).toBe(false);
+        expect(await store.getRun('r_000003')).toEqual(
+          runRecord(3, {
+            status: 'succeeded',
+            finishedAt: at(2),
+            lease: { heartbeatAt: at(0), expiresAt: at(1) },
+          }),
+        );
+
+        await expectCode(store.abandonRun('r_missing', mark()), 'CAIRN_METADATA_NOT_FOUND');
+      });
+
       it('returns copies: mutating a returned record does not change the store', async () => {
         const store = await open();
         await store.createRun(runRecord(1, { tags: { a: '1' } }));
@@ -368,6 +443,7 @@ export function testMetadata(options: TestMetadataOptions): void {
           attempts: 3,
           error: { code: 'CAIRN_STEP_FAILED', message: 'boom' },
           status: 'failed',
+          reason: 'code-changed: src/classifier.ts',
         };
         await store.recordExecution(execution, []);
         expect(await store.getExecution('e_1')).toEqual(execution);
@@ -857,6 +933,23 @@ export function testMetadata(options: TestMetadataOptions): void {
           expect(await c.getRun('r_000001')).toEqual(runRecord(1));
           expect((await c.lookupCache('k'))?.executionId).toBe('e_1');
           expect((await c.listExecutions('r_000001')).map((e) => e.id)).toEqual(['e_1']);
+        });
+
+        it('a heartbeat and an abandonRun racing on two handles: exactly one of them wins', async () => {
+          const a = await open();
+          const b = await openSecond(a);
+          for (let n = 1; n <= 20; n++) {
+            const id = runRecord(n).id;
+            await a.createRun(runRecord(n, { lease: { heartbeatAt: at(0), expiresAt: at(10) } }));
+            const [renewed, abandoned] = await Promise.all([
+              a.heartbeat(id, { heartbeatAt: at(20), expiresAt: at(80) }),
+              b.abandonRun(id, { finishedAt: at(20), error: 'abandoned', expiredBy: at(20) }),
+            ]);
+            expect(renewed !== abandoned, `run ${id}: renewed ${renewed}, abandoned ${abandoned}`).toBe(true);
+            const stored = await b.getRun(id);
+            expect(stored?.status).toBe(abandoned ? 'failed' : 'running');
+            expect(stored?.lease?.expiresAt).toBe(renewed ? at(80) : at(10));
+          }
         });
 
         it('50 concurrent recordExecution calls split over two handles all land', async () => {

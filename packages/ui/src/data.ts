@@ -114,7 +114,8 @@ export type StepState = 'succeeded' | 'failed' | 'cached' | 'skipped' | 'cancell
 export interface StepView {
   name: string;
   state: StepState;
-  reason?: StepReason;
+  /** A {@link StepReason}, or the orchestrator's own words when it recorded them (`code-changed: src/x.ts`). */
+  reason?: StepReason | (string & {});
   execution?: ExecutionRecord;
   /** Names of the steps whose outputs this one reads. */
   upstream: string[];
@@ -142,8 +143,15 @@ async function previousExecutions(
   return found;
 }
 
-/** The orchestrator's miss reason (`changeSince`), from the recorded executions. */
-export function reasonFor(execution: ExecutionRecord, previous: ExecutionRecord | undefined): StepReason {
+/**
+ * Why a step ran: the reason the orchestrator recorded with the execution, or
+ * for executions recorded before it did, its miss rule (`changeSince`) again.
+ */
+export function reasonFor(
+  execution: ExecutionRecord,
+  previous: ExecutionRecord | undefined,
+): StepReason | (string & {}) {
+  if (execution.reason) return execution.reason;
   if (execution.status === 'cached') return 'cached';
   if (execution.status === 'skipped') return 'upstream-failed';
   if (execution.status === 'cancelled' && execution.attempts === 0) return 'cancelled';

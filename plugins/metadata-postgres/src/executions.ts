@@ -23,8 +23,8 @@ export function executions(
       await transaction(async (db) => {
         const inserted = await db.query(
           `INSERT INTO ${t('executions')} (id, run_id, step, status, cache_key, cacheable, cached_from, inputs, outputs,
-             config_digest, started_at, finished_at, duration_ms, attempts, error)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9::json, $10, $11, $12, $13, $14, $15::json)
+             config_digest, started_at, finished_at, duration_ms, attempts, error, reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9::json, $10, $11, $12, $13, $14, $15::json, $16)
            ON CONFLICT (id) DO NOTHING`,
           [
             execution.id,
@@ -42,6 +42,7 @@ export function executions(
             execution.durationMs ?? null,
             execution.attempts,
             json(execution.error),
+            execution.reason ?? null,
           ],
         );
         if (inserted.rowCount === 0) {

@@ -131,4 +131,14 @@ CREATE INDEX stage_transitions_model ON {s}.stage_transitions (model, seq);
     name: 'one config bundle artifact per run',
     sql: `ALTER TABLE {s}.runs ADD COLUMN config_bundle text;`,
   },
+  {
+    version: 3,
+    name: 'run leases and why each execution ran',
+    sql: `
+ALTER TABLE {s}.runs ADD COLUMN heartbeat_at text;
+-- Compared as bytes with the judge's ISO time, like every other store.
+ALTER TABLE {s}.runs ADD COLUMN lease_expires_at text COLLATE "C";
+ALTER TABLE {s}.executions ADD COLUMN reason text;
+`,
+  },
 ];

@@ -28,6 +28,8 @@ export function runFromRow(row: Row): RunRecord {
   if (row.host !== null) run.host = row.host;
   if (row.error !== null) run.error = row.error;
   if (row.config_bundle !== null && row.config_bundle !== undefined) run.configBundle = row.config_bundle;
+  if (row.heartbeat_at != null && row.lease_expires_at != null)
+    run.lease = { heartbeatAt: row.heartbeat_at, expiresAt: row.lease_expires_at };
   return run;
 }
 
@@ -49,6 +51,7 @@ export function executionFromRow(row: Row): ExecutionRecord {
   if (row.finished_at !== null) execution.finishedAt = row.finished_at;
   if (row.duration_ms !== null) execution.durationMs = row.duration_ms;
   if (row.error !== null) execution.error = row.error;
+  if (row.reason != null) execution.reason = row.reason;
   return execution;
 }
 

@@ -445,6 +445,56 @@ describe('errors name the server and never the password', () => {
     await store.transitionStage({ model: 'm', version: 1, to: 'production', reason: 'x' });
   });
 
+  it('a schema made by version 2 opens, keeps its runs and executions, and gains leases and reasons', async () => {
+    const schema = freshSchema();
+    const client = await admin();
+    await client.query(`CREATE SCHEMA "${schema}"`);
+    await client.query(
+      `CREATE TABLE "${schema}".schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    for (const migration of migrations.filter((m) => m.version <= 2)) {
+      await client.query(migration.sql.replaceAll('{s}', `"${schema}"`));
+      await client.query(`INSERT INTO "${schema}".schema_migrations (version, name) VALUES ($1, $2)`, [
+        migration.version,
+        migration.name,
+      ]);
+    }
+    await client.query(
+      `INSERT INTO "${schema}".runs (id, pipeline, env, status, started_at, versions, configs, host)
+       VALUES ('r_old', 'training', 'team', 'running', '2026-01-01T00:00:00.000Z', '{}', '{}', '{"hostname":"a","pid":1}')`,
+    );
+    await client.query(
+      `INSERT INTO "${schema}".executions (id, run_id, step, status, cache_key, cacheable, inputs, outputs, started_at, attempts)
+       VALUES ('e_old', 'r_old', 'train', 'succeeded', 'k', true, '{}', '{}', '2026-01-01T00:00:00.000Z', 1)`,
+    );
+
+    const store = open({ schema });
+    expect(await store.getRun('r_old')).toEqual({
+      id: 'r_old',
+      pipeline: 'training',
+      env: 'team',
+      status: 'running',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      versions: {},
+      configs: {},
+      host: { hostname: 'a', pid: 1 },
+    });
+    expect((await store.getExecution('e_old'))?.reason).toBeUndefined();
+    // An old run has no lease: a judge that only knows the time cannot fail it.
+    const mark = {
+      finishedAt: '2026-01-02T00:00:00.000Z',
+      error: 'abandoned',
+      expiredBy: '2026-01-02T00:00:00.000Z',
+    };
+    expect(await store.abandonRun('r_old', mark)).toBe(false);
+    const lease = { heartbeatAt: '2026-01-01T00:00:10.000Z', expiresAt: '2026-01-01T00:01:10.000Z' };
+    expect(await store.heartbeat('r_old', lease)).toBe(true);
+    expect((await store.getRun('r_old'))?.lease).toEqual(lease);
+    expect(await store.abandonRun('r_old', mark)).toBe(true);
+    const versions = await client.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
+    expect(versions.rows.map((r) => r.version)).toEqual(migrations.map((m) => m.version));
+  });
+
   it('a schema migrated by a newer plugin is refused', async () => {
     const store = open();
     await store.init!();

@@ -26,7 +26,9 @@ import {
   parsePluginOptions,
   planStageTransition,
   type StageTransitionPlan,
+  validateAbandonMark,
   validateExecutionRecord,
+  validateLease,
   validateRegisterModelInput,
   validateRunRecord,
   validateTransitionInput,
@@ -100,6 +102,8 @@ interface RunRow {
   tags: string | null;
   host: string | null;
   error: string | null;
+  heartbeat_at: string | null;
+  lease_expires_at: string | null;
 }
 
 interface ExecutionRow {
@@ -119,6 +123,7 @@ interface ExecutionRow {
   duration_ms: number | null;
   attempts: number;
   error: string | null;
+  reason: string | null;
 }
 
 interface ArtifactRow {
@@ -171,6 +176,8 @@ function toRun(row: RunRow): RunRecord {
   if (row.host !== null) run.host = JSON.parse(row.host);
   if (row.error !== null) run.error = row.error;
   if (row.config_bundle !== null) run.configBundle = row.config_bundle;
+  if (row.heartbeat_at !== null && row.lease_expires_at !== null)
+    run.lease = { heartbeatAt: row.heartbeat_at, expiresAt: row.lease_expires_at };
   return run;
 }
 
@@ -192,6 +199,7 @@ function toExecution(row: ExecutionRow): ExecutionRecord {
   if (row.finished_at !== null) execution.finishedAt = row.finished_at;
   if (row.duration_ms !== null) execution.durationMs = row.duration_ms;
   if (row.error !== null) execution.error = JSON.parse(row.error);
+  if (row.reason !== null) execution.reason = row.reason;
   return execution;
 }
 
@@ -243,9 +251,22 @@ type Statement = BetterSqlite3.Statement;
 function prepare(db: Db) {
   return {
     insertRun: db.prepare(
-      `INSERT INTO runs (id, pipeline, env, status, started_at, finished_at, git, versions, configs, config_bundle, counts, tags, host, error)
-       VALUES (@id, @pipeline, @env, @status, @started_at, @finished_at, @git, @versions, @configs, @config_bundle, @counts, @tags, @host, @error)`,
+      `INSERT INTO runs (id, pipeline, env, status, started_at, finished_at, git, versions, configs, config_bundle, counts, tags, host, error,
+       heartbeat_at, lease_expires_at)
+       VALUES (@id, @pipeline, @env, @status, @started_at, @finished_at, @git, @versions, @configs, @config_bundle, @counts, @tags, @host, @error,
+       @heartbeat_at, @lease_expires_at)`,
     ),
+    heartbeat: db.prepare(
+      `UPDATE runs SET heartbeat_at = @heartbeat_at, lease_expires_at = @lease_expires_at
+       WHERE id = @id AND status = 'running'`,
+    ),
+    // One statement: the check (still running, lease expired) and the write cannot be split by a heartbeat.
+    abandonRun: db.prepare(
+      `UPDATE runs SET status = 'failed', finished_at = @finished_at, error = @error
+       WHERE id = @id AND status = 'running'
+       AND (@expired_by IS NULL OR (lease_expires_at IS NOT NULL AND lease_expires_at < @expired_by))`,
+    ),
+    runExists: db.prepare('SELECT 1 FROM runs WHERE id = ?').pluck(),
     updateRun: db.prepare(
       `UPDATE runs SET status = coalesce(@status, status), finished_at = coalesce(@finished_at, finished_at),
        counts = coalesce(@counts, counts), error = coalesce(@error, error) WHERE id = @id`,
@@ -253,9 +274,9 @@ function prepare(db: Db) {
     getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
     insertExecution: db.prepare(
       `INSERT INTO executions (id, run_id, step, status, cache_key, cacheable, cached_from, inputs, outputs,
-       config_digest, started_at, finished_at, duration_ms, attempts, error)
+       config_digest, started_at, finished_at, duration_ms, attempts, error, reason)
        VALUES (@id, @run_id, @step, @status, @cache_key, @cacheable, @cached_from, @inputs, @outputs,
-       @config_digest, @started_at, @finished_at, @duration_ms, @attempts, @error)`,
+       @config_digest, @started_at, @finished_at, @duration_ms, @attempts, @error, @reason)`,
     ),
     insertArtifact: db.prepare(
       `INSERT INTO artifacts (digest, type, size, metadata, producer, created_at)
@@ -343,6 +364,7 @@ function writers(db: Db, sql: Statements) {
       duration_ms: execution.durationMs ?? null,
       attempts: execution.attempts,
       error: json(execution.error),
+      reason: execution.reason ?? null,
     });
     for (const artifact of artifacts) {
       sql.insertArtifact.run({
@@ -622,6 +644,8 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
           tags: json(run.tags),
           host: json(run.host),
           error: run.error ?? null,
+          heartbeat_at: run.lease?.heartbeatAt ?? null,
+          lease_expires_at: run.lease?.expiresAt ?? null,
         });
       });
     },
@@ -636,6 +660,35 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
           error: patch.error ?? null,
         });
         if (result.changes === 0) throw new CairnError(ErrorCodes.METADATA_NOT_FOUND, `No run "${id}"`);
+      });
+    },
+
+    async heartbeat(id, lease) {
+      validateLease(lease);
+      return use('heartbeat', ({ sql }) => {
+        const result = sql.heartbeat.run({
+          id,
+          heartbeat_at: lease.heartbeatAt,
+          lease_expires_at: lease.expiresAt,
+        });
+        if (result.changes > 0) return true;
+        if (!sql.runExists.get(id)) throw new CairnError(ErrorCodes.METADATA_NOT_FOUND, `No run "${id}"`);
+        return false;
+      });
+    },
+
+    async abandonRun(id, mark) {
+      validateAbandonMark(mark);
+      return use('abandonRun', ({ sql }) => {
+        const result = sql.abandonRun.run({
+          id,
+          finished_at: mark.finishedAt,
+          error: mark.error,
+          expired_by: mark.expiredBy ?? null,
+        });
+        if (result.changes > 0) return true;
+        if (!sql.runExists.get(id)) throw new CairnError(ErrorCodes.METADATA_NOT_FOUND, `No run "${id}"`);
+        return false;
       });
     },
 

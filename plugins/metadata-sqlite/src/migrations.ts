@@ -119,6 +119,15 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN config_bundle TEXT;
     `,
   },
+  {
+    version: 3,
+    name: 'run leases and why each execution ran',
+    sql: `
+      ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;
+      ALTER TABLE runs ADD COLUMN lease_expires_at TEXT;
+      ALTER TABLE executions ADD COLUMN reason TEXT;
+    `,
+  },
 ];
 
 /**

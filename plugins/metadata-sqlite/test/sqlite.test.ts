@@ -164,6 +164,66 @@ describe('database file', () => {
     raw.close();
   });
 
+  it('a file made by schema version 2 opens, keeps its runs and executions, and gains leases and reasons', async () => {
+    const file = tempFile();
+    mkdirSync(dirname(file), { recursive: true });
+    const raw = new Database(file);
+    raw.exec(
+      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    for (const migration of migrations.filter((m) => m.version <= 2)) {
+      raw.exec(migration.sql);
+      raw
+        .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+        .run(migration.version, migration.name, '2026-01-01T00:00:00.000Z');
+    }
+    raw
+      .prepare(
+        `INSERT INTO runs (id, pipeline, env, status, started_at, versions, configs, host)
+         VALUES ('r_old', 'training', 'local', 'running', '2026-01-01T00:00:00.000Z', '{}', '{}', '{"hostname":"a","pid":1}')`,
+      )
+      .run();
+    raw
+      .prepare(
+        `INSERT INTO executions (id, run_id, step, status, cache_key, cacheable, inputs, outputs, started_at, attempts)
+         VALUES ('e_old', 'r_old', 'train', 'succeeded', 'k', 1, '{}', '{}', '2026-01-01T00:00:00.000Z', 1)`,
+      )
+      .run();
+    raw.close();
+
+    const store = open(file);
+    expect(await store.getRun('r_old')).toEqual({
+      id: 'r_old',
+      pipeline: 'training',
+      env: 'local',
+      status: 'running',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      versions: {},
+      configs: {},
+      host: { hostname: 'a', pid: 1 },
+    });
+    expect((await store.getExecution('e_old'))?.reason).toBeUndefined();
+    // An old run has no lease: a judge that only knows the time cannot fail it.
+    const mark = {
+      finishedAt: '2026-01-02T00:00:00.000Z',
+      error: 'abandoned',
+      expiredBy: '2026-01-02T00:00:00.000Z',
+    };
+    expect(await store.abandonRun('r_old', mark)).toBe(false);
+    const lease = { heartbeatAt: '2026-01-01T00:00:10.000Z', expiresAt: '2026-01-01T00:01:10.000Z' };
+    expect(await store.heartbeat('r_old', lease)).toBe(true);
+    expect((await store.getRun('r_old'))?.lease).toEqual(lease);
+    expect(await store.abandonRun('r_old', mark)).toBe(true);
+    const check = new Database(file, { readonly: true });
+    try {
+      expect(check.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(
+        migrations.map((m) => m.version),
+      );
+    } finally {
+      check.close();
+    }
+  });
+
   it('migrates inside one IMMEDIATE transaction, reading applied versions under the write lock', () => {
     const log: string[] = [];
     const db = new Database(':memory:', { verbose: (sql) => log.push(String(sql)) });

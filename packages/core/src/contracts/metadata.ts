@@ -44,6 +44,12 @@ export interface RunRecord {
   tags?: Record<string, string>;
   /** Host and process that drive the run; lets tools tell a crashed run from a live one. */
   host?: { hostname: string; pid: number };
+  /**
+   * The run's lease (ISO-8601 times), renewed by its process while it runs
+   * ({@link MetadataStore.heartbeat}). Once `expiresAt` has passed, any
+   * process on any host may judge the run abandoned ({@link MetadataStore.abandonRun}).
+   */
+  lease?: { heartbeatAt: string; expiresAt: string };
   /** Why the run failed, in one line. */
   error?: string;
 }
@@ -90,6 +96,8 @@ export interface ExecutionRecord {
   attempts: number;
   /** One-line error for failed executions; the code when it was a CairnError. */
   error?: { code?: string; message: string };
+  /** Why it executed or was reused, as the orchestrator said: `cached`, `new`, `code-changed: src/x.ts`… */
+  reason?: string;
 }
 
 /** What a cache lookup returns: the execution to reuse and its outputs. */
@@ -291,6 +299,21 @@ export interface MetadataStore extends ModelRegistry {
     id: string,
     patch: Partial<Pick<RunRecord, 'status' | 'finishedAt' | 'counts' | 'error'>>,
   ): Promise<void>;
+  /**
+   * Renew the lease of a `running` run: store `lease` as given.
+   * @returns `false`, storing nothing, when the run is no longer `running` (finished, or judged abandoned)
+   * @throws CAIRN_METADATA_NOT_FOUND when no run has this id
+   * @throws CAIRN_METADATA_FAILED when a time is not as `toISOString()` writes it (stores compare them as text)
+   */
+  heartbeat(id: string, lease: NonNullable<RunRecord['lease']>): Promise<boolean>;
+  /**
+   * Mark a `running` run `failed` with `error` and `finishedAt`: its process is gone. Checked and
+   * written atomically, so a run that finished meanwhile is left alone and, with `expiredBy`, so is
+   * a run without a lease or whose lease is still valid at that time (its process renewed it).
+   * @returns whether the run was marked
+   * @throws CAIRN_METADATA_NOT_FOUND when no run has this id, CAIRN_METADATA_FAILED for a malformed time
+   */
+  abandonRun(id: string, mark: { finishedAt: string; error: string; expiredBy?: string }): Promise<boolean>;
   /** One run, or `undefined` when no run has this id. */
   getRun(id: string): Promise<RunRecord | undefined>;
   /**

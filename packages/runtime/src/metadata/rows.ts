@@ -26,6 +26,31 @@ export function validateRunRecord(run: RunRecord): void {
   for (const [step, digest] of Object.entries(run.configs ?? {}))
     assertDigest(digest, `config digest of step "${step}"`);
   if (run.configBundle !== undefined) assertDigest(run.configBundle, `run "${run.id}": config bundle digest`);
+  if (run.lease !== undefined) validateLease(run.lease);
+}
+
+/**
+ * Lease times are compared as strings by every store (SQL `<` on text), so
+ * they must all have the one shape `Date#toISOString()` writes.
+ */
+function checkTime(value: unknown, what: string): void {
+  if (typeof value !== 'string' || Number.isNaN(Date.parse(value)) || new Date(value).toISOString() !== value)
+    throw invalid(
+      `${what} must be an ISO-8601 UTC time as toISOString() writes it, got ${JSON.stringify(value)}`,
+    );
+}
+
+/** Refuse a malformed lease before it is stored. */
+export function validateLease(lease: { heartbeatAt: string; expiresAt: string }): void {
+  checkTime(lease?.heartbeatAt, 'lease heartbeatAt');
+  checkTime(lease.expiresAt, 'lease expiresAt');
+}
+
+/** Refuse a malformed `abandonRun` mark before anything is written. */
+export function validateAbandonMark(mark: { finishedAt: string; error: string; expiredBy?: string }): void {
+  checkTime(mark?.finishedAt, 'finishedAt');
+  if (typeof mark.error !== 'string') throw invalid('error must be a string');
+  if (mark.expiredBy !== undefined) checkTime(mark.expiredBy, 'expiredBy');
 }
 
 /** Refuse a malformed execution before anything is written. */
@@ -42,6 +67,8 @@ export function validateExecutionRecord(execution: ExecutionRecord, artifacts: A
     assertDigest(ref?.digest, `digest of output "${name}" of execution "${execution.id}"`);
   }
   if (execution.configDigest !== undefined) assertDigest(execution.configDigest, 'config digest');
+  if (execution.reason !== undefined && typeof execution.reason !== 'string')
+    throw invalid(`execution "${execution.id}": reason must be a string`);
   for (const record of artifacts) assertDigest(record?.digest, 'artifact record digest');
 }
 

@@ -10,7 +10,6 @@ import {
   ErrorCodes,
   type Executor,
   type ModelRegistry,
-  newId,
   type PipelineNode,
   type PlanReason,
   type RetryPolicy,
@@ -19,6 +18,7 @@ import {
   type StorageDriver,
 } from '@cairn/core';
 import { runStepTask } from '../runner';
+import { newId } from './ids';
 import type { PreparedRun } from './prepare';
 import { now, type RunRecorder, recordFailed, recordSucceeded } from './records';
 import { type RunServices, usesServices } from './services';
@@ -55,7 +55,14 @@ export async function executeStep(
   const startedAt = now();
   const { attempts: maxAttempts, backoffMs } = retryPolicy(definition.retries);
   const task = stepTask(context, node, executionId, step.inputs);
-  const base = { step: node.name, cacheKey: step.key, cacheable: step.cacheable, inputs: step.inputs };
+  const base = {
+    step: node.name,
+    cacheKey: step.key,
+    cacheable: step.cacheable,
+    inputs: step.inputs,
+    // Recorded in the words of the step.started event, so the dashboard need not re-derive it.
+    reason: step.detail ? `${step.reason}: ${step.detail}` : step.reason,
+  };
   let attempt = 0;
   let lastError: { code?: string; message: string } | undefined;
   while (attempt < maxAttempts) {

@@ -1,14 +1,12 @@
 /**
- * Where a run came from and what it left behind: the git state and package
- * versions recorded on every run, and runs whose process died without
- * finishing them (abandoned), found before a new run starts.
+ * Where a run came from: the git state and package versions recorded on
+ * every run. (Runs whose process died are judged in lease.ts.)
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CORE_VERSION, type MetadataStore } from '@cairn/core';
+import { CORE_VERSION } from '@cairn/core';
 import { RUNTIME_VERSION } from '../version';
 
 const execFileAsync = promisify(execFile);
@@ -61,28 +59,4 @@ async function packageVersions(projectDir: string): Promise<Record<string, strin
     );
   } catch {}
   return versions;
-}
-
-/** Runs left `running` by a process on this host that no longer exists are marked failed. */
-export async function markAbandonedRuns(metadata: MetadataStore): Promise<void> {
-  const here = hostname();
-  const runs = await metadata.listRuns({ status: 'running', limit: 20 });
-  for (const run of runs) {
-    if (!run.host || run.host.hostname !== here || run.host.pid === process.pid) continue;
-    if (isAlive(run.host.pid)) continue;
-    await metadata.updateRun(run.id, {
-      status: 'failed',
-      finishedAt: new Date().toISOString(),
-      error: `abandoned: process ${run.host.pid} ended without finishing the run`,
-    });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

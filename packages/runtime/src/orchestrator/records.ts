@@ -11,12 +11,12 @@ import {
   canonicalJson,
   type ExecutionRecord,
   type MetadataStore,
-  newId,
   type Pipeline,
   type RunCounts,
   type StorageDriver,
   sha256,
 } from '@cairn/core';
+import { newId } from './ids';
 import type { PreparedRun } from './prepare';
 import type { SecretScrubber } from './secrets';
 
@@ -97,6 +97,8 @@ interface StepRecordBase {
   cacheKey: string;
   cacheable: boolean;
   inputs: Record<string, ArtifactRef>;
+  /** Why the step executed, as events and `cairn plan` say it (`code-changed: src/x.ts`). */
+  reason?: string;
 }
 
 /** A step whose earlier execution was reused. */
@@ -122,6 +124,7 @@ export async function recordCached(
       finishedAt: at,
       durationMs: 0,
       attempts: 0,
+      reason: 'cached',
     },
     [run.bundle],
   );
@@ -176,6 +179,7 @@ export async function recordSucceeded(
     finishedAt,
     durationMs: base.durationMs,
     attempts: base.attempts,
+    ...(base.reason ? { reason: base.reason } : {}),
   };
   await run.metadata.recordExecution(record, artifacts);
   for (const [output, ref] of Object.entries(base.outputs)) {
@@ -230,6 +234,7 @@ export async function recordFailed(
       durationMs: base.durationMs,
       attempts: base.attempts,
       error: base.error,
+      ...(base.reason ? { reason: base.reason } : {}),
     },
     [run.bundle],
   );

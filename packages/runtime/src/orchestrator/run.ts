@@ -6,7 +6,6 @@ import {
   type CairnEvent,
   ErrorCodes,
   type Executor,
-  newId,
   type Pipeline,
   type PipelineNode,
   type RunCounts,
@@ -16,8 +15,10 @@ import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
 import { cacheKey, decideCache, previousExecutions } from './cache';
 import { executeStep, type StepExecution } from './execute';
-import { prepareRun } from './prepare';
-import { markAbandonedRuns, runProvenance } from './provenance';
+import { newId } from './ids';
+import { holdLease, leaseTimings, markAbandonedRuns, newLease } from './lease';
+import { type PreparedRun, prepareRun } from './prepare';
+import { runProvenance } from './provenance';
 import { now, type RunRecorder, recordCached, recordSkipped, storeConfigBundle } from './records';
 import { schedule } from './schedule';
 import { secretScrubber } from './secrets';
@@ -48,6 +49,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     prepareRun(pipeline, options),
     runProvenance(projectDir),
   ]);
+  const timings = leaseTimings(options.lease);
   if (options.signal?.aborted)
     throw new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled before it started');
   const scrub = secretScrubber(prepared);
@@ -55,7 +57,8 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const emit = (event: CairnEvent) => onEvent(scrub.deep(event));
   await metadata.init?.();
   const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
-  // Workdirs of runs that were killed (their resolved config.json included) go before this run adds its own.
+  // Runs whose process is gone are closed, and the workdirs of killed runs (their resolved config.json
+  // included) go, before this run adds its own.
   await Promise.all([markAbandonedRuns(metadata), reclaimScratch(tmpDir)]);
 
   const { bundle, configDigests } = await storeConfigBundle(pipeline, prepared, storage);
@@ -69,6 +72,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     configs: configDigests,
     configBundle: bundle.digest,
     host: { hostname: hostname(), pid: process.pid },
+    lease: newLease(timings),
     ...(provenance.git ? { git: provenance.git } : {}),
     ...(options.tags ? { tags: options.tags } : {}),
   };
@@ -82,10 +86,29 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     counts: { executed: 0, cached: 0, failed: 0, skipped: 0 },
     scrub,
   };
+  // Renewed until the run ends, however it ends: a run that throws must not look alive for a lease more.
+  const lease = holdLease(metadata, record.id, timings);
+  try {
+    return await driveRun(pipeline, options, run, prepared, { tmpDir, started, startedAt: record.startedAt });
+  } finally {
+    await lease.stop();
+  }
+}
+
+/** The recorded run: its steps, scheduled up to the executor's concurrency, until it finishes. */
+async function driveRun(
+  pipeline: Pipeline,
+  options: RunOptions,
+  run: RunRecorder,
+  prepared: PreparedRun,
+  { tmpDir, started, startedAt }: { tmpDir: string; started: number; startedAt: string },
+): Promise<RunResult> {
+  const { storage, metadata } = options;
+  const { emit } = run;
   emit({
     type: 'run.started',
     runId: run.runId,
-    at: record.startedAt,
+    at: startedAt,
     pipeline: pipeline.name,
     env: prepared.env,
     steps: pipeline.nodes.map((n) => n.name),

@@ -12,6 +12,7 @@ import type {
   RunStatus,
   StorageDriver,
 } from '@cairn/core';
+import type { LeaseOptions } from './lease';
 /**
  * What the local orchestrator takes and returns. `runPipeline` drives a run;
  * `planPipeline` answers what a run would do, without running anything.
@@ -63,6 +64,12 @@ export interface RunControlOptions {
   onEvent?: (event: CairnEvent) => void;
   /** Labels stored on the run. */
   tags?: Record<string, string>;
+  /**
+   * How the run keeps its lease in the metadata store, which tells every
+   * other process that it is alive (docs/durability.md).
+   * @default { renewMs: 10_000, durationMs: 60_000 }
+   */
+  lease?: LeaseOptions;
 }
 
 /** The services the run lends to steps that declare them (`uses`). */
@@ -109,7 +116,7 @@ export interface RunResult {
 
 export type PlanOptions = Omit<
   RunOptions,
-  'executor' | 'concurrency' | 'signal' | 'onEvent' | 'tags' | 'tmpDir'
+  'executor' | 'concurrency' | 'signal' | 'onEvent' | 'tags' | 'tmpDir' | 'lease'
 >;
 
 export interface PlannedStep {

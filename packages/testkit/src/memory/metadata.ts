@@ -15,7 +15,9 @@ import type {
 import { assertDigest, CairnError, ErrorCodes } from '@cairn/core';
 import {
   planStageTransition,
+  validateAbandonMark,
   validateExecutionRecord,
+  validateLease,
   validateRegisterModelInput,
   validateRunRecord,
   validateTransitionInput,
@@ -84,6 +86,25 @@ export function memoryMetadata(): MetadataStore {
         if (patch[key] !== undefined) (next as any)[key] = clone(patch[key]);
       }
       runs.set(id, next);
+    },
+
+    async heartbeat(id, lease) {
+      validateLease(lease);
+      const run = runs.get(id);
+      if (!run) throw new CairnError(ErrorCodes.METADATA_NOT_FOUND, `No run "${id}"`);
+      if (run.status !== 'running') return false;
+      runs.set(id, { ...run, lease: { heartbeatAt: lease.heartbeatAt, expiresAt: lease.expiresAt } });
+      return true;
+    },
+
+    async abandonRun(id, mark) {
+      validateAbandonMark(mark);
+      const run = runs.get(id);
+      if (!run) throw new CairnError(ErrorCodes.METADATA_NOT_FOUND, `No run "${id}"`);
+      if (run.status !== 'running') return false;
+      if (mark.expiredBy !== undefined && !(run.lease && run.lease.expiresAt < mark.expiredBy)) return false;
+      runs.set(id, { ...run, status: 'failed', finishedAt: mark.finishedAt, error: mark.error });
+      return true;
     },
 
     async getRun(id) {

@@ -22,14 +22,18 @@ export default class Runs extends CairnCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Runs);
     const { withProject } = await import('../../lib/inspect');
-    const runs = await withProject({ project: flags.project }, (stack) =>
-      stack.metadata.listRuns({
+    const runs = await withProject({ project: flags.project }, async (stack) => {
+      // Runs whose process is gone (a dead PID here, an expired lease anywhere) are closed before they
+      // are listed, so `running` means running. A store opened read-only still lists: the next run closes them.
+      const { markAbandonedRuns } = await import('@cairn/runtime');
+      await markAbandonedRuns(stack.metadata).catch(() => {});
+      return stack.metadata.listRuns({
         limit: flags.limit,
         ...(flags.pipeline ? { pipeline: flags.pipeline } : {}),
         ...(flags.status ? { status: flags.status as 'failed' } : {}),
         ...(flags.env ? { env: flags.env } : {}),
-      }),
-    );
+      });
+    });
     if (flags.json) return this.printJson(runs);
     if (runs.length === 0) return this.log('No runs yet. Start one with `cairn run`.');
     const { table, colorStatus, formatDuration } = await import('../../lib/format');
