@@ -5,7 +5,7 @@ import type { Deployer } from './contracts/deployer';
 import type { StepLogLine } from './contracts/executor';
 import type { ArtifactRef, ModelRegistry } from './contracts/metadata';
 import { CairnError, ErrorCodes } from './errors';
-import { currentBuilder, type Handle, type HandlesOf } from './pipeline';
+import { callerModules, currentBuilder, type Handle, type HandlesOf } from './pipeline';
 import type { StackSlot } from './stack';
 
 /** Logger handed to a step: lines become `step.log` events and go to the run's log. */
@@ -161,6 +161,8 @@ export type Step<
 export type AnyStep = ((...args: any[]) => Record<string, Handle<any, string>>) & {
   readonly kind: 'step';
   readonly definition: AnyStepDefinition;
+  /** Where it was defined (absolute paths, innermost first): the code fingerprint starts there. */
+  readonly modules?: readonly string[];
 };
 
 export function isStep(value: unknown): value is AnyStep {
@@ -265,6 +267,7 @@ function makeStep(definition: AnyStepDefinition): AnyStep {
   Object.defineProperties(call, {
     kind: { value: 'step', enumerable: true },
     definition: { value: definition, enumerable: true },
+    modules: { value: callerModules() },
     [STEP]: { value: true },
   });
   return call as unknown as AnyStep;

@@ -10,7 +10,6 @@ import {
   ErrorCodes,
   type Executor,
   type ModelRegistry,
-  newId,
   type PipelineNode,
   type PlanReason,
   type RetryPolicy,
@@ -19,6 +18,7 @@ import {
   type StorageDriver,
 } from '@cairn/core';
 import { runStepTask } from '../runner';
+import { newId } from './ids';
 import type { PreparedRun } from './prepare';
 import { now, type RunRecorder, recordFailed, recordSucceeded } from './records';
 import { type RunServices, usesServices } from './services';

@@ -11,12 +11,12 @@ import {
   canonicalJson,
   type ExecutionRecord,
   type MetadataStore,
-  newId,
   type Pipeline,
   type RunCounts,
   type StorageDriver,
   sha256,
 } from '@cairn/core';
+import { newId } from './ids';
 import type { PreparedRun } from './prepare';
 import type { SecretScrubber } from './secrets';
 

@@ -6,7 +6,6 @@ import {
   type CairnEvent,
   ErrorCodes,
   type Executor,
-  newId,
   type Pipeline,
   type PipelineNode,
   type RunCounts,
@@ -16,6 +15,7 @@ import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
 import { cacheKey, decideCache, previousExecutions } from './cache';
 import { executeStep, type StepExecution } from './execute';
+import { newId } from './ids';
 import { prepareRun } from './prepare';
 import { markAbandonedRuns, runProvenance } from './provenance';
 import { now, type RunRecorder, recordCached, recordSkipped, storeConfigBundle } from './records';
