@@ -64,7 +64,7 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
   outputs: Outputs;
   /**
    * Bump to invalidate cached results when something the code fingerprint
-   * cannot see changed (a helper module, a model server).
+   * cannot see changed (data a module reads at run time, a model server).
    */
   version?: string | number;
   /** Extra attempts after a failure. @default 0 */
@@ -75,7 +75,7 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
   cache?: boolean;
   /**
    * Files (relative to the project) whose contents belong to the step's code
-   * fingerprint — helpers the step imports, a Python script a command runs.
+   * fingerprint beyond what its module imports — a Python script's helpers.
    */
   sources?: string[];
   /**
