@@ -21,7 +21,7 @@ export async function planPipeline(
   pipeline: Pipeline,
   options: PlanOptions & { storage: StorageDriver },
 ): Promise<Plan> {
-  const prepared = await prepareRun(pipeline, options);
+  const prepared = await prepareRun(pipeline, options, 'plan');
   const tmpDir = join(prepared.projectDir, '.cairn', 'tmp');
   await options.metadata.init?.();
   const previous = await previousExecutions(options.metadata, pipeline.name, pipeline.nodes.length);

@@ -33,7 +33,11 @@ export interface PreparedRun {
 }
 
 /** Resolve and validate everything a run needs before any step runs. */
-export async function prepareRun(pipeline: Pipeline, options: PlanOptions): Promise<PreparedRun> {
+export async function prepareRun(
+  pipeline: Pipeline,
+  options: PlanOptions,
+  purpose: 'run' | 'plan' = 'run',
+): Promise<PreparedRun> {
   const env = options.env ?? 'local';
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const force = new Set(options.force ?? []);
@@ -78,6 +82,7 @@ export async function prepareRun(pipeline: Pipeline, options: PlanOptions): Prom
     pipeline.nodes.map((node) => ({ step: node.step, pipelineModule: pipeline.module })),
     projectDir,
     stateDir,
+    purpose === 'run',
   );
   const code = new Map<string, StepCode>();
   for (const node of pipeline.nodes) code.set(node.name, byStep.get(node.step)!);
