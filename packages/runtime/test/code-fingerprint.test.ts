@@ -2,7 +2,15 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CairnEvent, MetadataStore, Pipeline, StorageDriver } from '@cairn/core';
+import {
+  type CairnEvent,
+  commandStep,
+  json,
+  type MetadataStore,
+  type Pipeline,
+  pipeline,
+  type StorageDriver,
+} from '@cairn/core';
 import { localStore, planPipeline, runPipeline } from '@cairn/runtime';
 import { memoryMetadata } from '@cairn/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -158,6 +166,24 @@ describe('the code fingerprint follows what a step imports', () => {
       report: 'upstream',
       other: 'cached',
     });
+  });
+
+  it('a command step counts the script its command names', async () => {
+    await write('scripts/fit.sh', 'echo 1 > "$1"\n');
+    const fit = commandStep({
+      name: 'fit',
+      command: 'sh scripts/fit.sh {outputs.v}',
+      outputs: { v: json<number>() },
+    });
+    const fitting = pipeline('fitting', () => void fit());
+    const reasons = async () =>
+      (await planPipeline(fitting, { storage, metadata, projectDir: dir })).steps.map((s) =>
+        s.detail ? `${s.reason}: ${s.detail}` : s.reason,
+      );
+    expect((await runPipeline(fitting, { storage, metadata, projectDir: dir })).status).toBe('succeeded');
+    expect(await reasons()).toEqual(['cached']);
+    await edit('scripts/fit.sh', (text) => text.replace('1', '2'));
+    expect(await reasons()).toEqual(['code-changed: scripts/fit.sh']);
   });
 
   it('several changed files: the first few and how many more', () => {
