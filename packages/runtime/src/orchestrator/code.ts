@@ -73,8 +73,6 @@ export async function fingerprintSteps(
   steps: readonly { step: AnyStep; pipelineModule?: string | undefined }[],
   projectDir: string,
   stateDir: string,
-  /** Keep what was learned in `<stateDir>/code` (a run does; a plan writes nothing). */
-  save: boolean,
 ): Promise<Map<AnyStep, StepCode>> {
   const entries = new Map<AnyStep, { files: string[]; scripts: string[] }>();
   for (const { step, pipelineModule } of steps) {
@@ -83,7 +81,7 @@ export async function fingerprintSteps(
   const graphFiles = new Set<string>();
   for (const { files } of entries.values())
     for (const file of files) if (!inPackage(file)) graphFiles.add(file);
-  const graph = await moduleGraph([...graphFiles], stateDir, save);
+  const graph = await moduleGraph([...graphFiles], stateDir);
   const versions = new PackageVersions();
   const result = new Map<AnyStep, StepCode>();
   for (const [step, { files, scripts }] of entries) {
@@ -182,11 +180,7 @@ const label = (file: string, projectDir: string): string => relative(projectDir,
  * but hashes the same keeps its imports; any other change rebuilds the
  * graph with esbuild.
  */
-async function moduleGraph(
-  entries: string[],
-  stateDir: string,
-  save: boolean,
-): Promise<Map<string, FileRecord>> {
+async function moduleGraph(entries: string[], stateDir: string): Promise<Map<string, FileRecord>> {
   const storeFile = join(stateDir, 'code', 'files.json');
   const store = await readStore(storeFile);
   const graph = new Map<string, FileRecord>();
@@ -215,9 +209,11 @@ async function moduleGraph(
     for (const [file, record] of await buildGraph(entries, store)) graph.set(file, record);
     changed = true;
   }
-  if (changed && save) {
+  if (changed) {
     for (const [file, record] of graph) store.files[file] = record;
-    await writeAtomic(storeFile, JSON.stringify(store));
+    // A cache, also kept by `cairn plan` (so that it stays fast before any run): a state
+    // folder that refuses the write costs the next process a rebuild, nothing else.
+    await writeAtomic(storeFile, JSON.stringify(store)).catch(() => {});
   }
   return graph;
 }

@@ -7,7 +7,8 @@ import type { Plan, PlannedStep, PlanOptions } from './types';
 
 /**
  * What a run would do, and why, without running anything or writing
- * anything: configs are resolved and validated exactly as `runPipeline`
+ * anything but the module-graph cache of the code fingerprint
+ * (`.cairn/code/files.json`): configs are resolved and validated exactly as `runPipeline`
  * would (so a bad config fails here too), cache entries are looked up and
  * their outputs verified in storage.
  *
@@ -21,7 +22,7 @@ export async function planPipeline(
   pipeline: Pipeline,
   options: PlanOptions & { storage: StorageDriver },
 ): Promise<Plan> {
-  const prepared = await prepareRun(pipeline, options, 'plan');
+  const prepared = await prepareRun(pipeline, options);
   const tmpDir = join(prepared.projectDir, '.cairn', 'tmp');
   await options.metadata.init?.();
   const previous = await previousExecutions(options.metadata, pipeline.name, pipeline.nodes.length);

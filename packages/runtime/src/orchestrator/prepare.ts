@@ -33,11 +33,7 @@ export interface PreparedRun {
 }
 
 /** Resolve and validate everything a run needs before any step runs. */
-export async function prepareRun(
-  pipeline: Pipeline,
-  options: PlanOptions,
-  purpose: 'run' | 'plan' = 'run',
-): Promise<PreparedRun> {
+export async function prepareRun(pipeline: Pipeline, options: PlanOptions): Promise<PreparedRun> {
   const env = options.env ?? 'local';
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const force = new Set(options.force ?? []);
@@ -82,7 +78,6 @@ export async function prepareRun(
     pipeline.nodes.map((node) => ({ step: node.step, pipelineModule: pipeline.module })),
     projectDir,
     stateDir,
-    purpose === 'run',
   );
   const code = new Map<string, StepCode>();
   for (const node of pipeline.nodes) code.set(node.name, byStep.get(node.step)!);
