@@ -352,7 +352,8 @@ export function callerModules(): string[] {
   for (const line of stack.slice(1)) {
     const match = /\(?((?:file:\/\/)?\/[^():]+?\.[cm]?[jt]sx?)(?::\d+){0,2}\)?\s*$/.exec(line.trim());
     const file = match?.[1] ? toPath(match[1]) : undefined;
-    if (file && dirname(file) !== core && !files.includes(file)) files.push(file);
+    const inCore = file && dirname(file) === core && !/\.test\.[cm]?[jt]sx?$/.test(file);
+    if (file && !inCore && !files.includes(file)) files.push(file);
   }
   return files;
 }

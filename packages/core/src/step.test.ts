@@ -33,3 +33,10 @@ describe('uses: the services a step borrows from the run', () => {
     expect(SERVICE_SLOTS).toEqual({ registry: 'metadata', deployer: 'deployer', abtest: 'abtest' });
   });
 });
+
+describe('where a step was defined', () => {
+  it('records the module that called step(), for the code fingerprint', () => {
+    const defined = step({ name: 'here', outputs, run: () => ({ out: 1 }) });
+    expect(defined.modules?.[0]).toMatch(/step\.test\.ts$/);
+  });
+});
