@@ -83,7 +83,7 @@ async function missReason(
   if (reason !== 'code-changed' || !previous) return { reason };
   const before = await rememberedCode(
     prepared.stateDir,
-    node.name,
+    node.step.definition.name,
     (fingerprint) => keyOf(node.name, fingerprint, previous.configDigest, previous.inputs),
     previous.cacheKey,
   );

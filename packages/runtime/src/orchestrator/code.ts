@@ -360,19 +360,25 @@ async function writeAtomic(file: string, text: string): Promise<void> {
   await rename(tmp, file);
 }
 
-function manifestDir(stateDir: string, step: string): string {
-  return join(stateDir, 'code', 'steps', step);
+// By the step's own name (not the node's): one file per version of a definition, however many
+// nodes use it, so that a cold 1,000-node run of two definitions writes two.
+function manifestDir(stateDir: string, definitionName: string): string {
+  return join(stateDir, 'code', 'steps', definitionName);
 }
+
+/** Manifests this process wrote or saw: checked once, not once per node. */
+const remembered = new Set<string>();
 
 /**
  * Keep what a fingerprint consisted of, so that when the step runs again a
  * later run can name the files that changed. Written once per fingerprint
  * (content-addressed), when the step executes.
  */
-export async function rememberCode(stateDir: string, step: string, code: StepCode): Promise<void> {
-  const file = join(manifestDir(stateDir, step), `${code.fingerprint}.json`);
-  if (existsSync(file)) return;
-  await writeAtomic(file, JSON.stringify(code.parts));
+export async function rememberCode(stateDir: string, definitionName: string, code: StepCode): Promise<void> {
+  const file = join(manifestDir(stateDir, definitionName), `${code.fingerprint}.json`);
+  if (remembered.has(file)) return;
+  remembered.add(file);
+  if (!existsSync(file)) await writeAtomic(file, JSON.stringify(code.parts));
 }
 
 /**
@@ -381,13 +387,13 @@ export async function rememberCode(stateDir: string, step: string, code: StepCod
  */
 export async function rememberedCode(
   stateDir: string,
-  step: string,
+  definitionName: string,
   keyOf: (fingerprint: string) => string,
   cacheKey: string,
 ): Promise<CodeParts | undefined> {
   let names: string[];
   try {
-    names = await readdir(manifestDir(stateDir, step));
+    names = await readdir(manifestDir(stateDir, definitionName));
   } catch {
     return undefined;
   }
@@ -395,7 +401,9 @@ export async function rememberedCode(
     const fingerprint = name.replace(/\.json$/, '');
     if (!/^[0-9a-f]{64}$/.test(fingerprint) || keyOf(fingerprint) !== cacheKey) continue;
     try {
-      return JSON.parse(await readFile(join(manifestDir(stateDir, step), name), 'utf8')) as CodeParts;
+      return JSON.parse(
+        await readFile(join(manifestDir(stateDir, definitionName), name), 'utf8'),
+      ) as CodeParts;
     } catch {
       return undefined;
     }

@@ -212,7 +212,8 @@ async function processNode(
   // What this code consisted of, so that a later run can name the file that changed. Only for
   // the reason's wording: a state folder that refuses the write must not fail a finished step.
   if (outcome.status === 'succeeded') {
-    await rememberCode(prepared.stateDir, node.name, prepared.code.get(node.name)!).catch(() => {});
+    const { definition } = node.step;
+    await rememberCode(prepared.stateDir, definition.name, prepared.code.get(node.name)!).catch(() => {});
   }
   return outcome;
 }
