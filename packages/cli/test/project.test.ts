@@ -149,6 +149,27 @@ describe('a project made with cairn new --link', () => {
     expect(byStep.evaluate).toMatchObject({ action: 'run', reason: 'config-changed' });
   });
 
+  it('plan names the project file whose edit re-runs a step: src/predict.ts is imported by evaluate alone', async () => {
+    const file = join(dir, 'src', 'predict.ts');
+    const original = readFileSync(file, 'utf8');
+    writeFileSync(file, `${original}\n// An edit evaluate's code fingerprint must see.\n`);
+    try {
+      const plan = JSON.parse((await cairn(['plan', '--json'], dir)).stdout);
+      const byStep = Object.fromEntries(plan.steps.map((s: any) => [s.step, s]));
+      expect(byStep.evaluate).toMatchObject({
+        action: 'run',
+        reason: 'code-changed',
+        detail: 'src/predict.ts',
+      });
+      for (const step of ['ingest', 'validate', 'prepare', 'train'])
+        expect(byStep[step].action).toBe('cached');
+    } finally {
+      writeFileSync(file, original);
+    }
+    const back = JSON.parse((await cairn(['plan', '--json'], dir)).stdout);
+    expect(back.steps.find((s: any) => s.step === 'evaluate').action).toBe('cached');
+  });
+
   it('report extracts the evaluation report of a run, opens it, and prints its summary', async () => {
     const run = runIds[0]!;
     const result = await cairn(['report', run], dir);

@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ArtifactMap, ArtifactType } from './contracts/artifact';
 import { CairnError, ErrorCodes, type ErrorIssue, formatIssues } from './errors';
@@ -103,7 +104,7 @@ export interface PipelineOptions {
  * ```
  */
 export function pipeline(name: string, build: () => void, options: PipelineOptions = {}): Pipeline {
-  const module = options.module ? toPath(options.module) : callerModule();
+  const module = options.module ? toPath(options.module) : callerModules()[0];
   const nodes: PipelineNode[] = [];
   const issues: ErrorIssue[] = [];
   const declared = new Map<string, PipelineNode>();
@@ -340,16 +341,19 @@ function toPath(module: string): string {
   return module.startsWith('file:') ? fileURLToPath(module) : module;
 }
 
-/** The first stack frame outside the core is the module that called `pipeline()`. */
-function callerModule(): string | undefined {
+/**
+ * The module files on the call stack outside the core, innermost first: the
+ * first called `pipeline()` or `step()`; a package's step factory is followed by its caller.
+ */
+export function callerModules(): string[] {
   const stack = new Error().stack?.split('\n') ?? [];
-  const self = import.meta.url ? toPath(import.meta.url) : '';
+  const core = import.meta.url ? dirname(toPath(import.meta.url)) : '';
+  const files: string[] = [];
   for (const line of stack.slice(1)) {
     const match = /\(?((?:file:\/\/)?\/[^():]+?\.[cm]?[jt]sx?)(?::\d+){0,2}\)?\s*$/.exec(line.trim());
-    if (!match?.[1]) continue;
-    const file = toPath(match[1]);
-    if (file === self) continue;
-    return file;
+    const file = match?.[1] ? toPath(match[1]) : undefined;
+    const inCore = file && dirname(file) === core && !/\.test\.[cm]?[jt]sx?$/.test(file);
+    if (file && !inCore && !files.includes(file)) files.push(file);
   }
-  return undefined;
+  return files;
 }

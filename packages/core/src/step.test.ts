@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { json } from './artifacts/builtin';
 import { ErrorCodes } from './errors';
-import { SERVICE_SLOTS, type ServiceUse, servicesUsed, step } from './step';
+import { type AnyStep, SERVICE_SLOTS, type ServiceUse, servicesUsed, step } from './step';
 
 const outputs = { out: json<number>() };
 
@@ -31,5 +31,12 @@ describe('uses: the services a step borrows from the run', () => {
 
   it('maps every service to a stack slot', () => {
     expect(SERVICE_SLOTS).toEqual({ registry: 'metadata', deployer: 'deployer', abtest: 'abtest' });
+  });
+});
+
+describe('where a step was defined', () => {
+  it('records the module that called step(), for the code fingerprint', () => {
+    const defined = step({ name: 'here', outputs, run: () => ({ out: 1 }) });
+    expect((defined as unknown as AnyStep).modules?.[0]).toMatch(/step\.test\.ts$/);
   });
 });

@@ -5,7 +5,7 @@ import type { Deployer } from './contracts/deployer';
 import type { StepLogLine } from './contracts/executor';
 import type { ArtifactRef, ModelRegistry } from './contracts/metadata';
 import { CairnError, ErrorCodes } from './errors';
-import { currentBuilder, type Handle, type HandlesOf } from './pipeline';
+import { callerModules, currentBuilder, type Handle, type HandlesOf } from './pipeline';
 import type { StackSlot } from './stack';
 
 /** Logger handed to a step: lines become `step.log` events and go to the run's log. */
@@ -64,7 +64,7 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
   outputs: Outputs;
   /**
    * Bump to invalidate cached results when something the code fingerprint
-   * cannot see changed (a helper module, a model server).
+   * cannot see changed (data a module reads at run time, a model server).
    */
   version?: string | number;
   /** Extra attempts after a failure. @default 0 */
@@ -75,7 +75,7 @@ interface StepCommon<Config, Inputs extends ArtifactMap, Outputs extends Artifac
   cache?: boolean;
   /**
    * Files (relative to the project) whose contents belong to the step's code
-   * fingerprint — helpers the step imports, a Python script a command runs.
+   * fingerprint beyond what its module imports — a Python script's helpers.
    */
   sources?: string[];
   /**
@@ -161,6 +161,8 @@ export type Step<
 export type AnyStep = ((...args: any[]) => Record<string, Handle<any, string>>) & {
   readonly kind: 'step';
   readonly definition: AnyStepDefinition;
+  /** Where it was defined (absolute paths, innermost first): the code fingerprint starts there. */
+  readonly modules?: readonly string[];
 };
 
 export function isStep(value: unknown): value is AnyStep {
@@ -265,6 +267,7 @@ function makeStep(definition: AnyStepDefinition): AnyStep {
   Object.defineProperties(call, {
     kind: { value: 'step', enumerable: true },
     definition: { value: definition, enumerable: true },
+    modules: { value: callerModules() },
     [STEP]: { value: true },
   });
   return call as unknown as AnyStep;

@@ -1,20 +1,16 @@
 /**
- * The cache decision: a step's code fingerprint, its cache key, and whether
+ * The cache decision: a step's cache key (its code fingerprint is in ./code), and whether
  * a completed execution with the same key can be reused because its outputs
  * still verify in storage. Also why a step runs again (`missReason`).
  */
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
-  type AnyStepDefinition,
   type ArtifactMap,
   type ArtifactRef,
   type CacheEntry,
-  CairnError,
   canonicalJson,
-  ErrorCodes,
   type ExecutionRecord,
-  isCommandStep,
   type MetadataStore,
   type PipelineNode,
   type PlanReason,
@@ -22,36 +18,9 @@ import {
   sha256,
 } from '@cairn/core';
 import { materializeArtifact } from '../artifacts/io';
+import { codeChange, rememberedCode } from './code';
 import type { PreparedRun } from './prepare';
 import type { RunServices } from './services';
-
-/**
- * The step's code as the cache sees it: the source of `run` (or the command),
- * the explicit `version`, the declared outputs, and the bytes of every file
- * listed in `sources`. A change to any of them is a change of code.
- */
-export async function codeFingerprint(definition: AnyStepDefinition, projectDir: string): Promise<string> {
-  const parts: string[] = [
-    isCommandStep(definition) ? `command:${definition.command}` : `run:${definition.run.toString()}`,
-    `version:${definition.version ?? ''}`,
-    `outputs:${Object.entries(definition.outputs)
-      .map(([name, type]) => `${name}=${type.name}`)
-      .join(',')}`,
-  ];
-  for (const source of definition.sources ?? []) {
-    const path = resolve(projectDir, source);
-    try {
-      parts.push(`source:${source}:${sha256(await readFile(path))}`);
-    } catch (cause) {
-      throw new CairnError(
-        ErrorCodes.STEP_INVALID,
-        `Step "${definition.name}" lists source "${source}", which cannot be read (${path})`,
-        { cause },
-      );
-    }
-  }
-  return sha256(parts.join('\n'));
-}
 
 /** The cache key: step, code, config and input digests, canonically encoded. */
 export function cacheKey(
@@ -59,16 +28,23 @@ export function cacheKey(
   prepared: PreparedRun,
   inputs: Record<string, ArtifactRef>,
 ): string {
+  return keyOf(
+    node.name,
+    prepared.code.get(node.name)!.fingerprint,
+    prepared.configs.get(node.name)!.digest,
+    inputs,
+  );
+}
+
+function keyOf(
+  step: string,
+  code: string,
+  config: string | undefined,
+  inputs: Record<string, ArtifactRef>,
+): string {
   const inputDigests: Record<string, string> = {};
   for (const [name, ref] of Object.entries(inputs)) inputDigests[name] = ref.digest;
-  return sha256(
-    canonicalJson({
-      step: node.name,
-      code: prepared.code.get(node.name),
-      config: prepared.configs.get(node.name)!.digest,
-      inputs: inputDigests,
-    }),
-  );
+  return sha256(canonicalJson({ step, code, config, inputs: inputDigests }));
 }
 
 /**
@@ -92,14 +68,27 @@ export async function previousExecutions(
   return found;
 }
 
-/** Why a step whose key has no cache entry must run. */
-function missReason(
+/**
+ * Why a step whose key has no cache entry must run. A code change names what
+ * changed: the previous execution's fingerprint is the remembered one that
+ * gives back its cache key (with its recorded config and inputs).
+ */
+async function missReason(
   node: PipelineNode,
   prepared: PreparedRun,
   inputs: Record<string, ArtifactRef>,
   previous: ExecutionRecord | undefined,
-): 'new' | 'config-changed' | 'input-changed' | 'code-changed' {
-  return changeSince(previous, { configDigest: prepared.configs.get(node.name)!.digest, inputs });
+): Promise<{ reason: 'new' | 'config-changed' | 'input-changed' | 'code-changed'; detail?: string }> {
+  const reason = changeSince(previous, { configDigest: prepared.configs.get(node.name)!.digest, inputs });
+  if (reason !== 'code-changed' || !previous) return { reason };
+  const before = await rememberedCode(
+    prepared.stateDir,
+    node.step.definition.name,
+    (fingerprint) => keyOf(node.name, fingerprint, previous.configDigest, previous.inputs),
+    previous.cacheKey,
+  );
+  const detail = before ? codeChange(before, prepared.code.get(node.name)!.parts) : undefined;
+  return detail ? { reason, detail } : { reason };
 }
 
 /**
@@ -209,7 +198,7 @@ export async function decideCache(
   if (prepared.force.has(node.name)) return { reason: 'forced' };
   if (node.step.definition.cache === false || context.noCache) return { reason: 'no-cache' };
   const entry = await context.metadata.lookupCache(key);
-  if (!entry) return { reason: missReason(node, prepared, inputs, context.previous.get(node.name)) };
+  if (!entry) return missReason(node, prepared, inputs, context.previous.get(node.name));
   if (!outputsMatch(node, entry.outputs)) return { reason: 'missing-artifact', broken: entry };
   const broken = await brokenOutput(context.storage, entry.outputs);
   if (broken) return { ...broken, broken: entry };

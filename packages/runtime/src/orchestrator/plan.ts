@@ -7,7 +7,8 @@ import type { Plan, PlannedStep, PlanOptions } from './types';
 
 /**
  * What a run would do, and why, without running anything or writing
- * anything: configs are resolved and validated exactly as `runPipeline`
+ * anything but the module-graph cache of the code fingerprint
+ * (`.cairn/code/files.json`): configs are resolved and validated exactly as `runPipeline`
  * would (so a bad config fails here too), cache entries are looked up and
  * their outputs verified in storage.
  *

@@ -1,19 +1,12 @@
 /**
  * What `runPipeline` and `planPipeline` do before any step runs: check the
  * graph's services and `--force`, resolve and validate every step's config,
- * and fingerprint every step's code.
+ * and fingerprint every step's code (one module graph for the whole run).
  */
 import { resolve } from 'node:path';
-import {
-  type AnyStepDefinition,
-  CairnError,
-  canonicalJson,
-  ErrorCodes,
-  type Pipeline,
-  sha256,
-} from '@cairn/core';
+import { CairnError, canonicalJson, ErrorCodes, type Pipeline, sha256 } from '@cairn/core';
 import { resolveStepConfigs } from '../config/index';
-import { codeFingerprint } from './cache';
+import { fingerprintSteps, type StepCode } from './code';
 import { checkServices } from './services';
 import type { PlanOptions } from './types';
 
@@ -32,8 +25,10 @@ export interface PreparedRun {
       secrets: ReadonlyMap<string, string>;
     }
   >;
-  /** Per node: hash of the step's code, version and sources. */
-  code: Map<string, string>;
+  /** Cairn's local state folder: where what each fingerprint consisted of is kept. */
+  stateDir: string;
+  /** Per node: the step's code fingerprint (its module and what it imports, version, sources) and its parts. */
+  code: Map<string, StepCode>;
   force: Set<string>;
 }
 
@@ -78,18 +73,13 @@ export async function prepareRun(pipeline: Pipeline, options: PlanOptions): Prom
       secrets: entry?.secrets ?? new Map(),
     });
   }
-  const code = new Map<string, string>();
-  const byDefinition = new Map<AnyStepDefinition, Promise<string>>();
-  await Promise.all(
-    pipeline.nodes.map(async (node) => {
-      const definition = node.step.definition as AnyStepDefinition;
-      let hash = byDefinition.get(definition);
-      if (!hash) {
-        hash = codeFingerprint(definition, projectDir);
-        byDefinition.set(definition, hash);
-      }
-      code.set(node.name, await hash);
-    }),
+  const stateDir = resolve(projectDir, options.stateDir ?? '.cairn');
+  const byStep = await fingerprintSteps(
+    pipeline.nodes.map((node) => ({ step: node.step, pipelineModule: pipeline.module })),
+    projectDir,
+    stateDir,
   );
-  return { env, projectDir, configs, code, force };
+  const code = new Map<string, StepCode>();
+  for (const node of pipeline.nodes) code.set(node.name, byStep.get(node.step)!);
+  return { env, projectDir, stateDir, configs, code, force };
 }

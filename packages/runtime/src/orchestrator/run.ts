@@ -14,6 +14,7 @@ import {
 import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
 import { cacheKey, decideCache, previousExecutions } from './cache';
+import { rememberCode } from './code';
 import { executeStep, type StepExecution } from './execute';
 import { newId } from './ids';
 import { holdLease, leaseTimings, markAbandonedRuns, newLease } from './lease';
@@ -223,7 +224,7 @@ async function processNode(
   }
   // A cached result whose bytes are gone or corrupt is never used: forget it and rebuild.
   if (decision.broken) await run.metadata.invalidateCache(key);
-  return executeStep(context, node, {
+  const outcome = await executeStep(context, node, {
     key,
     cacheable,
     inputs,
@@ -231,6 +232,13 @@ async function processNode(
     ...(decision.detail ? { detail: decision.detail } : {}),
     started,
   });
+  // What this code consisted of, so that a later run can name the file that changed. Only for
+  // the reason's wording: a state folder that refuses the write must not fail a finished step.
+  if (outcome.status === 'succeeded') {
+    const { definition } = node.step;
+    await rememberCode(prepared.stateDir, definition.name, prepared.code.get(node.name)!).catch(() => {});
+  }
+  return outcome;
 }
 
 /** Close the run record with its status, counts and first error; the result per step. */
