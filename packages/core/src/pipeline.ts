@@ -184,68 +184,6 @@ export function pipeline(name: string, build: () => void, options: PipelineOptio
   return createPipeline(name, nodes, { ...options, ...(module ? { module } : {}) }, issues);
 }
 
-/**
- * A pipeline from plain data (a file, a generated spec): inputs are wired by
- * `"node.output"` strings, so everything the compiler would have checked is
- * checked here, at run time, before anything runs.
- */
-export function pipelineFromSpec(
-  name: string,
-  spec: { nodes: Array<{ name?: string; step: AnyStep; inputs?: Record<string, string> }> },
-  options: PipelineOptions = {},
-): Pipeline {
-  const issues: ErrorIssue[] = [];
-  const byName = new Map(spec.nodes.map((n) => [n.name ?? n.step.definition.name, n]));
-  const nodes: PipelineNode[] = spec.nodes.map((n) => {
-    const nodeName = n.name ?? n.step.definition.name;
-    const expected = (n.step.definition.inputs ?? {}) as ArtifactMap;
-    const wires: Record<string, Wire> = {};
-    for (const [inputName, type] of Object.entries(expected)) {
-      const ref = n.inputs?.[inputName];
-      if (!ref) {
-        issues.push({
-          source: nodeName,
-          path: ['inputs', inputName],
-          message: `missing input (expects ${type.name})`,
-        });
-        continue;
-      }
-      const [producer, output] = ref.split('.');
-      const producerNode = producer ? byName.get(producer) : undefined;
-      const producedType =
-        producerNode && output ? (producerNode.step.definition.outputs as ArtifactMap)[output] : undefined;
-      if (!producerNode || !output || !producedType) {
-        issues.push({
-          source: nodeName,
-          path: ['inputs', inputName],
-          message: `"${ref}" is not an output of any step in this pipeline`,
-        });
-        continue;
-      }
-      if (producedType.name !== type.name) {
-        issues.push({
-          source: nodeName,
-          path: ['inputs', inputName],
-          message: `type mismatch: "${ref}" is ${producedType.name}, the input expects ${type.name}`,
-        });
-      }
-      wires[inputName] = { node: producer!, output, type: producedType.name };
-    }
-    for (const extra of Object.keys(n.inputs ?? {})) {
-      if (!(extra in expected))
-        issues.push({ source: nodeName, path: ['inputs', extra], message: 'unknown input' });
-    }
-    return { name: nodeName, step: n.step, inputs: wires };
-  });
-  const seen = new Set<string>();
-  for (const node of nodes) {
-    if (seen.has(node.name))
-      issues.push({ source: node.name, message: `duplicate step name "${node.name}"` });
-    seen.add(node.name);
-  }
-  return createPipeline(name, nodes, options, issues);
-}
-
 function createPipeline(
   name: string,
   nodes: PipelineNode[],
