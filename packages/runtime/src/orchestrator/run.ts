@@ -18,7 +18,14 @@ import { cacheKey, decideCache, previousExecutions } from './cache';
 import { executeStep, type StepExecution } from './execute';
 import { prepareRun } from './prepare';
 import { markAbandonedRuns, runProvenance } from './provenance';
-import { now, type RunRecorder, recordCached, recordSkipped, storeConfigBundle } from './records';
+import {
+  now,
+  RecordQueue,
+  type RunRecorder,
+  recordCached,
+  recordSkipped,
+  storeConfigBundle,
+} from './records';
 import { schedule } from './schedule';
 import { secretScrubber } from './secrets';
 import { runServices } from './services';
@@ -51,8 +58,6 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   if (options.signal?.aborted)
     throw new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled before it started');
   const scrub = secretScrubber(prepared);
-  // Events carry step errors and log lines: no resolved secret leaves through them.
-  const emit = (event: CairnEvent) => onEvent(scrub.deep(event));
   await metadata.init?.();
   const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
   // Workdirs of runs that were killed (their resolved config.json included) go before this run adds its own.
@@ -73,16 +78,19 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     ...(options.tags ? { tags: options.tags } : {}),
   };
   await metadata.createRun(record);
+  const records = new RecordQueue(metadata, onEvent);
   const run: RunRecorder = {
     runId: record.id,
     metadata,
-    emit,
+    // Events carry step errors and log lines: no resolved secret leaves through them.
+    emit: (event: CairnEvent, after?: Promise<void>) => records.emit(scrub.deep(event), after),
+    records,
     bundle,
     configDigests,
     counts: { executed: 0, cached: 0, failed: 0, skipped: 0 },
     scrub,
   };
-  emit({
+  run.emit({
     type: 'run.started',
     runId: run.runId,
     at: record.startedAt,
@@ -130,7 +138,10 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     options.signal?.removeEventListener('abort', onAbort);
     await executor.close().catch(() => {});
     await services.close();
+    // Whatever the scheduler did, the records already made reach the store (failures rethrow below).
+    await records.settle().catch(() => {});
   }
+  await records.settle();
   return finishRun(run, pipeline, prepared.env, outcomes, controller.signal.aborted, started);
 }
 
