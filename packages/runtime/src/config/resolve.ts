@@ -296,7 +296,10 @@ async function createContext(
   const folders = new Map<string, string>();
   const confRel = (folder: string) => {
     let path = folders.get(folder);
-    if (path === undefined) folders.set(folder, (path = rel(join(confDir, folder))));
+    if (path === undefined) {
+      path = rel(join(confDir, folder));
+      folders.set(folder, path);
+    }
     return path;
   };
   return {
