@@ -62,6 +62,8 @@ export class RecordQueue {
   constructor(
     private readonly metadata: MetadataStore,
     private readonly deliver: (event: CairnEvent) => void,
+    /** Makes produced outputs durable before the records naming them are handed over (deferred fsync). */
+    private readonly beforeCommit?: (digests: string[]) => Promise<void>,
   ) {}
 
   /** Queue a record; the promise settles when the store has committed it (or refused it). */
@@ -92,6 +94,25 @@ export class RecordQueue {
     this.timer = undefined;
     const batch = this.queued;
     this.queued = [];
+    if (batch.length === 0) return;
+    const produced = batch.flatMap((item) => item.artifacts.filter((a) => a.producer).map((a) => a.digest));
+    if (!this.beforeCommit || produced.length === 0) {
+      this.handOver(batch);
+      return;
+    }
+    const synced = this.beforeCommit(produced).then(
+      () => this.handOver(batch),
+      (error) => {
+        // Outputs that may not survive a power cut are not recorded: the run fails instead.
+        this.failure ??= { error };
+        for (const item of batch) item.reject(error);
+      },
+    );
+    this.inFlight.add(synced);
+    void synced.finally(() => this.inFlight.delete(synced));
+  }
+
+  private handOver(batch: RecordQueue['queued']): void {
     for (const item of batch) {
       let call: Promise<void>;
       try {

@@ -11,9 +11,11 @@ import {
   type PipelineNode,
   type RunCounts,
   type RunRecord,
+  type StorageDriver,
 } from '@cairn/core';
 import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
+import { deferredSyncOf } from '../storage/local';
 import { cacheKey, decideCache, previousExecutions } from './cache';
 import { executeStep, type StepExecution } from './execute';
 import { prepareRun } from './prepare';
@@ -78,7 +80,10 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     ...(options.tags ? { tags: options.tags } : {}),
   };
   await metadata.createRun(record);
-  const records = new RecordQueue(metadata, onEvent);
+  // Steps run here write outputs without an fsync each; a batch's outputs are synced together
+  // before its records are committed (see deferredSyncOf).
+  const deferred = deferredSyncOf(storage);
+  const records = new RecordQueue(metadata, onEvent, deferred?.sync);
   const run: RunRecorder = {
     runId: record.id,
     metadata,
@@ -99,7 +104,8 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     steps: pipeline.nodes.map((n) => n.name),
   });
 
-  const executor = await startExecutor(run, options, started);
+  const stepStorage = deferred?.storage ?? storage;
+  const executor = await startExecutor(run, options, stepStorage, started);
   const controller = new AbortController();
   const onAbort = () => controller.abort(new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -109,7 +115,8 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     const context: StepExecution = {
       run,
       prepared,
-      storage,
+      storage: stepStorage,
+      ...(deferred ? { syncOutputs: () => deferred.sync() } : {}),
       executor,
       services,
       signal: controller.signal,
@@ -146,10 +153,15 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
 }
 
 /** Create the executor; one that cannot start (a queue server down) ends the run `failed`, not `running`. */
-async function startExecutor(run: RunRecorder, options: RunOptions, started: number): Promise<Executor> {
+async function startExecutor(
+  run: RunRecorder,
+  options: RunOptions,
+  storage: StorageDriver,
+  started: number,
+): Promise<Executor> {
   try {
     return await (options.executor ?? inProcess()).create({
-      storage: options.storage,
+      storage,
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     });
   } catch (error) {
