@@ -347,7 +347,7 @@ interface PendingRecord {
 }
 
 function writers(db: Db, sql: Statements) {
-  const record = db.transaction((execution: ExecutionRecord, artifacts: ArtifactRecord[]) => {
+  const write = (execution: ExecutionRecord, artifacts: ArtifactRecord[]) => {
     sql.insertExecution.run({
       id: execution.id,
       run_id: execution.runId,
@@ -391,12 +391,16 @@ function writers(db: Db, sql: Statements) {
         new Date().toISOString(),
       );
     }
-  });
+  };
   return {
-    record,
-    /** Several executions in one transaction (each nested call is a savepoint). */
+    record: db.transaction(write),
+    /**
+     * Several executions in one transaction. The writes run directly, not as nested
+     * transactions: each of those is a savepoint with a statement journal. A failure
+     * rolls back the whole batch, and the caller retries its records one by one.
+     */
     recordMany: db.transaction((batch: readonly PendingRecord[]) => {
-      for (const item of batch) record(item.execution, item.artifacts);
+      for (const item of batch) write(item.execution, item.artifacts);
     }),
     register: db.transaction((input: RegisterModelInput): ModelVersion => {
       const existing = sql.findModelByDigest.get(input.model, input.digest) as ModelRow | undefined;
@@ -501,6 +505,9 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
         // frames, so the default (1,000 pages) checkpointed every ~45 steps;
         // 10,000 pages (~40 MB of WAL) does it ten times less often.
         db.pragma('wal_autocheckpoint = 10000');
+        // A transaction's statement journals and savepoints go to temp files otherwise
+        // (~10 pages written to /var/tmp per recorded execution).
+        db.pragma('temp_store = MEMORY');
       }
       if (appliedVersion(db) < latestVersion) {
         if (options.readonly) {
@@ -535,11 +542,14 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
     return opening;
   }
 
-  /** Run `fn` on the open connection, turning driver errors into CairnErrors. */
-  async function use<T>(doing: string, fn: (conn: Connection) => T): Promise<T> {
+  /**
+   * Run `fn` on the open connection, turning driver errors into CairnErrors.
+   * `flush: false` is for a read that no queued record can change (see lookupCache).
+   */
+  async function use<T>(doing: string, fn: (conn: Connection) => T, flush = true): Promise<T> {
     const conn = current ?? (await connection());
     // Whatever runs after a recordExecution call sees it, awaited or not.
-    flushPending(conn);
+    if (flush) flushPending(conn);
     try {
       return fn(conn);
     } catch (error) {
@@ -557,12 +567,15 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
    * fails only its own caller.
    */
   let pending: PendingRecord[] = [];
+  /** Cache keys the queued records will write (succeeded, cacheable): only their lookups must flush first. */
+  let pendingKeys = new Set<string>();
   let flushScheduled = false;
 
   function flushPending(conn: Connection): void {
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
+    pendingKeys = new Set();
     try {
       conn.tx.recordMany.immediate(batch);
       for (const item of batch) item.resolve();
@@ -723,6 +736,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
       const conn = current ?? (await connection());
       return new Promise<void>((resolve, reject) => {
         pending.push({ execution, artifacts, resolve, reject });
+        if (execution.status === 'succeeded' && execution.cacheable) pendingKeys.add(execution.cacheKey);
         if (flushScheduled) return;
         flushScheduled = true;
         setImmediate(() => {
@@ -746,20 +760,28 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
     },
 
     async lookupCache(cacheKey) {
-      return use('lookupCache', ({ sql }) => {
-        const row = sql.lookupCache.get(cacheKey) as
-          | { cache_key: string; execution_id: string; run_id: string; outputs: string; created_at: string }
-          | undefined;
-        if (!row) return undefined;
-        const entry: CacheEntry = {
-          cacheKey: row.cache_key,
-          executionId: row.execution_id,
-          runId: row.run_id,
-          outputs: JSON.parse(row.outputs) as Record<string, ArtifactRef>,
-          createdAt: row.created_at,
-        };
-        return entry;
-      });
+      // A cache row changes only through a succeeded record or invalidateCache (which flushes):
+      // a lookup of any other key reads the same row with or without the queue, so it does not
+      // commit the queue early and a run's cached steps stay in one transaction.
+      const flush = pendingKeys.has(cacheKey);
+      return use(
+        'lookupCache',
+        ({ sql }) => {
+          const row = sql.lookupCache.get(cacheKey) as
+            | { cache_key: string; execution_id: string; run_id: string; outputs: string; created_at: string }
+            | undefined;
+          if (!row) return undefined;
+          const entry: CacheEntry = {
+            cacheKey: row.cache_key,
+            executionId: row.execution_id,
+            runId: row.run_id,
+            outputs: JSON.parse(row.outputs) as Record<string, ArtifactRef>,
+            createdAt: row.created_at,
+          };
+          return entry;
+        },
+        flush,
+      );
     },
 
     async invalidateCache(cacheKey) {

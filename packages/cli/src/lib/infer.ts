@@ -6,10 +6,11 @@
  * metric and its direction. Nothing here writes a file; the scaffolder
  * writes what this returns, all at once.
  */
+
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { basename, extname, resolve } from 'node:path';
-import { Document, isMap, isSeq, visit } from 'yaml';
 import { usageError } from './errors';
 
 export type Task = 'classification' | 'regression';
@@ -251,6 +252,9 @@ function round(value: number, direction: 'down' | 'up'): number {
 
 /** YAML with a leading comment; lists and per-column rules on one line each, as a person would write them. */
 function yaml(comment: string, value: unknown): string {
+  // Required here, not imported: the CLI is one bundle, and every command (`cairn run` too) would
+  // otherwise load the YAML library at start for `cairn new --data` alone.
+  const { Document, isMap, isSeq, visit } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const doc = new Document(value);
   visit(doc, (_key, node, path) => {
     if (isSeq(node) || (isMap(node) && path.length >= 5)) node.flow = true;

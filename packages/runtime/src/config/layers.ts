@@ -1,15 +1,6 @@
-import {
-  type Document,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  parseDocument,
-  visit,
-} from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
 import { type ConfigObject, dotted, findNonFinite, isPlainObject, listPaths } from './merge';
+import { yaml } from './yaml';
 
 /** Where a layer came from, as reported in `sources` and in error messages. */
 export type LayerSource = string;
@@ -44,6 +35,7 @@ export function parseLayerFile(
 ): { layer: Layer } | { problems: LayerProblem[] } {
   const flat = parseFlatLayer(text, source);
   if (flat) return { layer: flat };
+  const { LineCounter, parseDocument, isMap, isScalar, isSeq } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -107,6 +99,7 @@ const MAX_ALIAS_COUNT = 100;
 function aliasProblem(doc: Document, counter: LineCounter, cause: unknown): LayerProblem {
   let line: number | undefined;
   let unknownAnchor: string | undefined;
+  const { visit } = yaml();
   visit(doc, {
     Alias(_, alias) {
       if (alias.resolve(doc) !== undefined) return undefined;
@@ -178,6 +171,7 @@ function collectLines(
     const range = (target as Node | null)?.range;
     return range ? counter.linePos(range[0]).line : undefined;
   };
+  const { isMap, isPair, isScalar, isSeq } = yaml();
   if (isMap(node)) {
     for (const pair of node.items) {
       if (!isPair(pair)) continue;

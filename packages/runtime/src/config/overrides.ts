@@ -1,6 +1,6 @@
 import { CairnError, ErrorCodes, type ErrorIssue, formatIssues } from '@cairn/core';
-import { parseDocument } from 'yaml';
 import { type ConfigObject, deepMerge, findNonFinite, setOwn } from './merge';
+import { yaml } from './yaml';
 
 /** Step names as `step()` accepts them. */
 const STEP_NAME = /^[a-z][a-z0-9_-]{0,63}$/i;
@@ -119,7 +119,7 @@ export function parseOverrides(flags: string[]): ConfigOverrides {
 
 function parseValue(raw: string): { value: unknown } | { error: string } | { alias: string } {
   if (raw.trim() === '') return { value: '' };
-  const doc = parseDocument(raw);
+  const doc = yaml().parseDocument(raw);
   const first = doc.errors[0];
   if (first) return { error: first.message.split('\n')[0] ?? 'syntax error' };
   let value: unknown;

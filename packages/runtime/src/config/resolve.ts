@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { CairnError, type ErrorCode, ErrorCodes, type ErrorIssue, formatIssues } from '@cairn/core';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
@@ -79,6 +80,8 @@ interface Problem {
 
 interface Context {
   confDir: string;
+  /** A folder of confDir relative to the project, POSIX-style, computed once per folder. */
+  confRel: (folder: string) => string;
   projectDir: string;
   env: string;
   /** Step name → file names in `base/` and `<env>/` (several when .yaml and .json both exist). */
@@ -290,8 +293,18 @@ async function createContext(
     listConfigFiles(join(confDir, 'base'), rel, problems),
     env === 'base' ? new Map<string, string[]>() : listConfigFiles(join(confDir, env), rel, problems),
   ]);
+  const folders = new Map<string, string>();
+  const confRel = (folder: string) => {
+    let path = folders.get(folder);
+    if (path === undefined) {
+      path = rel(join(confDir, folder));
+      folders.set(folder, path);
+    }
+    return path;
+  };
   return {
     confDir,
+    confRel,
     projectDir,
     env,
     baseFiles,
@@ -353,10 +366,14 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
       return;
     }
     const file = join(context.confDir, folder, names[0]!);
-    const source = rel(file);
+    // Relative to the project without path.relative per file (it resolves both paths each call).
+    const folderRel = context.confRel(folder);
+    const source = folderRel ? `${folderRel}/${names[0]!}` : names[0]!;
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      // Synchronous: a config file is small, and 1,000 of them cost 0.3–0.6 s as thread-pool round
+      // trips (open, fstat, read, close each) against tens of milliseconds read in place.
+      text = readFileSync(file, 'utf8');
     } catch (cause) {
       problems.push({
         kind: 'unreadable',

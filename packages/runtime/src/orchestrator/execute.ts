@@ -29,6 +29,8 @@ export interface StepExecution {
   run: RunRecorder;
   prepared: PreparedRun;
   storage: StorageDriver;
+  /** Makes every output written without its own fsync durable (see deferredSyncOf). */
+  syncOutputs?: () => Promise<void>;
   executor: Executor;
   services: RunServices;
   signal: AbortSignal;
@@ -171,6 +173,9 @@ async function dispatch(
   const onLog = (line: StepLogLine) =>
     run.emit({ type: 'step.log', runId: run.runId, at: now(), step: node.name, ...line });
   const definition = node.step.definition;
+  // A step that registers, deploys or experiments may make a durable record name its inputs:
+  // every output written so far without its own fsync is synced first.
+  if (usesServices(definition)) await context.syncOutputs?.();
   const result = usesServices(definition)
     ? await runStepTask(task, {
         storage: context.storage,

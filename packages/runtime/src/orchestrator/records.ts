@@ -3,6 +3,10 @@
  * config bundle, and one execution record per step — skipped, cached,
  * succeeded or failed — always with the event emitted after the record is
  * committed, so a reader of events never sees a step the store does not.
+ *
+ * Records are written behind (see RecordQueue): a step does not wait for its
+ * record's commit before its dependents start, and the run waits for every
+ * record before it is closed.
  */
 import {
   type ArtifactRecord,
@@ -20,11 +24,157 @@ import { newId } from './ids';
 import type { PreparedRun } from './prepare';
 import type { SecretScrubber } from './secrets';
 
+/** Records queued before the queue hands them to the store: enough for one transaction. */
+const BATCH_RECORDS = 256;
+/** How long a queued record may wait for others: what a crash can cost (those steps re-run). */
+const BATCH_DELAY_MS = 20;
+
+/**
+ * Write-behind for execution records, and the run's events in order.
+ *
+ * Awaiting each record's commit before a step's dependents start made a
+ * 1,000-step cached rerun commit 1,000 transactions one after the other.
+ * Here a record is queued and the step goes on; queued records go to the
+ * store together (one transaction in SQLite) after at most
+ * {@link BATCH_DELAY_MS} or {@link BATCH_RECORDS} records, and `settle()`
+ * hands over the rest and waits for all of them before the run is closed.
+ *
+ * What stays true: a record is only handed over after its outputs are in
+ * storage (the step wrote and checked them first), so a crash can lose
+ * records, whose steps then run again, but never leave a record naming
+ * missing outputs. Events keep their order, and an event that announces a
+ * record is delivered only once that record is committed, holding back the
+ * events after it: a reader of events never sees a step the store does not.
+ */
+export class RecordQueue {
+  private queued: Array<{
+    execution: ExecutionRecord;
+    artifacts: ArtifactRecord[];
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }> = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private held: Array<{ event: CairnEvent; after: Promise<void> | undefined }> = [];
+  private draining: Promise<void> | undefined;
+  private failure: { error: unknown } | undefined;
+
+  constructor(
+    private readonly metadata: MetadataStore,
+    private readonly deliver: (event: CairnEvent) => void,
+    /** Makes produced outputs durable before the records naming them are handed over (deferred fsync). */
+    private readonly beforeCommit?: (digests: string[]) => Promise<void>,
+  ) {}
+
+  /** Queue a record; the promise settles when the store has committed it (or refused it). */
+  record(execution: ExecutionRecord, artifacts: ArtifactRecord[]): Promise<void> {
+    const committed = new Promise<void>((resolve, reject) => {
+      this.queued.push({ execution, artifacts, resolve, reject });
+    });
+    // Observed through settle() and the events it holds back; never an unhandled rejection.
+    committed.catch(() => {});
+    if (this.queued.length >= BATCH_RECORDS) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), BATCH_DELAY_MS);
+    return committed;
+  }
+
+  /** Emit an event in order; with `after`, once that record is committed (dropped if it is not). */
+  emit(event: CairnEvent, after?: Promise<void>): void {
+    if (!after && this.held.length === 0) {
+      this.deliverSafely(event);
+      return;
+    }
+    this.held.push({ event, after });
+    this.draining ??= this.drain();
+  }
+
+  /** Hand every queued record to the store now, in one turn (one transaction where the store batches). */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queued;
+    this.queued = [];
+    if (batch.length === 0) return;
+    const produced = batch.flatMap((item) => item.artifacts.filter((a) => a.producer).map((a) => a.digest));
+    if (!this.beforeCommit || produced.length === 0) {
+      this.handOver(batch);
+      return;
+    }
+    const synced = this.beforeCommit(produced).then(
+      () => this.handOver(batch),
+      (error) => {
+        // Outputs that may not survive a power cut are not recorded: the run fails instead.
+        this.failure ??= { error };
+        for (const item of batch) item.reject(error);
+      },
+    );
+    this.inFlight.add(synced);
+    void synced.finally(() => this.inFlight.delete(synced));
+  }
+
+  private handOver(batch: RecordQueue['queued']): void {
+    for (const item of batch) {
+      let call: Promise<void>;
+      try {
+        call = this.metadata.recordExecution(item.execution, item.artifacts);
+      } catch (error) {
+        call = Promise.reject(error);
+      }
+      const written = call.then(
+        () => item.resolve(),
+        (error) => {
+          this.failure ??= { error };
+          item.reject(error);
+        },
+      );
+      this.inFlight.add(written);
+      void written.finally(() => this.inFlight.delete(written));
+    }
+  }
+
+  /** Commit everything queued, deliver every held event; throws the first failure of a record or listener. */
+  async settle(): Promise<void> {
+    this.flush();
+    while (this.inFlight.size > 0 || this.draining) {
+      await Promise.all([...this.inFlight]);
+      await this.draining;
+    }
+    if (this.failure) throw this.failure.error;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.held.length > 0) {
+      const { event, after } = this.held[0]!;
+      let committed = true;
+      if (after)
+        committed = await after.then(
+          () => true,
+          () => false,
+        );
+      this.held.shift();
+      if (committed) this.deliverSafely(event);
+    }
+    this.draining = undefined;
+  }
+
+  private deliverSafely(event: CairnEvent): void {
+    try {
+      this.deliver(event);
+    } catch (error) {
+      // A listener that throws fails the run, as it did when events were delivered inline.
+      this.failure ??= { error };
+    }
+  }
+}
+
 /** The state every record of one run shares. */
 export interface RunRecorder {
   runId: string;
   metadata: MetadataStore;
-  emit: (event: CairnEvent) => void;
+  /** Emits an event in order, after the record it announces (when given) is committed. */
+  emit: (event: CairnEvent, after?: Promise<void>) => void;
+  /** The run's write-behind queue of execution records. */
+  records: RecordQueue;
   /** The run's config bundle, linked to every execution as an input-side artifact. */
   bundle: ArtifactRecord;
   /** Each step's config digest. */
@@ -71,7 +221,7 @@ export async function storeConfigBundle(
 /** A step that never ran because a producer failed or the run was cancelled. */
 export async function recordSkipped(run: RunRecorder, step: string, message: string): Promise<void> {
   run.counts.skipped++;
-  await run.metadata.recordExecution(
+  const committed = run.records.record(
     {
       id: newId('e'),
       runId: run.runId,
@@ -89,7 +239,7 @@ export async function recordSkipped(run: RunRecorder, step: string, message: str
     },
     [],
   );
-  run.emit({ type: 'step.skipped', runId: run.runId, at: now(), step, reason: message });
+  run.emit({ type: 'step.skipped', runId: run.runId, at: now(), step, reason: message }, committed);
 }
 
 interface StepRecordBase {
@@ -108,7 +258,7 @@ export async function recordCached(
 ): Promise<string> {
   const executionId = newId('e');
   const at = now();
-  await run.metadata.recordExecution(
+  const committed = run.records.record(
     {
       id: executionId,
       runId: run.runId,
@@ -129,15 +279,18 @@ export async function recordCached(
     [run.bundle],
   );
   run.counts.cached++;
-  run.emit({
-    type: 'step.cached',
-    runId: run.runId,
-    at,
-    step: base.step,
-    durationMs: base.durationMs,
-    cachedFrom: base.cachedFrom,
-    outputs: base.outputs,
-  });
+  run.emit(
+    {
+      type: 'step.cached',
+      runId: run.runId,
+      at,
+      step: base.step,
+      durationMs: base.durationMs,
+      cachedFrom: base.cachedFrom,
+      outputs: base.outputs,
+    },
+    committed,
+  );
   return executionId;
 }
 
@@ -181,29 +334,35 @@ export async function recordSucceeded(
     attempts: base.attempts,
     ...(base.reason ? { reason: base.reason } : {}),
   };
-  await run.metadata.recordExecution(record, artifacts);
+  const committed = run.records.record(record, artifacts);
   for (const [output, ref] of Object.entries(base.outputs)) {
-    run.emit({
-      type: 'artifact.written',
+    run.emit(
+      {
+        type: 'artifact.written',
+        runId: run.runId,
+        at: finishedAt,
+        step: base.step,
+        output,
+        digest: ref.digest,
+        artifactType: ref.type,
+        size: ref.size,
+      },
+      committed,
+    );
+  }
+  run.counts.executed++;
+  run.emit(
+    {
+      type: 'step.succeeded',
       runId: run.runId,
       at: finishedAt,
       step: base.step,
-      output,
-      digest: ref.digest,
-      artifactType: ref.type,
-      size: ref.size,
-    });
-  }
-  run.counts.executed++;
-  run.emit({
-    type: 'step.succeeded',
-    runId: run.runId,
-    at: finishedAt,
-    step: base.step,
-    durationMs: base.durationMs,
-    attempts: base.attempts,
-    outputs: base.outputs,
-  });
+      durationMs: base.durationMs,
+      attempts: base.attempts,
+      outputs: base.outputs,
+    },
+    committed,
+  );
 }
 
 /** A step that failed after its last attempt, or was cancelled while running. */
@@ -218,7 +377,7 @@ export async function recordFailed(
     error: { code?: string; message: string };
   },
 ): Promise<void> {
-  await run.metadata.recordExecution(
+  const committed = run.records.record(
     {
       id: base.executionId,
       runId: run.runId,
@@ -242,13 +401,16 @@ export async function recordFailed(
     run.counts.failed++;
     run.firstError ??= { step: base.step, ...base.error };
   }
-  run.emit({
-    type: 'step.failed',
-    runId: run.runId,
-    at: now(),
-    step: base.step,
-    durationMs: base.durationMs,
-    attempts: base.attempts,
-    error: base.error,
-  });
+  run.emit(
+    {
+      type: 'step.failed',
+      runId: run.runId,
+      at: now(),
+      step: base.step,
+      durationMs: base.durationMs,
+      attempts: base.attempts,
+      error: base.error,
+    },
+    committed,
+  );
 }

@@ -10,9 +10,11 @@ import {
   type PipelineNode,
   type RunCounts,
   type RunRecord,
+  type StorageDriver,
 } from '@cairn/core';
 import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
+import { deferredSyncOf } from '../storage/local';
 import { cacheKey, decideCache, previousExecutions } from './cache';
 import { rememberCode } from './code';
 import { executeStep, type StepExecution } from './execute';
@@ -20,7 +22,14 @@ import { newId } from './ids';
 import { holdLease, leaseTimings, markAbandonedRuns, newLease } from './lease';
 import { type PreparedRun, prepareRun } from './prepare';
 import { runProvenance } from './provenance';
-import { now, type RunRecorder, recordCached, recordSkipped, storeConfigBundle } from './records';
+import {
+  now,
+  RecordQueue,
+  type RunRecorder,
+  recordCached,
+  recordSkipped,
+  storeConfigBundle,
+} from './records';
 import { schedule } from './schedule';
 import { secretScrubber } from './secrets';
 import { runServices } from './services';
@@ -54,8 +63,6 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   if (options.signal?.aborted)
     throw new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled before it started');
   const scrub = secretScrubber(prepared);
-  // Events carry step errors and log lines: no resolved secret leaves through them.
-  const emit = (event: CairnEvent) => onEvent(scrub.deep(event));
   await metadata.init?.();
   const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
   // Runs whose process is gone are closed, and the workdirs of killed runs (their resolved config.json
@@ -78,10 +85,16 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     ...(options.tags ? { tags: options.tags } : {}),
   };
   await metadata.createRun(record);
+  // Steps run here write outputs without an fsync each; a batch's outputs are synced together
+  // before its records are committed (see deferredSyncOf).
+  const deferred = deferredSyncOf(storage);
+  const records = new RecordQueue(metadata, onEvent, deferred?.sync);
   const run: RunRecorder = {
     runId: record.id,
     metadata,
-    emit,
+    // Events carry step errors and log lines: no resolved secret leaves through them.
+    emit: (event: CairnEvent, after?: Promise<void>) => records.emit(scrub.deep(event), after),
+    records,
     bundle,
     configDigests,
     counts: { executed: 0, cached: 0, failed: 0, skipped: 0 },
@@ -90,7 +103,12 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   // Renewed until the run ends, however it ends: a run that throws must not look alive for a lease more.
   const lease = holdLease(metadata, record.id, timings);
   try {
-    return await driveRun(pipeline, options, run, prepared, { tmpDir, started, startedAt: record.startedAt });
+    return await driveRun(pipeline, options, run, prepared, {
+      tmpDir,
+      started,
+      startedAt: record.startedAt,
+      deferred,
+    });
   } finally {
     await lease.stop();
   }
@@ -102,11 +120,15 @@ async function driveRun(
   options: RunOptions,
   run: RunRecorder,
   prepared: PreparedRun,
-  { tmpDir, started, startedAt }: { tmpDir: string; started: number; startedAt: string },
+  {
+    tmpDir,
+    started,
+    startedAt,
+    deferred,
+  }: { tmpDir: string; started: number; startedAt: string; deferred: ReturnType<typeof deferredSyncOf> },
 ): Promise<RunResult> {
-  const { storage, metadata } = options;
-  const { emit } = run;
-  emit({
+  const { metadata } = options;
+  run.emit({
     type: 'run.started',
     runId: run.runId,
     at: startedAt,
@@ -115,7 +137,8 @@ async function driveRun(
     steps: pipeline.nodes.map((n) => n.name),
   });
 
-  const executor = await startExecutor(run, options, started);
+  const stepStorage = deferred?.storage ?? options.storage;
+  const executor = await startExecutor(run, options, stepStorage, started);
   const controller = new AbortController();
   const onAbort = () => controller.abort(new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -125,7 +148,8 @@ async function driveRun(
     const context: StepExecution = {
       run,
       prepared,
-      storage,
+      storage: stepStorage,
+      ...(deferred ? { syncOutputs: () => deferred.sync() } : {}),
       executor,
       services,
       signal: controller.signal,
@@ -154,15 +178,23 @@ async function driveRun(
     options.signal?.removeEventListener('abort', onAbort);
     await executor.close().catch(() => {});
     await services.close();
+    // Whatever the scheduler did, the records already made reach the store (failures rethrow below).
+    await run.records.settle().catch(() => {});
   }
+  await run.records.settle();
   return finishRun(run, pipeline, prepared.env, outcomes, controller.signal.aborted, started);
 }
 
 /** Create the executor; one that cannot start (a queue server down) ends the run `failed`, not `running`. */
-async function startExecutor(run: RunRecorder, options: RunOptions, started: number): Promise<Executor> {
+async function startExecutor(
+  run: RunRecorder,
+  options: RunOptions,
+  storage: StorageDriver,
+  started: number,
+): Promise<Executor> {
   try {
     return await (options.executor ?? inProcess()).create({
-      storage: options.storage,
+      storage,
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     });
   } catch (error) {

@@ -33,6 +33,39 @@ export interface LocalStoreOptions {
   dir: string;
 }
 
+/**
+ * A put option only the orchestrator sets (see {@link deferredSyncOf}): write and rename now,
+ * fsync later, before anything durable refers to the object.
+ */
+const DEFER_SYNC = Symbol('cairn.localStore.deferSync');
+
+/** How to make the objects a store wrote without fsync durable. */
+interface PendingSync {
+  sync(digests?: Iterable<string>): Promise<void>;
+}
+const pendingSyncs = new WeakMap<StorageDriver, PendingSync>();
+
+/**
+ * For the orchestrator: a view of a local store whose puts skip their two
+ * fsyncs (the file, then its folder), and `sync`, which makes given objects
+ * (or all of them) durable — many fsyncs at once, on the thread pool, off
+ * the steps' path. The orchestrator syncs a step's outputs before it
+ * commits the record that names them, so a power cut can still only lose
+ * objects nothing durable refers to (see docs/durability.md).
+ * `undefined` for any other store: their puts stay as they are.
+ */
+export function deferredSyncOf(
+  storage: StorageDriver,
+): { storage: StorageDriver; sync(digests?: Iterable<string>): Promise<void> } | undefined {
+  const pending = pendingSyncs.get(storage);
+  if (!pending) return undefined;
+  const view: StorageDriver = {
+    ...storage,
+    put: (source, options) => storage.put(source, { ...options, [DEFER_SYNC]: true } as PutOptions),
+  };
+  return { storage: view, sync: (digests) => pending.sync(digests) };
+}
+
 /** Temp files older than this belong to a writer that died; the next write removes them. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 const READ_CHUNK = 256 * 1024;
@@ -80,6 +113,26 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
     await cleaned;
   };
 
+  /** Objects written without fsync (deferred puts): digest → its folder, whose entry needs a sync too. */
+  const unsynced = new Map<string, string>();
+  const syncObjects = async (digests?: Iterable<string>) => {
+    const chosen = digests ? [...new Set(digests)].filter((d) => unsynced.has(d)) : [...unsynced.keys()];
+    if (chosen.length === 0) return;
+    const folders = new Set(chosen.map((digest) => unsynced.get(digest)!));
+    for (const digest of chosen) unsynced.delete(digest);
+    try {
+      await Promise.all(
+        chosen.map((digest) => io('sync', objectPath(digest), () => syncFile(objectPath(digest)))),
+      );
+      await Promise.all([...folders].map((folder) => syncDir(folder)));
+    } catch (error) {
+      // Not durable after all: whoever asks next tries again.
+      for (const digest of chosen) unsynced.set(digest, objectFolder(digest));
+      throw error;
+    }
+  };
+  const objectFolder = (digest: string) => join(objectsDir, digest.slice(0, 2));
+
   const existingMatches = async (digest: string): Promise<ObjectStat | undefined> => {
     const path = objectPath(digest);
     const info = statQuick(path);
@@ -95,12 +148,15 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
 
     async put(source, putOptions: PutOptions = {}) {
       const { expectedDigest, signal } = putOptions;
+      const defer = (putOptions as { [DEFER_SYNC]?: boolean })[DEFER_SYNC] === true;
       if (expectedDigest !== undefined) assertDigest(expectedDigest, 'expected digest');
       signal?.throwIfAborted();
       if (expectedDigest !== undefined) {
         const existing = await existingMatches(expectedDigest);
         if (existing) {
           await discard(source);
+          // A durable put of bytes an earlier deferred put wrote returns only once they are durable.
+          if (!defer) await syncObjects([expectedDigest]);
           return existing;
         }
       }
@@ -132,17 +188,22 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
           );
         }
         await io('write', tmp, async () => {
-          await handle.sync();
+          if (!defer) await handle.sync();
           await handle.close();
         });
         closed = true;
         const target = objectPath(digest);
+        const folder = objectFolder(digest);
         await io('store', target, async () => {
-          const folder = join(objectsDir, digest.slice(0, 2));
           await ensureDir(folder);
           // rename replaces an existing (possibly corrupt) object atomically; readers see old or new, never half.
           await retryOnMissingDir(folder, () => rename(tmp, target));
-          await syncDir(folder);
+          if (defer) unsynced.set(digest, folder);
+          else {
+            await syncDir(folder);
+            // The same bytes written earlier without fsync: this put promised durability for them.
+            if (unsynced.has(digest)) await syncObjects([digest]);
+          }
         });
         return { digest, size: counter.size };
       } catch (error) {
@@ -215,6 +276,7 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
       return info?.isFile() ? path : undefined;
     },
   };
+  pendingSyncs.set(driver, { sync: syncObjects });
   return driver;
 }
 
@@ -279,6 +341,15 @@ async function cleanStaleTemps(tmpDir: string): Promise<void> {
     const path = join(tmpDir, name);
     const info = await stat(path).catch(() => undefined);
     if (info && info.mtimeMs < cutoff) await rm(path, { force: true, recursive: true }).catch(() => {});
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 
