@@ -15,6 +15,7 @@ export { importModule } from './load';
 export { changeSince } from './orchestrator/cache';
 export * from './orchestrator/plan';
 export * from './orchestrator/run';
+export { type PipelineSlice, type SliceOptions, sliceOf } from './orchestrator/slice';
 export * from './orchestrator/types';
 export * from './project/open';
 export * from './runner';

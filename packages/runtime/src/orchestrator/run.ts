@@ -22,6 +22,7 @@ import { now, type RunRecorder, recordCached, recordSkipped, storeConfigBundle }
 import { schedule } from './schedule';
 import { secretScrubber } from './secrets';
 import { runServices } from './services';
+import { resolveUpstream, sliceOf } from './slice';
 import type { RunOptions, RunResult, StepOutcome } from './types';
 
 /**
@@ -44,6 +45,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const { storage, metadata } = options;
   const onEvent = options.onEvent ?? (() => {});
   const projectDir = resolve(options.projectDir ?? process.cwd());
+  const slice = sliceOf(pipeline, options);
   const [prepared, provenance] = await Promise.all([
     prepareRun(pipeline, options),
     runProvenance(projectDir),
@@ -55,6 +57,18 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const emit = (event: CairnEvent) => onEvent(scrub.deep(event));
   await metadata.init?.();
   const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
+  const services = runServices(options, prepared.projectDir);
+  const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
+  // A slice reads its upstream from the cache; when a result is missing the run is refused before it is recorded.
+  const upstream = slice
+    ? await resolveUpstream(slice, prepared, { storage, metadata, previous, tmpDir, services }).catch(
+        async (error) => {
+          await services.close();
+          throw error;
+        },
+      )
+    : undefined;
+  const involved = slice ? [...slice.upstream, ...slice.steps] : pipeline.nodes;
   // Workdirs of runs that were killed (their resolved config.json included) go before this run adds its own.
   await Promise.all([markAbandonedRuns(metadata), reclaimScratch(tmpDir)]);
 
@@ -70,7 +84,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     configBundle: bundle.digest,
     host: { hostname: hostname(), pid: process.pid },
     ...(provenance.git ? { git: provenance.git } : {}),
-    ...(options.tags ? { tags: options.tags } : {}),
+    ...(options.tags || slice ? { tags: { ...options.tags, ...(slice ? { slice: slice.label } : {}) } } : {}),
   };
   await metadata.createRun(record);
   const run: RunRecorder = {
@@ -88,16 +102,38 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     at: record.startedAt,
     pipeline: pipeline.name,
     env: prepared.env,
-    steps: pipeline.nodes.map((n) => n.name),
+    steps: involved.map((n) => n.name),
   });
 
-  const executor = await startExecutor(run, options, started);
+  const executor = await startExecutor(run, options, started).catch(async (error) => {
+    await services.close();
+    throw error;
+  });
   const controller = new AbortController();
   const onAbort = () => controller.abort(new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const services = runServices(options, prepared.projectDir);
   const outcomes = new Map<string, StepOutcome>();
   try {
+    for (const [name, result] of upstream ?? []) {
+      const node = pipeline.node(name)!;
+      const executionId = await recordCached(run, {
+        step: name,
+        cacheKey: result.key,
+        cacheable: node.step.definition.cache !== false,
+        inputs: result.inputs,
+        cachedFrom: result.entry.executionId,
+        outputs: result.entry.outputs,
+        durationMs: 0,
+      });
+      outcomes.set(name, {
+        status: 'cached',
+        reason: 'cached',
+        executionId,
+        durationMs: 0,
+        attempts: 0,
+        outputs: result.entry.outputs,
+      });
+    }
     const context: StepExecution = {
       run,
       prepared,
@@ -108,10 +144,9 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       pipeline: { module: pipeline.module ?? '', name: pipeline.name },
       tmpDir,
     };
-    const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
     const limit = Math.max(1, Math.min(options.concurrency ?? executor.concurrency, executor.concurrency));
     await schedule(
-      pipeline,
+      slice ? slice.steps : pipeline.nodes,
       limit,
       controller.signal,
       async (node) => {
@@ -131,7 +166,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     await executor.close().catch(() => {});
     await services.close();
   }
-  return finishRun(run, pipeline, prepared.env, outcomes, controller.signal.aborted, started);
+  return finishRun(run, pipeline.name, involved, prepared.env, outcomes, controller.signal.aborted, started);
 }
 
 /** Create the executor; one that cannot start (a queue server down) ends the run `failed`, not `running`. */
@@ -213,7 +248,8 @@ async function processNode(
 /** Close the run record with its status, counts and first error; the result per step. */
 async function finishRun(
   run: RunRecorder,
-  pipeline: Pipeline,
+  pipeline: string,
+  nodes: readonly PipelineNode[],
   env: string,
   outcomes: Map<string, StepOutcome>,
   cancelled: boolean,
@@ -245,7 +281,7 @@ async function finishRun(
     ...(errorLine ? { error: errorLine } : {}),
   });
   const steps: Record<string, StepOutcome> = {};
-  for (const node of pipeline.nodes)
+  for (const node of nodes)
     steps[node.name] = outcomes.get(node.name) ?? {
       status: 'skipped',
       reason: 'upstream-failed',
@@ -253,7 +289,7 @@ async function finishRun(
     };
   return {
     runId: run.runId,
-    pipeline: pipeline.name,
+    pipeline,
     env,
     status,
     durationMs,
