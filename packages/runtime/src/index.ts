@@ -16,6 +16,7 @@ export { changeSince } from './orchestrator/cache';
 export * from './orchestrator/plan';
 export * from './orchestrator/run';
 export { type PipelineSlice, type SliceOptions, sliceOf } from './orchestrator/slice';
+export * from './orchestrator/sweep';
 export * from './orchestrator/types';
 export * from './project/open';
 export * from './runner';

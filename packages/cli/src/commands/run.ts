@@ -5,12 +5,14 @@ import { EXIT_FAILED } from '../lib/errors';
 export default class Run extends CairnCommand {
   static override summary = 'Run a pipeline: reuse what is cached, execute the rest, record everything';
   static override description =
-    'Resolves and validates every step config before anything runs, then executes the steps whose cache key changed. Exit code 0: success; 1: the run failed or was cancelled; 2: bad usage or invalid config/pipeline (nothing ran).';
+    'Resolves and validates every step config before anything runs, then executes the steps whose cache key changed. --from <step> runs that step and everything downstream of it, --only <step>,… exactly those steps: the steps they read must be cached (same config, code and inputs), else the run is refused (CAIRN_UPSTREAM_NOT_CACHED) before anything is recorded. Exit code 0: success; 1: the run failed or was cancelled; 2: bad usage or invalid config/pipeline (nothing ran).';
   static override examples = [
     '<%= config.bin %> run',
     '<%= config.bin %> run training --env ci',
     '<%= config.bin %> run --set train.trees=200 --set evaluate.minAccuracy=0.9',
     '<%= config.bin %> run --force train --concurrency 2',
+    '<%= config.bin %> run --from train --set train.trees=300',
+    '<%= config.bin %> run --only prepare,train',
     '<%= config.bin %> run --json > events.jsonl',
   ];
   static override args = {
@@ -34,6 +36,17 @@ export default class Run extends CairnCommand {
       char: 'f',
       description: 'Re-execute this step even when cached (repeatable)',
       multiple: true,
+    }),
+    from: Flags.string({
+      description:
+        'Run only this step and everything downstream of it; the steps it reads come from the cache',
+      exclusive: ['only'],
+    }),
+    only: Flags.string({
+      description:
+        'Run only these steps (comma-separated or repeated); the steps they read come from the cache',
+      multiple: true,
+      delimiter: ',',
     }),
     concurrency: Flags.integer({ char: 'c', description: 'Most steps running at once', min: 1 }),
     json: Flags.boolean({ description: 'Print one JSON event per line', default: false }),
@@ -73,6 +86,8 @@ export default class Run extends CairnCommand {
         overrides,
         noCache: !flags.cache,
         ...(flags.force ? { force: flags.force } : {}),
+        ...(flags.from ? { from: flags.from } : {}),
+        ...(flags.only ? { only: flags.only } : {}),
         ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
         signal: controller.signal,
         onEvent: (event) => renderer.onEvent(event),
