@@ -146,4 +146,83 @@ describe('iterating on a project made with cairn new --link', () => {
       expect(result.stderr).toMatch(/svg/);
     });
   });
+
+  it('--sweep runs the grid, tagged with one sweep id, and prints the runs with their values and metrics; compare takes them all', async () => {
+    const before = (await runs()).length;
+    const result = await cairn(
+      [
+        'run',
+        '--sweep',
+        'train.trees=3,30',
+        '--sweep',
+        'train.maxDepth=2,6',
+        '--set',
+        'evaluate.minMacroF1=0',
+      ],
+      dir,
+    );
+    expect(result.code, result.stderr + result.stdout).toBe(0);
+    const after = await runs();
+    expect(after.length - before).toBe(4);
+    const swept = after.slice(0, 4);
+    const sweepId = swept[0]!.tags!.sweep!;
+    expect(sweepId).toMatch(/^s_/);
+    expect(swept.every((r) => r.tags!.sweep === sweepId)).toBe(true);
+    expect(swept.map((r) => r.tags!.params).sort()).toEqual([
+      'train.trees=3 train.maxDepth=2',
+      'train.trees=3 train.maxDepth=6',
+      'train.trees=30 train.maxDepth=2',
+      'train.trees=30 train.maxDepth=6',
+    ]);
+    expect(result.stdout).toContain(`Sweep ${sweepId}: 4 runs`);
+    const header = result.stdout.split('\n').find((line) => line.startsWith('RUN'))!;
+    expect(header).toMatch(/train\.trees\s+train\.maxDepth\s+.*evaluate\.macro_f1/);
+    for (const run of swept)
+      expect(result.stdout).toMatch(new RegExp(`${run.id}\\s+succeeded\\s+\\d+\\s+\\d\\s+`));
+    // ingest, validate and prepare are not reached by a swept key: reused from the cache; train ran once per point.
+    const executed = new Map<string, number>();
+    for (const run of swept) {
+      const shown = JSON.parse((await cairn(['runs', 'show', run.id, '--json'], dir)).stdout);
+      for (const e of shown.executions as Array<{ step: string; status: string }>)
+        if (e.status === 'succeeded') executed.set(e.step, (executed.get(e.step) ?? 0) + 1);
+    }
+    expect([executed.get('ingest'), executed.get('validate'), executed.get('prepare')]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(executed.get('train')).toBe(4);
+
+    const compare = await cairn(['compare', ...swept.map((r) => r.id), '--json'], dir);
+    expect(compare.code, compare.stderr).toBe(0);
+    const data = JSON.parse(compare.stdout);
+    expect(data.runs).toHaveLength(4);
+    expect(
+      data.configs
+        .filter((c: any) => c.changed)
+        .map((c: any) => c.key)
+        .sort(),
+    ).toEqual(['maxDepth', 'trees']);
+    // Best first by the gate's metric (macro_f1, higher is better).
+    expect(data.sortedBy).toEqual({ metric: 'evaluate.macro_f1', direction: 'higher' });
+    const f1 = data.metrics.find((m: any) => m.name === 'evaluate.macro_f1').values as number[];
+    expect([...f1].sort((a, b) => b - a)).toEqual(f1);
+    const text = await cairn(['compare', ...swept.map((r) => r.id)], dir);
+    expect(text.stdout).toMatch(/^\s+STEP\s+KEY\s+A\s+B\s+C\s+D$/m);
+    expect(text.stdout).not.toMatch(/\bseed\b/);
+  });
+
+  it('refuses a bad sweep with exit 2 before any run: unknown key, wrong type, malformed flag', async () => {
+    const before = (await runs()).length;
+    const unknown = await cairn(['run', '--sweep', 'train.tress=3,30'], dir);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/tress: unknown key/);
+    const wrongType = await cairn(['run', '--sweep', 'train.trees=3,many'], dir);
+    expect(wrongType.code).toBe(2);
+    expect(wrongType.stderr).toContain('CAIRN_CONFIG_INVALID');
+    const malformed = await cairn(['run', '--sweep', 'train.trees'], dir);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/expected step\.key=value1,value2/);
+    expect((await runs()).length).toBe(before);
+  });
 });
