@@ -366,12 +366,20 @@ describe('projects built around three data sets run green and pass their own tes
     const drift = JSON.parse((await cairn(['drift', runs[1]!.id, '--json'], dir)).stdout);
     expect(drift.drifted).toBe(true);
     expect(drift.driftedColumns).toContain('temp_max');
-    // The retraining run re-read the data and trained on the newer window: not 0 of 8.
-    const retrain = JSON.parse((await cairn(['runs', 'show', runs[0]!.id, '--json'], dir)).stdout);
-    const executed = (retrain.executions as Array<{ step: string; status: string }>)
-      .filter((e) => e.status === 'succeeded')
-      .map((e) => e.step);
-    expect(executed).toEqual(expect.arrayContaining(['ingest', 'validate', 'prepare', 'train', 'evaluate']));
+    // The retraining run trained on the new data and the newer window: not 0 of 8. Its ingest
+    // is the monitoring run's reading of the new file (same source, same fingerprint), reused.
+    type Shown = {
+      executions: Array<{ step: string; status: string; outputs: Record<string, { digest: string }> }>;
+    };
+    const show = async (id: string) =>
+      JSON.parse((await cairn(['runs', 'show', id, '--json'], dir)).stdout) as Shown;
+    const retrain = await show(runs[0]!.id);
+    const firstRun = await show(before[0]!.id);
+    const executed = retrain.executions.filter((e) => e.status === 'succeeded').map((e) => e.step);
+    expect(executed).toEqual(expect.arrayContaining(['validate', 'prepare', 'train', 'evaluate']));
+    const ingestOf = (shown: Shown) =>
+      shown.executions.find((e) => e.step === 'ingest')!.outputs.data!.digest;
+    expect(ingestOf(retrain)).not.toBe(ingestOf(firstRun));
     const dates = [...original.slice(1), ...summer].map((l) => Date.parse(l.slice(0, 10)));
     const newest = Math.max(...dates);
     const outside = dates.filter((d) => d <= newest - 730 * 86_400_000).length;
