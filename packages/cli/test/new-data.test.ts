@@ -244,7 +244,7 @@ describe('projects built around three data sets run green and pass their own tes
     const dir = await scaffold('mpg', ['--data', `${base}/data/cars.json`, '--target', 'Miles_per_Gallon']);
     expect(readFileSync(join(dir, 'data', 'cars.json'))).toEqual(readFileSync(CARS));
     expect(readFileSync(join(dir, 'README.md'), 'utf8')).not.toMatch(
-      /penguin|Biscoe|Gentoo|species|confusion matrix/i,
+      /penguin|Biscoe|Gentoo|species|confusion matrix, ROC, calibration/i,
     );
     expect(yamlOf(dir, 'conf/base/prepare.yaml')).toMatchObject({ task: 'regression', split: 'random' });
     expect(yamlOf(dir, 'conf/base/deploy.yaml').metric).toEqual({
