@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { planDot, planEdges, planMermaid } from './plan-graph';
 
 // A step may be named like a Mermaid keyword (`end`); a pipeline name may hold a quote.
-const nodes = [
+const nodes: Array<{ name: string; inputs: Record<string, { node: string; output: string }> }> = [
   { name: 'start', inputs: {} },
   { name: 'end', inputs: { a: { node: 'start', output: 'rows' }, b: { node: 'start', output: 'rows' } } },
   { name: 'other', inputs: { x: { node: 'start', output: 'meta' } } },
