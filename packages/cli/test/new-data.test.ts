@@ -243,6 +243,9 @@ describe('projects built around three data sets run green and pass their own tes
   it('regression from an HTTP URL: cars, predict miles per gallon; the gate is RMSE, lower is better', async () => {
     const dir = await scaffold('mpg', ['--data', `${base}/data/cars.json`, '--target', 'Miles_per_Gallon']);
     expect(readFileSync(join(dir, 'data', 'cars.json'))).toEqual(readFileSync(CARS));
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).not.toMatch(
+      /penguin|Biscoe|Gentoo|species|confusion matrix, ROC, calibration/i,
+    );
     expect(yamlOf(dir, 'conf/base/prepare.yaml')).toMatchObject({ task: 'regression', split: 'random' });
     expect(yamlOf(dir, 'conf/base/deploy.yaml').metric).toEqual({
       name: 'abs_error',
@@ -286,6 +289,11 @@ describe('projects built around three data sets run green and pass their own tes
       timeColumn: 'date',
       window: { column: 'date', last: '730d' },
     });
+    // The README speaks of the team's data, not of the penguins sample.
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    expect(readme).not.toMatch(/penguin|Biscoe|Gentoo|Chinstrap|species/i);
+    expect(readme).toContain('data/seattle-weather.csv');
+    expect(readme).toContain('window: { column: date, last: 730d }');
     const first = await cairn(['run'], dir);
     expect(first.code, first.stdout + first.stderr).toBe(0);
     // 1461 days, of which the last 730 are in the window; a fifth of them are the test split.
@@ -321,5 +329,66 @@ describe('projects built around three data sets run green and pass their own tes
     // The generated tests read the project's config and data: they hold for the new data too.
     const tests = await projectTests(dir);
     expect(tests.code, tests.stdout + tests.stderr).toBe(0);
+  });
+
+  it('drift → retrain: npm run monitor finds drift in newly landed rows and retrains on the newer time window', async () => {
+    const dir = await scaffold('weather-monitor', [
+      '--data',
+      WEATHER,
+      '--target',
+      'weather',
+      '--time-column',
+      'date',
+      '--window',
+      '730d',
+    ]);
+    const first = await cairn(['run'], dir);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    // A summer arrives: June to September of 2015 again, as 2016. It lands in the data
+    // set, and on its own in data/live.csv, which the monitoring pipeline reads as `live`.
+    const original = readFileSync(WEATHER, 'utf8').trimEnd().split('\n');
+    const summer = original.filter((l) => /^2015-0[6-9]-/.test(l)).map((l) => l.replace(/^2015-/, '2016-'));
+    writeFileSync(join(dir, 'data', 'seattle-weather.csv'), `${[...original, ...summer].join('\n')}\n`);
+    writeFileSync(join(dir, 'data', 'live.csv'), `${[original[0], ...summer].join('\n')}\n`);
+    const live = join(dir, 'conf', 'base', 'live.yaml');
+    writeFileSync(live, readFileSync(live, 'utf8').replace(/^path: .*$/m, 'path: data/live.csv'));
+    const before = JSON.parse((await cairn(['runs', '--json'], dir)).stdout) as Array<{ id: string }>;
+
+    const monitor = await run('npm', ['run', 'monitor'], dir);
+    const output = monitor.stdout + monitor.stderr;
+    const runs = JSON.parse((await cairn(['runs', '--json'], dir)).stdout) as Array<{
+      id: string;
+      pipeline: string;
+    }>;
+    // Two new runs: the monitoring run, then the retraining run it triggered.
+    expect(runs.length - before.length, output).toBe(2);
+    expect(runs.map((r) => r.pipeline).slice(0, 2)).toEqual(['training', 'monitoring']);
+    const drift = JSON.parse((await cairn(['drift', runs[1]!.id, '--json'], dir)).stdout);
+    expect(drift.drifted).toBe(true);
+    expect(drift.driftedColumns).toContain('temp_max');
+    // The retraining run trained on the new data and the newer window: not 0 of 8. Its ingest
+    // is the monitoring run's reading of the new file (same source, same fingerprint), reused.
+    type Shown = {
+      executions: Array<{ step: string; status: string; outputs: Record<string, { digest: string }> }>;
+    };
+    const show = async (id: string) =>
+      JSON.parse((await cairn(['runs', 'show', id, '--json'], dir)).stdout) as Shown;
+    const retrain = await show(runs[0]!.id);
+    const firstRun = await show(before[0]!.id);
+    const executed = retrain.executions.filter((e) => e.status === 'succeeded').map((e) => e.step);
+    expect(executed).toEqual(expect.arrayContaining(['validate', 'prepare', 'train', 'evaluate']));
+    const ingestOf = (shown: Shown) =>
+      shown.executions.find((e) => e.step === 'ingest')!.outputs.data!.digest;
+    expect(ingestOf(retrain)).not.toBe(ingestOf(firstRun));
+    const dates = [...original.slice(1), ...summer].map((l) => Date.parse(l.slice(0, 10)));
+    const newest = Math.max(...dates);
+    const outside = dates.filter((d) => d <= newest - 730 * 86_400_000).length;
+    expect(output).toContain(`${outside} outside the window`);
+    // The window moved: more of the oldest rows fall outside it than in the first run.
+    const firstOutside = Number(/(\d+) outside the window/.exec(first.stdout)?.[1]);
+    expect(outside).toBeGreaterThan(firstOutside);
+    // The retrain ends with the gate: exit 0 when the new model is promoted or kept within
+    // the margin, 1 only when the gate refuses it.
+    expect(monitor.code === 0 || /worse than production/.test(output), output).toBe(true);
   });
 });

@@ -30,6 +30,8 @@ export const ErrorCodes = {
   STEP_TIMEOUT: 'CAIRN_STEP_TIMEOUT',
   /** A step returned outputs that do not match its declaration (missing, extra, wrong type). */
   STEP_OUTPUT_INVALID: 'CAIRN_STEP_OUTPUT_INVALID',
+  /** A slice of a pipeline (`--from`, `--only`) reads a step outside it that has no verified cached result. */
+  UPSTREAM_NOT_CACHED: 'CAIRN_UPSTREAM_NOT_CACHED',
   /** The run was cancelled (SIGINT or an aborted signal). */
   RUN_CANCELLED: 'CAIRN_RUN_CANCELLED',
   /** An artifact name, digest or storage key is malformed or escapes the store. */

@@ -17,6 +17,8 @@ export { newId } from './orchestrator/ids';
 export { DEFAULT_LEASE, type LeaseOptions, markAbandonedRuns } from './orchestrator/lease';
 export * from './orchestrator/plan';
 export * from './orchestrator/run';
+export { type PipelineSlice, type SliceOptions, sliceOf } from './orchestrator/slice';
+export * from './orchestrator/sweep';
 export * from './orchestrator/types';
 export * from './project/open';
 export * from './runner';

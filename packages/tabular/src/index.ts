@@ -15,6 +15,7 @@ export * from './random';
 export * from './regression';
 export * from './report';
 export * from './serving';
+export * from './sources';
 export * from './split';
 export * from './stats';
 export * from './svg';

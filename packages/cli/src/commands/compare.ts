@@ -1,104 +1,164 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { CairnCommand, envFlag, jsonFlag } from '../lib/base';
+import { usageError } from '../lib/errors';
 
 export default class Compare extends CairnCommand {
   static override summary =
-    "Put two runs side by side: every step's config (changed keys marked) and the metrics with deltas";
+    'Put runs side by side: the config keys that differ between them, and their metrics, best first';
   static override description =
-    'Configs are the resolved configs each run recorded (conf/base, conf/<env>, --set), per step and key; a changed key is marked with *. Metrics are those of every metrics artifact of the runs (e.g. evaluate.macro_f1), with B − A.';
+    "Takes two or more runs (ids, unique prefixes, latest, latest~N). Configs are the resolved configs each run recorded (conf/base, conf/<env>, --set), per step and key; only keys whose value differs between the runs are shown (--all shows every key). Metrics are those of every metrics artifact of the runs (e.g. evaluate.macro_f1). Runs are ordered best first by --by (default: the gate's metric and direction from the runs' recorded gate config), and with two runs a Δ column gives B − A.";
   static override examples = [
     '<%= config.bin %> compare latest~1 latest',
-    '<%= config.bin %> compare r_0mwyul89y00008cfa59e5 r_0mwyv2k1a00008cfa59e5 --changed',
+    '<%= config.bin %> compare r_0mwyul89y00008cfa59e5 r_0mwyv2k1a00008cfa59e5 r_0mwyv4q2c00008cfa59e5',
+    '<%= config.bin %> compare latest~3 latest~2 latest~1 latest --by evaluate.rmse --lower',
     '<%= config.bin %> compare latest~1 latest --json',
   ];
-  static override args = {
-    runA: Args.string({ description: 'First run (id, unique prefix, latest or latest~N)', required: true }),
-    runB: Args.string({ description: 'Second run (id, unique prefix, latest or latest~N)', required: true }),
-  };
+  // Any number of runs.
+  static override strict = false;
   static override flags = {
-    changed: Flags.boolean({ description: 'Show only the config keys that differ', default: false }),
+    all: Flags.boolean({ description: 'Show every config key, not only those that differ', default: false }),
+    changed: Flags.boolean({
+      description: 'Show only the config keys that differ (the default)',
+      default: false,
+      hidden: true,
+    }),
+    by: Flags.string({ description: 'Order the runs best first by this metric (e.g. evaluate.macro_f1)' }),
+    lower: Flags.boolean({ description: 'With --by: lower is better', default: false }),
     json: jsonFlag,
     env: envFlag,
   };
 
   async run(): Promise<void> {
-    const { args, flags } = await this.parse(Compare);
+    const { argv, flags } = await this.parse(Compare);
+    const values = argv as string[];
+    if (values.length < 2)
+      throw usageError(`compare takes at least two runs, got ${values.length}`, {
+        hint: 'e.g. cairn compare latest~1 latest',
+      });
     const { withProject } = await import('../lib/inspect');
     const runs = await import('../lib/runs');
     const data = await withProject({ project: flags.project, env: flags.env }, async (stack) => {
-      const a = await runs.resolveRun(stack, args.runA);
-      const b = await runs.resolveRun(stack, args.runB);
-      const [configsA, configsB] = [await runs.runConfigs(stack, a), await runs.runConfigs(stack, b)];
-      const [metricsA, metricsB] = [await runs.runMetrics(stack, a), await runs.runMetrics(stack, b)];
-      const configs: Array<{ step: string; key: string; a: unknown; b: unknown; changed: boolean }> = [];
-      for (const step of [...new Set([...Object.keys(configsA), ...Object.keys(configsB)])]) {
-        const fa = runs.flattenConfig(configsA[step]);
-        const fb = runs.flattenConfig(configsB[step]);
-        for (const key of [...new Set([...Object.keys(fa), ...Object.keys(fb)])]) {
-          const changed = JSON.stringify(fa[key]) !== JSON.stringify(fb[key]);
-          configs.push({ step, key, a: fa[key], b: fb[key], changed });
+      const records = [];
+      for (const value of values) records.push(await runs.resolveRun(stack, value));
+      const loaded: Array<{
+        record: (typeof records)[number];
+        configs: Record<string, unknown>;
+        metrics: Record<string, number>;
+      }> = [];
+      for (const record of records) {
+        loaded.push({
+          record,
+          configs: await runs.runConfigs(stack, record),
+          metrics: await runs.runMetrics(stack, record),
+        });
+      }
+      const sort = sortKey(loaded, flags.by, flags.lower);
+      if (sort) {
+        const score = (m: Record<string, number>) => m[sort.metric];
+        loaded.sort((x, y) => {
+          const a = score(x.metrics);
+          const b = score(y.metrics);
+          if (a === undefined || b === undefined) return a === undefined ? (b === undefined ? 0 : 1) : -1;
+          return sort.direction === 'higher' ? b - a : a - b;
+        });
+      }
+      const configs: Array<{ step: string; key: string; values: unknown[]; changed: boolean }> = [];
+      const steps = [...new Set(loaded.flatMap((run) => Object.keys(run.configs)))];
+      for (const step of steps) {
+        const flat = loaded.map((run) => runs.flattenConfig(run.configs[step]));
+        for (const key of [...new Set(flat.flatMap((f) => Object.keys(f)))]) {
+          const column = flat.map((f) => f[key]);
+          const changed = new Set(column.map((v) => JSON.stringify(v))).size > 1;
+          configs.push({ step, key, values: column, changed });
         }
       }
-      const metrics = [...new Set([...Object.keys(metricsA), ...Object.keys(metricsB)])].map((name) => {
-        const va = metricsA[name];
-        const vb = metricsB[name];
-        return {
-          name,
-          a: va ?? null,
-          b: vb ?? null,
-          delta: va !== undefined && vb !== undefined ? vb - va : null,
-        };
-      });
-      const about = (r: typeof a) => ({
-        id: r.id,
-        pipeline: r.pipeline,
-        env: r.env,
-        status: r.status,
-        startedAt: r.startedAt,
-        git: r.git ?? null,
-      });
-      return { a: about(a), b: about(b), configs, metrics };
+      const metrics = [...new Set(loaded.flatMap((run) => Object.keys(run.metrics)))].map((name) => ({
+        name,
+        values: loaded.map((run) => run.metrics[name] ?? null),
+      }));
+      return {
+        runs: loaded.map(({ record: r }) => ({
+          id: r.id,
+          pipeline: r.pipeline,
+          env: r.env,
+          status: r.status,
+          startedAt: r.startedAt,
+          git: r.git ?? null,
+          tags: r.tags ?? {},
+        })),
+        sortedBy: sort ?? null,
+        configs,
+        metrics,
+      };
     });
     if (flags.json) return this.printJson(data);
     const { table } = await import('../lib/format');
     const pc = (await import('picocolors')).default;
     const { formatValue } = runs;
-    this.log(
-      `A ${data.a.id}  ${data.a.pipeline} · env ${data.a.env} · ${data.a.status} · ${data.a.startedAt}`,
-    );
-    this.log(
-      `B ${data.b.id}  ${data.b.pipeline} · env ${data.b.env} · ${data.b.status} · ${data.b.startedAt}`,
-    );
+    const label = (index: number) =>
+      data.runs.length <= 26 ? String.fromCharCode(65 + index) : `#${index + 1}`;
+    for (const [index, run] of data.runs.entries())
+      this.log(
+        `${label(index)} ${run.id}  ${run.pipeline} · env ${run.env} · ${run.status} · ${run.startedAt}`,
+      );
+    if (data.sortedBy)
+      this.log(`Best first by ${data.sortedBy.metric} (${data.sortedBy.direction} is better)`);
     const changedCount = data.configs.filter((c) => c.changed).length;
-    this.log(`\nConfigs (${changedCount} changed key${changedCount === 1 ? '' : 's'}, marked *)`);
-    const shown = data.configs.filter((c) => c.changed || !flags.changed);
+    this.log(
+      `\nConfigs (${changedCount} key${changedCount === 1 ? '' : 's'} differ${changedCount === 1 ? 's' : ''})`,
+    );
+    const shown = data.configs.filter((c) => c.changed || flags.all);
+    const headers = data.runs.map((_, index) => label(index));
     this.log(
       shown.length === 0
         ? '  (no differences)'
         : table(
-            ['', 'STEP', 'KEY', 'A', 'B'],
+            ['', 'STEP', 'KEY', ...headers],
             shown.map((c) => [
               c.changed ? pc.yellow('*') : ' ',
               c.step,
               c.key,
-              formatValue(c.a),
-              c.changed ? pc.bold(formatValue(c.b)) : formatValue(c.b),
+              ...c.values.map((v) => (c.changed ? pc.bold(formatValue(v)) : formatValue(v))),
             ]),
           ),
     );
     this.log('\nMetrics');
+    const two = data.runs.length === 2;
     this.log(
       data.metrics.length === 0
         ? '  (no metrics recorded)'
         : table(
-            ['METRIC', 'A', 'B', 'Δ (B − A)'],
-            data.metrics.map((m) => [
-              m.name,
-              formatValue(m.a ?? undefined),
-              formatValue(m.b ?? undefined),
-              m.delta === null ? '—' : `${m.delta > 0 ? '+' : ''}${formatValue(m.delta)}`,
-            ]),
+            ['METRIC', ...headers, ...(two ? ['Δ (B − A)'] : [])],
+            data.metrics.map((m) => {
+              const [a, b] = m.values;
+              const delta = two && a !== null && b !== null ? b! - a! : null;
+              return [
+                m.name,
+                ...m.values.map((v) => formatValue(v ?? undefined)),
+                ...(two ? [delta === null ? '—' : `${delta > 0 ? '+' : ''}${formatValue(delta)}`] : []),
+              ];
+            }),
           ),
     );
   }
+}
+
+/**
+ * Which metric orders the runs: `--by`, else the gate's metric from the first
+ * run's recorded gate config (`metric`, `direction`), matched to the metric
+ * of that name (`evaluate.macro_f1` for `macro_f1`).
+ */
+function sortKey(
+  runs: Array<{ configs: Record<string, unknown>; metrics: Record<string, number> }>,
+  by: string | undefined,
+  lower: boolean,
+): { metric: string; direction: 'higher' | 'lower' } | undefined {
+  if (by) return { metric: by, direction: lower ? 'lower' : 'higher' };
+  for (const run of runs) {
+    const gate = run.configs.gate as { metric?: unknown; direction?: unknown } | undefined;
+    if (!gate || typeof gate.metric !== 'string') continue;
+    const name = Object.keys(run.metrics).find((m) => m === gate.metric || m.endsWith(`.${gate.metric}`));
+    if (name) return { metric: name, direction: gate.direction === 'lower' ? 'lower' : 'higher' };
+  }
+  return undefined;
 }

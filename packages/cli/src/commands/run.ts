@@ -5,12 +5,15 @@ import { EXIT_FAILED } from '../lib/errors';
 export default class Run extends CairnCommand {
   static override summary = 'Run a pipeline: reuse what is cached, execute the rest, record everything';
   static override description =
-    'Resolves and validates every step config before anything runs, then executes the steps whose cache key changed. Exit code 0: success; 1: the run failed or was cancelled; 2: bad usage or invalid config/pipeline (nothing ran).';
+    'Resolves and validates every step config before anything runs, then executes the steps whose cache key changed. --from <step> runs that step and everything downstream of it, --only <step>,… exactly those steps: the steps they read must be cached (same config, code and inputs), else the run is refused (CAIRN_UPSTREAM_NOT_CACHED) before anything is recorded. --sweep step.key=v1,v2 (repeatable) runs the grid of every combination, one run each, tagged with one sweep id; every combination is validated before the first runs, steps no swept key reaches run once and are cached after, and a table of the runs with their values and metrics follows. Exit code 0: success; 1: the run failed or was cancelled; 2: bad usage or invalid config/pipeline (nothing ran).';
   static override examples = [
     '<%= config.bin %> run',
     '<%= config.bin %> run training --env ci',
     '<%= config.bin %> run --set train.trees=200 --set evaluate.minAccuracy=0.9',
     '<%= config.bin %> run --force train --concurrency 2',
+    '<%= config.bin %> run --from train --set train.trees=300',
+    '<%= config.bin %> run --only prepare,train',
+    '<%= config.bin %> run --sweep train.trees=100,300 --sweep train.maxDepth=3,5',
     '<%= config.bin %> run --json > events.jsonl',
   ];
   static override args = {
@@ -35,6 +38,21 @@ export default class Run extends CairnCommand {
       description: 'Re-execute this step even when cached (repeatable)',
       multiple: true,
     }),
+    from: Flags.string({
+      description:
+        'Run only this step and everything downstream of it; the steps it reads come from the cache',
+      exclusive: ['only'],
+    }),
+    only: Flags.string({
+      description:
+        'Run only these steps (comma-separated or repeated); the steps they read come from the cache',
+      multiple: true,
+      delimiter: ',',
+    }),
+    sweep: Flags.string({
+      description: 'Run the grid: step.key=value1,value2 (repeatable); one run per combination',
+      multiple: true,
+    }),
     concurrency: Flags.integer({ char: 'c', description: 'Most steps running at once', min: 1 }),
     json: Flags.boolean({ description: 'Print one JSON event per line', default: false }),
   };
@@ -45,13 +63,14 @@ export default class Run extends CairnCommand {
     const runtime = await import('@cairn/runtime');
     // Malformed flags fail before anything is loaded.
     const overrides = runtime.parseOverrides(flags.set ?? []);
+    const axes = flags.sweep ? runtime.parseSweeps(flags.sweep) : undefined;
     const { openProjectFor } = await import('../lib/project');
     const stack = await openProjectFor(flags);
     const { jsonRenderer, lineRenderer, liveRenderer } = await import('../lib/progress');
     const write = (text: string) => process.stdout.write(text);
     const renderer = flags.json
       ? jsonRenderer(write)
-      : process.stdout.isTTY
+      : process.stdout.isTTY && !axes
         ? liveRenderer(write)
         : lineRenderer(write);
 
@@ -68,15 +87,31 @@ export default class Run extends CairnCommand {
     process.on('SIGTERM', onSignal);
     try {
       const pipeline = await stack.pipeline(args.pipeline);
-      const result = await runtime.runPipeline(pipeline, {
-        ...stack.runOptions(),
-        overrides,
+      const control = {
         noCache: !flags.cache,
         ...(flags.force ? { force: flags.force } : {}),
+        ...(flags.from ? { from: flags.from } : {}),
+        ...(flags.only ? { only: flags.only } : {}),
         ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
         signal: controller.signal,
-        onEvent: (event) => renderer.onEvent(event),
-      });
+        onEvent: (event: import('@cairn/core').CairnEvent) => renderer.onEvent(event),
+      };
+      if (axes) {
+        const sweep = await runtime.runSweep(
+          pipeline,
+          { ...stack.runOptions(), overrides: flags.set ?? [], ...control },
+          axes,
+        );
+        renderer.stop();
+        const { sweepSummary, renderSweep } = await import('../lib/sweep');
+        const summary = await sweepSummary(stack, sweep);
+        if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'sweep.finished', ...summary })}\n`);
+        else this.log(renderSweep(summary));
+        if (summary.runs.some((run) => run.status !== 'succeeded') || sweep.notRun.length > 0)
+          this.exit(EXIT_FAILED);
+        return;
+      }
+      const result = await runtime.runPipeline(pipeline, { ...stack.runOptions(), overrides, ...control });
       renderer.stop();
       if (result.status !== 'succeeded') {
         if (!flags.json && result.error) {

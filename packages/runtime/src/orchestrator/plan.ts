@@ -3,6 +3,7 @@ import type { ArtifactRef, Pipeline, PlanReason, StorageDriver } from '@cairn/co
 import { cacheKey, decideCache, previousExecutions } from './cache';
 import { prepareRun } from './prepare';
 import { runServices } from './services';
+import { resolveUpstream, sliceOf } from './slice';
 import type { Plan, PlannedStep, PlanOptions } from './types';
 
 /**
@@ -22,6 +23,7 @@ export async function planPipeline(
   pipeline: Pipeline,
   options: PlanOptions & { storage: StorageDriver },
 ): Promise<Plan> {
+  const slice = sliceOf(pipeline, options);
   const prepared = await prepareRun(pipeline, options);
   const tmpDir = join(prepared.projectDir, '.cairn', 'tmp');
   await options.metadata.init?.();
@@ -34,10 +36,31 @@ export async function planPipeline(
   } finally {
     await services.close();
   }
-  return { pipeline: pipeline.name, env: prepared.env, steps };
+  return { pipeline: pipeline.name, env: prepared.env, ...(slice ? { slice: slice.label } : {}), steps };
 
   async function planSteps(): Promise<void> {
-    for (const node of pipeline.nodes) {
+    // A slice plans its steps only; what they read must be cached, exactly as the run requires.
+    if (slice) {
+      const upstream = await resolveUpstream(slice, prepared, {
+        storage: options.storage,
+        metadata: options.metadata,
+        previous,
+        tmpDir,
+        services,
+      });
+      for (const node of slice.upstream) {
+        const { key, entry } = upstream.get(node.name)!;
+        known.set(node.name, entry.outputs);
+        steps.push({
+          step: node.name,
+          action: 'cached',
+          reason: 'cached',
+          dependsOn: [...new Set(Object.values(node.inputs).map((wire) => wire.node))],
+          cacheKey: key,
+        });
+      }
+    }
+    for (const node of slice ? slice.steps : pipeline.nodes) {
       const dependsOn = [...new Set(Object.values(node.inputs).map((wire) => wire.node))];
       const inputs: Record<string, ArtifactRef> = {};
       let inputsKnown = true;

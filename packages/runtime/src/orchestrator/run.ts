@@ -33,6 +33,7 @@ import {
 import { schedule } from './schedule';
 import { secretScrubber } from './secrets';
 import { runServices } from './services';
+import { type PipelineSlice, resolveUpstream, sliceOf } from './slice';
 import type { RunOptions, RunResult, StepOutcome } from './types';
 
 /**
@@ -53,8 +54,8 @@ import type { RunOptions, RunResult, StepOutcome } from './types';
 export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunResult> {
   const started = performance.now();
   const { storage, metadata } = options;
-  const onEvent = options.onEvent ?? (() => {});
   const projectDir = resolve(options.projectDir ?? process.cwd());
+  const slice = sliceOf(pipeline, options);
   const [prepared, provenance] = await Promise.all([
     prepareRun(pipeline, options),
     runProvenance(projectDir),
@@ -65,10 +66,57 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const scrub = secretScrubber(prepared);
   await metadata.init?.();
   const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
-  // Runs whose process is gone are closed, and the workdirs of killed runs (their resolved config.json
-  // included) go, before this run adds its own.
-  await Promise.all([markAbandonedRuns(metadata), reclaimScratch(tmpDir)]);
+  const services = runServices(options, prepared.projectDir);
+  // Closed however the run ends, including a refusal before it is recorded.
+  try {
+    const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
+    // A slice reads its upstream from the cache; when a result is missing the run is refused before it is recorded.
+    const upstream = slice
+      ? await resolveUpstream(slice, prepared, { storage, metadata, previous, tmpDir, services })
+      : undefined;
+    // Runs whose process is gone are closed, and the workdirs of killed runs (their resolved config.json
+    // included) go, before this run adds its own.
+    await Promise.all([markAbandonedRuns(metadata), reclaimScratch(tmpDir)]);
+    return await recordAndDrive(pipeline, options, prepared, provenance, {
+      tmpDir,
+      started,
+      services,
+      previous,
+      slice,
+      upstream,
+      scrub,
+      timings,
+    });
+  } finally {
+    await services.close();
+  }
+}
 
+type Provenance = Awaited<ReturnType<typeof runProvenance>>;
+
+/** What a run has settled before it is recorded, handed on to the parts that record and drive it. */
+interface RunSetup {
+  tmpDir: string;
+  started: number;
+  services: ReturnType<typeof runServices>;
+  previous: Awaited<ReturnType<typeof previousExecutions>>;
+  slice: PipelineSlice | undefined;
+  upstream: Awaited<ReturnType<typeof resolveUpstream>> | undefined;
+  scrub: ReturnType<typeof secretScrubber>;
+  timings: ReturnType<typeof leaseTimings>;
+}
+
+/** Record the run (with its lease) and drive it; the lease is renewed until it ends, however it ends. */
+async function recordAndDrive(
+  pipeline: Pipeline,
+  options: RunOptions,
+  prepared: PreparedRun,
+  provenance: Provenance,
+  setup: RunSetup,
+): Promise<RunResult> {
+  const { storage, metadata } = options;
+  const { slice, scrub, timings } = setup;
+  const onEvent = options.onEvent ?? (() => {});
   const { bundle, configDigests } = await storeConfigBundle(pipeline, prepared, storage);
   const record: RunRecord = {
     id: newId('r'),
@@ -82,7 +130,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     host: { hostname: hostname(), pid: process.pid },
     lease: newLease(timings),
     ...(provenance.git ? { git: provenance.git } : {}),
-    ...(options.tags ? { tags: options.tags } : {}),
+    ...(options.tags || slice ? { tags: { ...options.tags, ...(slice ? { slice: slice.label } : {}) } } : {}),
   };
   await metadata.createRun(record);
   // Steps run here write outputs without an fsync each; a batch's outputs are synced together
@@ -104,8 +152,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const lease = holdLease(metadata, record.id, timings);
   try {
     return await driveRun(pipeline, options, run, prepared, {
-      tmpDir,
-      started,
+      ...setup,
       startedAt: record.startedAt,
       deferred,
     });
@@ -120,21 +167,17 @@ async function driveRun(
   options: RunOptions,
   run: RunRecorder,
   prepared: PreparedRun,
-  {
-    tmpDir,
-    started,
-    startedAt,
-    deferred,
-  }: { tmpDir: string; started: number; startedAt: string; deferred: ReturnType<typeof deferredSyncOf> },
+  setup: RunSetup & { startedAt: string; deferred: ReturnType<typeof deferredSyncOf> },
 ): Promise<RunResult> {
-  const { metadata } = options;
+  const { tmpDir, started, startedAt, deferred, services, previous, slice, upstream } = setup;
+  const involved = slice ? [...slice.upstream, ...slice.steps] : pipeline.nodes;
   run.emit({
     type: 'run.started',
     runId: run.runId,
     at: startedAt,
     pipeline: pipeline.name,
     env: prepared.env,
-    steps: pipeline.nodes.map((n) => n.name),
+    steps: involved.map((n) => n.name),
   });
 
   const stepStorage = deferred?.storage ?? options.storage;
@@ -142,9 +185,28 @@ async function driveRun(
   const controller = new AbortController();
   const onAbort = () => controller.abort(new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const services = runServices(options, prepared.projectDir);
   const outcomes = new Map<string, StepOutcome>();
   try {
+    for (const [name, result] of upstream ?? []) {
+      const node = pipeline.node(name)!;
+      const executionId = await recordCached(run, {
+        step: name,
+        cacheKey: result.key,
+        cacheable: node.step.definition.cache !== false,
+        inputs: result.inputs,
+        cachedFrom: result.entry.executionId,
+        outputs: result.entry.outputs,
+        durationMs: 0,
+      });
+      outcomes.set(name, {
+        status: 'cached',
+        reason: 'cached',
+        executionId,
+        durationMs: 0,
+        attempts: 0,
+        outputs: result.entry.outputs,
+      });
+    }
     const context: StepExecution = {
       run,
       prepared,
@@ -156,10 +218,9 @@ async function driveRun(
       pipeline: { module: pipeline.module ?? '', name: pipeline.name },
       tmpDir,
     };
-    const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
     const limit = Math.max(1, Math.min(options.concurrency ?? executor.concurrency, executor.concurrency));
     await schedule(
-      pipeline,
+      slice ? slice.steps : pipeline.nodes,
       limit,
       controller.signal,
       async (node) => {
@@ -177,12 +238,11 @@ async function driveRun(
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await executor.close().catch(() => {});
-    await services.close();
     // Whatever the scheduler did, the records already made reach the store (failures rethrow below).
     await run.records.settle().catch(() => {});
   }
   await run.records.settle();
-  return finishRun(run, pipeline, prepared.env, outcomes, controller.signal.aborted, started);
+  return finishRun(run, pipeline.name, involved, prepared.env, outcomes, controller.signal.aborted, started);
 }
 
 /** Create the executor; one that cannot start (a queue server down) ends the run `failed`, not `running`. */
@@ -276,7 +336,8 @@ async function processNode(
 /** Close the run record with its status, counts and first error; the result per step. */
 async function finishRun(
   run: RunRecorder,
-  pipeline: Pipeline,
+  pipeline: string,
+  nodes: readonly PipelineNode[],
   env: string,
   outcomes: Map<string, StepOutcome>,
   cancelled: boolean,
@@ -308,7 +369,7 @@ async function finishRun(
     ...(errorLine ? { error: errorLine } : {}),
   });
   const steps: Record<string, StepOutcome> = {};
-  for (const node of pipeline.nodes)
+  for (const node of nodes)
     steps[node.name] = outcomes.get(node.name) ?? {
       status: 'skipped',
       reason: 'upstream-failed',
@@ -316,7 +377,7 @@ async function finishRun(
     };
   return {
     runId: run.runId,
-    pipeline: pipeline.name,
+    pipeline,
     env,
     status,
     durationMs,

@@ -1,12 +1,14 @@
-import type { Pipeline, PipelineNode } from '@cairn/core';
+import type { PipelineNode } from '@cairn/core';
 
 /**
  * Drive the DAG: start every node whose producers all succeeded, at most
  * `limit` at once, in topological order. A node whose producer failed (or a
  * run that was cancelled) is skipped with its descendants. O(nodes + edges).
+ * `nodes` may be a slice of the pipeline: a producer outside it counts as
+ * done (its outputs were taken from the cache).
  */
 export async function schedule(
-  pipeline: Pipeline,
+  nodes: readonly PipelineNode[],
   limit: number,
   signal: AbortSignal,
   runNode: (node: PipelineNode) => Promise<boolean>,
@@ -14,8 +16,13 @@ export async function schedule(
 ): Promise<void> {
   const waiting = new Map<string, number>();
   const consumers = new Map<string, PipelineNode[]>();
-  for (const node of pipeline.nodes) {
-    const producers = new Set(Object.values(node.inputs).map((wire) => wire.node));
+  const scheduled = new Set(nodes.map((node) => node.name));
+  for (const node of nodes) {
+    const producers = new Set(
+      Object.values(node.inputs)
+        .map((wire) => wire.node)
+        .filter((name) => scheduled.has(name)),
+    );
     waiting.set(node.name, producers.size);
     for (const producer of producers) {
       const list = consumers.get(producer) ?? [];
@@ -23,7 +30,7 @@ export async function schedule(
       consumers.set(producer, list);
     }
   }
-  const ready: PipelineNode[] = pipeline.nodes.filter((node) => waiting.get(node.name) === 0);
+  const ready: PipelineNode[] = nodes.filter((node) => waiting.get(node.name) === 0);
   const done = new Set<string>();
   let running = 0;
   let readyIndex = 0;
@@ -74,7 +81,7 @@ export async function schedule(
       if (running === 0) {
         if (signal.aborted) {
           void (async () => {
-            for (const node of pipeline.nodes) {
+            for (const node of nodes) {
               if (!done.has(node.name)) {
                 done.add(node.name);
                 await skipNode(node, 'cancelled');

@@ -56,6 +56,14 @@ export interface RunControlOptions {
   noCache?: boolean;
   /** Step names to re-execute even when cached. */
   force?: string[];
+  /**
+   * Run this step and everything downstream of it (`cairn run --from`). The
+   * steps it reads must be cached (same config, code and inputs) or the run
+   * is refused with `CAIRN_UPSTREAM_NOT_CACHED` before anything is recorded.
+   */
+  from?: string;
+  /** Run exactly these steps (`cairn run --only`); what they read comes from the cache, as for `from`. */
+  only?: string[];
   /** Most steps running at once. @default the executor's concurrency */
   concurrency?: number;
   /** Abort to cancel the run: running steps see their signal fire, the run ends `cancelled`. */
@@ -108,7 +116,7 @@ export interface RunResult {
   status: RunStatus;
   durationMs: number;
   counts: RunCounts;
-  /** Per step node name. */
+  /** Per step node name; for a slice (`from`, `only`), its steps and the upstream steps it read. */
   steps: Record<string, StepOutcome>;
   /** First failure, when the run failed. */
   error?: { step?: string; code?: string; message: string };
@@ -135,5 +143,7 @@ export interface PlannedStep {
 export interface Plan {
   pipeline: string;
   env: string;
+  /** The slice planned (`from train`, `only train,evaluate`); absent for the whole pipeline. */
+  slice?: string;
   steps: PlannedStep[];
 }
