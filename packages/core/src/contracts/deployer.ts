@@ -189,6 +189,16 @@ export interface Deployer {
   list(): Promise<Deployment[]>;
   /** @throws CAIRN_DEPLOYMENT_NOT_FOUND */
   health(endpoint: string): Promise<EndpointHealth>;
+  /**
+   * Answer one endpoint over HTTP from this process, on a private loopback
+   * port of its own, apart from any serving process: a load test replays
+   * traffic at a staging endpoint through it, so what it measures is the
+   * deployer's real request path. Optional: a deployer whose serving lives
+   * elsewhere (a cluster) leaves it out, and a load test is then refused.
+   * @returns the endpoint's URL (its `POST <url>/predict` takes `{ rows }`) and a way to stop
+   * @throws CAIRN_DEPLOYMENT_NOT_FOUND
+   */
+  serveEndpoint?(endpoint: string): Promise<{ url: string; close(): Promise<void> }>;
   /** Stop serving the endpoint and forget its history. */
   remove(endpoint: string): Promise<void>;
   /** Stop servers, unload models. State that persists stays for the next `create`. */
