@@ -26,6 +26,7 @@ import ExportGithubActions from './commands/export/github-actions';
 import ExportK8s from './commands/export/k8s';
 import Gate from './commands/gate';
 import Lineage from './commands/lineage';
+import LoadTest from './commands/loadtest';
 import New from './commands/new';
 import Plan from './commands/plan';
 import RegistryHistory from './commands/registry/history';
@@ -59,6 +60,7 @@ export const COMMANDS = {
   gate: Gate,
   drift: Drift,
   deploy: Deploy,
+  loadtest: LoadTest,
   serve: Serve,
   endpoints: Endpoints,
   'endpoints:show': EndpointsShow,

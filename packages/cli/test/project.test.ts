@@ -63,7 +63,7 @@ describe('a project made with cairn new --link', () => {
     );
     const finished = events.at(-1);
     expect(finished).toMatchObject({ type: 'run.finished', status: 'succeeded' });
-    expect(finished.counts.cached + finished.counts.executed).toBe(8);
+    expect(finished.counts.cached + finished.counts.executed).toBe(9);
   });
 
   it('on a terminal, run draws one live row per step (waiting, running, cached, done) and a summary', async () => {

@@ -22,7 +22,7 @@ import {
   type Step,
   step,
 } from '@cairn/core';
-import { barChartSvg, histogramSvg, htmlReport, table } from '@cairn/tabular';
+import { barChartSvg, type CellValue, histogramSvg, htmlReport, table } from '@cairn/tabular';
 import type { GateDecision } from './gate';
 import { schema } from './schema';
 
@@ -557,6 +557,7 @@ export interface LoadTestRecord {
  * step to its `decision` and a too-slow model fails this step with
  * CAIRN_LOADTEST_FAILED (the numbers in the message) and is never deployed.
  * A candidate the gate kept out is not measured (nothing new will serve).
+ * `Row` is the row type of the table it replays (as `table<Row>()` wires it).
  * Its `metrics` artifact holds p50/p95/p99 latency, throughput and error
  * rate; its `report` a latency histogram and latency over time.
  *
@@ -576,9 +577,11 @@ export interface LoadTestRecord {
  * maxErrorRate: 0.01
  * ```
  */
-export function loadTestStep(options: { name?: string } = {}): Step<
+export function loadTestStep<Row extends object = Record<string, CellValue>>(
+  options: { name?: string } = {},
+): Step<
   LoadTestConfig,
-  { decision: ReturnType<typeof json<GateDecision>>; rows: ReturnType<typeof table> },
+  { decision: ReturnType<typeof json<GateDecision>>; rows: ReturnType<typeof table<Row>> },
   {
     decision: ReturnType<typeof json<GateDecision>>;
     metrics: ReturnType<typeof metrics>;
@@ -590,7 +593,7 @@ export function loadTestStep(options: { name?: string } = {}): Step<
     name: options.name ?? 'loadtest',
     description: 'Load-test the promoted candidate on a staging endpoint before it is deployed',
     config: loadTestConfig,
-    inputs: { decision: json<GateDecision>(), rows: table() },
+    inputs: { decision: json<GateDecision>(), rows: table<Row>() },
     outputs: {
       decision: json<GateDecision>(),
       metrics: metrics(),

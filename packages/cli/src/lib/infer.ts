@@ -365,6 +365,19 @@ export function configFiles(
           : { name: 'correct', type: 'binomial', goal: 'increase' },
       },
     ),
+    'conf/base/loadtest.yaml': yaml(
+      `The load test before the deploy (loadTestStep() from @cairn/delivery): the promoted candidate answers\nunder the staging endpoint ${name}-loadtest while the held-out rows are replayed at it. Any threshold\nbroken (p99Ms, minRps, maxErrorRate) fails the step and the deploy never runs: set them to your objectives.`,
+      {
+        endpoint: name,
+        duration: 3,
+        connections: 4,
+        rowsPerRequest: 1,
+        dropColumns: [plan.target],
+        p99Ms: 1000,
+        minRps: 10,
+        maxErrorRate: 0.01,
+      },
+    ),
     'conf/base/canary-review.yaml': yaml(
       'The endpoint whose canary this step judges (conf/base/deploy.yaml deploys it).',
       { endpoint: name },
