@@ -38,6 +38,7 @@ import Run from './commands/run';
 import Runs from './commands/runs/index';
 import RunsShow from './commands/runs/show';
 import Serve from './commands/serve';
+import StepExec from './commands/step/exec';
 import Ui from './commands/ui';
 import Worker from './commands/worker';
 
@@ -62,6 +63,7 @@ export const COMMANDS = {
   deploy: Deploy,
   loadtest: LoadTest,
   serve: Serve,
+  'step:exec': StepExec,
   endpoints: Endpoints,
   'endpoints:show': EndpointsShow,
   'endpoints:history': EndpointsHistory,

@@ -20,3 +20,4 @@ export * from './project/open';
 export * from './runner';
 export * from './storage/local';
 export { RUNTIME_VERSION } from './version';
+export * from './orchestrator/exec';

@@ -160,8 +160,11 @@ async function startExecutor(run: RunRecorder, options: RunOptions, started: num
   }
 }
 
-/** One node: reuse a verified cached execution, else execute it. */
-async function processNode(
+/**
+ * One node: reuse a verified cached execution, else execute it (also what `execRunStep` runs).
+ * @internal
+ */
+export async function processNode(
   context: StepExecution,
   node: PipelineNode,
   outcomes: Map<string, StepOutcome>,
