@@ -240,10 +240,14 @@ describe('delivery commands on a project made with cairn new --link', () => {
 
     const noRows = await cairn(['loadtest', 'penguins'], dir);
     expect(noRows.code).toBe(2);
-    expect(noRows.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(/--rows <file.csv\|file.json> or --artifact <digest>/);
+    expect(noRows.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+      /--rows <file.csv\|file.json> or --artifact <digest>/,
+    );
     const badRate = await cairn(['loadtest', 'penguins', '--rows', rows, '--rate=-3'], dir);
     expect(badRate.code).toBe(2);
-    expect(badRate.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(/--rate: expected requests per second, more than 0/);
+    expect(badRate.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+      /--rate: expected requests per second, more than 0/,
+    );
   });
 
   it('serve answers predictions, follows a canary deployed from another process, and stops on SIGINT', async () => {
