@@ -25,7 +25,7 @@ import { LiveRevisions } from './live';
 import { withEndpointLock } from './lock';
 import { createMetrics, type ServingMetrics } from './metrics';
 import { healthCheck, ModelCache } from './models';
-import { PredictionLog, type PredictionLogSettings } from './prediction-log';
+import { PredictionLog, type PredictionLogSettings, servedRows } from './prediction-log';
 import { closedError, isBadInput, notFound } from './problems';
 import { KnownRevisions, keyOf } from './revisions';
 import {
@@ -407,6 +407,14 @@ export class LocalDeployer implements Deployer {
       maxBodyBytes: this.settings.maxBodyBytes,
     });
     return { url: `${server.url}/v1/endpoints/${endpoint}`, close: server.close };
+  }
+
+  /**
+   * What the endpoint served and logged (`predictionLog`), oldest first:
+   * batches any serving process on this state folder wrote to storage.
+   */
+  servedRows(endpoint: string, options: { version?: number; since?: string | Date } = {}) {
+    return servedRows({ storage: this.context.storage, stateDir: this.context.stateDir }, endpoint, options);
   }
 
   /** What `GET /metrics` answers (Prometheus text format); `undefined` when metrics are off. */
