@@ -1,11 +1,11 @@
 import { pipeline } from '@cairn/core';
 import { canaryReview } from '../steps/canary-review';
+import { current } from '../steps/current';
 import { drift } from '../steps/drift';
 import { ingest } from '../steps/ingest';
-import { served } from '../steps/served';
 
 /**
- * ingest (training data) + served (what the model server answered, from its
+ * ingest (training data) + current (what the model server answered, from its
  * prediction log; the live data file, `ingest` again as the node `live`
  * with conf/base/live.yaml, when too few rows were served) → drift. `npm run
  * monitor` runs this on a schedule and retrains when the current data has
@@ -17,8 +17,8 @@ export const monitoring = pipeline(
   () => {
     const { data: reference } = ingest();
     const { data: live } = ingest({}, { as: 'live' });
-    const { reference: compared, current } = served({ reference, live });
-    drift({ reference: compared, current });
+    const { reference: compared, current: served } = current({ reference, live });
+    drift({ reference: compared, current: served });
     canaryReview();
   },
   {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import config from '../cairn.config';
 import { monitoring } from '../pipelines/monitoring';
 import { training } from '../pipelines/training';
-import type { ServedSource } from '../steps/served';
+import type { ServedSource } from '../steps/current';
 import { baseConfig, project, projectDir, runStep } from './helpers';
 
 describe('the monitoring pipeline', () => {
@@ -42,7 +42,7 @@ describe('the monitoring pipeline', () => {
       // Nothing served yet: the live data file is the current data.
       const before = await runPipeline(monitoring, options);
       expect(before.status, JSON.stringify(before.error)).toBe('succeeded');
-      expect(await output<ServedSource>(before, 'served', 'source')).toMatchObject({
+      expect(await output<ServedSource>(before, 'current', 'source')).toMatchObject({
         source: 'file',
         served: 0,
       });
@@ -83,11 +83,11 @@ describe('the monitoring pipeline', () => {
       } finally {
         await server.close(); // writes out what is still in memory
       }
-      expect(answered).toBeGreaterThanOrEqual(baseConfig('served').minRows);
+      expect(answered).toBeGreaterThanOrEqual(baseConfig('current').minRows);
 
       const after = await runPipeline(monitoring, options);
       expect(after.status, JSON.stringify(after.error)).toBe('succeeded');
-      const source = await output<ServedSource>(after, 'served', 'source');
+      const source = await output<ServedSource>(after, 'current', 'source');
       expect(source).toMatchObject({ source: 'served', served: answered, rows: answered, leftOut: [target] });
       const drift = await output<DriftReport>(after, 'drift', 'drift');
       expect(drift.drifted).toBe(true);

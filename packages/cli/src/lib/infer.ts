@@ -378,7 +378,7 @@ export function configFiles(
         maxErrorRate: 0.01,
       },
     ),
-    'conf/base/served.yaml': yaml(
+    'conf/base/current.yaml': yaml(
       'The current data of the monitoring pipeline: the rows the model server answered (its prediction log:\nset `predictionLog` in the deployer options of cairn.config.ts), when at least minRows were logged\nin the last sinceDays days, else the live data file of live.yaml.',
       { endpoint: name, minRows: 30, sinceDays: 7 },
     ),

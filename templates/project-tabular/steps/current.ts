@@ -25,8 +25,8 @@ export interface ServedSource {
  * reference too: the drift step compares what both sides have. It reads
  * live state, so it never comes from the cache.
  */
-export const served = step({
-  name: 'served',
+export const current = step({
+  name: 'current',
   description: 'Take the rows the model server answered as the current data, else the live data file',
   config: z.object({
     endpoint: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/),
