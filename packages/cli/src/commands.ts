@@ -26,6 +26,7 @@ import ExportGithubActions from './commands/export/github-actions';
 import ExportK8s from './commands/export/k8s';
 import Gate from './commands/gate';
 import Lineage from './commands/lineage';
+import LoadTest from './commands/loadtest';
 import New from './commands/new';
 import Plan from './commands/plan';
 import RegistryHistory from './commands/registry/history';
@@ -37,6 +38,7 @@ import Run from './commands/run';
 import Runs from './commands/runs/index';
 import RunsShow from './commands/runs/show';
 import Serve from './commands/serve';
+import StepExec from './commands/step/exec';
 import Ui from './commands/ui';
 import Worker from './commands/worker';
 
@@ -59,7 +61,9 @@ export const COMMANDS = {
   gate: Gate,
   drift: Drift,
   deploy: Deploy,
+  loadtest: LoadTest,
   serve: Serve,
+  'step:exec': StepExec,
   endpoints: Endpoints,
   'endpoints:show': EndpointsShow,
   'endpoints:history': EndpointsHistory,

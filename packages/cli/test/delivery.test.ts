@@ -177,6 +177,79 @@ describe('delivery commands on a project made with cairn new --link', () => {
     expect(await json(['endpoints', 'history', 'penguins'])).toHaveLength(1);
   });
 
+  it('loadtest measures a version on a staging endpoint, and refuses one over its threshold (exit 1)', async () => {
+    const rows = join(dir, 'data', 'penguins.csv');
+    const report = join(dir, 'loadtest.html');
+    const passed = await cairn(
+      [
+        'loadtest',
+        'penguins',
+        '--version',
+        '2',
+        '--rows',
+        rows,
+        '--drop',
+        'species',
+        '--duration',
+        '1',
+        '--connections',
+        '2',
+        '--max-error-rate',
+        '0',
+        '--report',
+        report,
+        '--json',
+      ],
+      dir,
+    );
+    expect(passed.code, passed.stderr).toBe(0);
+    const result = JSON.parse(passed.stdout);
+    expect(result).toMatchObject({
+      endpoint: 'penguins',
+      stagingEndpoint: 'penguins-loadtest',
+      model: { model: 'penguins', version: 2 },
+      errors: 0,
+      passed: true,
+      failures: [],
+    });
+    expect(result.requests).toBeGreaterThan(0);
+    expect(result.latencyMs.p50).toBeLessThanOrEqual(result.latencyMs.p95);
+    expect(result.latencyMs.p95).toBeLessThanOrEqual(result.latencyMs.p99);
+    expect(result.timeline.reduce((sum: number, s: { requests: number }) => sum + s.requests, 0)).toBe(
+      result.requests,
+    );
+    const html = readFileSync(report, 'utf8');
+    expect(html).toContain('Latency over time');
+    expect(html).toContain('<svg');
+
+    // No latency is under a microsecond: this threshold cannot be met, whatever the machine.
+    const refused = await cairn(
+      ['loadtest', 'penguins', '--rows', rows, '--drop', 'species', '--duration', '1', '--p99-ms', '0.001'],
+      dir,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/CAIRN_LOADTEST_FAILED/);
+    // (oclif wraps the message at the terminal width.)
+    expect(refused.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+      /penguins v1 failed its load test: p99 latency [\d.]+ ms > p99Ms 0.001 ms/,
+    );
+    // The production endpoint never changed, and the staging one is gone.
+    const endpoints = await json(['endpoints']);
+    expect(endpoints.map((e: { endpoint: string }) => e.endpoint)).toEqual(['penguins']);
+    expect(await json(['endpoints', 'history', 'penguins'])).toHaveLength(1);
+
+    const noRows = await cairn(['loadtest', 'penguins'], dir);
+    expect(noRows.code).toBe(2);
+    expect(noRows.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+      /--rows <file.csv\|file.json> or --artifact <digest>/,
+    );
+    const badRate = await cairn(['loadtest', 'penguins', '--rows', rows, '--rate=-3'], dir);
+    expect(badRate.code).toBe(2);
+    expect(badRate.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+      /--rate: expected requests per second, more than 0/,
+    );
+  });
+
   it('serve answers predictions, follows a canary deployed from another process, and stops on SIGINT', async () => {
     serve = await startServe(['--port', String(servePort)], dir);
     const url = `http://127.0.0.1:${servePort}/v1/endpoints/penguins`;

@@ -234,7 +234,7 @@ describe('projects built around three data sets run green and pass their own tes
     expect(yamlOf(dir, 'conf/base/gate.yaml')).toMatchObject({ metric: 'macro_f1', direction: 'higher' });
     const first = await cairn(['run'], dir);
     expect(first.code, first.stdout + first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/8 executed, 0 cached, 0 failed, 0 skipped/);
+    expect(first.stdout).toMatch(/9 executed, 0 cached, 0 failed, 0 skipped/);
     expect(first.stdout).toMatch(/promoted: first model of "penguin-species"/);
     const tests = await projectTests(dir);
     expect(tests.code, tests.stdout + tests.stderr).toBe(0);
@@ -304,7 +304,7 @@ describe('projects built around three data sets run green and pass their own tes
       `prepare | ${inWindow - Math.round(inWindow * 0.2)} training rows, ${Math.round(inWindow * 0.2)} test rows`,
     );
     const again = await cairn(['run'], dir);
-    expect(again.stdout).toMatch(/0 executed, 8 cached/);
+    expect(again.stdout).toMatch(/0 executed, 9 cached/);
     // The oldest year is dropped from the data: ingest and validate see new data, but the
     // window still holds the same rows, so prepare's outputs are the same and train is reused.
     const csv = join(dir, 'data', 'seattle-weather.csv');

@@ -37,13 +37,13 @@ describe('a project made with cairn new --link', () => {
   it('trains, registers and promotes a first model on worker threads; a second run reports every step cached', async () => {
     const first = await cairn(['run'], dir);
     expect(first.code, first.stderr + first.stdout).toBe(0);
-    expect(first.stdout).toMatch(/8 executed, 0 cached, 0 failed, 0 skipped/);
+    expect(first.stdout).toMatch(/9 executed, 0 cached, 0 failed, 0 skipped/);
     expect(first.stdout).toMatch(/promoted: first model of "penguins"/);
     runIds.push(await lastRun());
     const second = await cairn(['run'], dir);
     expect(second.code).toBe(0);
     // register, gate and deploy are reused too: the registry and the deployer still hold what they left there.
-    expect(second.stdout).toMatch(/0 executed, 8 cached, 0 failed, 0 skipped/);
+    expect(second.stdout).toMatch(/0 executed, 9 cached, 0 failed, 0 skipped/);
     runIds.push(await lastRun());
   });
 
@@ -63,7 +63,7 @@ describe('a project made with cairn new --link', () => {
     );
     const finished = events.at(-1);
     expect(finished).toMatchObject({ type: 'run.finished', status: 'succeeded' });
-    expect(finished.counts.cached + finished.counts.executed).toBe(8);
+    expect(finished.counts.cached + finished.counts.executed).toBe(9);
   });
 
   it('on a terminal, run draws one live row per step (waiting, running, cached, done) and a summary', async () => {
@@ -82,7 +82,7 @@ describe('a project made with cairn new --link', () => {
         .map((m) => [m[1], { state: m[2], duration: m[3] }]),
     );
     expect(Object.keys(rows).sort()).toEqual(
-      ['deploy', 'evaluate', 'gate', 'ingest', 'prepare', 'register', 'train', 'validate'].sort(),
+      ['deploy', 'evaluate', 'gate', 'ingest', 'loadtest', 'prepare', 'register', 'train', 'validate'].sort(),
     );
     expect(rows.train).toMatchObject({ state: 'done' });
     expect(rows.train!.duration).toMatch(/\d+(\.\d+)?(ms|s)$/);
@@ -295,7 +295,7 @@ describe('a project made with cairn new --link', () => {
     expect(byId.ci).toMatchObject({ ok: true, detail: 'tests ✓, pipeline ✓, evaluation gate ✓' });
     expect(byId.deployment).toMatchObject({
       ok: true,
-      detail: 'deployer local (env local), deploy step canary-review, deploy',
+      detail: 'deployer local (env local), deploy step canary-review, loadtest, deploy',
     });
     expect(byId.drift).toMatchObject({ ok: true, detail: 'drift step drift, retraining trigger ✓' });
     expect(byId.abtest).toMatchObject({

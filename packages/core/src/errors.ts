@@ -66,6 +66,8 @@ export const ErrorCodes = {
   DEPLOY_FAILED: 'CAIRN_DEPLOY_FAILED',
   /** No endpoint with this name is deployed. */
   DEPLOYMENT_NOT_FOUND: 'CAIRN_DEPLOYMENT_NOT_FOUND',
+  /** A load test's measured latency, throughput or error rate broke one of its thresholds. */
+  LOADTEST_FAILED: 'CAIRN_LOADTEST_FAILED',
   /** An A/B experiment definition or event is malformed, or conflicts with what is stored. */
   EXPERIMENT_INVALID: 'CAIRN_EXPERIMENT_INVALID',
   /** No A/B experiment with this name exists. */

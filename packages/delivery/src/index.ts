@@ -7,4 +7,5 @@
 
 export * from './deploy';
 export * from './gate';
+export * from './loadtest';
 export * from './steps';

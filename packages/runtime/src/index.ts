@@ -13,6 +13,7 @@ export * from './executors/in-process';
 export * from './executors/worker-pool';
 export { importModule } from './load';
 export { changeSince } from './orchestrator/cache';
+export * from './orchestrator/exec';
 export { newId } from './orchestrator/ids';
 export { DEFAULT_LEASE, type LeaseOptions, markAbandonedRuns } from './orchestrator/lease';
 export * from './orchestrator/plan';

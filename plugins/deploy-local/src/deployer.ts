@@ -25,7 +25,7 @@ import { LiveRevisions } from './live';
 import { withEndpointLock } from './lock';
 import { createMetrics, type ServingMetrics } from './metrics';
 import { healthCheck, ModelCache } from './models';
-import { PredictionLog, type PredictionLogSettings } from './prediction-log';
+import { PredictionLog, type PredictionLogSettings, servedRows } from './prediction-log';
 import { closedError, isBadInput, notFound } from './problems';
 import { KnownRevisions, keyOf } from './revisions';
 import {
@@ -374,6 +374,48 @@ export class LocalDeployer implements Deployer {
         ? 'degraded'
         : 'unavailable';
     return { endpoint, status, revision: current.revision, routes };
+  }
+
+  /**
+   * Answer `endpoint` alone over HTTP on a private loopback port (the load
+   * test's way in): the same server code as `cairn serve`, fronting this
+   * deployer, so a control process can measure a staging endpoint without a
+   * serving process and without touching another endpoint's traffic. Its
+   * requests carry no unit ids: they record no exposures, and a control
+   * deployer logs no predictions.
+   */
+  async serveEndpoint(endpoint: string): Promise<{ url: string; close(): Promise<void> }> {
+    if (this.closed) throw closedError();
+    if (!(await this.status(endpoint))) throw notFound(endpoint);
+    const only = (name: string): string => {
+      if (name !== endpoint) throw notFound(name);
+      return name;
+    };
+    // A view of this deployer that knows one endpoint: every other name is not found.
+    const view = Object.create(this) as LocalDeployer;
+    view.predict = (name, rows, options) => this.predict(only(name), rows, options);
+    view.status = async (name) => (name === endpoint ? this.status(name) : undefined);
+    view.health = (name) => this.health(only(name));
+    view.list = async () => {
+      const current = await this.status(endpoint);
+      return current ? [current] : [];
+    };
+    view.recordOutcome = (name) => Promise.reject(notFound(name));
+    view.renderMetrics = async () => undefined;
+    const server = await startServer(view, {
+      host: '127.0.0.1',
+      port: 0,
+      maxBodyBytes: this.settings.maxBodyBytes,
+    });
+    return { url: `${server.url}/v1/endpoints/${endpoint}`, close: server.close };
+  }
+
+  /**
+   * What the endpoint served and logged (`predictionLog`), oldest first:
+   * batches any serving process on this state folder wrote to storage.
+   */
+  servedRows(endpoint: string, options: { version?: number; since?: string | Date } = {}) {
+    return servedRows({ storage: this.context.storage, stateDir: this.context.stateDir }, endpoint, options);
   }
 
   /** What `GET /metrics` answers (Prometheus text format); `undefined` when metrics are off. */

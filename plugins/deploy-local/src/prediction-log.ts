@@ -15,7 +15,13 @@
  */
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CairnError, ErrorCodes, type StorageDriver, sha256 } from '@cairn/core';
+import {
+  CairnError,
+  type ServedRow as CoreServedRow,
+  ErrorCodes,
+  type StorageDriver,
+  sha256,
+} from '@cairn/core';
 import { deploymentsDir } from './state';
 
 /** Resolved `predictionLog` options. */
@@ -31,18 +37,8 @@ export interface PredictionLogSettings {
 }
 
 /** One logged row, as a line of a batch. */
-export interface ServedRow {
-  /** ISO-8601 time the prediction was answered. */
-  at: string;
-  endpoint: string;
-  model: string;
-  version: number;
-  role: 'primary' | 'canary';
-  revision: number;
-  unitId?: string;
-  row: unknown;
-  prediction: unknown;
-}
+/** One logged answer (the core's `ServedRow`). */
+export type ServedRow = CoreServedRow;
 
 /** One line of an endpoint's batch list: where a batch is and what it holds. */
 export interface PredictionBatch {

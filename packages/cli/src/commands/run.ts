@@ -15,6 +15,7 @@ export default class Run extends CairnCommand {
     '<%= config.bin %> run --only prepare,train',
     '<%= config.bin %> run --sweep train.trees=100,300 --sweep train.maxDepth=3,5',
     '<%= config.bin %> run --json > events.jsonl',
+    '<%= config.bin %> run training --create --env team   # record a run for `cairn step exec`; prints its id',
   ];
   static override args = {
     pipeline: Args.string({
@@ -55,6 +56,11 @@ export default class Run extends CairnCommand {
     }),
     concurrency: Flags.integer({ char: 'c', description: 'Most steps running at once', min: 1 }),
     json: Flags.boolean({ description: 'Print one JSON event per line', default: false }),
+    create: Flags.boolean({
+      description:
+        'Only record the run (configs resolved, validated and stored) and print its id; its steps are then run one by one with `cairn step exec`',
+      default: false,
+    }),
   };
 
   async run(): Promise<void> {
@@ -66,6 +72,17 @@ export default class Run extends CairnCommand {
     const axes = flags.sweep ? runtime.parseSweeps(flags.sweep) : undefined;
     const { openProjectFor } = await import('../lib/project');
     const stack = await openProjectFor(flags);
+    if (flags.create) {
+      try {
+        const pipeline = await stack.pipeline(args.pipeline);
+        const created = await runtime.createRun(pipeline, { ...stack.runOptions(), overrides });
+        if (flags.json) process.stdout.write(`${JSON.stringify(created)}\n`);
+        else process.stdout.write(`${created.runId}\n`);
+      } finally {
+        await stack.close();
+      }
+      return;
+    }
     const { jsonRenderer, lineRenderer, liveRenderer } = await import('../lib/progress');
     const write = (text: string) => process.stdout.write(text);
     const renderer = flags.json

@@ -369,6 +369,23 @@ export function configFiles(
           : { name: 'correct', type: 'binomial', goal: 'increase' },
       },
     ),
+    'conf/base/loadtest.yaml': yaml(
+      `The load test before the deploy (loadTestStep() from @cairn/delivery): the promoted candidate answers\nunder the staging endpoint ${name}-loadtest while the held-out rows are replayed at it. Any threshold\nbroken (p99Ms, minRps, maxErrorRate) fails the step and the deploy never runs: set them to your objectives.`,
+      {
+        endpoint: name,
+        duration: 3,
+        connections: 4,
+        rowsPerRequest: 1,
+        dropColumns: [plan.target],
+        p99Ms: 2000,
+        minRps: 5,
+        maxErrorRate: 0.01,
+      },
+    ),
+    'conf/base/current.yaml': yaml(
+      'The current data of the monitoring pipeline: the rows the model server answered (its prediction log:\nset `predictionLog` in the deployer options of cairn.config.ts), when at least minRows were logged\nin the last sinceDays days, else the live data file of live.yaml.',
+      { endpoint: name, minRows: 30, sinceDays: 7 },
+    ),
     'conf/base/canary-review.yaml': yaml(
       'The endpoint whose canary this step judges (conf/base/deploy.yaml deploys it).',
       { endpoint: name },

@@ -142,6 +142,21 @@ export interface EndpointHealth {
   }>;
 }
 
+/** One answer an endpoint served, as its prediction log keeps it. */
+export interface ServedRow {
+  /** ISO-8601 time the prediction was answered. */
+  at: string;
+  endpoint: string;
+  model: string;
+  version: number;
+  role: 'primary' | 'canary';
+  revision: number;
+  unitId?: string;
+  /** The row as the client sent it. */
+  row: unknown;
+  prediction: unknown;
+}
+
 /** A live deployer. */
 export interface Deployer {
   /**
@@ -189,6 +204,22 @@ export interface Deployer {
   list(): Promise<Deployment[]>;
   /** @throws CAIRN_DEPLOYMENT_NOT_FOUND */
   health(endpoint: string): Promise<EndpointHealth>;
+  /**
+   * Answer one endpoint over HTTP from this process, on a private loopback
+   * port of its own, apart from any serving process: a load test replays
+   * traffic at a staging endpoint through it, so what it measures is the
+   * deployer's real request path. Optional: a deployer whose serving lives
+   * elsewhere (a cluster) leaves it out, and a load test is then refused.
+   * @returns the endpoint's URL (its `POST <url>/predict` takes `{ rows }`) and a way to stop
+   * @throws CAIRN_DEPLOYMENT_NOT_FOUND
+   */
+  serveEndpoint?(endpoint: string): Promise<{ url: string; close(): Promise<void> }>;
+  /**
+   * The answers the endpoint served and logged (a serving process's sampled
+   * prediction log), oldest first: what a monitoring step compares with the
+   * training data. Optional: a deployer that logs no predictions leaves it out.
+   */
+  servedRows?(endpoint: string, options?: { version?: number; since?: string | Date }): Promise<ServedRow[]>;
   /** Stop serving the endpoint and forget its history. */
   remove(endpoint: string): Promise<void>;
   /** Stop servers, unload models. State that persists stays for the next `create`. */

@@ -276,8 +276,11 @@ async function startExecutor(
   }
 }
 
-/** One node: reuse a verified cached execution, else execute it. */
-async function processNode(
+/**
+ * One node: reuse a verified cached execution, else execute it (also what `execRunStep` runs).
+ * @internal
+ */
+export async function processNode(
   context: StepExecution,
   node: PipelineNode,
   outcomes: Map<string, StepOutcome>,

@@ -1,0 +1,655 @@
+/**
+ * The load test: before a version takes traffic, put it behind a staging
+ * endpoint of its own (never the production endpoint, so no user request
+ * reaches it), replay rows at it over HTTP with autocannon at a target rate
+ * or concurrency, and measure latency percentiles, throughput and errors.
+ * Thresholds in the config (`p99Ms`, `minRps`, `maxErrorRate`) fail the
+ * step with CAIRN_LOADTEST_FAILED, so the deploy step after it never runs
+ * for a model that is too slow. One action, {@link runLoadTest}, serves the
+ * step and `cairn loadtest`.
+ */
+import {
+  CairnError,
+  type Deployer,
+  ENDPOINT_NAME,
+  ErrorCodes,
+  json,
+  type ModelVersionRef,
+  metrics,
+  type Report,
+  report,
+  reportHtml,
+  type Step,
+  step,
+} from '@cairn/core';
+import { barChartSvg, type CellValue, histogramSvg, htmlReport, table } from '@cairn/tabular';
+import type { GateDecision } from './gate';
+import { schema } from './schema';
+
+/** Limits a load test must stay within; each is optional. */
+export interface LoadTestThresholds {
+  /** Highest acceptable 99th-percentile latency, in ms. */
+  p99Ms?: number;
+  /** Lowest acceptable throughput, in answered requests per second. */
+  minRps?: number;
+  /** Highest acceptable share of failed requests (non-2xx or no answer), 0–1. */
+  maxErrorRate?: number;
+}
+
+/** How hard to push: the load test step's config (`conf/base/loadtest.yaml`) without its endpoint. */
+export interface LoadTestSettings extends LoadTestThresholds {
+  /** How long to send requests, in seconds. @default 10 */
+  duration?: number;
+  /** Concurrent connections. @default 4 */
+  connections?: number;
+  /** Target requests per second over all connections; without it, as fast as answers come. */
+  rate?: number;
+  /** Rows in each request's `rows`. @default 1 */
+  rowsPerRequest?: number;
+  /** Columns left out of the replayed rows (the label the model predicts). @default [] */
+  dropColumns?: string[];
+}
+
+/** The load test step's config. */
+export interface LoadTestConfig extends LoadTestSettings {
+  /**
+   * The production endpoint's name; the candidate is served under
+   * `<endpoint>-loadtest` while it is measured. @default the model name
+   */
+  endpoint?: string;
+}
+
+/** Latencies of answered requests, in ms. */
+export interface LatencySummary {
+  p50: number;
+  p95: number;
+  p99: number;
+  mean: number;
+  max: number;
+}
+
+/** One second of the test. */
+export interface LoadTestSecond {
+  /** Seconds since the start. */
+  second: number;
+  /** Requests finished in this second (answered or failed). */
+  requests: number;
+  errors: number;
+  /** Latency percentiles of the answers finished in this second; absent without answers. */
+  latencyMs?: Pick<LatencySummary, 'p50' | 'p95' | 'p99'>;
+}
+
+/** What a load test measured, and how it compares with its thresholds. */
+export interface LoadTestResult {
+  /** The endpoint whose candidate was measured. */
+  endpoint: string;
+  /** The staging endpoint that served it (removed afterwards). */
+  stagingEndpoint: string;
+  model: ModelVersionRef;
+  settings: Required<Omit<LoadTestSettings, keyof LoadTestThresholds | 'rate'>> & { rate?: number };
+  thresholds: LoadTestThresholds;
+  /** Requests finished: answered plus failed. */
+  requests: number;
+  /** Requests answered 2xx. */
+  succeeded: number;
+  /** Requests answered non-2xx, timed out or refused. */
+  errors: number;
+  /** `errors / requests` (0 when nothing was sent). */
+  errorRate: number;
+  /** Seconds the test ran. */
+  durationSeconds: number;
+  /** Answered requests per second. */
+  rps: number;
+  /** Over the answered requests; absent when none was answered. */
+  latencyMs?: LatencySummary;
+  /** Per second, for the report's latency over time. */
+  timeline: LoadTestSecond[];
+  /** Latencies of a sample of answered requests (at most 5,000), for the histogram. */
+  latencySample: number[];
+  /** Each threshold broken, in words with the numbers; empty when it passed. */
+  failures: string[];
+  passed: boolean;
+}
+
+/** The value at quantile `q` of ascending `sorted` (nearest rank). */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil(q * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+function summarize(latencies: number[]): LatencySummary | undefined {
+  if (latencies.length === 0) return undefined;
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const sum = sorted.reduce((a, b) => a + b, 0);
+  return {
+    p50: quantile(sorted, 0.5),
+    p95: quantile(sorted, 0.95),
+    p99: quantile(sorted, 0.99),
+    mean: sum / sorted.length,
+    max: sorted.at(-1)!,
+  };
+}
+
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/**
+ * The thresholds the measurements break, each in words with both numbers.
+ * A test that answered nothing breaks `p99Ms` (there is no latency to judge).
+ */
+export function checkLoadTest(
+  measured: Pick<LoadTestResult, 'latencyMs' | 'rps' | 'errorRate' | 'requests'>,
+  thresholds: LoadTestThresholds,
+): string[] {
+  const failures: string[] = [];
+  if (thresholds.p99Ms !== undefined) {
+    if (!measured.latencyMs)
+      failures.push(`p99 latency: no request was answered (limit ${thresholds.p99Ms} ms)`);
+    else if (measured.latencyMs.p99 > thresholds.p99Ms)
+      failures.push(`p99 latency ${round(measured.latencyMs.p99)} ms > p99Ms ${thresholds.p99Ms} ms`);
+  }
+  if (thresholds.minRps !== undefined && measured.rps < thresholds.minRps)
+    failures.push(`throughput ${round(measured.rps, 1)} req/s < minRps ${thresholds.minRps} req/s`);
+  if (thresholds.maxErrorRate !== undefined && measured.errorRate > thresholds.maxErrorRate)
+    failures.push(
+      `error rate ${round(measured.errorRate * 100, 2)} % > maxErrorRate ${round(thresholds.maxErrorRate * 100, 2)} %`,
+    );
+  return failures;
+}
+
+/** The staging endpoint a load test serves the candidate under. */
+export function stagingEndpointOf(endpoint: string): string {
+  return `${endpoint.slice(0, 63 - '-loadtest'.length)}-loadtest`;
+}
+
+/** What {@link runLoadTest} needs. */
+export interface LoadTestRequest {
+  /** The production endpoint's name (the staging one is derived from it). */
+  endpoint: string;
+  /** The version to measure. */
+  model: ModelVersionRef;
+  /** Rows to replay, in order and round again. */
+  rows: readonly Record<string, unknown>[];
+  settings?: LoadTestSettings;
+  signal?: AbortSignal;
+  log?: (message: string) => void;
+}
+
+const SAMPLE_LIMIT = 5000;
+
+/** Rows as JSON-safe values: Arrow gives bigints and dates that JSON.stringify refuses or changes. */
+function jsonRow(row: Record<string, unknown>, drop: ReadonlySet<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(row)) {
+    if (drop.has(key)) continue;
+    out[key] =
+      typeof value === 'bigint'
+        ? Number(value)
+        : value instanceof Date
+          ? value.toISOString()
+          : (value ?? null);
+  }
+  return out;
+}
+
+/**
+ * The load-test action: deploy `model` to the staging endpoint
+ * `<endpoint>-loadtest` (blue-green, health-checked on the first row), serve
+ * it from this process on a private loopback port
+ * ({@link Deployer.serveEndpoint}), replay the rows at it with autocannon,
+ * then remove the staging endpoint. Production routes are never changed.
+ * It measures; it does not judge beyond filling `failures` — callers throw
+ * {@link loadTestError} when `passed` is false.
+ * @throws CAIRN_DEPLOY_INVALID when the deployer cannot serve from this process, or there are no rows
+ */
+export async function runLoadTest(deployer: Deployer, request: LoadTestRequest): Promise<LoadTestResult> {
+  const { endpoint, model, signal } = request;
+  const settings = request.settings ?? {};
+  const duration = settings.duration ?? 10;
+  const connections = settings.connections ?? 4;
+  const rowsPerRequest = settings.rowsPerRequest ?? 1;
+  const dropColumns = settings.dropColumns ?? [];
+  const thresholds: LoadTestThresholds = {
+    ...(settings.p99Ms !== undefined ? { p99Ms: settings.p99Ms } : {}),
+    ...(settings.minRps !== undefined ? { minRps: settings.minRps } : {}),
+    ...(settings.maxErrorRate !== undefined ? { maxErrorRate: settings.maxErrorRate } : {}),
+  };
+  if (typeof deployer.serveEndpoint !== 'function') {
+    throw new CairnError(
+      ErrorCodes.DEPLOY_INVALID,
+      'this deployer cannot serve an endpoint from the calling process, so it cannot be load-tested here',
+      { hint: 'Run the load test with a deployer that implements serveEndpoint() (deploy-local does).' },
+    );
+  }
+  if (request.rows.length === 0) {
+    throw new CairnError(ErrorCodes.DEPLOY_INVALID, 'a load test needs at least one row to replay');
+  }
+  const drop = new Set(dropColumns);
+  const rows = request.rows.map((row) => jsonRow(row, drop));
+  const bodies: string[] = [];
+  for (let i = 0; i < rows.length; i += rowsPerRequest) {
+    bodies.push(JSON.stringify({ rows: rows.slice(i, i + rowsPerRequest) }));
+  }
+  const staging = stagingEndpointOf(endpoint);
+  const log = request.log ?? (() => {});
+  await deployer.deploy({
+    endpoint: staging,
+    model,
+    strategy: { type: 'blue-green' },
+    reason: `load test of ${model.model} v${model.version} before it serves ${endpoint}`,
+    healthCheckRows: rows.slice(0, 1),
+  });
+  try {
+    const server = await deployer.serveEndpoint(staging);
+    try {
+      log(
+        `load test of ${model.model} v${model.version} on ${staging}: ${duration} s, ${connections} connections${settings.rate ? `, ${settings.rate} req/s` : ''}`,
+      );
+      const measured = await fire(`${server.url}/predict`, bodies, {
+        duration,
+        connections,
+        ...(settings.rate !== undefined ? { rate: settings.rate } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      const failures = checkLoadTest(measured, thresholds);
+      return {
+        endpoint,
+        stagingEndpoint: staging,
+        model: { model: model.model, version: model.version, digest: model.digest },
+        settings: {
+          duration,
+          connections,
+          rowsPerRequest,
+          dropColumns,
+          ...(settings.rate !== undefined ? { rate: settings.rate } : {}),
+        },
+        thresholds,
+        ...measured,
+        failures,
+        passed: failures.length === 0,
+      };
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await deployer.remove(staging);
+  }
+}
+
+type Measured = Pick<
+  LoadTestResult,
+  | 'requests'
+  | 'succeeded'
+  | 'errors'
+  | 'errorRate'
+  | 'durationSeconds'
+  | 'rps'
+  | 'latencyMs'
+  | 'timeline'
+  | 'latencySample'
+>;
+
+/** Send the bodies with autocannon and time every answer. */
+async function fire(
+  url: string,
+  bodies: readonly string[],
+  options: { duration: number; connections: number; rate?: number; signal?: AbortSignal },
+): Promise<Measured> {
+  const { default: autocannon } = await import('autocannon');
+  const latencies: number[] = [];
+  const seconds = new Map<number, { latencies: number[]; requests: number; errors: number }>();
+  let errors = 0;
+  let started = 0;
+  const bucket = () => {
+    const second = Math.floor((performance.now() - started) / 1000);
+    const entry = seconds.get(second) ?? { latencies: [], requests: 0, errors: 0 };
+    seconds.set(second, entry);
+    return entry;
+  };
+  const result = await new Promise<{ duration: number }>((resolve, reject) => {
+    started = performance.now();
+    const instance = autocannon(
+      {
+        url,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        requests: bodies.map((body) => ({ body })),
+        duration: options.duration,
+        connections: options.connections,
+        ...(options.rate !== undefined ? { overallRate: options.rate } : {}),
+      },
+      (error, result) => (error ? reject(error) : resolve(result as unknown as { duration: number })),
+    );
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      const entry = bucket();
+      entry.requests++;
+      if (statusCode >= 200 && statusCode < 300) {
+        latencies.push(responseTime);
+        entry.latencies.push(responseTime);
+      } else {
+        errors++;
+        entry.errors++;
+      }
+    });
+    instance.on('reqError', () => {
+      const entry = bucket();
+      entry.requests++;
+      entry.errors++;
+      errors++;
+    });
+    options.signal?.addEventListener('abort', () => instance.stop(), { once: true });
+  });
+  if (options.signal?.aborted) {
+    throw new CairnError(ErrorCodes.RUN_CANCELLED, 'the load test was cancelled');
+  }
+  const requests = latencies.length + errors;
+  const durationSeconds = result.duration > 0 ? result.duration : options.duration;
+  const latencyMs = summarize(latencies);
+  const timeline = [...seconds.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([second, entry]) => {
+      const summary = summarize(entry.latencies);
+      return {
+        second,
+        requests: entry.requests,
+        errors: entry.errors,
+        ...(summary ? { latencyMs: { p50: summary.p50, p95: summary.p95, p99: summary.p99 } } : {}),
+      };
+    });
+  const step = Math.max(1, Math.ceil(latencies.length / SAMPLE_LIMIT));
+  return {
+    requests,
+    succeeded: latencies.length,
+    errors,
+    errorRate: requests === 0 ? 0 : errors / requests,
+    durationSeconds,
+    rps: latencies.length / durationSeconds,
+    ...(latencyMs ? { latencyMs } : {}),
+    timeline,
+    latencySample: latencies.filter((_, i) => i % step === 0),
+  };
+}
+
+/**
+ * The flat metrics of a load test (the step's `metrics` artifact): `p50_ms`,
+ * `p95_ms`, `p99_ms`, `mean_ms`, `max_ms` (when anything was answered),
+ * `rps`, `requests`, `errors`, `error_rate`, `duration_s`, `passed` (1 or 0).
+ */
+export function loadTestMetrics(result: LoadTestResult): Record<string, number> {
+  return {
+    ...(result.latencyMs
+      ? {
+          p50_ms: result.latencyMs.p50,
+          p95_ms: result.latencyMs.p95,
+          p99_ms: result.latencyMs.p99,
+          mean_ms: result.latencyMs.mean,
+          max_ms: result.latencyMs.max,
+        }
+      : {}),
+    rps: result.rps,
+    requests: result.requests,
+    errors: result.errors,
+    error_rate: result.errorRate,
+    duration_s: result.durationSeconds,
+    passed: result.passed ? 1 : 0,
+  };
+}
+
+/** The error a refused load test fails with: every broken threshold, with the numbers. */
+export function loadTestError(result: LoadTestResult): CairnError {
+  return new CairnError(
+    ErrorCodes.LOADTEST_FAILED,
+    `${result.model.model} v${result.model.version} failed its load test: ${result.failures.join('; ')}`,
+    {
+      hint: 'Make the model faster, or loosen the threshold in the load test config (conf/base/loadtest.yaml) if it is too strict.',
+      context: { endpoint: result.endpoint, version: String(result.model.version) },
+    },
+  );
+}
+
+const ms = (value: number | undefined) => (value === undefined ? '–' : `${round(value)} ms`);
+
+/** An HTML report of a load test: the verdict, the numbers, a latency histogram and latency over time. */
+export function loadTestReport(result: LoadTestResult): Report {
+  const { thresholds } = result;
+  const verdict = result.passed ? 'Passed every threshold.' : `**Refused**: ${result.failures.join('; ')}.`;
+  const rows = [
+    { measure: 'p50 latency', value: ms(result.latencyMs?.p50), threshold: '' },
+    { measure: 'p95 latency', value: ms(result.latencyMs?.p95), threshold: '' },
+    {
+      measure: 'p99 latency',
+      value: ms(result.latencyMs?.p99),
+      threshold: thresholds.p99Ms === undefined ? '' : `≤ ${thresholds.p99Ms} ms`,
+    },
+    {
+      measure: 'throughput',
+      value: `${round(result.rps, 1)} req/s`,
+      threshold: thresholds.minRps === undefined ? '' : `≥ ${thresholds.minRps} req/s`,
+    },
+    {
+      measure: 'error rate',
+      value: `${round(result.errorRate * 100, 2)} %`,
+      threshold:
+        thresholds.maxErrorRate === undefined ? '' : `≤ ${round(thresholds.maxErrorRate * 100, 2)} %`,
+    },
+    { measure: 'requests', value: String(result.requests), threshold: '' },
+    { measure: 'errors', value: String(result.errors), threshold: '' },
+    { measure: 'duration', value: `${round(result.durationSeconds, 1)} s`, threshold: '' },
+  ];
+  const overTime = Object.fromEntries(
+    result.timeline
+      .filter((second) => second.latencyMs)
+      .map((second) => [`${second.second}s`, round(second.latencyMs!.p99)]),
+  );
+  const { settings } = result;
+  const title = `Load test: ${result.model.model} v${result.model.version}`;
+  return reportHtml(
+    htmlReport({
+      title,
+      subtitle: `${result.stagingEndpoint}: ${settings.connections} connections, ${settings.duration} s${settings.rate ? `, target ${settings.rate} req/s` : ''}, ${settings.rowsPerRequest} row(s) per request`,
+      sections: [
+        { heading: 'Verdict', markdown: verdict, table: rows },
+        {
+          heading: 'Latency histogram',
+          svg: histogramSvg(result.latencySample, { title: 'Answered requests', xLabel: 'latency (ms)' }),
+        },
+        {
+          heading: 'Latency over time',
+          svg: barChartSvg(overTime, { title: 'p99 latency per second', xLabel: 'second', yLabel: 'ms' }),
+          table: result.timeline.map((second) => ({
+            second: second.second,
+            requests: second.requests,
+            errors: second.errors,
+            p50: ms(second.latencyMs?.p50),
+            p95: ms(second.latencyMs?.p95),
+            p99: ms(second.latencyMs?.p99),
+          })),
+        },
+      ],
+    }),
+    { title },
+  );
+}
+
+const positive = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value > 0;
+const positiveInteger = (value: unknown) => positive(value) && Number.isInteger(value);
+
+/** Check the settings shared by the step's config and `cairn loadtest`'s flags; issues name the key. */
+export function checkLoadTestSettings(
+  value: Record<string, unknown>,
+  issues: Array<{ path: string[]; message: string }>,
+): void {
+  const check = (key: string, ok: (v: unknown) => boolean, expected: string) => {
+    if (value[key] !== undefined && !ok(value[key])) issues.push({ path: [key], message: expected });
+  };
+  check(
+    'duration',
+    (v) => positive(v) && (v as number) <= 3600,
+    'expected seconds, more than 0 and at most 3600',
+  );
+  check(
+    'connections',
+    (v) => positiveInteger(v) && (v as number) <= 1000,
+    'expected an integer from 1 to 1000',
+  );
+  check('rate', positive, 'expected requests per second, more than 0');
+  check(
+    'rowsPerRequest',
+    (v) => positiveInteger(v) && (v as number) <= 10_000,
+    'expected an integer from 1 to 10000',
+  );
+  check('p99Ms', positive, 'expected milliseconds, more than 0');
+  check('minRps', positive, 'expected requests per second, more than 0');
+  check(
+    'maxErrorRate',
+    (v) => typeof v === 'number' && v >= 0 && v <= 1,
+    'expected a share from 0 to 1 (0.01 is 1 %)',
+  );
+  check(
+    'dropColumns',
+    (v) => Array.isArray(v) && v.every((c) => typeof c === 'string'),
+    'expected a list of column names',
+  );
+}
+
+const SETTINGS_KEYS = [
+  'duration',
+  'connections',
+  'rate',
+  'rowsPerRequest',
+  'dropColumns',
+  'p99Ms',
+  'minRps',
+  'maxErrorRate',
+] as const;
+
+const loadTestConfig = schema<LoadTestConfig>((value, issues) => {
+  if (
+    value.endpoint !== undefined &&
+    (typeof value.endpoint !== 'string' || !ENDPOINT_NAME.test(value.endpoint))
+  )
+    issues.push({
+      path: ['endpoint'],
+      message: 'expected lowercase letters, digits and dashes, starting with a letter (at most 63)',
+    });
+  checkLoadTestSettings(value, issues as Array<{ path: string[]; message: string }>);
+  const config: LoadTestConfig = {};
+  if (typeof value.endpoint === 'string') config.endpoint = value.endpoint;
+  for (const key of SETTINGS_KEYS)
+    if (value[key] !== undefined) (config as Record<string, unknown>)[key] = value[key];
+  return config;
+});
+
+/** What the load test step records beside its metrics: the measured version, or why none was. */
+export interface LoadTestRecord {
+  endpoint: string;
+  model: string;
+  /** The version measured; absent when the gate kept the candidate out and there was nothing new to test. */
+  version?: number;
+  passed: boolean;
+  reason: string;
+}
+
+/**
+ * A step that load-tests the gate's promoted candidate before it is
+ * deployed (see {@link runLoadTest}) and hands the gate's decision on to the
+ * deploy step only when the candidate met every threshold: wire the deploy
+ * step to its `decision` and a too-slow model fails this step with
+ * CAIRN_LOADTEST_FAILED (the numbers in the message) and is never deployed.
+ * A candidate the gate kept out is not measured (nothing new will serve).
+ * `Row` is the row type of the table it replays (as `table<Row>()` wires it).
+ * Its `metrics` artifact holds p50/p95/p99 latency, throughput and error
+ * rate; its `report` a latency histogram and latency over time.
+ *
+ * @example
+ * ```ts
+ * const { decision } = gate({ registration });
+ * const { decision: cleared } = loadtest({ decision, rows: test });
+ * deploy({ decision: cleared });
+ * ```
+ * ```yaml
+ * # conf/base/loadtest.yaml
+ * endpoint: penguins
+ * duration: 5
+ * connections: 4
+ * p99Ms: 250
+ * minRps: 20
+ * maxErrorRate: 0.01
+ * ```
+ */
+export function loadTestStep<Row extends object = Record<string, CellValue>>(
+  options: { name?: string } = {},
+): Step<
+  LoadTestConfig,
+  { decision: ReturnType<typeof json<GateDecision>>; rows: ReturnType<typeof table<Row>> },
+  {
+    decision: ReturnType<typeof json<GateDecision>>;
+    metrics: ReturnType<typeof metrics>;
+    report: ReturnType<typeof report>;
+    loadtest: ReturnType<typeof json<LoadTestRecord>>;
+  }
+> {
+  return step({
+    name: options.name ?? 'loadtest',
+    description: 'Load-test the promoted candidate on a staging endpoint before it is deployed',
+    config: loadTestConfig,
+    inputs: { decision: json<GateDecision>(), rows: table<Row>() },
+    outputs: {
+      decision: json<GateDecision>(),
+      metrics: metrics(),
+      report: report(),
+      loadtest: json<LoadTestRecord>(),
+    },
+    uses: ['registry', 'deployer'],
+    async run({ config, inputs, registry, deployer, log, signal }) {
+      const { decision } = inputs;
+      const endpoint = config.endpoint ?? decision.model;
+      if (decision.decision !== 'promoted') {
+        const reason = `the gate kept ${decision.model} v${decision.candidate.version} out: nothing new to load-test`;
+        log.info(reason);
+        const title = `Load test: ${decision.model} v${decision.candidate.version}`;
+        return {
+          decision,
+          metrics: { tested: 0 },
+          report: reportHtml(htmlReport({ title, sections: [{ heading: 'Not run', markdown: reason }] }), {
+            title,
+          }),
+          loadtest: { endpoint, model: decision.model, passed: true, reason },
+        };
+      }
+      const version = await registry!.getModelVersion(decision.model, decision.candidate.version);
+      if (!version) {
+        throw new CairnError(
+          ErrorCodes.METADATA_NOT_FOUND,
+          `${decision.model} v${decision.candidate.version} is not in the registry`,
+        );
+      }
+      const result = await runLoadTest(deployer!, {
+        endpoint,
+        model: { model: version.model, version: version.version, digest: version.digest },
+        rows: inputs.rows.rows() as Record<string, unknown>[],
+        settings: config,
+        signal,
+        log: (message) => log.info(message),
+      });
+      const numbers = `p50 ${ms(result.latencyMs?.p50)}, p95 ${ms(result.latencyMs?.p95)}, p99 ${ms(result.latencyMs?.p99)}, ${round(result.rps, 1)} req/s, ${round(result.errorRate * 100, 2)} % errors over ${result.requests} requests`;
+      if (!result.passed) {
+        log.error(`refused: ${numbers}`);
+        throw loadTestError(result);
+      }
+      log.info(`passed: ${numbers}`);
+      return {
+        decision,
+        metrics: { tested: 1, ...loadTestMetrics(result) },
+        report: loadTestReport(result),
+        loadtest: {
+          endpoint,
+          model: decision.model,
+          version: version.version,
+          passed: true,
+          reason: numbers,
+        },
+      };
+    },
+  });
+}

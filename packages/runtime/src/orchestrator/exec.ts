@@ -1,0 +1,264 @@
+/**
+ * A run driven from outside, one step per process: the way a cluster engine
+ * (Argo Workflows, GitHub Actions) runs a pipeline that `cairn export`
+ * compiled. `createRun` records the run — configs resolved and validated,
+ * the config bundle stored — and executes nothing; `execRunStep` then runs
+ * one node of it, in whatever process the engine starts, against the same
+ * stack: its inputs are the outputs its upstream nodes recorded in this run,
+ * its config is the one the run recorded, and it is cached, executed,
+ * checked and recorded with its lineage exactly as `runPipeline` does it.
+ * Running a node that already finished in the run is a no-op, so an engine
+ * may retry freely.
+ */
+import { join, resolve } from 'node:path';
+import {
+  type ArtifactRef,
+  CairnError,
+  type CairnEvent,
+  ErrorCodes,
+  type ExecutionRecord,
+  type Pipeline,
+  type RunRecord,
+} from '@cairn/core';
+import { inProcess } from '../executors/in-process';
+import { previousExecutions } from './cache';
+import type { StepExecution } from './execute';
+import { newId } from './ids';
+import { prepareRun } from './prepare';
+import { runProvenance } from './provenance';
+import { now, RecordQueue, type RunRecorder, storeConfigBundle } from './records';
+import { processNode } from './run';
+import { secretScrubber } from './secrets';
+import { runServices } from './services';
+import type { RunOptions, StepOutcome } from './types';
+
+const finished = (execution: ExecutionRecord) =>
+  execution.status === 'succeeded' || execution.status === 'cached';
+
+/**
+ * Record a run of `pipeline` without executing any step: every config is
+ * resolved and validated (a bad one throws and nothing is recorded), the
+ * config bundle is stored, and the run is left `running` for its steps to
+ * be executed one by one with {@link execRunStep}. The record names no host
+ * process: its steps run on many machines, so no later run on this one
+ * takes it for abandoned.
+ * @returns the run id and its step names in a DAG order
+ */
+export async function createRun(
+  pipeline: Pipeline,
+  options: Omit<RunOptions, 'onEvent' | 'executor' | 'concurrency' | 'signal'>,
+): Promise<{ runId: string; steps: string[] }> {
+  const projectDir = resolve(options.projectDir ?? process.cwd());
+  const [prepared, provenance] = await Promise.all([
+    prepareRun(pipeline, options),
+    runProvenance(projectDir),
+  ]);
+  await options.metadata.init?.();
+  const { bundle, configDigests } = await storeConfigBundle(pipeline, prepared, options.storage);
+  const record: RunRecord = {
+    id: newId('r'),
+    pipeline: pipeline.name,
+    env: prepared.env,
+    status: 'running',
+    startedAt: now(),
+    versions: provenance.versions,
+    configs: configDigests,
+    configBundle: bundle.digest,
+    ...(provenance.git ? { git: provenance.git } : {}),
+    ...(options.tags ? { tags: options.tags } : {}),
+  };
+  await options.metadata.createRun(record);
+  return { runId: record.id, steps: pipeline.nodes.map((node) => node.name) };
+}
+
+/** What {@link execRunStep} did. */
+export interface RunStepResult {
+  runId: string;
+  step: string;
+  /** `done`: the step had already finished in this run, nothing ran (a retry). */
+  outcome: StepOutcome | { status: 'done'; executionId: string; outputs: Record<string, ArtifactRef> };
+  /** The run's status after this step. */
+  runStatus: RunRecord['status'];
+}
+
+/**
+ * Execute one node of a run recorded by {@link createRun} (or by an earlier
+ * `runPipeline`), in this process, against the stack in `options`. The
+ * node's config is the run's recorded one (its `${env:…}` references
+ * resolved from this process's environment); its inputs are the outputs its
+ * upstream nodes recorded in this run. A node that already finished in the
+ * run is not run again. When every node has finished, the run is closed
+ * `succeeded`; a failed node closes it `failed` (a later successful retry
+ * reopens and closes it `succeeded`).
+ * @throws CAIRN_METADATA_NOT_FOUND when the run does not exist, or an upstream node has not finished in it
+ * @throws CAIRN_USAGE when the run is of another pipeline or environment, or the step is not in the pipeline
+ * @throws CAIRN_CONFIG_INVALID when the project's configs no longer give the run's recorded configs
+ */
+export async function execRunStep(
+  pipeline: Pipeline,
+  runId: string,
+  stepName: string,
+  options: RunOptions,
+): Promise<RunStepResult> {
+  const { metadata, storage } = options;
+  await metadata.init?.();
+  const record = await metadata.getRun(runId);
+  if (!record) {
+    throw new CairnError(ErrorCodes.METADATA_NOT_FOUND, `No run ${runId} in the metadata store`, {
+      hint: 'Record one with `cairn run <pipeline> --create` (it prints the run id).',
+    });
+  }
+  if (record.pipeline !== pipeline.name) {
+    throw new CairnError(
+      ErrorCodes.USAGE,
+      `Run ${runId} is a run of pipeline "${record.pipeline}", not "${pipeline.name}"`,
+    );
+  }
+  const env = options.env ?? 'local';
+  if (record.env !== env) {
+    throw new CairnError(ErrorCodes.USAGE, `Run ${runId} was recorded in env "${record.env}", not "${env}"`, {
+      hint: `Pass --env ${record.env}.`,
+    });
+  }
+  const node = pipeline.node(stepName);
+  if (!node) {
+    throw new CairnError(
+      ErrorCodes.USAGE,
+      `"${stepName}" is not a step of pipeline "${pipeline.name}" (steps: ${pipeline.nodes.map((n) => n.name).join(', ')})`,
+    );
+  }
+  const bundleDigest = record.configBundle;
+  if (!bundleDigest) {
+    throw new CairnError(ErrorCodes.METADATA_NOT_FOUND, `Run ${runId} has no recorded config bundle`, {
+      hint: 'Record a new run with `cairn run --create`.',
+    });
+  }
+  // The run's recorded configs, not whatever conf/ says now: every step of one run sees the same ones.
+  const recorded = JSON.parse(await readText(storage, bundleDigest)) as Record<string, unknown>;
+  const { overrides: _overrides, ...rest } = options;
+  const prepared = await prepareRun(pipeline, { ...rest, env, configs: recorded });
+  const changed = pipeline.nodes
+    .map((n) => n.name)
+    .filter((name) => prepared.configs.get(name)?.digest !== record.configs[name]);
+  if (changed.length > 0) {
+    throw new CairnError(
+      ErrorCodes.CONFIG_INVALID,
+      `The project's configs no longer give run ${runId}'s recorded configs (steps: ${changed.join(', ')}): conf/ changed since the run was recorded`,
+      { hint: 'Record a new run (`cairn run --create`) for the project as it is now.' },
+    );
+  }
+
+  const executions = await metadata.listExecutions(runId);
+  const done = executions.filter((e) => e.step === node.name && finished(e)).at(-1);
+  if (done) {
+    return {
+      runId,
+      step: node.name,
+      outcome: { status: 'done', executionId: done.id, outputs: done.outputs },
+      runStatus: record.status,
+    };
+  }
+  const outcomes = new Map<string, StepOutcome>();
+  for (const wire of Object.values(node.inputs)) {
+    if (outcomes.has(wire.node)) continue;
+    const upstream = executions.filter((e) => e.step === wire.node && finished(e)).at(-1);
+    if (!upstream) {
+      throw new CairnError(
+        ErrorCodes.METADATA_NOT_FOUND,
+        `Step "${node.name}" needs "${wire.node}", which has not finished in run ${runId}`,
+        { hint: `Run \`cairn step exec --run ${runId} --step ${wire.node}\` first: steps run in DAG order.` },
+      );
+    }
+    outcomes.set(wire.node, {
+      status: upstream.status,
+      reason: 'cached',
+      executionId: upstream.id,
+      outputs: upstream.outputs,
+    });
+  }
+
+  const scrub = secretScrubber(prepared);
+  const records = new RecordQueue(metadata, options.onEvent ?? (() => {}));
+  const run: RunRecorder = {
+    runId,
+    metadata,
+    emit: (event: CairnEvent, after?: Promise<void>) => records.emit(scrub.deep(event), after),
+    records,
+    bundle: {
+      digest: bundleDigest,
+      size: (await storage.stat(bundleDigest))?.size ?? 0,
+      type: 'json',
+      createdAt: record.startedAt,
+      metadata: { role: 'config-bundle', steps: pipeline.nodes.length },
+    },
+    configDigests: record.configs,
+    counts: { executed: 0, cached: 0, failed: 0, skipped: 0 },
+    scrub,
+  };
+  const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
+  const executor = await (options.executor ?? inProcess()).create({ storage });
+  const services = runServices(options, prepared.projectDir);
+  let outcome: StepOutcome;
+  try {
+    const context: StepExecution = {
+      run,
+      prepared,
+      storage,
+      executor,
+      services,
+      signal: options.signal ?? new AbortController().signal,
+      pipeline: { module: pipeline.module ?? '', name: pipeline.name },
+      tmpDir,
+    };
+    const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
+    outcome = await processNode(context, node, outcomes, previous, options.noCache === true);
+  } finally {
+    await executor.close().catch(() => {});
+    await services.close();
+    // The step's execution record reaches the store before this process reports or exits.
+    await records.settle().catch(() => {});
+  }
+  await records.settle();
+  return {
+    runId,
+    step: node.name,
+    outcome,
+    runStatus: await closeIfFinished(pipeline, record, outcome, options),
+  };
+}
+
+/** Close the run when this step failed, or when every node has now finished. */
+async function closeIfFinished(
+  pipeline: Pipeline,
+  record: RunRecord,
+  outcome: StepOutcome,
+  options: RunOptions,
+): Promise<RunRecord['status']> {
+  const { metadata } = options;
+  if (outcome.status === 'failed' || outcome.status === 'cancelled') {
+    const status = outcome.status === 'failed' ? 'failed' : 'cancelled';
+    await metadata.updateRun(record.id, {
+      status,
+      finishedAt: now(),
+      error: `${outcome.error?.message.split('\n')[0] ?? status}`,
+    });
+    return status;
+  }
+  const executions = await metadata.listExecutions(record.id);
+  const latest = new Map<string, ExecutionRecord>();
+  for (const execution of executions) latest.set(execution.step, execution);
+  if (!pipeline.nodes.every((n) => latest.has(n.name) && finished(latest.get(n.name)!))) return 'running';
+  const counts = { executed: 0, cached: 0, failed: 0, skipped: 0 };
+  for (const execution of latest.values()) {
+    if (execution.status === 'succeeded') counts.executed++;
+    else counts.cached++;
+  }
+  await metadata.updateRun(record.id, { status: 'succeeded', finishedAt: now(), counts });
+  return 'succeeded';
+}
+
+async function readText(storage: RunOptions['storage'], digest: string): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of await storage.get(digest)) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
