@@ -3,15 +3,18 @@ import { deploy } from '../steps/deploy';
 import { evaluate } from '../steps/evaluate';
 import { gate } from '../steps/gate';
 import { ingest } from '../steps/ingest';
+import { loadtest } from '../steps/loadtest';
 import { prepare } from '../steps/prepare';
 import { register } from '../steps/register';
 import { train } from '../steps/train';
 import { validate } from '../steps/validate';
 
 /**
- * ingest → validate → prepare → train → evaluate → register → gate → deploy. Each
- * call returns typed handles of the step's outputs; the compiler checks
- * every wire (a model cannot go where a table is expected).
+ * ingest → validate → prepare → train → evaluate → register → gate → loadtest →
+ * deploy. Each call returns typed handles of the step's outputs; the compiler
+ * checks every wire (a model cannot go where a table is expected). The deploy
+ * step takes the gate's decision from the load test, so a candidate that is
+ * too slow is never deployed.
  */
 export const training = pipeline(
   'training',
@@ -23,9 +26,10 @@ export const training = pipeline(
     const { metrics } = evaluate({ model, test });
     const { registration } = register({ model, metrics });
     const { decision } = gate({ registration });
-    deploy({ decision });
+    const { decision: cleared } = loadtest({ decision, rows: test });
+    deploy({ decision: cleared });
   },
-  { description: 'Train, evaluate, register, gate and deploy the model', module: import.meta.url },
+  { description: 'Train, evaluate, register, gate, load-test and deploy the model', module: import.meta.url },
 );
 
 export default training;

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ModelLoader } from '@cairn/core';
 import type { DeployRecord, GateDecision } from '@cairn/delivery';
 import { runPipeline } from '@cairn/runtime';
 import { memoryMetadata, memoryStore } from '@cairn/testkit';
@@ -56,6 +57,12 @@ describe('the training pipeline', () => {
       });
       const scores = await output<Record<string, number>>(first, 'evaluate', 'metrics');
       expect(good.candidate.value).toBe(scores[gate.metric]);
+      // The load test measured the candidate before the deploy step ran.
+      const load = await output<Record<string, number>>(first, 'loadtest', 'metrics');
+      expect(load).toMatchObject({ tested: 1, passed: 1 });
+      expect(load.requests).toBeGreaterThan(0);
+      expect(load.p50_ms).toBeLessThanOrEqual(load.p95_ms!);
+      expect(load.p95_ms).toBeLessThanOrEqual(load.p99_ms!);
       const deployed = await output<DeployRecord>(first, 'deploy', 'deployment');
       expect(deployed).toMatchObject({ endpoint, version: good.candidate.version, deployed: true });
 
@@ -95,6 +102,57 @@ describe('the training pipeline', () => {
       expect(production?.version).toBe(
         decision.decision === 'promoted' ? decision.candidate.version : good.candidate.version,
       );
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a candidate too slow for its load test, with the numbers, and never deploys it', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'cairn-loadtest-test-'));
+    // The project's own loaders, each answer held 60 ms longer: a model as heavy as that.
+    const slow: Record<string, ModelLoader> = {};
+    for (const [flavor, load] of Object.entries(config.serving!.loaders)) {
+      slow[flavor] = async (bundle) => {
+        const model = await load(bundle);
+        return {
+          predict(rows) {
+            const until = performance.now() + 60;
+            while (performance.now() < until) {
+              // Busy, as a heavy model holds the CPU; no answer can come sooner.
+            }
+            return model.predict(rows);
+          },
+        };
+      };
+    }
+    try {
+      const result = await runPipeline(training, {
+        storage: memoryStore(),
+        metadata: memoryMetadata(),
+        projectDir,
+        overrides: ['loadtest.p99Ms=20'],
+        tmpDir: `${projectDir}/.cairn/tmp`,
+        deployer: config.stack!.deployer!,
+        loaders: slow,
+        stateDir,
+      });
+      expect(result.status).toBe('failed');
+      expect(result.steps.loadtest!.error?.code).toBe('CAIRN_LOADTEST_FAILED');
+      expect(result.steps.loadtest!.error?.message).toMatch(/p99 latency [\d.]+ ms > p99Ms 20 ms/);
+      expect(result.steps.deploy!.status).toBe('skipped');
+      const endpoint = baseConfig('deploy').endpoint as string;
+      const deployer = await config.stack!.deployer!.create({
+        storage: memoryStore(),
+        loaders: slow,
+        stateDir: join(stateDir, 'deploy'),
+        mode: 'control',
+      });
+      try {
+        expect(await deployer.list()).toEqual([]);
+        expect(await deployer.status(endpoint)).toBeUndefined();
+      } finally {
+        await deployer.close();
+      }
     } finally {
       await rm(stateDir, { recursive: true, force: true });
     }
