@@ -15,6 +15,13 @@ export { importModule } from './load';
 export { changeSince } from './orchestrator/cache';
 export * from './orchestrator/plan';
 export * from './orchestrator/run';
+export {
+  readStepLog,
+  STEP_LOG_LIMIT_BYTES,
+  type StepLog,
+  type StepLogEntry,
+  stepLogPath,
+} from './orchestrator/step-log';
 export * from './orchestrator/types';
 export * from './project/open';
 export * from './runner';

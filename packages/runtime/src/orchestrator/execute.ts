@@ -22,6 +22,7 @@ import { runStepTask } from '../runner';
 import type { PreparedRun } from './prepare';
 import { now, type RunRecorder, recordFailed, recordSucceeded } from './records';
 import { type RunServices, usesServices } from './services';
+import { StepLogBuffer, writeStepLog } from './step-log';
 import type { StepOutcome } from './types';
 
 /** What executing a step needs from its run. */
@@ -34,6 +35,8 @@ export interface StepExecution {
   signal: AbortSignal;
   pipeline: { module: string; name: string };
   tmpDir: string;
+  /** Where step logs are kept (`<stateDir>/logs`) and how many bytes of each (0: none). */
+  logs: { stateDir: string; limitBytes: number };
 }
 
 /** Run `node` until it succeeds or its attempts are spent; never throws for a step failure. */
@@ -56,6 +59,7 @@ export async function executeStep(
   const { attempts: maxAttempts, backoffMs } = retryPolicy(definition.retries);
   const task = stepTask(context, node, executionId, step.inputs);
   const base = { step: node.name, cacheKey: step.key, cacheable: step.cacheable, inputs: step.inputs };
+  const log = new StepLogBuffer(context.logs.limitBytes);
   let attempt = 0;
   let lastError: { code?: string; message: string } | undefined;
   while (attempt < maxAttempts) {
@@ -71,9 +75,10 @@ export async function executeStep(
       ...(step.detail ? { detail: step.detail } : {}),
     });
     try {
-      const produced = await dispatch(context, node, task);
+      const produced = await dispatch(context, node, task, log);
       const outputs = await checkProduced(context.storage, node, produced);
       const durationMs = performance.now() - step.started;
+      await keepLog(context, node.name, executionId, log);
       await recordSucceeded(run, {
         ...base,
         executionId,
@@ -111,6 +116,7 @@ export async function executeStep(
   const cancelled = signal.aborted;
   const durationMs = performance.now() - step.started;
   const error = lastError ?? { message: 'unknown error' };
+  await keepLog(context, node.name, executionId, log);
   await recordFailed(run, {
     ...base,
     executionId,
@@ -159,10 +165,15 @@ async function dispatch(
   context: StepExecution,
   node: PipelineNode,
   task: StepTask,
+  log: StepLogBuffer,
 ): Promise<Record<string, ArtifactRef & { metadata?: unknown }>> {
   const { run, signal } = context;
-  const onLog = (line: StepLogLine) =>
-    run.emit({ type: 'step.log', runId: run.runId, at: now(), step: node.name, ...line });
+  const onLog = (line: StepLogLine) => {
+    const at = now();
+    run.emit({ type: 'step.log', runId: run.runId, at, step: node.name, ...line });
+    // Scrubbed before it is kept: the stored log never holds a resolved secret.
+    log.add(run.scrub.deep({ at, ...line, attempt: task.attempt }));
+  };
   const definition = node.step.definition;
   const result = usesServices(definition)
     ? await runStepTask(task, {
@@ -174,6 +185,33 @@ async function dispatch(
       })
     : await context.executor.execute(task, { signal, onLog, local: { step: node.step } });
   return result.outputs;
+}
+
+/**
+ * Store what the execution logged, before its record: whoever sees the
+ * execution can read its log. A log that cannot be written costs the log, not
+ * the step, and says so in the event stream.
+ */
+async function keepLog(
+  context: StepExecution,
+  step: string,
+  executionId: string,
+  log: StepLogBuffer,
+): Promise<void> {
+  if (log.empty) return;
+  const { run } = context;
+  try {
+    await writeStepLog(context.logs.stateDir, log.toLog({ runId: run.runId, executionId, step }));
+  } catch (error) {
+    run.emit({
+      type: 'step.log',
+      runId: run.runId,
+      at: now(),
+      step,
+      level: 'warn',
+      message: `The step's log could not be stored: ${(error as Error).message}`,
+    });
+  }
 }
 
 /**

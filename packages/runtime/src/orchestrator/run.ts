@@ -22,6 +22,7 @@ import { now, type RunRecorder, recordCached, recordSkipped, storeConfigBundle }
 import { schedule } from './schedule';
 import { secretScrubber } from './secrets';
 import { runServices } from './services';
+import { STEP_LOG_LIMIT_BYTES } from './step-log';
 import type { RunOptions, RunResult, StepOutcome } from './types';
 
 /**
@@ -107,6 +108,10 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       signal: controller.signal,
       pipeline: { module: pipeline.module ?? '', name: pipeline.name },
       tmpDir,
+      logs: {
+        stateDir: resolve(prepared.projectDir, options.stateDir ?? '.cairn'),
+        limitBytes: options.stepLogBytes ?? STEP_LOG_LIMIT_BYTES,
+      },
     };
     const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
     const limit = Math.max(1, Math.min(options.concurrency ?? executor.concurrency, executor.concurrency));

@@ -63,6 +63,12 @@ export interface RunControlOptions {
   onEvent?: (event: CairnEvent) => void;
   /** Labels stored on the run. */
   tags?: Record<string, string>;
+  /**
+   * Bytes of each execution's log kept in `<stateDir>/logs` (the newest
+   * lines; the dropped head is counted). 0 keeps no logs.
+   * @default 1048576 (1 MiB)
+   */
+  stepLogBytes?: number;
 }
 
 /** The services the run lends to steps that declare them (`uses`). */
