@@ -114,7 +114,8 @@ export type StepState = 'succeeded' | 'failed' | 'cached' | 'skipped' | 'cancell
 export interface StepView {
   name: string;
   state: StepState;
-  reason?: StepReason;
+  /** A StepReason, or the orchestrator's own words when the execution recorded them. */
+  reason?: StepReason | (string & {});
   execution?: ExecutionRecord;
   /** Names of the steps whose outputs this one reads. */
   upstream: string[];
@@ -142,8 +143,19 @@ async function previousExecutions(
   return found;
 }
 
-/** The orchestrator's miss reason (`changeSince`), from the recorded executions. */
-export function reasonFor(execution: ExecutionRecord, previous: ExecutionRecord | undefined): StepReason {
+/**
+ * Why the orchestrator ran the step, as it recorded it. Stores that keep
+ * `reason` on the execution (a field newer than this package's contract)
+ * answer directly, with the detail the orchestrator had (`code-changed:
+ * src/x.ts`); for older records it is derived again: the orchestrator's rule
+ * (`changeSince`) over the previous execution.
+ */
+export function reasonFor(
+  execution: ExecutionRecord,
+  previous: ExecutionRecord | undefined,
+): StepReason | (string & {}) {
+  const recorded = recordedReason(execution);
+  if (recorded) return recorded;
   if (execution.status === 'cached') return 'cached';
   if (execution.status === 'skipped') return 'upstream-failed';
   if (execution.status === 'cancelled' && execution.attempts === 0) return 'cancelled';
@@ -151,6 +163,12 @@ export function reasonFor(execution: ExecutionRecord, previous: ExecutionRecord 
   // Same config, inputs and cache key: the step ran because it was forced or caching was off.
   if (changed === 'code-changed' && previous?.cacheKey === execution.cacheKey) return 'forced or no-cache';
   return changed;
+}
+
+/** `execution.reason` when the store recorded one: read through a cast, as the contract may not have it yet. */
+export function recordedReason(execution: ExecutionRecord): string | undefined {
+  const reason = (execution as ExecutionRecord & { reason?: unknown }).reason;
+  return typeof reason === 'string' && reason.trim() !== '' ? reason.slice(0, 300) : undefined;
 }
 
 export interface RunView {
@@ -204,7 +222,10 @@ export async function runView(
   const upstream = new Map<string, string[]>();
   for (const edge of edges) upstream.set(edge.to, [...(upstream.get(edge.to) ?? []), edge.from]);
 
-  const ranSteps = executions.filter((e) => e.status !== 'cached' && e.status !== 'skipped').length;
+  // Earlier runs are read only for executions that did not record why they ran.
+  const ranSteps = executions.filter(
+    (e) => e.status !== 'cached' && e.status !== 'skipped' && !recordedReason(e),
+  ).length;
   const previous = ranSteps > 0 ? await previousExecutions(metadata, run, names.length) : new Map();
   const steps: StepView[] = names.map((name) => {
     const execution = latest.get(name);
