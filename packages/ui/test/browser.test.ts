@@ -34,6 +34,7 @@ beforeAll(async () => {
     abtest: project.abtest,
     deployer: project.deployer,
     pipelines: project.pipelines,
+    stateDir: join(project.dir, '.cairn'),
     port: 0,
     pollMs: 100,
     project: { name: 'fixture', env: 'local' },
@@ -205,6 +206,15 @@ describe('a read-only dashboard over real runs', () => {
     const step = await open(`/runs/${second.runId}/steps/ingest`);
     const config = await step.locator('pre.config').textContent();
     expect(JSON.parse(config!)).toEqual({ rows: 50, apiKey: '${env:UI_TEST_API_KEY}' });
+    // ingest was reused in this run: its log is the one the first run kept, secret scrubbed (open() checks the value is absent).
+    const lines = await step.locator('pre.log .log-line').allTextContents();
+    expect(lines.map((l) => l.replace(/^\S+ /, ''))).toEqual([
+      'info fetching 50 rows with key ${env:UI_TEST_API_KEY}',
+      'warn 2 rows had no label',
+    ]);
+    expect(await step.locator('#logs + p.note a code').textContent()).toBe(project.runs.first.runId);
+    const train = await open(`/runs/${project.runs.failed.runId}/steps/evaluate`);
+    expect(await train.locator('#logs ~ p.empty').textContent()).toContain('did not run');
   });
 
   it('compares two runs picked on the runs page, showing only the keys that differ', async () => {

@@ -37,7 +37,12 @@ const ingest = step({
   name: 'ingest',
   config: z.object({ rows: z.number().int().positive(), apiKey: z.string() }),
   outputs: { data: json<number[]>() },
-  run: ({ config }) => ({ data: Array.from({ length: config.rows }, (_, i) => (i * 7919) % 101) }),
+  run: ({ config, log }) => {
+    // The secret goes through the step's logger: the stored log must show its reference only.
+    log.info(`fetching ${config.rows} rows with key ${config.apiKey}`);
+    log.warn('2 rows had no label');
+    return { data: Array.from({ length: config.rows }, (_, i) => (i * 7919) % 101) };
+  },
 });
 
 const train = step({
