@@ -773,6 +773,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       nav: 'experiments',
       experiment,
       analysis,
+      sequential: await sequentialOf(engine, name, analysis.primary.metric),
     });
   });
 
@@ -896,6 +897,48 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       await layouts.close();
       await rm(scratch, { recursive: true, force: true });
     },
+  };
+}
+
+/** A point of an engine's sequential p-value history (`@cairn/abtest-local`'s `sequentialHistory`). */
+interface SequentialPoint {
+  metric: string;
+  variant: string;
+  at: string;
+  pValue: number;
+  units: number;
+}
+
+/**
+ * The always-valid p-value over time, for engines that keep it (the A/B
+ * contract does not ask for it): one aligned series per metric and variant,
+ * primary metric first, and the last points as rows for the table.
+ */
+async function sequentialOf(engine: AbTestEngine, name: string, primary: string) {
+  const read = (engine as AbTestEngine & { sequentialHistory?: unknown }).sequentialHistory;
+  if (typeof read !== 'function') return undefined;
+  const points = ((await read.call(engine, name)) as SequentialPoint[]).filter(
+    (p) => typeof p.at === 'string' && Number.isFinite(p.pValue) && Number.isFinite(p.units),
+  );
+  const times = [...new Set(points.map((p) => p.at))].sort();
+  const index = new Map(times.map((t, i) => [t, i]));
+  const series = new Map<string, { label: string; metric: string; values: Array<number | null> }>();
+  for (const p of points) {
+    const label = `${p.metric} · ${p.variant}`;
+    let line = series.get(label);
+    if (!line) {
+      line = { label, metric: p.metric, values: times.map(() => null) };
+      series.set(label, line);
+    }
+    line.values[index.get(p.at)!] = p.pValue;
+  }
+  const ordered = [...series.values()].sort(
+    (a, b) => Number(b.metric === primary) - Number(a.metric === primary) || a.label.localeCompare(b.label),
+  );
+  return {
+    points: points.length,
+    chart: { times, series: ordered.map(({ label, values }) => ({ label, values })) },
+    rows: points.slice(-50).reverse(),
   };
 }
 

@@ -268,6 +268,20 @@ describe('a read-only dashboard over real runs', () => {
     const analysis = await project.abtest.analyze('penguins-canary');
     expect(await experiment.locator('.decision').textContent()).toContain(analysis.decision.action);
     expect(await experiment.locator('.facts').textContent()).toContain(`v2 ${analysis.exposures.v2}`);
+    // The sequential p-value over the fixture's looks, as the engine kept it: charted and listed.
+    const history = await (
+      project.abtest as typeof project.abtest & {
+        sequentialHistory(name: string): Promise<Array<{ pValue: number; units: number }>>;
+      }
+    ).sequentialHistory('penguins-canary');
+    expect(history.length).toBeGreaterThan(1);
+    const chart = experiment.locator('#sequential-chart');
+    await expect.poll(() => chart.getAttribute('data-points')).toBe(String(history.length));
+    expect(await chart.locator('canvas').count()).toBeGreaterThan(0);
+    const rows = await experiment
+      .locator('table.sequential tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => tr.querySelectorAll('td')[3]!.textContent));
+    expect(rows).toEqual(history.map((h) => String(h.units)).reverse());
 
     const drift = await open('/drift');
     expect(await drift.locator('table.drift tr.changed th').allTextContents()).toEqual(['bill_length_mm']);

@@ -210,6 +210,7 @@ export async function makeProject(): Promise<Project> {
       { name: 'v2', weight: 10 },
     ],
     primaryMetric: { name: 'correct', type: 'binomial', goal: 'increase' },
+    minimumSampleSize: 20,
   });
   for (let i = 0; i < 400; i++) {
     const unit = `user-${i}`;
@@ -217,6 +218,8 @@ export async function makeProject(): Promise<Project> {
     await abtest.recordExposure('penguins-canary', unit);
     const p = variant === 'v2' ? 0.75 : 0.6;
     if ((i * 37) % 100 < p * 100) await abtest.recordOutcome('penguins-canary', unit, 'correct', 1);
+    // Looked at every 50 units, as a canary review would: the sequential p-value's history.
+    if ((i + 1) % 50 === 0) await abtest.analyze('penguins-canary');
   }
 
   // An endpoint with a canary, served by the embedded deployer, answering a few predictions.

@@ -151,10 +151,13 @@ function prepare(db: BetterSqlite3.Database) {
     previousPValues: db.prepare(
       'SELECT metric, variant, p_value FROM sequential_p_values WHERE experiment = ?',
     ),
-    // MIN keeps the running minimum even when two processes analyze at once.
+    // Only a lower p replaces the stored one: the running minimum holds even when two processes
+    // analyze at once, `at` is when it was reached, and a look that lowers nothing writes nothing
+    // (a read-only dashboard analyzing unchanged data leaves the file as it was).
     savePValue: db.prepare(
       `INSERT INTO sequential_p_values (experiment, metric, variant, p_value, at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (experiment, metric, variant) DO UPDATE SET p_value = MIN(p_value, excluded.p_value), at = excluded.at`,
+       ON CONFLICT (experiment, metric, variant) DO UPDATE SET p_value = excluded.p_value, at = excluded.at
+       WHERE excluded.p_value < sequential_p_values.p_value`,
     ),
     lastPoint: db.prepare(
       `SELECT p_value, units FROM sequential_p_history WHERE experiment = ? AND metric = ? AND variant = ?
