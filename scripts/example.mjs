@@ -5,7 +5,9 @@
 //   node scripts/example.mjs          re-render examples/penguins from templates/project-tabular
 //   node scripts/example.mjs --check  exit 1, naming every file that differs (run by `npm test`)
 //
-// Files the template does not make are allowed only under test/example/ (tests
+// Files the template does not make are allowed only in project.json (the nx
+// wiring that builds the packages the example imports, as a team's project
+// would install them, before its typecheck and tests) and under test/example/ (tests
 // that belong to the example alone); node_modules and .cairn are left alone.
 import { spawnSync } from 'node:child_process';
 import {
@@ -25,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const example = join(root, 'examples', 'penguins');
 const check = process.argv.includes('--check');
-const KEEP = (rel) => rel.startsWith('test/example/');
+const KEEP = (rel) => rel === 'project.json' || rel.startsWith('test/example/');
 const SKIP_DIRS = new Set(['node_modules', '.cairn', '.git']);
 
 /** The exact `cairn new` the example comes from; README.md says the same. */

@@ -27,6 +27,7 @@ import ExportK8s from './commands/export/k8s';
 import Gate from './commands/gate';
 import Lineage from './commands/lineage';
 import LoadTest from './commands/loadtest';
+import Logs from './commands/logs';
 import New from './commands/new';
 import Plan from './commands/plan';
 import RegistryHistory from './commands/registry/history';
@@ -52,6 +53,7 @@ export const COMMANDS = {
   'artifacts:show': ArtifactsShow,
   'artifacts:get': ArtifactsGet,
   lineage: Lineage,
+  logs: Logs,
   registry: Registry,
   'registry:versions': RegistryVersions,
   'registry:promote': RegistryPromote,

@@ -19,6 +19,13 @@ export { DEFAULT_LEASE, type LeaseOptions, markAbandonedRuns } from './orchestra
 export * from './orchestrator/plan';
 export * from './orchestrator/run';
 export { type PipelineSlice, type SliceOptions, sliceOf } from './orchestrator/slice';
+export {
+  readStepLog,
+  STEP_LOG_LIMIT_BYTES,
+  type StepLog,
+  type StepLogEntry,
+  stepLogPath,
+} from './orchestrator/step-log';
 export * from './orchestrator/sweep';
 export * from './orchestrator/types';
 export * from './project/open';

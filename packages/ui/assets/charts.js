@@ -67,7 +67,45 @@
     box.dataset.bins = String(xs.length);
     window.addEventListener('resize', () => plot.setSize({ width: width(), height: 200 }));
   };
+  // The always-valid p-value of each comparison over the looks, on a log scale, with α drawn.
+  const sequential = () => {
+    const box = document.getElementById('sequential-chart');
+    const data = document.getElementById('sequential-data');
+    if (!box || !data || !window.uPlot) return;
+    const spec = JSON.parse(data.textContent);
+    const xs = spec.times.map((t) => Date.parse(t) / 1000);
+    const colors = ['#1f5fbf', '#c62828', '#1a7f37', '#9a6700', '#5b5fc7', '#8c959f'];
+    // A log scale cannot show 0: p-values that small are drawn at the floor.
+    const floor = (v) => (v === null ? null : Math.max(v, 1e-12));
+    const width = () => Math.max(280, box.clientWidth);
+    const plot = new window.uPlot(
+      {
+        width: width(),
+        height: 260,
+        scales: { y: { distr: 3 } },
+        series: [
+          {},
+          ...spec.series.map((s, i) => ({
+            label: s.label,
+            stroke: colors[i % colors.length],
+            width: 2,
+            spanGaps: true,
+            points: { size: 6 },
+          })),
+          { label: `α = ${spec.alpha}`, stroke: '#5a6472', dash: [6, 4], width: 1, points: { show: false } },
+        ],
+        axes: [{}, { size: 70 }],
+      },
+      [xs, ...spec.series.map((s) => s.values.map(floor)), xs.map(() => spec.alpha)],
+      box,
+    );
+    box.dataset.points = String(
+      spec.series.reduce((n, s) => n + s.values.filter((v) => v !== null).length, 0),
+    );
+    window.addEventListener('resize', () => plot.setSize({ width: width(), height: 260 }));
+  };
   for (const box of document.querySelectorAll('[data-chart="bars"]')) bars(box);
+  sequential();
   draw('metric-chart', 'metric-data');
   draw('drift-chart', 'drift-data');
 }

@@ -21,6 +21,7 @@ const ui = await startUi({
   abtest: project.abtest,
   deployer: project.deployer,
   pipelines: project.pipelines,
+  stateDir: join(project.dir, '.cairn'),
   port: 0,
   project: { name: 'penguins', env: 'local' },
 });

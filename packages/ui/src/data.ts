@@ -151,7 +151,8 @@ export function reasonFor(
   execution: ExecutionRecord,
   previous: ExecutionRecord | undefined,
 ): StepReason | (string & {}) {
-  if (execution.reason) return execution.reason;
+  const recorded = recordedReason(execution);
+  if (recorded) return recorded;
   if (execution.status === 'cached') return 'cached';
   if (execution.status === 'skipped') return 'upstream-failed';
   if (execution.status === 'cancelled' && execution.attempts === 0) return 'cancelled';
@@ -159,6 +160,12 @@ export function reasonFor(
   // Same config, inputs and cache key: the step ran because it was forced or caching was off.
   if (changed === 'code-changed' && previous?.cacheKey === execution.cacheKey) return 'forced or no-cache';
   return changed;
+}
+
+/** `execution.reason` when the store recorded one: read through a cast, as the contract may not have it yet. */
+export function recordedReason(execution: ExecutionRecord): string | undefined {
+  const reason = (execution as ExecutionRecord & { reason?: unknown }).reason;
+  return typeof reason === 'string' && reason.trim() !== '' ? reason.slice(0, 300) : undefined;
 }
 
 export interface RunView {
@@ -212,7 +219,10 @@ export async function runView(
   const upstream = new Map<string, string[]>();
   for (const edge of edges) upstream.set(edge.to, [...(upstream.get(edge.to) ?? []), edge.from]);
 
-  const ranSteps = executions.filter((e) => e.status !== 'cached' && e.status !== 'skipped').length;
+  // Earlier runs are read only for executions that did not record why they ran.
+  const ranSteps = executions.filter(
+    (e) => e.status !== 'cached' && e.status !== 'skipped' && !recordedReason(e),
+  ).length;
   const previous = ranSteps > 0 ? await previousExecutions(metadata, run, names.length) : new Map();
   const steps: StepView[] = names.map((name) => {
     const execution = latest.get(name);

@@ -26,7 +26,7 @@ import {
   type RunRecord,
   type StorageDriver,
 } from '@cairn/core';
-import { materializeArtifact } from '@cairn/runtime';
+import { materializeArtifact, readStepLog, type StepLog } from '@cairn/runtime';
 import { type DriftReport, isDriftReport } from '@cairn/tabular';
 import { Eta } from 'eta';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
@@ -40,8 +40,9 @@ import {
   runView,
   type StepView,
 } from './data';
-import { layoutGraph, type PlacedGraph } from './graph';
+import type { PlacedGraph } from './graph';
 import { badRequest, checks, notFound, parseQuery, RUN_ID, statusFor } from './http';
+import { createLayouts, type LayoutEvent } from './layout';
 import { runEvents } from './live';
 
 export interface UiOptions {
@@ -62,6 +63,11 @@ export interface UiOptions {
   pipelines?: ReadonlyMap<string, Pipeline>;
   /** Shown in the header. */
   project?: { name: string; env: string; dir?: string };
+  /**
+   * The project's state folder (`.cairn`), where runs keep each execution's
+   * log (`<stateDir>/logs`): the step page shows it. Without it, no logs.
+   */
+  stateDir?: string;
   /** @default '127.0.0.1' */
   host?: string;
   /** 0 picks a free port. @default 4300 */
@@ -83,6 +89,12 @@ export interface UiOptions {
    * @default false
    */
   floorPage?: boolean;
+  /**
+   * Hears each graph layout start and finish (and where it ran: the layout
+   * thread or inline): for tests and benchmarks that watch the server stay
+   * responsive while a large graph is laid out.
+   */
+  onLayout?: (event: LayoutEvent) => void;
 }
 
 export interface UiServer {
@@ -170,7 +182,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   const eta = new Eta({ views: join(PACKAGE_DIR, 'views'), autoEscape: true, cache: true, autoTrim: false });
   const assets = assetFiles();
   const assetCache = new Map<string, Buffer>();
-  const layouts = new Map<string, PlacedGraph>();
+  const layouts = createLayouts(options.onLayout);
   // Tree artifacts (reports, models) are unpacked here to serve their files: outside the project, removed on close.
   const scratch = await mkdtemp(join(tmpdir(), 'cairn-ui-'));
   const unpacked = new Map<string, Promise<string>>();
@@ -295,6 +307,12 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
 
   app.get('/', async (_request, reply) => reply.redirect('/runs', 302));
 
+  // For a load balancer or a script waiting for the dashboard: answers while graphs are being laid out.
+  app.get('/healthz', async (request, reply) => {
+    parseQuery(request.query, {});
+    return reply.header('cache-control', 'no-store').send({ status: 'ok' });
+  });
+
   // ---------------------------------------------------------------- runs
   app.get('/runs', async (request, reply) => {
     const q = parseQuery(request.query, {
@@ -338,7 +356,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     return run;
   };
 
-  const graphFor = (view: Awaited<ReturnType<typeof runView>>): PlacedGraph => {
+  const graphFor = async (view: Awaited<ReturnType<typeof runView>>): Promise<PlacedGraph> => {
     const nodes = view.steps.map((s) => ({
       id: s.name,
       label: s.name,
@@ -346,18 +364,12 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       kind: s.state,
       href: `/runs/${view.run.id}/steps/${encodeURIComponent(s.name)}`,
     }));
-    // Every run of one pipeline shape shares a layout: lay it out once.
-    const key = `${view.steps.map((s) => s.name).join('\u0001')}\u0002${view.edges.map((e) => `${e.from}>${e.to}`).join('\u0001')}`;
-    let placed = layouts.get(key);
-    if (!placed) {
-      // Sized for the longest detail a node can show, so live updates never overflow a box.
-      placed = layoutGraph(
-        nodes.map((n) => ({ ...n, detail: 'succeeded · config-changed · 00.0 s' })),
-        view.edges,
-      );
-      if (layouts.size > 50) layouts.delete(layouts.keys().next().value!);
-      layouts.set(key, placed);
-    }
+    // Sized for the longest detail a node can show, so live updates never overflow a box, and so
+    // every run of one pipeline shape shares one cached layout.
+    const placed = await layouts.layout(
+      nodes.map((n) => ({ ...n, detail: 'succeeded · config-changed · 00.0 s' })),
+      view.edges,
+    );
     const byId = new Map(nodes.map((n) => [n.id, n]));
     return { ...placed, nodes: placed.nodes.map((n) => ({ ...n, ...byId.get(n.id)! })) };
   };
@@ -377,7 +389,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       nav: 'runs',
       run,
       view,
-      graph: graphFor(view),
+      graph: await graphFor(view),
       reports,
       metrics,
       live: run.status === 'running',
@@ -404,7 +416,21 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     const inputs = Object.entries(execution?.inputs ?? {}).map(([name, ref]) => ({ name, ref }));
     const outputs = Object.entries(execution?.outputs ?? {}).map(([name, ref]) => ({ name, ref }));
     const cachedFrom = execution?.cachedFrom ? await metadata.getExecution(execution.cachedFrom) : undefined;
+    // A cached step did not run: the log to show is the one of the execution it reused.
+    const logged = execution?.status === 'cached' ? cachedFrom : execution;
+    let log: StepLog | undefined;
+    let logError: string | undefined;
+    if (options.stateDir && logged && logged.status !== 'skipped') {
+      try {
+        log = await readStepLog(options.stateDir, logged.runId, logged.id);
+      } catch (error) {
+        logError = (error as Error).message;
+      }
+    }
     return page(reply, 'step', {
+      log,
+      logError,
+      logsKept: Boolean(options.stateDir),
       title: `${step.name} · run ${run.id}`,
       nav: 'runs',
       run,
@@ -500,7 +526,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
         kind: 'artifact current',
         href: `/artifacts/${record.digest}`,
       });
-    const graph = layoutGraph(nodes.slice(0, 400), lineage.edges, 'LR');
+    const graph = await layouts.layout(nodes.slice(0, 400), lineage.edges, 'LR');
     return page(reply, 'artifact', {
       title: `Artifact ${fmt.short(record.digest)}`,
       nav: 'artifacts',
@@ -747,6 +773,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       nav: 'experiments',
       experiment,
       analysis,
+      sequential: await sequentialOf(engine, name, analysis.primary.metric),
     });
   });
 
@@ -867,8 +894,51 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     async close() {
       for (const end of [...streams]) end();
       await app.close();
+      await layouts.close();
       await rm(scratch, { recursive: true, force: true });
     },
+  };
+}
+
+/** A point of an engine's sequential p-value history (`@cairn/abtest-local`'s `sequentialHistory`). */
+interface SequentialPoint {
+  metric: string;
+  variant: string;
+  at: string;
+  pValue: number;
+  units: number;
+}
+
+/**
+ * The always-valid p-value over time, for engines that keep it (the A/B
+ * contract does not ask for it): one aligned series per metric and variant,
+ * primary metric first, and the last points as rows for the table.
+ */
+async function sequentialOf(engine: AbTestEngine, name: string, primary: string) {
+  const read = (engine as AbTestEngine & { sequentialHistory?: unknown }).sequentialHistory;
+  if (typeof read !== 'function') return undefined;
+  const points = ((await read.call(engine, name)) as SequentialPoint[]).filter(
+    (p) => typeof p.at === 'string' && Number.isFinite(p.pValue) && Number.isFinite(p.units),
+  );
+  const times = [...new Set(points.map((p) => p.at))].sort();
+  const index = new Map(times.map((t, i) => [t, i]));
+  const series = new Map<string, { label: string; metric: string; values: Array<number | null> }>();
+  for (const p of points) {
+    const label = `${p.metric} · ${p.variant}`;
+    let line = series.get(label);
+    if (!line) {
+      line = { label, metric: p.metric, values: times.map(() => null) };
+      series.set(label, line);
+    }
+    line.values[index.get(p.at)!] = p.pValue;
+  }
+  const ordered = [...series.values()].sort(
+    (a, b) => Number(b.metric === primary) - Number(a.metric === primary) || a.label.localeCompare(b.label),
+  );
+  return {
+    points: points.length,
+    chart: { times, series: ordered.map(({ label, values }) => ({ label, values })) },
+    rows: points.slice(-50).reverse(),
   };
 }
 

@@ -34,6 +34,7 @@ beforeAll(async () => {
     abtest: project.abtest,
     deployer: project.deployer,
     pipelines: project.pipelines,
+    stateDir: join(project.dir, '.cairn'),
     port: 0,
     pollMs: 100,
     project: { name: 'fixture', env: 'local' },
@@ -205,6 +206,15 @@ describe('a read-only dashboard over real runs', () => {
     const step = await open(`/runs/${second.runId}/steps/ingest`);
     const config = await step.locator('pre.config').textContent();
     expect(JSON.parse(config!)).toEqual({ rows: 50, apiKey: '${env:UI_TEST_API_KEY}' });
+    // ingest was reused in this run: its log is the one the first run kept, secret scrubbed (open() checks the value is absent).
+    const lines = await step.locator('pre.log .log-line').allTextContents();
+    expect(lines.map((l) => l.replace(/^\S+ /, ''))).toEqual([
+      'info fetching 50 rows with key ${env:UI_TEST_API_KEY}',
+      'warn 2 rows had no label',
+    ]);
+    expect(await step.locator('#logs + p.note a code').textContent()).toBe(project.runs.first.runId);
+    const train = await open(`/runs/${project.runs.failed.runId}/steps/evaluate`);
+    expect(await train.locator('#logs ~ p.empty').textContent()).toContain('did not run');
   });
 
   it('compares two runs picked on the runs page, showing only the keys that differ', async () => {
@@ -258,6 +268,20 @@ describe('a read-only dashboard over real runs', () => {
     const analysis = await project.abtest.analyze('penguins-canary');
     expect(await experiment.locator('.decision').textContent()).toContain(analysis.decision.action);
     expect(await experiment.locator('.facts').textContent()).toContain(`v2 ${analysis.exposures.v2}`);
+    // The sequential p-value over the fixture's looks, as the engine kept it: charted and listed.
+    const history = await (
+      project.abtest as typeof project.abtest & {
+        sequentialHistory(name: string): Promise<Array<{ pValue: number; units: number }>>;
+      }
+    ).sequentialHistory('penguins-canary');
+    expect(history.length).toBeGreaterThan(1);
+    const chart = experiment.locator('#sequential-chart');
+    await expect.poll(() => chart.getAttribute('data-points')).toBe(String(history.length));
+    expect(await chart.locator('canvas').count()).toBeGreaterThan(0);
+    const rows = await experiment
+      .locator('table.sequential tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => tr.querySelectorAll('td')[3]!.textContent));
+    expect(rows).toEqual(history.map((h) => String(h.units)).reverse());
 
     const drift = await open('/drift');
     expect(await drift.locator('table.drift tr.changed th').allTextContents()).toEqual(['bill_length_mm']);

@@ -37,7 +37,12 @@ const ingest = step({
   name: 'ingest',
   config: z.object({ rows: z.number().int().positive(), apiKey: z.string() }),
   outputs: { data: json<number[]>() },
-  run: ({ config }) => ({ data: Array.from({ length: config.rows }, (_, i) => (i * 7919) % 101) }),
+  run: ({ config, log }) => {
+    // The secret goes through the step's logger: the stored log must show its reference only.
+    log.info(`fetching ${config.rows} rows with key ${config.apiKey}`);
+    log.warn('2 rows had no label');
+    return { data: Array.from({ length: config.rows }, (_, i) => (i * 7919) % 101) };
+  },
 });
 
 const train = step({
@@ -205,6 +210,7 @@ export async function makeProject(): Promise<Project> {
       { name: 'v2', weight: 10 },
     ],
     primaryMetric: { name: 'correct', type: 'binomial', goal: 'increase' },
+    minimumSampleSize: 20,
   });
   for (let i = 0; i < 400; i++) {
     const unit = `user-${i}`;
@@ -212,6 +218,8 @@ export async function makeProject(): Promise<Project> {
     await abtest.recordExposure('penguins-canary', unit);
     const p = variant === 'v2' ? 0.75 : 0.6;
     if ((i * 37) % 100 < p * 100) await abtest.recordOutcome('penguins-canary', unit, 'correct', 1);
+    // Looked at every 50 units, as a canary review would: the sequential p-value's history.
+    if ((i + 1) % 50 === 0) await abtest.analyze('penguins-canary');
   }
 
   // An endpoint with a canary, served by the embedded deployer, answering a few predictions.

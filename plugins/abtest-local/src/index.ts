@@ -38,6 +38,30 @@ export interface LocalAbtestOptions {
   file?: string;
 }
 
+/** One counted look of a comparison: the always-valid p-value then, and the units it saw. */
+export interface SequentialPoint {
+  metric: string;
+  /** The treatment compared with the control. */
+  variant: string;
+  /** When the look was analyzed (ISO 8601). */
+  at: string;
+  /** The always-valid p-value after this look (a running minimum, so it never rises). */
+  pValue: number;
+  /** Units exposed in the control and this treatment at the look. */
+  units: number;
+}
+
+/** The embedded engine: the A/B contract, plus the sequential p-value over time. */
+export interface LocalAbTestEngine extends AbTestEngine {
+  /**
+   * Every counted look of an experiment's comparisons, oldest first: one
+   * point per analysis whose p-value or units moved. Looks before both arms
+   * reach `minimumSampleSize` are not counted.
+   * @throws CAIRN_EXPERIMENT_NOT_FOUND for an unknown experiment
+   */
+  sequentialHistory(name: string): Promise<SequentialPoint[]>;
+}
+
 const PLUGIN = 'localAbtest';
 const KNOWN_OPTIONS = new Set(['file']);
 const BUSY_TIMEOUT_MS = 5000;
@@ -127,10 +151,24 @@ function prepare(db: BetterSqlite3.Database) {
     previousPValues: db.prepare(
       'SELECT metric, variant, p_value FROM sequential_p_values WHERE experiment = ?',
     ),
-    // MIN keeps the running minimum even when two processes analyze at once.
+    // Only a lower p replaces the stored one: the running minimum holds even when two processes
+    // analyze at once, `at` is when it was reached, and a look that lowers nothing writes nothing
+    // (a read-only dashboard analyzing unchanged data leaves the file as it was).
     savePValue: db.prepare(
       `INSERT INTO sequential_p_values (experiment, metric, variant, p_value, at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (experiment, metric, variant) DO UPDATE SET p_value = MIN(p_value, excluded.p_value), at = excluded.at`,
+       ON CONFLICT (experiment, metric, variant) DO UPDATE SET p_value = excluded.p_value, at = excluded.at
+       WHERE excluded.p_value < sequential_p_values.p_value`,
+    ),
+    lastPoint: db.prepare(
+      `SELECT p_value, units FROM sequential_p_history WHERE experiment = ? AND metric = ? AND variant = ?
+       ORDER BY seq DESC LIMIT 1`,
+    ),
+    appendPoint: db.prepare(
+      'INSERT INTO sequential_p_history (experiment, metric, variant, at, p_value, units) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    history: db.prepare(
+      `SELECT metric, variant, at, p_value AS pValue, units FROM sequential_p_history
+       WHERE experiment = ? ORDER BY seq`,
     ),
     binomial: db.prepare(aggregateSql('MAX(value <> 0)')),
     continuous: db.prepare(aggregateSql('SUM(value)')),
@@ -159,7 +197,7 @@ export function localAbtest(options?: LocalAbtestOptions): AbTestDescriptor<Loca
   };
 }
 
-async function openEngine(file: string): Promise<AbTestEngine> {
+async function openEngine(file: string): Promise<LocalAbTestEngine> {
   let Database: typeof BetterSqlite3;
   try {
     Database = (await import('better-sqlite3')).default;
@@ -401,22 +439,42 @@ async function openEngine(file: string): Promise<AbTestEngine> {
             const analysis = analyzeAggregates(definition, exposures, metrics, analyzedAt, previous);
             // A look counts toward the running minimum once both arms have minimumSampleSize
             // units: before that the plug-in variances are too rough to be carried forward.
-            const units = (metric: string, variant: string) =>
+            const seen = (metric: string, variant: string) =>
               metrics.get(metric)?.find((a) => a.variant === variant)?.units ?? 0;
             for (const result of [analysis.primary, ...analysis.guardrails]) {
               for (const c of result.comparisons) {
                 if (
                   Number.isFinite(c.sequentialPValue) &&
-                  units(result.metric, definition.control) >= definition.minimumSampleSize &&
-                  units(result.metric, c.variant) >= definition.minimumSampleSize
+                  seen(result.metric, definition.control) >= definition.minimumSampleSize &&
+                  seen(result.metric, c.variant) >= definition.minimumSampleSize
                 ) {
                   sql.savePValue.run(name, result.metric, c.variant, c.sequentialPValue, analyzedAt);
+                  const units = seen(result.metric, definition.control) + seen(result.metric, c.variant);
+                  const last = sql.lastPoint.get(name, result.metric, c.variant) as
+                    | { p_value: number; units: number }
+                    | undefined;
+                  if (!last || last.p_value !== c.sequentialPValue || last.units !== units)
+                    sql.appendPoint.run(
+                      name,
+                      result.metric,
+                      c.variant,
+                      analyzedAt,
+                      c.sequentialPValue,
+                      units,
+                    );
                 }
               }
             }
             return analysis;
           })
           .immediate();
+      });
+    },
+
+    async sequentialHistory(name) {
+      return use('sequentialHistory', () => {
+        load(name);
+        return sql.history.all(name) as SequentialPoint[];
       });
     },
 

@@ -58,6 +58,24 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- The always-valid p-value of each counted look, with the units it saw:
+      -- the sequential test over time. Appended only when p or n moved, so
+      -- looking again at unchanged data adds nothing.
+      CREATE TABLE sequential_p_history (
+        seq INTEGER PRIMARY KEY,
+        experiment TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        variant TEXT NOT NULL,
+        at TEXT NOT NULL,
+        p_value REAL NOT NULL,
+        units INTEGER NOT NULL
+      );
+      CREATE INDEX sequential_p_history_comparison ON sequential_p_history (experiment, metric, variant, seq);
+    `,
+  },
 ];
 
 export const latestVersion = migrations.at(-1)!.version;

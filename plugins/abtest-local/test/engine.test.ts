@@ -85,7 +85,7 @@ describe('options', () => {
     await engine.createExperiment(definition);
     const db = new Database(join(stateDir, 'abtest.db'), { readonly: true });
     expect(db.prepare('SELECT name FROM experiments').all()).toEqual([{ name: 'shared' }]);
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
   });

@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeAggregates, comparisonKey, type VariantAggregate } from '../src/analysis';
 import { normalizeDefinition } from '../src/definition';
-import { localAbtest } from '../src/index';
+import { type LocalAbTestEngine, localAbtest } from '../src/index';
+import { latestVersion } from '../src/schema';
 
 let root: string;
 const engines: AbTestEngine[] = [];
@@ -20,8 +21,8 @@ afterEach(async () => {
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
-async function open(file: string): Promise<AbTestEngine> {
-  const engine = await localAbtest({ file }).create({ stateDir: root });
+async function open(file: string): Promise<LocalAbTestEngine> {
+  const engine = (await localAbtest({ file }).create({ stateDir: root })) as LocalAbTestEngine;
   engines.push(engine);
   return engine;
 }
@@ -142,9 +143,73 @@ describe('a file written by schema version 1', () => {
     await engine.close();
     engines.length = 0;
     const after = new Database(file, { readonly: true });
-    expect(after.pragma('user_version', { simple: true })).toBe(2);
+    expect(after.pragma('user_version', { simple: true })).toBe(latestVersion);
     expect(after.prepare('SELECT COUNT(*) AS n FROM sequential_p_values').get()).toEqual({ n: 1 });
+    expect(after.prepare('SELECT COUNT(*) AS n FROM sequential_p_history').get()).toEqual({ n: 1 });
     after.close();
+  });
+});
+
+describe('the sequential p-value over time', () => {
+  it('keeps one point per counted look, with its units, never rising; an unchanged look adds none', async () => {
+    const file = join(root, 'history.db');
+    let engine = await open(file);
+    await engine.createExperiment({ ...experiment, minimumSampleSize: 50 });
+    const looks: Array<{ p: number; units: number }> = [];
+    for (let batch = 0; batch < 4; batch++) {
+      await feed(engine, batch * 150, (batch + 1) * 150, (variant, i) =>
+        variant === 'treatment' ? i % 4 === 0 : i % 9 === 0,
+      );
+      const analysis = await engine.analyze(experiment.name);
+      const units = Object.values(analysis.exposures).reduce((a, b) => a + b, 0);
+      looks.push({ p: analysis.primary.comparisons[0]!.sequentialPValue, units });
+    }
+    // Looking again at the same data changes nothing, also after reopening the file.
+    await engine.analyze(experiment.name);
+    await engine.close();
+    engines.length = 0;
+    engine = await open(file);
+    await engine.analyze(experiment.name);
+    const history = await engine.sequentialHistory(experiment.name);
+    expect(history.map((h) => [h.metric, h.variant])).toEqual(looks.map(() => ['converted', 'treatment']));
+    expect(history.map((h) => ({ p: h.pValue, units: h.units }))).toEqual(looks);
+    expect(history.map((h) => h.units)).toEqual([150, 300, 450, 600]);
+    for (let i = 1; i < history.length; i++) {
+      expect(history[i]!.pValue).toBeLessThanOrEqual(history[i - 1]!.pValue);
+      expect(Date.parse(history[i]!.at)).toBeGreaterThanOrEqual(Date.parse(history[i - 1]!.at));
+    }
+    await expect(engine.sequentialHistory('nope')).rejects.toMatchObject({
+      code: 'CAIRN_EXPERIMENT_NOT_FOUND',
+    });
+  });
+
+  it('opens a version 2 file with its running minimum kept, and starts the history from there', async () => {
+    const file = join(root, 'v2.db');
+    // A file as version 2 left it: create it with this engine, then take the history table away.
+    let engine = await open(file);
+    await engine.createExperiment({ ...experiment, minimumSampleSize: 50 });
+    await feed(engine, 0, 300, (variant, i) => (variant === 'treatment' ? i % 3 === 0 : i % 10 === 0));
+    const before = await engine.analyze(experiment.name);
+    await engine.close();
+    engines.length = 0;
+    const downgrade = new Database(file);
+    downgrade.exec('DROP TABLE sequential_p_history');
+    downgrade.pragma('user_version = 2');
+    const kept = downgrade.prepare('SELECT p_value FROM sequential_p_values').all();
+    downgrade.close();
+    expect(kept).toEqual([{ p_value: before.primary.comparisons[0]!.sequentialPValue }]);
+
+    engine = await open(file);
+    expect(await engine.sequentialHistory(experiment.name)).toEqual([]);
+    const after = await engine.analyze(experiment.name);
+    expect(after.exposures).toEqual(before.exposures);
+    expect(after.primary.comparisons[0]!.sequentialPValue).toBe(
+      before.primary.comparisons[0]!.sequentialPValue,
+    );
+    expect((await engine.sequentialHistory(experiment.name)).map((h) => h.units)).toEqual([300]);
+    const db = new Database(file, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(latestVersion);
+    db.close();
   });
 });
 

@@ -59,6 +59,7 @@ export default class Ui extends CairnCommand {
       const start = startUi({
         metadata: stack.metadata,
         storage: stack.storage,
+        stateDir: stack.stateDir,
         ...(stack.deployer
           ? {
               deployer: async () => {

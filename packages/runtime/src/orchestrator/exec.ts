@@ -30,6 +30,7 @@ import { now, RecordQueue, type RunRecorder, storeConfigBundle } from './records
 import { processNode } from './run';
 import { secretScrubber } from './secrets';
 import { runServices } from './services';
+import { STEP_LOG_LIMIT_BYTES } from './step-log';
 import type { RunOptions, StepOutcome } from './types';
 
 const finished = (execution: ExecutionRecord) =>
@@ -209,6 +210,10 @@ export async function execRunStep(
       signal: options.signal ?? new AbortController().signal,
       pipeline: { module: pipeline.module ?? '', name: pipeline.name },
       tmpDir,
+      logs: {
+        stateDir: resolve(prepared.projectDir, options.stateDir ?? '.cairn'),
+        limitBytes: options.stepLogBytes ?? STEP_LOG_LIMIT_BYTES,
+      },
     };
     const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
     outcome = await processNode(context, node, outcomes, previous, options.noCache === true);

@@ -22,6 +22,7 @@ import { newId } from './ids';
 import type { PreparedRun } from './prepare';
 import { now, type RunRecorder, recordFailed, recordSucceeded } from './records';
 import { type RunServices, usesServices } from './services';
+import { StepLogBuffer, writeStepLog } from './step-log';
 import type { StepOutcome } from './types';
 
 /** What executing a step needs from its run. */
@@ -36,6 +37,8 @@ export interface StepExecution {
   signal: AbortSignal;
   pipeline: { module: string; name: string };
   tmpDir: string;
+  /** Where step logs are kept (`<stateDir>/logs`) and how many bytes of each (0: none). */
+  logs: { stateDir: string; limitBytes: number };
 }
 
 /** Run `node` until it succeeds or its attempts are spent; never throws for a step failure. */
@@ -65,6 +68,7 @@ export async function executeStep(
     // Recorded in the words of the step.started event, so the dashboard need not re-derive it.
     reason: step.detail ? `${step.reason}: ${step.detail}` : step.reason,
   };
+  const log = new StepLogBuffer(context.logs.limitBytes);
   let attempt = 0;
   let lastError: { code?: string; message: string } | undefined;
   while (attempt < maxAttempts) {
@@ -80,9 +84,10 @@ export async function executeStep(
       ...(step.detail ? { detail: step.detail } : {}),
     });
     try {
-      const produced = await dispatch(context, node, task);
+      const produced = await dispatch(context, node, task, log);
       const outputs = await checkProduced(context.storage, node, produced);
       const durationMs = performance.now() - step.started;
+      await keepLog(context, node.name, executionId, log);
       await recordSucceeded(run, {
         ...base,
         executionId,
@@ -120,6 +125,7 @@ export async function executeStep(
   const cancelled = signal.aborted;
   const durationMs = performance.now() - step.started;
   const error = lastError ?? { message: 'unknown error' };
+  await keepLog(context, node.name, executionId, log);
   await recordFailed(run, {
     ...base,
     executionId,
@@ -168,10 +174,15 @@ async function dispatch(
   context: StepExecution,
   node: PipelineNode,
   task: StepTask,
+  log: StepLogBuffer,
 ): Promise<Record<string, ArtifactRef & { metadata?: unknown }>> {
   const { run, signal } = context;
-  const onLog = (line: StepLogLine) =>
-    run.emit({ type: 'step.log', runId: run.runId, at: now(), step: node.name, ...line });
+  const onLog = (line: StepLogLine) => {
+    const at = now();
+    run.emit({ type: 'step.log', runId: run.runId, at, step: node.name, ...line });
+    // Scrubbed before it is kept: the stored log never holds a resolved secret.
+    log.add(run.scrub.deep({ at, ...line, attempt: task.attempt }));
+  };
   const definition = node.step.definition;
   // A step that registers, deploys or experiments may make a durable record name its inputs:
   // every output written so far without its own fsync is synced first.
@@ -186,6 +197,33 @@ async function dispatch(
       })
     : await context.executor.execute(task, { signal, onLog, local: { step: node.step } });
   return result.outputs;
+}
+
+/**
+ * Store what the execution logged, before its record: whoever sees the
+ * execution can read its log. A log that cannot be written costs the log, not
+ * the step, and says so in the event stream.
+ */
+async function keepLog(
+  context: StepExecution,
+  step: string,
+  executionId: string,
+  log: StepLogBuffer,
+): Promise<void> {
+  if (log.empty) return;
+  const { run } = context;
+  try {
+    await writeStepLog(context.logs.stateDir, log.toLog({ runId: run.runId, executionId, step }));
+  } catch (error) {
+    run.emit({
+      type: 'step.log',
+      runId: run.runId,
+      at: now(),
+      step,
+      level: 'warn',
+      message: `The step's log could not be stored: ${(error as Error).message}`,
+    });
+  }
 }
 
 /**

@@ -34,6 +34,7 @@ import { schedule } from './schedule';
 import { secretScrubber } from './secrets';
 import { runServices } from './services';
 import { type PipelineSlice, resolveUpstream, sliceOf } from './slice';
+import { STEP_LOG_LIMIT_BYTES } from './step-log';
 import type { RunOptions, RunResult, StepOutcome } from './types';
 
 /**
@@ -217,6 +218,10 @@ async function driveRun(
       signal: controller.signal,
       pipeline: { module: pipeline.module ?? '', name: pipeline.name },
       tmpDir,
+      logs: {
+        stateDir: resolve(prepared.projectDir, options.stateDir ?? '.cairn'),
+        limitBytes: options.stepLogBytes ?? STEP_LOG_LIMIT_BYTES,
+      },
     };
     const limit = Math.max(1, Math.min(options.concurrency ?? executor.concurrency, executor.concurrency));
     await schedule(

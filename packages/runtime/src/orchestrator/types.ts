@@ -78,6 +78,12 @@ export interface RunControlOptions {
    * @default { renewMs: 10_000, durationMs: 60_000 }
    */
   lease?: LeaseOptions;
+  /**
+   * Bytes of each execution's log kept in `<stateDir>/logs` (the newest
+   * lines; the dropped head is counted). 0 keeps no logs.
+   * @default 1048576 (1 MiB)
+   */
+  stepLogBytes?: number;
 }
 
 /** The services the run lends to steps that declare them (`uses`). */
