@@ -234,4 +234,14 @@ describe('a project made with cairn new --template python', () => {
     expect(new Set(served.get(2))).toEqual(new Set(['canary']));
     expect(new Set(served.get(1))).toEqual(new Set(['primary']));
   });
+
+  it("the project's own checks pass: tsc over the wiring, and its pipeline test", async () => {
+    const npm = (args: string[]) =>
+      spawnSync('npm', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, CAIRN_PYTHON: python } });
+    const tsc = npm(['run', 'typecheck']);
+    expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
+    const tests = npm(['test']);
+    expect(tests.status, tests.stdout + tests.stderr).toBe(0);
+    expect(tests.stdout).toMatch(/1 passed/);
+  });
 });
