@@ -153,7 +153,8 @@ export default class New extends CairnCommand {
     // The team's own data: read and profiled before anything is written; bad flags change nothing.
     const dataInput =
       flags.data ??
-      (asking && !isPlugin
+      // Only project-tabular is built around a data set: the others are not asked for one.
+      (asking && templateName === 'project-tabular'
         ? await ask('Data set (CSV/JSON file or URL; empty for the penguins sample)?', '')
         : '');
     for (const flag of ['target', 'task', 'time-column', 'window'] as const) {
