@@ -26,6 +26,21 @@ import shutil
 import sys
 
 
+def _missing_library_hint(kind, error, trace):
+    _previous_hook(kind, error, trace)
+    if issubclass(kind, ModuleNotFoundError):
+        print(
+            f"{sys.executable} has no module {error.name!r}: install requirements.txt into it "
+            "(pip install -r requirements.txt), or set CAIRN_PYTHON to a Python that has it",
+            file=sys.stderr,
+        )
+
+
+# Imported before the libraries a script uses, so a missing library is named with its fix.
+_previous_hook = sys.excepthook
+sys.excepthook = _missing_library_hint
+
+
 class Step:
     def __init__(self):
         try:

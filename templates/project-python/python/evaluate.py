@@ -6,14 +6,15 @@ majority-class baseline) and a Markdown `report`; fails the run when
 macro-F1 is below the floor `minMacroF1` of conf/base/evaluate.yaml.
 """
 
+# First: it names a missing library (and how to install it) if an import below fails.
+from cairn_step import Step  # isort: skip
+
 import importlib.util
 import json
 import os
 
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
-
-from cairn_step import Step
 
 step = Step()
 with open(os.path.join(step.input("model"), "cairn-model.json"), encoding="utf-8") as file:

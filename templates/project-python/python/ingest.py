@@ -5,11 +5,12 @@ file's path and sha256: the ingest step is reused only while the file keeps
 that digest, so new data re-runs exactly what depends on it).
 """
 
+# First: it names a missing library (and how to install it) if an import below fails.
+from cairn_step import Step  # isort: skip
+
 import hashlib
 
 import pandas as pd
-
-from cairn_step import Step
 
 step = Step()
 path = step.project_path(step.config["path"])

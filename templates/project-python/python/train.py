@@ -10,6 +10,9 @@ one-hot encoding and the forest on the training rows only, and writes:
 - `test`: the held-out rows (CSV) the evaluate step scores.
 """
 
+# First: it names a missing library (and how to install it) if an import below fails.
+from cairn_step import Step, file_from  # isort: skip
+
 import json
 import platform
 
@@ -22,8 +25,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import OneHotEncoder
-
-from cairn_step import Step, file_from
 
 step = Step()
 config = step.config

@@ -6,9 +6,10 @@ violation fails the run naming the column; otherwise `validation` records
 what was checked.
 """
 
-import pandas as pd
+# First: it names a missing library (and how to install it) if an import below fails.
+from cairn_step import Step  # isort: skip
 
-from cairn_step import Step
+import pandas as pd
 
 step = Step()
 data = pd.read_csv(step.input("data"))
