@@ -12,7 +12,9 @@
 # tests of this script use it.
 set -euo pipefail
 
-read -r -a packages <<<"${CAIRN_SERVER_PACKAGES:-git postgresql ceph-mon ceph-osd radosgw chromium redis-server}"
+# python3-sklearn, python3-pandas and python3-joblib: the Python template's steps and model worker
+# (tests/e2e); pip cannot reach PyPI on the test machines.
+read -r -a packages <<<"${CAIRN_SERVER_PACKAGES:-git postgresql ceph-mon ceph-osd radosgw chromium redis-server python3-sklearn python3-pandas python3-joblib}"
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -14,6 +14,7 @@ export {
   type ServedRowsSource,
   servedRows,
 } from './prediction-log';
+export { PYTHON_FLAVOR, type PythonLoaderOptions, pythonLoader } from './python';
 
 /** Options of {@link localDeployer}. */
 export interface LocalDeployerOptions {

@@ -9,6 +9,7 @@ export default class New extends CairnCommand {
   static override examples = [
     '<%= config.bin %> new churn-model',
     '<%= config.bin %> new churn-model --plugins metadata-postgres,storage-s3 --yes',
+    '<%= config.bin %> new churn-model --template python',
     '<%= config.bin %> new churn-model --registry http://127.0.0.1:4873 --no-git',
     '<%= config.bin %> new churn-model --registry https://npm.acme.internal --scope @acme',
     '<%= config.bin %> new storage-gcs --template plugin --kind storage --name @acme/storage-gcs',
@@ -21,7 +22,11 @@ export default class New extends CairnCommand {
     dir: Args.string({ description: 'Folder to create (its name is the package name unless --name)' }),
   };
   static override flags = {
-    template: Flags.string({ char: 't', description: 'Template: project-tabular (default) or plugin' }),
+    template: Flags.string({
+      char: 't',
+      description:
+        'Template: project-tabular (default; short name tabular), project-python (python: the steps are Python scripts, the model a scikit-learn one served by a Python worker) or plugin',
+    }),
     name: Flags.string({ description: 'Package name (default: the folder name)' }),
     plugins: Flags.string({
       description: 'Plugins to add, comma-separated: metadata-postgres,storage-s3,@acme/storage-gcs',
@@ -108,11 +113,12 @@ export default class New extends CairnCommand {
         'Use lowercase letters, digits and dashes (npm package naming rules), or pass --name.',
       );
     }
-    const templateName =
+    const templateName = scaffold.templateName(
       flags.template ??
-      (asking
-        ? await ask(`Template (${(await scaffold.listTemplates()).join(', ')})?`, 'project-tabular')
-        : 'project-tabular');
+        (asking
+          ? await ask(`Template (${(await scaffold.listTemplates()).join(', ')})?`, 'project-tabular')
+          : 'project-tabular'),
+    );
     const templateDir = await scaffold.templateDir(templateName);
     const isPlugin = templateName === 'plugin';
 
@@ -147,7 +153,8 @@ export default class New extends CairnCommand {
     // The team's own data: read and profiled before anything is written; bad flags change nothing.
     const dataInput =
       flags.data ??
-      (asking && !isPlugin
+      // Only project-tabular is built around a data set: the others are not asked for one.
+      (asking && templateName === 'project-tabular'
         ? await ask('Data set (CSV/JSON file or URL; empty for the penguins sample)?', '')
         : '');
     for (const flag of ['target', 'task', 'time-column', 'window'] as const) {
@@ -373,6 +380,9 @@ export default class New extends CairnCommand {
       this.log('  npm test                 # the conformance suite from @cairn/testkit');
       this.log('  npx changeset            # describe the change, then publish with changesets');
     } else {
+      if (templateName === 'project-python') {
+        this.log('  pip install -r requirements.txt   # or apt-get install python3-sklearn python3-pandas');
+      }
       this.log(
         `  npx cairn run            # run the pipeline on ${dataset ? `data/${dataset.source.fileName}` : 'the sample data'}`,
       );

@@ -34,12 +34,21 @@ export async function listTemplates(): Promise<string[]> {
     .sort();
 }
 
+/** Short names `cairn new --template` also takes. */
+export const TEMPLATE_ALIASES: Readonly<Record<string, string>> = {
+  tabular: 'project-tabular',
+  python: 'project-python',
+};
+
+/** The template folder's name for a name or a short name (`python` → `project-python`). */
+export const templateName = (name: string): string => TEMPLATE_ALIASES[name] ?? name;
+
 export async function templateDir(name: string): Promise<string> {
   const known = await listTemplates();
   if (!known.includes(name)) {
     throw usageError(`Unknown template "${name}"`, {
       code: 'CAIRN_SCAFFOLD_INVALID',
-      hint: `Known templates: ${known.join(', ')}`,
+      hint: `Known templates: ${known.join(', ')} (short names: ${Object.keys(TEMPLATE_ALIASES).join(', ')})`,
     });
   }
   return join(templatesRoot(), name);
