@@ -99,8 +99,8 @@ export interface RunRow {
 }
 
 /** `cairn runs --json`, newest first. */
-export async function listRuns(cwd: string, env?: NodeJS.ProcessEnv): Promise<RunRow[]> {
-  const result = await cairn(['runs', '--json', '--limit', '1000'], cwd, env);
+export async function listRuns(cwd: string, env?: NodeJS.ProcessEnv, args: string[] = []): Promise<RunRow[]> {
+  const result = await cairn(['runs', '--json', '--limit', '1000', ...args], cwd, env);
   if (result.code !== 0) throw new Error(`cairn runs failed (${result.code}): ${result.stderr}`);
   return JSON.parse(result.stdout) as RunRow[];
 }
