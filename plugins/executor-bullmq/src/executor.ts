@@ -214,7 +214,9 @@ class BullmqExecutor implements Executor {
                 // it, and no worker will ever report back. Fail the step rather than wait forever; the
                 // next run re-runs it. (While Redis is down, getJob throws and the poll just tries again.)
                 if (!current) {
-                  fail(this.failure(task, 'the job is gone from the queue (was Redis restarted or flushed?)'));
+                  fail(
+                    this.failure(task, 'the job is gone from the queue (was Redis restarted or flushed?)'),
+                  );
                   return;
                 }
                 const state = await current.getState();

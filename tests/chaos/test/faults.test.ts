@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CairnEvent } from '@cairn/core';
 import { postgresMetadata } from '@cairn/metadata-postgres';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../../packages/testkit/src/ports';
 // Type-only: brings in the harness's `inject('s3')` declaration.
 import type {} from '../../../plugins/storage-s3/test/server';
@@ -98,6 +98,7 @@ async function teamProject(name: string) {
   let worker: Running | undefined;
   const startWorker = () => {
     worker = start(['worker', '--env', 'team', '--concurrency', '2'], project, { env });
+    workers.push(worker);
   };
   startWorker();
   return {
@@ -115,11 +116,6 @@ async function teamProject(name: string) {
         await metadata.close?.();
       }
     },
-    restartWorker: async () => {
-      worker!.child.kill('SIGTERM');
-      await worker!.done;
-      startWorker();
-    },
     stop: async () => {
       worker!.child.kill('SIGTERM');
       return worker!.done;
@@ -128,6 +124,13 @@ async function teamProject(name: string) {
 }
 
 let reference: Outputs;
+/** Every worker started, stopped after each test whatever its outcome. */
+const workers: Running[] = [];
+afterEach(async () => {
+  for (const worker of workers.splice(0)) {
+    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
+  }
+});
 
 /**
  * After the fault: the faulted run ended `failed` or succeeded; the next run resumes without
