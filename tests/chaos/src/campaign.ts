@@ -135,7 +135,8 @@ async function sigkillTrial(rng: Random, ref: Reference, bigMb: number): Promise
   const totalSteps = Object.keys(ref.outputs).length;
   const kills = rng.int(1, 3);
   const plan: string[] = [];
-  let runsKilled = 0;
+  /** Run id → the status it must end with: what its run.finished said, else `failed` (abandoned). */
+  const expected = new Map<string, string>();
 
   const watch = (round: string) => (event: CairnEvent) => {
     if (event.type === 'step.started' && finished.has(event.step)) {
@@ -172,10 +173,14 @@ async function sigkillTrial(rng: Random, ref: Reference, bigMb: number): Promise
       }
     }
     const result = await done;
-    if (killed) runsKilled++;
-    else plan[plan.length - 1] += ' (the run finished first)';
-    if (!killed && result.code !== 0)
+    // A kill that lands after the run finished kills nothing that matters: judge by the events.
+    const started = result.events.find((e) => e.type === 'run.started');
+    const ended = result.events.find((e) => e.type === 'run.finished');
+    if (started) expected.set(started.runId, ended?.type === 'run.finished' ? ended.status : 'failed');
+    if (!killed) plan[plan.length - 1] += ' (the run finished first)';
+    if (!killed && result.code !== 0) {
       problems.push(`run ${k} (not killed) exited ${result.code}: ${result.stderr.trim()}`);
+    }
     for (const step of [
       ...stepsWith(result.events, 'step.succeeded'),
       ...stepsWith(result.events, 'step.cached'),
@@ -189,8 +194,11 @@ async function sigkillTrial(rng: Random, ref: Reference, bigMb: number): Promise
   problems.push(...compareOutputs(outputsOf(final.events), ref.outputs));
   problems.push(...(await afterwards(project)));
   const runs = await listRuns(project);
-  const dead = runs.filter((run) => run.status === 'failed').length;
-  if (dead !== runsKilled) problems.push(`${runsKilled} runs were killed, ${dead} are marked failed`);
+  for (const [id, status] of expected) {
+    const row = runs.find((r) => r.id === id);
+    if (row?.status !== status)
+      problems.push(`run ${id} is ${row?.status ?? 'unrecorded'}, expected ${status}`);
+  }
   if (problems.length === 0) await rm(join(project, '..'), { recursive: true, force: true });
   return { kind: 'sigkill', label: `${plan.join(', ')} (${project})`, problems };
 }
