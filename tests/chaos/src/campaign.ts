@@ -145,7 +145,8 @@ async function sigkillTrial(rng: Random, ref: Reference, bigMb: number): Promise
   };
   for (let k = 1; k <= kills; k++) {
     const duringWrite = bigMb > 0 && rng.next() < 0.4;
-    const afterSteps = rng.int(0, totalSteps - 1);
+    // Counted among the steps still to run: earlier rounds finished some.
+    const afterSteps = rng.int(0, Math.max(0, totalSteps - finished.size - 1));
     const threshold = rng.int(1, Math.max(1, bigMb * 2 - 1)) * (MB / 2);
     plan.push(duringWrite ? `kill at ${threshold / MB} MiB of scratch` : `kill after ${afterSteps} steps`);
     let killed = false;
