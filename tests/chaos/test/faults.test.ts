@@ -170,8 +170,9 @@ async function faultAfter(
   const result = await running.done;
   await injecting;
   const finished = result.events.find((e) => e.type === 'run.finished');
+  const said = finished ? `${finished.status} ${finished.error ?? ''}` : 'no run.finished';
   console.log(
-    `faulted run: exit ${result.code ?? result.signal}, ${finished ? `${finished.status} ${finished.error ?? ''}` : 'no run.finished'}`,
+    `faulted run: exit ${result.code ?? result.signal}, ${said}; stderr: ${result.stderr.trim().slice(-600)}`,
   );
   return { events: result.events, code: result.code, injected: injecting !== undefined };
 }
