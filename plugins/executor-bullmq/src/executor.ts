@@ -214,8 +214,14 @@ class BullmqExecutor implements Executor {
                 // it, and no worker will ever report back. Fail the step rather than wait forever; the
                 // next run re-runs it. (While Redis is down, getJob throws and the poll just tries again.)
                 if (!current) {
+                  // A cancel removes a job no worker took: that is the run's cancellation, not a loss.
                   fail(
-                    this.failure(task, 'the job is gone from the queue (was Redis restarted or flushed?)'),
+                    options.signal.aborted
+                      ? cancelled(task)
+                      : this.failure(
+                          task,
+                          'the job is gone from the queue (was Redis restarted or flushed?)',
+                        ),
                   );
                   return;
                 }
