@@ -209,7 +209,22 @@ class BullmqExecutor implements Executor {
             void this.queue
               .getJob(jobId)
               .then(async (current) => {
-                if (!current || settled) return;
+                if (settled) return;
+                // Added, yet no longer in Redis: a Redis restarted without persistence (or flushed) lost
+                // it, and no worker will ever report back. Fail the step rather than wait forever; the
+                // next run re-runs it. (While Redis is down, getJob throws and the poll just tries again.)
+                if (!current) {
+                  // A cancel removes a job no worker took: that is the run's cancellation, not a loss.
+                  fail(
+                    options.signal.aborted
+                      ? cancelled(task)
+                      : this.failure(
+                          task,
+                          'the job is gone from the queue (was Redis restarted or flushed?)',
+                        ),
+                  );
+                  return;
+                }
                 const state = await current.getState();
                 if (state === 'completed') finished(current.returnvalue as JobOutcome);
                 else if (state === 'failed')

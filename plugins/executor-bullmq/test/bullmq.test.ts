@@ -247,6 +247,45 @@ describe('distributed runs on worker processes', () => {
     });
   });
 
+  it('fails a step whose job Redis lost (restarted without persistence) instead of waiting forever', async () => {
+    const queue = uniqueQueue('lost');
+    const executor = await bullmqExecutor({ connection: url(), queue, allowLocalStorage: true }).create({
+      storage,
+    });
+    const task: StepTask = {
+      runId: 'run_x',
+      executionId: 'ex_lost',
+      step: 'listen',
+      pipeline: {
+        module: join(import.meta.dirname, 'fixtures/pipelines.ts'),
+        export: 'listening',
+        name: 'bullmq-listening',
+      },
+      config: { marker: join(dir, 'lost.txt') },
+      inputs: {},
+      attempt: 1,
+      tmpDir: join(dir, 'tmp'),
+      projectDir: dir,
+    };
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(url());
+    try {
+      const pending = executor.execute(task, { signal: new AbortController().signal });
+      // No worker takes it; once it is on the queue, Redis loses every key of the queue.
+      const jobKey = `bull:${queue}:ex_lost-1`;
+      while (!(await redis.exists(jobKey))) await new Promise((resolve) => setTimeout(resolve, 25));
+      const keys = await redis.keys(`bull:${queue}:*`);
+      await redis.del(...keys);
+      const error = await rejection(pending);
+      expect(error.code).toBe('CAIRN_EXECUTOR_FAILED');
+      expect(error.message).toMatch(/step "listen" .*the job is gone from the queue/);
+      expect(error.message).not.toContain(PASSWORD);
+    } finally {
+      redis.disconnect();
+      await executor.close();
+    }
+  });
+
   it('removes a step no worker has taken when the run is cancelled', async () => {
     const queue = uniqueQueue('nobody');
     const executor = await bullmqExecutor({ connection: url(), queue, allowLocalStorage: true }).create({
