@@ -30,7 +30,13 @@ import {
   type PutOptions,
   type StorageDriver,
 } from '@cairn/core';
-import { asChunks, corruptError, discard, hashCounter, verifiedStream } from '@cairn/runtime/plugin-kit';
+import {
+  asChunks,
+  assertExpectedDigest,
+  discard,
+  hashCounter,
+  verifiedStream,
+} from '@cairn/runtime/plugin-kit';
 import { isNotFound, isTransient, storageFailed, type Target } from './errors';
 import {
   GiB,
@@ -389,9 +395,7 @@ async function write(
     return body;
   };
   const refuse = (digest: string) => {
-    if (expectedDigest !== undefined && digest !== expectedDigest) {
-      throw corruptError(expectedDigest, `refusing to store it: the bytes given hash to ${digest}`);
-    }
+    assertExpectedDigest(expectedDigest, digest);
   };
 
   await fill(partSize + 1);

@@ -21,7 +21,7 @@ import {
   type StorageDriver,
 } from '@cairn/core';
 import { reclaimScratch, scratchPrefix } from '../scratch';
-import { asChunks, discard, hashCounter, hashStream, verifiedStream } from './verify';
+import { asChunks, assertExpectedDigest, discard, hashCounter, hashStream, verifiedStream } from './verify';
 
 /** Options of {@link localStore}. */
 export interface LocalStoreOptions {
@@ -181,12 +181,7 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
         }
         signal?.throwIfAborted();
         const digest = counter.digest();
-        if (expectedDigest !== undefined && digest !== expectedDigest) {
-          throw new CairnError(
-            ErrorCodes.ARTIFACT_CORRUPT,
-            `refusing to store artifact: expected digest ${expectedDigest}, the bytes hash to ${digest}`,
-          );
-        }
+        assertExpectedDigest(expectedDigest, digest);
         await io('write', tmp, async () => {
           if (!defer) await handle.sync();
           await handle.close();

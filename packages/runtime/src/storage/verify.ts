@@ -43,6 +43,15 @@ export function corruptError(digest: string, detail?: string, cause?: unknown): 
   );
 }
 
+/**
+ * The check every driver makes at the end of a `put` with `expectedDigest`:
+ * bytes that hash to something else are refused before they are stored.
+ */
+export function assertExpectedDigest(expected: string | undefined, actual: string): void {
+  if (expected !== undefined && actual !== expected)
+    throw corruptError(expected, `refusing to store it: the bytes given hash to ${actual}`);
+}
+
 /** Options for {@link verifiedStream}. */
 export interface VerifiedStreamOptions {
   /** The size the object must have; a mismatch is reported as corruption too. */

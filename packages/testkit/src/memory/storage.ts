@@ -4,7 +4,13 @@
  * tests and the in-process executor only.
  */
 import { assertDigest, CairnError, ErrorCodes, type ObjectStat, type StorageDriver } from '@cairn/core';
-import { asChunks, discard, hashCounter, verifiedStream } from '@cairn/runtime/plugin-kit';
+import {
+  asChunks,
+  assertExpectedDigest,
+  discard,
+  hashCounter,
+  verifiedStream,
+} from '@cairn/runtime/plugin-kit';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -59,12 +65,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): StorageDriver {
       }
       signal?.throwIfAborted();
       const digest = counter.digest();
-      if (expectedDigest !== undefined && digest !== expectedDigest) {
-        throw new CairnError(
-          ErrorCodes.ARTIFACT_CORRUPT,
-          `refusing to store artifact: expected digest ${expectedDigest}, the bytes hash to ${digest}`,
-        );
-      }
+      assertExpectedDigest(expectedDigest, digest);
       objects.set(digest, Buffer.concat(chunks));
       return { digest, size: counter.size };
     },
