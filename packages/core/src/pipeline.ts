@@ -287,7 +287,8 @@ export function callerModules(): string[] {
   const stack = new Error().stack?.split('\n') ?? [];
   const core = import.meta.url ? dirname(toPath(import.meta.url)) : '';
   const files: string[] = [];
-  for (const line of stack.slice(1)) {
+  // `at async …` frames are the chain of importers awaiting this module, not callers: who imported a module is not its code.
+  for (const line of stack.slice(1).filter((frame) => !frame.trim().startsWith('at async '))) {
     const match = /\(?((?:file:\/\/)?\/[^():]+?\.[cm]?[jt]sx?)(?::\d+){0,2}\)?\s*$/.exec(line.trim());
     const file = match?.[1] ? toPath(match[1]) : undefined;
     const inCore = file && dirname(file) === core && !/\.test\.[cm]?[jt]sx?$/.test(file);

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -189,5 +190,46 @@ describe('the code fingerprint follows what a step imports', () => {
     expect(codeChange(before, after)).toBe('a.ts, b.ts, c.ts (+2 more)');
     expect(codeChange({ '(run)': 'x' }, { '(run)': 'y' })).toBe('run()');
     expect(codeChange({ 'a.ts': '1' }, { 'a.ts': '1' })).toBeUndefined();
+  });
+});
+
+describe('which modules a step belongs to', () => {
+  it('a step from a module outside the project is not tied to whichever module imported it', async () => {
+    // A team monorepo: steps in a sibling workspace folder (not under node_modules), imported by
+    // the project's pipeline, which `cairn run`, `cairn plan` or a script load through different
+    // entry points. The importers are async frames on the stack; they are not the step's code.
+    const root = await mkdtemp(join(tmpdir(), 'cairn-modules-'));
+    try {
+      await mkdir(join(root, 'node_modules', '@cairn'), { recursive: true });
+      await symlink(
+        fileURLToPath(new URL('../../core', import.meta.url)),
+        join(root, 'node_modules', '@cairn', 'core'),
+      );
+      await mkdir(join(root, 'shared'), { recursive: true });
+      await mkdir(join(root, 'project', 'pipelines'), { recursive: true });
+      await writeFile(
+        join(root, 'shared', 'steps.mjs'),
+        "import { json, step } from '@cairn/core';\nexport const shared = step({ name: 'shared', outputs: { v: json() }, run: () => ({ v: 1 }) });\n",
+      );
+      await writeFile(
+        join(root, 'project', 'pipelines', 'p.mjs'),
+        "export { shared } from '../../shared/steps.mjs';\n",
+      );
+      const entry = join(root, 'project', 'entry.mjs');
+      await writeFile(
+        entry,
+        "async function open() { return import('./pipelines/p.mjs'); }\nconst { shared } = await open();\nprocess.stdout.write(JSON.stringify(shared.modules));\n",
+      );
+      const child = spawnSync(process.execPath, ['--conditions=@cairn/source', '--import', 'tsx', entry], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        encoding: 'utf8',
+      });
+      expect(child.stderr).toBe('');
+      const modules = JSON.parse(child.stdout) as string[];
+      expect(modules[0]).toBe(join(root, 'shared', 'steps.mjs'));
+      expect(modules).not.toContain(entry);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
