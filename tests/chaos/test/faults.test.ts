@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { freePort } from '../../../packages/testkit/src/ports';
 // Type-only: brings in the harness's `inject('s3')` declaration.
 import type {} from '../../../plugins/storage-s3/test/server';
-import { alive, chaosProject, type Running, start, until } from '../src/cli';
+import { alive, cairn, chaosProject, type Running, start, until } from '../src/cli';
 
 const run = promisify(execFile);
 const script = (name: string) =>
@@ -184,6 +184,49 @@ describe('run-level faults on the team stack (PostgreSQL, radosgw, Redis workers
     const result = await start(['run', '--json'], project, { env: SHAPE }).done;
     expect(result.code, result.stderr).toBe(0);
     reference = outputsOf(result.events);
+  });
+
+  it('a run step by step, one `cairn step exec` process per step as a cluster engine runs it, gives the digests of one run', async () => {
+    const team = await teamProject('step-exec');
+    const created = await cairn(['run', '--create', '--env', 'team', '--json'], team.project, team.env);
+    expect(created.code, created.stderr).toBe(0);
+    const { runId, steps } = JSON.parse(created.stdout) as { runId: string; steps: string[] };
+    expect([...steps].sort()).toEqual(Object.keys(reference).sort());
+    // In the DAG order the run was created with, each step its own process, inputs from S3, records in PostgreSQL.
+    for (const step of steps) {
+      const exec = await cairn(
+        ['step', 'exec', '--run', runId, '--step', step, '--env', 'team'],
+        team.project,
+        team.env,
+      );
+      expect(exec.code, `${step}: ${exec.stderr}`).toBe(0);
+    }
+    // An engine's retry of a finished step changes nothing.
+    const retry = await cairn(
+      ['step', 'exec', '--run', runId, '--step', steps[0]!, '--env', 'team', '--json'],
+      team.project,
+      team.env,
+    );
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(JSON.parse(retry.stdout.trim().split('\n').at(-1)!).outcome.status).toBe('done');
+
+    const metadata = postgresMetadata({ url: pg.url, schema: team.env.CAIRN_SCHEMA! });
+    try {
+      expect((await metadata.getRun(runId))?.status).toBe('succeeded');
+      const executions = await metadata.listExecutions(runId);
+      const outputs: Outputs = {};
+      for (const e of executions)
+        outputs[e.step] = Object.fromEntries(Object.entries(e.outputs).map(([k, v]) => [k, v.digest]));
+      expect(outputs).toEqual(reference);
+      expect(executions).toHaveLength(steps.length);
+      // Lineage: each step's inputs are the outputs its upstream steps recorded in this run.
+      const produced = new Set(executions.flatMap((e) => Object.values(e.outputs).map((ref) => ref.digest)));
+      for (const e of executions)
+        for (const ref of Object.values(e.inputs)) expect(produced).toContain(ref.digest);
+    } finally {
+      await metadata.close?.();
+    }
+    await team.stop();
   });
 
   it('PostgreSQL restarted mid-run: the run ends failed or finishes, and the next one resumes', async () => {
