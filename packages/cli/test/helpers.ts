@@ -14,12 +14,31 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The training pipeline of templates/project-tabular, in order: what `cairn new` projects run. */
+export const TEMPLATE_TRAINING_STEPS = [
+  'ingest',
+  'validate',
+  'prepare',
+  'train',
+  'evaluate',
+  'register',
+  'gate',
+  'loadtest',
+  'deploy',
+] as const;
+
+function withoutForceColor(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { FORCE_COLOR: _ignored, ...rest } = env;
+  return rest;
+}
+
 /** Spawn `cairn <args>` in `cwd` with no terminal attached (stdin closed). */
 export function cairn(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [DEV_ENTRY, ...args], {
       cwd,
-      env: { ...process.env, NO_COLOR: '1', ...env },
+      // NO_COLOR, and no FORCE_COLOR beside it (a CI runner's), or Node warns on stderr that one is ignored.
+      env: { ...withoutForceColor(process.env), NO_COLOR: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
