@@ -78,6 +78,7 @@ export const ErrorCodes = {
   UI_UNAUTHORIZED: 'CAIRN_UI_UNAUTHORIZED',
   /** A dashboard action (promote, rollback, conclude) was asked of a read-only dashboard. */
   UI_READ_ONLY: 'CAIRN_UI_READ_ONLY',
+  UI_INTERNAL: 'CAIRN_UI_INTERNAL', // the dashboard failed on a request for an uncoded reason (HTTP 500)
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -270,7 +270,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       // fastify's own refusals (a malformed body, an unsupported media type) are bad requests too.
       message = `Bad request: ${error.message}`;
     } else if (!cairn) {
-      code = 'CAIRN_UI_INTERNAL';
+      code = ErrorCodes.UI_INTERNAL;
       status = 500;
     }
     const hint = cairn ? (error as CairnError).hint : undefined;
