@@ -3,8 +3,9 @@
  * every run. (Runs whose process died are judged in lease.ts.)
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { CORE_VERSION } from '@cairn/core';
 import { RUNTIME_VERSION } from '../version';
@@ -23,15 +24,34 @@ export async function runProvenance(projectDir: string): Promise<RunProvenance> 
   return { versions, ...(git ? { git } : {}) };
 }
 
+/**
+ * The commit and whether the work tree differs from it, from one `git status`
+ * (`--porcelain=v2 --branch` prints the commit as `# branch.oid`): a spawn
+ * costs a run about 10 ms, so there is one, and none outside a repository.
+ */
 async function gitState(projectDir: string): Promise<{ commit: string; dirty: boolean } | undefined> {
+  if (!insideGitRepository(projectDir)) return undefined;
   try {
-    const [head, status] = await Promise.all([
-      execFileAsync('git', ['rev-parse', 'HEAD'], { cwd: projectDir }),
-      execFileAsync('git', ['status', '--porcelain', '--untracked-files=normal'], { cwd: projectDir }),
-    ]);
-    return { commit: head.stdout.trim(), dirty: status.stdout.trim().length > 0 };
+    const { stdout } = await execFileAsync(
+      'git',
+      ['status', '--porcelain=v2', '--branch', '--untracked-files=normal'],
+      { cwd: projectDir, maxBuffer: 64 << 20 },
+    );
+    const lines = stdout.split('\n').filter((line) => line !== '');
+    const commit = lines.find((line) => line.startsWith('# branch.oid '))?.slice('# branch.oid '.length);
+    // A repository with no commit yet says `(initial)`: there is nothing to record.
+    if (!commit || !/^[0-9a-f]{40,64}$/.test(commit)) return undefined;
+    return { commit, dirty: lines.some((line) => !line.startsWith('#')) };
   } catch {
     return undefined;
+  }
+}
+
+/** A `.git` (folder, or file of a worktree) in the folder or one above it. */
+function insideGitRepository(dir: string): boolean {
+  for (let current = resolve(dir); ; current = dirname(current)) {
+    if (existsSync(join(current, '.git'))) return true;
+    if (dirname(current) === current) return false;
   }
 }
 

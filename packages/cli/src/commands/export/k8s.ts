@@ -87,7 +87,7 @@ export default class ExportK8s extends CairnCommand {
     const rendered = renderK8s(deployment, {
       image: flags.image,
       podEnv: flags['pod-env'],
-      envVars: [...common.stackEnvRefs(podProject.stack)].sort(),
+      envVars: [...common.stackEnvRefs(podProject)].sort(),
       secret,
       replicas: flags.replicas,
       port: flags.port,

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { CairnConfig, Pipeline, Stack } from '@cairn/core';
-import { envRefNames } from '@cairn/runtime';
+import type { envRefNames } from '@cairn/runtime';
 import { usageError } from '../errors';
 import { requireProjectDir } from '../project';
 
@@ -21,6 +21,11 @@ export interface ExportProject {
   stack: Stack;
   pipelinesDir: string;
   confDir: string;
+  /**
+   * The runtime's `${env:}` parser, loaded with the project: the runtime is
+   * imported only when a command runs, so that `cairn --help` never loads it.
+   */
+  envRefNames: typeof envRefNames;
 }
 
 /**
@@ -33,7 +38,7 @@ export async function loadExportProject(
   env: string,
 ): Promise<ExportProject> {
   const core = await import('@cairn/core');
-  const { loadProjectConfig } = await import('@cairn/runtime');
+  const { loadProjectConfig, envRefNames } = await import('@cairn/runtime');
   const projectDir = await requireProjectDir(projectFlag);
   const { config } = await loadProjectConfig(projectDir);
   let stack: Stack;
@@ -52,6 +57,7 @@ export async function loadExportProject(
     stack,
     pipelinesDir: resolve(projectDir, config.pipelines ?? 'pipelines'),
     confDir: resolve(projectDir, config.conf ?? 'conf'),
+    envRefNames,
   };
 }
 
@@ -91,8 +97,8 @@ export async function loadExportPipeline(
  * skipped). `$${env:NAME}` is a literal, not a reference. The runtime's
  * parser decides, so the export and a run agree on what is a reference.
  */
-export function collectEnvRefs(value: unknown, into: Set<string>): Set<string> {
-  for (const name of envRefNames(value).names) into.add(name);
+export function collectEnvRefs(project: ExportProject, value: unknown, into: Set<string>): Set<string> {
+  for (const name of project.envRefNames(value).names) into.add(name);
   return into;
 }
 
@@ -101,9 +107,9 @@ export function collectEnvRefs(value: unknown, into: Set<string>): Set<string> {
  * they were given (a descriptor's `options`, a store's `ref.options`) with
  * their references unresolved, which is what a worker re-creates them from.
  */
-export function stackEnvRefs(stack: Stack): Set<string> {
+export function stackEnvRefs(project: ExportProject): Set<string> {
   const names = new Set<string>();
-  for (const plugin of Object.values(stack)) collectEnvRefs(plugin, names);
+  for (const plugin of Object.values(project.stack)) collectEnvRefs(project, plugin, names);
   return names;
 }
 

@@ -52,7 +52,7 @@ export async function describePipeline(project: ExportProject, pipeline: Pipelin
     environment,
     steps: pipeline.nodes.map((node) => ({ name: node.name, schema: node.step.definition.config })),
   });
-  const stackVars = stackEnvRefs(project.stack);
+  const stackVars = stackEnvRefs(project);
   const all = new Set(stackVars);
 
   const ids = new Map<string, string>();
@@ -66,8 +66,8 @@ export async function describePipeline(project: ExportProject, pipeline: Pipelin
     }
     ids.set(id, node.name);
     // A step gets the stack's variables and its own config's, not every other step's secrets.
-    const own = collectEnvRefs(configs[node.name]?.stored, new Set(stackVars));
-    collectEnvRefs((node.step.definition as { env?: unknown }).env, own);
+    const own = collectEnvRefs(project, configs[node.name]?.stored, new Set(stackVars));
+    collectEnvRefs(project, (node.step.definition as { env?: unknown }).env, own);
     for (const name of own) all.add(name);
     const { retries, timeoutMs } = node.step.definition;
     const limit = typeof retries === 'object' ? retries.attempts : (retries ?? 0);

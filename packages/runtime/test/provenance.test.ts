@@ -1,0 +1,53 @@
+/**
+ * What a run records about where it came from: the commit of the project's
+ * repository and whether the work tree differed from it, read with real git.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runProvenance } from '../src/orchestrator/provenance';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+async function folder(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-provenance-'));
+  dirs.push(dir);
+  return dir;
+}
+const git = (dir: string, ...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+  }).trim();
+
+describe('runProvenance', () => {
+  it('records the commit, clean, then dirty after an edit or a new file, from a subfolder too', async () => {
+    const dir = await folder();
+    git(dir, 'init', '-q');
+    await writeFile(join(dir, 'a.txt'), 'one\n');
+    git(dir, 'add', '.');
+    git(dir, 'commit', '-q', '-m', 'first');
+    const commit = git(dir, 'rev-parse', 'HEAD');
+    expect((await runProvenance(dir)).git).toEqual({ commit, dirty: false });
+
+    await writeFile(join(dir, 'new.txt'), 'untracked\n');
+    expect((await runProvenance(dir)).git).toEqual({ commit, dirty: true });
+    await rm(join(dir, 'new.txt'));
+    await writeFile(join(dir, 'a.txt'), 'two\n');
+    execFileSync('mkdir', ['-p', join(dir, 'steps')]);
+    expect((await runProvenance(join(dir, 'steps'))).git).toEqual({ commit, dirty: true });
+  });
+
+  it('records no git state outside a repository, or in one with no commit yet', async () => {
+    const plain = await folder();
+    expect((await runProvenance(plain)).git).toBeUndefined();
+    const fresh = await folder();
+    git(fresh, 'init', '-q');
+    await writeFile(join(fresh, 'a.txt'), 'one\n');
+    expect((await runProvenance(fresh)).git).toBeUndefined();
+  });
+});
