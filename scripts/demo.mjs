@@ -4,9 +4,10 @@
  * scaffold a team project from the `project-tabular` template, linked to this
  * monorepo's packages (no registry needed), install it, run its training
  * pipeline on real penguins data (ingest, validate, prepare, train, evaluate,
- * register, gate) on the embedded defaults (local artifact folder + SQLite
- * metadata), run it again to show that every step is reused from the cache,
- * and print the gate's decision and where the evaluation report is.
+ * register, gate, load test, deploy) on the embedded defaults (local artifact
+ * folder + SQLite metadata), run it again to show that every step is reused
+ * from the cache, and print the gate's decision, where the evaluation report
+ * is, the deployed endpoint and the project's MLOps level.
  *
  * The project lands in .demo/<name> (git-ignored). It is the demo's own
  * folder: a previous demo project there is replaced.
