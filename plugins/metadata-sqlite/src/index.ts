@@ -3,6 +3,7 @@
  * WAL mode, safe for several processes of one machine.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import {
   type ArtifactQuery,
@@ -35,31 +36,59 @@ import {
   walkLineage,
 } from '@cairn/runtime/plugin-kit';
 import type BetterSqlite3 from 'better-sqlite3';
-import { z } from 'zod';
 import { appliedVersion, latestVersion, migrate } from './migrations';
 
 const PLUGIN = 'sqliteMetadata';
 const MAX_TIMER_MS = 2_147_483_647;
 
-/** The options, checked once when the factory is called (see {@link SqliteMetadataOptions} for the docs). */
-const Options = z.strictObject(
-  {
-    file: z
-      .string({ error: 'must be a non-empty file path' })
-      .refine((file) => file.trim() !== '' && !file.includes('\0'), {
-        error: 'must be a non-empty file path',
-      })
-      .default('.cairn/metadata.db'),
-    busyTimeoutMs: z
-      .number({ error: 'must be a non-negative integer of milliseconds' })
-      .int({ error: 'must be a non-negative integer of milliseconds' })
-      .min(0, { error: 'must be a non-negative integer of milliseconds' })
-      .max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} milliseconds` })
-      .default(5000),
-    readonly: z.boolean({ error: 'must be a boolean' }).default(false),
-  },
-  { error: 'must be a file path or an options object' },
-);
+/**
+ * The options' zod schema, for invalid options only (see {@link normalizeOptions}):
+ * loading zod costs a process start 50–100 ms, and valid options never need it.
+ */
+function optionsSchema() {
+  const { z } = createRequire(import.meta.url)('zod') as typeof import('zod');
+  return z.strictObject(
+    {
+      file: z
+        .string({ error: 'must be a non-empty file path' })
+        .refine((file) => file.trim() !== '' && !file.includes('\0'), {
+          error: 'must be a non-empty file path',
+        })
+        .default('.cairn/metadata.db'),
+      busyTimeoutMs: z
+        .number({ error: 'must be a non-negative integer of milliseconds' })
+        .int({ error: 'must be a non-negative integer of milliseconds' })
+        .min(0, { error: 'must be a non-negative integer of milliseconds' })
+        .max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} milliseconds` })
+        .default(5000),
+      readonly: z.boolean({ error: 'must be a boolean' }).default(false),
+    },
+    { error: 'must be a file path or an options object' },
+  );
+}
+
+const OPTION_NAMES = new Set(['file', 'busyTimeoutMs', 'readonly']);
+
+/**
+ * The options with defaults applied when every one is valid, exactly as the
+ * schema would give them; `undefined` for anything the schema must judge
+ * (it then names the problem).
+ */
+function validOptions(given: unknown): Required<SqliteMetadataOptions> | undefined {
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) return undefined;
+  const proto = Object.getPrototypeOf(given);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  const {
+    file = '.cairn/metadata.db',
+    busyTimeoutMs = 5000,
+    readonly = false,
+  } = given as SqliteMetadataOptions;
+  if (Object.keys(given).some((key) => !OPTION_NAMES.has(key))) return undefined;
+  if (typeof file !== 'string' || file.trim() === '' || file.includes('\0')) return undefined;
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0 || busyTimeoutMs > MAX_TIMER_MS) return undefined;
+  if (typeof readonly !== 'boolean') return undefined;
+  return { file, busyTimeoutMs, readonly };
+}
 
 export interface SqliteMetadataOptions {
   /**
@@ -81,7 +110,7 @@ function normalizeOptions(
   input: SqliteMetadataOptions | string | undefined,
 ): Required<SqliteMetadataOptions> {
   const given = typeof input === 'string' ? { file: input } : (input ?? {});
-  const options = parsePluginOptions(PLUGIN, Options, given);
+  const options = validOptions(given) ?? parsePluginOptions(PLUGIN, optionsSchema(), given);
   return { ...options, file: options.file === ':memory:' ? options.file : resolve(options.file) };
 }
 

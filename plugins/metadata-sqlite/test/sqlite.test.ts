@@ -100,6 +100,11 @@ describe('options', () => {
       [{ busyTimeoutMs: '100' }, 'busyTimeoutMs'],
       [{ readonly: 'yes' }, 'readonly'],
       [{ fiel: 'typo.db' }, 'fiel'],
+      [{ file: 'a\0b' }, 'file'],
+      [{ file: '  ' }, 'file'],
+      [{ busyTimeoutMs: Number.POSITIVE_INFINITY }, 'busyTimeoutMs'],
+      [{ busyTimeoutMs: 2 ** 31 }, 'busyTimeoutMs'],
+      [{ readonly: 1 }, 'readonly'],
     ];
     for (const [options, option] of cases) {
       const error = caught(() => sqliteMetadata(options as never));
@@ -115,6 +120,23 @@ describe('options', () => {
     expect(existsSync(dirname(file))).toBe(false);
     await store.listRuns();
     expect(existsSync(file)).toBe(true);
+  });
+
+  it('does not load zod for valid options (only to explain invalid ones)', async () => {
+    const run = child(['zod', tempFile(), '0', 'zod']);
+    expect(await run.exited).toBe(0);
+    expect(JSON.parse(run.output().trim())).toEqual({
+      valid: false,
+      invalid: true,
+      code: 'CAIRN_PLUGIN_OPTIONS_INVALID',
+    });
+  });
+
+  it('applies the defaults to valid options (checked without zod)', () => {
+    const file = tempFile();
+    expect(sqliteMetadata({ file, busyTimeoutMs: undefined }).ref?.options).toEqual({ file });
+    expect(sqliteMetadata({ file, busyTimeoutMs: 5000, readonly: false }).ref?.options).toEqual({ file });
+    expect(sqliteMetadata({ file, busyTimeoutMs: 0 }).ref?.options).toEqual({ file, busyTimeoutMs: 0 });
   });
 
   it('loads better-sqlite3 only on first use', async () => {
