@@ -91,6 +91,29 @@ describe('runPipeline', () => {
     expect(startedTotal).toMatchObject({ reason: 'input-changed' });
   });
 
+  it("reads earlier runs' executions only when a step runs (to say why), never on a fully cached rerun", async () => {
+    let reads = 0;
+    const counting: MetadataStore = {
+      ...metadata,
+      listExecutions: (runId) => {
+        reads++;
+        return metadata.listExecutions(runId);
+      },
+    };
+    await runPipeline(numbers, options({ metadata: counting, configs: { source: { n: 3 } } }));
+    reads = 0;
+    const cachedRun = options({ metadata: counting, configs: { source: { n: 3 } } });
+    await runPipeline(numbers, cachedRun);
+    expect(cached(cachedRun.events)).toEqual(['other', 'power', 'source', 'total']);
+    expect(reads).toBe(0);
+    const changed = options({ metadata: counting, configs: { source: { n: 3 }, power: { exponent: 3 } } });
+    await runPipeline(numbers, changed);
+    expect(reads).toBeGreaterThan(0);
+    expect(changed.events.find((e) => e.type === 'step.started' && e.step === 'power')).toMatchObject({
+      reason: 'config-changed',
+    });
+  });
+
   it('reads step configs from conf/base and conf/<env> files and records the stored config', async () => {
     await mkdir(join(dir, 'conf', 'base'), { recursive: true });
     await mkdir(join(dir, 'conf', 'ci'), { recursive: true });

@@ -49,23 +49,40 @@ function keyOf(
 
 /**
  * The most recent execution of each step in earlier runs of this pipeline
- * (looking back a few runs), so a re-execution can say what changed.
+ * (looking back a few runs), so a re-execution can say what changed. Read
+ * on the first `get`: only a step that runs needs it, so a run where every
+ * step is cached never reads (nor parses) the executions of earlier runs.
  */
-export async function previousExecutions(
-  metadata: MetadataStore,
-  pipelineName: string,
-  stepCount: number,
-): Promise<Map<string, ExecutionRecord>> {
-  const found = new Map<string, ExecutionRecord>();
-  const runs = await metadata.listRuns({ pipeline: pipelineName, limit: 5 });
-  for (const run of runs) {
-    if (found.size >= stepCount) break;
-    for (const execution of await metadata.listExecutions(run.id)) {
-      if (execution.status !== 'succeeded' && execution.status !== 'cached') continue;
-      if (!found.has(execution.step)) found.set(execution.step, execution);
-    }
+export class PreviousExecutions {
+  private loaded: Promise<Map<string, ExecutionRecord>> | undefined;
+  /** The run that is asking, once it is recorded: its own executions are not "earlier". */
+  ownRun: string | undefined;
+
+  constructor(
+    private readonly metadata: MetadataStore,
+    private readonly pipelineName: string,
+    private readonly stepCount: number,
+  ) {}
+
+  async get(step: string): Promise<ExecutionRecord | undefined> {
+    this.loaded ??= this.load();
+    return (await this.loaded).get(step);
   }
-  return found;
+
+  private async load(): Promise<Map<string, ExecutionRecord>> {
+    const found = new Map<string, ExecutionRecord>();
+    const runs = (await this.metadata.listRuns({ pipeline: this.pipelineName, limit: 6 }))
+      .filter((run) => run.id !== this.ownRun)
+      .slice(0, 5);
+    for (const run of runs) {
+      if (found.size >= this.stepCount) break;
+      for (const execution of await this.metadata.listExecutions(run.id)) {
+        if (execution.status !== 'succeeded' && execution.status !== 'cached') continue;
+        if (!found.has(execution.step)) found.set(execution.step, execution);
+      }
+    }
+    return found;
+  }
 }
 
 /**
@@ -189,7 +206,7 @@ export async function decideCache(
     storage: StorageDriver;
     metadata: MetadataStore;
     noCache?: boolean;
-    previous: Map<string, ExecutionRecord>;
+    previous: PreviousExecutions;
     tmpDir: string;
     /** Lends the registry, deployer and A/B engine to `reuse` checks that declare them. */
     services: RunServices;
@@ -198,7 +215,7 @@ export async function decideCache(
   if (prepared.force.has(node.name)) return { reason: 'forced' };
   if (node.step.definition.cache === false || context.noCache) return { reason: 'no-cache' };
   const entry = await context.metadata.lookupCache(key);
-  if (!entry) return missReason(node, prepared, inputs, context.previous.get(node.name));
+  if (!entry) return missReason(node, prepared, inputs, await context.previous.get(node.name));
   if (!outputsMatch(node, entry.outputs)) return { reason: 'missing-artifact', broken: entry };
   const broken = await brokenOutput(context.storage, entry.outputs);
   if (broken) return { ...broken, broken: entry };

@@ -21,7 +21,7 @@ import {
   type RunRecord,
 } from '@cairn/core';
 import { inProcess } from '../executors/in-process';
-import { previousExecutions } from './cache';
+import { PreviousExecutions } from './cache';
 import type { StepExecution } from './execute';
 import { newId } from './ids';
 import { prepareRun } from './prepare';
@@ -215,7 +215,7 @@ export async function execRunStep(
         limitBytes: options.stepLogBytes ?? STEP_LOG_LIMIT_BYTES,
       },
     };
-    const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
+    const previous = new PreviousExecutions(metadata, pipeline.name, pipeline.nodes.length);
     outcome = await processNode(context, node, outcomes, previous, options.noCache === true);
   } finally {
     await executor.close().catch(() => {});

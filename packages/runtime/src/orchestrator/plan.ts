@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ArtifactRef, Pipeline, PlanReason, StorageDriver } from '@cairn/core';
-import { cacheKey, decideCache, previousExecutions } from './cache';
+import { cacheKey, decideCache, PreviousExecutions } from './cache';
 import { prepareRun } from './prepare';
 import { runServices } from './services';
 import { resolveUpstream, sliceOf } from './slice';
@@ -27,7 +27,7 @@ export async function planPipeline(
   const prepared = await prepareRun(pipeline, options);
   const tmpDir = join(prepared.projectDir, '.cairn', 'tmp');
   await options.metadata.init?.();
-  const previous = await previousExecutions(options.metadata, pipeline.name, pipeline.nodes.length);
+  const previous = new PreviousExecutions(options.metadata, pipeline.name, pipeline.nodes.length);
   const known = new Map<string, Record<string, ArtifactRef>>();
   const steps: PlannedStep[] = [];
   const services = runServices(options, prepared.projectDir);

@@ -15,7 +15,7 @@ import {
 import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
 import { deferredSyncOf } from '../storage/local';
-import { cacheKey, decideCache, previousExecutions } from './cache';
+import { cacheKey, decideCache, PreviousExecutions } from './cache';
 import { rememberCode } from './code';
 import { executeStep, type StepExecution } from './execute';
 import { newId } from './ids';
@@ -70,7 +70,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const services = runServices(options, prepared.projectDir);
   // Closed however the run ends, including a refusal before it is recorded.
   try {
-    const previous = await previousExecutions(metadata, pipeline.name, pipeline.nodes.length);
+    const previous = new PreviousExecutions(metadata, pipeline.name, pipeline.nodes.length);
     // A slice reads its upstream from the cache; when a result is missing the run is refused before it is recorded.
     const upstream = slice
       ? await resolveUpstream(slice, prepared, { storage, metadata, previous, tmpDir, services })
@@ -100,7 +100,7 @@ interface RunSetup {
   tmpDir: string;
   started: number;
   services: ReturnType<typeof runServices>;
-  previous: Awaited<ReturnType<typeof previousExecutions>>;
+  previous: PreviousExecutions;
   slice: PipelineSlice | undefined;
   upstream: Awaited<ReturnType<typeof resolveUpstream>> | undefined;
   scrub: ReturnType<typeof secretScrubber>;
@@ -134,6 +134,7 @@ async function recordAndDrive(
     ...(options.tags || slice ? { tags: { ...options.tags, ...(slice ? { slice: slice.label } : {}) } } : {}),
   };
   await metadata.createRun(record);
+  setup.previous.ownRun = record.id;
   // Steps run here write outputs without an fsync each; a batch's outputs are synced together
   // before its records are committed (see deferredSyncOf).
   const deferred = deferredSyncOf(storage);
@@ -289,7 +290,7 @@ export async function processNode(
   context: StepExecution,
   node: PipelineNode,
   outcomes: Map<string, StepOutcome>,
-  previous: Awaited<ReturnType<typeof previousExecutions>>,
+  previous: PreviousExecutions,
   noCache: boolean,
 ): Promise<StepOutcome> {
   const started = performance.now();

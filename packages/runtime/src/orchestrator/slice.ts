@@ -9,13 +9,12 @@ import {
   type CacheEntry,
   CairnError,
   ErrorCodes,
-  type ExecutionRecord,
   type MetadataStore,
   type Pipeline,
   type PipelineNode,
   type StorageDriver,
 } from '@cairn/core';
-import { cacheKey, decideCache } from './cache';
+import { cacheKey, decideCache, type PreviousExecutions } from './cache';
 import type { PreparedRun } from './prepare';
 import type { RunServices } from './services';
 
@@ -103,7 +102,7 @@ export async function resolveUpstream(
   context: {
     storage: StorageDriver;
     metadata: MetadataStore;
-    previous: Map<string, ExecutionRecord>;
+    previous: PreviousExecutions;
     tmpDir: string;
     services: RunServices;
   },
