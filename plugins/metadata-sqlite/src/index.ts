@@ -301,15 +301,15 @@ function prepare(db: Db) {
        counts = coalesce(@counts, counts), error = coalesce(@error, error) WHERE id = @id`,
     ),
     getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
+    // Positional parameters: binding an array is cheaper than looking up 16 named properties per row.
     insertExecution: db.prepare(
       `INSERT INTO executions (id, run_id, step, status, cache_key, cacheable, cached_from, inputs, outputs,
        config_digest, started_at, finished_at, duration_ms, attempts, error, reason)
-       VALUES (@id, @run_id, @step, @status, @cache_key, @cacheable, @cached_from, @inputs, @outputs,
-       @config_digest, @started_at, @finished_at, @duration_ms, @attempts, @error, @reason)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertArtifact: db.prepare(
       `INSERT INTO artifacts (digest, type, size, metadata, producer, created_at)
-       VALUES (@digest, @type, @size, @metadata, @producer, @created_at) ON CONFLICT (digest) DO NOTHING`,
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING`,
     ),
     insertEdge: db.prepare(
       'INSERT INTO execution_artifacts (execution_id, role, name, digest) VALUES (?, ?, ?, ?)',
@@ -376,34 +376,43 @@ interface PendingRecord {
 }
 
 function writers(db: Db, sql: Statements) {
-  const write = (execution: ExecutionRecord, artifacts: ArtifactRecord[]) => {
-    sql.insertExecution.run({
-      id: execution.id,
-      run_id: execution.runId,
-      step: execution.step,
-      status: execution.status,
-      cache_key: execution.cacheKey,
-      cacheable: execution.cacheable ? 1 : 0,
-      cached_from: execution.cachedFrom ?? null,
-      inputs: JSON.stringify(execution.inputs ?? {}),
-      outputs: JSON.stringify(execution.outputs ?? {}),
-      config_digest: execution.configDigest ?? null,
-      started_at: execution.startedAt,
-      finished_at: execution.finishedAt ?? null,
-      duration_ms: execution.durationMs ?? null,
-      attempts: execution.attempts,
-      error: json(execution.error),
-      reason: execution.reason ?? null,
-    });
+  /**
+   * One execution and its artifacts. `inserted` holds the digests this transaction already
+   * inserted: every record of a run names the run's config bundle, and inserting it again is
+   * a no-op (ON CONFLICT DO NOTHING) that still costs a statement and two JSON encodings.
+   */
+  const write = (execution: ExecutionRecord, artifacts: ArtifactRecord[], inserted?: Set<string>) => {
+    sql.insertExecution.run(
+      execution.id,
+      execution.runId,
+      execution.step,
+      execution.status,
+      execution.cacheKey,
+      execution.cacheable ? 1 : 0,
+      execution.cachedFrom ?? null,
+      JSON.stringify(execution.inputs ?? {}),
+      JSON.stringify(execution.outputs ?? {}),
+      execution.configDigest ?? null,
+      execution.startedAt,
+      execution.finishedAt ?? null,
+      execution.durationMs ?? null,
+      execution.attempts,
+      json(execution.error),
+      execution.reason ?? null,
+    );
     for (const artifact of artifacts) {
-      sql.insertArtifact.run({
-        digest: artifact.digest,
-        type: artifact.type,
-        size: artifact.size,
-        metadata: json(artifact.metadata),
-        producer: json(artifact.producer),
-        created_at: artifact.createdAt,
-      });
+      if (inserted) {
+        if (inserted.has(artifact.digest)) continue;
+        inserted.add(artifact.digest);
+      }
+      sql.insertArtifact.run(
+        artifact.digest,
+        artifact.type,
+        artifact.size,
+        json(artifact.metadata),
+        json(artifact.producer),
+        artifact.createdAt,
+      );
     }
     for (const [name, ref] of Object.entries(execution.inputs ?? {})) {
       sql.insertEdge.run(execution.id, 'input', name, ref.digest);
@@ -422,14 +431,17 @@ function writers(db: Db, sql: Statements) {
     }
   };
   return {
-    record: db.transaction(write),
+    record: db.transaction((execution: ExecutionRecord, artifacts: ArtifactRecord[]) =>
+      write(execution, artifacts),
+    ),
     /**
      * Several executions in one transaction. The writes run directly, not as nested
      * transactions: each of those is a savepoint with a statement journal. A failure
      * rolls back the whole batch, and the caller retries its records one by one.
      */
     recordMany: db.transaction((batch: readonly PendingRecord[]) => {
-      for (const item of batch) write(item.execution, item.artifacts);
+      const inserted = new Set<string>();
+      for (const item of batch) write(item.execution, item.artifacts, inserted);
     }),
     register: db.transaction((input: RegisterModelInput): ModelVersion => {
       const existing = sql.findModelByDigest.get(input.model, input.digest) as ModelRow | undefined;
