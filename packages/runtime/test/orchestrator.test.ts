@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,6 +178,72 @@ describe('runPipeline', () => {
     });
     expect(await storage.verify(digest)).toBe('ok');
     expect(result.steps.power!.outputs.powered!.digest).toBe(digest);
+  });
+
+  it('checks cached outputs by their stamp: a rerun hashes none unless a file changed, or verifyOutputs is full', async () => {
+    let hashed = 0;
+    const counting: StorageDriver = {
+      ...storage,
+      verify: (digest) => {
+        hashed++;
+        return storage.verify(digest);
+      },
+    };
+    const first = await runPipeline(numbers, options({ storage: counting, configs: { source: { n: 3 } } }));
+    hashed = 0;
+    const again = options({ storage: counting, configs: { source: { n: 3 } } });
+    await runPipeline(numbers, again);
+    expect(cached(again.events)).toEqual(['other', 'power', 'source', 'total']);
+    expect(hashed).toBe(0);
+    await runPipeline(
+      numbers,
+      options({ storage: counting, configs: { source: { n: 3 } }, verifyOutputs: 'full' }),
+    );
+    expect(hashed).toBe(4);
+
+    // Corrupted in place with its size kept and its mtime set back: the ctime still moved.
+    const digest = first.steps.power!.outputs.powered!.digest;
+    const path = join(dir, 'artifacts', 'objects', digest.slice(0, 2), digest.slice(2));
+    // A whole-second mtime, so that it can be set back exactly; the next run hashes the file
+    // once (its stamp changed) and stamps it again once its ctime is no longer recent.
+    await utimes(path, 1_000_000, 1_000_000);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    hashed = 0;
+    await runPipeline(numbers, options({ storage: counting, configs: { source: { n: 3 } } }));
+    expect(hashed).toBe(1);
+    const bytes = await readFile(path);
+    bytes[0] = bytes[0]! ^ 0xff;
+    await chmod(path, 0o644);
+    await writeFile(path, bytes);
+    await utimes(path, 1_000_000, 1_000_000);
+    expect((await stat(path)).mtimeMs).toBe(1_000_000_000);
+    const third = options({ storage: counting, configs: { source: { n: 3 } } });
+    await runPipeline(numbers, third);
+    expect(executed(third.events)).toEqual(['power']);
+    expect(await storage.verify(digest)).toBe('ok');
+  });
+
+  it('trusts a stamp a corruption outside the file system would keep, unless verifyOutputs is full', async () => {
+    const first = await runPipeline(numbers, options({ configs: { source: { n: 3 } } }));
+    const digest = first.steps.power!.outputs.powered!.digest;
+    const path = join(dir, 'artifacts', 'objects', digest.slice(0, 2), digest.slice(2));
+    const bytes = await readFile(path);
+    bytes[0] = bytes[0]! ^ 0xff;
+    await chmod(path, 0o644);
+    await writeFile(path, bytes);
+    // What a disk flipping a bit would leave: the bytes changed, the stamp did not.
+    const stampsFile = join(dir, '.cairn', 'verified.json');
+    const stamps = JSON.parse(await readFile(stampsFile, 'utf8'));
+    const now = await stat(path, { bigint: true });
+    stamps.objects[digest] = `${now.size}:${now.mtimeNs}:${now.ctimeNs}:${now.ino}:${now.dev}`;
+    await writeFile(stampsFile, JSON.stringify(stamps));
+    const trusting = options({ configs: { source: { n: 3 } } });
+    await runPipeline(numbers, trusting);
+    expect(executed(trusting.events)).toEqual([]);
+    const full = options({ configs: { source: { n: 3 } }, verifyOutputs: 'full' });
+    await runPipeline(numbers, full);
+    expect(executed(full.events)).toEqual(['power']);
+    expect(full.events.find((e) => e.type === 'step.started')).toMatchObject({ reason: 'corrupt' });
   });
 
   it('--force re-executes a step even when cached', async () => {

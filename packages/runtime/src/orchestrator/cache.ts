@@ -21,6 +21,7 @@ import { materializeArtifact } from '../artifacts/io';
 import { codeChange, rememberedCode } from './code';
 import type { PreparedRun } from './prepare';
 import type { RunServices } from './services';
+import type { VerifiedStamps } from './stamps';
 
 /** The cache key: step, code, config and input digests, canonically encoded. */
 export function cacheKey(
@@ -131,9 +132,12 @@ export function changeSince(
 async function brokenOutput(
   storage: StorageDriver,
   outputs: Record<string, ArtifactRef>,
+  stamps: VerifiedStamps | undefined,
 ): Promise<{ reason: 'missing-artifact' | 'corrupt'; detail: string } | undefined> {
   const entries = Object.entries(outputs);
-  const results = await Promise.all(entries.map(([, ref]) => storage.verify(ref.digest)));
+  const results = await Promise.all(
+    entries.map(([, ref]) => (stamps ? stamps.verify(storage, ref.digest) : storage.verify(ref.digest))),
+  );
   const at = (state: string) => results.indexOf(state as never);
   const index = at('corrupt') >= 0 ? at('corrupt') : at('missing');
   if (index < 0) return undefined;
@@ -210,6 +214,8 @@ export async function decideCache(
     tmpDir: string;
     /** Lends the registry, deployer and A/B engine to `reuse` checks that declare them. */
     services: RunServices;
+    /** Trust an output whose file still has the stamp it had when last hashed (see ./stamps); else hash every output. */
+    stamps?: VerifiedStamps | undefined;
   },
 ): Promise<CacheDecision> {
   if (prepared.force.has(node.name)) return { reason: 'forced' };
@@ -217,7 +223,7 @@ export async function decideCache(
   const entry = await context.metadata.lookupCache(key);
   if (!entry) return missReason(node, prepared, inputs, await context.previous.get(node.name));
   if (!outputsMatch(node, entry.outputs)) return { reason: 'missing-artifact', broken: entry };
-  const broken = await brokenOutput(context.storage, entry.outputs);
+  const broken = await brokenOutput(context.storage, entry.outputs, context.stamps);
   if (broken) return { ...broken, broken: entry };
   const reuse = await reusable(
     node,

@@ -22,6 +22,7 @@ import { newId } from './ids';
 import type { PreparedRun } from './prepare';
 import { now, type RunRecorder, recordFailed, recordSucceeded } from './records';
 import { type RunServices, usesServices } from './services';
+import type { VerifiedStamps } from './stamps';
 import { StepLogBuffer, writeStepLog } from './step-log';
 import type { StepOutcome } from './types';
 
@@ -39,6 +40,8 @@ export interface StepExecution {
   tmpDir: string;
   /** Where step logs are kept (`<stateDir>/logs`) and how many bytes of each (0: none). */
   logs: { stateDir: string; limitBytes: number };
+  /** Stamps of verified local objects: cached outputs checked by stat, new outputs stamped (see ./stamps). */
+  stamps?: VerifiedStamps;
 }
 
 /** Run `node` until it succeeds or its attempts are spent; never throws for a step failure. */

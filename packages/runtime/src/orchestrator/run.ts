@@ -34,6 +34,7 @@ import { schedule } from './schedule';
 import { secretScrubber } from './secrets';
 import { runServices } from './services';
 import { type PipelineSlice, resolveUpstream, sliceOf } from './slice';
+import { VerifiedStamps } from './stamps';
 import { STEP_LOG_LIMIT_BYTES } from './step-log';
 import type { RunOptions, RunResult, StepOutcome } from './types';
 
@@ -68,12 +69,14 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   await metadata.init?.();
   const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
   const services = runServices(options, prepared.projectDir);
+  const stamps =
+    options.verifyOutputs === 'full' ? undefined : VerifiedStamps.for(storage, prepared.stateDir);
   // Closed however the run ends, including a refusal before it is recorded.
   try {
     const previous = new PreviousExecutions(metadata, pipeline.name, pipeline.nodes.length);
     // A slice reads its upstream from the cache; when a result is missing the run is refused before it is recorded.
     const upstream = slice
-      ? await resolveUpstream(slice, prepared, { storage, metadata, previous, tmpDir, services })
+      ? await resolveUpstream(slice, prepared, { storage, metadata, previous, tmpDir, services, stamps })
       : undefined;
     // Runs whose process is gone are closed, and the workdirs of killed runs (their resolved config.json
     // included) go, before this run adds its own.
@@ -87,9 +90,11 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       upstream,
       scrub,
       timings,
+      stamps,
     });
   } finally {
     await services.close();
+    stamps?.save();
   }
 }
 
@@ -105,6 +110,7 @@ interface RunSetup {
   upstream: Awaited<ReturnType<typeof resolveUpstream>> | undefined;
   scrub: ReturnType<typeof secretScrubber>;
   timings: ReturnType<typeof leaseTimings>;
+  stamps: VerifiedStamps | undefined;
 }
 
 /** Record the run (with its lease) and drive it; the lease is renewed until it ends, however it ends. */
@@ -171,7 +177,7 @@ async function driveRun(
   prepared: PreparedRun,
   setup: RunSetup & { startedAt: string; deferred: ReturnType<typeof deferredSyncOf> },
 ): Promise<RunResult> {
-  const { tmpDir, started, startedAt, deferred, services, previous, slice, upstream } = setup;
+  const { tmpDir, started, startedAt, deferred, services, previous, slice, upstream, stamps } = setup;
   const involved = slice ? [...slice.upstream, ...slice.steps] : pipeline.nodes;
   run.emit({
     type: 'run.started',
@@ -223,6 +229,7 @@ async function driveRun(
         stateDir: resolve(prepared.projectDir, options.stateDir ?? '.cairn'),
         limitBytes: options.stepLogBytes ?? STEP_LOG_LIMIT_BYTES,
       },
+      ...(stamps ? { stamps } : {}),
     };
     const limit = Math.max(1, Math.min(options.concurrency ?? executor.concurrency, executor.concurrency));
     await schedule(
@@ -308,6 +315,7 @@ export async function processNode(
     tmpDir: context.tmpDir,
     services: context.services,
     ...(noCache ? { noCache: true } : {}),
+    ...(context.stamps ? { stamps: context.stamps } : {}),
   });
   if ('reuse' in decision) {
     const { executionId: cachedFrom, outputs } = decision.reuse;
@@ -336,6 +344,13 @@ export async function processNode(
   // What this code consisted of, so that a later run can name the file that changed. Only for
   // the reason's wording: a state folder that refuses the write must not fail a finished step.
   if (outcome.status === 'succeeded') {
+    // Bytes the store hashed as it wrote them, stamped right after the step: a rerun checks them by stat.
+    if (context.stamps) {
+      for (const ref of Object.values(outcome.outputs)) {
+        const path = await context.storage.localPath?.(ref.digest);
+        if (path) context.stamps.produced(path, ref.digest);
+      }
+    }
     const { definition } = node.step;
     await rememberCode(prepared.stateDir, definition.name, prepared.code.get(node.name)!).catch(() => {});
   }

@@ -17,6 +17,7 @@ import {
 import { cacheKey, decideCache, type PreviousExecutions } from './cache';
 import type { PreparedRun } from './prepare';
 import type { RunServices } from './services';
+import type { VerifiedStamps } from './stamps';
 
 /** Which part of the pipeline to run. */
 export interface SliceOptions {
@@ -105,6 +106,7 @@ export async function resolveUpstream(
     previous: PreviousExecutions;
     tmpDir: string;
     services: RunServices;
+    stamps?: VerifiedStamps | undefined;
   },
 ): Promise<Map<string, UpstreamResult>> {
   const resolved = new Map<string, UpstreamResult>();

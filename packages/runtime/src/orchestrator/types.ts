@@ -57,6 +57,14 @@ export interface RunControlOptions {
   /** Step names to re-execute even when cached. */
   force?: string[];
   /**
+   * How a cached output is checked before it is reused. `'stamp'`: hashed
+   * only when its file's size, mtime, ctime or inode changed since its bytes
+   * were last known good (local store; other stores always hash). `'full'`:
+   * every cached output is hashed on every run. See docs/durability.md.
+   * @default 'stamp'
+   */
+  verifyOutputs?: 'stamp' | 'full';
+  /**
    * Run this step and everything downstream of it (`cairn run --from`). The
    * steps it reads must be cached (same config, code and inputs) or the run
    * is refused with `CAIRN_UPSTREAM_NOT_CACHED` before anything is recorded.
