@@ -4,6 +4,7 @@ import {
   CairnError,
   ErrorCodes,
   type ExecutionRecord,
+  isDigest,
   type LineageGraph,
   type RegisterModelInput,
   type RunRecord,
@@ -53,23 +54,36 @@ export function validateAbandonMark(mark: { finishedAt: string; error: string; e
   if (mark.expiredBy !== undefined) checkTime(mark.expiredBy, 'expiredBy');
 }
 
-/** Refuse a malformed execution before anything is written. */
+/**
+ * Refuse a malformed execution before anything is written. Called for every
+ * recorded execution: a message is built only for a value that is refused.
+ */
 export function validateExecutionRecord(execution: ExecutionRecord, artifacts: ArtifactRecord[]): void {
   checkId(execution?.id, 'execution id');
-  checkId(execution.runId, `execution "${execution.id}": runId`);
-  checkId(execution.step, `execution "${execution.id}": step`);
+  if (typeof execution.runId !== 'string' || execution.runId.length === 0)
+    checkId(execution.runId, `execution "${execution.id}": runId`);
+  if (typeof execution.step !== 'string' || execution.step.length === 0)
+    checkId(execution.step, `execution "${execution.id}": step`);
   if (typeof execution.cacheKey !== 'string')
     throw invalid(`execution "${execution.id}": cacheKey must be a string`);
-  for (const [name, ref] of Object.entries(execution.inputs ?? {})) {
-    assertDigest(ref?.digest, `digest of input "${name}" of execution "${execution.id}"`);
+  for (const [role, refs] of [
+    ['input', execution.inputs],
+    ['output', execution.outputs],
+  ] as const) {
+    if (!refs) continue;
+    for (const name in refs) {
+      if (!Object.hasOwn(refs, name)) continue;
+      const digest = refs[name]?.digest;
+      if (!isDigest(digest))
+        assertDigest(digest, `digest of ${role} "${name}" of execution "${execution.id}"`);
+    }
   }
-  for (const [name, ref] of Object.entries(execution.outputs ?? {})) {
-    assertDigest(ref?.digest, `digest of output "${name}" of execution "${execution.id}"`);
-  }
-  if (execution.configDigest !== undefined) assertDigest(execution.configDigest, 'config digest');
+  if (execution.configDigest !== undefined && !isDigest(execution.configDigest))
+    assertDigest(execution.configDigest, 'config digest');
   if (execution.reason !== undefined && typeof execution.reason !== 'string')
     throw invalid(`execution "${execution.id}": reason must be a string`);
-  for (const record of artifacts) assertDigest(record?.digest, 'artifact record digest');
+  for (const record of artifacts)
+    if (!isDigest(record?.digest)) assertDigest(record?.digest, 'artifact record digest');
 }
 
 export function validateRegisterModelInput(input: RegisterModelInput): void {
