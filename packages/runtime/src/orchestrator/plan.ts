@@ -4,6 +4,7 @@ import { cacheKey, decideCache, PreviousExecutions } from './cache';
 import { prepareRun } from './prepare';
 import { runServices } from './services';
 import { resolveUpstream, sliceOf } from './slice';
+import { VerifiedStamps } from './stamps';
 import type { Plan, PlannedStep, PlanOptions } from './types';
 
 /**
@@ -28,6 +29,10 @@ export async function planPipeline(
   const tmpDir = join(prepared.projectDir, '.cairn', 'tmp');
   await options.metadata.init?.();
   const previous = new PreviousExecutions(options.metadata, pipeline.name, pipeline.nodes.length);
+  // The run's check of cached outputs (by stamp unless verifyOutputs is 'full'), so the plan says what a run
+  // would do; a plan writes no stamps.
+  const stamps =
+    options.verifyOutputs === 'full' ? undefined : VerifiedStamps.for(options.storage, prepared.stateDir);
   const known = new Map<string, Record<string, ArtifactRef>>();
   const steps: PlannedStep[] = [];
   const services = runServices(options, prepared.projectDir);
@@ -47,6 +52,7 @@ export async function planPipeline(
         previous,
         tmpDir,
         services,
+        stamps,
       });
       for (const node of slice.upstream) {
         const { key, entry } = upstream.get(node.name)!;
@@ -93,6 +99,7 @@ export async function planPipeline(
         previous,
         tmpDir,
         services,
+        stamps,
         ...(options.noCache ? { noCache: true } : {}),
       });
       if ('reuse' in decision) {
