@@ -457,13 +457,16 @@ function adoptFileStream(source: AsyncIterable<Uint8Array> | Uint8Array): FileSt
 /** Feed `each` the bytes of an adopted file stream (`put` destroys the stream when it is done). */
 async function eachFilePiece(file: FileStreamSource, each: (piece: Buffer) => Promise<void>): Promise<void> {
   const fd = await openedFd(file);
+  // Sized to the file (one synchronous fstat, microseconds), so a small one takes two reads.
+  const size = fs.fstatSync(fd).size;
+  const first = Math.min(IO_PIECE, Math.max(0, size - (file.start ?? 0)) + 1);
   const read = (buffer: Buffer, length: number, position: number | null) =>
     new Promise<number>((resolve, reject) =>
       fs.read(fd, buffer, 0, length, position, (error, bytesRead) =>
         error ? reject(error) : resolve(bytesRead),
       ),
     );
-  await eachPiece(read, { start: file.start, end: file.end, first: 64 * 1024 }, each);
+  await eachPiece(read, { start: file.start, end: file.end, first }, each);
 }
 
 /** The stream's descriptor, once it has opened its file; its open error if that failed. */
