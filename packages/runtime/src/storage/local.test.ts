@@ -1,9 +1,22 @@
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, open, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import fs, { createReadStream, openSync, type ReadStream, readSync } from 'node:fs';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  rm,
+  stat,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { localStore } from './local';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { deferredSyncOf, localStore } from './local';
 
 let dir: string;
 beforeEach(async () => {
@@ -178,5 +191,198 @@ describe('localStore', () => {
     const listed = [];
     for await (const item of store.list()) listed.push(item);
     expect(listed).toEqual([{ digest, size: 4 }]);
+  });
+});
+
+describe('localStore put and verify of large and file sources', () => {
+  // Not a multiple of the 1 MiB piece, so the last piece is short and the buffers take turns.
+  const patterned = (size: number, salt = 0) => {
+    const bytes = Buffer.allocUnsafe(size);
+    for (let i = 0; i < size; i += 4)
+      bytes.writeUInt32LE((i * 2654435761 + salt) >>> 0, Math.min(i, size - 4));
+    return bytes;
+  };
+  const fileHandlePrototype = async () => {
+    const handle = await open(join(dir, 'probe'), 'w');
+    await handle.close();
+    return Object.getPrototypeOf(handle) as {
+      write: (...args: unknown[]) => Promise<{ bytesWritten: number; buffer: unknown }>;
+      datasync: () => Promise<void>;
+    };
+  };
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('stores a file stream as the very bytes the stream itself yields, for whole files, ranges and descriptors', async () => {
+    const bytes = patterned(3 * 1024 * 1024 + 12_345);
+    const path = join(dir, 'payload.bin');
+    await writeFile(path, bytes);
+    const store = localStore(join(dir, 'store'));
+    const cases: Array<[string, () => Promise<ReadStream>]> = [
+      ['whole file', async () => createReadStream(path)],
+      ['small highWaterMark', async () => createReadStream(path, { highWaterMark: 1000 })],
+      ['start and end', async () => createReadStream(path, { start: 1_000_001, end: 2_500_000 })],
+      ['start only', async () => createReadStream(path, { start: 2_000_000 })],
+      ['end only', async () => createReadStream(path, { end: 0 })],
+      ['an empty range at the end', async () => createReadStream(path, { start: bytes.length })],
+      [
+        'a descriptor read on from its offset',
+        async () => {
+          const fd = openSync(path, 'r');
+          readSync(fd, Buffer.alloc(777), 0, 777, null);
+          return createReadStream('', { fd });
+        },
+      ],
+    ];
+    for (const [what, make] of cases) {
+      const expected = await readAll(await make());
+      const stream = await make();
+      const closed = new Promise<void>((resolve) => stream.on('close', () => resolve()));
+      const stored = await store.put(stream);
+      expect(stored, what).toEqual({ digest: sha256(expected), size: expected.byteLength });
+      expect((await readAll(await store.get(stored.digest))).equals(expected), what).toBe(true);
+      expect(await store.verify(stored.digest), what).toBe('ok');
+      // put is done with the stream: destroyed, and its file closed.
+      expect(stream.destroyed, what).toBe(true);
+      await closed;
+    }
+  });
+
+  it('reads a file stream with a custom fs, an encoding or a head start through the stream, as before', async () => {
+    const bytes = patterned(2 * 1024 * 1024 + 3);
+    const path = join(dir, 'payload.bin');
+    await writeFile(path, bytes);
+    const store = localStore(join(dir, 'store'));
+
+    // A custom fs sees every read: the store must not bypass it.
+    let reads = 0;
+    const customFs = {
+      ...fs,
+      read: (...args: Parameters<typeof fs.read>) => {
+        reads++;
+        return (fs.read as (...a: unknown[]) => void)(...args);
+      },
+    };
+    const viaCustom = await store.put(createReadStream(path, { fs: customFs } as never));
+    expect(viaCustom.digest).toBe(sha256(bytes));
+    expect(reads).toBeGreaterThan(0);
+
+    const started = createReadStream(path, { highWaterMark: 1024 });
+    const head: Buffer = await new Promise((resolve) =>
+      started.once('readable', () => resolve(started.read(10))),
+    );
+    expect(head.equals(bytes.subarray(0, 10))).toBe(true);
+    const rest = await store.put(started);
+    expect(rest).toEqual({ digest: sha256(bytes.subarray(10)), size: bytes.length - 10 });
+
+    await expect(store.put(createReadStream(path, { encoding: 'latin1' }))).rejects.toMatchObject({
+      code: 'CAIRN_STORAGE_FAILED',
+    });
+    expect(await filesUnder(join(dir, 'store', 'tmp'))).toEqual([]);
+  });
+
+  it('fails with the open error of a file stream and leaves nothing behind', async () => {
+    const store = localStore(join(dir, 'store'));
+    await expect(store.put(createReadStream(join(dir, 'missing.bin')))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    expect(await filesUnder(join(dir, 'store'))).toEqual([]);
+  });
+
+  it('stops a file-stream put when aborted and leaves nothing behind', async () => {
+    const path = join(dir, 'payload.bin');
+    await writeFile(path, patterned(4 * 1024 * 1024));
+    const store = localStore(join(dir, 'store'));
+    const controller = new AbortController();
+    const prototype = await fileHandlePrototype();
+    const write = prototype.write;
+    vi.spyOn(prototype, 'write').mockImplementation(function (this: unknown, ...args: unknown[]) {
+      controller.abort(new Error('stop'));
+      return write.apply(this, args);
+    });
+    const stream = createReadStream(path);
+    await expect(store.put(stream, { signal: controller.signal })).rejects.toThrow('stop');
+    expect(stream.destroyed).toBe(true);
+    expect(await filesUnder(join(dir, 'store'))).toEqual([]);
+  });
+
+  it('finishes short writes, so a stored object is complete', async () => {
+    const prototype = await fileHandlePrototype();
+    const write = prototype.write;
+    let short = 0;
+    // The file system takes at most 100,000 bytes per call, as a full disk or a huge write can.
+    vi.spyOn(prototype, 'write').mockImplementation(function (this: unknown, ...args: unknown[]) {
+      const [buffer, offset, length, position] = args as [Uint8Array, number, number, number];
+      if (typeof length === 'number' && length > 100_000) {
+        short++;
+        return write.call(this, buffer, offset, 100_000, position);
+      }
+      return write.apply(this, args);
+    });
+    const store = localStore(join(dir, 'store'));
+    const bytes = patterned(2 * 1024 * 1024 + 5);
+    const path = join(dir, 'payload.bin');
+    await writeFile(path, bytes);
+    for (const source of [
+      bytes,
+      createReadStream(path),
+      Readable.from([bytes.subarray(0, 300_000), bytes.subarray(300_000)]),
+    ]) {
+      const { digest, size } = await store.put(source);
+      expect({ digest, size }).toEqual({ digest: sha256(bytes), size: bytes.length });
+      expect(await store.verify(digest)).toBe('ok');
+      await store.delete(digest);
+    }
+    expect(short).toBeGreaterThan(0);
+  });
+
+  it('starts writeback while a large durable put runs, not in a deferred one, and fails the put if it fails', async () => {
+    const prototype = await fileHandlePrototype();
+    const datasync = prototype.datasync;
+    const spy = vi.spyOn(prototype, 'datasync');
+    const bytes = patterned(80 * 1024 * 1024);
+    const store = localStore(join(dir, 'store'));
+    const { digest } = await store.put(bytes);
+    expect(spy.mock.calls.length).toBeGreaterThan(0);
+    expect(await store.verify(digest)).toBe('ok');
+    await store.delete(digest);
+
+    spy.mockClear();
+    const deferred = deferredSyncOf(store);
+    await deferred?.storage.put(bytes);
+    expect(spy).not.toHaveBeenCalled();
+    await deferred?.sync();
+    await store.delete(digest);
+
+    // An early fdatasync that fails: the closing fsync would not report it again, so the put must.
+    spy.mockImplementation(function (this: unknown) {
+      return datasync.call(this).then(() => {
+        throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      });
+    });
+    await expect(store.put(bytes)).rejects.toMatchObject({ code: 'CAIRN_STORAGE_FAILED' });
+    expect(await filesUnder(join(dir, 'store', 'objects'))).toEqual([]);
+    expect(await filesUnder(join(dir, 'store', 'tmp'))).toEqual([]);
+  });
+
+  it('verify finds one changed byte anywhere in a large object, at piece edges too, and a byte more or less', async () => {
+    const bytes = patterned(2 * 1024 * 1024 + 100);
+    const store = localStore(join(dir, 'store'));
+    const { digest } = await store.put(bytes);
+    const path = (await store.localPath?.(digest)) as string;
+    await chmod(path, 0o644);
+    for (const at of [0, 1024 * 1024 - 1, 1024 * 1024, 2 * 1024 * 1024, bytes.length - 1]) {
+      const handle = await open(path, 'r+');
+      await handle.write(new Uint8Array([bytes[at]! ^ 0x40]), 0, 1, at);
+      expect(await store.verify(digest), `byte ${at}`).toBe('corrupt');
+      await handle.write(new Uint8Array([bytes[at]!]), 0, 1, at);
+      expect(await store.verify(digest), `byte ${at} restored`).toBe('ok');
+      await handle.close();
+    }
+    await truncate(path, bytes.length - 1);
+    expect(await store.verify(digest)).toBe('corrupt');
+    await writeFile(path, Buffer.concat([bytes, Buffer.from([0])]));
+    expect(await store.verify(digest)).toBe('corrupt');
   });
 });

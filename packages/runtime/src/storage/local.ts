@@ -5,10 +5,17 @@
  * A write goes to `<dir>/tmp/<random>` first and becomes visible with one
  * rename after fsync, so an object is either absent or complete whatever
  * happens to the writing process.
+ *
+ * Throughput (issue #12): bytes move in pieces of up to 1 MiB; each piece is
+ * hashed on this thread while the thread pool writes it (and reads the next
+ * one, for a file source), and the digest is of exactly the bytes written.
+ * A durable put also starts the disk on what it has written every 32 MiB
+ * (an fdatasync on the thread pool, one at a time), so the closing fsync —
+ * still made, as before — has little left to wait for.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import fs, { ReadStream, readFileSync, statSync } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { addAbortSignal } from 'node:stream';
 import {
@@ -21,7 +28,7 @@ import {
   type StorageDriver,
 } from '@cairn/core';
 import { reclaimScratch, scratchPrefix } from '../scratch';
-import { asChunks, assertExpectedDigest, discard, hashCounter, hashStream, verifiedStream } from './verify';
+import { asChunks, assertExpectedDigest, discard, hashCounter, verifiedStream } from './verify';
 
 /** Options of {@link localStore}. */
 export interface LocalStoreOptions {
@@ -68,7 +75,15 @@ export function deferredSyncOf(
 
 /** Temp files older than this belong to a writer that died; the next write removes them. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
+/** Chunk size of the streams `get` returns. */
 const READ_CHUNK = 256 * 1024;
+/**
+ * The largest piece `put` writes and `verify` hashes at once: few thread-pool round trips per
+ * GiB, and hashing one piece holds the event loop for well under a millisecond.
+ */
+const IO_PIECE = 1024 * 1024;
+/** A durable put starts writeback of what it wrote so far every this many bytes. */
+const WRITEBACK_BYTES = 32 * 1024 * 1024;
 
 /**
  * Store artifacts in a local folder. Objects are read-only files that steps
@@ -151,60 +166,83 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
       const defer = (putOptions as { [DEFER_SYNC]?: boolean })[DEFER_SYNC] === true;
       if (expectedDigest !== undefined) assertDigest(expectedDigest, 'expected digest');
       signal?.throwIfAborted();
-      if (expectedDigest !== undefined) {
-        const existing = await existingMatches(expectedDigest);
-        if (existing) {
-          await discard(source);
-          // A durable put of bytes an earlier deferred put wrote returns only once they are durable.
-          if (!defer) await syncObjects([expectedDigest]);
-          return existing;
-        }
-      }
-      await io('prepare a write in', dir, ensureTmp);
-      const tmp = join(
-        tmpDir,
-        `${scratchPrefix()}${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.tmp`,
-      );
-      // Created read-only (objects are immutable); the descriptor opened here can still write.
-      const handle = await io('create a temp file in', tmpDir, () =>
-        retryOnMissingDir(tmpDir, () => open(tmp, 'wx', 0o444)),
-      );
-      let closed = false;
+      // Adopted before the first await, so an open error the stream reports meanwhile is kept for
+      // this put to throw rather than left unhandled; destroyed (its file closed) however put ends.
+      const file = adoptFileStream(source);
       try {
-        const counter = hashCounter();
-        for await (const chunk of asChunks(source)) {
-          signal?.throwIfAborted();
-          // Start the write (thread pool), then hash on this thread while it runs.
-          const written = io('write', tmp, () => handle.write(chunk));
-          counter.update(chunk);
-          await written;
-        }
-        signal?.throwIfAborted();
-        const digest = counter.digest();
-        assertExpectedDigest(expectedDigest, digest);
-        await io('write', tmp, async () => {
-          if (!defer) await handle.sync();
-          await handle.close();
-        });
-        closed = true;
-        const target = objectPath(digest);
-        const folder = objectFolder(digest);
-        await io('store', target, async () => {
-          await ensureDir(folder);
-          // rename replaces an existing (possibly corrupt) object atomically; readers see old or new, never half.
-          await retryOnMissingDir(folder, () => rename(tmp, target));
-          if (defer) unsynced.set(digest, folder);
-          else {
-            await syncDir(folder);
-            // The same bytes written earlier without fsync: this put promised durability for them.
-            if (unsynced.has(digest)) await syncObjects([digest]);
+        if (expectedDigest !== undefined) {
+          const existing = await existingMatches(expectedDigest);
+          if (existing) {
+            await discard(source);
+            // A durable put of bytes an earlier deferred put wrote returns only once they are durable.
+            if (!defer) await syncObjects([expectedDigest]);
+            return existing;
           }
-        });
-        return { digest, size: counter.size };
-      } catch (error) {
-        if (!closed) await handle.close().catch(() => {});
-        await rm(tmp, { force: true }).catch(() => {});
-        throw error;
+        }
+        await io('prepare a write in', dir, ensureTmp);
+        const tmp = join(
+          tmpDir,
+          `${scratchPrefix()}${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.tmp`,
+        );
+        // Created read-only (objects are immutable); the descriptor opened here can still write.
+        const handle = await io('create a temp file in', tmpDir, () =>
+          retryOnMissingDir(tmpDir, () => open(tmp, 'wx', 0o444)),
+        );
+        let closed = false;
+        const output = objectWriter(handle, !defer);
+        try {
+          const counter = hashCounter();
+          const write = (piece: Uint8Array) => {
+            signal?.throwIfAborted();
+            return io('write', tmp, async () => {
+              // Start the write (thread pool), then hash on this thread while it runs: the digest is
+              // of the very bytes written, whatever the source does with them later.
+              const written = output.write(piece);
+              counter.update(piece);
+              await written;
+            });
+          };
+          if (file) await eachFilePiece(file, write);
+          else {
+            for await (const chunk of asChunks(source)) {
+              for (let at = 0; at < chunk.byteLength; at += IO_PIECE) {
+                await write(chunk.byteLength <= IO_PIECE ? chunk : chunk.subarray(at, at + IO_PIECE));
+              }
+            }
+          }
+          signal?.throwIfAborted();
+          const digest = counter.digest();
+          assertExpectedDigest(expectedDigest, digest);
+          await io('write', tmp, async () => {
+            await output.settle();
+            if (!defer) await handle.sync();
+            await handle.close();
+          });
+          closed = true;
+          const target = objectPath(digest);
+          const folder = objectFolder(digest);
+          await io('store', target, async () => {
+            await ensureDir(folder);
+            // rename replaces an existing (possibly corrupt) object atomically; readers see old or new, never half.
+            await retryOnMissingDir(folder, () => rename(tmp, target));
+            if (defer) unsynced.set(digest, folder);
+            else {
+              await syncDir(folder);
+              // The same bytes written earlier without fsync: this put promised durability for them.
+              if (unsynced.has(digest)) await syncObjects([digest]);
+            }
+          });
+          return { digest, size: counter.size };
+        } catch (error) {
+          if (!closed) {
+            await output.settle().catch(() => {});
+            await handle.close().catch(() => {});
+          }
+          await rm(tmp, { force: true }).catch(() => {});
+          throw error;
+        }
+      } finally {
+        file?.stream.destroy();
       }
     },
 
@@ -311,20 +349,184 @@ const SMALL_FILE = 64 * 1024;
 async function hashFile(path: string): Promise<string> {
   // Most artifacts (configs, json, metrics) are tiny, and a cached rerun verifies one per step:
   // a synchronous stat + read costs tens of microseconds, where a stream costs several thread-pool
-  // round trips each. Large files still stream, so the event loop never blocks for long.
+  // round trips each. Large files are read in pieces, so the event loop never blocks for long.
   const info = statSync(path);
+  const counter = hashCounter();
   if (info.size <= SMALL_FILE) {
-    const counter = hashCounter();
     counter.update(readFileSync(path));
     return counter.digest();
   }
   const handle = await open(path, 'r');
   try {
-    return (await hashStream(handle.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false })))
-      .digest;
+    await eachPiece(
+      (buffer, length, position) => handle.read(buffer, 0, length, position).then((r) => r.bytesRead),
+      { start: 0, end: Number.POSITIVE_INFINITY, first: Math.min(IO_PIECE, info.size + 1) },
+      (piece) => counter.update(piece),
+    );
+    return counter.digest();
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Read from `start` to `end` (inclusive; a `start` of `null` reads on from the descriptor's
+ * current offset) in pieces, into two buffers that take turns: the next piece is read on the
+ * thread pool while `each` handles the current one, and nothing is in flight once this returns
+ * or throws. `each` must be done with its piece when it returns (or its promise settles). The
+ * buffers start at `first` bytes and grow to {@link IO_PIECE} once a read fills one.
+ */
+async function eachPiece(
+  read: (buffer: Buffer, length: number, position: number | null) => Promise<number>,
+  range: { start: number | null; end: number; first: number },
+  each: (piece: Buffer) => unknown,
+): Promise<void> {
+  let size = Math.max(1, Math.min(IO_PIECE, range.first));
+  const buffers: Buffer[] = [];
+  let left = range.start === null ? range.end + 1 : range.end - range.start + 1;
+  let position = range.start;
+  let turn = 0;
+  const readNext = (): Promise<number> => {
+    if (left <= 0) return Promise.resolve(0);
+    if ((buffers[turn]?.length ?? 0) < size) buffers[turn] = Buffer.allocUnsafeSlow(size);
+    const length = Math.min(size, left);
+    return read(buffers[turn] as Buffer, length, position);
+  };
+  let n = await readNext();
+  while (n > 0) {
+    const piece = (buffers[turn] as Buffer).subarray(0, n);
+    if (n === size) size = IO_PIECE;
+    left -= n;
+    if (position !== null) position += n;
+    turn ^= 1;
+    const reading = readNext();
+    const [handled, next] = await Promise.allSettled([(async () => each(piece))(), reading]);
+    if (handled.status === 'rejected') throw handled.reason;
+    if (next.status === 'rejected') throw next.reason;
+    n = next.value;
+  }
+}
+
+/** What is needed to read a file stream's bytes directly: its descriptor, once open, and its range. */
+type FileReadStream = ReadStream & { fd: number | null; start?: number; end?: number };
+interface FileStreamSource {
+  stream: FileReadStream;
+  start: number | null;
+  end: number;
+  /** What the stream reported, opening its file, before put got to it. */
+  error?: Error;
+}
+
+/**
+ * A `put` source that is an untouched `fs.ReadStream` of the real file system (what
+ * `storeArtifact` passes for `{ file }`): `put` reads its descriptor itself, in large pieces into
+ * reused buffers, instead of through the stream's fresh buffer per 256 KiB — the same bytes, in
+ * the same range, from the same open file. Anything else (a subclass, a custom `fs`, a stream
+ * already read from, flowing, decoding or destroyed) goes through the stream as before.
+ */
+function adoptFileStream(source: AsyncIterable<Uint8Array> | Uint8Array): FileStreamSource | undefined {
+  if (!(source instanceof ReadStream) || Object.getPrototypeOf(source) !== ReadStream.prototype) return;
+  const stream = source as FileReadStream;
+  // Node keeps the stream's file system (the `fs` option) under a symbol named kFs; when it cannot
+  // be seen to be the real one, nothing is adopted.
+  const kFs = Object.getOwnPropertySymbols(stream).find((symbol) => symbol.description === 'kFs');
+  if (kFs === undefined || (stream as unknown as Record<symbol, unknown>)[kFs] !== fs) return;
+  if (
+    Object.hasOwn(stream, '_read') ||
+    stream.bytesRead !== 0 ||
+    stream.readableLength !== 0 ||
+    stream.readableFlowing !== null ||
+    stream.readableEncoding !== null ||
+    stream.readableEnded ||
+    stream.destroyed ||
+    stream.listenerCount('data') > 0 ||
+    stream.listenerCount('readable') > 0
+  ) {
+    return;
+  }
+  const start = stream.start ?? null;
+  const end = stream.end ?? Number.POSITIVE_INFINITY;
+  if ((start !== null && !Number.isSafeInteger(start)) || !(end >= 0)) return;
+  const adopted: FileStreamSource = { stream, start, end };
+  stream.on('error', (error) => {
+    adopted.error ??= error;
+  });
+  return adopted;
+}
+
+/** Feed `each` the bytes of an adopted file stream (`put` destroys the stream when it is done). */
+async function eachFilePiece(file: FileStreamSource, each: (piece: Buffer) => Promise<void>): Promise<void> {
+  const fd = await openedFd(file);
+  // Sized to the file (one synchronous fstat, microseconds), so a small one takes two reads.
+  const size = fs.fstatSync(fd).size;
+  const first = Math.min(IO_PIECE, Math.max(0, size - (file.start ?? 0)) + 1);
+  const read = (buffer: Buffer, length: number, position: number | null) =>
+    new Promise<number>((resolve, reject) =>
+      fs.read(fd, buffer, 0, length, position, (error, bytesRead) =>
+        error ? reject(error) : resolve(bytesRead),
+      ),
+    );
+  await eachPiece(read, { start: file.start, end: file.end, first }, each);
+}
+
+/** The stream's descriptor, once it has opened its file; its open error if that failed. */
+function openedFd({ stream, error }: FileStreamSource): Promise<number> {
+  if (error) return Promise.reject(error);
+  if (typeof stream.fd === 'number') return Promise.resolve(stream.fd);
+  if (stream.destroyed) return Promise.reject(new Error('the file stream was destroyed before it opened'));
+  return new Promise((resolve, reject) => {
+    const finish = (error?: Error) => {
+      stream.off('open', onOpen).off('error', finish).off('close', onClose);
+      if (error) reject(error);
+      else resolve(stream.fd as number);
+    };
+    const onOpen = () => finish();
+    const onClose = () => finish(new Error('the file stream closed before it opened'));
+    stream.on('open', onOpen).on('error', finish).on('close', onClose);
+  });
+}
+
+/**
+ * Writes pieces one after another into a new file, each in full (a short write goes on where it
+ * stopped). With `writeback`, it starts the disk on what it has written every
+ * {@link WRITEBACK_BYTES} — an fdatasync on the thread pool, at most one at a time — while later
+ * pieces are hashed and written. An early sync that fails fails the put: the closing fsync would
+ * not report the same error again. `settle` waits for one still running.
+ */
+function objectWriter(handle: FileHandle, writeback: boolean) {
+  let position = 0;
+  let sinceSync = 0;
+  let syncing: Promise<void> | undefined;
+  let failed: { error: unknown } | undefined;
+  return {
+    async write(piece: Uint8Array): Promise<void> {
+      if (failed) throw failed.error;
+      let done = 0;
+      while (done < piece.byteLength) {
+        const { bytesWritten } = await handle.write(piece, done, piece.byteLength - done, position + done);
+        if (bytesWritten <= 0) throw new Error(`the file system took no bytes at offset ${position + done}`);
+        done += bytesWritten;
+      }
+      position += done;
+      sinceSync += done;
+      if (writeback && sinceSync >= WRITEBACK_BYTES && syncing === undefined) {
+        sinceSync = 0;
+        syncing = handle.datasync().then(
+          () => {
+            syncing = undefined;
+          },
+          (error) => {
+            syncing = undefined;
+            failed ??= { error };
+          },
+        );
+      }
+    },
+    async settle(): Promise<void> {
+      await syncing;
+      if (failed) throw failed.error;
+    },
+  };
 }
 
 async function cleanStaleTemps(tmpDir: string): Promise<void> {
