@@ -284,7 +284,7 @@ export class LocalDeployer implements Deployer {
     rows: readonly unknown[],
   ): Promise<unknown[]> {
     const stats = this.stats.of(endpoint, route.model);
-    const metrics = this.metrics?.route(endpoint, route.model, route.role);
+    const metrics = this.metrics?.route(endpoint, route);
     const started = performance.now();
     try {
       const predictions = await this.models.run(route.model, rows);
