@@ -13,12 +13,13 @@
  * of numbers, an object of features); `@cairn/tabular` builds a table from
  * the rows when a step needs one.
  */
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CairnError,
   type ServedRow as CoreServedRow,
   ErrorCodes,
+  type ModelVersionRef,
   type StorageDriver,
   sha256,
 } from '@cairn/core';
@@ -54,26 +55,55 @@ export interface PredictionBatch {
   versions: Record<string, number>;
 }
 
-/** What the deployer hands over after each answered request. */
-export interface AnsweredRequest {
+/**
+ * What every logged row of one route of one revision shares, serialized
+ * once: the members of a {@link ServedRow} between `at` and `unitId`.
+ */
+interface Source {
   endpoint: string;
   model: string;
   version: number;
   role: 'primary' | 'canary';
   revision: number;
-  unitId?: string;
+  /** `"endpoint":…,"model":…,"version":…,"role":…,"revision":…` */
+  json: string;
+}
+
+/**
+ * One answered request taken into the log: its first `kept` rows and their
+ * predictions, held by reference and serialized when the batch is written,
+ * off the request's path.
+ */
+interface Taken {
+  /** When it was answered (ms since the epoch). */
+  ms: number;
+  source: Source;
+  unitId: string | undefined;
   rows: readonly unknown[];
   predictions: readonly unknown[];
+  kept: number;
 }
 
 const logDir = (stateDir: string) => join(deploymentsDir(stateDir), 'prediction-log');
 const indexFile = (stateDir: string, endpoint: string) => join(logDir(stateDir), `${endpoint}.jsonl`);
 
+/** `"key":<json>`, or nothing for a value JSON leaves out (undefined, a function), as JSON.stringify of the row would. */
+function member(key: string, value: unknown): string {
+  const json = JSON.stringify(value);
+  return json === undefined ? '' : `,"${key}":${json}`;
+}
+
 export class PredictionLog {
-  private pending: ServedRow[] = [];
+  private pending: Taken[] = [];
+  /** Rows in `pending` (a request can bring several): what `maxPendingRows` bounds. */
+  private pendingRows = 0;
   private writing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /** The shared part of the rows of a live route, by its model reference (the same object for every request). */
+  private readonly sources = new WeakMap<object, Source>();
+  /** The log's folder exists (made once; again if it disappears). */
+  private folderMade = false;
 
   constructor(
     private readonly storage: StorageDriver,
@@ -88,27 +118,66 @@ export class PredictionLog {
     this.timer.unref();
   }
 
-  /** Keep the request's rows when it is sampled; never throws, never waits. */
-  offer(request: AnsweredRequest): void {
+  /**
+   * Keep an answered request's rows when it is sampled; never throws, never
+   * waits. The rows and predictions are kept as they are (not copied): the
+   * caller must not change them afterwards.
+   */
+  offer(
+    endpoint: string,
+    model: ModelVersionRef,
+    role: 'primary' | 'canary',
+    revision: number,
+    unitId: string | undefined,
+    rows: readonly unknown[],
+    predictions: readonly unknown[],
+  ): void {
     if (this.closed || (this.settings.sample < 1 && Math.random() >= this.settings.sample)) return;
-    const room = this.settings.maxPendingRows - this.pending.length;
-    const kept = Math.min(room, request.rows.length);
-    if (kept < request.rows.length) this.counters.dropped(request.rows.length - kept);
-    const at = new Date().toISOString();
-    for (let i = 0; i < kept; i++) {
-      this.pending.push({
-        at,
-        endpoint: request.endpoint,
-        model: request.model,
-        version: request.version,
-        role: request.role,
-        revision: request.revision,
-        ...(request.unitId !== undefined ? { unitId: request.unitId } : {}),
-        row: request.rows[i],
-        prediction: request.predictions[i],
-      });
+    const room = this.settings.maxPendingRows - this.pendingRows;
+    const kept = Math.min(room, rows.length);
+    if (kept < rows.length) this.counters.dropped(rows.length - kept);
+    if (kept <= 0) return;
+    this.pending.push({
+      ms: Date.now(),
+      source: this.sourceOf(endpoint, model, role, revision),
+      unitId,
+      rows,
+      predictions,
+      kept,
+    });
+    this.pendingRows += kept;
+    if (this.pendingRows >= this.settings.batchRows && !this.writing) void this.flush().catch(() => {});
+  }
+
+  private sourceOf(
+    endpoint: string,
+    model: ModelVersionRef,
+    role: 'primary' | 'canary',
+    revision: number,
+  ): Source {
+    const known = this.sources.get(model);
+    if (
+      known?.endpoint === endpoint &&
+      known.revision === revision &&
+      known.role === role &&
+      known.model === model.model &&
+      known.version === model.version
+    ) {
+      return known;
     }
-    if (this.pending.length >= this.settings.batchRows && !this.writing) void this.flush().catch(() => {});
+    const source: Source = {
+      endpoint,
+      model: model.model,
+      version: model.version,
+      role,
+      revision,
+      json: JSON.stringify({ endpoint, model: model.model, version: model.version, role, revision }).slice(
+        1,
+        -1,
+      ),
+    };
+    this.sources.set(model, source);
+    return source;
   }
 
   /**
@@ -120,25 +189,26 @@ export class PredictionLog {
     if (this.pending.length === 0) return;
     const taken = this.pending;
     this.pending = [];
+    this.pendingRows = 0;
     this.writing = this.write(taken).finally(() => {
       this.writing = undefined;
     });
     await this.writing;
   }
 
-  private async write(rows: ServedRow[]): Promise<void> {
-    const byEndpoint = new Map<string, ServedRow[]>();
-    for (const row of rows) {
-      const list = byEndpoint.get(row.endpoint);
-      if (list) list.push(row);
-      else byEndpoint.set(row.endpoint, [row]);
+  private async write(taken: Taken[]): Promise<void> {
+    const byEndpoint = new Map<string, Taken[]>();
+    for (const request of taken) {
+      const list = byEndpoint.get(request.source.endpoint);
+      if (list) list.push(request);
+      else byEndpoint.set(request.source.endpoint, [request]);
     }
-    const failed: ServedRow[] = [];
+    const failed: Taken[] = [];
     let firstError: unknown;
     for (const [endpoint, batch] of byEndpoint) {
       try {
-        await this.writeBatch(endpoint, batch);
-        this.counters.logged(batch.length);
+        const rows = await this.writeBatch(endpoint, batch);
+        this.counters.logged(rows);
       } catch (error) {
         failed.push(...batch);
         firstError ??= error;
@@ -146,37 +216,70 @@ export class PredictionLog {
     }
     if (failed.length > 0) {
       // Back in front of newer rows, within the bound: what does not fit is dropped and counted.
-      const room = Math.max(0, this.settings.maxPendingRows - this.pending.length);
-      const kept = failed.slice(0, room);
-      if (failed.length > kept.length) this.counters.dropped(failed.length - kept.length);
-      this.pending = [...kept, ...this.pending];
+      let room = Math.max(0, this.settings.maxPendingRows - this.pendingRows);
+      const back: Taken[] = [];
+      let dropped = 0;
+      for (const request of failed) {
+        const kept = Math.min(room, request.kept);
+        if (kept > 0) back.push(kept === request.kept ? request : { ...request, kept });
+        dropped += request.kept - kept;
+        room -= kept;
+      }
+      if (dropped > 0) this.counters.dropped(dropped);
+      this.pending = [...back, ...this.pending];
+      this.pendingRows += back.reduce((sum, request) => sum + request.kept, 0);
       throw firstError;
     }
   }
 
-  private async writeBatch(endpoint: string, rows: ServedRow[]): Promise<void> {
-    const bytes = new TextEncoder().encode(rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
-    const { digest, size } = await this.storage.put(bytes, { expectedDigest: sha256(bytes) });
+  /** One batch of an endpoint's rows to storage, then its line in the endpoint's list; the number of rows. */
+  private async writeBatch(endpoint: string, batch: Taken[]): Promise<number> {
     const versions: Record<string, number> = {};
-    for (const row of rows) versions[row.version] = (versions[row.version] ?? 0) + 1;
-    const entry: PredictionBatch = {
-      endpoint,
-      digest,
-      size,
-      rows: rows.length,
-      from: rows[0]!.at,
-      to: rows.at(-1)!.at,
-      versions,
-    };
-    await mkdir(logDir(this.stateDir), { recursive: true });
+    let text = '';
+    let rows = 0;
+    let lastMs = Number.NaN;
+    let at = '';
+    let from = '';
+    for (const request of batch) {
+      // Answers come a few per millisecond: one ISO string per millisecond.
+      if (request.ms !== lastMs) {
+        lastMs = request.ms;
+        at = new Date(request.ms).toISOString();
+      }
+      if (rows === 0) from = at;
+      // The members in ServedRow's order: at, endpoint, model, version, role, revision, unitId, row, prediction.
+      const head = `{"at":"${at}",${request.source.json}${member('unitId', request.unitId)}`;
+      for (let i = 0; i < request.kept; i++) {
+        text += `${head}${member('row', request.rows[i])}${member('prediction', request.predictions[i])}}\n`;
+      }
+      rows += request.kept;
+      versions[request.source.version] = (versions[request.source.version] ?? 0) + request.kept;
+    }
+    const bytes = Buffer.from(text, 'utf8');
+    const { digest, size } = await this.storage.put(bytes, { expectedDigest: sha256(bytes) });
+    const entry: PredictionBatch = { endpoint, digest, size, rows, from, to: at, versions };
     // One small O_APPEND write per batch: several serving processes can share the list.
-    const handle = await open(indexFile(this.stateDir, endpoint), 'a');
+    const handle = await this.openIndex(endpoint);
     try {
       await handle.write(`${JSON.stringify(entry)}\n`);
       await handle.sync();
     } finally {
       await handle.close();
     }
+    return rows;
+  }
+
+  private async openIndex(endpoint: string): Promise<FileHandle> {
+    if (this.folderMade) {
+      try {
+        return await open(indexFile(this.stateDir, endpoint), 'a');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    await mkdir(logDir(this.stateDir), { recursive: true });
+    this.folderMade = true;
+    return open(indexFile(this.stateDir, endpoint), 'a');
   }
 
   /** Stop taking rows and write every one waiting (what `close()` and SIGTERM in `cairn serve` run). */
