@@ -69,33 +69,99 @@ interface Source {
   json: string;
 }
 
-/**
- * One answered request taken into the log: its first `kept` rows and their
- * predictions, held by reference and serialized when the batch is written,
- * off the request's path.
- */
-interface Taken {
-  /** When it was answered (ms since the epoch). */
-  ms: number;
-  source: Source;
-  unitId: string | undefined;
-  rows: readonly unknown[];
-  predictions: readonly unknown[];
-  kept: number;
-}
-
 const logDir = (stateDir: string) => join(deploymentsDir(stateDir), 'prediction-log');
 const indexFile = (stateDir: string, endpoint: string) => join(logDir(stateDir), `${endpoint}.jsonl`);
 
-/** `"key":<json>`, or nothing for a value JSON leaves out (undefined, a function), as JSON.stringify of the row would. */
+/** `,"key":<json>`, or nothing for a value JSON leaves out (undefined, a function), as JSON.stringify of the row would. */
 function member(key: string, value: unknown): string {
   const json = JSON.stringify(value);
   return json === undefined ? '' : `,"${key}":${json}`;
 }
 
+const NEWLINE = 0x0a;
+
+/**
+ * The lines of an endpoint waiting to be written, as UTF-8 bytes: each row
+ * becomes its line when it is taken, so the log holds no row objects for the
+ * garbage collector to copy and promote, and a batch is written as it is.
+ * A line is one row (JSON escapes every newline inside it).
+ */
+class Lines {
+  private buffer: Buffer;
+  private length = 0;
+  rows = 0;
+  /** Rows by model version. */
+  versions: Record<string, number> = {};
+  /** Times of the first and last rows. */
+  from = '';
+  to = '';
+
+  constructor(capacity: number) {
+    this.buffer = Buffer.allocUnsafe(capacity);
+  }
+
+  append(line: string, at: string, version: number): void {
+    // At most 3 bytes of UTF-8 per UTF-16 unit: the line always fits.
+    this.reserve(3 * line.length);
+    this.length += this.buffer.write(line, this.length, 'utf8');
+    if (this.rows === 0) this.from = at;
+    this.to = at;
+    this.rows++;
+    this.versions[version] = (this.versions[version] ?? 0) + 1;
+  }
+
+  bytes(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  /** These lines, then `newer`'s. */
+  concat(newer: Lines | undefined): Lines {
+    if (!newer || newer.rows === 0) return this;
+    const joined = new Lines(this.length + newer.length);
+    joined.appendLines(this);
+    joined.appendLines(newer);
+    return joined;
+  }
+
+  /** The first `rows` lines (a rare path: a failed batch that no longer fits all), their counts read back. */
+  first(rows: number): Lines {
+    const kept = new Lines(this.length);
+    const bytes = this.bytes();
+    let start = 0;
+    for (let i = 0; i < rows; i++) {
+      const end = bytes.indexOf(NEWLINE, start) + 1;
+      const line = bytes.toString('utf8', start, end);
+      const { at, version } = JSON.parse(line) as ServedRow;
+      kept.append(line, at, version);
+      start = end;
+    }
+    return kept;
+  }
+
+  private appendLines(other: Lines): void {
+    if (other.rows === 0) return;
+    this.reserve(other.length);
+    this.length += other.buffer.copy(this.buffer, this.length, 0, other.length);
+    if (this.rows === 0) this.from = other.from;
+    this.to = other.to;
+    this.rows += other.rows;
+    for (const [version, rows] of Object.entries(other.versions))
+      this.versions[version] = (this.versions[version] ?? 0) + rows;
+  }
+
+  private reserve(bytes: number): void {
+    const needed = this.length + bytes;
+    if (needed <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, needed));
+    this.buffer.copy(grown, 0, 0, this.length);
+    this.buffer = grown;
+  }
+}
+
 export class PredictionLog {
-  private pending: Taken[] = [];
-  /** Rows in `pending` (a request can bring several): what `maxPendingRows` bounds. */
+  /** Lines waiting, by endpoint. */
+  private waiting = new Map<string, Lines>();
+  /** Rows waiting (a request can bring several): what `maxPendingRows` bounds. */
   private pendingRows = 0;
   private writing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
@@ -104,6 +170,15 @@ export class PredictionLog {
   private readonly sources = new WeakMap<object, Source>();
   /** The log's folder exists (made once; again if it disappears). */
   private folderMade = false;
+  /**
+   * Bytes of each endpoint's last batch: the next one starts about that big,
+   * so its lines are written once, not copied as the buffer grows (fresh
+   * memory is what costs here: page faults).
+   */
+  private readonly batchBytes = new Map<string, number>();
+  /** The last answer's time, in ms and as ISO-8601: answers come several per millisecond. */
+  private lastMs = Number.NaN;
+  private lastAt = '';
 
   constructor(
     private readonly storage: StorageDriver,
@@ -119,9 +194,9 @@ export class PredictionLog {
   }
 
   /**
-   * Keep an answered request's rows when it is sampled; never throws, never
-   * waits. The rows and predictions are kept as they are (not copied): the
-   * caller must not change them afterwards.
+   * Keep an answered request's rows when it is sampled, as lines of JSON;
+   * never throws, never waits. A row or prediction that JSON cannot hold (a
+   * BigInt, a cycle) is dropped and counted.
    */
   offer(
     endpoint: string,
@@ -135,17 +210,36 @@ export class PredictionLog {
     if (this.closed || (this.settings.sample < 1 && Math.random() >= this.settings.sample)) return;
     const room = this.settings.maxPendingRows - this.pendingRows;
     const kept = Math.min(room, rows.length);
-    if (kept < rows.length) this.counters.dropped(rows.length - kept);
-    if (kept <= 0) return;
-    this.pending.push({
-      ms: Date.now(),
-      source: this.sourceOf(endpoint, model, role, revision),
-      unitId,
-      rows,
-      predictions,
-      kept,
-    });
-    this.pendingRows += kept;
+    let dropped = rows.length - Math.max(0, kept);
+    if (kept > 0) {
+      const source = this.sourceOf(endpoint, model, role, revision);
+      const ms = Date.now();
+      if (ms !== this.lastMs) {
+        this.lastMs = ms;
+        this.lastAt = new Date(ms).toISOString();
+      }
+      const at = this.lastAt;
+      let lines = this.waiting.get(endpoint);
+      if (!lines) {
+        const last = this.batchBytes.get(endpoint) ?? 0;
+        lines = new Lines(Math.max(64 * 1024, Math.ceil(last * 1.25)));
+        this.waiting.set(endpoint, lines);
+      }
+      // The members in ServedRow's order: at, endpoint, model, version, role, revision, unitId, row, prediction.
+      const head = `{"at":"${at}",${source.json}${unitId === undefined ? '' : member('unitId', unitId)}`;
+      for (let i = 0; i < kept; i++) {
+        let line: string;
+        try {
+          line = `${head}${member('row', rows[i])}${member('prediction', predictions[i])}}\n`;
+        } catch {
+          dropped++;
+          continue;
+        }
+        lines.append(line, at, source.version);
+        this.pendingRows++;
+      }
+    }
+    if (dropped > 0) this.counters.dropped(dropped);
     if (this.pendingRows >= this.settings.batchRows && !this.writing) void this.flush().catch(() => {});
   }
 
@@ -186,9 +280,9 @@ export class PredictionLog {
    */
   async flush(): Promise<void> {
     while (this.writing) await this.writing;
-    if (this.pending.length === 0) return;
-    const taken = this.pending;
-    this.pending = [];
+    if (this.pendingRows === 0) return;
+    const taken = this.waiting;
+    this.waiting = new Map();
     this.pendingRows = 0;
     this.writing = this.write(taken).finally(() => {
       this.writing = undefined;
@@ -196,68 +290,50 @@ export class PredictionLog {
     await this.writing;
   }
 
-  private async write(taken: Taken[]): Promise<void> {
-    const byEndpoint = new Map<string, Taken[]>();
-    for (const request of taken) {
-      const list = byEndpoint.get(request.source.endpoint);
-      if (list) list.push(request);
-      else byEndpoint.set(request.source.endpoint, [request]);
-    }
-    const failed: Taken[] = [];
+  private async write(taken: Map<string, Lines>): Promise<void> {
+    const failed: Array<[string, Lines]> = [];
     let firstError: unknown;
-    for (const [endpoint, batch] of byEndpoint) {
+    for (const [endpoint, lines] of taken) {
       try {
-        const rows = await this.writeBatch(endpoint, batch);
-        this.counters.logged(rows);
+        await this.writeBatch(endpoint, lines);
+        this.counters.logged(lines.rows);
       } catch (error) {
-        failed.push(...batch);
+        failed.push([endpoint, lines]);
         firstError ??= error;
       }
     }
     if (failed.length > 0) {
       // Back in front of newer rows, within the bound: what does not fit is dropped and counted.
       let room = Math.max(0, this.settings.maxPendingRows - this.pendingRows);
-      const back: Taken[] = [];
       let dropped = 0;
-      for (const request of failed) {
-        const kept = Math.min(room, request.kept);
-        if (kept > 0) back.push(kept === request.kept ? request : { ...request, kept });
-        dropped += request.kept - kept;
+      for (const [endpoint, lines] of failed) {
+        const kept = Math.min(room, lines.rows);
+        dropped += lines.rows - kept;
         room -= kept;
+        if (kept === 0) continue;
+        const back = kept === lines.rows ? lines : lines.first(kept);
+        this.waiting.set(endpoint, back.concat(this.waiting.get(endpoint)));
+        this.pendingRows += kept;
       }
       if (dropped > 0) this.counters.dropped(dropped);
-      this.pending = [...back, ...this.pending];
-      this.pendingRows += back.reduce((sum, request) => sum + request.kept, 0);
       throw firstError;
     }
   }
 
-  /** One batch of an endpoint's rows to storage, then its line in the endpoint's list; the number of rows. */
-  private async writeBatch(endpoint: string, batch: Taken[]): Promise<number> {
-    const versions: Record<string, number> = {};
-    let text = '';
-    let rows = 0;
-    let lastMs = Number.NaN;
-    let at = '';
-    let from = '';
-    for (const request of batch) {
-      // Answers come a few per millisecond: one ISO string per millisecond.
-      if (request.ms !== lastMs) {
-        lastMs = request.ms;
-        at = new Date(request.ms).toISOString();
-      }
-      if (rows === 0) from = at;
-      // The members in ServedRow's order: at, endpoint, model, version, role, revision, unitId, row, prediction.
-      const head = `{"at":"${at}",${request.source.json}${member('unitId', request.unitId)}`;
-      for (let i = 0; i < request.kept; i++) {
-        text += `${head}${member('row', request.rows[i])}${member('prediction', request.predictions[i])}}\n`;
-      }
-      rows += request.kept;
-      versions[request.source.version] = (versions[request.source.version] ?? 0) + request.kept;
-    }
-    const bytes = Buffer.from(text, 'utf8');
+  /** One batch of an endpoint's lines to storage, then its line in the endpoint's list. */
+  private async writeBatch(endpoint: string, lines: Lines): Promise<void> {
+    const bytes = lines.bytes();
+    this.batchBytes.set(endpoint, bytes.length);
     const { digest, size } = await this.storage.put(bytes, { expectedDigest: sha256(bytes) });
-    const entry: PredictionBatch = { endpoint, digest, size, rows, from, to: at, versions };
+    const entry: PredictionBatch = {
+      endpoint,
+      digest,
+      size,
+      rows: lines.rows,
+      from: lines.from,
+      to: lines.to,
+      versions: lines.versions,
+    };
     // One small O_APPEND write per batch: several serving processes can share the list.
     const handle = await this.openIndex(endpoint);
     try {
@@ -266,7 +342,6 @@ export class PredictionLog {
     } finally {
       await handle.close();
     }
-    return rows;
   }
 
   private async openIndex(endpoint: string): Promise<FileHandle> {
