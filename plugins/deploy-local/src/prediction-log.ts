@@ -78,90 +78,53 @@ function member(key: string, value: unknown): string {
   return json === undefined ? '' : `,"${key}":${json}`;
 }
 
-const NEWLINE = 0x0a;
+/**
+ * One answered request taken into the log: its first `kept` rows and their
+ * predictions, held by reference and serialized when the batch is written,
+ * off the request's path.
+ */
+interface Taken {
+  /** When it was answered (ms since the epoch). */
+  ms: number;
+  source: Source;
+  unitId: string | undefined;
+  rows: readonly unknown[];
+  predictions: readonly unknown[];
+  kept: number;
+}
 
 /**
- * The lines of an endpoint waiting to be written, as UTF-8 bytes: each row
- * becomes its line when it is taken, so the log holds no row objects for the
- * garbage collector to copy and promote, and a batch is written as it is.
- * A line is one row (JSON escapes every newline inside it).
+ * The lines of a batch as UTF-8 bytes, written line by line into one
+ * buffer: no batch-sized string to build and encode again (fresh memory is
+ * what costs most here: page faults).
  */
 class Lines {
   private buffer: Buffer;
   private length = 0;
-  rows = 0;
-  /** Rows by model version. */
-  versions: Record<string, number> = {};
-  /** Times of the first and last rows. */
-  from = '';
-  to = '';
 
   constructor(capacity: number) {
     this.buffer = Buffer.allocUnsafe(capacity);
   }
 
-  append(line: string, at: string, version: number): void {
+  append(line: string): void {
     // At most 3 bytes of UTF-8 per UTF-16 unit: the line always fits.
-    this.reserve(3 * line.length);
+    const needed = this.length + 3 * line.length;
+    if (needed > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, needed));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
     this.length += this.buffer.write(line, this.length, 'utf8');
-    if (this.rows === 0) this.from = at;
-    this.to = at;
-    this.rows++;
-    this.versions[version] = (this.versions[version] ?? 0) + 1;
   }
 
   bytes(): Buffer {
     return this.buffer.subarray(0, this.length);
   }
-
-  /** These lines, then `newer`'s. */
-  concat(newer: Lines | undefined): Lines {
-    if (!newer || newer.rows === 0) return this;
-    const joined = new Lines(this.length + newer.length);
-    joined.appendLines(this);
-    joined.appendLines(newer);
-    return joined;
-  }
-
-  /** The first `rows` lines (a rare path: a failed batch that no longer fits all), their counts read back. */
-  first(rows: number): Lines {
-    const kept = new Lines(this.length);
-    const bytes = this.bytes();
-    let start = 0;
-    for (let i = 0; i < rows; i++) {
-      const end = bytes.indexOf(NEWLINE, start) + 1;
-      const line = bytes.toString('utf8', start, end);
-      const { at, version } = JSON.parse(line) as ServedRow;
-      kept.append(line, at, version);
-      start = end;
-    }
-    return kept;
-  }
-
-  private appendLines(other: Lines): void {
-    if (other.rows === 0) return;
-    this.reserve(other.length);
-    this.length += other.buffer.copy(this.buffer, this.length, 0, other.length);
-    if (this.rows === 0) this.from = other.from;
-    this.to = other.to;
-    this.rows += other.rows;
-    for (const [version, rows] of Object.entries(other.versions))
-      this.versions[version] = (this.versions[version] ?? 0) + rows;
-  }
-
-  private reserve(bytes: number): void {
-    const needed = this.length + bytes;
-    if (needed <= this.buffer.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, needed));
-    this.buffer.copy(grown, 0, 0, this.length);
-    this.buffer = grown;
-  }
 }
 
 export class PredictionLog {
-  /** Lines waiting, by endpoint. */
-  private waiting = new Map<string, Lines>();
-  /** Rows waiting (a request can bring several): what `maxPendingRows` bounds. */
+  private pending: Taken[] = [];
+  /** Rows in `pending` (a request can bring several): what `maxPendingRows` bounds. */
   private pendingRows = 0;
   private writing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
@@ -170,15 +133,8 @@ export class PredictionLog {
   private readonly sources = new WeakMap<object, Source>();
   /** The log's folder exists (made once; again if it disappears). */
   private folderMade = false;
-  /**
-   * Bytes of each endpoint's last batch: the next one starts about that big,
-   * so its lines are written once, not copied as the buffer grows (fresh
-   * memory is what costs here: page faults).
-   */
+  /** Bytes of each endpoint's last batch: the next one's buffer starts about that big, and is not grown. */
   private readonly batchBytes = new Map<string, number>();
-  /** The last answer's time, in ms and as ISO-8601: answers come several per millisecond. */
-  private lastMs = Number.NaN;
-  private lastAt = '';
 
   constructor(
     private readonly storage: StorageDriver,
@@ -194,9 +150,9 @@ export class PredictionLog {
   }
 
   /**
-   * Keep an answered request's rows when it is sampled, as lines of JSON;
-   * never throws, never waits. A row or prediction that JSON cannot hold (a
-   * BigInt, a cycle) is dropped and counted.
+   * Keep an answered request's rows when it is sampled; never throws, never
+   * waits. The rows and predictions are kept as they are (not copied) until
+   * the batch is written: the caller must not change them afterwards.
    */
   offer(
     endpoint: string,
@@ -210,36 +166,17 @@ export class PredictionLog {
     if (this.closed || (this.settings.sample < 1 && Math.random() >= this.settings.sample)) return;
     const room = this.settings.maxPendingRows - this.pendingRows;
     const kept = Math.min(room, rows.length);
-    let dropped = rows.length - Math.max(0, kept);
-    if (kept > 0) {
-      const source = this.sourceOf(endpoint, model, role, revision);
-      const ms = Date.now();
-      if (ms !== this.lastMs) {
-        this.lastMs = ms;
-        this.lastAt = new Date(ms).toISOString();
-      }
-      const at = this.lastAt;
-      let lines = this.waiting.get(endpoint);
-      if (!lines) {
-        const last = this.batchBytes.get(endpoint) ?? 0;
-        lines = new Lines(Math.max(64 * 1024, Math.ceil(last * 1.25)));
-        this.waiting.set(endpoint, lines);
-      }
-      // The members in ServedRow's order: at, endpoint, model, version, role, revision, unitId, row, prediction.
-      const head = `{"at":"${at}",${source.json}${unitId === undefined ? '' : member('unitId', unitId)}`;
-      for (let i = 0; i < kept; i++) {
-        let line: string;
-        try {
-          line = `${head}${member('row', rows[i])}${member('prediction', predictions[i])}}\n`;
-        } catch {
-          dropped++;
-          continue;
-        }
-        lines.append(line, at, source.version);
-        this.pendingRows++;
-      }
-    }
-    if (dropped > 0) this.counters.dropped(dropped);
+    if (kept < rows.length) this.counters.dropped(rows.length - Math.max(0, kept));
+    if (kept <= 0) return;
+    this.pending.push({
+      ms: Date.now(),
+      source: this.sourceOf(endpoint, model, role, revision),
+      unitId,
+      rows,
+      predictions,
+      kept,
+    });
+    this.pendingRows += kept;
     if (this.pendingRows >= this.settings.batchRows && !this.writing) void this.flush().catch(() => {});
   }
 
@@ -280,9 +217,9 @@ export class PredictionLog {
    */
   async flush(): Promise<void> {
     while (this.writing) await this.writing;
-    if (this.pendingRows === 0) return;
-    const taken = this.waiting;
-    this.waiting = new Map();
+    if (this.pending.length === 0) return;
+    const taken = this.pending;
+    this.pending = [];
     this.pendingRows = 0;
     this.writing = this.write(taken).finally(() => {
       this.writing = undefined;
@@ -290,50 +227,92 @@ export class PredictionLog {
     await this.writing;
   }
 
-  private async write(taken: Map<string, Lines>): Promise<void> {
-    const failed: Array<[string, Lines]> = [];
+  private async write(taken: Taken[]): Promise<void> {
+    const byEndpoint = new Map<string, Taken[]>();
+    for (const request of taken) {
+      const list = byEndpoint.get(request.source.endpoint);
+      if (list) list.push(request);
+      else byEndpoint.set(request.source.endpoint, [request]);
+    }
+    const failed: Taken[] = [];
     let firstError: unknown;
-    for (const [endpoint, lines] of taken) {
+    for (const [endpoint, batch] of byEndpoint) {
       try {
-        await this.writeBatch(endpoint, lines);
-        this.counters.logged(lines.rows);
+        const rows = await this.writeBatch(endpoint, batch);
+        if (rows > 0) this.counters.logged(rows);
       } catch (error) {
-        failed.push([endpoint, lines]);
+        failed.push(...batch);
         firstError ??= error;
       }
     }
     if (failed.length > 0) {
       // Back in front of newer rows, within the bound: what does not fit is dropped and counted.
       let room = Math.max(0, this.settings.maxPendingRows - this.pendingRows);
+      const back: Taken[] = [];
       let dropped = 0;
-      for (const [endpoint, lines] of failed) {
-        const kept = Math.min(room, lines.rows);
-        dropped += lines.rows - kept;
+      for (const request of failed) {
+        const kept = Math.min(room, request.kept);
+        if (kept > 0) back.push(kept === request.kept ? request : { ...request, kept });
+        dropped += request.kept - kept;
         room -= kept;
-        if (kept === 0) continue;
-        const back = kept === lines.rows ? lines : lines.first(kept);
-        this.waiting.set(endpoint, back.concat(this.waiting.get(endpoint)));
-        this.pendingRows += kept;
       }
       if (dropped > 0) this.counters.dropped(dropped);
+      this.pending = [...back, ...this.pending];
+      this.pendingRows += back.reduce((sum, request) => sum + request.kept, 0);
       throw firstError;
     }
   }
 
-  /** One batch of an endpoint's lines to storage, then its line in the endpoint's list. */
-  private async writeBatch(endpoint: string, lines: Lines): Promise<void> {
+  /**
+   * One batch of an endpoint's rows to storage, then its line in the
+   * endpoint's list; the number of rows written. A row or prediction JSON
+   * cannot hold (a BigInt, a cycle) is dropped and counted, not retried.
+   */
+  private async writeBatch(endpoint: string, batch: Taken[]): Promise<number> {
+    const lines = new Lines(Math.max(64 * 1024, Math.ceil((this.batchBytes.get(endpoint) ?? 0) * 1.25)));
+    const versions: Record<string, number> = {};
+    let rows = 0;
+    let dropped = 0;
+    let lastMs = Number.NaN;
+    let at = '';
+    let from = '';
+    let to = '';
+    for (const request of batch) {
+      // Answers come a few per millisecond: one ISO string per millisecond.
+      if (request.ms !== lastMs) {
+        lastMs = request.ms;
+        at = new Date(request.ms).toISOString();
+      }
+      const { source, unitId } = request;
+      // The members in ServedRow's order: at, endpoint, model, version, role, revision, unitId, row, prediction.
+      const head = `{"at":"${at}",${source.json}${unitId === undefined ? '' : member('unitId', unitId)}`;
+      let written = 0;
+      for (let i = 0; i < request.kept; i++) {
+        let line: string;
+        try {
+          line = `${head}${member('row', request.rows[i])}${member('prediction', request.predictions[i])}}\n`;
+        } catch {
+          dropped++;
+          continue;
+        }
+        lines.append(line);
+        written++;
+      }
+      if (written === 0) continue;
+      if (rows === 0) from = at;
+      to = at;
+      rows += written;
+      versions[source.version] = (versions[source.version] ?? 0) + written;
+    }
+    // Counted once the batch is written: a batch that fails comes back, its bad rows with it.
+    if (rows === 0) {
+      if (dropped > 0) this.counters.dropped(dropped);
+      return 0;
+    }
     const bytes = lines.bytes();
     this.batchBytes.set(endpoint, bytes.length);
     const { digest, size } = await this.storage.put(bytes, { expectedDigest: sha256(bytes) });
-    const entry: PredictionBatch = {
-      endpoint,
-      digest,
-      size,
-      rows: lines.rows,
-      from: lines.from,
-      to: lines.to,
-      versions: lines.versions,
-    };
+    const entry: PredictionBatch = { endpoint, digest, size, rows, from, to, versions };
     // One small O_APPEND write per batch: several serving processes can share the list.
     const handle = await this.openIndex(endpoint);
     try {
@@ -342,6 +321,8 @@ export class PredictionLog {
     } finally {
       await handle.close();
     }
+    if (dropped > 0) this.counters.dropped(dropped);
+    return rows;
   }
 
   private async openIndex(endpoint: string): Promise<FileHandle> {

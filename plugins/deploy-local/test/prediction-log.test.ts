@@ -178,8 +178,15 @@ describe('PredictionLog', () => {
     });
   });
 
-  it('drops and counts a row JSON cannot hold, keeps the others, and never throws', async () => {
-    const storage = memoryStore();
+  it('drops and counts a row JSON cannot hold once, keeps the others, and never throws', async () => {
+    const inner = memoryStore();
+    let puts = 0;
+    // The first write fails: the batch comes back with its bad rows, which are still counted once.
+    const storage: StorageDriver = {
+      ...inner,
+      put: (source, options) =>
+        puts++ === 0 ? Promise.reject(new Error('storage is down')) : inner.put(source, options),
+    };
     const stateDir = join(root, `state-${++dirs}`);
     const { counts, counters } = counting();
     const log = new PredictionLog(storage, stateDir, settings(), counters);
@@ -188,9 +195,11 @@ describe('PredictionLog', () => {
     expect(() =>
       log.offer('shop', ref(1), 'primary', 1, 'u1', [[1], [2n], cycle, [4]], [1, 2, 3, 4n]),
     ).not.toThrow();
+    await expect(log.flush()).rejects.toThrow(/storage is down/);
+    expect(counts).toEqual({ logged: 0, dropped: 0 });
     await log.close();
     expect(counts).toEqual({ logged: 1, dropped: 3 });
-    expect((await servedRows({ storage, stateDir }, 'shop')).map((row) => row.row)).toEqual([[1]]);
+    expect((await servedRows({ storage: inner, stateDir }, 'shop')).map((row) => row.row)).toEqual([[1]]);
   });
 
   it('takes no rows once closed, and holds at most maxPendingRows', async () => {
