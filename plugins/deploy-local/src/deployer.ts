@@ -252,16 +252,15 @@ export class LocalDeployer implements Deployer {
     const route = pickRoute(endpoint, deployment, options.unitId);
     const predictions = await this.runMeasured(endpoint, route, rows);
     const role = route.role === 'canary' ? 'canary' : 'primary';
-    this.predictionLog?.offer({
+    this.predictionLog?.offer(
       endpoint,
-      model: route.model.model,
-      version: route.model.version,
+      route.model,
       role,
-      revision: deployment.revision,
-      ...(options.unitId !== undefined ? { unitId: options.unitId } : {}),
+      deployment.revision,
+      options.unitId,
       rows,
       predictions,
-    });
+    );
     if (options.unitId !== undefined) this.exposures.record(endpoint, deployment, options.unitId);
     for (const shadow of deployment.routes) {
       // After the answer, off the request's path: a shadow never delays or fails it.
@@ -284,7 +283,7 @@ export class LocalDeployer implements Deployer {
     rows: readonly unknown[],
   ): Promise<unknown[]> {
     const stats = this.stats.of(endpoint, route.model);
-    const metrics = this.metrics?.route(endpoint, route.model, route.role);
+    const metrics = this.metrics?.route(endpoint, route);
     const started = performance.now();
     try {
       const predictions = await this.models.run(route.model, rows);

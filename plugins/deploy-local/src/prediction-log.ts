@@ -13,12 +13,13 @@
  * of numbers, an object of features); `@cairn/tabular` builds a table from
  * the rows when a step needs one.
  */
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CairnError,
   type ServedRow as CoreServedRow,
   ErrorCodes,
+  type ModelVersionRef,
   type StorageDriver,
   sha256,
 } from '@cairn/core';
@@ -54,26 +55,86 @@ export interface PredictionBatch {
   versions: Record<string, number>;
 }
 
-/** What the deployer hands over after each answered request. */
-export interface AnsweredRequest {
+/**
+ * What every logged row of one route of one revision shares, serialized
+ * once: the members of a {@link ServedRow} between `at` and `unitId`.
+ */
+interface Source {
   endpoint: string;
   model: string;
   version: number;
   role: 'primary' | 'canary';
   revision: number;
-  unitId?: string;
-  rows: readonly unknown[];
-  predictions: readonly unknown[];
+  /** `"endpoint":…,"model":…,"version":…,"role":…,"revision":…` */
+  json: string;
 }
 
 const logDir = (stateDir: string) => join(deploymentsDir(stateDir), 'prediction-log');
 const indexFile = (stateDir: string, endpoint: string) => join(logDir(stateDir), `${endpoint}.jsonl`);
 
+/** `,"key":<json>`, or nothing for a value JSON leaves out (undefined, a function), as JSON.stringify of the row would. */
+function member(key: string, value: unknown): string {
+  const json = JSON.stringify(value);
+  return json === undefined ? '' : `,"${key}":${json}`;
+}
+
+/**
+ * One answered request taken into the log: its first `kept` rows and their
+ * predictions, held by reference and serialized when the batch is written,
+ * off the request's path.
+ */
+interface Taken {
+  /** When it was answered (ms since the epoch). */
+  ms: number;
+  source: Source;
+  unitId: string | undefined;
+  rows: readonly unknown[];
+  predictions: readonly unknown[];
+  kept: number;
+}
+
+/**
+ * The lines of a batch as UTF-8 bytes, written line by line into one
+ * buffer: no batch-sized string to build and encode again (fresh memory is
+ * what costs most here: page faults).
+ */
+class Lines {
+  private buffer: Buffer;
+  private length = 0;
+
+  constructor(capacity: number) {
+    this.buffer = Buffer.allocUnsafe(capacity);
+  }
+
+  append(line: string): void {
+    // At most 3 bytes of UTF-8 per UTF-16 unit: the line always fits.
+    const needed = this.length + 3 * line.length;
+    if (needed > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, needed));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
+    this.length += this.buffer.write(line, this.length, 'utf8');
+  }
+
+  bytes(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+}
+
 export class PredictionLog {
-  private pending: ServedRow[] = [];
+  private pending: Taken[] = [];
+  /** Rows in `pending` (a request can bring several): what `maxPendingRows` bounds. */
+  private pendingRows = 0;
   private writing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /** The shared part of the rows of a live route, by its model reference (the same object for every request). */
+  private readonly sources = new WeakMap<object, Source>();
+  /** The log's folder exists (made once; again if it disappears). */
+  private folderMade = false;
+  /** Bytes of each endpoint's last batch: the next one's buffer starts about that big, and is not grown. */
+  private readonly batchBytes = new Map<string, number>();
 
   constructor(
     private readonly storage: StorageDriver,
@@ -88,27 +149,66 @@ export class PredictionLog {
     this.timer.unref();
   }
 
-  /** Keep the request's rows when it is sampled; never throws, never waits. */
-  offer(request: AnsweredRequest): void {
+  /**
+   * Keep an answered request's rows when it is sampled; never throws, never
+   * waits. The rows and predictions are kept as they are (not copied) until
+   * the batch is written: the caller must not change them afterwards.
+   */
+  offer(
+    endpoint: string,
+    model: ModelVersionRef,
+    role: 'primary' | 'canary',
+    revision: number,
+    unitId: string | undefined,
+    rows: readonly unknown[],
+    predictions: readonly unknown[],
+  ): void {
     if (this.closed || (this.settings.sample < 1 && Math.random() >= this.settings.sample)) return;
-    const room = this.settings.maxPendingRows - this.pending.length;
-    const kept = Math.min(room, request.rows.length);
-    if (kept < request.rows.length) this.counters.dropped(request.rows.length - kept);
-    const at = new Date().toISOString();
-    for (let i = 0; i < kept; i++) {
-      this.pending.push({
-        at,
-        endpoint: request.endpoint,
-        model: request.model,
-        version: request.version,
-        role: request.role,
-        revision: request.revision,
-        ...(request.unitId !== undefined ? { unitId: request.unitId } : {}),
-        row: request.rows[i],
-        prediction: request.predictions[i],
-      });
+    const room = this.settings.maxPendingRows - this.pendingRows;
+    const kept = Math.min(room, rows.length);
+    if (kept < rows.length) this.counters.dropped(rows.length - Math.max(0, kept));
+    if (kept <= 0) return;
+    this.pending.push({
+      ms: Date.now(),
+      source: this.sourceOf(endpoint, model, role, revision),
+      unitId,
+      rows,
+      predictions,
+      kept,
+    });
+    this.pendingRows += kept;
+    if (this.pendingRows >= this.settings.batchRows && !this.writing) void this.flush().catch(() => {});
+  }
+
+  private sourceOf(
+    endpoint: string,
+    model: ModelVersionRef,
+    role: 'primary' | 'canary',
+    revision: number,
+  ): Source {
+    const known = this.sources.get(model);
+    if (
+      known?.endpoint === endpoint &&
+      known.revision === revision &&
+      known.role === role &&
+      known.model === model.model &&
+      known.version === model.version
+    ) {
+      return known;
     }
-    if (this.pending.length >= this.settings.batchRows && !this.writing) void this.flush().catch(() => {});
+    const source: Source = {
+      endpoint,
+      model: model.model,
+      version: model.version,
+      role,
+      revision,
+      json: JSON.stringify({ endpoint, model: model.model, version: model.version, role, revision }).slice(
+        1,
+        -1,
+      ),
+    };
+    this.sources.set(model, source);
+    return source;
   }
 
   /**
@@ -120,25 +220,26 @@ export class PredictionLog {
     if (this.pending.length === 0) return;
     const taken = this.pending;
     this.pending = [];
+    this.pendingRows = 0;
     this.writing = this.write(taken).finally(() => {
       this.writing = undefined;
     });
     await this.writing;
   }
 
-  private async write(rows: ServedRow[]): Promise<void> {
-    const byEndpoint = new Map<string, ServedRow[]>();
-    for (const row of rows) {
-      const list = byEndpoint.get(row.endpoint);
-      if (list) list.push(row);
-      else byEndpoint.set(row.endpoint, [row]);
+  private async write(taken: Taken[]): Promise<void> {
+    const byEndpoint = new Map<string, Taken[]>();
+    for (const request of taken) {
+      const list = byEndpoint.get(request.source.endpoint);
+      if (list) list.push(request);
+      else byEndpoint.set(request.source.endpoint, [request]);
     }
-    const failed: ServedRow[] = [];
+    const failed: Taken[] = [];
     let firstError: unknown;
     for (const [endpoint, batch] of byEndpoint) {
       try {
-        await this.writeBatch(endpoint, batch);
-        this.counters.logged(batch.length);
+        const rows = await this.writeBatch(endpoint, batch);
+        if (rows > 0) this.counters.logged(rows);
       } catch (error) {
         failed.push(...batch);
         firstError ??= error;
@@ -146,37 +247,95 @@ export class PredictionLog {
     }
     if (failed.length > 0) {
       // Back in front of newer rows, within the bound: what does not fit is dropped and counted.
-      const room = Math.max(0, this.settings.maxPendingRows - this.pending.length);
-      const kept = failed.slice(0, room);
-      if (failed.length > kept.length) this.counters.dropped(failed.length - kept.length);
-      this.pending = [...kept, ...this.pending];
+      let room = Math.max(0, this.settings.maxPendingRows - this.pendingRows);
+      const back: Taken[] = [];
+      let dropped = 0;
+      for (const request of failed) {
+        const kept = Math.min(room, request.kept);
+        if (kept > 0) back.push(kept === request.kept ? request : { ...request, kept });
+        dropped += request.kept - kept;
+        room -= kept;
+      }
+      if (dropped > 0) this.counters.dropped(dropped);
+      this.pending = [...back, ...this.pending];
+      this.pendingRows += back.reduce((sum, request) => sum + request.kept, 0);
       throw firstError;
     }
   }
 
-  private async writeBatch(endpoint: string, rows: ServedRow[]): Promise<void> {
-    const bytes = new TextEncoder().encode(rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
-    const { digest, size } = await this.storage.put(bytes, { expectedDigest: sha256(bytes) });
+  /**
+   * One batch of an endpoint's rows to storage, then its line in the
+   * endpoint's list; the number of rows written. A row or prediction JSON
+   * cannot hold (a BigInt, a cycle) is dropped and counted, not retried.
+   */
+  private async writeBatch(endpoint: string, batch: Taken[]): Promise<number> {
+    const lines = new Lines(Math.max(64 * 1024, Math.ceil((this.batchBytes.get(endpoint) ?? 0) * 1.25)));
     const versions: Record<string, number> = {};
-    for (const row of rows) versions[row.version] = (versions[row.version] ?? 0) + 1;
-    const entry: PredictionBatch = {
-      endpoint,
-      digest,
-      size,
-      rows: rows.length,
-      from: rows[0]!.at,
-      to: rows.at(-1)!.at,
-      versions,
-    };
-    await mkdir(logDir(this.stateDir), { recursive: true });
+    let rows = 0;
+    let dropped = 0;
+    let lastMs = Number.NaN;
+    let at = '';
+    let from = '';
+    let to = '';
+    for (const request of batch) {
+      // Answers come a few per millisecond: one ISO string per millisecond.
+      if (request.ms !== lastMs) {
+        lastMs = request.ms;
+        at = new Date(request.ms).toISOString();
+      }
+      const { source, unitId } = request;
+      // The members in ServedRow's order: at, endpoint, model, version, role, revision, unitId, row, prediction.
+      const head = `{"at":"${at}",${source.json}${unitId === undefined ? '' : member('unitId', unitId)}`;
+      let written = 0;
+      for (let i = 0; i < request.kept; i++) {
+        let line: string;
+        try {
+          line = `${head}${member('row', request.rows[i])}${member('prediction', request.predictions[i])}}\n`;
+        } catch {
+          dropped++;
+          continue;
+        }
+        lines.append(line);
+        written++;
+      }
+      if (written === 0) continue;
+      if (rows === 0) from = at;
+      to = at;
+      rows += written;
+      versions[source.version] = (versions[source.version] ?? 0) + written;
+    }
+    // Counted once the batch is written: a batch that fails comes back, its bad rows with it.
+    if (rows === 0) {
+      if (dropped > 0) this.counters.dropped(dropped);
+      return 0;
+    }
+    const bytes = lines.bytes();
+    this.batchBytes.set(endpoint, bytes.length);
+    const { digest, size } = await this.storage.put(bytes, { expectedDigest: sha256(bytes) });
+    const entry: PredictionBatch = { endpoint, digest, size, rows, from, to, versions };
     // One small O_APPEND write per batch: several serving processes can share the list.
-    const handle = await open(indexFile(this.stateDir, endpoint), 'a');
+    const handle = await this.openIndex(endpoint);
     try {
       await handle.write(`${JSON.stringify(entry)}\n`);
       await handle.sync();
     } finally {
       await handle.close();
     }
+    if (dropped > 0) this.counters.dropped(dropped);
+    return rows;
+  }
+
+  private async openIndex(endpoint: string): Promise<FileHandle> {
+    if (this.folderMade) {
+      try {
+        return await open(indexFile(this.stateDir, endpoint), 'a');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    await mkdir(logDir(this.stateDir), { recursive: true });
+    this.folderMade = true;
+    return open(indexFile(this.stateDir, endpoint), 'a');
   }
 
   /** Stop taking rows and write every one waiting (what `close()` and SIGTERM in `cairn serve` run). */

@@ -1,0 +1,227 @@
+/**
+ * The prediction log on its own: the bytes of each batch (one line per row,
+ * the JSON of its ServedRow), and what happens to rows of a batch that fails
+ * to write while newer rows arrive (back in front, within maxPendingRows).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ModelVersionRef, StorageDriver } from '@cairn/core';
+import { memoryStore } from '@cairn/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  listPredictionBatches,
+  PredictionLog,
+  type PredictionLogSettings,
+  type ServedRow,
+  servedRows,
+} from '../src/prediction-log';
+
+let root: string;
+let dirs = 0;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'cairn-prediction-log-'));
+});
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+const ref = (version: number): ModelVersionRef => ({
+  model: 'iris "v"',
+  version,
+  digest: `sha256:${String(version).repeat(64)}`,
+});
+
+function counting() {
+  const counts = { logged: 0, dropped: 0 };
+  return {
+    counts,
+    counters: {
+      logged: (rows: number) => {
+        counts.logged += rows;
+      },
+      dropped: (rows: number) => {
+        counts.dropped += rows;
+      },
+    },
+  };
+}
+
+function settings(overrides: Partial<PredictionLogSettings> = {}): PredictionLogSettings {
+  return { sample: 1, batchRows: 1000, flushIntervalMs: 3_600_000, maxPendingRows: 10_000, ...overrides };
+}
+
+/** The text of every batch of an endpoint, in order. */
+async function batchText(storage: StorageDriver, stateDir: string, endpoint: string): Promise<string> {
+  let text = '';
+  for (const batch of await listPredictionBatches(stateDir, endpoint)) {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await storage.get(batch.digest)) chunks.push(chunk);
+    text += Buffer.concat(chunks).toString('utf8');
+  }
+  return text;
+}
+
+describe('PredictionLog', () => {
+  it('writes each row as the JSON of its ServedRow, one line per row, whatever the text and size', async () => {
+    const storage = memoryStore();
+    const stateDir = join(root, `state-${++dirs}`);
+    const { counts, counters } = counting();
+    const log = new PredictionLog(storage, stateDir, settings(), counters);
+    const v1 = ref(1);
+    const v2 = ref(2);
+    const big = 'é😀'.repeat(40_000); // 240,000 bytes of UTF-8: more than a batch buffer starts with
+    const requests: Array<{
+      model: ModelVersionRef;
+      role: 'primary' | 'canary';
+      revision: number;
+      unitId?: string;
+      rows: unknown[];
+      predictions: unknown[];
+    }> = [
+      { model: v1, role: 'primary', revision: 3, rows: [[1, 2.5]], predictions: [3.5] },
+      {
+        model: v2,
+        role: 'canary',
+        revision: 3,
+        unitId: 'user "7"\n',
+        rows: [{ text: 'line\nbreak "quoted" \u2028 \\ ü' }, [big], null],
+        predictions: ['ünïcode', { p: [0.1, 0.9] }, undefined],
+      },
+      { model: v1, role: 'primary', revision: 4, rows: [[]], predictions: [false] },
+    ];
+    const expected: Array<Omit<ServedRow, 'at'>> = [];
+    for (const r of requests) {
+      log.offer('shop', r.model, r.role, r.revision, r.unitId, r.rows, r.predictions);
+      r.rows.forEach((row, i) => {
+        expected.push({
+          endpoint: 'shop',
+          model: r.model.model,
+          version: r.model.version,
+          role: r.role,
+          revision: r.revision,
+          ...(r.unitId !== undefined ? { unitId: r.unitId } : {}),
+          row,
+          prediction: r.predictions[i],
+        });
+      });
+    }
+    await log.close();
+    expect(counts).toEqual({ logged: 5, dropped: 0 });
+
+    const text = await batchText(storage, stateDir, 'shop');
+    const lines = text.split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines).toHaveLength(5);
+    const ats = lines.map((line) => (JSON.parse(line) as ServedRow).at);
+    // Byte for byte what JSON.stringify makes of the whole row (members in ServedRow's order; undefined left out).
+    expect(lines).toEqual(expected.map((row, i) => JSON.stringify({ at: ats[i], ...row })));
+    for (const at of ats) expect(new Date(at).toISOString()).toBe(at);
+
+    const [batch] = await listPredictionBatches(stateDir, 'shop');
+    expect(batch).toMatchObject({ rows: 5, from: ats[0], to: ats[4], versions: { 1: 2, 2: 3 } });
+    expect(batch!.size).toBe(Buffer.byteLength(text));
+    const read = await servedRows({ storage, stateDir }, 'shop');
+    expect(read.map(({ at: _, ...rest }) => rest)).toEqual(
+      expected.map((row) => JSON.parse(JSON.stringify(row)) as typeof row),
+    );
+  });
+
+  it('puts a failed batch back in front of newer rows, within maxPendingRows, dropping and counting the rest', async () => {
+    const inner = memoryStore();
+    let release: ((ok: boolean) => void) | undefined;
+    let puts = 0;
+    // The first write waits until the test lets it fail; later ones go through.
+    const storage: StorageDriver = {
+      ...inner,
+      put: async (source, options) => {
+        if (puts++ === 0) {
+          const ok = await new Promise<boolean>((resolve) => {
+            release = resolve;
+          });
+          if (!ok) throw new Error('storage is down');
+        }
+        return inner.put(source, options);
+      },
+    };
+    const stateDir = join(root, `state-${++dirs}`);
+    const { counts, counters } = counting();
+    const log = new PredictionLog(storage, stateDir, settings({ batchRows: 4, maxPendingRows: 6 }), counters);
+    const offer = (model: ModelVersionRef, ...values: number[]) =>
+      log.offer(
+        'shop',
+        model,
+        'primary',
+        1,
+        undefined,
+        values.map((v) => [v]),
+        values,
+      );
+    offer(ref(1), 0, 1);
+    offer(ref(2), 2, 3); // 4 rows: a batch starts writing, and waits
+    await expect.poll(() => release).toBeDefined();
+    offer(ref(2), 4);
+    offer(ref(1), 5, 6); // 3 newer rows wait meanwhile
+    release!(false);
+    // The 4 failed rows go back in front; 3 fit beside the newer 3 (maxPendingRows 6), the last is dropped.
+    await expect.poll(() => counts.dropped).toBe(1);
+    await log.close();
+    expect(counts).toEqual({ logged: 6, dropped: 1 });
+    const rows = await servedRows({ storage, stateDir }, 'shop');
+    expect(rows.map((row) => row.prediction)).toEqual([0, 1, 2, 4, 5, 6]);
+    expect(rows.map((row) => row.version)).toEqual([1, 1, 2, 2, 1, 1]);
+    const batches = await listPredictionBatches(stateDir, 'shop');
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toMatchObject({
+      rows: 6,
+      versions: { 1: 4, 2: 2 },
+      from: rows[0]!.at,
+      to: rows[5]!.at,
+    });
+  });
+
+  it('drops and counts a row JSON cannot hold once, keeps the others, and never throws', async () => {
+    const inner = memoryStore();
+    let puts = 0;
+    // The first write fails: the batch comes back with its bad rows, which are still counted once.
+    const storage: StorageDriver = {
+      ...inner,
+      put: (source, options) =>
+        puts++ === 0 ? Promise.reject(new Error('storage is down')) : inner.put(source, options),
+    };
+    const stateDir = join(root, `state-${++dirs}`);
+    const { counts, counters } = counting();
+    const log = new PredictionLog(storage, stateDir, settings(), counters);
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    expect(() =>
+      log.offer('shop', ref(1), 'primary', 1, 'u1', [[1], [2n], cycle, [4]], [1, 2, 3, 4n]),
+    ).not.toThrow();
+    await expect(log.flush()).rejects.toThrow(/storage is down/);
+    expect(counts).toEqual({ logged: 0, dropped: 0 });
+    await log.close();
+    expect(counts).toEqual({ logged: 1, dropped: 3 });
+    expect((await servedRows({ storage: inner, stateDir }, 'shop')).map((row) => row.row)).toEqual([[1]]);
+  });
+
+  it('takes no rows once closed, and holds at most maxPendingRows', async () => {
+    const storage = memoryStore();
+    const stateDir = join(root, `state-${++dirs}`);
+    const { counts, counters } = counting();
+    // Never flushed by size (batchRows above the bound): the bound alone decides.
+    const log = new PredictionLog(
+      storage,
+      stateDir,
+      settings({ batchRows: 10, maxPendingRows: 10 }),
+      counters,
+    );
+    for (let i = 0; i < 3; i++)
+      log.offer('shop', ref(1), 'primary', 1, undefined, [[i], [i], [i]], [i, i, i]);
+    log.offer('shop', ref(1), 'primary', 1, undefined, [[9], [9], [9]], [9, 9, 9]); // 1 fits, 2 dropped
+    await log.close();
+    log.offer('shop', ref(1), 'primary', 1, undefined, [[7]], [7]);
+    await log.flush();
+    expect(counts).toEqual({ logged: 10, dropped: 2 });
+    expect((await servedRows({ storage, stateDir }, 'shop')).map((row) => row.prediction)).toEqual([
+      0, 0, 0, 1, 1, 1, 2, 2, 2, 9,
+    ]);
+  });
+});
