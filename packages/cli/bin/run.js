@@ -30,7 +30,8 @@ if (sourceCondition && !process.execArgv.some((arg) => arg.includes('tsx'))) {
   registerTsx();
 }
 
-const { execute, settings } = await import('@oclif/core');
+// Built: dist/oclif.js, the @oclif/core that dist/commands.js shares (bundled, one file to load).
+const { execute, settings } = await import(fromSource ? '@oclif/core' : '../dist/oclif.js');
 if (fromSource) {
   // We load .ts ourselves; oclif must neither look for ts-node nor rewrite paths.
   settings.enableAutoTranspile = false;
