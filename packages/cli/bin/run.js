@@ -4,8 +4,11 @@
 // project made with `cairn new --link` — it runs the TypeScript sources
 // instead: it adds the `@cairn/source` export condition and tsx's loader.
 import { existsSync, readFileSync } from 'node:fs';
-import { register } from 'node:module';
+import module, { register } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+// Node >= 22.1 keeps compiled code on disk between starts (absent on Node 20: then a no-op).
+module.enableCompileCache?.();
 
 const source = new URL('../src/commands.ts', import.meta.url);
 const built = existsSync(new URL('../dist/commands.js', import.meta.url));
