@@ -44,7 +44,9 @@ async function spawnTimes(argv, cwd, repeats) {
   // One untimed start warms the page cache, as a developer's second command would find it.
   await exec(process.execPath, argv, { cwd, env: ENV, maxBuffer: 64 << 20 });
   for (let i = 0; i < repeats; i++) {
-    samples.push((await timed(() => exec(process.execPath, argv, { cwd, env: ENV, maxBuffer: 64 << 20 }))).ms);
+    samples.push(
+      (await timed(() => exec(process.execPath, argv, { cwd, env: ENV, maxBuffer: 64 << 20 }))).ms,
+    );
   }
   return stats(samples);
 }
