@@ -4,8 +4,11 @@
 // project made with `cairn new --link` — it runs the TypeScript sources
 // instead: it adds the `@cairn/source` export condition and tsx's loader.
 import { existsSync, readFileSync } from 'node:fs';
-import { register } from 'node:module';
+import module, { register } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+// Node >= 22.1 keeps compiled code on disk between starts (absent on Node 20: then a no-op).
+module.enableCompileCache?.();
 
 const source = new URL('../src/commands.ts', import.meta.url);
 const built = existsSync(new URL('../dist/commands.js', import.meta.url));
@@ -30,7 +33,8 @@ if (sourceCondition && !process.execArgv.some((arg) => arg.includes('tsx'))) {
   registerTsx();
 }
 
-const { execute, settings } = await import('@oclif/core');
+// Built: dist/oclif.js, the @oclif/core that dist/commands.js shares (bundled, one file to load).
+const { execute, settings } = await import(fromSource ? '@oclif/core' : '../dist/oclif.js');
 if (fromSource) {
   // We load .ts ourselves; oclif must neither look for ts-node nor rewrite paths.
   settings.enableAutoTranspile = false;
