@@ -3,7 +3,7 @@
  * calls after `serialize` and before `deserialize`. Everything streams, and
  * nothing unverified reaches a step.
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
@@ -14,6 +14,7 @@ import {
   type StorageDriver,
   sha256,
 } from '@cairn/core';
+import { fileSource } from '../storage/file-source';
 import { corruptError } from '../storage/verify';
 import { packTree, unpackTree } from '../tar';
 
@@ -52,10 +53,7 @@ export async function storeArtifact(
   if ('file' in serialized) {
     const path = resolve(serialized.file);
     await expectKind(path, 'file');
-    const { digest, size } = await storage.put(
-      createReadStream(path, { highWaterMark: 256 * 1024 }),
-      putOptions,
-    );
+    const { digest, size } = await storage.put(fileSource(path), putOptions);
     return { digest, size };
   }
   if ('dir' in serialized) {

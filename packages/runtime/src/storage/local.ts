@@ -14,7 +14,7 @@
  * still made, as before — has little left to wait for.
  */
 import { randomBytes } from 'node:crypto';
-import fs, { ReadStream, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { addAbortSignal } from 'node:stream';
@@ -28,6 +28,7 @@ import {
   type StorageDriver,
 } from '@cairn/core';
 import { reclaimScratch, scratchPrefix } from '../scratch';
+import { filePathOf } from './file-source';
 import { asChunks, assertExpectedDigest, discard, hashCounter, verifiedStream } from './verify';
 
 /** Options of {@link localStore}. */
@@ -166,83 +167,78 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
       const defer = (putOptions as { [DEFER_SYNC]?: boolean })[DEFER_SYNC] === true;
       if (expectedDigest !== undefined) assertDigest(expectedDigest, 'expected digest');
       signal?.throwIfAborted();
-      // Adopted before the first await, so an open error the stream reports meanwhile is kept for
-      // this put to throw rather than left unhandled; destroyed (its file closed) however put ends.
-      const file = adoptFileStream(source);
+      // A whole file (what storeArtifact passes for `{ file }`) is read here, in large pieces.
+      const file = filePathOf(source);
+      if (expectedDigest !== undefined) {
+        const existing = await existingMatches(expectedDigest);
+        if (existing) {
+          await discard(source);
+          // A durable put of bytes an earlier deferred put wrote returns only once they are durable.
+          if (!defer) await syncObjects([expectedDigest]);
+          return existing;
+        }
+      }
+      await io('prepare a write in', dir, ensureTmp);
+      const tmp = join(
+        tmpDir,
+        `${scratchPrefix()}${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.tmp`,
+      );
+      // Created read-only (objects are immutable); the descriptor opened here can still write.
+      const handle = await io('create a temp file in', tmpDir, () =>
+        retryOnMissingDir(tmpDir, () => open(tmp, 'wx', 0o444)),
+      );
+      let closed = false;
+      const output = objectWriter(handle, !defer);
       try {
-        if (expectedDigest !== undefined) {
-          const existing = await existingMatches(expectedDigest);
-          if (existing) {
-            await discard(source);
-            // A durable put of bytes an earlier deferred put wrote returns only once they are durable.
-            if (!defer) await syncObjects([expectedDigest]);
-            return existing;
-          }
-        }
-        await io('prepare a write in', dir, ensureTmp);
-        const tmp = join(
-          tmpDir,
-          `${scratchPrefix()}${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.tmp`,
-        );
-        // Created read-only (objects are immutable); the descriptor opened here can still write.
-        const handle = await io('create a temp file in', tmpDir, () =>
-          retryOnMissingDir(tmpDir, () => open(tmp, 'wx', 0o444)),
-        );
-        let closed = false;
-        const output = objectWriter(handle, !defer);
-        try {
-          const counter = hashCounter();
-          const write = (piece: Uint8Array) => {
-            signal?.throwIfAborted();
-            return io('write', tmp, async () => {
-              // Start the write (thread pool), then hash on this thread while it runs: the digest is
-              // of the very bytes written, whatever the source does with them later.
-              const written = output.write(piece);
-              counter.update(piece);
-              await written;
-            });
-          };
-          if (file) await eachFilePiece(file, write);
-          else {
-            for await (const chunk of asChunks(source)) {
-              for (let at = 0; at < chunk.byteLength; at += IO_PIECE) {
-                await write(chunk.byteLength <= IO_PIECE ? chunk : chunk.subarray(at, at + IO_PIECE));
-              }
-            }
-          }
+        const counter = hashCounter();
+        const write = (piece: Uint8Array) => {
           signal?.throwIfAborted();
-          const digest = counter.digest();
-          assertExpectedDigest(expectedDigest, digest);
-          await io('write', tmp, async () => {
-            await output.settle();
-            if (!defer) await handle.sync();
-            await handle.close();
+          return io('write', tmp, async () => {
+            // Start the write (thread pool), then hash on this thread while it runs: the digest is
+            // of the very bytes written, whatever the source does with them later.
+            const written = output.write(piece);
+            counter.update(piece);
+            await written;
           });
-          closed = true;
-          const target = objectPath(digest);
-          const folder = objectFolder(digest);
-          await io('store', target, async () => {
-            await ensureDir(folder);
-            // rename replaces an existing (possibly corrupt) object atomically; readers see old or new, never half.
-            await retryOnMissingDir(folder, () => rename(tmp, target));
-            if (defer) unsynced.set(digest, folder);
-            else {
-              await syncDir(folder);
-              // The same bytes written earlier without fsync: this put promised durability for them.
-              if (unsynced.has(digest)) await syncObjects([digest]);
+        };
+        if (file !== undefined) await eachFilePiece(file, write);
+        else {
+          for await (const chunk of asChunks(source)) {
+            for (let at = 0; at < chunk.byteLength; at += IO_PIECE) {
+              await write(chunk.byteLength <= IO_PIECE ? chunk : chunk.subarray(at, at + IO_PIECE));
             }
-          });
-          return { digest, size: counter.size };
-        } catch (error) {
-          if (!closed) {
-            await output.settle().catch(() => {});
-            await handle.close().catch(() => {});
           }
-          await rm(tmp, { force: true }).catch(() => {});
-          throw error;
         }
-      } finally {
-        file?.stream.destroy();
+        signal?.throwIfAborted();
+        const digest = counter.digest();
+        assertExpectedDigest(expectedDigest, digest);
+        await io('write', tmp, async () => {
+          await output.settle();
+          if (!defer) await handle.sync();
+          await handle.close();
+        });
+        closed = true;
+        const target = objectPath(digest);
+        const folder = objectFolder(digest);
+        await io('store', target, async () => {
+          await ensureDir(folder);
+          // rename replaces an existing (possibly corrupt) object atomically; readers see old or new, never half.
+          await retryOnMissingDir(folder, () => rename(tmp, target));
+          if (defer) unsynced.set(digest, folder);
+          else {
+            await syncDir(folder);
+            // The same bytes written earlier without fsync: this put promised durability for them.
+            if (unsynced.has(digest)) await syncObjects([digest]);
+          }
+        });
+        return { digest, size: counter.size };
+      } catch (error) {
+        if (!closed) {
+          await output.settle().catch(() => {});
+          await handle.close().catch(() => {});
+        }
+        await rm(tmp, { force: true }).catch(() => {});
+        throw error;
       }
     },
 
@@ -360,7 +356,7 @@ async function hashFile(path: string): Promise<string> {
   try {
     await eachPiece(
       (buffer, length, position) => handle.read(buffer, 0, length, position).then((r) => r.bytesRead),
-      { start: 0, end: Number.POSITIVE_INFINITY, first: Math.min(IO_PIECE, info.size + 1) },
+      info.size + 1,
       (piece) => counter.update(piece),
     );
     return counter.digest();
@@ -370,34 +366,29 @@ async function hashFile(path: string): Promise<string> {
 }
 
 /**
- * Read from `start` to `end` (inclusive; a `start` of `null` reads on from the descriptor's
- * current offset) in pieces, into two buffers that take turns: the next piece is read on the
- * thread pool while `each` handles the current one, and nothing is in flight once this returns
- * or throws. `each` must be done with its piece when it returns (or its promise settles). The
- * buffers start at `first` bytes and grow to {@link IO_PIECE} once a read fills one.
+ * Read a file from its start to its end in pieces, into two buffers that take turns: the next
+ * piece is read on the thread pool while `each` handles the current one, and nothing is in flight
+ * once this returns or throws. `each` must be done with its piece when it returns (or its promise
+ * settles). The buffers start at `first` bytes and grow to {@link IO_PIECE} once a read fills one.
  */
 async function eachPiece(
-  read: (buffer: Buffer, length: number, position: number | null) => Promise<number>,
-  range: { start: number | null; end: number; first: number },
+  read: (buffer: Buffer, length: number, position: number) => Promise<number>,
+  first: number,
   each: (piece: Buffer) => unknown,
 ): Promise<void> {
-  let size = Math.max(1, Math.min(IO_PIECE, range.first));
+  let size = Math.max(1, Math.min(IO_PIECE, first));
   const buffers: Buffer[] = [];
-  let left = range.start === null ? range.end + 1 : range.end - range.start + 1;
-  let position = range.start;
+  let position = 0;
   let turn = 0;
   const readNext = (): Promise<number> => {
-    if (left <= 0) return Promise.resolve(0);
     if ((buffers[turn]?.length ?? 0) < size) buffers[turn] = Buffer.allocUnsafeSlow(size);
-    const length = Math.min(size, left);
-    return read(buffers[turn] as Buffer, length, position);
+    return read(buffers[turn] as Buffer, size, position);
   };
   let n = await readNext();
   while (n > 0) {
     const piece = (buffers[turn] as Buffer).subarray(0, n);
     if (n === size) size = IO_PIECE;
-    left -= n;
-    if (position !== null) position += n;
+    position += n;
     turn ^= 1;
     const reading = readNext();
     const [handled, next] = await Promise.allSettled([(async () => each(piece))(), reading]);
@@ -407,83 +398,20 @@ async function eachPiece(
   }
 }
 
-/** What is needed to read a file stream's bytes directly: its descriptor, once open, and its range. */
-type FileReadStream = ReadStream & { fd: number | null; start?: number; end?: number };
-interface FileStreamSource {
-  stream: FileReadStream;
-  start: number | null;
-  end: number;
-  /** What the stream reported, opening its file, before put got to it. */
-  error?: Error;
-}
-
-/**
- * A `put` source that is an untouched `fs.ReadStream` of the real file system (what
- * `storeArtifact` passes for `{ file }`): `put` reads its descriptor itself, in large pieces into
- * reused buffers, instead of through the stream's fresh buffer per 256 KiB — the same bytes, in
- * the same range, from the same open file. Anything else (a subclass, a custom `fs`, a stream
- * already read from, flowing, decoding or destroyed) goes through the stream as before.
- */
-function adoptFileStream(source: AsyncIterable<Uint8Array> | Uint8Array): FileStreamSource | undefined {
-  if (!(source instanceof ReadStream) || Object.getPrototypeOf(source) !== ReadStream.prototype) return;
-  const stream = source as FileReadStream;
-  // Node keeps the stream's file system (the `fs` option) under a symbol named kFs; when it cannot
-  // be seen to be the real one, nothing is adopted.
-  const kFs = Object.getOwnPropertySymbols(stream).find((symbol) => symbol.description === 'kFs');
-  if (kFs === undefined || (stream as unknown as Record<symbol, unknown>)[kFs] !== fs) return;
-  if (
-    Object.hasOwn(stream, '_read') ||
-    stream.bytesRead !== 0 ||
-    stream.readableLength !== 0 ||
-    stream.readableFlowing !== null ||
-    stream.readableEncoding !== null ||
-    stream.readableEnded ||
-    stream.destroyed ||
-    stream.listenerCount('data') > 0 ||
-    stream.listenerCount('readable') > 0
-  ) {
-    return;
-  }
-  const start = stream.start ?? null;
-  const end = stream.end ?? Number.POSITIVE_INFINITY;
-  if ((start !== null && !Number.isSafeInteger(start)) || !(end >= 0)) return;
-  const adopted: FileStreamSource = { stream, start, end };
-  stream.on('error', (error) => {
-    adopted.error ??= error;
-  });
-  return adopted;
-}
-
-/** Feed `each` the bytes of an adopted file stream (`put` destroys the stream when it is done). */
-async function eachFilePiece(file: FileStreamSource, each: (piece: Buffer) => Promise<void>): Promise<void> {
-  const fd = await openedFd(file);
-  // Sized to the file (one synchronous fstat, microseconds), so a small one takes two reads.
-  const size = fs.fstatSync(fd).size;
-  const first = Math.min(IO_PIECE, Math.max(0, size - (file.start ?? 0)) + 1);
-  const read = (buffer: Buffer, length: number, position: number | null) =>
-    new Promise<number>((resolve, reject) =>
-      fs.read(fd, buffer, 0, length, position, (error, bytesRead) =>
-        error ? reject(error) : resolve(bytesRead),
-      ),
+/** Feed `each` the bytes of the file at `path`, from its start to its end as it is now. */
+async function eachFilePiece(path: string, each: (piece: Buffer) => Promise<void>): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    // Sized to the file, so a small one takes two reads (the second finds the end).
+    const { size } = await handle.stat();
+    await eachPiece(
+      (buffer, length, position) => handle.read(buffer, 0, length, position).then((r) => r.bytesRead),
+      size + 1,
+      each,
     );
-  await eachPiece(read, { start: file.start, end: file.end, first }, each);
-}
-
-/** The stream's descriptor, once it has opened its file; its open error if that failed. */
-function openedFd({ stream, error }: FileStreamSource): Promise<number> {
-  if (error) return Promise.reject(error);
-  if (typeof stream.fd === 'number') return Promise.resolve(stream.fd);
-  if (stream.destroyed) return Promise.reject(new Error('the file stream was destroyed before it opened'));
-  return new Promise((resolve, reject) => {
-    const finish = (error?: Error) => {
-      stream.off('open', onOpen).off('error', finish).off('close', onClose);
-      if (error) reject(error);
-      else resolve(stream.fd as number);
-    };
-    const onOpen = () => finish();
-    const onClose = () => finish(new Error('the file stream closed before it opened'));
-    stream.on('open', onOpen).on('error', finish).on('close', onClose);
-  });
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
