@@ -86,7 +86,7 @@ export async function startup(options) {
   const targetRatio = {
     id: 'help-ratio',
     label: '`cairn --help` against `node -e 0`',
-    target: '≤ 2×',
+    target: '≤ 2',
     unit: '×',
     value: null,
     pass: null,
