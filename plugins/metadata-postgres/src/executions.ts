@@ -6,9 +6,14 @@ import {
   ErrorCodes,
   type MetadataStore,
 } from '@cairn/core';
-import { validateExecutionRecord } from '@cairn/runtime/plugin-kit';
+import { EXECUTION_COLUMNS, executionValues, validateExecutionRecord } from '@cairn/runtime/plugin-kit';
 import type { Connection } from './connection';
 import { executionFromRow, json } from './rows';
+
+/** `$1, $2, …` for the execution columns, with the JSON ones cast. */
+const EXECUTION_PLACEHOLDERS = EXECUTION_COLUMNS.map((column, i) =>
+  column === 'inputs' || column === 'outputs' || column === 'error' ? `$${i + 1}::json` : `$${i + 1}`,
+).join(', ');
 
 export function executions(
   db: Connection,
@@ -22,28 +27,10 @@ export function executions(
       validateExecutionRecord(execution, artifacts);
       await transaction(async (db) => {
         const inserted = await db.query(
-          `INSERT INTO ${t('executions')} (id, run_id, step, status, cache_key, cacheable, cached_from, inputs, outputs,
-             config_digest, started_at, finished_at, duration_ms, attempts, error, reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9::json, $10, $11, $12, $13, $14, $15::json, $16)
+          `INSERT INTO ${t('executions')} (${EXECUTION_COLUMNS.join(', ')})
+           VALUES (${EXECUTION_PLACEHOLDERS})
            ON CONFLICT (id) DO NOTHING`,
-          [
-            execution.id,
-            execution.runId,
-            execution.step,
-            execution.status,
-            execution.cacheKey,
-            execution.cacheable,
-            execution.cachedFrom ?? null,
-            json(execution.inputs ?? {}),
-            json(execution.outputs ?? {}),
-            execution.configDigest ?? null,
-            execution.startedAt,
-            execution.finishedAt ?? null,
-            execution.durationMs ?? null,
-            execution.attempts,
-            json(execution.error),
-            execution.reason ?? null,
-          ],
+          executionValues(execution),
         );
         if (inserted.rowCount === 0) {
           throw new CairnError(ErrorCodes.METADATA_FAILED, `Execution "${execution.id}" is already recorded`);

@@ -24,6 +24,8 @@ import {
   type TransitionInput,
 } from '@cairn/core';
 import {
+  EXECUTION_COLUMNS,
+  executionValues,
   parsePluginOptions,
   planStageTransition,
   type StageTransitionPlan,
@@ -303,9 +305,8 @@ function prepare(db: Db) {
     getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
     // Positional parameters: binding an array is cheaper than looking up 16 named properties per row.
     insertExecution: db.prepare(
-      `INSERT INTO executions (id, run_id, step, status, cache_key, cacheable, cached_from, inputs, outputs,
-       config_digest, started_at, finished_at, duration_ms, attempts, error, reason)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO executions (${EXECUTION_COLUMNS.join(', ')})
+       VALUES (${EXECUTION_COLUMNS.map(() => '?').join(', ')})`,
     ),
     insertArtifact: db.prepare(
       `INSERT INTO artifacts (digest, type, size, metadata, producer, created_at)
@@ -382,24 +383,7 @@ function writers(db: Db, sql: Statements) {
    * a no-op (ON CONFLICT DO NOTHING) that still costs a statement and two JSON encodings.
    */
   const write = (execution: ExecutionRecord, artifacts: ArtifactRecord[], inserted?: Set<string>) => {
-    sql.insertExecution.run(
-      execution.id,
-      execution.runId,
-      execution.step,
-      execution.status,
-      execution.cacheKey,
-      execution.cacheable ? 1 : 0,
-      execution.cachedFrom ?? null,
-      JSON.stringify(execution.inputs ?? {}),
-      JSON.stringify(execution.outputs ?? {}),
-      execution.configDigest ?? null,
-      execution.startedAt,
-      execution.finishedAt ?? null,
-      execution.durationMs ?? null,
-      execution.attempts,
-      json(execution.error),
-      execution.reason ?? null,
-    );
+    sql.insertExecution.run(...executionValues(execution, (cacheable) => (cacheable ? 1 : 0)));
     for (const artifact of artifacts) {
       if (inserted) {
         if (inserted.has(artifact.digest)) continue;

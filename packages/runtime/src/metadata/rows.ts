@@ -86,6 +86,59 @@ export function validateExecutionRecord(execution: ExecutionRecord, artifacts: A
     if (!isDigest(record?.digest)) assertDigest(record?.digest, 'artifact record digest');
 }
 
+/**
+ * The columns a SQL metadata store writes for one execution, in the order
+ * {@link executionValues} gives their values: one list, so two stores cannot
+ * disagree on which value goes where.
+ */
+export const EXECUTION_COLUMNS = [
+  'id',
+  'run_id',
+  'step',
+  'status',
+  'cache_key',
+  'cacheable',
+  'cached_from',
+  'inputs',
+  'outputs',
+  'config_digest',
+  'started_at',
+  'finished_at',
+  'duration_ms',
+  'attempts',
+  'error',
+  'reason',
+] as const;
+
+/**
+ * An execution's values in {@link EXECUTION_COLUMNS} order: JSON columns as
+ * JSON text (inputs and outputs `{}` when absent, error `null`), absent
+ * optional values as `null`, and `cacheable` as the dialect stores a boolean.
+ */
+export function executionValues(
+  execution: ExecutionRecord,
+  boolean: (value: boolean) => unknown = (value) => value,
+): unknown[] {
+  return [
+    execution.id,
+    execution.runId,
+    execution.step,
+    execution.status,
+    execution.cacheKey,
+    boolean(execution.cacheable),
+    execution.cachedFrom ?? null,
+    JSON.stringify(execution.inputs ?? {}),
+    JSON.stringify(execution.outputs ?? {}),
+    execution.configDigest ?? null,
+    execution.startedAt,
+    execution.finishedAt ?? null,
+    execution.durationMs ?? null,
+    execution.attempts,
+    execution.error === undefined ? null : JSON.stringify(execution.error),
+    execution.reason ?? null,
+  ];
+}
+
 export function validateRegisterModelInput(input: RegisterModelInput): void {
   checkId(input?.model, 'model name');
   assertDigest(input.digest, `digest of model "${input.model}"`);
