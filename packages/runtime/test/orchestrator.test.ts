@@ -145,7 +145,8 @@ describe('runPipeline', () => {
     expect(await metadata.listRuns()).toEqual([]);
   });
 
-  it('detects a corrupted artifact and re-runs its producer instead of using it', async () => {
+  /** Run `numbers` once, then flip the first byte of power's stored output in place. */
+  const runAndCorruptPowered = async () => {
     const first = await runPipeline(numbers, options({ configs: { source: { n: 3 } } }));
     const digest = first.steps.power!.outputs.powered!.digest;
     const path = join(dir, 'artifacts', 'objects', digest.slice(0, 2), digest.slice(2));
@@ -153,6 +154,11 @@ describe('runPipeline', () => {
     bytes[0] = bytes[0]! ^ 0xff;
     await chmod(path, 0o644);
     await writeFile(path, bytes);
+    return { digest, path };
+  };
+
+  it('detects a corrupted artifact and re-runs its producer instead of using it', async () => {
+    const { digest, path } = await runAndCorruptPowered();
     expect(await storage.verify(digest)).toBe('corrupt');
 
     // Reported as corrupt, naming the output and its digest: not as a deleted object.
@@ -224,13 +230,7 @@ describe('runPipeline', () => {
   });
 
   it('trusts a stamp a corruption outside the file system would keep, unless verifyOutputs is full', async () => {
-    const first = await runPipeline(numbers, options({ configs: { source: { n: 3 } } }));
-    const digest = first.steps.power!.outputs.powered!.digest;
-    const path = join(dir, 'artifacts', 'objects', digest.slice(0, 2), digest.slice(2));
-    const bytes = await readFile(path);
-    bytes[0] = bytes[0]! ^ 0xff;
-    await chmod(path, 0o644);
-    await writeFile(path, bytes);
+    const { digest, path } = await runAndCorruptPowered();
     // What a disk flipping a bit would leave: the bytes changed, the stamp did not.
     const stampsFile = join(dir, '.cairn', 'verified.json');
     const stamps = JSON.parse(await readFile(stampsFile, 'utf8'));
