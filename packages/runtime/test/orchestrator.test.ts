@@ -158,7 +158,7 @@ describe('runPipeline', () => {
   };
 
   it('detects a corrupted artifact and re-runs its producer instead of using it', async () => {
-    const { digest, path } = await runAndCorruptPowered();
+    const { digest } = await runAndCorruptPowered();
     expect(await storage.verify(digest)).toBe('corrupt');
 
     // Reported as corrupt, naming the output and its digest: not as a deleted object.
