@@ -65,6 +65,13 @@ for (const [name, bench] of Object.entries(after.benchmarks ?? {})) {
   for (const figure of bench.figures ?? []) {
     const was = old.figures?.find((f) => f.id === figure.id);
     if (!was?.stats || !figure.stats) continue;
+    if (was.executed !== undefined && figure.executed !== undefined && was.executed !== figure.executed) {
+      // The benchmark changed what this row does (e.g. how many steps a change re-runs): not comparable.
+      lines.push(
+        `| ${name} | ${figure.label} | ${fmt(was.stats.median)} ${was.unit} | ${fmt(figure.stats.median)} ${figure.unit} | – | – | not comparable: ran ${was.executed} steps, now ${figure.executed} |`,
+      );
+      continue;
+    }
     compared++;
     const a = relative(old, was);
     const b = relative(bench, figure);
@@ -83,6 +90,6 @@ for (const [name, bench] of Object.entries(after.benchmarks ?? {})) {
 }
 lines.push(
   '',
-  `${compared} figures in both runs; ${worse} worse by more than ${over}× (change: after/before, floor-relative where both have a floor; above 1 is worse).`,
+  `${compared} comparable figures in both runs; ${worse} worse by more than ${over}× (change: after/before, floor-relative where both have a floor; above 1 is worse).`,
 );
 process.stdout.write(`${lines.join('\n')}\n`);

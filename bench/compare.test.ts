@@ -82,6 +82,16 @@ it('marks a slower store and a server that lost throughput, not a change within 
   expect(row(within, 'localStore put')).not.toContain('worse');
 });
 
+it('does not compare a row whose benchmark now runs a different number of steps', async () => {
+  const before = run(1, 2, 0.8);
+  const after = run(1, 4, 0.8);
+  (before.benchmarks.artifacts.figures[1] as Record<string, unknown>).executed = 55;
+  (after.benchmarks.artifacts.figures[1] as Record<string, unknown>).executed = 10;
+  const lines = await compare(before, after);
+  expect(row(lines, 'localStore put')).toContain('not comparable: ran 55 steps, now 10');
+  expect(row(lines, 'localStore put')).not.toContain('worse');
+});
+
 it('refuses a wrong number of files or a margin that is no margin, with exit 2', async () => {
   await expect(
     exec(process.execPath, [join(import.meta.dirname, 'compare.mjs'), 'one.json']),
