@@ -23,8 +23,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { model } from '@cairn/core';
-import { storeArtifact } from '@cairn/runtime';
-import { memoryStore } from '@cairn/testkit';
+import { localStore, storeArtifact } from '@cairn/runtime';
 import {
   args,
   BENCH_DIR,
@@ -105,7 +104,7 @@ async function startFloor() {
   };
 }
 
-/** Two versions of the `bench/sum` bundle (they differ only in a file, so in digest) in a memory store. */
+/** Two versions of the `bench/sum` bundle (they differ only in a file, so in digest) in the store. */
 async function storeBundles(storage, workdir) {
   const refs = [];
   for (const version of [1, 2]) {
@@ -130,7 +129,9 @@ async function startCairn(dir) {
   } catch (error) {
     return { problem: `@cairn/deploy-local does not load (is it built?): ${error.message.split('\n')[0]}` };
   }
-  const storage = memoryStore();
+  // The store `cairn serve` writes the prediction log to by default: a local folder, durable puts.
+  // (A memory store would keep every batch in fresh memory, a cost no server pays.)
+  const storage = localStore(join(dir, 'store'));
   const [v1, v2] = await storeBundles(storage, join(dir, 'work'));
   const deployer = await localDeployer({ port: 0 }).create({
     storage,
