@@ -45,6 +45,18 @@ describe('a project made with cairn new --link', () => {
     // register, gate and deploy are reused too: the registry and the deployer still hold what they left there.
     expect(second.stdout).toMatch(/0 executed, 9 cached, 0 failed, 0 skipped/);
     runIds.push(await lastRun());
+    // From a subfolder: the same project, one store and one history (nothing made under steps/).
+    const fromSteps = await cairn(['run'], join(dir, 'steps'));
+    expect(fromSteps.code, fromSteps.stderr + fromSteps.stdout).toBe(0);
+    expect(fromSteps.stdout).toMatch(/0 executed, 9 cached, 0 failed, 0 skipped/);
+    expect(existsSync(join(dir, 'steps', '.cairn'))).toBe(false);
+    const history = JSON.parse((await cairn(['runs', '--json'], join(dir, 'steps'))).stdout);
+    expect(
+      history
+        .map((run: { id: string }) => run.id)
+        .slice(1, 3)
+        .reverse(),
+    ).toEqual(runIds);
   });
 
   it('--json prints one event per line, ending with run.finished and its counts', async () => {

@@ -2,10 +2,18 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { STACK_SLOTS } from '@cairn/core';
 import { describe, expect, it } from 'vitest';
-import { manifestProblems, pluginCall, readManifest, resolvePluginName } from './plugins';
+import { manifestProblems, pluginCall, readManifest, resolvePluginName, STACK_KINDS } from './plugins';
 
 const pluginsDir = fileURLToPath(new URL('../../../../plugins', import.meta.url));
+
+describe('stack kinds', () => {
+  it("the CLI's start-up copy of the kinds is the core's slot list, in its order", () => {
+    // The copy keeps @cairn/core out of every command's start; a slot added to the core must be added here.
+    expect([...STACK_KINDS]).toEqual([...STACK_SLOTS]);
+  });
+});
 
 describe('the "cairn" package.json field', () => {
   it('every plugin of this repository declares a valid one, with the factory it exports', () => {

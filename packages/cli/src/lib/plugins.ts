@@ -24,7 +24,7 @@ import { nameForms, npmNameProblems } from './names';
 /** The kinds a `cairn.config.ts` stack slot holds; each slot is named after its kind. */
 export type PluginKind = (typeof STACK_SLOTS)[number];
 // A copy of the core's list: importing values from @cairn/core here would load
-// the whole core on every command start.
+// the whole core on every command start. plugins.test.ts fails when the two differ.
 export const STACK_KINDS: readonly PluginKind[] = ['storage', 'metadata', 'executor', 'deployer', 'abtest'];
 
 /** An environment variable a plugin's generated options read (`${env:NAME}`), for `.env.example`. */
