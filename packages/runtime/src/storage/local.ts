@@ -352,17 +352,8 @@ async function hashFile(path: string): Promise<string> {
     counter.update(readFileSync(path));
     return counter.digest();
   }
-  const handle = await open(path, 'r');
-  try {
-    await eachPiece(
-      (buffer, length, position) => handle.read(buffer, 0, length, position).then((r) => r.bytesRead),
-      info.size + 1,
-      (piece) => counter.update(piece),
-    );
-    return counter.digest();
-  } finally {
-    await handle.close();
-  }
+  await eachFilePiece(path, (piece) => counter.update(piece));
+  return counter.digest();
 }
 
 /**
@@ -399,7 +390,7 @@ async function eachPiece(
 }
 
 /** Feed `each` the bytes of the file at `path`, from its start to its end as it is now. */
-async function eachFilePiece(path: string, each: (piece: Buffer) => Promise<void>): Promise<void> {
+async function eachFilePiece(path: string, each: (piece: Buffer) => unknown): Promise<void> {
   const handle = await open(path, 'r');
   try {
     // Sized to the file, so a small one takes two reads (the second finds the end).
