@@ -1,0 +1,231 @@
+/**
+ * The local store's object folder and its one write path, apart from the
+ * driver that exposes them (local.ts):
+ * - {@link objectFolders}: where an object lives, where it is written first,
+ *   and the folders this store has already made;
+ * - {@link unsyncedObjects}: objects a deferred put wrote without fsync, and
+ *   how to make them durable later;
+ * - {@link putObject}: temp file → hash while writing → fsync → rename.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { assertDigest, type ObjectStat, type PutOptions } from '@cairn/core';
+import { scratchPrefix } from '../scratch';
+import { filePathOf } from './file-source';
+import {
+  cleanStaleTemps,
+  eachFilePiece,
+  hashFile,
+  IO_PIECE,
+  io,
+  objectWriter,
+  statQuick,
+  syncDir,
+  syncFile,
+} from './local-files';
+import { asChunks, assertExpectedDigest, discard, hashCounter } from './verify';
+
+/** The folders of one local store. */
+export interface ObjectFolders {
+  dir: string;
+  objectsDir: string;
+  tmpDir: string;
+  /** `<dir>/objects/<first 2 hex>/<other 62 hex>`; throws on anything but a digest. */
+  objectPath(digest: string): string;
+  /** The folder an object's entry is in (its rename is made durable by syncing it). */
+  objectFolder(digest: string): string;
+  /** mkdir -p, once per folder per store. */
+  ensureDir(path: string): Promise<void>;
+  /** Run `run`; if it fails with ENOENT, make `path` again and run it once more. */
+  retryOnMissingDir<T>(path: string, run: () => Promise<T>): Promise<T>;
+  /** Make the temp folder, and (once per store) clear what dead writers left in it. */
+  ensureTmp(): Promise<void>;
+}
+
+export function objectFolders(dir: string): ObjectFolders {
+  const objectsDir = join(dir, 'objects');
+  const tmpDir = join(dir, 'tmp');
+  let cleaned: Promise<void> | undefined;
+  // Folders this store made; a put skips the mkdir round trip for them. A folder removed behind
+  // our back shows up as ENOENT on open or rename, which forgets it and makes it again.
+  const madeDirs = new Set<string>();
+  const ensureDir = async (path: string) => {
+    if (madeDirs.has(path)) return;
+    await mkdir(path, { recursive: true });
+    madeDirs.add(path);
+  };
+  return {
+    dir,
+    objectsDir,
+    tmpDir,
+    objectPath(digest) {
+      assertDigest(digest);
+      return join(objectsDir, digest.slice(0, 2), digest.slice(2));
+    },
+    objectFolder: (digest) => join(objectsDir, digest.slice(0, 2)),
+    ensureDir,
+    async retryOnMissingDir(path, run) {
+      try {
+        return await run();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException)?.code !== 'ENOENT') throw error;
+        madeDirs.delete(path);
+        await ensureDir(path);
+        return run();
+      }
+    },
+    async ensureTmp() {
+      await ensureDir(tmpDir);
+      cleaned ??= cleanStaleTemps(tmpDir);
+      await cleaned;
+    },
+  };
+}
+
+/** Objects written without fsync (deferred puts), and how to make them durable. */
+export interface UnsyncedObjects {
+  add(digest: string): void;
+  has(digest: string): boolean;
+  /** fsync the given objects (or all of them) and their folders; on failure they stay listed. */
+  sync(digests?: Iterable<string>): Promise<void>;
+}
+
+export function unsyncedObjects(folders: ObjectFolders): UnsyncedObjects {
+  // digest → its folder, whose entry needs a sync too
+  const unsynced = new Map<string, string>();
+  return {
+    add(digest) {
+      unsynced.set(digest, folders.objectFolder(digest));
+    },
+    has: (digest) => unsynced.has(digest),
+    async sync(digests) {
+      const chosen = digests ? [...new Set(digests)].filter((d) => unsynced.has(d)) : [...unsynced.keys()];
+      if (chosen.length === 0) return;
+      const dirs = new Set(chosen.map((digest) => unsynced.get(digest)!));
+      for (const digest of chosen) unsynced.delete(digest);
+      try {
+        await Promise.all(
+          chosen.map((digest) => {
+            const path = folders.objectPath(digest);
+            return io('sync', path, () => syncFile(path));
+          }),
+        );
+        await Promise.all([...dirs].map((folder) => syncDir(folder)));
+      } catch (error) {
+        // Not durable after all: whoever asks next tries again.
+        for (const digest of chosen) unsynced.set(digest, folders.objectFolder(digest));
+        throw error;
+      }
+    },
+  };
+}
+
+/** The object already stored under `digest`, if its bytes still hash to it. */
+async function existingMatches(folders: ObjectFolders, digest: string): Promise<ObjectStat | undefined> {
+  const path = folders.objectPath(digest);
+  const info = statQuick(path);
+  if (!info?.isFile()) return undefined;
+  return (await hashFile(path)) === digest ? { digest, size: info.size } : undefined;
+}
+
+/**
+ * Store `source` as an object: into a temp file, hashed while written, then renamed to its digest.
+ * Durable (file and folder fsynced) unless `defer`, which leaves that to {@link UnsyncedObjects}.
+ */
+export async function putObject(
+  folders: ObjectFolders,
+  unsynced: UnsyncedObjects,
+  source: AsyncIterable<Uint8Array> | Uint8Array,
+  options: PutOptions,
+  defer: boolean,
+): Promise<ObjectStat> {
+  const { expectedDigest, signal } = options;
+  if (expectedDigest !== undefined) assertDigest(expectedDigest, 'expected digest');
+  signal?.throwIfAborted();
+  if (expectedDigest !== undefined) {
+    const existing = await existingMatches(folders, expectedDigest);
+    if (existing) {
+      await discard(source);
+      // A durable put of bytes an earlier deferred put wrote returns only once they are durable.
+      if (!defer) await unsynced.sync([expectedDigest]);
+      return existing;
+    }
+  }
+  const { tmpDir } = folders;
+  await io('prepare a write in', folders.dir, folders.ensureTmp);
+  const tmp = join(
+    tmpDir,
+    `${scratchPrefix()}${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.tmp`,
+  );
+  // Created read-only (objects are immutable); the descriptor opened here can still write.
+  const handle = await io('create a temp file in', tmpDir, () =>
+    folders.retryOnMissingDir(tmpDir, () => open(tmp, 'wx', 0o444)),
+  );
+  let closed = false;
+  const output = objectWriter(handle, !defer);
+  try {
+    const counter = hashCounter();
+    const write = (piece: Uint8Array) => {
+      signal?.throwIfAborted();
+      return io('write', tmp, async () => {
+        // Start the write (thread pool), then hash on this thread while it runs: the digest is
+        // of the very bytes written, whatever the source does with them later.
+        const written = output.write(piece);
+        counter.update(piece);
+        await written;
+      });
+    };
+    // A whole file (what storeArtifact passes for `{ file }`) is read here, in large pieces.
+    const file = filePathOf(source);
+    if (file !== undefined) await eachFilePiece(file, write);
+    else {
+      for await (const chunk of asChunks(source)) {
+        for (let at = 0; at < chunk.byteLength; at += IO_PIECE) {
+          await write(chunk.byteLength <= IO_PIECE ? chunk : chunk.subarray(at, at + IO_PIECE));
+        }
+      }
+    }
+    signal?.throwIfAborted();
+    const digest = counter.digest();
+    assertExpectedDigest(expectedDigest, digest);
+    await io('write', tmp, async () => {
+      await output.settle();
+      if (!defer) await handle.sync();
+      await handle.close();
+    });
+    closed = true;
+    await publish(folders, unsynced, tmp, digest, defer);
+    return { digest, size: counter.size };
+  } catch (error) {
+    if (!closed) {
+      await output.settle().catch(() => {});
+      await handle.close().catch(() => {});
+    }
+    await rm(tmp, { force: true }).catch(() => {});
+    throw error;
+  }
+}
+
+/** Rename a written temp file to its object path; durable unless `defer`. */
+async function publish(
+  folders: ObjectFolders,
+  unsynced: UnsyncedObjects,
+  tmp: string,
+  digest: string,
+  defer: boolean,
+): Promise<void> {
+  const target = folders.objectPath(digest);
+  const folder = folders.objectFolder(digest);
+  await io('store', target, async () => {
+    await folders.ensureDir(folder);
+    // rename replaces an existing (possibly corrupt) object atomically; readers see old or new, never half.
+    await folders.retryOnMissingDir(folder, () => rename(tmp, target));
+    if (defer) unsynced.add(digest);
+    else {
+      await syncDir(folder);
+      // The same bytes written earlier without fsync: this put promised durability for them.
+      if (unsynced.has(digest)) await unsynced.sync([digest]);
+    }
+  });
+}
