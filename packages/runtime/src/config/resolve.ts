@@ -347,18 +347,53 @@ async function listConfigFiles(
 
 async function resolveOne(context: Context, step: StepConfigRequest): Promise<StepOutcome> {
   const problems: Problem[] = [];
-  const rel = (path: string) => toPosix(relative(context.projectDir, path));
+  const { layers, unreadable } = readLayers(context, step, problems);
+
+  let stored: ConfigObject = {};
+  for (const layer of layers) stored = deepMerge(stored, layer.value) as ConfigObject;
+  const sources = sourcesOf(stored, layers);
+  const issueAt = issueLocator(context, step.name, sources, layers);
+
+  const envProblems: EnvProblem[] = [];
+  const secrets = new Map<string, string>();
+  const substituted = substituteEnvRefs(stored, context.environment, envProblems, secrets);
+  for (const [secret, name] of secrets) context.secrets.set(secret, name);
+  for (const problem of envProblems) {
+    problems.push({
+      kind: problem.kind === 'missing' ? 'env' : 'invalid',
+      step: step.name,
+      issue: issueAt(problem.path, describeEnvProblem(problem)),
+    });
+  }
+
+  let value: unknown = substituted;
+  if (step.schema && !unreadable) {
+    const blocked = envProblems.map((problem) => problem.path);
+    value = await validateStepConfig(step.name, step.schema, substituted, blocked, issueAt, problems);
+  }
+  return { stored, sources, value, secrets, layers: layers.map((layer) => layer.source), problems };
+}
+
+/**
+ * A step's layers, lowest first: its base file (or its inline config), its environment's file,
+ * then its `--set` overrides. A file that cannot be read or parsed adds a problem and sets
+ * `unreadable`, so the schema is not asked about a config we know is incomplete.
+ */
+function readLayers(
+  context: Context,
+  step: StepConfigRequest,
+  problems: Problem[],
+): { layers: Layer[]; unreadable: boolean } {
   const layers: Layer[] = [];
   let unreadable = false;
-
-  const readLayer = async (folder: string, names: string[] | undefined) => {
+  const readLayer = (folder: string, names: string[] | undefined) => {
     if (!names || names.length === 0) return;
     if (names.length > 1) {
       problems.push({
         kind: 'invalid',
         step: step.name,
         issue: {
-          source: rel(join(context.confDir, folder)),
+          source: toPosix(relative(context.projectDir, join(context.confDir, folder))),
           message: `several config files for step "${step.name}" (${names.join(', ')}): keep one`,
         },
       });
@@ -394,21 +429,32 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
 
   const inline = context.inline[step.name];
   if (inline !== undefined) layers.push(dataLayer('inline', cloneData(inline as ConfigObject)));
-  else await readLayer('base', context.baseFiles.get(step.name));
-  if (context.env !== 'base') await readLayer(context.env, context.envFiles.get(step.name));
+  else readLayer('base', context.baseFiles.get(step.name));
+  if (context.env !== 'base') readLayer(context.env, context.envFiles.get(step.name));
   const override = context.overrides[step.name];
   if (override !== undefined) layers.push(dataLayer('--set', cloneData(override)));
+  return { layers, unreadable };
+}
 
-  let stored: ConfigObject = {};
-  for (const layer of layers) stored = deepMerge(stored, layer.value) as ConfigObject;
-  const sources = sourcesOf(stored, layers);
-  const home = homeSource(context, step.name, layers);
-  const issueAt = (path: string[], message: string): ErrorIssue => {
+type IssueAt = (path: string[], message: string) => ErrorIssue;
+
+/**
+ * Where to point for a problem at a config key: the file and line of the layer that set the
+ * deepest part of the key, `--set`/`inline` with the step's name, or else the step's own file.
+ */
+function issueLocator(
+  context: Context,
+  stepName: string,
+  sources: ReturnType<typeof sourcesOf>,
+  layers: Layer[],
+): IssueAt {
+  const home = homeSource(context, stepName, layers);
+  return (path, message) => {
     for (let length = path.length; length > 0; length--) {
       const found = sources[dotted(path.slice(0, length))];
       if (!found) continue;
       if (found.source === '--set' || found.source === 'inline')
-        return { source: found.source, path: [step.name, ...path], message };
+        return { source: found.source, path: [stepName, ...path], message };
       return {
         source: found.line !== undefined ? `${found.source}:${found.line}` : found.source,
         path,
@@ -416,78 +462,66 @@ async function resolveOne(context: Context, step: StepConfigRequest): Promise<St
       };
     }
     if (home.file) return { source: home.source, path, message };
-    return { source: home.source, path: [step.name, ...path], message };
+    return { source: home.source, path: [stepName, ...path], message };
   };
+}
 
-  const envProblems: EnvProblem[] = [];
-  const secrets = new Map<string, string>();
-  const substituted = substituteEnvRefs(stored, context.environment, envProblems, secrets);
-  for (const [secret, name] of secrets) context.secrets.set(secret, name);
-  for (const problem of envProblems) {
+/**
+ * Check a step's merged config against its schema. Returns the schema's value (defaults filled
+ * in) and adds a problem per issue, each unknown key (a typo) on its own line; keys under an
+ * unset variable (`blocked`) are already reported.
+ */
+async function validateStepConfig(
+  stepName: string,
+  schema: StandardSchemaV1,
+  substituted: unknown,
+  blocked: string[][],
+  issueAt: IssueAt,
+  problems: Problem[],
+): Promise<unknown> {
+  const unknownKey = (unknown: { path: string[]; known: readonly string[] | undefined }): Problem => ({
+    kind: 'invalid',
+    step: stepName,
+    issue: issueAt(unknown.path, describeUnknownKey(unknown.path.at(-1)!, unknown.known)),
+  });
+  try {
+    const result = await validate(schema, substituted);
+    if (!result.issues) {
+      // Plain z.object strips unknown keys silently; a typo must not fall back to a default unnoticed.
+      for (const unknown of findUnknownKeys(schema, substituted, result.value))
+        problems.push(unknownKey(unknown));
+      return result.value;
+    }
+    const reported = new Set<string>();
+    for (const schemaIssue of result.issues) {
+      const path = (schemaIssue.path ?? []).map((segment) =>
+        String(typeof segment === 'object' && segment !== null ? segment.key : segment),
+      );
+      // An unset variable is already reported at this key; the schema's complaint about it is noise.
+      if (blocked.some((prefix) => prefix.every((part, i) => path[i] === part))) continue;
+      // zod reports unknown keys (a typo such as `tress:`) at the parent; point at each key's own line instead.
+      const keys = (schemaIssue as { keys?: unknown }).keys;
+      if (Array.isArray(keys) && keys.length > 0 && keys.every((key) => typeof key === 'string')) {
+        for (const key of keys as string[]) {
+          reported.add(dotted([...path, key]));
+          problems.push(unknownKey({ path: [...path, key], known: knownKeysAt(schema, path) }));
+        }
+        continue;
+      }
+      problems.push({ kind: 'invalid', step: stepName, issue: issueAt(path, schemaIssue.message) });
+    }
+    // A typo usually also leaves a required key missing: name the typo too, it is the fix.
+    for (const unknown of findUnknownKeys(schema, substituted, undefined)) {
+      if (!reported.has(dotted(unknown.path))) problems.push(unknownKey(unknown));
+    }
+  } catch (cause) {
     problems.push({
-      kind: problem.kind === 'missing' ? 'env' : 'invalid',
-      step: step.name,
-      issue: issueAt(problem.path, describeEnvProblem(problem)),
+      kind: 'invalid',
+      step: stepName,
+      issue: issueAt([], `the config schema threw: ${(cause as Error)?.message ?? String(cause)}`),
     });
   }
-
-  let value: unknown = substituted;
-  if (step.schema && !unreadable) {
-    const blocked = envProblems.map((problem) => problem.path);
-    try {
-      const result = await validate(step.schema, substituted);
-      if (result.issues) {
-        const reported = new Set<string>();
-        for (const schemaIssue of result.issues) {
-          const path = (schemaIssue.path ?? []).map((segment) =>
-            String(typeof segment === 'object' && segment !== null ? segment.key : segment),
-          );
-          // An unset variable is already reported at this key; the schema's complaint about it is noise.
-          if (blocked.some((prefix) => prefix.every((part, i) => path[i] === part))) continue;
-          // zod reports unknown keys (a typo such as `tress:`) at the parent; point at each key's own line instead.
-          const keys = (schemaIssue as { keys?: unknown }).keys;
-          if (Array.isArray(keys) && keys.length > 0 && keys.every((key) => typeof key === 'string')) {
-            for (const key of keys as string[]) {
-              reported.add(dotted([...path, key]));
-              problems.push({
-                kind: 'invalid',
-                step: step.name,
-                issue: issueAt([...path, key], describeUnknownKey(key, knownKeysAt(step.schema, path))),
-              });
-            }
-            continue;
-          }
-          problems.push({ kind: 'invalid', step: step.name, issue: issueAt(path, schemaIssue.message) });
-        }
-        // A typo usually also leaves a required key missing: name the typo too, it is the fix.
-        for (const unknown of findUnknownKeys(step.schema, substituted, undefined)) {
-          if (reported.has(dotted(unknown.path))) continue;
-          problems.push({
-            kind: 'invalid',
-            step: step.name,
-            issue: issueAt(unknown.path, describeUnknownKey(unknown.path.at(-1)!, unknown.known)),
-          });
-        }
-      } else {
-        // Plain z.object strips unknown keys silently; a typo must not fall back to a default unnoticed.
-        for (const unknown of findUnknownKeys(step.schema, substituted, result.value)) {
-          problems.push({
-            kind: 'invalid',
-            step: step.name,
-            issue: issueAt(unknown.path, describeUnknownKey(unknown.path.at(-1)!, unknown.known)),
-          });
-        }
-        value = result.value;
-      }
-    } catch (cause) {
-      problems.push({
-        kind: 'invalid',
-        step: step.name,
-        issue: issueAt([], `the config schema threw: ${(cause as Error)?.message ?? String(cause)}`),
-      });
-    }
-  }
-  return { stored, sources, value, secrets, layers: layers.map((layer) => layer.source), problems };
+  return substituted;
 }
 
 function validate(schema: StandardSchemaV1, value: unknown) {
