@@ -94,7 +94,7 @@ export interface LoadTestResult {
   succeeded: number;
   /** Requests answered non-2xx, timed out or refused. */
   errors: number;
-  /** `errors / requests` (0 when nothing was sent). */
+  /** `errors / requests` (0 when no request finished; {@link checkLoadTest} does not pass that). */
   errorRate: number;
   /** Seconds the test ran. */
   durationSeconds: number;
@@ -134,8 +134,11 @@ function summarize(latencies: number[]): LatencySummary | undefined {
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 /**
- * The thresholds the measurements break, each in words with both numbers.
- * A test that answered nothing breaks `p99Ms` (there is no latency to judge).
+ * The thresholds the measurements break, each in words with both numbers:
+ * the load test's whole judgement, a pure function of what was measured.
+ * A test that answered nothing breaks `p99Ms` (there is no latency to judge),
+ * and one in which no request even finished breaks `maxErrorRate`: its
+ * `errorRate` is 0 errors of 0 requests, but not one request succeeded.
  */
 export function checkLoadTest(
   measured: Pick<LoadTestResult, 'latencyMs' | 'rps' | 'errorRate' | 'requests'>,
@@ -150,10 +153,12 @@ export function checkLoadTest(
   }
   if (thresholds.minRps !== undefined && measured.rps < thresholds.minRps)
     failures.push(`throughput ${round(measured.rps, 1)} req/s < minRps ${thresholds.minRps} req/s`);
-  if (thresholds.maxErrorRate !== undefined && measured.errorRate > thresholds.maxErrorRate)
-    failures.push(
-      `error rate ${round(measured.errorRate * 100, 2)} % > maxErrorRate ${round(thresholds.maxErrorRate * 100, 2)} %`,
-    );
+  if (thresholds.maxErrorRate !== undefined) {
+    const limit = `${round(thresholds.maxErrorRate * 100, 2)} %`;
+    if (measured.requests === 0) failures.push(`error rate: no request was answered (limit ${limit})`);
+    else if (measured.errorRate > thresholds.maxErrorRate)
+      failures.push(`error rate ${round(measured.errorRate * 100, 2)} % > maxErrorRate ${limit}`);
+  }
   return failures;
 }
 
