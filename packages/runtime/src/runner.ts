@@ -293,6 +293,14 @@ function asStepError(step: string, error: unknown, signal: AbortSignal): CairnEr
 
 const shellQuote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
 
+/** The folders and files a command step's placeholders and `$CAIRN_*` variables name. */
+interface CommandFolders {
+  configPath: string;
+  inputsDir: string;
+  outputsDir: string;
+  scratch: string;
+}
+
 async function runCommand(
   definition: CommandStepDefinition<unknown, ArtifactMap, ArtifactMap>,
   task: StepTask,
@@ -302,56 +310,110 @@ async function runCommand(
   signal: AbortSignal,
   log: StepLogger,
 ): Promise<Record<string, unknown>> {
-  const configPath = join(workdir, 'config.json');
-  const inputsDir = join(workdir, 'inputs');
-  const outputsDir = join(workdir, 'outputs');
-  const scratch = join(workdir, 'work');
+  const folders = await prepareCommandFolders(task, workdir, inputPaths);
+  const command = expandPlaceholders(definition.command, task.step, folders, inputPaths, outputTypes);
+  const { exitCode, stderrTail } = await spawnCommand(
+    command,
+    definition,
+    task,
+    workdir,
+    folders,
+    signal,
+    log,
+  );
+  throwIfAborted(signal, task.step);
+  if (exitCode !== 0) {
+    const tail = stderrTail.length > 0 ? `\n${stderrTail.map((l) => `    ${l}`).join('\n')}` : '';
+    throw new CairnError(
+      ErrorCodes.STEP_FAILED,
+      `Step "${task.step}": command exited with code ${exitCode}${tail}`,
+    );
+  }
+  return readCommandOutputs(task.step, folders, outputTypes);
+}
+
+async function prepareCommandFolders(
+  task: StepTask,
+  workdir: string,
+  inputPaths: Record<string, string>,
+): Promise<CommandFolders> {
+  const folders: CommandFolders = {
+    configPath: join(workdir, 'config.json'),
+    inputsDir: join(workdir, 'inputs'),
+    outputsDir: join(workdir, 'outputs'),
+    scratch: join(workdir, 'work'),
+  };
   await Promise.all([
-    mkdir(inputsDir, { recursive: true }),
-    mkdir(outputsDir, { recursive: true }),
-    mkdir(scratch, { recursive: true }),
+    mkdir(folders.inputsDir, { recursive: true }),
+    mkdir(folders.outputsDir, { recursive: true }),
+    mkdir(folders.scratch, { recursive: true }),
   ]);
   // Blob inputs may be read straight from the store (localPath); link them so that
   // `$CAIRN_INPUTS/<name>` holds every input, as the placeholders promise.
   for (const [name, path] of Object.entries(inputPaths)) {
-    const expected = join(inputsDir, name);
+    const expected = join(folders.inputsDir, name);
     if (path !== expected) await symlink(path, expected);
   }
   // Written with mode 0600: the resolved config may hold secrets, and it is removed with the workdir.
-  await writeFile(configPath, JSON.stringify(task.config ?? {}, null, 2), { mode: 0o600 });
+  await writeFile(folders.configPath, JSON.stringify(task.config ?? {}, null, 2), { mode: 0o600 });
+  return folders;
+}
 
+/** The command with each `{placeholder}` replaced by its shell-quoted path; an unknown one is refused. */
+function expandPlaceholders(
+  template: string,
+  step: string,
+  folders: CommandFolders,
+  inputPaths: Record<string, string>,
+  outputTypes: ArtifactMap,
+): string {
   const placeholders: Record<string, string> = {
-    config: configPath,
-    inputs: inputsDir,
-    outputs: outputsDir,
-    workdir: scratch,
+    config: folders.configPath,
+    inputs: folders.inputsDir,
+    outputs: folders.outputsDir,
+    workdir: folders.scratch,
   };
   for (const [name, path] of Object.entries(inputPaths)) placeholders[`inputs.${name}`] = path;
-  for (const name of Object.keys(outputTypes)) placeholders[`outputs.${name}`] = join(outputsDir, name);
-  const command = definition.command.replace(/\{([a-zA-Z0-9_.-]+)\}/g, (whole, key: string) => {
+  for (const name of Object.keys(outputTypes))
+    placeholders[`outputs.${name}`] = join(folders.outputsDir, name);
+  return template.replace(/\{([a-zA-Z0-9_.-]+)\}/g, (whole, key: string) => {
     const value = placeholders[key];
     if (value === undefined) {
       throw new CairnError(
         ErrorCodes.STEP_INVALID,
-        `Step "${task.step}": unknown placeholder ${whole} in command (known: ${Object.keys(placeholders)
+        `Step "${step}": unknown placeholder ${whole} in command (known: ${Object.keys(placeholders)
           .map((k) => `{${k}}`)
           .join(', ')})`,
       );
     }
     return shellQuote(value);
   });
+}
 
+/**
+ * Run the command in its own process group, its output lines into the step's log, and
+ * resolve with its exit code and the last 20 lines of its stderr. Aborting kills the group.
+ */
+function spawnCommand(
+  command: string,
+  definition: CommandStepDefinition<unknown, ArtifactMap, ArtifactMap>,
+  task: StepTask,
+  workdir: string,
+  folders: CommandFolders,
+  signal: AbortSignal,
+  log: StepLogger,
+): Promise<{ exitCode: number | null; stderrTail: string[] }> {
   const stderrTail: string[] = [];
-  const exitCode = await new Promise<number | null>((resolvePromise, reject) => {
+  return new Promise((resolvePromise, reject) => {
     const child = spawn('/bin/sh', ['-c', command], {
       cwd: task.projectDir,
       env: {
         ...process.env,
         ...definition.env,
-        CAIRN_CONFIG: configPath,
-        CAIRN_INPUTS: inputsDir,
-        CAIRN_OUTPUTS: outputsDir,
-        CAIRN_WORKDIR: scratch,
+        CAIRN_CONFIG: folders.configPath,
+        CAIRN_INPUTS: folders.inputsDir,
+        CAIRN_OUTPUTS: folders.outputsDir,
+        CAIRN_WORKDIR: folders.scratch,
         CAIRN_STEP: task.step,
         CAIRN_RUN_ID: task.runId,
       },
@@ -395,24 +457,24 @@ async function runCommand(
     });
     child.on('close', (code) => {
       signal.removeEventListener('abort', kill);
-      resolvePromise(code);
+      resolvePromise({ exitCode: code, stderrTail });
     });
   });
-  throwIfAborted(signal, task.step);
-  if (exitCode !== 0) {
-    const tail = stderrTail.length > 0 ? `\n${stderrTail.map((l) => `    ${l}`).join('\n')}` : '';
-    throw new CairnError(
-      ErrorCodes.STEP_FAILED,
-      `Step "${task.step}": command exited with code ${exitCode}${tail}`,
-    );
-  }
+}
 
-  // Outputs go through their type (read back, checked, re-serialized) so a
-  // command's json is stored canonically and a malformed file is refused.
+/**
+ * Outputs go through their type (read back, checked, re-serialized) so a
+ * command's json is stored canonically and a malformed file is refused.
+ */
+async function readCommandOutputs(
+  step: string,
+  folders: CommandFolders,
+  outputTypes: ArtifactMap,
+): Promise<Record<string, unknown>> {
   const produced: Record<string, unknown> = {};
   const missing: string[] = [];
   for (const [name, type] of Object.entries(outputTypes)) {
-    const path = join(outputsDir, name);
+    const path = join(folders.outputsDir, name);
     const info = await stat(path).catch(() => undefined);
     const expected = type.form === 'tree' ? 'folder' : 'file';
     if (!info || (type.form === 'tree' ? !info.isDirectory() : !info.isFile())) {
@@ -422,7 +484,7 @@ async function runCommand(
     try {
       produced[name] = await type.deserialize(
         { path, digest: '', size: info.size },
-        { workdir: scratch, name },
+        { workdir: folders.scratch, name },
       );
     } catch (error) {
       missing.push(`{outputs.${name}} is not a valid ${type.name}: ${(error as Error).message}`);
@@ -431,7 +493,7 @@ async function runCommand(
   if (missing.length > 0) {
     throw new CairnError(
       ErrorCodes.STEP_OUTPUT_INVALID,
-      `Step "${task.step}": the command did not produce its declared outputs:\n${missing.map((m) => `  - ${m}`).join('\n')}`,
+      `Step "${step}": the command did not produce its declared outputs:\n${missing.map((m) => `  - ${m}`).join('\n')}`,
     );
   }
   return produced;
