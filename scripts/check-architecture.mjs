@@ -5,14 +5,20 @@
 //      contracts and the kernel's errors — never an implementation;
 //   3. no import cycle between the files of any package's src/;
 //   4. packages import each other only in the allowed direction (core ← runtime
-//      ← everything else; core never imports a workspace package).
-// Exits 1 naming every violation. No dependencies: a regex over import lines.
+//      ← everything else; core never imports a workspace package);
+//   5. no function in the kernel, the runtime or delivery is longer than
+//      120 lines (issue #10: a function is read whole, or split by concern).
+// Exits 1 naming every violation. Rules 1–4 are a regex over import lines;
+// rule 5 parses with the TypeScript compiler the repository already has.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const KERNEL_LIMIT = 3000;
+const FUNCTION_LIMIT = 120;
+const FUNCTION_LIMITED = ['packages/core', 'packages/runtime', 'packages/delivery'];
 const problems = [];
 
 const isTest = (file) => /\.test(-d)?\.ts$/.test(file);
@@ -121,6 +127,33 @@ for (const [dir, allowed] of Object.entries(allowedFrom)) {
   }
 }
 
+// 5. function length: every function-like node with a body (declarations, methods, arrows),
+// from its first line to its last; a nested function counts inside its parent too.
+let functionsChecked = 0;
+for (const dir of FUNCTION_LIMITED) {
+  for (const file of sources(join(root, dir, 'src'))) {
+    const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+    const visit = (node) => {
+      if (ts.isFunctionLike(node) && node.body) {
+        functionsChecked++;
+        const first = source.getLineAndCharacterOfPosition(node.getStart(source)).line;
+        const last = source.getLineAndCharacterOfPosition(node.end).line;
+        const lines = last - first + 1;
+        if (lines > FUNCTION_LIMIT) {
+          const name =
+            node.name?.getText(source) ??
+            (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(source) : '(anonymous)');
+          problems.push(
+            `${relative(root, file)}:${first + 1} ${name} is ${lines} lines, above ${FUNCTION_LIMIT}: split it by concern`,
+          );
+        }
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+}
+
 if (problems.length > 0) {
   console.error(
     `check-architecture: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join('\n')}`,
@@ -128,5 +161,5 @@ if (problems.length > 0) {
   process.exit(1);
 }
 console.log(
-  `check-architecture: kernel ${kernelLines}/${KERNEL_LIMIT} lines; contracts, cycles and package direction clean`,
+  `check-architecture: kernel ${kernelLines}/${KERNEL_LIMIT} lines; contracts, cycles and package direction clean; ${functionsChecked} functions in ${FUNCTION_LIMITED.join(', ')} within ${FUNCTION_LIMIT} lines`,
 );

@@ -24,7 +24,7 @@ import { inProcess } from '../executors/in-process';
 import { PreviousExecutions } from './cache';
 import type { StepExecution } from './execute';
 import { newId } from './ids';
-import { prepareRun } from './prepare';
+import { type PreparedRun, prepareRun } from './prepare';
 import { runProvenance } from './provenance';
 import { now, RecordQueue, type RunRecorder, storeConfigBundle } from './records';
 import { processNode } from './run';
@@ -101,6 +101,40 @@ export async function execRunStep(
   stepName: string,
   options: RunOptions,
 ): Promise<RunStepResult> {
+  const { record, node, prepared } = await loadRecordedRun(pipeline, runId, stepName, options);
+  const executions = await options.metadata.listExecutions(runId);
+  const done = executions.filter((e) => e.step === node.name && finished(e)).at(-1);
+  if (done) {
+    return {
+      runId,
+      step: node.name,
+      outcome: { status: 'done', executionId: done.id, outputs: done.outputs },
+      runStatus: record.status,
+    };
+  }
+  const outcomes = upstreamOutcomes(node, executions, runId);
+  const outcome = await runRecordedNode(pipeline, record, node, prepared, outcomes, options);
+  return {
+    runId,
+    step: node.name,
+    outcome,
+    runStatus: await closeIfFinished(pipeline, record, outcome, options),
+  };
+}
+
+type PipelineNode = NonNullable<ReturnType<Pipeline['node']>>;
+
+/**
+ * The run, the node to execute and the run's recorded configs prepared for this process, after
+ * checking that the run is of this pipeline and environment and that the project still gives
+ * the configs it recorded.
+ */
+async function loadRecordedRun(
+  pipeline: Pipeline,
+  runId: string,
+  stepName: string,
+  options: RunOptions,
+): Promise<{ record: RunRecord; node: PipelineNode; prepared: PreparedRun }> {
   const { metadata, storage } = options;
   await metadata.init?.();
   const record = await metadata.getRun(runId);
@@ -128,14 +162,13 @@ export async function execRunStep(
       `"${stepName}" is not a step of pipeline "${pipeline.name}" (steps: ${pipeline.nodes.map((n) => n.name).join(', ')})`,
     );
   }
-  const bundleDigest = record.configBundle;
-  if (!bundleDigest) {
+  if (!record.configBundle) {
     throw new CairnError(ErrorCodes.METADATA_NOT_FOUND, `Run ${runId} has no recorded config bundle`, {
       hint: 'Record a new run with `cairn run --create`.',
     });
   }
   // The run's recorded configs, not whatever conf/ says now: every step of one run sees the same ones.
-  const recorded = JSON.parse(await readText(storage, bundleDigest)) as Record<string, unknown>;
+  const recorded = JSON.parse(await readText(storage, record.configBundle)) as Record<string, unknown>;
   const { overrides: _overrides, ...rest } = options;
   const prepared = await prepareRun(pipeline, { ...rest, env, configs: recorded });
   const changed = pipeline.nodes
@@ -148,17 +181,15 @@ export async function execRunStep(
       { hint: 'Record a new run (`cairn run --create`) for the project as it is now.' },
     );
   }
+  return { record, node, prepared };
+}
 
-  const executions = await metadata.listExecutions(runId);
-  const done = executions.filter((e) => e.step === node.name && finished(e)).at(-1);
-  if (done) {
-    return {
-      runId,
-      step: node.name,
-      outcome: { status: 'done', executionId: done.id, outputs: done.outputs },
-      runStatus: record.status,
-    };
-  }
+/** The outcomes of the nodes `node` reads from, as recorded in this run; each must have finished. */
+function upstreamOutcomes(
+  node: PipelineNode,
+  executions: ExecutionRecord[],
+  runId: string,
+): Map<string, StepOutcome> {
   const outcomes = new Map<string, StepOutcome>();
   for (const wire of Object.values(node.inputs)) {
     if (outcomes.has(wire.node)) continue;
@@ -177,11 +208,24 @@ export async function execRunStep(
       outputs: upstream.outputs,
     });
   }
+  return outcomes;
+}
 
+/** Cache-check, execute and record one node of the run, as `runPipeline` does each of its nodes. */
+async function runRecordedNode(
+  pipeline: Pipeline,
+  record: RunRecord,
+  node: PipelineNode,
+  prepared: PreparedRun,
+  outcomes: Map<string, StepOutcome>,
+  options: RunOptions,
+): Promise<StepOutcome> {
+  const { metadata, storage } = options;
+  const bundleDigest = record.configBundle!;
   const scrub = secretScrubber(prepared);
   const records = new RecordQueue(metadata, options.onEvent ?? (() => {}));
   const run: RunRecorder = {
-    runId,
+    runId: record.id,
     metadata,
     emit: (event: CairnEvent, after?: Promise<void>) => records.emit(scrub.deep(event), after),
     records,
@@ -224,12 +268,7 @@ export async function execRunStep(
     await records.settle().catch(() => {});
   }
   await records.settle();
-  return {
-    runId,
-    step: node.name,
-    outcome,
-    runStatus: await closeIfFinished(pipeline, record, outcome, options),
-  };
+  return outcome;
 }
 
 /** Close the run when this step failed, or when every node has now finished. */
