@@ -2,28 +2,38 @@
 /**
  * Serving: the local model server (`@cairn/deploy-local`) against a bare
  * `node:http` server that parses the same JSON body, runs the same trivial
- * predictor and answers the same JSON. Three Cairn endpoints on one serving
- * deployer: a plain primary, a 20 % canary with a `unitId` in every request
- * (the hashing path), and a primary with a shadow (one extra prediction off
- * the request's path). Two more plain primaries measure what watching costs:
- * one on a deployer with metrics off (the server as it was before /metrics),
- * one with metrics on and every request in the prediction log (sample 1, the
- * worst case); the three plain primaries' ratios to the floor, taken in the
- * same run, give the cost of /metrics and of logging in requests/s. One load
- * generator in a child process (lib/load-child.mjs) drives all six at
- * concurrency 1 and 16.
+ * predictor and answers the same JSON. Three routing scenarios: a plain
+ * primary, a 20 % canary with a `unitId` in every request (the hashing
+ * path), and a primary with a shadow (one extra prediction off the
+ * request's path). Three more plain primaries measure what watching costs:
+ * metrics off (the server as it was before /metrics), metrics on + 10 % of
+ * requests in the prediction log, metrics on + every request logged (sample
+ * 1, the default); against `unwatched`, `primary` gives the cost of /metrics.
+ *
+ * Every server runs alone in a child process of its own
+ * (lib/server-child.mjs), so a prediction log's writes, a GC or a timer of
+ * one never lands in another's measurement, and each one's CPU time per
+ * request is its own. One load generator in another child process
+ * (lib/load-child.mjs) drives them at concurrency 1 and 16. The run is a
+ * series of short rounds. Each round measures every scenario alone once, in
+ * a shuffled order (the table's rows and their ratios to the floor, median
+ * of the per-round ratios), then drives each watched server at the same
+ * time as the unwatched one, each over connections of its own: whatever the
+ * rest of a shared machine does weighs on both alike, and a watch cost is
+ * the median over rounds of the pair's ratio. Every measurement ends by
+ * writing what the server's prediction log holds: its cost counts in the
+ * server's own CPU time, and nothing is left to write during the next one.
  *
  *   node bench/serving.mjs
- *   node bench/serving.mjs --requests 2000 --warmup 200 --concurrency 1,16 --repeats 1
+ *   node bench/serving.mjs --requests 2000 --warmup 200 --concurrency 1,16 --repeats 4
+ *   node bench/serving.mjs --cpu-prof-dir /tmp/prof   # a V8 CPU profile of each server process
  *
- * Requests default to 20,000 timed after 2,000 warm-up per measurement, 3 repeats: about 45 s.
+ * Requests default to 4,000 timed after 400 warm-up per measurement (per server), 8 rounds: about 90 s.
  */
 import { fork } from 'node:child_process';
-import { createServer } from 'node:http';
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { model } from '@cairn/core';
-import { localStore, storeArtifact } from '@cairn/runtime';
 import {
   args,
   BENCH_DIR,
@@ -38,7 +48,6 @@ import {
   tempDir,
 } from './lib/common.mjs';
 
-const FLAVOR = 'bench/sum';
 /** Distinct unit ids cycled through the requests: enough for the 20 % split to show. */
 const UNITS = 1000;
 const SCENARIOS = ['floor', 'primary', 'canary', 'shadow', 'unwatched', 'sampled', 'logged'];
@@ -51,133 +60,117 @@ const LABELS = {
   sampled: 'Cairn, plain primary, metrics on + prediction log of 10 % of requests',
   logged: 'Cairn, plain primary, metrics on + prediction log of every request',
 };
-/**
- * The order of the measurements within a repeat: the four plain primaries back to back, the unwatched
- * one among them, so that each watched server's CPU per request is taken right next to the unwatched
- * one's (the load on a shared machine drifts over a run). The first Cairn server measured is still
- * the default primary, as before.
- */
-const MEASURE_ORDER = ['floor', 'primary', 'unwatched', 'sampled', 'logged', 'canary', 'shadow'];
+/** What each watched server adds to the unwatched one. */
+const WATCHING = {
+  primary: { id: 'serving-metrics-cost', what: '/metrics' },
+  sampled: { id: 'serving-watch-cost', what: '/metrics + logging 10 % of requests' },
+  logged: { id: 'serving-full-log-cost', what: '/metrics + logging every request' },
+};
 const TARGET_MS = 0.5;
-/** Most that /metrics, and /metrics with the prediction log, may cost in requests/s against the floor ratio. */
+/** Most that /metrics, and /metrics with the prediction log, may cost in requests/s against the unwatched server. */
 const WATCH_TARGET = 0.05;
 
-/** The model both servers run: the sum of each row. */
-export const predictRows = (rows) => rows.map((row) => row.reduce((sum, x) => sum + x, 0));
-
-/** The floor: what any Node model server must pay to parse, predict and answer. */
-async function startFloor() {
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (chunk) => chunks.push(chunk));
-    req.on('end', () => {
-      let text;
-      try {
-        const { rows } = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        text = JSON.stringify({
-          predictions: predictRows(rows),
-          model: 'bench',
-          version: 1,
-          revision: 1,
-          role: 'primary',
-        });
-      } catch (error) {
-        res.statusCode = 400;
-        res.end(String(error));
-        return;
-      }
-      res.statusCode = 200;
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.setHeader('content-length', Buffer.byteLength(text));
-      res.setHeader('x-cairn-model-version', '1');
-      res.end(text);
-    });
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}/predict`,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+/** A small seeded generator (mulberry32): the shuffled orders are the same from run to run. */
+function random(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
 }
 
-/** Two versions of the `bench/sum` bundle (they differ only in a file, so in digest) in the store. */
-async function storeBundles(storage, workdir) {
-  const refs = [];
-  for (const version of [1, 2]) {
-    const serialized = await model().serialize(
-      {
-        manifest: { flavor: FLAVOR, signature: { inputs: [], outputs: [] } },
-        files: { 'version.txt': String(version) },
-      },
-      { workdir, name: `v${version}` },
-    );
-    const { digest } = await storeArtifact(storage, serialized);
-    refs.push({ model: 'sum', version, digest });
+function shuffled(list, next) {
+  const copy = [...list];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [copy[i], copy[j]] = [copy[j], copy[i]];
   }
-  return refs;
+  return copy;
 }
 
-/** A serving local deployer on a free port with the three endpoints, or why it cannot start. */
-async function startCairn(dir) {
-  let localDeployer;
-  try {
-    ({ localDeployer } = await import('@cairn/deploy-local'));
-  } catch (error) {
-    return { problem: `@cairn/deploy-local does not load (is it built?): ${error.message.split('\n')[0]}` };
+/**
+ * A distribution-free interval for the median of `samples`: order statistics
+ * k and n + 1 − k, with k the largest whose coverage is still ≥ 95 % (the
+ * whole range below 6 samples, where no narrower one reaches 95 %).
+ */
+export function medianInterval(samples) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const n = sorted.length;
+  // P(Binomial(n, ½) ≤ i), summed term by term.
+  let k = 1;
+  let tail = 0.5 ** n;
+  for (let i = 1; i < n / 2; i++) {
+    // Coverage of [x(i+1), x(n−i)] is 1 − 2·P(B ≤ i).
+    const next = tail + choose(n, i) * 0.5 ** n;
+    if (1 - 2 * next < 0.95) break;
+    tail = next;
+    k = i + 1;
   }
-  // The store `cairn serve` writes the prediction log to by default: a local folder, durable puts.
-  // (A memory store would keep every batch in fresh memory, a cost no server pays.)
-  const storage = localStore(join(dir, 'store'));
-  const [v1, v2] = await storeBundles(storage, join(dir, 'work'));
-  const deployer = await localDeployer({ port: 0 }).create({
-    storage,
-    loaders: { [FLAVOR]: () => ({ predict: predictRows }) },
-    stateDir: join(dir, 'state'),
-    mode: 'serve',
+  return { low: sorted[k - 1], high: sorted[n - k] };
+}
+
+function choose(n, k) {
+  let c = 1;
+  for (let i = 0; i < k; i++) c = (c * (n - i)) / (i + 1);
+  return c;
+}
+
+/** One server of one scenario in a child process of its own (lib/server-child.mjs). */
+function startServer(scenario, dir, cpuProfDir) {
+  const profile = cpuProfDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${scenario}.cpuprofile`]
+    : [];
+  const child = fork(join(BENCH_DIR, 'lib', 'server-child.mjs'), [scenario, dir], {
+    // The floor needs no workspace package: tsx and source conditions (the smoke test's) stay out of it.
+    execArgv: [...(scenario === 'floor' ? [] : process.execArgv), ...profile],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const healthCheckRows = [[1, 2, 3, 4]];
-  const urls = {};
-  for (const endpoint of ['primary', 'canary', 'shadow']) {
-    const first = await deployer.deploy({ endpoint, model: v1, healthCheckRows });
-    urls[endpoint] = `${first.url}/predict`;
-  }
-  await deployer.deploy({
-    endpoint: 'canary',
-    model: v2,
-    strategy: { type: 'canary', percent: 20 },
-    healthCheckRows,
-  });
-  await deployer.deploy({ endpoint: 'shadow', model: v2, strategy: { type: 'shadow' }, healthCheckRows });
-  // The same plain primary on deployers of their own: without metrics, and with metrics and a full prediction log.
-  const others = [];
-  for (const [scenario, options] of [
-    ['unwatched', { metrics: false }],
-    ['sampled', { predictionLog: { sample: 0.1 } }],
-    ['logged', { predictionLog: { sample: 1 } }],
-  ]) {
-    const other = await localDeployer({ port: 0, ...options }).create({
-      storage,
-      loaders: { [FLAVOR]: () => ({ predict: predictRows }) },
-      stateDir: join(dir, `state-${scenario}`),
-      mode: 'serve',
+  const waiting = new Map();
+  let nextId = 0;
+  let exited = false;
+  const ready = new Promise((resolve, reject) => {
+    child.on('message', (message) => {
+      if (message.id === undefined) {
+        resolve(message);
+        return;
+      }
+      const w = waiting.get(message.id);
+      waiting.delete(message.id);
+      if (message.ok) w?.resolve(message);
+      else w?.reject(new Error(`${scenario} server: ${message.error}`));
     });
-    others.push(other);
-    urls[scenario] =
-      `${(await other.deploy({ endpoint: 'primary', model: v1, healthCheckRows })).url}/predict`;
-  }
-  const loggedState = join(dir, 'state-logged');
+    child.on('exit', (code) => {
+      exited = true;
+      const error = new Error(`the ${scenario} server exited with ${code}`);
+      reject(error);
+      for (const w of waiting.values()) w.reject(error);
+      waiting.clear();
+    });
+  });
+  const ask = (op) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      waiting.set(id, { resolve, reject });
+      child.send({ id, op });
+    });
   return {
-    deployer,
-    others,
-    urls,
-    loggedRows: async () => {
-      await others[2].close();
-      const { servedRows } = await import('@cairn/deploy-local');
-      return (await servedRows({ storage, stateDir: loggedState }, 'primary')).length;
+    ready,
+    /** The server's CPU time so far in µs (user + system, and user), once its prediction log is written. */
+    cpu: async () => {
+      const { cpuUs, userUs } = await ask('cpu');
+      return { cpuUs, userUs };
+    },
+    /** Close it and get what it checked (shadow predictions, logged rows); it exits. */
+    close: async () => {
+      const answer = await ask('close');
+      await new Promise((resolve) => (exited ? resolve() : child.once('exit', resolve)));
+      return answer;
+    },
+    kill: () => {
+      if (!exited) child.kill();
     },
   };
 }
@@ -214,11 +207,15 @@ function startClient() {
   };
 }
 
+const pct = (value) => round(value * 100, 2);
+
 export async function serving(options) {
-  const repeats = parseRepeats(options.repeats, 3);
-  const requests = parseSizes(options.requests, [20_000])[0];
-  const warmup = parseSizes(options.warmup, [2_000])[0];
+  const rounds = parseRepeats(options.repeats, 8);
+  const requests = parseSizes(options.requests, [4_000])[0];
+  const warmup = parseSizes(options.warmup, [400])[0];
   const concurrencies = parseSizes(options.concurrency, [1, 16]);
+  const seed = parseSizes(options.seed, [1])[0];
+  const cpuProfDir = options['cpu-prof-dir'] ? resolve(options['cpu-prof-dir']) : undefined;
   const res = result('serving', 'Serving: @cairn/deploy-local against a bare node:http server');
   const target = {
     id: 'serving-overhead-p50',
@@ -229,76 +226,141 @@ export async function serving(options) {
     pass: null,
   };
   res.targets.push(target);
-  const watchTargets = {
-    primary: {
-      id: 'serving-metrics-cost',
-      label:
-        'requests/s lost to /metrics (metrics off → on, plain primary, from server CPU per request, worst concurrency)',
-      target: `<= ${WATCH_TARGET * 100}`,
-      unit: '%',
-      value: null,
-      pass: null,
-    },
-    sampled: {
-      id: 'serving-watch-cost',
-      label:
-        'requests/s lost to /metrics + logging 10 % of requests (plain primary, from server CPU per request, worst concurrency)',
-      target: `<= ${WATCH_TARGET * 100}`,
-      unit: '%',
-      value: null,
-      pass: null,
-    },
-    logged: {
-      id: 'serving-full-log-cost',
-      label:
-        'requests/s lost to /metrics + logging every request (plain primary, from server CPU per request, worst concurrency)',
-      target: `<= ${WATCH_TARGET * 100}`,
-      unit: '%',
-      value: null,
-      pass: null,
-    },
-  };
-  res.targets.push(watchTargets.primary, watchTargets.sampled, watchTargets.logged);
+  const watchTargets = {};
+  for (const [scenario, { id, what }] of Object.entries(WATCHING)) {
+    const common = { target: `<= ${WATCH_TARGET * 100}`, unit: '%', value: null, pass: null };
+    watchTargets[scenario] = {
+      rps: {
+        id,
+        label: `requests/s lost to ${what} (plain primary against metrics off, the two driven at once, median of rounds, worst concurrency)`,
+        ...common,
+      },
+      // Secondary: the server's own CPU, which a busy machine disturbs far less than the wall clock.
+      cpu: {
+        id: `${id}-cpu`,
+        label: `requests/s lost to ${what} at saturation, from server CPU per request (1 − CPU off / CPU on, the two driven at once, median of rounds, worst concurrency)`,
+        ...common,
+      },
+    };
+  }
+  for (const t of Object.values(watchTargets)) res.targets.push(t.rps);
+  for (const t of Object.values(watchTargets)) res.targets.push(t.cpu);
   res.requests = requests;
   res.warmup = warmup;
+  res.rounds = rounds;
 
   const dir = await tempDir('serving');
-  const floor = await startFloor();
-  let cairn;
+  if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
+  const servers = {};
   const client = startClient();
   try {
-    cairn = await startCairn(dir);
-    const scenarios = cairn.problem ? ['floor'] : SCENARIOS;
-    if (cairn.problem)
-      for (const s of SCENARIOS.slice(1)) res.unavailable.push(`${LABELS[s]}: ${cairn.problem}`);
-    const urls = { floor: floor.url, ...cairn.urls };
+    for (const scenario of SCENARIOS) {
+      await mkdir(join(dir, scenario));
+      servers[scenario] = startServer(scenario, join(dir, scenario), cpuProfDir);
+    }
+    const started = Object.fromEntries(
+      await Promise.all(SCENARIOS.map(async (s) => [s, await servers[s].ready])),
+    );
+    const problem = SCENARIOS.map((s) => started[s].problem).find(Boolean);
+    if (!started.floor.ok) throw new Error(`the floor server did not start: ${started.floor.problem}`);
+    const scenarios = problem ? ['floor'] : SCENARIOS;
+    if (problem) {
+      for (const s of SCENARIOS.slice(1)) {
+        res.unavailable.push(`${LABELS[s]}: ${problem}`);
+        servers[s].kill();
+        delete servers[s];
+      }
+    }
     const bodies = Object.fromEntries(scenarios.map((s) => [s, bodiesFor(s)]));
+    /** `${scenario}-c${concurrency}` → one sample per round. */
     const samples = {};
     const roles = {};
-    // Repeat-major and interleaved, so that a noisy moment on the shared machine hits every contender.
-    for (let r = 0; r < repeats; r++) {
+    /** `${watched}-c${concurrency}` → per round, the watched and unwatched servers driven at once. */
+    const pairs = {};
+    /** Requests the logged server answered in the simultaneous measurements, warm-ups included. */
+    let pairedLogged = 0;
+    /** Requests of the warm-up before the first round, to the logged and shadow servers. */
+    let preLogged = 0;
+    let preShadow = 0;
+    // Every server's code optimized before the first round: a fresh process's first thousands of
+    // requests run cold code, which no round may measure.
+    for (const concurrency of concurrencies) {
+      for (const scenario of scenarios) {
+        await client.run({
+          url: started[scenario].url,
+          bodies: bodies[scenario],
+          requests: 5 * warmup,
+          warmup: 0,
+          concurrency,
+        });
+        if (scenario === 'logged') preLogged += 5 * warmup;
+        if (scenario === 'shadow') preShadow += 5 * warmup;
+      }
+    }
+    const next = random(seed);
+    // Round-major, every scenario once per round in a shuffled order: a noisy moment on the shared
+    // machine hits one measurement of a round, and the per-round ratios' median leaves it out.
+    for (let r = 0; r < rounds; r++) {
       for (const concurrency of concurrencies) {
-        for (const scenario of MEASURE_ORDER.filter((s) => scenarios.includes(s))) {
-          // Every server runs in this process and the load generator in another: this process's CPU
-          // time per request is what the server spends, and it hardly moves when the machine is busy.
-          const cpuBefore = process.cpuUsage();
+        for (const scenario of shuffled(scenarios, next)) {
+          const server = servers[scenario];
+          const cpuBefore = await server.cpu();
           const answer = await client.run({
-            url: urls[scenario],
+            url: started[scenario].url,
             bodies: bodies[scenario],
             requests,
             warmup,
             concurrency,
           });
-          const cpu = process.cpuUsage(cpuBefore);
+          // Asked after the load: the prediction log's waiting rows are written first, in this measurement.
+          const cpuAfter = await server.cpu();
           const key = `${scenario}-c${concurrency}`;
-          samples[key] ??= { rps: [], p50: [], p99: [], cpu: [] };
-          samples[key].cpu.push((cpu.user + cpu.system) / (requests + warmup));
+          samples[key] ??= { rps: [], p50: [], p99: [], cpu: [], user: [] };
+          samples[key].cpu.push((cpuAfter.cpuUs - cpuBefore.cpuUs) / (requests + warmup));
+          samples[key].user.push((cpuAfter.userUs - cpuBefore.userUs) / (requests + warmup));
           samples[key].rps.push(answer.requests / (answer.ms / 1000));
           samples[key].p50.push(answer.latenciesMs.p50);
           samples[key].p99.push(answer.latenciesMs.p99);
           roles[scenario] ??= { primary: 0, canary: 0 };
           roles[scenario].primary += answer.roles.primary;
           roles[scenario].canary += answer.roles.canary;
+        }
+        if (problem) continue;
+        // Each watched server and the unwatched one at the same time, each over its own connections:
+        // the rest of the machine, its bursts and its drift, weighs on both alike.
+        for (const watched of shuffled(Object.keys(WATCHING), next)) {
+          const pair = shuffled([watched, 'unwatched'], next);
+          const before = await Promise.all(pair.map((s) => servers[s].cpu()));
+          const answer = await client.run({
+            targets: pair.map((s) => ({ url: started[s].url, bodies: bodies[s] })),
+            requests,
+            warmup,
+            concurrency,
+          });
+          const after = await Promise.all(pair.map((s) => servers[s].cpu()));
+          const of = (s) => {
+            const i = pair.indexOf(s);
+            const { requests: answered, roles: seen } = answer.targets[i];
+            if (seen.primary !== answered || seen.canary !== 0)
+              throw new Error(`${s}: ${seen.primary} answers for ${answered} requests`);
+            return {
+              rps: answered / (answer.ms / 1000),
+              cpu: (after[i].cpuUs - before[i].cpuUs) / (answered + warmup),
+              user: (after[i].userUs - before[i].userUs) / (answered + warmup),
+              answered,
+            };
+          };
+          const w = of(watched);
+          const u = of('unwatched');
+          if (watched === 'logged') pairedLogged += w.answered + warmup;
+          const key = `${watched}-c${concurrency}`;
+          pairs[key] ??= { rps: [], cpu: [], user: [], watchedUs: [], unwatchedUs: [] };
+          pairs[key].user.push(1 - u.user / w.user);
+          pairs[key].rps.push(1 - w.rps / u.rps);
+          // A CPU-bound server's req/s is 1 / (CPU per request): the share of req/s lost at saturation.
+          pairs[key].cpu.push(1 - u.cpu / w.cpu);
+          pairs[key].watchedUs.push(w.cpu);
+          pairs[key].unwatchedUs.push(u.cpu);
         }
       }
     }
@@ -324,102 +386,119 @@ export async function serving(options) {
         if (scenario !== 'floor') {
           figure.floor = floorRps;
           figure.floorLabel = 'floor req/s';
-          figure.ratio = round(figure.stats.median / floorRps.median, 3);
+          // The median of each round's ratio to the floor measured in the same round.
+          figure.ratios = stats(s.rps.map((rps, r) => rps / base.rps[r]));
+          figure.ratio = round(figure.ratios.median, 3);
           // Time per request above the floor: the server's extra work per request (exact at concurrency 1).
           figure.overheadUsPerRequest = round(1e6 / figure.stats.median - 1e6 / floorRps.median, 1);
           figure.p50OverheadMs = round(figure.p50.median - floorP50.median, 4);
-          if (concurrency === 1) worst.push(figure.p50OverheadMs);
+          if (concurrency === 1 && ['primary', 'canary', 'shadow'].includes(scenario))
+            worst.push(figure.p50OverheadMs);
         }
         res.figures.push(figure);
       }
     }
-    if (worst.length === SCENARIOS.length - 1) {
-      // The p50 target is about routing (primary, canary, shadow), as before the watch scenarios.
-      const routing = res.figures.filter(
-        (f) => f.concurrency === 1 && ['primary', 'canary', 'shadow'].includes(f.scenario),
-      );
-      target.value = round(Math.max(...routing.map((f) => f.p50OverheadMs)), 3);
+    if (worst.length === 3) {
+      // The p50 target is about routing (primary, canary, shadow).
+      target.value = round(Math.max(...worst), 3);
       target.pass = target.value < TARGET_MS;
     }
-    // What watching costs: each scenario's floor ratio against the unwatched one's, from the same run.
-    if (!cairn.problem) {
-      for (const scenario of ['primary', 'sampled', 'logged']) {
+    // What watching costs: each watched server against the unwatched one, driven at the same time,
+    // median over rounds; the same from the one-at-a-time measurements (paired within each round) beside it.
+    if (!problem) {
+      const summary = (costs) => ({ median: stats(costs).median, ...medianInterval(costs), rounds: costs });
+      const range = (c) => `${pct(c.median)} % [${pct(c.low)}, ${pct(c.high)}]`;
+      for (const scenario of Object.keys(WATCHING)) {
         const costs = concurrencies.map((concurrency) => {
-          const figure = res.figures.find((f) => f.id === `${scenario}-c${concurrency}`);
-          const unwatched = res.figures.find((f) => f.id === `unwatched-c${concurrency}`);
-          // A CPU-bound server's req/s is 1 / (CPU per request): the share of req/s lost is
-          // 1 − unwatched CPU / watched CPU. The wall-clock ratio is noted too, but on a shared
-          // machine it swings far more than 5 % from one measurement to the next.
-          // Paired within each repeat (the two were measured one after the other), then the median over
-          // repeats: a ratio of medians would pair samples taken minutes apart under another load.
-          const watchedCpu = samples[`${scenario}-c${concurrency}`].cpu;
-          const unwatchedCpu = samples[`unwatched-c${concurrency}`].cpu;
-          const paired = watchedCpu.map((cpu, r) => 1 - unwatchedCpu[r] / cpu);
-          const cpuCost = stats(paired).median;
-          const ofMedians = 1 - unwatched.cpuUsPerRequest.median / figure.cpuUsPerRequest.median;
+          const pair = pairs[`${scenario}-c${concurrency}`];
+          const watched = samples[`${scenario}-c${concurrency}`];
+          const unwatched = samples[`unwatched-c${concurrency}`];
           return {
             concurrency,
-            cost: cpuCost,
-            paired,
-            ofMedians,
-            unwatchedUs: unwatched.cpuUsPerRequest.median,
-            watchedUs: figure.cpuUsPerRequest.median,
-            wallCost: 1 - figure.ratio / unwatched.ratio,
+            rps: summary(pair.rps),
+            cpu: summary(pair.cpu),
+            user: summary(pair.user),
+            unwatchedUs: stats(pair.unwatchedUs).median,
+            watchedUs: stats(pair.watchedUs).median,
+            alone: {
+              rps: summary(watched.rps.map((rps, r) => 1 - rps / unwatched.rps[r])),
+              cpu: summary(watched.cpu.map((cpu, r) => 1 - unwatched.cpu[r] / cpu)),
+            },
           };
         });
-        const worstCost = costs.reduce((a, b) => (b.cost > a.cost ? b : a));
-        watchTargets[scenario].value = round(worstCost.cost * 100, 2);
-        watchTargets[scenario].pass = worstCost.cost <= WATCH_TARGET;
+        for (const kind of ['rps', 'cpu']) {
+          const worstCost = costs.reduce((a, b) => (b[kind].median > a[kind].median ? b : a));
+          const t = watchTargets[scenario][kind];
+          t.value = pct(worstCost[kind].median);
+          t.pass = worstCost[kind].median <= WATCH_TARGET;
+          t.perConcurrency = costs.map((c) => ({
+            concurrency: c.concurrency,
+            value: pct(c[kind].median),
+            interval: [pct(c[kind].low), pct(c[kind].high)],
+            rounds: c[kind].rounds.map(pct),
+            alone: {
+              value: pct(c.alone[kind].median),
+              interval: [pct(c.alone[kind].low), pct(c.alone[kind].high)],
+            },
+          }));
+        }
         res.notes.push(
-          `${{ primary: '/metrics', sampled: '/metrics + 10 % prediction log', logged: '/metrics + full prediction log' }[scenario]} cost in req/s, from server CPU per request (paired within each repeat, median): ${costs
+          `${WATCHING[scenario].what} cost, median over ${rounds} rounds [≥ 95 % interval of the median]: ${costs
             .map(
               (c) =>
-                `${round(c.cost * 100, 2)} % at concurrency ${c.concurrency} (repeats: ${c.paired.map((p) => round(p * 100, 1)).join(', ')} %; ratio of the medians ${round(c.ofMedians * 100, 2)} %, ${round(c.unwatchedUs, 1)} → ${round(c.watchedUs, 1)} µs)`,
+                `concurrency ${c.concurrency}: req/s ${range(c.rps)}, server CPU ${range(c.cpu)} (${round(c.unwatchedUs, 1)} → ${round(c.watchedUs, 1)} µs/request), user CPU alone ${range(c.user)}; ` +
+                `measured one at a time: req/s ${range(c.alone.rps)}, server CPU ${range(c.alone.cpu)}`,
             )
-            .join(', ')}; from the wall-clock floor ratios of the same run: ${costs
-            .map((c) => `${round(c.wallCost * 100, 2)} % at concurrency ${c.concurrency}`)
-            .join(', ')} (negative: within the noise)`,
+            .join('; ')}`,
         );
       }
     }
 
     // The benchmark checks itself: every request was answered, the canary got about its share, the shadow ran.
-    const answered = requests * repeats * concurrencies.length;
+    const answered = requests * rounds * concurrencies.length;
     for (const scenario of scenarios) {
       const seen = roles[scenario].primary + roles[scenario].canary;
       if (seen !== answered) throw new Error(`${scenario}: ${seen} answers for ${answered} requests`);
       if (scenario !== 'canary' && roles[scenario].canary !== 0)
         throw new Error(`${scenario}: ${roles[scenario].canary} answers came from a canary`);
     }
-    if (!cairn.problem) {
+    if (!problem) {
       const share = roles.canary.canary / answered;
       // 1,000 unit ids cycled: the share is the split of those ids, 20 % give or take a few points (too few to tell below 200).
       if (answered >= 200 && (share < 0.1 || share > 0.3))
         throw new Error(`canary answered ${round(share * 100, 1)} % of requests`);
       res.canaryShare = round(share, 4);
-      const health = await cairn.deployer.health('shadow');
-      const shadowRoute = health.routes.find((route) => route.role === 'shadow');
+      const checks = {};
+      for (const scenario of scenarios) {
+        Object.assign(checks, await servers[scenario].close());
+        delete servers[scenario];
+      }
       // Warm-ups included: the shadow sees every request the primary answered.
-      const expected = (requests + warmup) * repeats * concurrencies.length;
-      if (!shadowRoute || shadowRoute.requests < expected * 0.99)
-        throw new Error(`the shadow ran ${shadowRoute?.requests} predictions for ${expected} requests`);
-      res.shadowPredictions = shadowRoute.requests;
+      const expected = (requests + warmup) * rounds * concurrencies.length;
+      if (!(checks.shadowPredictions - preShadow >= expected * 0.99))
+        throw new Error(`the shadow ran ${checks.shadowPredictions} predictions for ${expected} requests`);
+      res.shadowPredictions = checks.shadowPredictions - preShadow;
       // The log kept every request it answered (sample 1), warm-ups included: nothing was dropped.
-      const logged = await cairn.loggedRows();
-      if (logged !== expected)
-        throw new Error(`the prediction log holds ${logged} rows for ${expected} requests`);
-      res.loggedRows = logged;
+      if (checks.loggedRows !== expected + pairedLogged + preLogged)
+        throw new Error(
+          `the prediction log holds ${checks.loggedRows} rows for ${expected + pairedLogged + preLogged} requests`,
+        );
+      // Reported apart: the rows of the one-at-a-time measurements, and of the simultaneous ones.
+      res.loggedRows = expected;
+      res.loggedRowsPaired = pairedLogged;
       res.notes.push(
-        `${requests} timed requests after ${warmup} warm-up per measurement, one row of 4 numbers per request; ` +
-          `the canary answered ${round(share * 100, 1)} % of them, the shadow ran ${shadowRoute.requests} predictions`,
-        'overhead µs/request = 1/(Cairn req/s) − 1/(floor req/s): at concurrency 1 the extra time per round trip, at 16 the extra server CPU per request, a lower bound (the floor rate there is close to what the one-core client can send); p50 +ms = Cairn p50 − floor p50',
+        `${requests} timed requests after ${warmup} warm-up per measurement, ${rounds} rounds, every scenario alone once per round in a shuffled order (seed ${seed}), then each watched server at once with the unwatched one; each server in a process of its own; one row of 4 numbers per request; ` +
+          `the canary answered ${round(share * 100, 1)} % of them, the shadow ran ${res.shadowPredictions} predictions`,
+        'req/s vs floor: median of the per-round ratios; overhead µs/request = 1/(Cairn req/s) − 1/(floor req/s): at concurrency 1 the extra time per round trip, at 16 the extra server CPU per request, a lower bound (the floor rate there is close to what the one-core client can send); p50 +ms = Cairn p50 − floor p50',
       );
+    }
+    if (servers.floor) {
+      await servers.floor.close();
+      delete servers.floor;
     }
   } finally {
     client.close();
-    await cairn?.deployer?.close();
-    for (const other of cairn?.others ?? []) await other.close();
-    await floor.close();
+    for (const server of Object.values(servers)) server.kill();
     await removeDir(dir);
   }
   return res;
@@ -431,6 +510,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       requests: { type: 'string' },
       warmup: { type: 'string' },
       concurrency: { type: 'string' },
+      seed: { type: 'string' },
+      'cpu-prof-dir': { type: 'string' },
     });
     await finish(await serving(options), options.out);
   });

@@ -10,6 +10,14 @@
  * and gets back
  *   `{ ok: true, ms, requests, latenciesMs: { p50, p99 }, roles: { primary, canary } }`
  * or `{ ok: false, error }`. Each request posts `bodies[i % bodies.length]`.
+ *
+ * Or `{ targets: [{ url, bodies }, …], requests, warmup, concurrency }`:
+ * several servers driven at once, each over `concurrency` connections of its
+ * own, so that whatever else the machine does hits all of them alike. Each
+ * gets `warmup` requests (all at once too), then they share one timed window
+ * that ends when `requests × targets` requests were sent in all: the faster
+ * server answers more of them. The answer is
+ *   `{ ok: true, ms, targets: [{ requests, latenciesMs, roles }, …] }`.
  */
 import { Agent, request } from 'node:http';
 
@@ -45,14 +53,20 @@ function post(agent, target, body) {
   });
 }
 
-/** `count` requests over `concurrency` keep-alive connections, each connection one request at a time. */
-async function drive(agent, target, bodies, count, concurrency, latencies, roles) {
-  let issued = 0;
+/**
+ * Requests over `concurrency` keep-alive connections, each connection one
+ * request at a time, until `shared.count` were sent (a count shared with
+ * the other targets of a simultaneous measurement); `done` is how many this
+ * target answered.
+ */
+async function drive(agent, target, bodies, shared, concurrency, latencies, roles) {
+  let done = 0;
   const worker = async () => {
-    while (issued < count) {
-      const i = issued++;
+    while (shared.issued < shared.count) {
+      shared.issued++;
+      const i = done++;
       const { ms, text } = await post(agent, target, bodies[i % bodies.length]);
-      if (latencies) latencies[i] = ms;
+      if (latencies) latencies.push(ms);
       // A string test, not a parse: the client must stay cheaper than the servers it compares.
       if (text.includes('"role":"canary"')) roles.canary++;
       else if (text.includes('"predictions":')) roles.primary++;
@@ -60,6 +74,7 @@ async function drive(agent, target, bodies, count, concurrency, latencies, roles
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
+  return done;
 }
 
 function percentile(sorted, p) {
@@ -67,26 +82,42 @@ function percentile(sorted, p) {
   return sorted[index];
 }
 
-async function measure({ url, bodies, requests, warmup, concurrency }) {
-  const target = new URL(url);
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+async function measure({ url, bodies, targets, requests, warmup, concurrency }) {
+  const list = (targets ?? [{ url, bodies }]).map((t) => ({
+    target: new URL(t.url),
+    bodies: t.bodies,
+    agent: new Agent({ keepAlive: true, maxSockets: concurrency }),
+  }));
   try {
-    await drive(agent, target, bodies, warmup, concurrency, undefined, { primary: 0, canary: 0 });
-    const latencies = new Float64Array(requests);
-    const roles = { primary: 0, canary: 0 };
+    // Each target's warm-up is its own count; they run at the same time.
+    await Promise.all(
+      list.map((t) =>
+        drive(t.agent, t.target, t.bodies, { issued: 0, count: warmup }, concurrency, undefined, {
+          primary: 0,
+          canary: 0,
+        }),
+      ),
+    );
+    const shared = { issued: 0, count: requests * list.length };
+    const timed = list.map(() => ({ latencies: [], roles: { primary: 0, canary: 0 } }));
     const started = performance.now();
-    await drive(agent, target, bodies, requests, concurrency, latencies, roles);
+    const counts = await Promise.all(
+      list.map((t, i) =>
+        drive(t.agent, t.target, t.bodies, shared, concurrency, timed[i].latencies, timed[i].roles),
+      ),
+    );
     const ms = performance.now() - started;
-    latencies.sort();
-    return {
-      ok: true,
-      ms,
-      requests,
-      latenciesMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
-      roles,
-    };
+    const answers = timed.map(({ latencies, roles }, i) => {
+      const sorted = Float64Array.from(latencies).sort();
+      return {
+        requests: counts[i],
+        latenciesMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99) },
+        roles,
+      };
+    });
+    return targets ? { ok: true, ms, targets: answers } : { ok: true, ms, ...answers[0] };
   } finally {
-    agent.destroy();
+    for (const t of list) t.agent.destroy();
   }
 }
 
