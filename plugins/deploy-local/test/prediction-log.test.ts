@@ -224,4 +224,20 @@ describe('PredictionLog', () => {
       0, 0, 0, 1, 1, 1, 2, 2, 2, 9,
     ]);
   });
+
+  it('fsyncs its lists once, on close, skipping a list removed meanwhile', async () => {
+    const storage = memoryStore();
+    const stateDir = join(root, `state-${++dirs}`);
+    const log = new PredictionLog(storage, stateDir, settings({ batchRows: 2 }));
+    for (let i = 0; i < 5; i++) log.offer(`shop${i % 2}`, ref(1), 'primary', 1, undefined, [[i]], [i]);
+    await log.flush();
+    expect((await listPredictionBatches(stateDir, 'shop0')).map((b) => b.rows)).not.toEqual([]);
+    // The lists are fsynced on close: one removed meanwhile is skipped, not an error.
+    await rm(join(stateDir, 'deployments', 'prediction-log', 'shop1.jsonl'));
+    log.offer('shop0', ref(1), 'primary', 1, undefined, [[5]], [5]);
+    await expect(log.close()).resolves.toBeUndefined();
+    expect((await servedRows({ storage, stateDir }, 'shop0')).map((row) => row.prediction)).toEqual([
+      0, 2, 4, 5,
+    ]);
+  });
 });
