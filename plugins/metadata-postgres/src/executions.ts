@@ -6,13 +6,18 @@ import {
   ErrorCodes,
   type MetadataStore,
 } from '@cairn/core';
-import { EXECUTION_COLUMNS, executionValues, validateExecutionRecord } from '@cairn/runtime/plugin-kit';
+import {
+  EXECUTION_COLUMNS,
+  EXECUTION_JSON_COLUMNS,
+  executionValues,
+  validateExecutionRecord,
+} from '@cairn/runtime/plugin-kit';
 import type { Connection } from './connection';
 import { executionFromRow, json } from './rows';
 
 /** `$1, $2, …` for the execution columns, with the JSON ones cast. */
 const EXECUTION_PLACEHOLDERS = EXECUTION_COLUMNS.map((column, i) =>
-  column === 'inputs' || column === 'outputs' || column === 'error' ? `$${i + 1}::json` : `$${i + 1}`,
+  EXECUTION_JSON_COLUMNS.has(column) ? `$${i + 1}::json` : `$${i + 1}`,
 ).join(', ');
 
 export function executions(

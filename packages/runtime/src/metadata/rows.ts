@@ -110,6 +110,13 @@ export const EXECUTION_COLUMNS = [
   'reason',
 ] as const;
 
+/** The {@link EXECUTION_COLUMNS} whose values {@link executionValues} gives as JSON text (a dialect may cast them). */
+export const EXECUTION_JSON_COLUMNS: ReadonlySet<(typeof EXECUTION_COLUMNS)[number]> = new Set([
+  'inputs',
+  'outputs',
+  'error',
+]);
+
 /**
  * An execution's values in {@link EXECUTION_COLUMNS} order: JSON columns as
  * JSON text (inputs and outputs `{}` when absent, error `null`), absent
