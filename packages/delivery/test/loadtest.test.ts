@@ -75,11 +75,11 @@ function run(thresholds: Record<string, number>, models: Record<string, ModelLoa
     deployer,
     loaders: models,
     configs: {
-      train: { delayMs: 0, quality: 0.9 },
-      register: { model: 'busy' },
+      train: { quality: 0.9 },
+      register: { model: 'double' },
       gate: { metric: 'macro_f1' },
-      loadtest: { endpoint: 'busy', duration: 1, connections: 2, dropColumns: ['label'], ...thresholds },
-      deploy: { endpoint: 'busy' },
+      loadtest: { endpoint: 'double', duration: 1, connections: 2, dropColumns: ['label'], ...thresholds },
+      deploy: { endpoint: 'double' },
     },
   });
 }
@@ -123,9 +123,9 @@ describe('the load test step', () => {
     const decision = await readJson<{ decision: string }>(result.steps.loadtest!.outputs.decision!.digest);
     expect(decision.decision).toBe('promoted');
     expect(result.steps.loadtest!.outputs.decision!.digest).toBe(result.steps.gate!.outputs.decision!.digest);
-    expect((await endpointStatus('busy'))?.routes[0]?.model.version).toBe(1);
+    expect((await endpointStatus('double'))?.routes[0]?.model.version).toBe(1);
     // The staging endpoint is gone; it never was the production one.
-    expect(await endpointStatus(stagingEndpointOf('busy'))).toBeUndefined();
+    expect(await endpointStatus(stagingEndpointOf('double'))).toBeUndefined();
     const report = result.steps.loadtest!.outputs.report!;
     expect(report.type).toBe('report');
   });
@@ -138,13 +138,13 @@ describe('the load test step', () => {
       expect(result.steps.loadtest!.status).toBe('failed');
       expect(result.steps.loadtest!.error?.code).toBe('CAIRN_LOADTEST_FAILED');
       expect(result.steps.loadtest!.error?.message).toBe(
-        'busy v1 failed its load test: p99 latency: no request was answered (limit 5000 ms); ' +
+        'double v1 failed its load test: p99 latency: no request was answered (limit 5000 ms); ' +
           'throughput 0 req/s < minRps 1 req/s; error rate: no request was answered (limit 1 %)',
       );
       expect(result.steps.deploy!.status).toBe('skipped');
       expect(result.steps.deploy!.executionId).toBeUndefined();
-      expect(await endpointStatus('busy')).toBeUndefined();
-      expect(await endpointStatus(stagingEndpointOf('busy'))).toBeUndefined();
+      expect(await endpointStatus('double')).toBeUndefined();
+      expect(await endpointStatus(stagingEndpointOf('double'))).toBeUndefined();
     } finally {
       silent.release();
     }
@@ -221,9 +221,9 @@ describe('load test thresholds', () => {
     const thresholds = { p99Ms: 10, minRps: 150 };
     const failures = checkLoadTest(measured, thresholds);
     const result: LoadTestResult = {
-      endpoint: 'busy',
-      stagingEndpoint: stagingEndpointOf('busy'),
-      model: { model: 'busy', version: 3, digest: 'sha256:0' },
+      endpoint: 'double',
+      stagingEndpoint: stagingEndpointOf('double'),
+      model: { model: 'double', version: 3, digest: 'sha256:0' },
       settings: { duration: 5, connections: 2, rowsPerRequest: 1, dropColumns: [] },
       thresholds,
       ...measured,
@@ -239,7 +239,7 @@ describe('load test thresholds', () => {
     expect(error).toBeInstanceOf(CairnError);
     expect(error.code).toBe('CAIRN_LOADTEST_FAILED');
     expect(error.message).toBe(
-      'busy v3 failed its load test: p99 latency 12 ms > p99Ms 10 ms; throughput 100 req/s < minRps 150 req/s',
+      'double v3 failed its load test: p99 latency 12 ms > p99Ms 10 ms; throughput 100 req/s < minRps 150 req/s',
     );
     expect(error.hint).toMatch(/loadtest\.yaml/);
     expect(loadTestMetrics(result)).toMatchObject({ p99_ms: 12, rps: 100, error_rate: 0.02, passed: 0 });
