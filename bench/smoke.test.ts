@@ -182,6 +182,9 @@ describe('benchmarks at their smallest size', () => {
       'serving-metrics-cost',
       'serving-watch-cost',
       'serving-full-log-cost',
+      'serving-metrics-cost-cpu',
+      'serving-watch-cost-cpu',
+      'serving-full-log-cost-cpu',
     ]) {
       const target = res.targets.find((t: any) => t.id === id);
       expect(typeof target.pass, id).toBe('boolean');
@@ -189,6 +192,10 @@ describe('benchmarks at their smallest size', () => {
     }
     // Every request of the logged scenario, warm-ups included, is in the prediction log.
     expect(res.loggedRows).toBe((300 + 50) * 2);
+    // ... and the logged server's requests driven beside the unwatched one, counted apart.
+    expect(res.loggedRowsPaired).toBeGreaterThan(0);
+    // Server CPU per request, read from each server process.
+    for (const f of res.figures) expectSaneStats({ label: `${f.label} CPU`, stats: f.cpuUsPerRequest });
   });
 
   it('ui: first renders of the runs page and a run graph in Chromium, each against a static page', async () => {

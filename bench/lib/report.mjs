@@ -85,8 +85,8 @@ export function markdown(report) {
       }
     } else if (b.name === 'serving' && b.figures.length > 0) {
       lines.push(
-        '| server | conc. | req/s | p50 ms | p99 ms | req/s vs floor | overhead µs/req | p50 +ms |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- |',
+        '| server | conc. | req/s | p50 ms | p99 ms | req/s vs floor | overhead µs/req | p50 +ms | server CPU µs/req |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       );
       // Loopback latencies are tenths of a millisecond: three decimals keep the differences visible.
       const ms = (value) =>
@@ -94,7 +94,7 @@ export function markdown(report) {
       const range = (s, f = fmt) => `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
       for (const f of b.figures) {
         lines.push(
-          `| ${f.label.replace(/, concurrency \d+$/, '')} | ${f.concurrency} | ${range(f.stats)} | ${range(f.p50, ms)} | ${range(f.p99, ms)} | ${f.ratio === undefined ? '' : `${fmt(f.ratio)}×`} | ${fmt(f.overheadUsPerRequest)} | ${ms(f.p50OverheadMs)} |`,
+          `| ${f.label.replace(/, concurrency \d+$/, '')} | ${f.concurrency} | ${range(f.stats)} | ${range(f.p50, ms)} | ${range(f.p99, ms)} | ${f.ratio === undefined ? '' : `${fmt(f.ratio)}×`} | ${fmt(f.overheadUsPerRequest)} | ${ms(f.p50OverheadMs)} | ${f.cpuUsPerRequest ? range(f.cpuUsPerRequest) : ''} |`,
         );
       }
     } else if (b.figures.length > 0) {
