@@ -29,7 +29,26 @@ if (!(over > 1)) {
   process.stderr.write(`--over: "${values.over}" must be a number above 1\n`);
   process.exit(2);
 }
-const [before, after] = positionals.map((path) => JSON.parse(readFileSync(path, 'utf8')));
+/** A results file (bench/results/*.json), or exit 2 with one line naming the file and what is wrong. */
+function readResults(path) {
+  let text;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    process.stderr.write(`compare: cannot read ${path}: ${error.code ?? error.message}\n`);
+    process.exit(2);
+  }
+  try {
+    const parsed = JSON.parse(text);
+    if (parsed && typeof parsed.benchmarks === 'object' && parsed.benchmarks !== null) return parsed;
+  } catch (error) {
+    process.stderr.write(`compare: ${path} is not JSON: ${error.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`compare: ${path} holds no "benchmarks": not a bench/results file\n`);
+  process.exit(2);
+}
+const [before, after] = positionals.map(readResults);
 
 /** The floor figure a benchmark's other figures are put against, when it reports no ratio itself. */
 const FLOOR = {

@@ -102,3 +102,23 @@ it('refuses a wrong number of files or a margin that is no margin, with exit 2',
     exec(process.execPath, [join(import.meta.dirname, 'compare.mjs'), 'a.json', 'b.json', '--over', '0.9']),
   ).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--over') });
 });
+
+it('names a missing or malformed results file in one line and exits 2', async () => {
+  const script = join(import.meta.dirname, 'compare.mjs');
+  await writeFile(join(dir, 'after.json'), JSON.stringify(run(1, 2, 0.8)));
+  await writeFile(join(dir, 'broken.json'), '{"benchmarks": ');
+  await writeFile(join(dir, 'other.json'), '{"name": "x"}');
+  for (const [input, message] of [
+    [join(dir, 'absent.json'), `compare: cannot read ${join(dir, 'absent.json')}: ENOENT`],
+    [join(dir, 'broken.json'), `compare: ${join(dir, 'broken.json')} is not JSON:`],
+    [join(dir, 'other.json'), `compare: ${join(dir, 'other.json')} holds no "benchmarks"`],
+  ]) {
+    const failed = await exec(process.execPath, [script, input!, join(dir, 'after.json')]).then(
+      () => undefined,
+      (error) => error,
+    );
+    expect(failed?.code, input).toBe(2);
+    expect(failed.stderr.trim().split('\n'), input).toHaveLength(1);
+    expect(failed.stderr).toContain(message);
+  }
+});
