@@ -25,14 +25,37 @@ export const BENCHMARKS = [
   'ui',
 ];
 
-const { values } = parseArgs({
-  options: {
-    only: { type: 'string' },
-    'no-build': { type: 'boolean', default: false },
-    'results-dir': { type: 'string' },
-    quick: { type: 'boolean', default: false },
-  },
-});
+const USAGE = `npm run bench [-- options]: build what the benchmarks import, run each benchmark in its own
+process, write bench/results/latest.json and latest.md, and update the README's summary.
+
+Options:
+  --only <a,b>          only these benchmarks (${BENCHMARKS.join(', ')})
+  --no-build            use the packages as they are built now
+  --results-dir <dir>   write the results there instead of bench/results
+  --quick               every benchmark at a small size (a smoke run)
+
+  npm run bench
+  node bench/run.mjs --only orchestration,artifacts --no-build
+  node bench/<name>.mjs --help   (one benchmark's own options)`;
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      'no-build': { type: 'boolean', default: false },
+      'results-dir': { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  }));
+} catch (error) {
+  process.stderr.write(`${error.message} (see --help)\n`);
+  process.exit(2);
+}
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
 /** `--quick`: each benchmark at a small size, a smoke run of the whole pipeline of `npm run bench`. */
 const QUICK = {
   process: ['--quick'],
@@ -45,7 +68,10 @@ const QUICK = {
 };
 const only = values.only ? values.only.split(',') : BENCHMARKS;
 for (const name of only)
-  if (!BENCHMARKS.includes(name)) throw new Error(`--only: unknown benchmark "${name}"`);
+  if (!BENCHMARKS.includes(name)) {
+    process.stderr.write(`--only: unknown benchmark "${name}" (known: ${BENCHMARKS.join(', ')})\n`);
+    process.exit(2);
+  }
 const resultsDir = values['results-dir'] ?? join(BENCH_DIR, 'results');
 
 const started = performance.now();

@@ -4,6 +4,7 @@
  * writes (`--out <file>`), which `run.mjs` gathers into results/latest.*.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -13,19 +14,49 @@ import { parseArgs } from 'node:util';
 export const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_DIR = resolve(BENCH_DIR, '..');
 
-/** Parse `--out`, `--repeats`, `--sizes` and the benchmark's own options. */
+/**
+ * Parse `--out`, `--repeats`, `--sizes` and the benchmark's own options. `--help` prints the
+ * benchmark's header comment (what it measures, how to run it) and its options; an unknown or
+ * malformed option exits 2 with one line naming it.
+ */
 export function args(extra = {}) {
-  const { values } = parseArgs({
-    options: {
-      out: { type: 'string' },
-      repeats: { type: 'string' },
-      sizes: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      ...extra,
-    },
-    allowPositionals: false,
-  });
+  const options = {
+    out: { type: 'string' },
+    repeats: { type: 'string' },
+    sizes: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+    ...extra,
+  };
+  let values;
+  try {
+    ({ values } = parseArgs({ options, allowPositionals: false }));
+  } catch (error) {
+    process.stderr.write(`${error.message} (see --help)\n`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(`${usage(process.argv[1], options)}\n`);
+    process.exit(0);
+  }
   return values;
+}
+
+/** The script's leading block comment, then its options. */
+function usage(script, options) {
+  let header = '';
+  try {
+    const text = readFileSync(script, 'utf8');
+    header = (text.match(/\/\*\*([\s\S]*?)\*\//)?.[1] ?? '')
+      .split('\n')
+      .map((line) => line.replace(/^\s*\* ?/, ''))
+      .join('\n')
+      .trim();
+  } catch {}
+  const flags = Object.entries(options).map(
+    ([name, spec]) => `  --${name}${spec.type === 'string' ? ' <value>' : ''}`,
+  );
+  return `${header}\n\nOptions:\n${flags.join('\n')}`;
 }
 
 /** `"10,100"` → `[10, 100]`; rejects anything that is not a positive integer. */
