@@ -1,7 +1,8 @@
 /**
  * The Python template end to end, as a Python-first team would use it:
  * `cairn new --template python --link`, `cairn run` (the Python steps with
- * real python3 and Debian's scikit-learn), the gate promotes, `cairn serve`
+ * real python3 and Debian's scikit-learn), the gate promotes, the load test
+ * clears the candidate on a staging endpoint, `cairn serve`
  * answers predictions over HTTP from the model's Python worker, a second run
  * is fully cached, editing the Python train script re-runs train, and a
  * second version goes out as a canary.
@@ -140,7 +141,7 @@ afterAll(async () => {
 });
 
 describe('a project made with cairn new --template python', () => {
-  it('runs every step green: Python ingest, validate, train and evaluate, then register, gate and deploy', async () => {
+  it('runs every step green: Python ingest, validate, train and evaluate, then register, gate, loadtest and deploy', async () => {
     const first = await run();
     expect(first.code, first.stderr + first.stdout).toBe(0);
     expect(first.finished).toMatchObject({ status: 'succeeded' });
@@ -151,6 +152,8 @@ describe('a project made with cairn new --template python', () => {
       evaluate: 'new',
       register: 'new',
       gate: 'new',
+      holdout: 'new',
+      loadtest: 'new',
       deploy: 'new',
     });
     // The model bundle records the python flavor and what trained it.
@@ -197,7 +200,7 @@ describe('a project made with cairn new --template python', () => {
   it('a second run is fully cached', async () => {
     const second = await run();
     expect(second.code, second.stderr).toBe(0);
-    expect(Object.values(second.steps)).toEqual(Array(7).fill('cached'));
+    expect(Object.values(second.steps)).toEqual(Array(9).fill('cached'));
   });
 
   it('editing the Python train script re-runs train (the script is in its code fingerprint)', async () => {
@@ -242,6 +245,8 @@ describe('a project made with cairn new --template python', () => {
     expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
     const tests = npm(['test']);
     expect(tests.status, tests.stdout + tests.stderr).toBe(0);
-    expect(tests.stdout).toMatch(/1 passed/);
+    // Both of its tests: the good path (load test cleared, deployed) and the load test's refusal.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: vitest colours its summary (FORCE_COLOR is inherited)
+    expect(tests.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(/Tests\s+2 passed/);
   });
 });
