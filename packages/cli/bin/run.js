@@ -40,6 +40,7 @@ if (fromSource) {
   settings.enableAutoTranspile = false;
   const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   pjson.oclif.commands = { ...pjson.oclif.commands, target: './commands.ts' };
+  pjson.oclif.helpClass = { ...pjson.oclif.helpClass, target: './oclif.ts' };
   // Rooted at src/: oclif's root plugin reads <root>/oclif.manifest.json whatever ignoreManifest
   // says, and the package root may hold a built (stale) one.
   await execute({ loadOptions: { root: fileURLToPath(new URL('../src/', import.meta.url)), pjson } });
