@@ -79,24 +79,9 @@ function member(key: string, value: unknown): string {
 }
 
 /**
- * One answered request taken into the log: its first `kept` rows and their
- * predictions, held by reference and serialized when the batch is written,
- * off the request's path.
- */
-interface Taken {
-  /** When it was answered (ms since the epoch). */
-  ms: number;
-  source: Source;
-  unitId: string | undefined;
-  rows: readonly unknown[];
-  predictions: readonly unknown[];
-  kept: number;
-}
-
-/**
- * The lines of a batch as UTF-8 bytes, written line by line into one
- * buffer: no batch-sized string to build and encode again (fresh memory is
- * what costs most here: page faults).
+ * Lines as UTF-8 bytes, written one by one into one buffer: no batch-sized
+ * string to build and encode again (fresh memory is what costs most here:
+ * page faults).
  */
 class Lines {
   private buffer: Buffer;
@@ -108,13 +93,22 @@ class Lines {
 
   append(line: string): void {
     // At most 3 bytes of UTF-8 per UTF-16 unit: the line always fits.
-    const needed = this.length + 3 * line.length;
-    if (needed > this.buffer.length) {
-      const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, needed));
-      this.buffer.copy(grown, 0, 0, this.length);
-      this.buffer = grown;
-    }
+    this.reserve(3 * line.length);
     this.length += this.buffer.write(line, this.length, 'utf8');
+  }
+
+  appendBytes(bytes: Uint8Array): void {
+    this.reserve(bytes.byteLength);
+    this.buffer.set(bytes, this.length);
+    this.length += bytes.byteLength;
+  }
+
+  private reserve(extra: number): void {
+    const needed = this.length + extra;
+    if (needed <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, needed));
+    this.buffer.copy(grown, 0, 0, this.length);
+    this.buffer = grown;
   }
 
   bytes(): Buffer {
@@ -122,10 +116,85 @@ class Lines {
   }
 }
 
+/**
+ * An endpoint's logged rows waiting to be written, already serialized: a
+ * waiting row is bytes outside the JavaScript heap, not the request's row
+ * and prediction objects, which would otherwise live on through every
+ * garbage collection until their batch is written. Lines gather in a string
+ * and go into the bytes some 16 K characters at a time (one UTF-8 encoding
+ * call per line cost as much as serializing it). Per line it keeps when it
+ * was answered and by which version: what the batch's list line says.
+ */
+class PendingLines {
+  private readonly lines: Lines;
+  private text = '';
+  /** ISO-8601 time of each line (one string per millisecond, shared). */
+  private readonly ats: string[] = [];
+  /** Model version of each line. */
+  private readonly versions: number[] = [];
+
+  constructor(capacity: number) {
+    this.lines = new Lines(capacity);
+  }
+
+  get rows(): number {
+    return this.versions.length;
+  }
+
+  add(line: string, at: string, version: number): void {
+    this.text += line;
+    if (this.text.length >= 16 * 1024) this.settle();
+    this.ats.push(at);
+    this.versions.push(version);
+  }
+
+  /** The lines as UTF-8, one JSON document per line. */
+  bytes(): Buffer {
+    this.settle();
+    return this.lines.bytes();
+  }
+
+  private settle(): void {
+    if (this.text === '') return;
+    this.lines.append(this.text);
+    this.text = '';
+  }
+
+  /** The first `count` lines of `failed`, then every line of `later`: a failed batch back in front of newer rows. */
+  static join(failed: PendingLines, count: number, later: PendingLines | undefined): PendingLines {
+    const bytes = failed.bytes();
+    // A line ends at its newline, and JSON escapes every newline inside a value.
+    let end = 0;
+    for (let line = 0; line < count; line++) end = bytes.indexOf(10, end) + 1;
+    const after = later?.bytes();
+    const joined = new PendingLines(end + (after?.length ?? 0) + 1024);
+    joined.lines.appendBytes(bytes.subarray(0, end));
+    joined.ats.push(...failed.ats.slice(0, count));
+    joined.versions.push(...failed.versions.slice(0, count));
+    if (later && after) {
+      joined.lines.appendBytes(after);
+      joined.ats.push(...later.ats);
+      joined.versions.push(...later.versions);
+    }
+    return joined;
+  }
+
+  /** The batch's line in its endpoint's list, once stored under `digest`. */
+  entry(endpoint: string, digest: string, size: number): PredictionBatch {
+    const versions: Record<string, number> = {};
+    for (const version of this.versions) versions[version] = (versions[version] ?? 0) + 1;
+    return { endpoint, digest, size, rows: this.rows, from: this.ats[0]!, to: this.ats.at(-1)!, versions };
+  }
+}
+
 export class PredictionLog {
-  private pending: Taken[] = [];
+  /** Rows waiting to be written, by endpoint. */
+  private pending = new Map<string, PendingLines>();
   /** Rows in `pending` (a request can bring several): what `maxPendingRows` bounds. */
   private pendingRows = 0;
+  /** The last answer's millisecond and its ISO-8601 time: answers come a few per millisecond. */
+  private lastMs = Number.NaN;
+  private lastAt = '';
   private writing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
@@ -153,8 +222,9 @@ export class PredictionLog {
 
   /**
    * Keep an answered request's rows when it is sampled; never throws, never
-   * waits. The rows and predictions are kept as they are (not copied) until
-   * the batch is written: the caller must not change them afterwards.
+   * waits. Each row is serialized now, with its prediction, into its
+   * endpoint's waiting bytes; a row or prediction JSON cannot hold (a BigInt,
+   * a cycle) is dropped and counted.
    */
   offer(
     endpoint: string,
@@ -168,17 +238,38 @@ export class PredictionLog {
     if (this.closed || (this.settings.sample < 1 && Math.random() >= this.settings.sample)) return;
     const room = this.settings.maxPendingRows - this.pendingRows;
     const kept = Math.min(room, rows.length);
-    if (kept < rows.length) this.counters.dropped(rows.length - Math.max(0, kept));
-    if (kept <= 0) return;
-    this.pending.push({
-      ms: Date.now(),
-      source: this.sourceOf(endpoint, model, role, revision),
-      unitId,
-      rows,
-      predictions,
-      kept,
-    });
-    this.pendingRows += kept;
+    let dropped = rows.length - Math.max(0, kept);
+    if (kept > 0) {
+      const ms = Date.now();
+      if (ms !== this.lastMs) {
+        this.lastMs = ms;
+        this.lastAt = new Date(ms).toISOString();
+      }
+      const at = this.lastAt;
+      const source = this.sourceOf(endpoint, model, role, revision);
+      let waiting = this.pending.get(endpoint);
+      if (!waiting) {
+        // Sized like the endpoint's last batch, so it is seldom grown.
+        waiting = new PendingLines(
+          Math.max(64 * 1024, Math.ceil((this.batchBytes.get(endpoint) ?? 0) * 1.25)),
+        );
+        this.pending.set(endpoint, waiting);
+      }
+      // The members in ServedRow's order: at, endpoint, model, version, role, revision, unitId, row, prediction.
+      const head = `{"at":"${at}",${source.json}${unitId === undefined ? '' : member('unitId', unitId)}`;
+      for (let i = 0; i < kept; i++) {
+        let line: string;
+        try {
+          line = `${head}${member('row', rows[i])}${member('prediction', predictions[i])}}\n`;
+        } catch {
+          dropped++;
+          continue;
+        }
+        waiting.add(line, at, source.version);
+        this.pendingRows++;
+      }
+    }
+    if (dropped > 0) this.counters.dropped(dropped);
     if (this.pendingRows >= this.settings.batchRows && !this.writing) void this.flush().catch(() => {});
   }
 
@@ -215,13 +306,14 @@ export class PredictionLog {
 
   /**
    * Write what is waiting, one batch per endpoint, and wait for it. Rows of
-   * a batch that fails to write go back to the buffer for the next flush.
+   * a batch that fails to write go back in front of newer rows, within
+   * `maxPendingRows` (what does not fit is dropped and counted).
    */
   async flush(): Promise<void> {
     while (this.writing) await this.writing;
-    if (this.pending.length === 0) return;
+    if (this.pending.size === 0) return;
     const taken = this.pending;
-    this.pending = [];
+    this.pending = new Map();
     this.pendingRows = 0;
     this.writing = this.write(taken).finally(() => {
       this.writing = undefined;
@@ -229,94 +321,37 @@ export class PredictionLog {
     await this.writing;
   }
 
-  private async write(taken: Taken[]): Promise<void> {
-    const byEndpoint = new Map<string, Taken[]>();
-    for (const request of taken) {
-      const list = byEndpoint.get(request.source.endpoint);
-      if (list) list.push(request);
-      else byEndpoint.set(request.source.endpoint, [request]);
-    }
-    const failed: Taken[] = [];
+  private async write(taken: Map<string, PendingLines>): Promise<void> {
     let firstError: unknown;
-    for (const [endpoint, batch] of byEndpoint) {
+    let dropped = 0;
+    for (const [endpoint, batch] of taken) {
       try {
-        const rows = await this.writeBatch(endpoint, batch);
-        if (rows > 0) this.counters.logged(rows);
+        await this.writeBatch(endpoint, batch);
+        this.counters.logged(batch.rows);
       } catch (error) {
-        failed.push(...batch);
         firstError ??= error;
+        // Back in front of the rows that came meanwhile, as many as fit.
+        const later = this.pending.get(endpoint);
+        const fits = Math.max(0, Math.min(batch.rows, this.settings.maxPendingRows - this.pendingRows));
+        dropped += batch.rows - fits;
+        if (fits > 0) {
+          this.pending.set(endpoint, PendingLines.join(batch, fits, later));
+          this.pendingRows += fits;
+        }
       }
     }
-    if (failed.length > 0) {
-      // Back in front of newer rows, within the bound: what does not fit is dropped and counted.
-      let room = Math.max(0, this.settings.maxPendingRows - this.pendingRows);
-      const back: Taken[] = [];
-      let dropped = 0;
-      for (const request of failed) {
-        const kept = Math.min(room, request.kept);
-        if (kept > 0) back.push(kept === request.kept ? request : { ...request, kept });
-        dropped += request.kept - kept;
-        room -= kept;
-      }
-      if (dropped > 0) this.counters.dropped(dropped);
-      this.pending = [...back, ...this.pending];
-      this.pendingRows += back.reduce((sum, request) => sum + request.kept, 0);
-      throw firstError;
-    }
+    if (dropped > 0) this.counters.dropped(dropped);
+    if (firstError !== undefined) throw firstError;
   }
 
-  /**
-   * One batch of an endpoint's rows to storage, then its line in the
-   * endpoint's list; the number of rows written. A row or prediction JSON
-   * cannot hold (a BigInt, a cycle) is dropped and counted, not retried.
-   */
-  private async writeBatch(endpoint: string, batch: Taken[]): Promise<number> {
-    const lines = new Lines(Math.max(64 * 1024, Math.ceil((this.batchBytes.get(endpoint) ?? 0) * 1.25)));
-    const versions: Record<string, number> = {};
-    let rows = 0;
-    let dropped = 0;
-    let lastMs = Number.NaN;
-    let at = '';
-    let from = '';
-    let to = '';
-    for (const request of batch) {
-      // Answers come a few per millisecond: one ISO string per millisecond.
-      if (request.ms !== lastMs) {
-        lastMs = request.ms;
-        at = new Date(request.ms).toISOString();
-      }
-      const { source, unitId } = request;
-      // The members in ServedRow's order: at, endpoint, model, version, role, revision, unitId, row, prediction.
-      const head = `{"at":"${at}",${source.json}${unitId === undefined ? '' : member('unitId', unitId)}`;
-      let written = 0;
-      for (let i = 0; i < request.kept; i++) {
-        let line: string;
-        try {
-          line = `${head}${member('row', request.rows[i])}${member('prediction', request.predictions[i])}}\n`;
-        } catch {
-          dropped++;
-          continue;
-        }
-        lines.append(line);
-        written++;
-      }
-      if (written === 0) continue;
-      if (rows === 0) from = at;
-      to = at;
-      rows += written;
-      versions[source.version] = (versions[source.version] ?? 0) + written;
-    }
-    // Counted once the batch is written: a batch that fails comes back, its bad rows with it.
-    if (rows === 0) {
-      if (dropped > 0) this.counters.dropped(dropped);
-      return 0;
-    }
-    const bytes = lines.bytes();
+  /** One batch of an endpoint's rows to storage, then its line in the endpoint's list. */
+  private async writeBatch(endpoint: string, batch: PendingLines): Promise<void> {
+    const bytes = batch.bytes();
     this.batchBytes.set(endpoint, bytes.length);
     // No expected digest: a batch is new bytes (its first row's time is in it), so the store's own
     // hash of what it writes is the only one needed; a second one here cost as much again.
     const { digest, size } = await this.storage.put(bytes);
-    const entry: PredictionBatch = { endpoint, digest, size, rows, from, to, versions };
+    const entry = batch.entry(endpoint, digest, size);
     // One small O_APPEND write per batch: several serving processes can share the list. Not
     // fsynced per batch (the blob it lists is durable before the line is written, so a power cut
     // can lose a line, never list a missing blob; a process that exits loses nothing): the lists
@@ -328,8 +363,6 @@ export class PredictionLog {
       await handle.close();
     }
     this.unsynced.add(endpoint);
-    if (dropped > 0) this.counters.dropped(dropped);
-    return rows;
   }
 
   private async openIndex(endpoint: string): Promise<FileHandle> {

@@ -181,7 +181,8 @@ describe('PredictionLog', () => {
   it('drops and counts a row JSON cannot hold once, keeps the others, and never throws', async () => {
     const inner = memoryStore();
     let puts = 0;
-    // The first write fails: the batch comes back with its bad rows, which are still counted once.
+    // Rows are serialized when offered: the bad ones are dropped and counted then, and a batch
+    // that fails to write comes back without them (counted once, not again).
     const storage: StorageDriver = {
       ...inner,
       put: (source, options) =>
@@ -195,11 +196,26 @@ describe('PredictionLog', () => {
     expect(() =>
       log.offer('shop', ref(1), 'primary', 1, 'u1', [[1], [2n], cycle, [4]], [1, 2, 3, 4n]),
     ).not.toThrow();
+    expect(counts).toEqual({ logged: 0, dropped: 3 });
     await expect(log.flush()).rejects.toThrow(/storage is down/);
-    expect(counts).toEqual({ logged: 0, dropped: 0 });
+    expect(counts).toEqual({ logged: 0, dropped: 3 });
     await log.close();
     expect(counts).toEqual({ logged: 1, dropped: 3 });
     expect((await servedRows({ storage: inner, stateDir }, 'shop')).map((row) => row.row)).toEqual([[1]]);
+  });
+
+  it('logs a row as it was answered, whatever the caller does with it afterwards', async () => {
+    const storage = memoryStore();
+    const stateDir = join(root, `state-${++dirs}`);
+    const log = new PredictionLog(storage, stateDir, settings());
+    const row = { petal: 1.5 };
+    const predictions = ['setosa'];
+    log.offer('shop', ref(1), 'primary', 1, undefined, [row], predictions);
+    row.petal = 99;
+    predictions[0] = 'changed';
+    await log.close();
+    const [logged] = await servedRows({ storage, stateDir }, 'shop');
+    expect(logged).toMatchObject({ row: { petal: 1.5 }, prediction: 'setosa' });
   });
 
   it('takes no rows once closed, and holds at most maxPendingRows', async () => {
