@@ -20,30 +20,47 @@ const conditionActive = /@cairn\/source/.test(
 const fromSource = existsSync(source) && (globalThis.__cairnFromSource === true || !built || conditionActive);
 const sourceCondition = fromSource || conditionActive;
 
-if (fromSource) {
-  // Resolve workspace packages to their TypeScript sources, as tests and tsc do.
-  const hook = `export async function resolve(specifier, context, next) {
-    const conditions = context.conditions.includes('@cairn/source') ? context.conditions : [...context.conditions, '@cairn/source'];
-    return next(specifier, { ...context, conditions });
-  }`;
-  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+// The built CLI's root help, kept from the last time it was printed for the same build, terminal
+// and environment (bin/help-cache.js), is printed without loading oclif.
+// The arguments that print the root help; any other command loads nothing more for it.
+const args = process.argv.slice(2);
+let helpCache;
+if (!fromSource && (args.length === 0 || (args.length === 1 && args[0] === '--help'))) {
+  const { rootHelpCache } = await import('./help-cache.js');
+  helpCache = rootHelpCache(args);
 }
-if (sourceCondition && !process.execArgv.some((arg) => arg.includes('tsx'))) {
-  const { register: registerTsx } = await import('tsx/esm/api');
-  registerTsx();
-}
+if (helpCache?.text !== undefined) process.stdout.write(helpCache.text);
+else await start();
 
-// Built: dist/oclif.js, the @oclif/core that dist/commands.js shares (bundled, one file to load).
-const { execute, settings } = await import(fromSource ? '@oclif/core' : '../dist/oclif.js');
-if (fromSource) {
-  // We load .ts ourselves; oclif must neither look for ts-node nor rewrite paths.
-  settings.enableAutoTranspile = false;
-  const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  pjson.oclif.commands = { ...pjson.oclif.commands, target: './commands.ts' };
-  pjson.oclif.helpClass = { ...pjson.oclif.helpClass, target: './oclif.ts' };
-  // Rooted at src/: oclif's root plugin reads <root>/oclif.manifest.json whatever ignoreManifest
-  // says, and the package root may hold a built (stale) one.
-  await execute({ loadOptions: { root: fileURLToPath(new URL('../src/', import.meta.url)), pjson } });
-} else {
-  await execute({ dir: import.meta.url });
+async function start() {
+  if (fromSource) {
+    // Resolve workspace packages to their TypeScript sources, as tests and tsc do.
+    const hook = `export async function resolve(specifier, context, next) {
+      const conditions = context.conditions.includes('@cairn/source') ? context.conditions : [...context.conditions, '@cairn/source'];
+      return next(specifier, { ...context, conditions });
+    }`;
+    register(`data:text/javascript,${encodeURIComponent(hook)}`);
+  }
+  if (sourceCondition && !process.execArgv.some((arg) => arg.includes('tsx'))) {
+    const { register: registerTsx } = await import('tsx/esm/api');
+    registerTsx();
+  }
+
+  // Built: dist/oclif.js, the @oclif/core that dist/commands.js shares (bundled, one file to load).
+  const { execute, settings } = await import(fromSource ? '@oclif/core' : '../dist/oclif.js');
+  if (fromSource) {
+    // We load .ts ourselves; oclif must neither look for ts-node nor rewrite paths.
+    settings.enableAutoTranspile = false;
+    const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    pjson.oclif.commands = { ...pjson.oclif.commands, target: './commands.ts' };
+    pjson.oclif.helpClass = { ...pjson.oclif.helpClass, target: './oclif.ts' };
+    // Rooted at src/: oclif's root plugin reads <root>/oclif.manifest.json whatever ignoreManifest
+    // says, and the package root may hold a built (stale) one.
+    await execute({ loadOptions: { root: fileURLToPath(new URL('../src/', import.meta.url)), pjson } });
+  } else if (helpCache) {
+    const { recordRootHelp } = await import('./help-cache.js');
+    await recordRootHelp(helpCache, () => execute({ dir: import.meta.url }));
+  } else {
+    await execute({ dir: import.meta.url });
+  }
 }

@@ -6,7 +6,7 @@
  * would then not be the ones the commands use).
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, symlink } from 'node:fs/promises';
+import { cp, mkdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -19,10 +19,18 @@ const REPO_MODULES = fileURLToPath(new URL('../../../node_modules', import.meta.
 
 let pkg: string;
 let cwd: string;
+/** The built CLI's cache folder (XDG_CACHE_HOME): its kept root help lives in cairn/root-help.json. */
+let cache: string;
 
 /** Spawn the built package's `cairn` as a user's shell would: no source condition, no tsx. */
 function builtCairn(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LANG: 'C.UTF-8', NO_COLOR: '1' };
+  const base = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    LANG: 'C.UTF-8',
+    NO_COLOR: '1',
+    XDG_CACHE_HOME: cache,
+  };
   return exec(process.execPath, [join(pkg, 'bin', 'run.js'), ...args], {
     cwd,
     env: { ...base, ...env },
@@ -40,6 +48,7 @@ beforeAll(async () => {
   const dir = await tempDir('built');
   pkg = join(dir, 'cli');
   cwd = join(dir, 'elsewhere');
+  cache = join(dir, 'cache');
   await mkdir(join(pkg, 'bin'), { recursive: true });
   await mkdir(cwd);
   await exec(
@@ -47,7 +56,9 @@ beforeAll(async () => {
     [join(REPO_MODULES, 'tsup', 'dist', 'cli-default.js'), '--no-dts', '--out-dir', join(pkg, 'dist')],
     { cwd: PACKAGE },
   );
-  await cp(join(PACKAGE, 'bin', 'run.js'), join(pkg, 'bin', 'run.js'));
+  // The bin files npm installs (package.json's "files").
+  for (const file of ['run.js', 'help-cache.js'])
+    await cp(join(PACKAGE, 'bin', file), join(pkg, 'bin', file));
   await cp(join(PACKAGE, 'package.json'), join(pkg, 'package.json'));
   // The workspace's node_modules stand in for what npm installs beside the package.
   await symlink(REPO_MODULES, join(dir, 'node_modules'), 'dir');
@@ -68,5 +79,57 @@ describe('the built CLI', () => {
       expect(result.stderr, args.join(' ')).toContain('MODULE');
       expect(result.stderr, args.join(' ')).not.toMatch(/node_modules\/@oclif\/core\//);
     }
+  });
+
+  it('keeps the root help it printed, and prints it again only for the same build, terminal and environment', async () => {
+    const kept = join(cache, 'cairn', 'root-help.json');
+    const first = await builtCairn(['--help']);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('USAGE');
+    expect(JSON.parse(await readFile(kept, 'utf8')).text).toBe(first.stdout);
+
+    // Replace the kept text (same key): what the next call prints is the kept entry, not a render.
+    const entry = JSON.parse(await readFile(kept, 'utf8'));
+    await writeFile(kept, JSON.stringify({ ...entry, text: 'KEPT\n' }));
+    for (const args of [['--help'], []]) {
+      // Each argument list is its own key: only `--help` matches the entry.
+      const again = await builtCairn(args);
+      expect(again.code, args.join(' ')).toBe(0);
+      if (args[0] === '--help') expect(again.stdout).toBe('KEPT\n');
+      else expect(again.stdout, args.join(' ')).toContain('USAGE');
+      await writeFile(kept, JSON.stringify({ ...entry, text: 'KEPT\n' }));
+    }
+
+    // Another width, another environment: rendered again, as the source CLI renders it.
+    const narrow = await builtCairn(['--help'], { COLUMNS: '50' });
+    expect(narrow.stdout).not.toBe('KEPT\n');
+    expect(narrow).toEqual(await cairn(['--help'], cwd, { COLUMNS: '50' }));
+    await writeFile(kept, JSON.stringify({ ...entry, text: 'KEPT\n' }));
+    expect((await builtCairn(['--help'], { CAIRN_ANYTHING: 'x' })).stdout).toContain('USAGE');
+
+    // A rebuilt bundle (a new modification time) is another build: rendered again.
+    await writeFile(kept, JSON.stringify({ ...entry, text: 'KEPT\n' }));
+    const bundle = join(pkg, 'dist', 'commands.js');
+    const { mtime } = await stat(bundle);
+    await utimes(bundle, mtime, new Date(mtime.getTime() + 5000));
+    expect((await builtCairn(['--help'])).stdout).toBe(first.stdout);
+
+    // Any other command neither reads nor writes the kept help.
+    const before = await readFile(kept, 'utf8');
+    expect((await builtCairn(['runs', '--bogus'])).code).toBe(2);
+    expect(await readFile(kept, 'utf8')).toBe(before);
+  });
+
+  it('prints the root help when its cache folder cannot be written', async () => {
+    // XDG_CACHE_HOME is a file: no folder can be made under it.
+    const blocked = join(cache, 'not-a-folder');
+    await mkdir(cache, { recursive: true });
+    await writeFile(blocked, 'x');
+    const result = await builtCairn(['--help'], { XDG_CACHE_HOME: blocked });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    const fresh = await builtCairn(['--help'], { XDG_CACHE_HOME: join(cache, 'fresh') });
+    expect(result.stdout).toBe(fresh.stdout);
+    expect(result.stdout).toContain('USAGE');
   });
 });
