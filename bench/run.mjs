@@ -64,7 +64,20 @@ const QUICK = {
   startup: ['--sizes', '20', '--repeats', '1'],
   scale: ['--sizes', '100', '--repeats', '1', '--quick'],
   penguins: ['--repeats', '1'],
-  serving: ['--requests', '500', '--warmup', '50', '--concurrency', '1', '--repeats', '1'],
+  serving: [
+    '--requests',
+    '500',
+    '--warmup',
+    '50',
+    '--concurrency',
+    '1',
+    '--repeats',
+    '1',
+    '--watch-rounds',
+    '2',
+    '--watch-ms',
+    '300',
+  ],
 };
 const only = values.only ? values.only.split(',') : BENCHMARKS;
 for (const name of only)

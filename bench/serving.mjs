@@ -14,23 +14,33 @@
  * (lib/server-child.mjs), so a prediction log's writes, a GC or a timer of
  * one never lands in another's measurement, and each one's CPU time per
  * request is its own. One load generator in another child process
- * (lib/load-child.mjs) drives them at concurrency 1 and 16. The run is a
- * series of short rounds. Each round measures every scenario alone once, in
- * a shuffled order (the table's rows and their ratios to the floor, median
- * of the per-round ratios), then drives each watched server at the same
- * time as the unwatched one, each over connections of its own: whatever the
- * rest of a shared machine does weighs on both alike, and a watch cost is
- * the median over rounds of the pair's ratio. Every measurement ends by
- * writing what the server's prediction log holds: its cost counts in the
- * server's own CPU time, and nothing is left to write during the next one.
+ * (lib/load-child.mjs) drives them at concurrency 1 and 16, in a series of
+ * short rounds; each round measures every scenario alone once, in a
+ * shuffled order (the table's rows and their ratios to the floor, median of
+ * the per-round ratios).
+ *
+ * What watching costs is measured apart, after the table, in a way a shared
+ * two-core machine cannot blur: each watched server and the unwatched one
+ * are pinned (taskset) to the same core and driven at once for a second by
+ * a raw HTTP client pinned to the other core, over connections of their
+ * own. The two servers share one core, so whatever else happens on the
+ * machine weighs on both alike, and the one that spends more per request
+ * answers fewer: the cost is 1 − watched req/s ÷ unwatched req/s (and the
+ * same from each server's CPU time per request), the median over rounds
+ * with a ≥ 95 % interval. A control pair — two identical unwatched
+ * servers — shows what the method reads when there is nothing to find.
+ * Every measurement ends by writing what the server's prediction log holds:
+ * its cost counts in the server's own CPU time.
  *
  *   node bench/serving.mjs
  *   node bench/serving.mjs --requests 2000 --warmup 200 --concurrency 1,16 --repeats 4
+ *   node bench/serving.mjs --watch-rounds 20 --watch-ms 1000   # the watch-cost pairs only get longer
  *   node bench/serving.mjs --cpu-prof-dir /tmp/prof   # a V8 CPU profile of each server process
  *
- * Requests default to 4,000 timed after 400 warm-up per measurement (per server), 8 rounds: about 90 s.
+ * Requests default to 4,000 timed after 400 warm-up per measurement (per server), 8 rounds, then
+ * 10 watch-cost rounds of 1 s per pair and concurrency: about 3 minutes.
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -66,6 +76,8 @@ const WATCHING = {
   sampled: { id: 'serving-watch-cost', what: '/metrics + logging 10 % of requests' },
   logged: { id: 'serving-full-log-cost', what: '/metrics + logging every request' },
 };
+/** Two identical unwatched servers: the watch-cost method's reading when there is nothing to find. */
+const CONTROL = 'control';
 const TARGET_MS = 0.5;
 /** Most that /metrics, and /metrics with the prediction log, may cost in requests/s against the unwatched server. */
 const WATCH_TARGET = 0.05;
@@ -157,6 +169,7 @@ function startServer(scenario, dir, cpuProfDir) {
       child.send({ id, op });
     });
   return {
+    pid: child.pid,
     ready,
     /** The server's CPU time so far in µs (user + system, and user), once its prediction log is written. */
     cpu: async () => {
@@ -203,11 +216,114 @@ function startClient() {
         if (!answer.ok) throw new Error(`load generator: ${answer.error}`);
         return answer;
       }),
+    pid: child.pid,
     close: () => child.disconnect(),
   };
 }
 
+/**
+ * Two cores of this process's affinity list to pin the watch-cost measurement to: one for the
+ * client, one for the servers; `undefined` (with why) where taskset or a second core is missing.
+ */
+function pinningCores() {
+  try {
+    const list = execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' });
+    const cores = (list.split(':').pop() ?? '')
+      .trim()
+      .split(',')
+      .flatMap((part) => {
+        const [from, to = from] = part.split('-').map(Number);
+        return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+      })
+      .filter(Number.isInteger);
+    if (cores.length < 2) return { why: `only core ${cores.join(',')} is available` };
+    return { client: cores[0], server: cores[1] };
+  } catch (error) {
+    return { why: `taskset failed: ${String(error.message).split('\n')[0]}` };
+  }
+}
+
+/** Pin a process and every thread it has (libuv's pool, V8's workers) to one core; threads it starts later inherit it. */
+function pin(pid, core) {
+  execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
+}
+
 const pct = (value) => round(value * 100, 2);
+
+/**
+ * The watch-cost pairs (see the header): each watched server and the unwatched one — and the
+ * control, an identical unwatched server — pinned to one core, driven at once for `watchMs` by the
+ * raw client pinned to another, `watchRounds` rounds per concurrency in a shuffled order.
+ * Returns, per `${watched}-c${concurrency}`, each round's cost from req/s and from CPU per request,
+ * and how many requests the logged server answered (its log must hold them all).
+ */
+async function watchCosts({
+  servers,
+  started,
+  client,
+  bodies,
+  concurrencies,
+  watchRounds,
+  watchMs,
+  next,
+  res,
+}) {
+  const watched = [...Object.keys(WATCHING), CONTROL];
+  const cores = pinningCores();
+  if (cores.why) {
+    res.notes.push(`Watch-cost pairs NOT pinned (${cores.why}): the servers and the client share the cores.`);
+  } else {
+    pin(client.pid, cores.client);
+    for (const s of ['unwatched', ...watched]) pin(servers[s].pid, cores.server);
+    res.watchCores = cores;
+  }
+  let loggedAnswered = 0;
+  const drive = async (pair, concurrency, ms) => {
+    const before = await Promise.all(pair.map((s) => servers[s].cpu()));
+    const answer = await client.run({
+      saturate: pair.map((s) => ({ url: started[s].url, bodies: bodies[s] })),
+      concurrency,
+      ms,
+    });
+    // Asked after the load: the prediction log's waiting rows are written first, in this measurement.
+    const after = await Promise.all(pair.map((s) => servers[s].cpu()));
+    const loggedAt = pair.indexOf('logged');
+    if (loggedAt >= 0) loggedAnswered += answer.targets[loggedAt].requests;
+    return pair.map((s, i) => {
+      const answered = answer.targets[i].requests;
+      if (!(answered > 0)) throw new Error(`the ${s} server answered nothing in ${ms} ms`);
+      return {
+        rps: answered / (answer.ms / 1000),
+        cpu: (after[i].cpuUs - before[i].cpuUs) / answered,
+        user: (after[i].userUs - before[i].userUs) / answered,
+      };
+    });
+  };
+  const pairs = {};
+  for (const concurrency of concurrencies) {
+    // Warm-up at this concurrency, on the pinned cores, before any round counts (the control
+    // server served nothing before this: its code must be as optimized as the others').
+    for (const w of watched) await drive([w, 'unwatched'], concurrency, 2 * watchMs);
+    for (let r = 0; r < watchRounds; r++) {
+      for (const w of shuffled(watched, next)) {
+        // Which server's connections open first is shuffled too.
+        const pair = shuffled([w, 'unwatched'], next);
+        const measured = await drive(pair, concurrency, watchMs);
+        const on = measured[pair.indexOf(w)];
+        const off = measured[pair.indexOf('unwatched')];
+        const key = `${w}-c${concurrency}`;
+        pairs[key] ??= { rps: [], cpu: [], user: [], watchedUs: [], unwatchedUs: [] };
+        pairs[key].rps.push(1 - on.rps / off.rps);
+        // A CPU-bound server's req/s is 1 / (CPU per request): the share of req/s lost at saturation.
+        pairs[key].cpu.push(1 - off.cpu / on.cpu);
+        pairs[key].user.push(1 - off.user / on.user);
+        pairs[key].watchedUs.push(on.cpu);
+        pairs[key].unwatchedUs.push(off.cpu);
+      }
+    }
+  }
+  return { pairs, loggedAnswered };
+}
 
 export async function serving(options) {
   const rounds = parseRepeats(options.repeats, 8);
@@ -215,6 +331,8 @@ export async function serving(options) {
   const warmup = parseSizes(options.warmup, [400])[0];
   const concurrencies = parseSizes(options.concurrency, [1, 16]);
   const seed = parseSizes(options.seed, [1])[0];
+  const watchRounds = parseSizes(options['watch-rounds'], [10])[0];
+  const watchMs = parseSizes(options['watch-ms'], [1000])[0];
   const cpuProfDir = options['cpu-prof-dir'] ? resolve(options['cpu-prof-dir']) : undefined;
   const res = result('serving', 'Serving: @cairn/deploy-local against a bare node:http server');
   const target = {
@@ -232,13 +350,13 @@ export async function serving(options) {
     watchTargets[scenario] = {
       rps: {
         id,
-        label: `requests/s lost to ${what} (plain primary against metrics off, the two driven at once, median of rounds, worst concurrency)`,
+        label: `requests/s lost to ${what} (plain primary against metrics off, both on one core driven at once, median of rounds, worst concurrency)`,
         ...common,
       },
-      // Secondary: the server's own CPU, which a busy machine disturbs far less than the wall clock.
+      // Secondary: the same pairs read from each server's own CPU time per request.
       cpu: {
         id: `${id}-cpu`,
-        label: `requests/s lost to ${what} at saturation, from server CPU per request (1 − CPU off / CPU on, the two driven at once, median of rounds, worst concurrency)`,
+        label: `requests/s lost to ${what}, from server CPU per request (1 − CPU off / CPU on, the same pairs, median of rounds, worst concurrency)`,
         ...common,
       },
     };
@@ -248,6 +366,8 @@ export async function serving(options) {
   res.requests = requests;
   res.warmup = warmup;
   res.rounds = rounds;
+  res.watchRounds = watchRounds;
+  res.watchMs = watchMs;
 
   const dir = await tempDir('serving');
   if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
@@ -258,27 +378,25 @@ export async function serving(options) {
       await mkdir(join(dir, scenario));
       servers[scenario] = startServer(scenario, join(dir, scenario), cpuProfDir);
     }
+    await mkdir(join(dir, CONTROL));
+    servers[CONTROL] = startServer(CONTROL, join(dir, CONTROL), cpuProfDir);
     const started = Object.fromEntries(
-      await Promise.all(SCENARIOS.map(async (s) => [s, await servers[s].ready])),
+      await Promise.all([...SCENARIOS, CONTROL].map(async (s) => [s, await servers[s].ready])),
     );
     const problem = SCENARIOS.map((s) => started[s].problem).find(Boolean);
     if (!started.floor.ok) throw new Error(`the floor server did not start: ${started.floor.problem}`);
     const scenarios = problem ? ['floor'] : SCENARIOS;
     if (problem) {
-      for (const s of SCENARIOS.slice(1)) {
-        res.unavailable.push(`${LABELS[s]}: ${problem}`);
+      for (const s of SCENARIOS.slice(1)) res.unavailable.push(`${LABELS[s]}: ${problem}`);
+      for (const s of [...SCENARIOS.slice(1), CONTROL]) {
         servers[s].kill();
         delete servers[s];
       }
     }
-    const bodies = Object.fromEntries(scenarios.map((s) => [s, bodiesFor(s)]));
+    const bodies = Object.fromEntries([...scenarios, CONTROL].map((s) => [s, bodiesFor(s)]));
     /** `${scenario}-c${concurrency}` → one sample per round. */
     const samples = {};
     const roles = {};
-    /** `${watched}-c${concurrency}` → per round, the watched and unwatched servers driven at once. */
-    const pairs = {};
-    /** Requests the logged server answered in the simultaneous measurements, warm-ups included. */
-    let pairedLogged = 0;
     /** Requests of the warm-up before the first round, to the logged and shadow servers. */
     let preLogged = 0;
     let preShadow = 0;
@@ -325,45 +443,22 @@ export async function serving(options) {
           roles[scenario].primary += answer.roles.primary;
           roles[scenario].canary += answer.roles.canary;
         }
-        if (problem) continue;
-        // Each watched server and the unwatched one at the same time, each over its own connections:
-        // the rest of the machine, its bursts and its drift, weighs on both alike.
-        for (const watched of shuffled(Object.keys(WATCHING), next)) {
-          const pair = shuffled([watched, 'unwatched'], next);
-          const before = await Promise.all(pair.map((s) => servers[s].cpu()));
-          const answer = await client.run({
-            targets: pair.map((s) => ({ url: started[s].url, bodies: bodies[s] })),
-            requests,
-            warmup,
-            concurrency,
-          });
-          const after = await Promise.all(pair.map((s) => servers[s].cpu()));
-          const of = (s) => {
-            const i = pair.indexOf(s);
-            const { requests: answered, roles: seen } = answer.targets[i];
-            if (seen.primary !== answered || seen.canary !== 0)
-              throw new Error(`${s}: ${seen.primary} answers for ${answered} requests`);
-            return {
-              rps: answered / (answer.ms / 1000),
-              cpu: (after[i].cpuUs - before[i].cpuUs) / (answered + warmup),
-              user: (after[i].userUs - before[i].userUs) / (answered + warmup),
-              answered,
-            };
-          };
-          const w = of(watched);
-          const u = of('unwatched');
-          if (watched === 'logged') pairedLogged += w.answered + warmup;
-          const key = `${watched}-c${concurrency}`;
-          pairs[key] ??= { rps: [], cpu: [], user: [], watchedUs: [], unwatchedUs: [] };
-          pairs[key].user.push(1 - u.user / w.user);
-          pairs[key].rps.push(1 - w.rps / u.rps);
-          // A CPU-bound server's req/s is 1 / (CPU per request): the share of req/s lost at saturation.
-          pairs[key].cpu.push(1 - u.cpu / w.cpu);
-          pairs[key].watchedUs.push(w.cpu);
-          pairs[key].unwatchedUs.push(u.cpu);
-        }
       }
     }
+    // What watching costs, measured apart (see the header): pairs on one pinned core, driven at once.
+    const { pairs, loggedAnswered: pairedLogged } = problem
+      ? { pairs: {}, loggedAnswered: 0 }
+      : await watchCosts({
+          servers,
+          started,
+          client,
+          bodies,
+          concurrencies,
+          watchRounds,
+          watchMs,
+          next,
+          res,
+        });
 
     const worst = [];
     for (const concurrency of concurrencies) {
@@ -403,11 +498,18 @@ export async function serving(options) {
       target.value = round(Math.max(...worst), 3);
       target.pass = target.value < TARGET_MS;
     }
-    // What watching costs: each watched server against the unwatched one, driven at the same time,
-    // median over rounds; the same from the one-at-a-time measurements (paired within each round) beside it.
+    // What watching costs: each watched server against the unwatched one, on one core, driven at
+    // the same time, median over rounds; the same from the table's one-at-a-time measurements beside it.
     if (!problem) {
       const summary = (costs) => ({ median: stats(costs).median, ...medianInterval(costs), rounds: costs });
       const range = (c) => `${pct(c.median)} % [${pct(c.low)}, ${pct(c.high)}]`;
+      const control = concurrencies.map((concurrency) => {
+        const pair = pairs[`${CONTROL}-c${concurrency}`];
+        return `concurrency ${concurrency}: req/s ${range(summary(pair.rps))}, server CPU ${range(summary(pair.cpu))}`;
+      });
+      res.notes.push(
+        `The method's zero — two identical unwatched servers measured as a watch-cost pair, median over ${watchRounds} rounds [≥ 95 % interval]: ${control.join('; ')}`,
+      );
       for (const scenario of Object.keys(WATCHING)) {
         const costs = concurrencies.map((concurrency) => {
           const pair = pairs[`${scenario}-c${concurrency}`];
@@ -443,11 +545,11 @@ export async function serving(options) {
           }));
         }
         res.notes.push(
-          `${WATCHING[scenario].what} cost, median over ${rounds} rounds [≥ 95 % interval of the median]: ${costs
+          `${WATCHING[scenario].what} cost, median over ${watchRounds} rounds of ${watchMs} ms [≥ 95 % interval of the median]: ${costs
             .map(
               (c) =>
                 `concurrency ${c.concurrency}: req/s ${range(c.rps)}, server CPU ${range(c.cpu)} (${round(c.unwatchedUs, 1)} → ${round(c.watchedUs, 1)} µs/request), user CPU alone ${range(c.user)}; ` +
-                `measured one at a time: req/s ${range(c.alone.rps)}, server CPU ${range(c.alone.cpu)}`,
+                `the table's one-at-a-time measurements (unpinned, ${rounds} rounds): req/s ${range(c.alone.rps)}, server CPU ${range(c.alone.cpu)}`,
             )
             .join('; ')}`,
         );
@@ -483,11 +585,11 @@ export async function serving(options) {
         throw new Error(
           `the prediction log holds ${checks.loggedRows} rows for ${expected + pairedLogged + preLogged} requests`,
         );
-      // Reported apart: the rows of the one-at-a-time measurements, and of the simultaneous ones.
+      // Reported apart: the rows of the table's measurements, and of the watch-cost pairs.
       res.loggedRows = expected;
       res.loggedRowsPaired = pairedLogged;
       res.notes.push(
-        `${requests} timed requests after ${warmup} warm-up per measurement, ${rounds} rounds, every scenario alone once per round in a shuffled order (seed ${seed}), then each watched server at once with the unwatched one; each server in a process of its own; one row of 4 numbers per request; ` +
+        `${requests} timed requests after ${warmup} warm-up per measurement, ${rounds} rounds, every scenario alone once per round in a shuffled order (seed ${seed}); each server in a process of its own; one row of 4 numbers per request; ` +
           `the canary answered ${round(share * 100, 1)} % of them, the shadow ran ${res.shadowPredictions} predictions`,
         'req/s vs floor: median of the per-round ratios; overhead µs/request = 1/(Cairn req/s) − 1/(floor req/s): at concurrency 1 the extra time per round trip, at 16 the extra server CPU per request, a lower bound (the floor rate there is close to what the one-core client can send); p50 +ms = Cairn p50 − floor p50',
       );
@@ -511,6 +613,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       warmup: { type: 'string' },
       concurrency: { type: 'string' },
       seed: { type: 'string' },
+      'watch-rounds': { type: 'string' },
+      'watch-ms': { type: 'string' },
       'cpu-prof-dir': { type: 'string' },
     });
     await finish(await serving(options), options.out);

@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,7 +126,7 @@ describe('benchmarks at their smallest size', () => {
     expectSaneStats(res.figures.find((f: any) => f.id === 'node'));
     // Each CLI command is either measured or listed as not available, never both or neither.
     const measured = res.figures.filter((f: any) => f.id !== 'node').length;
-    expect(measured + res.unavailable.length).toBe(3);
+    expect(measured + res.unavailable.length).toBe(4);
     const help = res.targets.find((t: any) => t.id === 'help');
     expect(help.pass === null).toBe(help.value === null);
   });
@@ -155,6 +155,10 @@ describe('benchmarks at their smallest size', () => {
       '1,4',
       '--repeats',
       '1',
+      '--watch-rounds',
+      '2',
+      '--watch-ms',
+      '200',
     ]);
     // From source the model server always loads: nothing may be "not available".
     expect(res.unavailable).toEqual([]);
@@ -189,10 +193,25 @@ describe('benchmarks at their smallest size', () => {
       const target = res.targets.find((t: any) => t.id === id);
       expect(typeof target.pass, id).toBe('boolean');
       expect(Number.isFinite(target.value), id).toBe(true);
+      if (id === 'serving-overhead-p50') continue;
+      // A watch cost per concurrency, each with its rounds and an interval around the median.
+      expect(
+        target.perConcurrency.map((c: any) => c.concurrency),
+        id,
+      ).toEqual([1, 4]);
+      for (const c of target.perConcurrency) {
+        expect(c.rounds.length, id).toBe(2);
+        expect(c.interval[0], id).toBeLessThanOrEqual(c.value);
+        expect(c.interval[1], id).toBeGreaterThanOrEqual(c.value);
+      }
     }
+    // The method's zero is reported beside the costs: two identical servers measured the same way.
+    expect(res.notes.some((n: string) => n.startsWith("The method's zero"))).toBe(true);
+    // On a machine with two cores or more, the pairs ran pinned: servers on one core, the client on another.
+    if (availableParallelism() >= 2) expect(res.watchCores.server).not.toBe(res.watchCores.client);
     // Every request of the logged scenario, warm-ups included, is in the prediction log.
     expect(res.loggedRows).toBe((300 + 50) * 2);
-    // ... and the logged server's requests driven beside the unwatched one, counted apart.
+    // ... and the logged server's requests of the watch-cost pairs, counted apart.
     expect(res.loggedRowsPaired).toBeGreaterThan(0);
     // Server CPU per request, read from each server process.
     for (const f of res.figures) expectSaneStats({ label: `${f.label} CPU`, stats: f.cpuUsPerRequest });

@@ -18,8 +18,17 @@
  * that ends when `requests × targets` requests were sent in all: the faster
  * server answers more of them. The answer is
  *   `{ ok: true, ms, targets: [{ requests, latenciesMs, roles }, …] }`.
+ *
+ * Or `{ saturate: [{ url, bodies }, …], concurrency, ms }`: the watch-cost
+ * measurement. Each target gets `concurrency` connections of its own and
+ * they are all driven at once for `ms` milliseconds by a raw HTTP/1.1 client
+ * on node:net (pre-built requests, a minimal response parser): several times
+ * cheaper per request than node:http's client, so that one client core keeps
+ * the servers' core busy and what is compared is the servers' work, not the
+ * client's. The answer is `{ ok: true, ms, targets: [{ requests }, …] }`.
  */
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 
 /** Post one body; resolves with the latency in ms and the answer's text once it is fully read. */
 function post(agent, target, body) {
@@ -121,8 +130,89 @@ async function measure({ url, bodies, targets, requests, warmup, concurrency }) 
   }
 }
 
+/**
+ * One keep-alive connection posting `requests[i]`, one at a time, until `state.stop`; resolves
+ * with how many were answered. Any answer but a 200 with predictions in it fails the measurement.
+ */
+function rawConnection(target, requests, first, state) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(target.port), target.hostname);
+    socket.setNoDelay(true);
+    let pending = null;
+    let next = first;
+    let answered = 0;
+    const send = () => socket.write(requests[next++ % requests.length]);
+    const fail = (error) => {
+      socket.destroy();
+      reject(error);
+    };
+    socket.on('connect', send);
+    socket.on('error', fail);
+    socket.on('close', () => {
+      if (!state.stop) fail(new Error(`${target.href} closed the connection`));
+    });
+    socket.on('data', (chunk) => {
+      let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+      for (;;) {
+        const headEnd = buf.indexOf('\r\n\r\n');
+        if (headEnd < 0) break;
+        const head = buf.toString('latin1', 0, headEnd);
+        const length = /content-length: *(\d+)/i.exec(head);
+        if (!length) return fail(new Error(`${target.href} answered without a content-length: ${head}`));
+        const end = headEnd + 4 + Number(length[1]);
+        if (buf.length < end) break;
+        const predictions = buf.indexOf('"predictions":', headEnd);
+        if (!head.startsWith('HTTP/1.1 200') || predictions < 0 || predictions >= end)
+          return fail(new Error(`${target.href} answered: ${buf.toString('utf8', 0, Math.min(end, 300))}`));
+        answered++;
+        buf = buf.subarray(end);
+        if (state.stop) {
+          socket.removeAllListeners('close');
+          socket.destroy();
+          resolve(answered);
+          return;
+        }
+        send();
+      }
+      pending = buf.length > 0 ? buf : null;
+    });
+  });
+}
+
+async function saturate({ saturate: targets, concurrency, ms }) {
+  const state = { stop: false };
+  const built = targets.map(({ url, bodies }) => {
+    const target = new URL(url);
+    const requests = bodies.map((body) =>
+      Buffer.from(
+        `POST ${target.pathname} HTTP/1.1\r\nhost: ${target.host}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      ),
+    );
+    return { target, requests };
+  });
+  const started = performance.now();
+  const timer = setTimeout(() => {
+    state.stop = true;
+  }, ms);
+  try {
+    const counts = await Promise.all(
+      built.map(({ target, requests }) =>
+        Promise.all(Array.from({ length: concurrency }, (_, c) => rawConnection(target, requests, c, state))),
+      ),
+    );
+    return {
+      ok: true,
+      ms: performance.now() - started,
+      targets: counts.map((perConnection) => ({ requests: perConnection.reduce((a, b) => a + b, 0) })),
+    };
+  } finally {
+    clearTimeout(timer);
+    state.stop = true;
+  }
+}
+
 process.on('message', (job) => {
-  measure(job).then(
+  (job.saturate ? saturate(job) : measure(job)).then(
     (answer) => process.send(answer),
     (error) => process.send({ ok: false, error: String(error?.stack ?? error) }),
   );

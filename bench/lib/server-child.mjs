@@ -7,7 +7,7 @@
  *   fork(server-child.mjs, [scenario, scratchDir])
  *
  * Scenarios: `floor` (a bare node:http server), `primary`, `canary`,
- * `shadow`, `unwatched`, `sampled`, `logged` (a serving local deployer, see
+ * `shadow`, `unwatched`, `control`, `sampled`, `logged` (a serving local deployer, see
  * serving.mjs). The floor imports no workspace package.
  *
  * Protocol (IPC): once listening the child sends `{ ok: true, url }` or
@@ -34,6 +34,8 @@ const OPTIONS = {
   canary: {},
   shadow: {},
   unwatched: { metrics: false },
+  // A second unwatched server: the watch-cost measurement's control pair.
+  control: { metrics: false },
   sampled: { predictionLog: { sample: 0.1 } },
   logged: { predictionLog: { sample: 1 } },
 };
