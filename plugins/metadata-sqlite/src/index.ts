@@ -39,6 +39,7 @@ import {
 } from '@cairn/runtime/plugin-kit';
 import type BetterSqlite3 from 'better-sqlite3';
 import { appliedVersion, latestVersion, migrate } from './migrations';
+import { EDGES_OF } from './queries';
 
 const PLUGIN = 'sqliteMetadata';
 const MAX_TIMER_MS = 2_147_483_647;
@@ -278,6 +279,9 @@ function toTransition(row: TransitionRow): StageTransition {
 type Db = BetterSqlite3.Database;
 type Statement = BetterSqlite3.Statement;
 
+const INPUTS_AT = EXECUTION_COLUMNS.indexOf('inputs');
+const OUTPUTS_AT = EXECUTION_COLUMNS.indexOf('outputs');
+
 /** Every statement the store runs, prepared once per connection. */
 function prepare(db: Db) {
   return {
@@ -305,9 +309,11 @@ function prepare(db: Db) {
     getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
     // Positional parameters: binding an array is cheaper than looking up 16 named properties per row.
     insertExecution: db.prepare(
-      `INSERT INTO executions (${EXECUTION_COLUMNS.join(', ')})
-       VALUES (${EXECUTION_COLUMNS.map(() => '?').join(', ')})`,
+      `INSERT INTO executions (${EXECUTION_COLUMNS.join(', ')}, edges_from)
+       VALUES (${EXECUTION_COLUMNS.map(() => '?').join(', ')}, ?)`,
     ),
+    // What a cached execution's edges would be borrowed from (see `write`).
+    edgesSource: db.prepare('SELECT inputs, outputs, edges_from FROM executions WHERE id = ?').raw(),
     insertArtifact: db.prepare(
       `INSERT INTO artifacts (digest, type, size, metadata, producer, created_at)
        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING`,
@@ -326,12 +332,7 @@ function prepare(db: Db) {
     lookupCache: db.prepare('SELECT * FROM cache_entries WHERE cache_key = ?'),
     invalidateCache: db.prepare('DELETE FROM cache_entries WHERE cache_key = ?'),
     getArtifact: db.prepare('SELECT * FROM artifacts WHERE digest = ?'),
-    edgesOf: db
-      .prepare(
-        `SELECT ea.execution_id FROM execution_artifacts ea JOIN executions e ON e.id = ea.execution_id
-         WHERE ea.digest = ? AND ea.role = ? ORDER BY e.seq`,
-      )
-      .pluck(),
+    edgesOf: db.prepare(EDGES_OF).pluck(),
     findModelByDigest: db.prepare('SELECT * FROM model_versions WHERE model = ? AND digest = ?'),
     maxModelVersion: db
       .prepare('SELECT coalesce(max(version), 0) FROM model_versions WHERE model = ?')
@@ -383,7 +384,18 @@ function writers(db: Db, sql: Statements) {
    * a no-op (ON CONFLICT DO NOTHING) that still costs a statement and two JSON encodings.
    */
   const write = (execution: ExecutionRecord, artifacts: ArtifactRecord[], inserted?: Set<string>) => {
-    sql.insertExecution.run(...executionValues(execution, (cacheable) => (cacheable ? 1 : 0)));
+    const values = executionValues(execution, (cacheable) => (cacheable ? 1 : 0));
+    // A cached execution whose inputs and outputs are exactly those of the execution it reuses has
+    // the same edges: it borrows them (edges_from) instead of writing its own rows — most of what a
+    // no-op rerun writes. The lineage queries read the borrowed edges as its own.
+    let edgesFrom: string | null = null;
+    if (execution.status === 'cached' && execution.cachedFrom !== undefined) {
+      const source = sql.edgesSource.get(execution.cachedFrom) as [string, string, string | null] | undefined;
+      if (source && source[0] === values[INPUTS_AT] && source[1] === values[OUTPUTS_AT])
+        edgesFrom = source[2] ?? execution.cachedFrom;
+    }
+    values.push(edgesFrom);
+    sql.insertExecution.run(...values);
     for (const artifact of artifacts) {
       if (inserted) {
         if (inserted.has(artifact.digest)) continue;
@@ -398,11 +410,13 @@ function writers(db: Db, sql: Statements) {
         artifact.createdAt,
       );
     }
-    for (const [name, ref] of Object.entries(execution.inputs ?? {})) {
-      sql.insertEdge.run(execution.id, 'input', name, ref.digest);
-    }
-    for (const [name, ref] of Object.entries(execution.outputs ?? {})) {
-      sql.insertEdge.run(execution.id, 'output', name, ref.digest);
+    if (edgesFrom === null) {
+      for (const [name, ref] of Object.entries(execution.inputs ?? {})) {
+        sql.insertEdge.run(execution.id, 'input', name, ref.digest);
+      }
+      for (const [name, ref] of Object.entries(execution.outputs ?? {})) {
+        sql.insertEdge.run(execution.id, 'output', name, ref.digest);
+      }
     }
     if (execution.status === 'succeeded' && execution.cacheable) {
       sql.upsertCache.run(
@@ -629,8 +643,8 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
       const row = conn.sql.getArtifact.get(digest) as ArtifactRow | undefined;
       return row && toArtifact(row);
     },
-    producers: (digest: string) => conn.sql.edgesOf.all(digest, 'output') as string[],
-    consumers: (digest: string) => conn.sql.edgesOf.all(digest, 'input') as string[],
+    producers: (digest: string) => conn.sql.edgesOf.all({ digest, role: 'output' }) as string[],
+    consumers: (digest: string) => conn.sql.edgesOf.all({ digest, role: 'input' }) as string[],
     runExecutions: (runId: string) => conn.sql.runExecutionIds.all(runId) as string[],
   });
 
@@ -829,7 +843,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
         if (query.runId !== undefined) {
           filters.push([
             `a.digest IN (SELECT ea.digest FROM executions e JOIN execution_artifacts ea
-             ON ea.execution_id = e.id AND ea.role = 'output' WHERE e.run_id = ?)`,
+             ON ea.execution_id = coalesce(e.edges_from, e.id) AND ea.role = 'output' WHERE e.run_id = ?)`,
             query.runId,
           ]);
         }

@@ -128,6 +128,16 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE executions ADD COLUMN reason TEXT;
     `,
   },
+  {
+    version: 4,
+    name: 'cached executions share the lineage edges of the execution they reuse',
+    sql: `
+      -- Set on a cached execution recorded without edge rows of its own: its edges are the ones
+      -- recorded for this execution (same names, same digests). The lineage queries join through it.
+      ALTER TABLE executions ADD COLUMN edges_from TEXT;
+      CREATE INDEX executions_edges_from ON executions (edges_from) WHERE edges_from IS NOT NULL;
+    `,
+  },
 ];
 
 /**

@@ -4,10 +4,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CairnError, type ExecutionRecord, type MetadataStore, sha256 } from '@cairn/core';
+import { memoryMetadata } from '@cairn/testkit';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sqliteMetadata } from '../src/index';
 import { appliedVersion, latestVersion, migrate, migrations } from '../src/migrations';
+import { EDGES_OF } from '../src/queries';
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const root = mkdtempSync(join(tmpdir(), 'cairn-sqlite-test-'));
@@ -469,12 +471,7 @@ describe('scale', () => {
     const plans = [
       plan('SELECT * FROM cache_entries WHERE cache_key = ?', 'k'),
       plan('SELECT * FROM executions WHERE run_id = ? ORDER BY seq', 'r'),
-      plan(
-        `SELECT ea.execution_id FROM execution_artifacts ea JOIN executions e ON e.id = ea.execution_id
-         WHERE ea.digest = ? AND ea.role = ? ORDER BY e.seq`,
-        'd',
-        'output',
-      ),
+      plan(EDGES_OF, { digest: 'd', role: 'output' }),
       plan('SELECT * FROM runs WHERE pipeline = ? ORDER BY id DESC LIMIT ?', 'p', 5),
       plan('SELECT a.* FROM artifacts a ORDER BY a.created_at DESC, a.seq DESC LIMIT ?', 5),
     ];
@@ -559,6 +556,135 @@ describe('scale', () => {
     timings.push(`1,000-step cached rerun: ${(performance.now() - rerunStarted).toFixed(0)} ms`);
     expect(await store.listExecutions('r_rerun')).toHaveLength(1000);
     console.log(`sqlite metadata at 100,000 executions:\n  ${timings.join('\n  ')}`);
+  });
+});
+
+describe('cached executions and their lineage edges', () => {
+  const run = (id: string) => ({
+    id,
+    pipeline: 'p',
+    env: 'local',
+    status: 'running' as const,
+    startedAt: '2025-01-01T00:00:00.000Z',
+    versions: {},
+    configs: {},
+  });
+  const exec = (
+    id: string,
+    runId: string,
+    inputs: Record<string, string>,
+    outputs: Record<string, string>,
+    cachedFrom?: string,
+  ): ExecutionRecord => ({
+    id,
+    runId,
+    step: 's',
+    status: cachedFrom ? 'cached' : 'succeeded',
+    cacheKey: `k-${id}`,
+    cacheable: true,
+    ...(cachedFrom ? { cachedFrom } : {}),
+    inputs: Object.fromEntries(Object.entries(inputs).map(([name, label]) => [name, ref(label)])),
+    outputs: Object.fromEntries(Object.entries(outputs).map(([name, label]) => [name, ref(label)])),
+    startedAt: '2025-01-01T00:00:00.000Z',
+    attempts: cachedFrom ? 0 : 1,
+  });
+  const artifact = (label: string, executionId: string) => ({
+    ...ref(label),
+    producer: { runId: 'r_1', step: 's', output: 'out', executionId },
+    createdAt: '2025-01-01T00:00:00.000Z',
+  });
+  // Runs 2 and 3 reuse run 1: exactly (borrowed edges), with other inputs (own edges),
+  // from a reuse (borrowed from the first producer), and with one input twice.
+  const history: Array<[ExecutionRecord, string[]]> = [
+    [exec('e_a', 'r_1', {}, { out: 'x' }), ['x']],
+    [exec('e_b', 'r_1', { in: 'x', again: 'x' }, { out: 'y' }), ['y']],
+    [exec('e_c', 'r_1', { in: 'y' }, { out: 'z', log: 'w' }), ['z', 'w']],
+    [exec('e_a2', 'r_2', {}, { out: 'x' }, 'e_a'), []],
+    [exec('e_b2', 'r_2', { in: 'x', again: 'x' }, { out: 'y' }, 'e_b'), []],
+    [exec('e_c2', 'r_2', { in: 'v' }, { out: 'z', log: 'w' }, 'e_c'), []],
+    [exec('e_b3', 'r_3', { in: 'x', again: 'x' }, { out: 'y' }, 'e_b2'), []],
+    [exec('e_c3', 'r_3', { in: 'y' }, { out: 'z' }, 'e_c'), []],
+  ];
+  const labels = ['v', 'w', 'x', 'y', 'z', 'missing'];
+
+  async function fill(store: MetadataStore) {
+    for (const id of ['r_1', 'r_2', 'r_3']) await store.createRun(run(id));
+    for (const [execution, outputs] of history) {
+      await store.recordExecution(
+        execution,
+        outputs.map((label) => artifact(label, execution.id)),
+      );
+    }
+  }
+
+  it('a reuse with the same inputs and outputs borrows the edges, and every lineage answer is the same', async () => {
+    const file = tempFile();
+    const store = open(file);
+    const reference = memoryMetadata();
+    await fill(store);
+    await fill(reference);
+
+    const raw = new Database(file, { readonly: true });
+    try {
+      const edgeOwners = raw
+        .prepare('SELECT DISTINCT execution_id FROM execution_artifacts ORDER BY execution_id')
+        .pluck()
+        .all();
+      expect(edgeOwners).toEqual(['e_a', 'e_b', 'e_c', 'e_c2', 'e_c3']);
+      const borrowed = raw
+        .prepare('SELECT id, edges_from FROM executions WHERE edges_from IS NOT NULL ORDER BY seq')
+        .raw()
+        .all();
+      expect(borrowed).toEqual([
+        ['e_a2', 'e_a'],
+        ['e_b2', 'e_b'],
+        ['e_b3', 'e_b'],
+      ]);
+    } finally {
+      raw.close();
+    }
+
+    const sortGraph = (graph: Awaited<ReturnType<MetadataStore['lineage']>>) => ({
+      executions: graph.executions.map((e) => e.id).sort(),
+      artifacts: graph.artifacts.map((a) => a.digest).sort(),
+      edges: graph.edges.map((e) => `${e.from}>${e.to}:${e.name}:${e.kind}`).sort(),
+    });
+    for (const label of labels) {
+      for (const direction of ['up', 'down', 'both'] as const) {
+        for (const depth of [1, undefined]) {
+          const target = { digest: ref(label).digest };
+          const options = depth === undefined ? { direction } : { direction, depth };
+          expect(sortGraph(await store.lineage(target, options)), `${label} ${direction} ${depth}`).toEqual(
+            sortGraph(await reference.lineage(target, options)),
+          );
+        }
+      }
+    }
+    for (const runId of ['r_1', 'r_2', 'r_3']) {
+      expect(sortGraph(await store.lineage({ runId }))).toEqual(
+        sortGraph(await reference.lineage({ runId })),
+      );
+      const digests = async (s: MetadataStore) =>
+        (await s.listArtifacts({ runId })).map((a) => a.digest).sort();
+      expect(await digests(store), runId).toEqual(await digests(reference));
+    }
+    // The producers and consumers in recording order, an execution with two edges to a digest twice.
+    const db = new Database(file, { readonly: true });
+    try {
+      const edgesOf = db.prepare(EDGES_OF).pluck();
+      expect(edgesOf.all({ digest: ref('y').digest, role: 'output' })).toEqual(['e_b', 'e_b2', 'e_b3']);
+      expect(edgesOf.all({ digest: ref('x').digest, role: 'input' })).toEqual([
+        'e_b',
+        'e_b',
+        'e_b2',
+        'e_b2',
+        'e_b3',
+        'e_b3',
+      ]);
+      expect(edgesOf.all({ digest: ref('v').digest, role: 'input' })).toEqual(['e_c2']);
+    } finally {
+      db.close();
+    }
   });
 });
 
