@@ -587,13 +587,39 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
    */
   async function use<T>(doing: string, fn: (conn: Connection) => T, flush = true): Promise<T> {
     const conn = current ?? (await connection());
-    // Whatever runs after a recordExecution call sees it, awaited or not.
-    if (flush) flushPending(conn);
     try {
+      if (flush) {
+        endRead(conn);
+        // Whatever runs after a recordExecution call sees it, awaited or not.
+        flushPending(conn);
+      } else beginRead(conn);
       return fn(conn);
     } catch (error) {
       return fail(error, doing);
     }
+  }
+
+  /**
+   * The reads that need not flush the write queue (cache lookups), made in the same turn of the
+   * event loop, share one read transaction: a run's cached steps look up in a burst, and in WAL
+   * mode a statement outside a transaction opens and closes a read snapshot of its own (locks on
+   * the shared-memory index), most of what a primary-key lookup costs. The transaction ends
+   * when the turn does, and before anything else runs on the connection (every other read and
+   * write, close): a lookup sees what was committed when its burst began, as if it had run then.
+   */
+  let reading = false;
+
+  function beginRead(conn: Connection): void {
+    if (reading || conn.db.inTransaction) return;
+    conn.db.exec('BEGIN');
+    reading = true;
+    setImmediate(() => endRead(conn));
+  }
+
+  function endRead(conn: Connection): void {
+    if (!reading) return;
+    reading = false;
+    if (conn.db.inTransaction) conn.db.exec('COMMIT');
   }
 
   /**
@@ -612,6 +638,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
   function flushPending(conn: Connection): void {
     if (pending.length === 0) return;
+    endRead(conn);
     const batch = pending;
     pending = [];
     pendingKeys = new Set();
@@ -865,6 +892,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
       if ('digest' in target) assertDigest(target.digest);
       const conn = current ?? (await connection());
       try {
+        endRead(conn);
         return await walkLineage(lineageSource(conn), target, lineageOptions);
       } catch (error) {
         return fail(error, 'lineage');
@@ -930,7 +958,10 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
     async close() {
       const conn = current ?? (opening ? await opening.catch(() => undefined) : undefined);
-      if (conn) flushPending(conn);
+      if (conn) {
+        endRead(conn);
+        flushPending(conn);
+      }
       current = undefined;
       opening = undefined;
       conn?.db.close();

@@ -731,6 +731,36 @@ describe('the write queue of recordExecution', () => {
     await late;
   });
 
+  it('lookups of one turn share a snapshot that any other read or write of the store ends first', async () => {
+    const file = tempFile();
+    const store = open({ file });
+    const other = open({ file });
+    const run = (id: string) => ({
+      id,
+      pipeline: 'p',
+      env: 'local',
+      status: 'running' as const,
+      startedAt: new Date().toISOString(),
+      versions: {},
+      configs: {},
+    });
+    await store.createRun(run('r_1'));
+    await other.init?.();
+    // Not awaited: the lookups start a read transaction that lasts until the end of the turn.
+    const lookups = [store.lookupCache('k-1'), store.lookupCache('k-2')];
+    // Another connection commits while it is open (WAL: a reader does not block a writer)…
+    await other.createRun(run('r_2'));
+    // …and the next read of this store, in the same turn, ends it and sees that commit.
+    expect(await store.getRun('r_2')).toBeDefined();
+    // A write in the same turn as lookups is committed at once, visible to the other connection.
+    const again = store.lookupCache('k-3');
+    await store.createRun(run('r_3'));
+    expect(await other.getRun('r_3')).toBeDefined();
+    await store.recordExecution(execution('e_1', 'r_1'), []);
+    expect((await other.getExecution('e_1'))?.runId).toBe('r_1');
+    expect(await Promise.all([...lookups, again])).toEqual([undefined, undefined, undefined]);
+  });
+
   it('fails only the record that cannot be stored when a batch holds a bad one', async () => {
     const store = open({ file: tempFile() });
     await store.createRun({
