@@ -19,10 +19,21 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StorageDriver } from '@cairn/core';
+import { objectPathOf } from '../storage/local';
 
 type BigStats = ReturnType<typeof statBig>;
 
 const statBig = (path: string) => statSync(path, { bigint: true, throwIfNoEntry: false });
+
+/** The stats of a regular file at `path`, else undefined (as `localPath` answers: gone, not a file, unreadable). */
+function fileStats(path: string): BigStats {
+  try {
+    const info = statBig(path);
+    return info?.isFile() ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const stampOf = (info: NonNullable<BigStats>): string =>
   `${info.size}:${info.mtimeNs}:${info.ctimeNs}:${info.ino}:${info.dev}`;
@@ -67,8 +78,18 @@ export class VerifiedStamps {
    * change while it was hashed.
    */
   async verify(storage: StorageDriver, digest: string): Promise<'ok' | 'missing' | 'corrupt'> {
-    const path = await storage.localPath!(digest);
-    const before = path === undefined ? undefined : statBig(path);
+    let path: string | undefined;
+    let before: BigStats;
+    const objectPath = objectPathOf(storage);
+    if (objectPath) {
+      // A local store's object: one stat says both whether it is there and what its stamp is.
+      const at = objectPath(digest);
+      before = fileStats(at);
+      if (before) path = at;
+    } else {
+      path = await storage.localPath!(digest);
+      before = path === undefined ? undefined : statBig(path);
+    }
     if (before) {
       const stamp = stampOf(before);
       if (this.load().get(digest) === stamp) {

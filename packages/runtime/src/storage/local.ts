@@ -47,6 +47,18 @@ interface PendingSync {
 }
 const pendingSyncs = new WeakMap<StorageDriver, PendingSync>();
 
+/** Each local store's `localPath`, to where it keeps an object (its views share the function). */
+const objectPaths = new WeakMap<NonNullable<StorageDriver['localPath']>, (digest: string) => string>();
+
+/**
+ * For the orchestrator's stamps: where a local store (or a view of one) keeps an
+ * object, without the stat `localPath` makes — the caller stats the file itself.
+ * `undefined` for any other store.
+ */
+export function objectPathOf(storage: StorageDriver): ((digest: string) => string) | undefined {
+  return storage.localPath ? objectPaths.get(storage.localPath) : undefined;
+}
+
 /**
  * For the orchestrator: a view of a local store whose puts skip their two
  * fsyncs (the file, then its folder), and `sync`, which makes given objects
@@ -161,6 +173,7 @@ export function localStore(options: LocalStoreOptions | string): StorageDriver {
     },
   };
   pendingSyncs.set(driver, { sync: (digests) => unsynced.sync(digests) });
+  objectPaths.set(driver.localPath!, objectPath);
   return driver;
 }
 
