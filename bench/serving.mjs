@@ -20,15 +20,16 @@
  * the per-round ratios).
  *
  * What watching costs is measured apart, after the table, in a way a shared
- * two-core machine cannot blur: each watched server and the unwatched one
- * are pinned (taskset) to the same core and driven at once for a second by
- * a raw HTTP client pinned to the other core, over connections of their
- * own. The two servers share one core, so whatever else happens on the
- * machine weighs on both alike, and the one that spends more per request
- * answers fewer: the cost is 1 − watched req/s ÷ unwatched req/s (and the
- * same from each server's CPU time per request), the median over rounds
- * with a ≥ 95 % interval. A control pair — two identical unwatched
- * servers — shows what the method reads when there is nothing to find.
+ * two-core machine cannot blur: the unwatched server, the three watched ones
+ * and a control (a second, identical unwatched server) are pinned (taskset)
+ * to the same core and driven all at once for a second by a raw HTTP client
+ * pinned to the other core, over connections of their own. They share one
+ * core, so whatever else happens on the machine weighs on all of them alike,
+ * and the one that spends more per request answers fewer: a watched
+ * server's cost is 1 − its req/s ÷ the unwatched server's (and the same from
+ * each server's CPU time per request), the median over rounds with a ≥ 95 %
+ * interval. The control's "cost" is what the method reads when there is
+ * nothing to find.
  * Every measurement ends by writing what the server's prediction log holds:
  * its cost counts in the server's own CPU time.
  *
@@ -38,7 +39,7 @@
  *   node bench/serving.mjs --cpu-prof-dir /tmp/prof   # a V8 CPU profile of each server process
  *
  * Requests default to 4,000 timed after 400 warm-up per measurement (per server), 8 rounds, then
- * 10 watch-cost rounds of 1 s per pair and concurrency: about 3 minutes.
+ * 20 watch-cost rounds of 1 s per concurrency: about 2 minutes.
  */
 import { execFileSync, fork } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
@@ -162,18 +163,18 @@ function startServer(scenario, dir, cpuProfDir) {
       waiting.clear();
     });
   });
-  const ask = (op) =>
+  const ask = (op, extra = {}) =>
     new Promise((resolve, reject) => {
       const id = nextId++;
       waiting.set(id, { resolve, reject });
-      child.send({ id, op });
+      child.send({ id, op, ...extra });
     });
   return {
     pid: child.pid,
     ready,
-    /** The server's CPU time so far in µs (user + system, and user), once its prediction log is written. */
-    cpu: async () => {
-      const { cpuUs, userUs } = await ask('cpu');
+    /** The server's CPU time so far in µs (user + system, and user), once its prediction log is written (unless `flush` is false). */
+    cpu: async (flush = true) => {
+      const { cpuUs, userUs } = await ask('cpu', { flush });
       return { cpuUs, userUs };
     },
     /** Close it and get what it checked (shadow predictions, logged rows); it exits. */
@@ -251,11 +252,58 @@ function pin(pid, core) {
 const pct = (value) => round(value * 100, 2);
 
 /**
- * The watch-cost pairs (see the header): each watched server and the unwatched one — and the
- * control, an identical unwatched server — pinned to one core, driven at once for `watchMs` by the
- * raw client pinned to another, `watchRounds` rounds per concurrency in a shuffled order.
- * Returns, per `${watched}-c${concurrency}`, each round's cost from req/s and from CPU per request,
- * and how many requests the logged server answered (its log must hold them all).
+ * What watching costs over a set of rounds (indices into `pair.on`/`pair.off`), pooled: all the
+ * requests and CPU time of those rounds together, so that a batch the log wrote in one round
+ * counts against every request it holds. `rps`: 1 − watched answers ÷ unwatched answers (the same
+ * windows); `cpu`: 1 − unwatched CPU per request ÷ watched CPU per request; `user`: the same, user CPU.
+ */
+function pooledCost(pair, rounds) {
+  const sum = (side, field) => rounds.reduce((total, r) => total + pair[side][r][field], 0);
+  const [onN, offN] = [sum('on', 'answered'), sum('off', 'answered')];
+  return {
+    rps: 1 - onN / offN,
+    cpu: 1 - sum('off', 'cpuUs') / offN / (sum('on', 'cpuUs') / onN),
+    user: 1 - sum('off', 'userUs') / offN / (sum('on', 'userUs') / onN),
+    watchedUs: sum('on', 'cpuUs') / onN,
+    unwatchedUs: sum('off', 'cpuUs') / offN,
+  };
+}
+
+/** The pooled cost of every round, and a 95 % percentile-bootstrap interval over rounds (seeded). */
+function watchCost(pair, seed) {
+  const n = pair.on.length;
+  const every = Array.from({ length: n }, (_, i) => i);
+  const value = pooledCost(pair, every);
+  const next = random(seed);
+  const resampled = { rps: [], cpu: [], user: [] };
+  for (let b = 0; b < 2000; b++) {
+    const cost = pooledCost(
+      pair,
+      every.map(() => Math.floor(next() * n)),
+    );
+    for (const kind of Object.keys(resampled)) resampled[kind].push(cost[kind]);
+  }
+  const interval = (kind) => {
+    const sorted = resampled[kind].sort((a, b) => a - b);
+    return { median: value[kind], low: sorted[49], high: sorted[1949] };
+  };
+  // Each round alone too: what a noisy round did, in the JSON.
+  const perRound = every.map((r) => pooledCost(pair, [r]));
+  return {
+    rps: { ...interval('rps'), rounds: perRound.map((c) => c.rps) },
+    cpu: { ...interval('cpu'), rounds: perRound.map((c) => c.cpu) },
+    user: { ...interval('user'), rounds: perRound.map((c) => c.user) },
+    watchedUs: value.watchedUs,
+    unwatchedUs: value.unwatchedUs,
+  };
+}
+
+/**
+ * The watch costs (see the header): the unwatched server, the three watched ones and the control
+ * (an identical unwatched server), all pinned to one core and driven at once for `watchMs` by the
+ * raw client pinned to another, `watchRounds` rounds per concurrency. Returns, per
+ * `${watched}-c${concurrency}`, each round's cost against the unwatched server from req/s and from
+ * CPU per request, and how many requests the logged server answered (its log must hold them all).
  */
 async function watchCosts({
   servers,
@@ -271,54 +319,53 @@ async function watchCosts({
   const watched = [...Object.keys(WATCHING), CONTROL];
   const cores = pinningCores();
   if (cores.why) {
-    res.notes.push(`Watch-cost pairs NOT pinned (${cores.why}): the servers and the client share the cores.`);
+    res.notes.push(`Watch costs NOT pinned (${cores.why}): the servers and the client share the cores.`);
   } else {
     pin(client.pid, cores.client);
     for (const s of ['unwatched', ...watched]) pin(servers[s].pid, cores.server);
     res.watchCores = cores;
   }
   let loggedAnswered = 0;
-  const drive = async (pair, concurrency, ms) => {
-    const before = await Promise.all(pair.map((s) => servers[s].cpu()));
+  // The prediction log is not made to write at the end of each round: its batches are written when
+  // they fill (or on its timer), as in service, and land in whichever round they fall in; the
+  // pooled costs below count them all.
+  const drive = async (group, concurrency, ms) => {
+    const before = await Promise.all(group.map((s) => servers[s].cpu(false)));
     const answer = await client.run({
-      saturate: pair.map((s) => ({ url: started[s].url, bodies: bodies[s] })),
+      saturate: group.map((s) => ({ url: started[s].url, bodies: bodies[s] })),
       concurrency,
       ms,
     });
-    // Asked after the load: the prediction log's waiting rows are written first, in this measurement.
-    const after = await Promise.all(pair.map((s) => servers[s].cpu()));
-    const loggedAt = pair.indexOf('logged');
+    const after = await Promise.all(group.map((s) => servers[s].cpu(false)));
+    const loggedAt = group.indexOf('logged');
     if (loggedAt >= 0) loggedAnswered += answer.targets[loggedAt].requests;
-    return pair.map((s, i) => {
+    return group.map((s, i) => {
       const answered = answer.targets[i].requests;
       if (!(answered > 0)) throw new Error(`the ${s} server answered nothing in ${ms} ms`);
       return {
-        rps: answered / (answer.ms / 1000),
-        cpu: (after[i].cpuUs - before[i].cpuUs) / answered,
-        user: (after[i].userUs - before[i].userUs) / answered,
+        answered,
+        cpuUs: after[i].cpuUs - before[i].cpuUs,
+        userUs: after[i].userUs - before[i].userUs,
       };
     });
   };
   const pairs = {};
+  const all = ['unwatched', ...watched];
   for (const concurrency of concurrencies) {
     // Warm-up at this concurrency, on the pinned cores, before any round counts (the control
     // server served nothing before this: its code must be as optimized as the others').
-    for (const w of watched) await drive([w, 'unwatched'], concurrency, 2 * watchMs);
+    await drive(all, concurrency, 2 * watchMs);
     for (let r = 0; r < watchRounds; r++) {
-      for (const w of shuffled(watched, next)) {
-        // Which server's connections open first is shuffled too.
-        const pair = shuffled([w, 'unwatched'], next);
-        const measured = await drive(pair, concurrency, watchMs);
-        const on = measured[pair.indexOf(w)];
-        const off = measured[pair.indexOf('unwatched')];
+      // Every server in every round, treated alike; which one's connections open first is shuffled.
+      const order = shuffled(all, next);
+      const measured = await drive(order, concurrency, watchMs);
+      const off = measured[order.indexOf('unwatched')];
+      for (const w of watched) {
+        const on = measured[order.indexOf(w)];
         const key = `${w}-c${concurrency}`;
-        pairs[key] ??= { rps: [], cpu: [], user: [], watchedUs: [], unwatchedUs: [] };
-        pairs[key].rps.push(1 - on.rps / off.rps);
-        // A CPU-bound server's req/s is 1 / (CPU per request): the share of req/s lost at saturation.
-        pairs[key].cpu.push(1 - off.cpu / on.cpu);
-        pairs[key].user.push(1 - off.user / on.user);
-        pairs[key].watchedUs.push(on.cpu);
-        pairs[key].unwatchedUs.push(off.cpu);
+        pairs[key] ??= { on: [], off: [] };
+        pairs[key].on.push(on);
+        pairs[key].off.push(off);
       }
     }
   }
@@ -331,7 +378,7 @@ export async function serving(options) {
   const warmup = parseSizes(options.warmup, [400])[0];
   const concurrencies = parseSizes(options.concurrency, [1, 16]);
   const seed = parseSizes(options.seed, [1])[0];
-  const watchRounds = parseSizes(options['watch-rounds'], [10])[0];
+  const watchRounds = parseSizes(options['watch-rounds'], [20])[0];
   const watchMs = parseSizes(options['watch-ms'], [1000])[0];
   const cpuProfDir = options['cpu-prof-dir'] ? resolve(options['cpu-prof-dir']) : undefined;
   const res = result('serving', 'Serving: @cairn/deploy-local against a bare node:http server');
@@ -350,13 +397,13 @@ export async function serving(options) {
     watchTargets[scenario] = {
       rps: {
         id,
-        label: `requests/s lost to ${what} (plain primary against metrics off, both on one core driven at once, median of rounds, worst concurrency)`,
+        label: `requests/s lost to ${what} (plain primary against metrics off, on one core, driven at once with it, pooled over rounds, worst concurrency)`,
         ...common,
       },
       // Secondary: the same pairs read from each server's own CPU time per request.
       cpu: {
         id: `${id}-cpu`,
-        label: `requests/s lost to ${what}, from server CPU per request (1 − CPU off / CPU on, the same pairs, median of rounds, worst concurrency)`,
+        label: `requests/s lost to ${what}, from server CPU per request (1 − CPU off / CPU on, the same rounds, pooled, worst concurrency)`,
         ...common,
       },
     };
@@ -445,7 +492,7 @@ export async function serving(options) {
         }
       }
     }
-    // What watching costs, measured apart (see the header): pairs on one pinned core, driven at once.
+    // What watching costs, measured apart (see the header): every watched server on one pinned core, driven at once.
     const { pairs, loggedAnswered: pairedLogged } = problem
       ? { pairs: {}, loggedAnswered: 0 }
       : await watchCosts({
@@ -499,29 +546,24 @@ export async function serving(options) {
       target.pass = target.value < TARGET_MS;
     }
     // What watching costs: each watched server against the unwatched one, on one core, driven at
-    // the same time, median over rounds; the same from the table's one-at-a-time measurements beside it.
+    // the same time, pooled over rounds; the table's one-at-a-time measurements beside it.
     if (!problem) {
       const summary = (costs) => ({ median: stats(costs).median, ...medianInterval(costs), rounds: costs });
       const range = (c) => `${pct(c.median)} % [${pct(c.low)}, ${pct(c.high)}]`;
       const control = concurrencies.map((concurrency) => {
-        const pair = pairs[`${CONTROL}-c${concurrency}`];
-        return `concurrency ${concurrency}: req/s ${range(summary(pair.rps))}, server CPU ${range(summary(pair.cpu))}`;
+        const cost = watchCost(pairs[`${CONTROL}-c${concurrency}`], seed);
+        return `concurrency ${concurrency}: req/s ${range(cost.rps)}, server CPU ${range(cost.cpu)}`;
       });
       res.notes.push(
-        `The method's zero — two identical unwatched servers measured as a watch-cost pair, median over ${watchRounds} rounds [≥ 95 % interval]: ${control.join('; ')}`,
+        `The method's zero — the control, a second unwatched server, measured as the watched ones are, pooled over ${watchRounds} rounds [95 % bootstrap interval]: ${control.join('; ')}`,
       );
       for (const scenario of Object.keys(WATCHING)) {
         const costs = concurrencies.map((concurrency) => {
-          const pair = pairs[`${scenario}-c${concurrency}`];
           const watched = samples[`${scenario}-c${concurrency}`];
           const unwatched = samples[`unwatched-c${concurrency}`];
           return {
             concurrency,
-            rps: summary(pair.rps),
-            cpu: summary(pair.cpu),
-            user: summary(pair.user),
-            unwatchedUs: stats(pair.unwatchedUs).median,
-            watchedUs: stats(pair.watchedUs).median,
+            ...watchCost(pairs[`${scenario}-c${concurrency}`], seed),
             alone: {
               rps: summary(watched.rps.map((rps, r) => 1 - rps / unwatched.rps[r])),
               cpu: summary(watched.cpu.map((cpu, r) => 1 - unwatched.cpu[r] / cpu)),
@@ -545,11 +587,11 @@ export async function serving(options) {
           }));
         }
         res.notes.push(
-          `${WATCHING[scenario].what} cost, median over ${watchRounds} rounds of ${watchMs} ms [≥ 95 % interval of the median]: ${costs
+          `${WATCHING[scenario].what} cost, pooled over ${watchRounds} rounds of ${watchMs} ms [95 % bootstrap interval over rounds]: ${costs
             .map(
               (c) =>
                 `concurrency ${c.concurrency}: req/s ${range(c.rps)}, server CPU ${range(c.cpu)} (${round(c.unwatchedUs, 1)} → ${round(c.watchedUs, 1)} µs/request), user CPU alone ${range(c.user)}; ` +
-                `the table's one-at-a-time measurements (unpinned, ${rounds} rounds): req/s ${range(c.alone.rps)}, server CPU ${range(c.alone.cpu)}`,
+                `the table's one-at-a-time measurements (unpinned, ${rounds} rounds, median): req/s ${range(c.alone.rps)}, server CPU ${range(c.alone.cpu)}`,
             )
             .join('; ')}`,
         );

@@ -13,10 +13,11 @@
  * Protocol (IPC): once listening the child sends `{ ok: true, url }` or
  * `{ ok: false, problem }`. Then, for each message `{ id, op }`, it answers
  * `{ id, ok: true, ... }` or `{ id, ok: false, error }`:
- * - `cpu`: writes whatever the prediction log holds and waits for it, then
- *   answers `{ cpuUs, userUs }`, this process's CPU time so far (user +
- *   system, and user alone; every thread: the log's writes in libuv's pool
- *   count).
+ * - `cpu`: writes whatever the prediction log holds and waits for it (not
+ *   with `flush: false`: the log then writes its batches when they fill, as
+ *   in service), then answers `{ cpuUs, userUs }`, this process's CPU time so
+ *   far (user + system, and user alone; every thread: the log's writes in
+ *   libuv's pool count).
  * - `close`: closes the deployer (the log is written), answers what the
  *   benchmark checks (`shadowPredictions`, `loggedRows`), then exits.
  */
@@ -155,10 +156,10 @@ const server = scenario === 'floor' ? await startFloor() : await startCairn(scen
 if (server.problem) {
   process.send({ ok: false, problem: server.problem });
 } else {
-  process.on('message', ({ id, op }) => {
+  process.on('message', ({ id, op, flush = true }) => {
     const run = async () => {
       if (op === 'cpu') {
-        await server.flush();
+        if (flush) await server.flush();
         const { user, system } = process.cpuUsage();
         return { cpuUs: user + system, userUs: user };
       }
