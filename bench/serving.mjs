@@ -27,9 +27,10 @@
  * core, so whatever else happens on the machine weighs on all of them alike,
  * and the one that spends more per request answers fewer: a watched
  * server's cost is 1 − its req/s ÷ the unwatched server's (and the same from
- * each server's CPU time per request), the median over rounds with a ≥ 95 %
- * interval. The control's "cost" is what the method reads when there is
- * nothing to find.
+ * each server's CPU time per request), pooled over the rounds (the log
+ * writes its batches when they fill, in whichever round) with a 95 %
+ * bootstrap interval. The control's "cost" is what the method reads when
+ * there is nothing to find.
  * Every measurement ends by writing what the server's prediction log holds:
  * its cost counts in the server's own CPU time.
  *
