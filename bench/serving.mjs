@@ -31,7 +31,7 @@
  * writes its batches when they fill, in whichever round) with a 95 %
  * bootstrap interval. The control's "cost" is what the method reads when
  * there is nothing to find.
- * Every measurement ends by writing what the server's prediction log holds:
+ * Every table measurement ends by writing what the server's prediction log holds:
  * its cost counts in the server's own CPU time.
  *
  *   node bench/serving.mjs
