@@ -607,18 +607,19 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
    * when the turn does, and before anything else runs on the connection (every other read and
    * write, close): a lookup sees what was committed when its burst began, as if it had run then.
    */
-  let reading = false;
+  let reading: Connection | undefined;
 
   function beginRead(conn: Connection): void {
-    if (reading || conn.db.inTransaction) return;
+    if (reading === conn || conn.db.inTransaction) return;
     conn.db.exec('BEGIN');
-    reading = true;
+    reading = conn;
     setImmediate(() => endRead(conn));
   }
 
+  /** End the read transaction of `conn` (not of a connection opened since: the store may be closed and reopened in one turn). */
   function endRead(conn: Connection): void {
-    if (!reading) return;
-    reading = false;
+    if (reading !== conn) return;
+    reading = undefined;
     if (conn.db.inTransaction) conn.db.exec('COMMIT');
   }
 

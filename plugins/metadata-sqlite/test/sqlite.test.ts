@@ -761,6 +761,33 @@ describe('the write queue of recordExecution', () => {
     expect(await Promise.all([...lookups, again])).toEqual([undefined, undefined, undefined]);
   });
 
+  it('a store closed and reopened in the turn of a lookup still commits its writes at once', async () => {
+    const file = tempFile();
+    const store = open({ file });
+    const other = open({ file });
+    const run = (id: string) => ({
+      id,
+      pipeline: 'p',
+      env: 'local',
+      status: 'running' as const,
+      startedAt: new Date().toISOString(),
+      versions: {},
+      configs: {},
+    });
+    await store.createRun(run('r_1'));
+    await other.init?.();
+    const before = store.lookupCache('k-1');
+    await store.close?.();
+    // Reopened by the next call: its lookups start a read transaction of the new connection,
+    // which the end of the first one's turn must not leave open.
+    const after = store.lookupCache('k-2');
+    await new Promise((resolve) => setImmediate(resolve));
+    await store.lookupCache('k-3');
+    await store.createRun(run('r_2'));
+    expect(await other.getRun('r_2')).toBeDefined();
+    expect(await Promise.all([before, after])).toEqual([undefined, undefined]);
+  });
+
   it('fails only the record that cannot be stored when a batch holds a bad one', async () => {
     const store = open({ file: tempFile() });
     await store.createRun({
