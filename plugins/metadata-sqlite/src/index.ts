@@ -894,6 +894,8 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
       const conn = current ?? (await connection());
       try {
         endRead(conn);
+        // Like every other read: a lineage asked after a recordExecution call sees it, awaited or not.
+        flushPending(conn);
         return await walkLineage(lineageSource(conn), target, lineageOptions);
       } catch (error) {
         return fail(error, 'lineage');

@@ -617,6 +617,17 @@ describe('cached executions and their lineage edges', () => {
     }
   }
 
+  it('a lineage asked right after a recordExecution call sees it, awaited or not', async () => {
+    const store = open({ file: tempFile() });
+    await store.createRun(run('r_1'));
+    await store.recordExecution(exec('e_a', 'r_1', {}, { out: 'x' }), [artifact('x', 'e_a')]);
+    // Not awaited: the record waits in the store's write queue when lineage is asked.
+    const late = store.recordExecution(exec('e_b', 'r_1', { in: 'x' }, { out: 'y' }), [artifact('y', 'e_b')]);
+    const down = await store.lineage({ digest: ref('x').digest }, { direction: 'down' });
+    expect(down.executions.map((e) => e.id)).toContain('e_b');
+    await late;
+  });
+
   it('a reuse with the same inputs and outputs borrows the edges, and every lineage answer is the same', async () => {
     const file = tempFile();
     const store = open(file);
