@@ -700,6 +700,15 @@ describe('cached executions and their lineage edges', () => {
 });
 
 describe('the write queue of recordExecution', () => {
+  const run = (id: string) => ({
+    id,
+    pipeline: 'p',
+    env: 'local',
+    status: 'running' as const,
+    startedAt: new Date().toISOString(),
+    versions: {},
+    configs: {},
+  });
   const execution = (id: string, runId: string): ExecutionRecord => ({
     id,
     runId,
@@ -716,15 +725,7 @@ describe('the write queue of recordExecution', () => {
   it('commits records made in the same turn together, visible to readers and to other connections', async () => {
     const file = tempFile();
     const store = open({ file });
-    await store.createRun({
-      id: 'r_batch',
-      pipeline: 'p',
-      env: 'local',
-      status: 'running',
-      startedAt: new Date().toISOString(),
-      versions: {},
-      configs: {},
-    });
+    await store.createRun(run('r_batch'));
     await Promise.all(
       Array.from({ length: 50 }, (_, i) => store.recordExecution(execution(`e_${i}`, 'r_batch'), [])),
     );
@@ -746,15 +747,6 @@ describe('the write queue of recordExecution', () => {
     const file = tempFile();
     const store = open({ file });
     const other = open({ file });
-    const run = (id: string) => ({
-      id,
-      pipeline: 'p',
-      env: 'local',
-      status: 'running' as const,
-      startedAt: new Date().toISOString(),
-      versions: {},
-      configs: {},
-    });
     await store.createRun(run('r_1'));
     await other.init?.();
     // Not awaited: the lookups start a read transaction that lasts until the end of the turn.
@@ -776,15 +768,6 @@ describe('the write queue of recordExecution', () => {
     const file = tempFile();
     const store = open({ file });
     const other = open({ file });
-    const run = (id: string) => ({
-      id,
-      pipeline: 'p',
-      env: 'local',
-      status: 'running' as const,
-      startedAt: new Date().toISOString(),
-      versions: {},
-      configs: {},
-    });
     await store.createRun(run('r_1'));
     await other.init?.();
     const before = store.lookupCache('k-1');
