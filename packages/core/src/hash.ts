@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { CairnError, ErrorCodes } from './errors';
 
 const DIGEST = /^[0-9a-f]{64}$/;
@@ -21,8 +21,11 @@ export function assertDigest(value: unknown, what = 'artifact digest'): asserts 
   }
 }
 
+// One-shot crypto.hash (Node >= 20.12) is about twice as fast as createHash on small inputs.
+const hash = (crypto as { hash?: (algorithm: string, data: string | Uint8Array) => string }).hash;
+
 export function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash ? hash('sha256', data) : crypto.createHash('sha256').update(data).digest('hex');
 }
 
 /**
@@ -60,7 +63,7 @@ function canonicalize(value: unknown, path: string): unknown {
       );
     }
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
+    for (const key of sortedKeys(value)) {
       const item = (value as Record<string, unknown>)[key];
       if (item !== undefined) out[key] = canonicalize(item, `${path}.${key}`);
     }
@@ -68,4 +71,17 @@ function canonicalize(value: unknown, path: string): unknown {
   }
   if (value === undefined) return null;
   throw new CairnError(ErrorCodes.ARTIFACT_TYPE_MISMATCH, `${path}: a ${typeof value} is not JSON data`);
+}
+
+/** Keys in code-unit order, as Array#sort orders them; a small object's in place (Array#sort copies). */
+function sortedKeys(value: object): string[] {
+  const keys = Object.keys(value);
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > key; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = key;
+  }
+  return keys;
 }
