@@ -3,7 +3,7 @@
  * repository and whether the work tree differed from it, read with real git.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -40,6 +40,20 @@ describe('runProvenance', () => {
     await writeFile(join(dir, 'a.txt'), 'two\n');
     execFileSync('mkdir', ['-p', join(dir, 'steps')]);
     expect((await runProvenance(join(dir, 'steps'))).git).toEqual({ commit, dirty: true });
+  });
+
+  it("leaves the repository's index alone (no refresh written, no index.lock taken)", async () => {
+    const dir = await folder();
+    git(dir, 'init', '-q');
+    await writeFile(join(dir, 'a.txt'), 'one\n');
+    git(dir, 'add', '.');
+    git(dir, 'commit', '-q', '-m', 'first');
+    // Same bytes, new timestamps: the index's stat data is stale, and a plain `git status` rewrites it.
+    await utimes(join(dir, 'a.txt'), new Date(2001, 0, 1), new Date(2001, 0, 1));
+    const before = await stat(join(dir, '.git', 'index'), { bigint: true });
+    expect((await runProvenance(dir)).git?.dirty).toBe(false);
+    const after = await stat(join(dir, '.git', 'index'), { bigint: true });
+    expect([after.ino, after.mtimeNs]).toEqual([before.ino, before.mtimeNs]);
   });
 
   it('records no git state outside a repository, or in one with no commit yet', async () => {

@@ -80,8 +80,8 @@ interface Problem {
 
 interface Context {
   confDir: string;
-  /** A folder of confDir relative to the project, POSIX-style, computed once per folder. */
-  confRel: (folder: string) => string;
+  /** A folder of confDir: its absolute path and its path relative to the project (POSIX-style), computed once per folder. */
+  confFolder: (folder: string) => { path: string; rel: string };
   projectDir: string;
   env: string;
   /** Step name → file names in `base/` and `<env>/` (several when .yaml and .json both exist). */
@@ -293,18 +293,19 @@ async function createContext(
     listConfigFiles(join(confDir, 'base'), rel, problems),
     env === 'base' ? new Map<string, string[]>() : listConfigFiles(join(confDir, env), rel, problems),
   ]);
-  const folders = new Map<string, string>();
-  const confRel = (folder: string) => {
-    let path = folders.get(folder);
-    if (path === undefined) {
-      path = rel(join(confDir, folder));
-      folders.set(folder, path);
+  const folders = new Map<string, { path: string; rel: string }>();
+  const confFolder = (folder: string) => {
+    let found = folders.get(folder);
+    if (found === undefined) {
+      const path = join(confDir, folder);
+      found = { path, rel: rel(path) };
+      folders.set(folder, found);
     }
-    return path;
+    return found;
   };
   return {
     confDir,
-    confRel,
+    confFolder,
     projectDir,
     env,
     baseFiles,
@@ -400,9 +401,10 @@ function readLayers(
       unreadable = true;
       return;
     }
-    const file = join(context.confDir, folder, names[0]!);
-    // Relative to the project without path.relative per file (it resolves both paths each call).
-    const folderRel = context.confRel(folder);
+    // No path.join or path.relative per file (each normalizes its whole result): the folder's paths
+    // are computed once, and a name from its listing is one segment.
+    const { path: folderPath, rel: folderRel } = context.confFolder(folder);
+    const file = `${folderPath}${sep}${names[0]!}`;
     const source = folderRel ? `${folderRel}/${names[0]!}` : names[0]!;
     let text: string;
     try {

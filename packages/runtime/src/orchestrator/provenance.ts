@@ -28,13 +28,16 @@ export async function runProvenance(projectDir: string): Promise<RunProvenance> 
  * The commit and whether the work tree differs from it, from one `git status`
  * (`--porcelain=v2 --branch` prints the commit as `# branch.oid`): a spawn
  * costs a run about 10 ms, so there is one, and none outside a repository.
+ * `--no-optional-locks`, as editors' background status does: the same answer
+ * without rewriting `.git/index` (a write, and a lock that could make the
+ * user's own `git commit` during a run fail with "index.lock exists").
  */
 async function gitState(projectDir: string): Promise<{ commit: string; dirty: boolean } | undefined> {
   if (!insideGitRepository(projectDir)) return undefined;
   try {
     const { stdout } = await execFileAsync(
       'git',
-      ['status', '--porcelain=v2', '--branch', '--untracked-files=normal'],
+      ['--no-optional-locks', 'status', '--porcelain=v2', '--branch', '--untracked-files=normal'],
       { cwd: projectDir, maxBuffer: 64 << 20 },
     );
     const lines = stdout.split('\n').filter((line) => line !== '');
