@@ -9,7 +9,6 @@ import {
   type ArtifactMap,
   type ArtifactRef,
   type CacheEntry,
-  canonicalJson,
   type ExecutionRecord,
   type MetadataStore,
   type PipelineNode,
@@ -37,15 +36,24 @@ export function cacheKey(
   );
 }
 
-function keyOf(
+/**
+ * sha256 of `canonicalJson({ step, code, config, inputs: name → digest })`, byte for byte, written
+ * out rather than walked: every step of every run computes one (a 1,000-step no-op, 1,000).
+ */
+export function keyOf(
   step: string,
   code: string,
   config: string | undefined,
   inputs: Record<string, ArtifactRef>,
 ): string {
+  // Inserted in sorted order and serialized by JSON.stringify, as canonicalJson does (so integer-like
+  // names still come first).
   const inputDigests: Record<string, string> = {};
-  for (const [name, ref] of Object.entries(inputs)) inputDigests[name] = ref.digest;
-  return sha256(canonicalJson({ step, code, config, inputs: inputDigests }));
+  for (const name of Object.keys(inputs).sort()) inputDigests[name] = inputs[name]!.digest;
+  const configPart = config === undefined ? '' : `"config":${JSON.stringify(config)},`;
+  return sha256(
+    `{"code":${JSON.stringify(code)},${configPart}"inputs":${JSON.stringify(inputDigests)},"step":${JSON.stringify(step)}}`,
+  );
 }
 
 /**

@@ -186,7 +186,13 @@ export interface RunRecorder {
   firstError?: { step: string; code?: string; message: string };
 }
 
-export const now = () => new Date().toISOString();
+let lastNow = { ms: Number.NaN, iso: '' };
+/** The time as `toISOString()` writes it; formatted once per millisecond (a cached step takes far less). */
+export const now = (): string => {
+  const ms = Date.now();
+  if (ms !== lastNow.ms) lastNow = { ms, iso: new Date(ms).toISOString() };
+  return lastNow.iso;
+};
 
 /**
  * Every step's config in its stored form (secrets as `${env:…}`
