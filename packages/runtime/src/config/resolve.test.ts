@@ -356,6 +356,60 @@ describe('resolveStepConfigs', () => {
     expect(fine.table!.value).toEqual({ columns: { a: 1, b: 2 } });
   });
 
+  it('treats a schema that answers with a promise, or throws, or rejects, as a synchronous one', async () => {
+    await write('base/a.yaml', 'n: 1\n');
+    await write('base/b.yaml', 'n: -1\n');
+    await write('base/c.yaml', 'n: 1\ntypo: 2\n');
+    await write('base/d.yaml', 'n: 1\n');
+    await write('base/e.yaml', 'n: 1\n');
+    const later = z.object({ n: z.number().int().positive() });
+    const asynchronous: StandardSchemaV1 = {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: async (value) => later['~standard'].validate(value),
+      },
+    };
+    const throws: StandardSchemaV1 = {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: () => {
+          throw new Error('boom');
+        },
+      },
+    };
+    const rejects: StandardSchemaV1 = {
+      '~standard': { version: 1, vendor: 'test', validate: () => Promise.reject(new Error('later boom')) },
+    };
+    const fine = await resolveStepConfigs({
+      confDir,
+      env: 'local',
+      steps: [{ name: 'a', schema: asynchronous }],
+    });
+    expect(fine.a!.value).toEqual({ n: 1 });
+    const error = await failure(
+      resolveStepConfigs({
+        confDir,
+        env: 'local',
+        steps: [
+          { name: 'a', schema: asynchronous },
+          { name: 'b', schema: asynchronous },
+          { name: 'c', schema: asynchronous },
+          { name: 'd', schema: throws },
+          { name: 'e', schema: rejects },
+        ],
+      }),
+    );
+    expect(error.code).toBe('CAIRN_CONFIG_INVALID');
+    expect(error.issues?.map((issue) => [issue.source, issue.path, issue.message.split(' (')[0]])).toEqual([
+      ['conf/base/b.yaml:1', ['n'], expect.stringMatching(/>0|positive|greater/i)],
+      ['conf/base/c.yaml:2', ['typo'], 'unknown key'],
+      ['conf/base/d.yaml', [], 'the config schema threw: boom'],
+      ['conf/base/e.yaml', [], 'the config schema threw: later boom'],
+    ]);
+  });
+
   it('reports an unknown YAML alias at its line and an alias bomb as CAIRN_CONFIG_UNREADABLE', async () => {
     await write('base/train.yaml', 'trees: 1\ntoken: *nope\n');
     const unknown = await failure(resolveStepConfigs({ confDir, env: 'local', steps: [{ name: 'train' }] }));
