@@ -4,7 +4,7 @@
  * is read, writing pieces in full with early writeback, fsync of files and
  * folders, and the store's error wrapping.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fsync, openSync, readFileSync, statSync } from 'node:fs';
 import { type FileHandle, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError, ErrorCodes } from '@cairn/core';
@@ -30,8 +30,8 @@ export function statQuick(path: string) {
   }
 }
 
-/** Files up to this size are hashed with one synchronous read (see hashFile). */
-const SMALL_FILE = 64 * 1024;
+/** Files up to this size are hashed with one synchronous read (see hashFile), and written with synchronous calls by a deferred put. */
+export const SMALL_FILE = 64 * 1024;
 
 export async function hashFile(path: string): Promise<string> {
   // Most artifacts (configs, json, metrics) are tiny, and a cached rerun verifies one per step:
@@ -151,21 +151,40 @@ export async function cleanStaleTemps(tmpDir: string): Promise<void> {
   }
 }
 
-export async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
+/**
+ * fsync a file or folder by its path. Opening and closing take microseconds
+ * and are done here; only the fsync, which waits on the disk, goes to the
+ * thread pool: one round trip where FileHandle's open, sync and close made
+ * three (a cold 1,000-step run syncs some 1,100 files and folders).
+ */
+function fsyncPath(path: string, folder: boolean): Promise<void> {
+  let fd: number;
   try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    fd = openSync(path, 'r');
+  } catch (error) {
+    // Some file systems cannot open or sync folders, which is fine.
+    return folder ? Promise.resolve() : Promise.reject(error);
   }
+  return new Promise((resolve, reject) => {
+    fsync(fd, (error) => {
+      try {
+        closeSync(fd);
+      } catch (closeError) {
+        error ??= closeError as NodeJS.ErrnoException;
+      }
+      if (error && !folder) reject(error);
+      else resolve();
+    });
+  });
 }
 
-export async function syncDir(path: string): Promise<void> {
-  // Makes the rename durable; some file systems do not support fsync on folders, which is fine.
-  const handle = await open(path, 'r').catch(() => undefined);
-  if (!handle) return;
-  await handle.sync().catch(() => {});
-  await handle.close();
+export function syncFile(path: string): Promise<void> {
+  return fsyncPath(path, false);
+}
+
+export function syncDir(path: string): Promise<void> {
+  // Makes the rename durable.
+  return fsyncPath(path, true);
 }
 
 export async function io<T>(action: string, path: string, run: () => Promise<T>): Promise<T> {

@@ -350,3 +350,73 @@ describe('localStore put and verify of large and file sources', () => {
     expect(await store.verify(digest)).toBe('corrupt');
   });
 });
+
+describe("deferred puts of small buffers (a step's json outputs)", () => {
+  const handlePrototype = async () => {
+    const handle = await open(join(dir, 'probe'), 'w');
+    await handle.close();
+    return Object.getPrototypeOf(handle) as {
+      write: (...args: unknown[]) => Promise<unknown>;
+      sync: () => Promise<void>;
+    };
+  };
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('writes them without a file handle, read-only, and syncs each file and folder without one either', async () => {
+    const prototype = await handlePrototype();
+    const write = vi.spyOn(prototype, 'write');
+    const sync = vi.spyOn(prototype, 'sync');
+    const store = localStore(join(dir, 'store'));
+    const deferred = deferredSyncOf(store)!;
+    const inputs = Array.from({ length: 40 }, (_, i) => text(`{"v":${i}}`));
+    // At once, as concurrent steps do: every temp file needs a name of its own.
+    const stored = await Promise.all(inputs.map((bytes) => deferred.storage.put(bytes)));
+    expect(stored).toEqual(inputs.map((bytes) => ({ digest: sha256(bytes), size: bytes.length })));
+    for (const { digest } of stored) {
+      expect(await store.verify(digest)).toBe('ok');
+      const path = (await store.localPath!(digest))!;
+      expect((await stat(path)).mode & 0o777).toBe(0o444);
+    }
+    expect(await filesUnder(join(dir, 'store', 'tmp'))).toEqual([]);
+    await deferred.sync();
+    expect(write).not.toHaveBeenCalled();
+    expect(sync).not.toHaveBeenCalled();
+  });
+
+  it('makes the temp and object folders again when they were removed behind its back', async () => {
+    const store = localStore(join(dir, 'store'));
+    const deferred = deferredSyncOf(store)!;
+    const first = await deferred.storage.put(text('{"v":"first"}'));
+    await deferred.sync();
+    await rm(join(dir, 'store', 'tmp'), { recursive: true });
+    await rm(join(dir, 'store', 'objects'), { recursive: true });
+    const again = await deferred.storage.put(text('{"v":"first"}'));
+    expect(again).toEqual(first);
+    expect(await store.verify(first.digest)).toBe('ok');
+    await deferred.sync([first.digest]);
+  });
+
+  it('refuses bytes that do not match the expected digest and writes nothing', async () => {
+    const store = localStore(join(dir, 'store'));
+    const deferred = deferredSyncOf(store)!;
+    const expectedDigest = sha256(text('{"v":"expected"}'));
+    await expect(deferred.storage.put(text('{"v":"other"}'), { expectedDigest })).rejects.toMatchObject({
+      code: 'CAIRN_ARTIFACT_CORRUPT',
+    });
+    expect(await filesUnder(join(dir, 'store'))).toEqual([]);
+  });
+
+  it('fails to sync an object removed before its sync, keeps it listed, and names the path', async () => {
+    const store = localStore(join(dir, 'store'));
+    const deferred = deferredSyncOf(store)!;
+    const { digest } = await deferred.storage.put(text('{"v":"gone"}'));
+    const path = (await store.localPath!(digest))!;
+    await rm(path);
+    const failure = { code: 'CAIRN_STORAGE_FAILED', message: expect.stringContaining(path) };
+    await expect(deferred.sync([digest])).rejects.toMatchObject(failure);
+    // Still listed: the next sync is refused again, not silently taken for done.
+    await expect(deferred.sync()).rejects.toMatchObject(failure);
+  });
+});
