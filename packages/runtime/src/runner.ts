@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,7 +25,7 @@ import {
 } from '@cairn/core';
 import { materializeArtifact, readSmallBlob, storeArtifact } from './artifacts/io';
 import { importModule } from './load';
-import { PROCESS_GROUP_FILE, scratchPrefix } from './scratch';
+import { PROCESS_GROUP_FILE, scratchPrefix, uniqueSuffix } from './scratch';
 
 export interface RunStepTaskOptions {
   storage: StorageDriver;
@@ -73,10 +72,7 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
   // makes it (recursive mkdir), so a step that reads small inputs and returns
   // JSON costs no folder at all.
   // Named after this process: a run that finds it after this process died reclaims it (config.json may hold secrets).
-  const workdir = join(
-    task.tmpDir,
-    `${scratchPrefix()}${task.step}-${task.attempt}-${randomBytes(6).toString('hex')}`,
-  );
+  const workdir = join(task.tmpDir, `${scratchPrefix()}${task.step}-${task.attempt}-${uniqueSuffix()}`);
   try {
     throwIfAborted(controller.signal, task.step);
     const inputPaths: Record<string, string> = {};

@@ -7,6 +7,7 @@ import { commandStep, json, pipeline } from '@cairn/core';
 import { localStore, runPipeline } from '@cairn/runtime';
 import { memoryMetadata } from '@cairn/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { uniqueSuffix } from '../src/scratch';
 import { numbers } from './fixtures/steps';
 
 let dir: string;
@@ -77,5 +78,37 @@ describe('scratch space', () => {
       expect(configPath.startsWith(join(dir, '.cairn', 'tmp', `p${process.pid}-cmd-1-`))).toBe(true);
       expect(existsSync(configPath)).toBe(false);
     }
+  });
+});
+
+describe('uniqueSuffix', () => {
+  it('never repeats within a process and is safe in a file name', () => {
+    const suffixes = Array.from({ length: 20_000 }, () => uniqueSuffix());
+    expect(new Set(suffixes).size).toBe(suffixes.length);
+    for (const suffix of [suffixes[0]!, suffixes.at(-1)!]) expect(suffix).toMatch(/^[0-9a-f]{12}[0-9a-z]+$/);
+  });
+
+  it('differs between processes (the pid in the prefix can be reused)', async () => {
+    const other = async () => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '--conditions=@cairn/source',
+          '-e',
+          "import('./src/scratch.ts').then((m) => process.stdout.write(m.uniqueSuffix()))",
+        ],
+        { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout.on('data', (chunk) => (out += chunk));
+      await new Promise((resolve) => child.on('close', resolve));
+      return out;
+    };
+    const [a, b] = await Promise.all([other(), other()]);
+    expect(a).toMatch(/^[0-9a-f]{12}0$/);
+    expect(b).toMatch(/^[0-9a-f]{12}0$/);
+    expect(a).not.toBe(b);
   });
 });

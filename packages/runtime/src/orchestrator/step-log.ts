@@ -15,10 +15,10 @@
  * workers send their lines back), and read by `cairn logs` and the dashboard
  * of that project.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError, ErrorCodes, type StepLogLine } from '@cairn/core';
+import { uniqueSuffix } from '../scratch';
 
 /** A stored step log keeps at most this many bytes of lines by default (the newest). */
 export const STEP_LOG_LIMIT_BYTES = 1024 * 1024;
@@ -127,7 +127,7 @@ export async function writeStepLog(stateDir: string, log: StepLog): Promise<stri
   const body = [JSON.stringify({ cairnStepLog: 1, ...header }), ...lines.map((l) => JSON.stringify(l))]
     .join('\n')
     .concat('\n');
-  const temporary = join(dir, `.${log.executionId}.${randomBytes(6).toString('hex')}.tmp`);
+  const temporary = join(dir, `.${log.executionId}.${uniqueSuffix()}.tmp`);
   try {
     await writeFile(temporary, body, { mode: 0o600 });
     await rename(temporary, file);

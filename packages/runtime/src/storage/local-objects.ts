@@ -7,12 +7,11 @@
  *   how to make them durable later;
  * - {@link putObject}: temp file → hash while writing → fsync → rename.
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertDigest, type ObjectStat, type PutOptions } from '@cairn/core';
-import { scratchPrefix } from '../scratch';
+import { scratchPrefix, uniqueSuffix } from '../scratch';
 import { filePathOf } from './file-source';
 import {
   cleanStaleTemps,
@@ -135,16 +134,6 @@ async function existingMatches(folders: ObjectFolders, digest: string): Promise<
   return (await hashFile(path)) === digest ? { digest, size: info.size } : undefined;
 }
 
-/** This process's random token, drawn once: a temp name is unique by the pid, this token and a count. */
-let tempTokenBase: string | undefined;
-let tempCount = 0;
-
-/** A fresh part for a temp file's name (random bytes per put cost more than the rest of a small put). */
-function tempToken(): string {
-  tempTokenBase ??= randomBytes(8).toString('hex');
-  return `${tempTokenBase}-${(tempCount++).toString(36)}`;
-}
-
 /**
  * Store `source` as an object: into a temp file, hashed while written, then renamed to its digest.
  * Durable (file and folder fsynced) unless `defer`, which leaves that to {@link UnsyncedObjects}.
@@ -170,7 +159,7 @@ export async function putObject(
   }
   const { tmpDir } = folders;
   await io('prepare a write in', folders.dir, folders.ensureTmp);
-  const tmp = join(tmpDir, `${scratchPrefix()}${Date.now().toString(36)}-${tempToken()}.tmp`);
+  const tmp = join(tmpDir, `${scratchPrefix()}${Date.now().toString(36)}-${uniqueSuffix()}.tmp`);
   if (defer && source instanceof Uint8Array && source.byteLength <= SMALL_FILE) {
     return putSmallDeferred(folders, unsynced, source, tmp, expectedDigest);
   }
