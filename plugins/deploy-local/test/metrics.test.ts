@@ -3,9 +3,10 @@
  * counters and the latency histogram's buckets (cumulative), +Inf, sum and
  * count, in the Prometheus text format, per endpoint, model version and role.
  */
+import { createRequire } from 'node:module';
 import type { TrafficRoute } from '@cairn/core';
-import { describe, expect, it } from 'vitest';
-import { createMetrics } from '../src/metrics';
+import { describe, expect, it, vi } from 'vitest';
+import { createMetrics, EVENT_LOOP_SAMPLE_MS } from '../src/metrics';
 
 const BOUNDS = [
   '0.0005',
@@ -123,5 +124,22 @@ describe('serving metrics', () => {
     expect(text).toContain(
       `cairn_serving_model_load_seconds{model="iris",version="1",digest="sha256:${'1'.repeat(64)}"} 0.5`,
     );
+  });
+});
+
+describe('the process metrics', () => {
+  it('sample the event loop every EVENT_LOOP_SAMPLE_MS (100 ms), not every 10 ms, and still report its lag', async () => {
+    // prom-client reads perf_hooks through its CommonJS module object: a spy there sees its call.
+    const perfHooks = createRequire(import.meta.url)('node:perf_hooks') as typeof import('node:perf_hooks');
+    const spy = vi.spyOn(perfHooks, 'monitorEventLoopDelay');
+    try {
+      const metrics = await createMetrics();
+      expect(EVENT_LOOP_SAMPLE_MS).toBe(100);
+      expect(spy.mock.calls.map(([options]) => options?.resolution)).toEqual([EVENT_LOOP_SAMPLE_MS]);
+      const { text } = await metrics.render();
+      expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
