@@ -75,6 +75,8 @@ const QUICK = {
     '1',
     '--watch-rounds',
     '2',
+    '--watch-epochs',
+    '2',
     '--watch-ms',
     '300',
   ],

@@ -20,27 +20,31 @@
  * the per-round ratios).
  *
  * What watching costs is measured apart, after the table, in a way a shared
- * two-core machine cannot blur: the unwatched server, the three watched ones
- * and a control (a second, identical unwatched server) are pinned (taskset)
- * to the same core and driven all at once for a second by a raw HTTP client
+ * two-core machine cannot blur, on servers of its own: the unwatched server,
+ * the three watched ones and a control (a second, identical unwatched server)
+ * are pinned (taskset) to the same core and driven all at once for a second
+ * by a raw HTTP client
  * pinned to the other core, over connections of their own. They share one
  * core, so whatever else happens on the machine weighs on all of them alike,
  * and the one that spends more per request answers fewer: a watched
  * server's cost is 1 − its req/s ÷ the unwatched server's (and the same from
  * each server's CPU time per request), pooled over the rounds (the log
  * writes its batches when they fill, in whichever round) with a 95 %
- * bootstrap interval. The control's "cost" is what the method reads when
- * there is nothing to find.
+ * bootstrap interval. Two processes of the same server differ by a few per
+ * cent (where their heap and code landed), so the rounds come in several
+ * sets of five fresh processes (`--watch-epochs`), and the interval
+ * resamples the sets as well as the rounds. The control's "cost" is what the
+ * method reads when there is nothing to find.
  * Every table measurement ends by writing what the server's prediction log holds:
  * its cost counts in the server's own CPU time.
  *
  *   node bench/serving.mjs
  *   node bench/serving.mjs --requests 2000 --warmup 200 --concurrency 1,16 --repeats 4
- *   node bench/serving.mjs --watch-rounds 20 --watch-ms 1000   # the watch-cost pairs only get longer
+ *   node bench/serving.mjs --watch-rounds 20 --watch-epochs 4 --watch-ms 1000   # the watch-cost pairs only get longer
  *   node bench/serving.mjs --cpu-prof-dir /tmp/prof   # a V8 CPU profile of each server process
  *
  * Requests default to 4,000 timed after 400 warm-up per measurement (per server), 8 rounds, then
- * 20 watch-cost rounds of 1 s per concurrency: about 2 minutes.
+ * 20 watch-cost rounds of 1 s per concurrency in 4 sets of fresh processes: about 3 minutes.
  */
 import { execFileSync, fork } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
@@ -270,18 +274,26 @@ function pooledCost(pair, rounds) {
   };
 }
 
-/** The pooled cost of every round, and a 95 % percentile-bootstrap interval over rounds (seeded). */
-function watchCost(pair, seed) {
+/**
+ * The pooled cost of every round, and a 95 % percentile-bootstrap interval (seeded). The rounds
+ * come in `epochs` runs of fresh server processes, `n / epochs` rounds each: the resampling is in
+ * two stages, epochs with replacement, then rounds within each chosen epoch, so that the interval
+ * carries how much one set of processes differs from another, not only round-to-round noise.
+ */
+function watchCost(pair, seed, epochs = 1) {
   const n = pair.on.length;
+  const perEpoch = n / epochs;
   const every = Array.from({ length: n }, (_, i) => i);
   const value = pooledCost(pair, every);
   const next = random(seed);
   const resampled = { rps: [], cpu: [], user: [] };
   for (let b = 0; b < 2000; b++) {
-    const cost = pooledCost(
-      pair,
-      every.map(() => Math.floor(next() * n)),
-    );
+    const chosen = [];
+    for (let e = 0; e < epochs; e++) {
+      const epoch = Math.floor(next() * epochs);
+      for (let r = 0; r < perEpoch; r++) chosen.push(epoch * perEpoch + Math.floor(next() * perEpoch));
+    }
+    const cost = pooledCost(pair, chosen);
     for (const kind of Object.keys(resampled)) resampled[kind].push(cost[kind]);
   }
   const interval = (kind) => {
@@ -290,10 +302,18 @@ function watchCost(pair, seed) {
   };
   // Each round alone too: what a noisy round did, in the JSON.
   const perRound = every.map((r) => pooledCost(pair, [r]));
+  // And each epoch: what one set of processes read.
+  const perEpochCost = Array.from({ length: epochs }, (_, e) =>
+    pooledCost(pair, every.slice(e * perEpoch, (e + 1) * perEpoch)),
+  );
   return {
-    rps: { ...interval('rps'), rounds: perRound.map((c) => c.rps) },
-    cpu: { ...interval('cpu'), rounds: perRound.map((c) => c.cpu) },
-    user: { ...interval('user'), rounds: perRound.map((c) => c.user) },
+    rps: { ...interval('rps'), rounds: perRound.map((c) => c.rps), epochs: perEpochCost.map((c) => c.rps) },
+    cpu: { ...interval('cpu'), rounds: perRound.map((c) => c.cpu), epochs: perEpochCost.map((c) => c.cpu) },
+    user: {
+      ...interval('user'),
+      rounds: perRound.map((c) => c.user),
+      epochs: perEpochCost.map((c) => c.user),
+    },
     watchedUs: value.watchedUs,
     unwatchedUs: value.unwatchedUs,
   };
@@ -302,75 +322,104 @@ function watchCost(pair, seed) {
 /**
  * The watch costs (see the header): the unwatched server, the three watched ones and the control
  * (an identical unwatched server), all pinned to one core and driven at once for `watchMs` by the
- * raw client pinned to another, `watchRounds` rounds per concurrency. Returns, per
- * `${watched}-c${concurrency}`, each round's cost against the unwatched server from req/s and from
- * CPU per request, and how many requests the logged server answered (its log must hold them all).
+ * raw client pinned to another. In `epochs` runs, each with five fresh server processes of its
+ * own (one process can be a few per cent faster or slower than an identical one: where its heap
+ * and code landed), warmed up, then `watchRounds / epochs` rounds per concurrency, then closed (the
+ * logged server's log must hold every request it answered). Returns, per
+ * `${watched}-c${concurrency}`, each round's measurements of the watched and the unwatched server,
+ * epoch after epoch.
  */
 async function watchCosts({
-  servers,
-  started,
+  dir,
+  cpuProfDir,
   client,
   bodies,
   concurrencies,
   watchRounds,
+  watchEpochs,
   watchMs,
   next,
   res,
 }) {
   const watched = [...Object.keys(WATCHING), CONTROL];
+  const all = ['unwatched', ...watched];
   const cores = pinningCores();
   if (cores.why) {
     res.notes.push(`Watch costs NOT pinned (${cores.why}): the servers and the client share the cores.`);
   } else {
     pin(client.pid, cores.client);
-    for (const s of ['unwatched', ...watched]) pin(servers[s].pid, cores.server);
     res.watchCores = cores;
   }
-  let loggedAnswered = 0;
-  // The prediction log is not made to write at the end of each round: its batches are written when
-  // they fill (or on its timer), as in service, and land in whichever round they fall in; the
-  // pooled costs below count them all.
-  const drive = async (group, concurrency, ms) => {
-    const before = await Promise.all(group.map((s) => servers[s].cpu(false)));
-    const answer = await client.run({
-      saturate: group.map((s) => ({ url: started[s].url, bodies: bodies[s] })),
-      concurrency,
-      ms,
-    });
-    const after = await Promise.all(group.map((s) => servers[s].cpu(false)));
-    const loggedAt = group.indexOf('logged');
-    if (loggedAt >= 0) loggedAnswered += answer.targets[loggedAt].requests;
-    return group.map((s, i) => {
-      const answered = answer.targets[i].requests;
-      if (!(answered > 0)) throw new Error(`the ${s} server answered nothing in ${ms} ms`);
-      return {
-        answered,
-        cpuUs: after[i].cpuUs - before[i].cpuUs,
-        userUs: after[i].userUs - before[i].userUs,
-      };
-    });
-  };
   const pairs = {};
-  const all = ['unwatched', ...watched];
-  for (const concurrency of concurrencies) {
-    // Warm-up at this concurrency, on the pinned cores, before any round counts (the control
-    // server served nothing before this: its code must be as optimized as the others').
-    await drive(all, concurrency, 2 * watchMs);
-    for (let r = 0; r < watchRounds; r++) {
-      // Every server in every round, treated alike; which one's connections open first is shuffled.
-      const order = shuffled(all, next);
-      const measured = await drive(order, concurrency, watchMs);
-      const off = measured[order.indexOf('unwatched')];
-      for (const w of watched) {
-        const on = measured[order.indexOf(w)];
-        const key = `${w}-c${concurrency}`;
-        pairs[key] ??= { on: [], off: [] };
-        pairs[key].on.push(on);
-        pairs[key].off.push(off);
+  let loggedRows = 0;
+  const perEpoch = watchRounds / watchEpochs;
+  for (let epoch = 0; epoch < watchEpochs; epoch++) {
+    const servers = {};
+    const profiles = cpuProfDir && join(cpuProfDir, `watch-${epoch}`);
+    if (profiles) await mkdir(profiles, { recursive: true });
+    try {
+      for (const s of all) {
+        const at = join(dir, `watch-${epoch}`, s);
+        await mkdir(at, { recursive: true });
+        servers[s] = startServer(s, at, profiles);
       }
+      const started = Object.fromEntries(
+        await Promise.all(all.map(async (s) => [s, await servers[s].ready])),
+      );
+      const problem = all.map((s) => started[s].problem).find(Boolean);
+      if (problem) throw new Error(`a watch-cost server did not start: ${problem}`);
+      if (!cores.why) for (const s of all) pin(servers[s].pid, cores.server);
+      let loggedAnswered = 0;
+      // The prediction log is not made to write at the end of each round: its batches are written when
+      // they fill (or on its timer), as in service, and land in whichever round they fall in; the
+      // pooled costs count them all.
+      const drive = async (group, concurrency, ms) => {
+        const before = await Promise.all(group.map((s) => servers[s].cpu(false)));
+        const answer = await client.run({
+          saturate: group.map((s) => ({ url: started[s].url, bodies: bodies[s] })),
+          concurrency,
+          ms,
+        });
+        const after = await Promise.all(group.map((s) => servers[s].cpu(false)));
+        loggedAnswered += answer.targets[group.indexOf('logged')].requests;
+        return group.map((s, i) => {
+          const answered = answer.targets[i].requests;
+          if (!(answered > 0)) throw new Error(`the ${s} server answered nothing in ${ms} ms`);
+          return {
+            answered,
+            cpuUs: after[i].cpuUs - before[i].cpuUs,
+            userUs: after[i].userUs - before[i].userUs,
+          };
+        });
+      };
+      for (const concurrency of concurrencies) {
+        // Warm-up at this concurrency, on the pinned cores, before any round counts: fresh processes
+        // run cold code for their first thousands of requests.
+        await drive(all, concurrency, 2 * watchMs);
+        for (let r = 0; r < perEpoch; r++) {
+          // Every server in every round, treated alike; which one's connections open first is shuffled.
+          const order = shuffled(all, next);
+          const measured = await drive(order, concurrency, watchMs);
+          const off = measured[order.indexOf('unwatched')];
+          for (const w of watched) {
+            const key = `${w}-c${concurrency}`;
+            pairs[key] ??= { on: [], off: [] };
+            pairs[key].on.push(measured[order.indexOf(w)]);
+            pairs[key].off.push(off);
+          }
+        }
+      }
+      const checks = await servers.logged.close();
+      delete servers.logged;
+      // The log kept every request the logged server answered (sample 1): nothing was dropped.
+      if (checks.loggedRows !== loggedAnswered)
+        throw new Error(`the prediction log holds ${checks.loggedRows} rows for ${loggedAnswered} requests`);
+      loggedRows += loggedAnswered;
+    } finally {
+      for (const server of Object.values(servers)) server.kill();
     }
   }
-  return { pairs, loggedAnswered };
+  return { pairs, loggedRows };
 }
 
 export async function serving(options) {
@@ -380,6 +429,9 @@ export async function serving(options) {
   const concurrencies = parseSizes(options.concurrency, [1, 16]);
   const seed = parseSizes(options.seed, [1])[0];
   const watchRounds = parseSizes(options['watch-rounds'], [20])[0];
+  const watchEpochs = parseSizes(options['watch-epochs'], [4])[0];
+  if (watchRounds % watchEpochs !== 0)
+    throw new Error(`--watch-rounds (${watchRounds}) must be a multiple of --watch-epochs (${watchEpochs})`);
   const watchMs = parseSizes(options['watch-ms'], [1000])[0];
   const cpuProfDir = options['cpu-prof-dir'] ? resolve(options['cpu-prof-dir']) : undefined;
   const res = result('serving', 'Serving: @cairn/deploy-local against a bare node:http server');
@@ -415,6 +467,7 @@ export async function serving(options) {
   res.warmup = warmup;
   res.rounds = rounds;
   res.watchRounds = watchRounds;
+  res.watchEpochs = watchEpochs;
   res.watchMs = watchMs;
 
   const dir = await tempDir('serving');
@@ -426,17 +479,15 @@ export async function serving(options) {
       await mkdir(join(dir, scenario));
       servers[scenario] = startServer(scenario, join(dir, scenario), cpuProfDir);
     }
-    await mkdir(join(dir, CONTROL));
-    servers[CONTROL] = startServer(CONTROL, join(dir, CONTROL), cpuProfDir);
     const started = Object.fromEntries(
-      await Promise.all([...SCENARIOS, CONTROL].map(async (s) => [s, await servers[s].ready])),
+      await Promise.all(SCENARIOS.map(async (s) => [s, await servers[s].ready])),
     );
     const problem = SCENARIOS.map((s) => started[s].problem).find(Boolean);
     if (!started.floor.ok) throw new Error(`the floor server did not start: ${started.floor.problem}`);
     const scenarios = problem ? ['floor'] : SCENARIOS;
     if (problem) {
       for (const s of SCENARIOS.slice(1)) res.unavailable.push(`${LABELS[s]}: ${problem}`);
-      for (const s of [...SCENARIOS.slice(1), CONTROL]) {
+      for (const s of SCENARIOS.slice(1)) {
         servers[s].kill();
         delete servers[s];
       }
@@ -494,15 +545,16 @@ export async function serving(options) {
       }
     }
     // What watching costs, measured apart (see the header): every watched server on one pinned core, driven at once.
-    const { pairs, loggedAnswered: pairedLogged } = problem
-      ? { pairs: {}, loggedAnswered: 0 }
+    const { pairs, loggedRows: pairedLogged } = problem
+      ? { pairs: {}, loggedRows: 0 }
       : await watchCosts({
-          servers,
-          started,
+          dir,
+          cpuProfDir,
           client,
           bodies,
           concurrencies,
           watchRounds,
+          watchEpochs,
           watchMs,
           next,
           res,
@@ -552,11 +604,11 @@ export async function serving(options) {
       const summary = (costs) => ({ median: stats(costs).median, ...medianInterval(costs), rounds: costs });
       const range = (c) => `${pct(c.median)} % [${pct(c.low)}, ${pct(c.high)}]`;
       const control = concurrencies.map((concurrency) => {
-        const cost = watchCost(pairs[`${CONTROL}-c${concurrency}`], seed);
+        const cost = watchCost(pairs[`${CONTROL}-c${concurrency}`], seed, watchEpochs);
         return `concurrency ${concurrency}: req/s ${range(cost.rps)}, server CPU ${range(cost.cpu)}`;
       });
       res.notes.push(
-        `The method's zero — the control, a second unwatched server, measured as the watched ones are, pooled over ${watchRounds} rounds [95 % bootstrap interval]: ${control.join('; ')}`,
+        `The method's zero — the control, a second unwatched server, measured as the watched ones are, pooled over ${watchRounds} rounds in ${watchEpochs} sets of fresh processes [95 % bootstrap interval over sets and rounds]: ${control.join('; ')}`,
       );
       for (const scenario of Object.keys(WATCHING)) {
         const costs = concurrencies.map((concurrency) => {
@@ -564,7 +616,7 @@ export async function serving(options) {
           const unwatched = samples[`unwatched-c${concurrency}`];
           return {
             concurrency,
-            ...watchCost(pairs[`${scenario}-c${concurrency}`], seed),
+            ...watchCost(pairs[`${scenario}-c${concurrency}`], seed, watchEpochs),
             alone: {
               rps: summary(watched.rps.map((rps, r) => 1 - rps / unwatched.rps[r])),
               cpu: summary(watched.cpu.map((cpu, r) => 1 - unwatched.cpu[r] / cpu)),
@@ -581,6 +633,7 @@ export async function serving(options) {
             value: pct(c[kind].median),
             interval: [pct(c[kind].low), pct(c[kind].high)],
             rounds: c[kind].rounds.map(pct),
+            epochs: c[kind].epochs.map(pct),
             alone: {
               value: pct(c.alone[kind].median),
               interval: [pct(c.alone[kind].low), pct(c.alone[kind].high)],
@@ -588,7 +641,7 @@ export async function serving(options) {
           }));
         }
         res.notes.push(
-          `${WATCHING[scenario].what} cost, pooled over ${watchRounds} rounds of ${watchMs} ms [95 % bootstrap interval over rounds]: ${costs
+          `${WATCHING[scenario].what} cost, pooled over ${watchRounds} rounds of ${watchMs} ms in ${watchEpochs} sets of fresh processes [95 % bootstrap interval over sets and rounds]: ${costs
             .map(
               (c) =>
                 `concurrency ${c.concurrency}: req/s ${range(c.rps)}, server CPU ${range(c.cpu)} (${round(c.unwatchedUs, 1)} → ${round(c.watchedUs, 1)} µs/request), user CPU alone ${range(c.user)}; ` +
@@ -624,9 +677,9 @@ export async function serving(options) {
         throw new Error(`the shadow ran ${checks.shadowPredictions} predictions for ${expected} requests`);
       res.shadowPredictions = checks.shadowPredictions - preShadow;
       // The log kept every request it answered (sample 1), warm-ups included: nothing was dropped.
-      if (checks.loggedRows !== expected + pairedLogged + preLogged)
+      if (checks.loggedRows !== expected + preLogged)
         throw new Error(
-          `the prediction log holds ${checks.loggedRows} rows for ${expected + pairedLogged + preLogged} requests`,
+          `the prediction log holds ${checks.loggedRows} rows for ${expected + preLogged} requests`,
         );
       // Reported apart: the rows of the table's measurements, and of the watch-cost pairs.
       res.loggedRows = expected;
@@ -658,6 +711,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       seed: { type: 'string' },
       'watch-rounds': { type: 'string' },
       'watch-ms': { type: 'string' },
+      'watch-epochs': { type: 'string' },
       'cpu-prof-dir': { type: 'string' },
     });
     await finish(await serving(options), options.out);

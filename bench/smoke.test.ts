@@ -157,6 +157,8 @@ describe('benchmarks at their smallest size', () => {
       '1',
       '--watch-rounds',
       '2',
+      '--watch-epochs',
+      '2',
       '--watch-ms',
       '200',
     ]);
@@ -201,6 +203,8 @@ describe('benchmarks at their smallest size', () => {
       ).toEqual([1, 4]);
       for (const c of target.perConcurrency) {
         expect(c.rounds.length, id).toBe(2);
+        // Two sets of fresh server processes, one round each.
+        expect(c.epochs.length, id).toBe(2);
         expect(c.interval[0], id).toBeLessThanOrEqual(c.value);
         expect(c.interval[1], id).toBeGreaterThanOrEqual(c.value);
       }
@@ -211,8 +215,9 @@ describe('benchmarks at their smallest size', () => {
     if (availableParallelism() >= 2) expect(res.watchCores.server).not.toBe(res.watchCores.client);
     // Every request of the logged scenario, warm-ups included, is in the prediction log.
     expect(res.loggedRows).toBe((300 + 50) * 2);
-    // ... and the logged server's requests of the watch-cost pairs, counted apart.
+    // ... and the requests the watch-cost sets' logged servers answered, each in its own log.
     expect(res.loggedRowsPaired).toBeGreaterThan(0);
+    expect(res.watchEpochs).toBe(2);
     // Server CPU per request, read from each server process.
     for (const f of res.figures) expectSaneStats({ label: `${f.label} CPU`, stats: f.cpuUsPerRequest });
   });
