@@ -5,6 +5,7 @@ import type { CairnEvent, ExecutionRecord, MetadataStore } from '@cairn/core';
 import { deferredSyncOf, localStore, runPipeline } from '@cairn/runtime';
 import { memoryMetadata, memoryStore } from '@cairn/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_WAITING_RECORDS, RecordQueue } from '../src/orchestrator/records';
 import { numbers } from './fixtures/steps';
 
 let dir: string;
@@ -105,5 +106,38 @@ describe('deferredSyncOf', () => {
 
   it('leaves other stores alone', () => {
     expect(deferredSyncOf(memoryStore())).toBeUndefined();
+  });
+});
+
+describe('RecordQueue.room', () => {
+  it('lets steps go on while few records wait, and holds them once too many wait, until half are committed', async () => {
+    const releases: Array<() => void> = [];
+    const metadata = {
+      recordExecution: () => new Promise<void>((resolve) => releases.push(resolve)),
+    } as unknown as MetadataStore;
+    const queue = new RecordQueue(metadata, () => {});
+    const record = (i: number) => queue.record({ id: `e${i}`, step: `s${i}` } as ExecutionRecord, []);
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < MAX_WAITING_RECORDS - 1; i++) record(i);
+    expect(queue.room()).toBeUndefined();
+    record(MAX_WAITING_RECORDS - 1);
+    const room = queue.room();
+    expect(room).toBeInstanceOf(Promise);
+    let roomy = false;
+    void room!.then(() => {
+      roomy = true;
+    });
+    // Every waiting record is with the store now, none left for the batch timer.
+    await turn();
+    expect(releases.length).toBe(MAX_WAITING_RECORDS);
+    for (const release of releases.splice(0, MAX_WAITING_RECORDS / 2 - 1)) release();
+    await turn();
+    expect(roomy).toBe(false);
+    releases.shift()!();
+    await turn();
+    expect(roomy).toBe(true);
+    expect(queue.room()).toBeUndefined();
+    for (const release of releases.splice(0)) release();
+    await queue.settle();
   });
 });

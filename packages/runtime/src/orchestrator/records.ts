@@ -28,6 +28,12 @@ import type { SecretScrubber } from './secrets';
 const BATCH_RECORDS = 256;
 /** How long a queued record may wait for others: what a crash can cost (those steps re-run). */
 const BATCH_DELAY_MS = 20;
+/**
+ * Most records queued or on their way to the store before a step that has just recorded one
+ * waits (see {@link RecordQueue.room}). Steps that write small outputs can finish faster than
+ * their batches' fsyncs and commits, and every waiting record holds its events and artifacts.
+ */
+export const MAX_WAITING_RECORDS = 1024;
 
 /**
  * Write-behind for execution records, and the run's events in order.
@@ -58,6 +64,10 @@ export class RecordQueue {
   private held: Array<{ event: CairnEvent; after: Promise<void> | undefined }> = [];
   private draining: Promise<void> | undefined;
   private failure: { error: unknown } | undefined;
+  /** Records queued or handed over and not yet committed (or refused). */
+  private waiting = 0;
+  /** Steps waiting for {@link room}, woken once `waiting` is down to half the limit. */
+  private roomWaiters: Array<() => void> = [];
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -73,9 +83,33 @@ export class RecordQueue {
     });
     // Observed through settle() and the events it holds back; never an unhandled rejection.
     committed.catch(() => {});
+    this.waiting++;
+    void committed.then(
+      () => this.settled(),
+      () => this.settled(),
+    );
     if (this.queued.length >= BATCH_RECORDS) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), BATCH_DELAY_MS);
     return committed;
+  }
+
+  /**
+   * Resolves at once while fewer than {@link MAX_WAITING_RECORDS} records wait for the store, and
+   * otherwise once half of them are committed: the step that has just recorded one waits there, so
+   * a run never gets far ahead of its commits (it held tens of MiB more at 10,000 steps).
+   */
+  room(): Promise<void> | undefined {
+    if (this.waiting < MAX_WAITING_RECORDS) return undefined;
+    // What is queued must go now, not after the timer: the steps are waiting for it.
+    this.flush();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private settled(): void {
+    this.waiting--;
+    if (this.roomWaiters.length > 0 && this.waiting <= MAX_WAITING_RECORDS / 2) {
+      for (const wake of this.roomWaiters.splice(0)) wake();
+    }
   }
 
   /** Emit an event in order; with `after`, once that record is committed (dropped if it is not). */
@@ -369,6 +403,8 @@ export async function recordSucceeded(
     },
     committed,
   );
+  // Too many records behind: this step's caller waits for the store to catch up.
+  await run.records.room();
 }
 
 /** A step that failed after its last attempt, or was cancelled while running. */

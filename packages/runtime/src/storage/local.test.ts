@@ -385,6 +385,19 @@ describe("deferred puts of small buffers (a step's json outputs)", () => {
     expect(sync).not.toHaveBeenCalled();
   });
 
+  it('goes back to the event loop before it resolves, so I/O callbacks and timers are not starved', async () => {
+    const store = localStore(join(dir, 'store'));
+    const deferred = deferredSyncOf(store)!;
+    // The same bytes again: their folder is made, so the second put has no I/O of its own to wait for.
+    await deferred.storage.put(text('{"v":"warm"}'));
+    let turned = false;
+    setImmediate(() => {
+      turned = true;
+    });
+    await deferred.storage.put(text('{"v":"warm"}'));
+    expect(turned).toBe(true);
+  });
+
   it('makes the temp and object folders again when they were removed behind its back', async () => {
     const store = localStore(join(dir, 'store'));
     const deferred = deferredSyncOf(store)!;
