@@ -409,8 +409,10 @@ async function watchCosts({
           }
         }
       }
-      const checks = await servers.logged.close();
-      delete servers.logged;
+      // Closed, not killed: each writes its CPU profile (--cpu-prof-dir) as it exits.
+      const closed = await Promise.all(all.map((s) => servers[s].close()));
+      for (const s of all) delete servers[s];
+      const checks = closed[all.indexOf('logged')];
       // The log kept every request the logged server answered (sample 1): nothing was dropped.
       if (checks.loggedRows !== loggedAnswered)
         throw new Error(`the prediction log holds ${checks.loggedRows} rows for ${loggedAnswered} requests`);
