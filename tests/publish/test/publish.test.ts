@@ -12,7 +12,7 @@
  *
  * Only the @cairn and @acme scopes point at Verdaccio (as the `.npmrc` that
  * `cairn new --registry` writes does); third-party packages come from the
- * default registry through the npm cache.
+ * default registry, through an npm cache of this run's own (see beforeAll).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -180,6 +180,10 @@ beforeAll(async () => {
   );
   Object.assign(env, {
     npm_config_userconfig: userconfig,
+    // A cache of this run's own: npm caches what a registry answered by its URL, and the loopback
+    // registry's port is picked at random, so a port an earlier run used held that run's @cairn
+    // packages in a shared cache, and with prefer-offline an "empty" registry was not empty.
+    npm_config_cache: join(work, 'npm-cache'),
     npm_config_prefer_offline: 'true',
     npm_config_audit: 'false',
     npm_config_fund: 'false',
