@@ -7,7 +7,7 @@ import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runProvenance } from '../src/orchestrator/provenance';
+import { prefetchProvenance, runProvenance } from '../src/orchestrator/provenance';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -24,14 +24,19 @@ const git = (dir: string, ...args: string[]) =>
     encoding: 'utf8',
   }).trim();
 
+/** A repository with one commit of a.txt. */
+async function committedRepo(): Promise<{ dir: string; commit: string }> {
+  const dir = await folder();
+  git(dir, 'init', '-q');
+  await writeFile(join(dir, 'a.txt'), 'one\n');
+  git(dir, 'add', '.');
+  git(dir, 'commit', '-q', '-m', 'first');
+  return { dir, commit: git(dir, 'rev-parse', 'HEAD') };
+}
+
 describe('runProvenance', () => {
   it('records the commit, clean, then dirty after an edit or a new file, from a subfolder too', async () => {
-    const dir = await folder();
-    git(dir, 'init', '-q');
-    await writeFile(join(dir, 'a.txt'), 'one\n');
-    git(dir, 'add', '.');
-    git(dir, 'commit', '-q', '-m', 'first');
-    const commit = git(dir, 'rev-parse', 'HEAD');
+    const { dir, commit } = await committedRepo();
     expect((await runProvenance(dir)).git).toEqual({ commit, dirty: false });
 
     await writeFile(join(dir, 'new.txt'), 'untracked\n');
@@ -43,17 +48,21 @@ describe('runProvenance', () => {
   });
 
   it("leaves the repository's index alone (no refresh written, no index.lock taken)", async () => {
-    const dir = await folder();
-    git(dir, 'init', '-q');
-    await writeFile(join(dir, 'a.txt'), 'one\n');
-    git(dir, 'add', '.');
-    git(dir, 'commit', '-q', '-m', 'first');
+    const { dir } = await committedRepo();
     // Same bytes, new timestamps: the index's stat data is stale, and a plain `git status` rewrites it.
     await utimes(join(dir, 'a.txt'), new Date(2001, 0, 1), new Date(2001, 0, 1));
     const before = await stat(join(dir, '.git', 'index'), { bigint: true });
     expect((await runProvenance(dir)).git?.dirty).toBe(false);
     const after = await stat(join(dir, '.git', 'index'), { bigint: true });
     expect([after.ino, after.mtimeNs]).toEqual([before.ino, before.mtimeNs]);
+  });
+
+  it('uses a prefetched state for the next run only: read when the pipelines were loaded', async () => {
+    const { dir, commit } = await committedRepo();
+    await prefetchProvenance(dir);
+    await writeFile(join(dir, 'later.txt'), 'after the pipelines were loaded\n');
+    expect((await runProvenance(dir)).git).toEqual({ commit, dirty: false });
+    expect((await runProvenance(dir)).git).toEqual({ commit, dirty: true });
   });
 
   it('records no git state outside a repository, or in one with no commit yet', async () => {

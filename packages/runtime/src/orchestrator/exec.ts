@@ -52,7 +52,7 @@ export async function createRun(
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const [prepared, provenance] = await Promise.all([
     prepareRun(pipeline, options),
-    runProvenance(projectDir),
+    runProvenance(projectDir, resolve(projectDir, options.stateDir ?? '.cairn')),
   ]);
   await options.metadata.init?.();
   const { bundle, configDigests } = await storeConfigBundle(pipeline, prepared, options.storage);

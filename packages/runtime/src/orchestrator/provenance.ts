@@ -2,15 +2,11 @@
  * Where a run came from: the git state and package versions recorded on
  * every run. (Runs whose process died are judged in lease.ts.)
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join, resolve } from 'node:path';
 import { CORE_VERSION } from '@cairn/core';
 import { RUNTIME_VERSION } from '../version';
-
-const execFileAsync = promisify(execFile);
+import { gitState } from './git-state';
 
 /** What every run records about its origin. */
 export interface RunProvenance {
@@ -18,44 +14,50 @@ export interface RunProvenance {
   versions: Record<string, string>;
 }
 
-/** Git state and package versions of the project, read in parallel. */
-export async function runProvenance(projectDir: string): Promise<RunProvenance> {
-  const [git, versions] = await Promise.all([gitState(projectDir), packageVersions(projectDir)]);
+/**
+ * Git state and package versions of the project, read in parallel. With the
+ * project's `stateDir`, git's answer is kept there while it holds (git-state.ts).
+ */
+async function readProvenance(projectDir: string, stateDir: string | undefined): Promise<RunProvenance> {
+  const [git, versions] = await Promise.all([gitState(projectDir, stateDir), packageVersions(projectDir)]);
   return { versions, ...(git ? { git } : {}) };
 }
 
 /**
- * The commit and whether the work tree differs from it, from one `git status`
- * (`--porcelain=v2 --branch` prints the commit as `# branch.oid`): a spawn
- * costs a run about 10 ms, so there is one, and none outside a repository.
- * `--no-optional-locks`, as editors' background status does: the same answer
- * without rewriting `.git/index` (a write, and a lock that could make the
- * user's own `git commit` during a run fail with "index.lock exists").
+ * How long a prefetched provenance stays usable. The git state is read when the
+ * project's pipeline code is loaded, so that `git status` (a process of its own)
+ * runs on another core while the modules load instead of competing with the
+ * run's first work; a run that starts later than this reads it afresh.
  */
-async function gitState(projectDir: string): Promise<{ commit: string; dirty: boolean } | undefined> {
-  if (!insideGitRepository(projectDir)) return undefined;
-  try {
-    const { stdout } = await execFileAsync(
-      'git',
-      ['--no-optional-locks', 'status', '--porcelain=v2', '--branch', '--untracked-files=normal'],
-      { cwd: projectDir, maxBuffer: 64 << 20 },
-    );
-    const lines = stdout.split('\n').filter((line) => line !== '');
-    const commit = lines.find((line) => line.startsWith('# branch.oid '))?.slice('# branch.oid '.length);
-    // A repository with no commit yet says `(initial)`: there is nothing to record.
-    if (!commit || !/^[0-9a-f]{40,64}$/.test(commit)) return undefined;
-    return { commit, dirty: lines.some((line) => !line.startsWith('#')) };
-  } catch {
-    return undefined;
-  }
+export const PROVENANCE_PREFETCH_FRESH_MS = 2_000;
+
+const prefetched = new Map<string, { at: number; provenance: Promise<RunProvenance> }>();
+
+/**
+ * Start reading the provenance of the project at `projectDir` now, for the next
+ * run of it in this process (openProject does this when it loads the pipelines).
+ * A second call before that run changes nothing. Settles when it has been read
+ * (it never rejects); nobody needs to wait for it.
+ */
+export function prefetchProvenance(projectDir: string, stateDir?: string): Promise<unknown> {
+  const dir = resolve(projectDir);
+  const pending = prefetched.get(dir);
+  if (pending && performance.now() - pending.at <= PROVENANCE_PREFETCH_FRESH_MS) return pending.provenance;
+  const provenance = readProvenance(dir, stateDir);
+  prefetched.set(dir, { at: performance.now(), provenance });
+  return provenance;
 }
 
-/** A `.git` (folder, or file of a worktree) in the folder or one above it. */
-function insideGitRepository(dir: string): boolean {
-  for (let current = resolve(dir); ; current = dirname(current)) {
-    if (existsSync(join(current, '.git'))) return true;
-    if (dirname(current) === current) return false;
-  }
+/**
+ * The provenance of a run starting now: the prefetched one when it was started at
+ * most PROVENANCE_PREFETCH_FRESH_MS ago (each prefetch serves one run), else read now.
+ */
+export function runProvenance(projectDir: string, stateDir?: string): Promise<RunProvenance> {
+  const dir = resolve(projectDir);
+  const pending = prefetched.get(dir);
+  prefetched.delete(dir);
+  if (pending && performance.now() - pending.at <= PROVENANCE_PREFETCH_FRESH_MS) return pending.provenance;
+  return readProvenance(dir, stateDir);
 }
 
 /** Node and Cairn package versions, read from the project's installed @cairn packages. */

@@ -60,7 +60,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const slice = sliceOf(pipeline, options);
   const [prepared, provenance] = await Promise.all([
     prepareRun(pipeline, options),
-    runProvenance(projectDir),
+    runProvenance(projectDir, resolve(projectDir, options.stateDir ?? '.cairn')),
   ]);
   const timings = leaseTimings(options.lease);
   if (options.signal?.aborted)

@@ -27,6 +27,7 @@ import {
 } from '@cairn/core';
 import { inProcess } from '../executors/in-process';
 import { importModule } from '../load';
+import { prefetchProvenance } from '../orchestrator/provenance';
 import { localStore } from '../storage/local';
 import { findProjectRoot, loadProjectConfig } from './config-file';
 
@@ -135,6 +136,8 @@ export async function openProject(dir: string, options: OpenProjectOptions = {})
     pipelinesDir,
     stateDir,
     pipelines: () => {
+      // Loading the pipelines is what comes before a run: the run's git state is read meanwhile.
+      if (!pipelines) prefetchProvenance(projectDir, stateDir);
       pipelines ??= loadPipelines(pipelinesDir, projectDir);
       return pipelines;
     },

@@ -1,0 +1,316 @@
+/**
+ * The git state a run records (its commit, and whether the work tree differed
+ * from it), with the answer of the last `git status` kept in the state folder
+ * while nothing git would look at has changed.
+ *
+ * Why: `git status` is a process of its own. Starting it forks this process
+ * (about 10 ms of the main thread) and it competes with the run for the cores:
+ * about 35 ms of a 400 ms no-op rerun on a two-core machine, every time. A
+ * rerun in a repository where nothing changed asks the same question and gets
+ * the same answer.
+ *
+ * When the answer is kept: after a `git status`, a snapshot records the lstat
+ * of every file and folder of the work tree that git does not ignore, and of
+ * the files git reads besides (HEAD, the ref it names, packed-refs, the index,
+ * the configs and exclude files). A later run reuses the answer only when every
+ * one of them is unchanged: an edit changes the file's stamp, a new or removed
+ * file its folder's, a commit or `git add` the ref or the index. Where that
+ * cannot be told from stamps alone, nothing is kept and git is asked every
+ * time: GIT_* variables in the environment, a `.git` that is not a folder
+ * (worktrees, submodules), `.gitmodules`, config includes, a work tree too
+ * large to stamp faster than git, or stamps too recent to trust (a file can be
+ * changed twice within one tick of the file system's clock).
+ */
+import { execFile } from 'node:child_process';
+import { type Dirent, existsSync, lstatSync, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
+import { promisify } from 'node:util';
+import { uniqueSuffix } from '../scratch';
+
+const execFileAsync = promisify(execFile);
+
+export interface GitState {
+  commit: string;
+  dirty: boolean;
+}
+
+/** What is kept in `<stateDir>/git-status.json`. */
+interface GitSnapshot {
+  version: 1;
+  /** The repository's top folder, absolute. */
+  root: string;
+  git: GitState;
+  /** Path (absolute) → stamp, for every file and folder the answer depends on. */
+  stamps: Record<string, string>;
+}
+
+/** A work tree with more entries than this is left to git: stamping it would cost as much. */
+export const MAX_SNAPSHOT_ENTRIES = 20_000;
+/**
+ * Stamps this recent are not trusted: a second change within the same tick of the file
+ * system's clock (coarse; a whole second on some file systems) would keep them.
+ */
+const RACY_MS = 2_000;
+const SNAPSHOT_FILE = 'git-status.json';
+
+/**
+ * The commit and dirtiness of the repository holding `projectDir`, undefined
+ * outside a repository, in one with no commit yet, or without git. With a
+ * `stateDir`, a kept answer is reused while its snapshot holds (see above).
+ */
+export async function gitState(
+  projectDir: string,
+  stateDir?: string,
+  racyMs = RACY_MS,
+): Promise<GitState | undefined> {
+  const root = repositoryRoot(projectDir);
+  if (root === undefined) return undefined;
+  const snapshotFile = stateDir && snapshotAllowed(root) ? join(stateDir, SNAPSHOT_FILE) : undefined;
+  if (snapshotFile) {
+    const kept = keptAnswer(snapshotFile, root);
+    if (kept) return kept;
+  }
+  // Made before anything is stamped: a new state folder changes its parent's stamp.
+  const made =
+    snapshotFile !== undefined &&
+    (await mkdir(stateDir!, { recursive: true }).then(
+      () => true,
+      () => false,
+    ));
+  // Stamped after git answered, and kept only when nothing stamped changed since shortly before
+  // git started: a change while git ran would give a stamp newer than that.
+  const startedAt = Date.now();
+  const status = await gitStatus(projectDir, snapshotFile !== undefined);
+  if (!status || !snapshotFile || !made) return status?.git;
+  const stamps = takeStamps(root, status.ignored);
+  if (stamps && !racy(stamps, startedAt - racyMs)) {
+    const snapshot: GitSnapshot = { version: 1, root, git: status.git, stamps: Object.fromEntries(stamps) };
+    // A cache: a state folder that refuses the write costs the next run a `git status`, nothing else.
+    await writeAtomic(snapshotFile, JSON.stringify(snapshot)).catch(() => {});
+  }
+  return status.git;
+}
+
+/** The folder holding `.git`, at or above `dir`. */
+function repositoryRoot(dir: string): string | undefined {
+  for (let current = resolve(dir); ; current = dirname(current)) {
+    if (existsSync(join(current, '.git'))) return current;
+    if (dirname(current) === current) return undefined;
+  }
+}
+
+/**
+ * GIT_* variables that do not change what `git status` answers (transport,
+ * identity, editors, tracing). Any other one (GIT_DIR, GIT_INDEX_FILE,
+ * GIT_CONFIG_*, ...) might, and then git is asked every time.
+ */
+const HARMLESS_GIT_VARIABLE =
+  /^GIT_(?:SSL_\w*|SSH\w*|HTTP_\w*|CURL_\w*|PROXY_\w*|TRACE\w*|AUTHOR_\w*|COMMITTER_\w*|ASKPASS|TERMINAL_PROMPT|PAGER|EDITOR|SEQUENCE_EDITOR|MERGE_\w*|PROTOCOL_FROM_USER|ALLOW_PROTOCOL)$/;
+
+/** Whether stamps can tell that git's answer still holds (see the module comment). */
+function snapshotAllowed(root: string): boolean {
+  if (Object.keys(process.env).some((name) => name.startsWith('GIT_') && !HARMLESS_GIT_VARIABLE.test(name)))
+    return false;
+  try {
+    if (!statSync(join(root, '.git')).isDirectory()) return false;
+  } catch {
+    return false;
+  }
+  if (existsSync(join(root, '.gitmodules'))) return false;
+  for (const file of configFiles(root)) {
+    const text = readText(file);
+    if (text !== undefined && /^\s*\[\s*include/im.test(text)) return false;
+  }
+  return true;
+}
+
+/** The config files git reads for this repository (those that exist or not; a new one is a change). */
+function configFiles(root: string): string[] {
+  const home = process.env.HOME ?? homedir();
+  const xdg = process.env.XDG_CONFIG_HOME || join(home, '.config');
+  return [
+    join(root, '.git', 'config'),
+    join(home, '.gitconfig'),
+    join(xdg, 'git', 'config'),
+    '/etc/gitconfig',
+  ];
+}
+
+/** Files outside the work tree that change git's answer: its own state, configs and exclude files. */
+function gitFiles(root: string): string[] {
+  const git = join(root, '.git');
+  const files = [
+    join(git, 'HEAD'),
+    join(git, 'index'),
+    join(git, 'packed-refs'),
+    join(git, 'info', 'exclude'),
+    join(git, 'info', 'attributes'),
+    ...configFiles(root),
+  ];
+  const head = readText(join(git, 'HEAD'));
+  const ref = head?.match(/^ref:\s*(refs\/\S+)\s*$/m)?.[1];
+  if (ref && !ref.split('/').includes('..')) files.push(join(git, ...ref.split('/')));
+  const home = process.env.HOME ?? homedir();
+  const xdg = process.env.XDG_CONFIG_HOME || join(home, '.config');
+  files.push(join(xdg, 'git', 'ignore'), join(xdg, 'git', 'attributes'));
+  // core.excludesFile / core.attributesFile, when a config names one.
+  for (const config of configFiles(root)) {
+    for (const match of (readText(config) ?? '').matchAll(
+      /^\s*(?:excludesfile|attributesfile)\s*=\s*(.+?)\s*$/gim,
+    )) {
+      const value = match[1]!.replace(/^"(.*)"$/, '$1');
+      files.push(value.startsWith('~/') ? join(home, value.slice(2)) : resolve(root, value));
+    }
+  }
+  return files;
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What changes when a file is written, replaced, renamed over, chmod-ed or removed.
+ * Times in milliseconds as numbers (a quarter of a microsecond apart at today's
+ * dates), not BigInt nanoseconds: a BigInt stat costs twice as much, and two
+ * changes closer than that are covered by the racy rule anyway.
+ */
+function stampOf(info: Stats | undefined): string {
+  if (!info) return '-';
+  return `${info.mode}:${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}`;
+}
+
+function lstamp(path: string): string {
+  try {
+    return stampOf(lstatSync(path, { throwIfNoEntry: false }));
+  } catch {
+    return '-';
+  }
+}
+
+/** The answer kept in the snapshot, when every stamp in it still holds. */
+function keptAnswer(file: string, root: string): GitState | undefined {
+  let snapshot: GitSnapshot;
+  try {
+    snapshot = JSON.parse(readFileSync(file, 'utf8')) as GitSnapshot;
+  } catch {
+    return undefined;
+  }
+  if (snapshot?.version !== 1 || snapshot.root !== root || !snapshot.git || !snapshot.stamps)
+    return undefined;
+  const paths = Object.keys(snapshot.stamps);
+  // The git files are checked first and must be the same set: a new ref named by HEAD is a change.
+  const expected = gitFiles(root);
+  for (const path of expected) if (snapshot.stamps[path] === undefined) return undefined;
+  for (const path of expected) if (lstamp(path) !== snapshot.stamps[path]) return undefined;
+  for (const path of paths) if (lstamp(path) !== snapshot.stamps[path]) return undefined;
+  const { commit, dirty } = snapshot.git;
+  if (typeof commit !== 'string' || typeof dirty !== 'boolean') return undefined;
+  return { commit, dirty };
+}
+
+/**
+ * Stamps of the git files and of every file and folder of the work tree below
+ * `root`, skipping `.git` folders and what git ignores (`ignored`: the
+ * repository-relative paths `git status --ignored=matching` printed, folders
+ * ending in `/`). Undefined when there are more than MAX_SNAPSHOT_ENTRIES.
+ */
+function takeStamps(root: string, ignored: Set<string>): Map<string, string> | undefined {
+  const stamps = new Map<string, string>();
+  for (const file of gitFiles(root)) stamps.set(file, lstamp(file));
+  const pending: [string, string][] = [[root, '']];
+  while (pending.length > 0) {
+    const [dir, rel] = pending.pop()!;
+    stamps.set(dir, lstamp(dir));
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      if (entry.name === '.git') continue;
+      const relPath = rel + entry.name;
+      const path = dir.endsWith(sep) ? `${dir}${entry.name}` : `${dir}${sep}${entry.name}`;
+      if (entry.isDirectory()) {
+        if (!ignored.has(`${relPath}/`)) pending.push([path, `${relPath}/`]);
+      } else if (!ignored.has(relPath)) {
+        stamps.set(path, lstamp(path));
+      }
+      if (stamps.size + pending.length > MAX_SNAPSHOT_ENTRIES) return undefined;
+    }
+  }
+  return stamps;
+}
+
+/** Whether a stamp has a time at or after `since`: a second change then might have left it as it is. */
+function racy(stamps: Map<string, string>, since: number): boolean {
+  for (const stamp of stamps.values()) {
+    if (stamp === '-') continue;
+    const [, , mtime, ctime] = stamp.split(':');
+    if (Number(mtime) >= since || Number(ctime) >= since) return true;
+  }
+  return false;
+}
+
+/**
+ * One `git status` (`--porcelain=v2 --branch` prints the commit as `# branch.oid`).
+ * `--no-optional-locks`, as editors' background status does: the same answer
+ * without rewriting `.git/index` (a write, and a lock that could make the user's
+ * own `git commit` during a run fail with "index.lock exists"). With `ignored`,
+ * it also lists what git ignores, for the snapshot to skip.
+ */
+async function gitStatus(
+  cwd: string,
+  ignored: boolean,
+): Promise<{ git: GitState; ignored: Set<string> } | undefined> {
+  try {
+    const { stdout } = await execFileAsync(
+      'git',
+      [
+        '--no-optional-locks',
+        'status',
+        '--porcelain=v2',
+        '--branch',
+        '--untracked-files=normal',
+        ...(ignored ? ['--ignored=matching'] : []),
+        '-z',
+      ],
+      { cwd, maxBuffer: 64 << 20 },
+    );
+    const fields = stdout.split('\0');
+    let commit: string | undefined;
+    let dirty = false;
+    const ignoredPaths = new Set<string>();
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i]!;
+      if (field === '') continue;
+      if (field.startsWith('# branch.oid ')) commit = field.slice('# branch.oid '.length);
+      else if (field.startsWith('! ')) ignoredPaths.add(field.slice(2));
+      else if (!field.startsWith('#')) {
+        dirty = true;
+        // A rename or copy entry is followed by the original path, in a field of its own.
+        if (field.startsWith('2 ')) i++;
+      }
+    }
+    // A repository with no commit yet says `(initial)`: there is nothing to record.
+    if (!commit || !/^[0-9a-f]{40,64}$/.test(commit)) return undefined;
+    return { git: { commit, dirty }, ignored: ignoredPaths };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Write a file whole or not at all: a reader never sees half of it. */
+async function writeAtomic(file: string, text: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${uniqueSuffix()}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
