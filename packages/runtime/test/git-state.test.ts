@@ -39,12 +39,13 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
-/** How many times git was started since the last call. */
-function gitStarts(): number {
+/** The arguments of every git started since the last call. */
+function gitCalls(): string[] {
   const lines = readFileSync(counter, 'utf8').split('\n').filter(Boolean);
   execFileSync('truncate', ['-s', '0', counter]);
-  return lines.length;
+  return lines;
 }
+const gitStarts = () => gitCalls().length;
 
 const git = (dir: string, ...args: string[]) =>
   execFileSync(REAL_GIT, ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
@@ -166,6 +167,19 @@ describe('gitState with a kept answer', () => {
     await writeFile(join(dir, 'conf', 's.yaml'), 'seed: 2\n');
     expect(await gitState(dir, state)).toEqual({ commit, dirty: true });
     expect(gitStarts()).toBe(2);
+  });
+
+  it('takes no stamps after an edit made just now: the snapshot would be racy', async () => {
+    const { dir, state, commit } = await committedRepo();
+    await new Promise((r) => setTimeout(r, 5));
+    await gitState(dir, state, NOT_RACY);
+    expect(gitCalls()).toEqual([expect.stringContaining('--ignored=matching')]);
+    await writeFile(join(dir, 'a.txt'), 'one, edited\n');
+    expect(await gitState(dir, state)).toEqual({ commit, dirty: true });
+    expect(gitCalls()).toEqual([expect.not.stringContaining('--ignored')]);
+    // The snapshot is kept as it was: asked again, the edit is seen again.
+    expect(await gitState(dir, state, NOT_RACY)).toEqual({ commit, dirty: true });
+    expect(gitCalls()).toEqual([expect.stringContaining('--ignored=matching')]);
   });
 
   it('asks git every time when GIT_DIR is set, and answers as before without a state folder', async () => {

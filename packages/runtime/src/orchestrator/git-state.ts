@@ -68,13 +68,17 @@ export async function gitState(
   const root = repositoryRoot(projectDir);
   if (root === undefined) return undefined;
   const snapshotFile = stateDir && snapshotAllowed(root) ? join(stateDir, SNAPSHOT_FILE) : undefined;
+  let snapshotNow = snapshotFile !== undefined;
   if (snapshotFile) {
-    const kept = keptAnswer(snapshotFile, root);
-    if (kept) return kept;
+    const check = checkSnapshot(snapshotFile, root);
+    if (check.kept) return check.kept;
+    // An edit made just now (the usual edit, then run) would make a new snapshot racy: no
+    // stamping this time, the run after it takes one.
+    if (check.changed !== undefined && racy([check.changed], Date.now() - racyMs)) snapshotNow = false;
   }
   // Made before anything is stamped: a new state folder changes its parent's stamp.
   const made =
-    snapshotFile !== undefined &&
+    snapshotNow &&
     (await mkdir(stateDir!, { recursive: true }).then(
       () => true,
       () => false,
@@ -82,10 +86,10 @@ export async function gitState(
   // Stamped after git answered, and kept only when nothing stamped changed since shortly before
   // git started: a change while git ran would give a stamp newer than that.
   const startedAt = Date.now();
-  const status = await gitStatus(projectDir, snapshotFile !== undefined);
+  const status = await gitStatus(projectDir, made);
   if (!status || !snapshotFile || !made) return status?.git;
   const stamps = takeStamps(root, status.ignored);
-  if (stamps && !racy(stamps, startedAt - racyMs)) {
+  if (stamps && !racy(stamps.values(), startedAt - racyMs)) {
     const snapshot: GitSnapshot = { version: 1, root, git: status.git, stamps: Object.fromEntries(stamps) };
     // A cache: a state folder that refuses the write costs the next run a `git status`, nothing else.
     await writeAtomic(snapshotFile, JSON.stringify(snapshot)).catch(() => {});
@@ -194,25 +198,28 @@ function lstamp(path: string): string {
   }
 }
 
-/** The answer kept in the snapshot, when every stamp in it still holds. */
-function keptAnswer(file: string, root: string): GitState | undefined {
+/**
+ * The answer kept in the snapshot when every stamp in it still holds; else the
+ * current stamp of the first path found changed, when there is one.
+ */
+function checkSnapshot(file: string, root: string): { kept?: GitState; changed?: string } {
   let snapshot: GitSnapshot;
   try {
     snapshot = JSON.parse(readFileSync(file, 'utf8')) as GitSnapshot;
   } catch {
-    return undefined;
+    return {};
   }
-  if (snapshot?.version !== 1 || snapshot.root !== root || !snapshot.git || !snapshot.stamps)
-    return undefined;
-  const paths = Object.keys(snapshot.stamps);
+  if (snapshot?.version !== 1 || snapshot.root !== root || !snapshot.git || !snapshot.stamps) return {};
   // The git files are checked first and must be the same set: a new ref named by HEAD is a change.
   const expected = gitFiles(root);
-  for (const path of expected) if (snapshot.stamps[path] === undefined) return undefined;
-  for (const path of expected) if (lstamp(path) !== snapshot.stamps[path]) return undefined;
-  for (const path of paths) if (lstamp(path) !== snapshot.stamps[path]) return undefined;
+  for (const path of expected) if (snapshot.stamps[path] === undefined) return {};
+  for (const path of [...expected, ...Object.keys(snapshot.stamps)]) {
+    const stamp = lstamp(path);
+    if (stamp !== snapshot.stamps[path]) return { changed: stamp };
+  }
   const { commit, dirty } = snapshot.git;
-  if (typeof commit !== 'string' || typeof dirty !== 'boolean') return undefined;
-  return { commit, dirty };
+  if (typeof commit !== 'string' || typeof dirty !== 'boolean') return {};
+  return { kept: { commit, dirty } };
 }
 
 /**
@@ -250,8 +257,8 @@ function takeStamps(root: string, ignored: Set<string>): Map<string, string> | u
 }
 
 /** Whether a stamp has a time at or after `since`: a second change then might have left it as it is. */
-function racy(stamps: Map<string, string>, since: number): boolean {
-  for (const stamp of stamps.values()) {
+function racy(stamps: Iterable<string>, since: number): boolean {
+  for (const stamp of stamps) {
     if (stamp === '-') continue;
     const [, , mtime, ctime] = stamp.split(':');
     if (Number(mtime) >= since || Number(ctime) >= since) return true;
