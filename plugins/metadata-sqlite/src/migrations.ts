@@ -138,6 +138,40 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX executions_edges_from ON executions (edges_from) WHERE edges_from IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    name: 'the executions that borrow one execution’s edges are a chain, not an index on edges_from',
+    sql: `
+      -- A no-op rerun adds one borrower to each of a thousand sources: in the index on edges_from
+      -- each lands on another page (the borrowers of one source sit together), so a no-op wrote
+      -- and checkpointed ~1,000 index pages once the history was a few hundred runs long. A chain
+      -- writes in recording order instead: the newest borrower of each source (edges_tails, one
+      -- row per source) and, for each borrower, the one before it (edges_links, keyed by seq).
+      -- Executions are never deleted, so a chain is never cut.
+      CREATE TABLE edges_tails (
+        source TEXT PRIMARY KEY,
+        tail INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE edges_links (
+        seq INTEGER PRIMARY KEY,
+        prev INTEGER
+      );
+      INSERT INTO edges_links (seq, prev)
+        SELECT seq, lag(seq) OVER (PARTITION BY edges_from ORDER BY seq) FROM executions
+        WHERE edges_from IS NOT NULL;
+      INSERT INTO edges_tails (source, tail)
+        SELECT edges_from, max(seq) FROM executions WHERE edges_from IS NOT NULL GROUP BY edges_from;
+      DROP INDEX executions_edges_from;
+      -- Kept by the database, so every writer keeps it, an older version of this package too.
+      CREATE TRIGGER executions_edges_chain AFTER INSERT ON executions WHEN NEW.edges_from IS NOT NULL
+      BEGIN
+        INSERT INTO edges_links (seq, prev)
+          VALUES (NEW.seq, (SELECT tail FROM edges_tails WHERE source = NEW.edges_from));
+        INSERT INTO edges_tails (source, tail) VALUES (NEW.edges_from, NEW.seq)
+          ON CONFLICT (source) DO UPDATE SET tail = excluded.tail;
+      END;
+    `,
+  },
 ];
 
 /**

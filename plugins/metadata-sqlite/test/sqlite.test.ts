@@ -607,6 +607,34 @@ describe('cached executions and their lineage edges', () => {
   ];
   const labels = ['v', 'w', 'x', 'y', 'z', 'missing'];
 
+  /** Every lineage and listArtifacts({ runId }) answer of `store` is the reference's. */
+  async function expectSameLineage(store: MetadataStore, reference: MetadataStore) {
+    const sortGraph = (graph: Awaited<ReturnType<MetadataStore['lineage']>>) => ({
+      executions: graph.executions.map((e) => e.id).sort(),
+      artifacts: graph.artifacts.map((a) => a.digest).sort(),
+      edges: graph.edges.map((e) => `${e.from}>${e.to}:${e.name}:${e.kind}`).sort(),
+    });
+    for (const label of labels) {
+      for (const direction of ['up', 'down', 'both'] as const) {
+        for (const depth of [1, undefined]) {
+          const target = { digest: ref(label).digest };
+          const options = depth === undefined ? { direction } : { direction, depth };
+          expect(sortGraph(await store.lineage(target, options)), `${label} ${direction} ${depth}`).toEqual(
+            sortGraph(await reference.lineage(target, options)),
+          );
+        }
+      }
+    }
+    for (const runId of ['r_1', 'r_2', 'r_3']) {
+      expect(sortGraph(await store.lineage({ runId }))).toEqual(
+        sortGraph(await reference.lineage({ runId })),
+      );
+      const digests = async (s: MetadataStore) =>
+        (await s.listArtifacts({ runId })).map((a) => a.digest).sort();
+      expect(await digests(store), runId).toEqual(await digests(reference));
+    }
+  }
+
   async function fill(store: MetadataStore) {
     for (const id of ['r_1', 'r_2', 'r_3']) await store.createRun(run(id));
     for (const [execution, outputs] of history) {
@@ -655,30 +683,7 @@ describe('cached executions and their lineage edges', () => {
       raw.close();
     }
 
-    const sortGraph = (graph: Awaited<ReturnType<MetadataStore['lineage']>>) => ({
-      executions: graph.executions.map((e) => e.id).sort(),
-      artifacts: graph.artifacts.map((a) => a.digest).sort(),
-      edges: graph.edges.map((e) => `${e.from}>${e.to}:${e.name}:${e.kind}`).sort(),
-    });
-    for (const label of labels) {
-      for (const direction of ['up', 'down', 'both'] as const) {
-        for (const depth of [1, undefined]) {
-          const target = { digest: ref(label).digest };
-          const options = depth === undefined ? { direction } : { direction, depth };
-          expect(sortGraph(await store.lineage(target, options)), `${label} ${direction} ${depth}`).toEqual(
-            sortGraph(await reference.lineage(target, options)),
-          );
-        }
-      }
-    }
-    for (const runId of ['r_1', 'r_2', 'r_3']) {
-      expect(sortGraph(await store.lineage({ runId }))).toEqual(
-        sortGraph(await reference.lineage({ runId })),
-      );
-      const digests = async (s: MetadataStore) =>
-        (await s.listArtifacts({ runId })).map((a) => a.digest).sort();
-      expect(await digests(store), runId).toEqual(await digests(reference));
-    }
+    await expectSameLineage(store, reference);
     // The producers and consumers in recording order, an execution with two edges to a digest twice.
     const db = new Database(file, { readonly: true });
     try {
@@ -693,6 +698,87 @@ describe('cached executions and their lineage edges', () => {
         'e_b3',
       ]);
       expect(edgesOf.all({ digest: ref('v').digest, role: 'input' })).toEqual(['e_c2']);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('a file of schema version 4 migrates its borrowed edges to chains, and every lineage answer stays the same', async () => {
+    // The same history as a version-4 store wrote it: rows copied into a file migrated to 4 only.
+    const latest = tempFile();
+    await fill(open(latest));
+    for (const store of opened.splice(0)) await store.close?.();
+    const file = tempFile();
+    mkdirSync(dirname(file), { recursive: true });
+    const raw = new Database(file);
+    raw.exec(
+      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    for (const migration of migrations.filter((m) => m.version <= 4)) {
+      raw.exec(migration.sql);
+      raw
+        .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+        .run(migration.version, migration.name, '2026-01-01T00:00:00.000Z');
+    }
+    raw.prepare('ATTACH ? AS src').run(latest);
+    for (const table of ['runs', 'executions', 'artifacts', 'execution_artifacts', 'cache_entries'])
+      raw.exec(`INSERT INTO main.${table} SELECT * FROM src.${table}`);
+    raw.exec('DETACH src');
+    raw.close();
+
+    const reference = memoryMetadata();
+    await fill(reference);
+    const store = open(file);
+    await expectSameLineage(store, reference);
+    const indexes = () => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db
+          .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'executions'")
+          .pluck()
+          .all();
+      } finally {
+        db.close();
+      }
+    };
+    // No index keyed by the source: that is what made a no-op write a page per step.
+    expect(indexes()).not.toContain('executions_edges_from');
+
+    // Borrowers recorded after the migration join the chains: by this store, and by a writer
+    // that only sets edges_from (a version-4 store on the same file).
+    const b4 = exec('e_b4', 'r_3', { in: 'x', again: 'x' }, { out: 'y' }, 'e_b3');
+    await store.recordExecution(b4, []);
+    await reference.recordExecution(b4, []);
+    const a5 = exec('e_a5', 'r_3', {}, { out: 'x' }, 'e_a2');
+    const older = new Database(file);
+    older
+      .prepare(
+        `INSERT INTO executions (id, run_id, step, status, cache_key, cacheable, cached_from, inputs, outputs, started_at, attempts, edges_from)
+         VALUES (?, ?, ?, 'cached', ?, 1, ?, ?, ?, ?, 0, 'e_a')`,
+      )
+      .run(
+        a5.id,
+        a5.runId,
+        a5.step,
+        a5.cacheKey,
+        a5.cachedFrom,
+        JSON.stringify(a5.inputs),
+        JSON.stringify(a5.outputs),
+        a5.startedAt,
+      );
+    older.close();
+    await reference.recordExecution(a5, []);
+    await expectSameLineage(store, reference);
+    const db = new Database(file, { readonly: true });
+    try {
+      const edgesOf = db.prepare(EDGES_OF).pluck();
+      expect(edgesOf.all({ digest: ref('y').digest, role: 'output' })).toEqual([
+        'e_b',
+        'e_b2',
+        'e_b3',
+        'e_b4',
+      ]);
+      expect(edgesOf.all({ digest: ref('x').digest, role: 'output' })).toEqual(['e_a', 'e_a2', 'e_a5']);
     } finally {
       db.close();
     }
