@@ -703,6 +703,39 @@ describe('cached executions and their lineage edges', () => {
     }
   });
 
+  it('a batch of borrowers that fails and is retried record by record leaves every chain whole', async () => {
+    const file = tempFile();
+    const store = open(file);
+    const reference = memoryMetadata();
+    await fill(store);
+    await fill(reference);
+    const b4 = exec('e_b4', 'r_3', { in: 'x', again: 'x' }, { out: 'y' }, 'e_b');
+    const a4 = exec('e_a4', 'r_3', {}, { out: 'x' }, 'e_a');
+    // One queue, one transaction: the record whose id is taken rolls back the others' links too.
+    const results = await Promise.allSettled([
+      store.recordExecution(b4, []),
+      store.recordExecution(exec('e_b2', 'r_3', { in: 'x', again: 'x' }, { out: 'y' }, 'e_b'), []),
+      store.recordExecution(a4, []),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    await reference.recordExecution(b4, []);
+    await reference.recordExecution(a4, []);
+    await expectSameLineage(store, reference);
+    const db = new Database(file, { readonly: true });
+    try {
+      const edgesOf = db.prepare(EDGES_OF).pluck();
+      expect(edgesOf.all({ digest: ref('y').digest, role: 'output' })).toEqual([
+        'e_b',
+        'e_b2',
+        'e_b3',
+        'e_b4',
+      ]);
+      expect(edgesOf.all({ digest: ref('x').digest, role: 'output' })).toEqual(['e_a', 'e_a2', 'e_a4']);
+    } finally {
+      db.close();
+    }
+  });
+
   it('a file of schema version 4 migrates its borrowed edges to chains, and every lineage answer stays the same', async () => {
     // The same history as a version-4 store wrote it: rows copied into a file migrated to 4 only.
     const latest = tempFile();
