@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -76,6 +76,41 @@ describe('openProject from a subfolder', () => {
       await expect(openProject(outside)).rejects.toMatchObject({ code: 'CAIRN_STACK_INVALID' });
     } finally {
       await rm(outside, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('openProject, the embedded metadata store', () => {
+  it("uses the project's own installed @cairn/metadata-sqlite before Cairn's copy", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-open-own-'));
+    try {
+      await writeFile(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+      await writeFile(join(dir, 'cairn.config.mjs'), 'export default {};\n');
+      // The published package's manifest (its exports decide whether the project's copy is found),
+      // with a module that says which copy was loaded.
+      const installed = join(dir, 'node_modules', '@cairn', 'metadata-sqlite');
+      await mkdir(join(installed, 'dist'), { recursive: true });
+      const manifest = JSON.parse(
+        await readFile(
+          resolve(import.meta.dirname, '../../../../plugins/metadata-sqlite/package.json'),
+          'utf8',
+        ),
+      );
+      // As a user's Node resolves it: without the workspace's source condition these tests run with.
+      delete manifest.exports['.']['@cairn/source'];
+      await writeFile(join(installed, 'package.json'), JSON.stringify(manifest));
+      await writeFile(
+        join(installed, 'dist', 'index.js'),
+        'export function sqliteMetadata(options) { return { copy: "the project\'s", file: options.file }; }\n',
+      );
+      const opened = await openProject(dir, { exact: true });
+      expect(opened.metadata).toMatchObject({
+        copy: "the project's",
+        file: join(dir, '.cairn', 'metadata.db'),
+      });
+      await opened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
