@@ -68,7 +68,7 @@ async function committedRepo(): Promise<{ dir: string; state: string; commit: st
 
 // Racy stamps (newer than the call) are never kept; these tests write and call within
 // milliseconds, so they allow stamps up to the call itself and change sizes, not only bytes.
-const NOT_RACY = 0;
+const NOT_RACY = { racyMs: 0 };
 
 describe('gitState with a kept answer', () => {
   it('asks git once, then reuses the answer while nothing changed', async () => {
@@ -180,6 +180,23 @@ describe('gitState with a kept answer', () => {
     // The snapshot is kept as it was: asked again, the edit is seen again.
     expect(await gitState(dir, state, NOT_RACY)).toEqual({ commit, dirty: true });
     expect(gitCalls()).toEqual([expect.stringContaining('--ignored=matching')]);
+  });
+
+  it('keeps nothing for a work tree with more entries than the limit', async () => {
+    const { dir, state, commit } = await committedRepo();
+    for (let i = 0; i < 12; i++) await writeFile(join(dir, 'conf', `extra-${i}.yaml`), `seed: ${i}\n`);
+    git(dir, 'add', '.');
+    git(dir, 'commit', '-q', '-m', 'more');
+    const head = git(dir, 'rev-parse', 'HEAD');
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await gitState(dir, state, { racyMs: 0, maxEntries: 10 })).toEqual({ commit: head, dirty: false });
+    expect(existsSync(join(state, 'git-status.json'))).toBe(false);
+    expect(await gitState(dir, state, { racyMs: 0, maxEntries: 100 })).toEqual({
+      commit: head,
+      dirty: false,
+    });
+    expect(existsSync(join(state, 'git-status.json'))).toBe(true);
+    expect(commit).not.toBe(head);
   });
 
   it('asks git every time when GIT_DIR is set, and answers as before without a state folder', async () => {
