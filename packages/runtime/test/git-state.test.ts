@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -109,6 +109,21 @@ describe('gitState with a kept answer', () => {
     await new Promise((r) => setTimeout(r, 5));
     expect(await gitState(dir, state, NOT_RACY)).toEqual({ commit, dirty: false });
     await writeFile(join(dir, 'later', 'x.txt'), 'x\n');
+    expect(await gitState(dir, state, NOT_RACY)).toEqual({ commit, dirty: true });
+  });
+
+  it('sees a same-size edit whose mtime was put back (the change time moves anyway)', async () => {
+    const { dir, state, commit } = await committedRepo();
+    const file = join(dir, 'conf', 's.yaml');
+    // A whole second, so that it can be put back exactly.
+    await utimes(file, 1_000_000_000, 1_000_000_000);
+    // Past the file system's clock tick, so that the edit's change time differs from the snapshot's.
+    await new Promise((r) => setTimeout(r, 30));
+    expect(await gitState(dir, state, NOT_RACY)).toEqual({ commit, dirty: false });
+    await new Promise((r) => setTimeout(r, 30));
+    await writeFile(file, 'seed: 9\n');
+    await utimes(file, 1_000_000_000, 1_000_000_000);
+    expect((await stat(file)).mtimeMs).toBe(1_000_000_000_000);
     expect(await gitState(dir, state, NOT_RACY)).toEqual({ commit, dirty: true });
   });
 
