@@ -23,11 +23,11 @@
  */
 import { execFile } from 'node:child_process';
 import { type Dirent, existsSync, lstatSync, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
-import { uniqueSuffix } from '../scratch';
+import { writeAtomic } from './code';
 
 const execFileAsync = promisify(execFile);
 
@@ -71,10 +71,11 @@ export async function gitState(
 ): Promise<GitState | undefined> {
   const root = repositoryRoot(projectDir);
   if (root === undefined) return undefined;
-  const snapshotFile = stateDir && snapshotAllowed(root) ? join(stateDir, SNAPSHOT_FILE) : undefined;
+  const files = stateDir ? gitFiles(root) : undefined;
+  const snapshotFile = stateDir && files ? join(stateDir, SNAPSHOT_FILE) : undefined;
   let snapshotNow = snapshotFile !== undefined;
-  if (snapshotFile) {
-    const check = checkSnapshot(snapshotFile, root);
+  if (snapshotFile && files) {
+    const check = checkSnapshot(snapshotFile, root, files);
     if (check.kept) return check.kept;
     // An edit made just now (the usual edit, then run) would make a new snapshot racy: no
     // stamping this time, the run after it takes one.
@@ -91,8 +92,8 @@ export async function gitState(
   // git started: a change while git ran would give a stamp newer than that.
   const startedAt = Date.now();
   const status = await gitStatus(projectDir, made);
-  if (!status || !snapshotFile || !made) return status?.git;
-  const stamps = takeStamps(root, status.ignored, maxEntries);
+  if (!status || !snapshotFile || !files || !made) return status?.git;
+  const stamps = takeStamps(root, files, status.ignored, maxEntries);
   if (stamps && !racy(stamps.values(), startedAt - racyMs)) {
     const snapshot: GitSnapshot = { version: 1, root, git: status.git, stamps: Object.fromEntries(stamps) };
     // A cache: a state folder that refuses the write costs the next run a `git status`, nothing else.
@@ -117,61 +118,51 @@ function repositoryRoot(dir: string): string | undefined {
 const HARMLESS_GIT_VARIABLE =
   /^GIT_(?:SSL_\w*|SSH\w*|HTTP_\w*|CURL_\w*|PROXY_\w*|TRACE\w*|AUTHOR_\w*|COMMITTER_\w*|ASKPASS|TERMINAL_PROMPT|PAGER|EDITOR|SEQUENCE_EDITOR|MERGE_\w*|PROTOCOL_FROM_USER|ALLOW_PROTOCOL)$/;
 
-/** Whether stamps can tell that git's answer still holds (see the module comment). */
-function snapshotAllowed(root: string): boolean {
+/**
+ * The files outside the work tree that change git's answer (its own state, the
+ * configs, exclude and attributes files), or undefined when stamps cannot tell
+ * that git's answer still holds (see the module comment). Each config is read once.
+ */
+function gitFiles(root: string): string[] | undefined {
   if (Object.keys(process.env).some((name) => name.startsWith('GIT_') && !HARMLESS_GIT_VARIABLE.test(name)))
-    return false;
+    return undefined;
+  const git = join(root, '.git');
   try {
-    if (!statSync(join(root, '.git')).isDirectory()) return false;
+    if (!statSync(git).isDirectory()) return undefined;
   } catch {
-    return false;
+    return undefined;
   }
-  if (existsSync(join(root, '.gitmodules'))) return false;
-  for (const file of configFiles(root)) {
-    const text = readText(file);
-    if (text !== undefined && /^\s*\[\s*include/im.test(text)) return false;
-  }
-  return true;
-}
-
-/** The config files git reads for this repository (those that exist or not; a new one is a change). */
-function configFiles(root: string): string[] {
+  if (existsSync(join(root, '.gitmodules'))) return undefined;
   const home = process.env.HOME ?? homedir();
   const xdg = process.env.XDG_CONFIG_HOME || join(home, '.config');
-  return [
-    join(root, '.git', 'config'),
+  // Listed whether they exist or not: a new one is a change.
+  const configs = [
+    join(git, 'config'),
     join(home, '.gitconfig'),
     join(xdg, 'git', 'config'),
     '/etc/gitconfig',
   ];
-}
-
-/** Files outside the work tree that change git's answer: its own state, configs and exclude files. */
-function gitFiles(root: string): string[] {
-  const git = join(root, '.git');
   const files = [
     join(git, 'HEAD'),
     join(git, 'index'),
     join(git, 'packed-refs'),
     join(git, 'info', 'exclude'),
     join(git, 'info', 'attributes'),
-    ...configFiles(root),
+    join(xdg, 'git', 'ignore'),
+    join(xdg, 'git', 'attributes'),
+    ...configs,
   ];
-  const head = readText(join(git, 'HEAD'));
-  const ref = head?.match(/^ref:\s*(refs\/\S+)\s*$/m)?.[1];
-  if (ref && !ref.split('/').includes('..')) files.push(join(git, ...ref.split('/')));
-  const home = process.env.HOME ?? homedir();
-  const xdg = process.env.XDG_CONFIG_HOME || join(home, '.config');
-  files.push(join(xdg, 'git', 'ignore'), join(xdg, 'git', 'attributes'));
-  // core.excludesFile / core.attributesFile, when a config names one.
-  for (const config of configFiles(root)) {
-    for (const match of (readText(config) ?? '').matchAll(
-      /^\s*(?:excludesfile|attributesfile)\s*=\s*(.+?)\s*$/gim,
-    )) {
+  for (const config of configs) {
+    const text = readText(config) ?? '';
+    if (/^\s*\[\s*include/im.test(text)) return undefined;
+    // core.excludesFile / core.attributesFile, when a config names one.
+    for (const match of text.matchAll(/^\s*(?:excludesfile|attributesfile)\s*=\s*(.+?)\s*$/gim)) {
       const value = match[1]!.replace(/^"(.*)"$/, '$1');
       files.push(value.startsWith('~/') ? join(home, value.slice(2)) : resolve(root, value));
     }
   }
+  const ref = readText(join(git, 'HEAD'))?.match(/^ref:\s*(refs\/\S+)\s*$/m)?.[1];
+  if (ref && !ref.split('/').includes('..')) files.push(join(git, ...ref.split('/')));
   return files;
 }
 
@@ -206,7 +197,11 @@ function lstamp(path: string): string {
  * The answer kept in the snapshot when every stamp in it still holds; else the
  * current stamp of the first path found changed, when there is one.
  */
-function checkSnapshot(file: string, root: string): { kept?: GitState; changed?: string } {
+function checkSnapshot(
+  file: string,
+  root: string,
+  expected: string[],
+): { kept?: GitState; changed?: string } {
   let snapshot: GitSnapshot;
   try {
     snapshot = JSON.parse(readFileSync(file, 'utf8')) as GitSnapshot;
@@ -215,7 +210,6 @@ function checkSnapshot(file: string, root: string): { kept?: GitState; changed?:
   }
   if (snapshot?.version !== 1 || snapshot.root !== root || !snapshot.git || !snapshot.stamps) return {};
   // The git files are checked first and must be the same set: a new ref named by HEAD is a change.
-  const expected = gitFiles(root);
   for (const path of expected) if (snapshot.stamps[path] === undefined) return {};
   for (const path of [...expected, ...Object.keys(snapshot.stamps)]) {
     const stamp = lstamp(path);
@@ -227,14 +221,19 @@ function checkSnapshot(file: string, root: string): { kept?: GitState; changed?:
 }
 
 /**
- * Stamps of the git files and of every file and folder of the work tree below
+ * Stamps of the git `files` and of every file and folder of the work tree below
  * `root`, skipping `.git` folders and what git ignores (`ignored`: the
  * repository-relative paths `git status --ignored=matching` printed, folders
  * ending in `/`). Undefined when there are more than `maxEntries`.
  */
-function takeStamps(root: string, ignored: Set<string>, maxEntries: number): Map<string, string> | undefined {
+function takeStamps(
+  root: string,
+  files: string[],
+  ignored: Set<string>,
+  maxEntries: number,
+): Map<string, string> | undefined {
   const stamps = new Map<string, string>();
-  for (const file of gitFiles(root)) stamps.set(file, lstamp(file));
+  for (const file of files) stamps.set(file, lstamp(file));
   const pending: [string, string][] = [[root, '']];
   while (pending.length > 0) {
     const [dir, rel] = pending.pop()!;
@@ -316,12 +315,4 @@ async function gitStatus(
   } catch {
     return undefined;
   }
-}
-
-/** Write a file whole or not at all: a reader never sees half of it. */
-async function writeAtomic(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${uniqueSuffix()}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
 }
