@@ -75,6 +75,19 @@ function child(args: string[]): {
 
 const ref = (label: string) => ({ digest: sha256(label), type: 'json', size: label.length });
 
+/** The executions the lineage queries find on `role` edges of `label`'s artifact, read from the file as it is. */
+function edgesOf(file: string, label: string, role: 'input' | 'output'): string[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db
+      .prepare(EDGES_OF)
+      .pluck()
+      .all({ digest: ref(label).digest, role }) as string[];
+  } finally {
+    db.close();
+  }
+}
+
 describe('options', () => {
   it('takes a file path or an options object and resolves the file to an absolute path', () => {
     const file = tempFile();
@@ -685,22 +698,9 @@ describe('cached executions and their lineage edges', () => {
 
     await expectSameLineage(store, reference);
     // The producers and consumers in recording order, an execution with two edges to a digest twice.
-    const db = new Database(file, { readonly: true });
-    try {
-      const edgesOf = db.prepare(EDGES_OF).pluck();
-      expect(edgesOf.all({ digest: ref('y').digest, role: 'output' })).toEqual(['e_b', 'e_b2', 'e_b3']);
-      expect(edgesOf.all({ digest: ref('x').digest, role: 'input' })).toEqual([
-        'e_b',
-        'e_b',
-        'e_b2',
-        'e_b2',
-        'e_b3',
-        'e_b3',
-      ]);
-      expect(edgesOf.all({ digest: ref('v').digest, role: 'input' })).toEqual(['e_c2']);
-    } finally {
-      db.close();
-    }
+    expect(edgesOf(file, 'y', 'output')).toEqual(['e_b', 'e_b2', 'e_b3']);
+    expect(edgesOf(file, 'x', 'input')).toEqual(['e_b', 'e_b', 'e_b2', 'e_b2', 'e_b3', 'e_b3']);
+    expect(edgesOf(file, 'v', 'input')).toEqual(['e_c2']);
   });
 
   it('a batch of borrowers that fails and is retried record by record leaves every chain whole', async () => {
@@ -721,19 +721,8 @@ describe('cached executions and their lineage edges', () => {
     await reference.recordExecution(b4, []);
     await reference.recordExecution(a4, []);
     await expectSameLineage(store, reference);
-    const db = new Database(file, { readonly: true });
-    try {
-      const edgesOf = db.prepare(EDGES_OF).pluck();
-      expect(edgesOf.all({ digest: ref('y').digest, role: 'output' })).toEqual([
-        'e_b',
-        'e_b2',
-        'e_b3',
-        'e_b4',
-      ]);
-      expect(edgesOf.all({ digest: ref('x').digest, role: 'output' })).toEqual(['e_a', 'e_a2', 'e_a4']);
-    } finally {
-      db.close();
-    }
+    expect(edgesOf(file, 'y', 'output')).toEqual(['e_b', 'e_b2', 'e_b3', 'e_b4']);
+    expect(edgesOf(file, 'x', 'output')).toEqual(['e_a', 'e_a2', 'e_a4']);
   });
 
   it('a file of schema version 4 migrates its borrowed edges to chains, and every lineage answer stays the same', async () => {
@@ -802,19 +791,8 @@ describe('cached executions and their lineage edges', () => {
     older.close();
     await reference.recordExecution(a5, []);
     await expectSameLineage(store, reference);
-    const db = new Database(file, { readonly: true });
-    try {
-      const edgesOf = db.prepare(EDGES_OF).pluck();
-      expect(edgesOf.all({ digest: ref('y').digest, role: 'output' })).toEqual([
-        'e_b',
-        'e_b2',
-        'e_b3',
-        'e_b4',
-      ]);
-      expect(edgesOf.all({ digest: ref('x').digest, role: 'output' })).toEqual(['e_a', 'e_a2', 'e_a5']);
-    } finally {
-      db.close();
-    }
+    expect(edgesOf(file, 'y', 'output')).toEqual(['e_b', 'e_b2', 'e_b3', 'e_b4']);
+    expect(edgesOf(file, 'x', 'output')).toEqual(['e_a', 'e_a2', 'e_a5']);
   });
 });
 
