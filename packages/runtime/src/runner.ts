@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -390,7 +389,7 @@ function expandPlaceholders(
  * Run the command in its own process group, its output lines into the step's log, and
  * resolve with its exit code and the last 20 lines of its stderr. Aborting kills the group.
  */
-function spawnCommand(
+async function spawnCommand(
   command: string,
   definition: CommandStepDefinition<unknown, ArtifactMap, ArtifactMap>,
   task: StepTask,
@@ -400,6 +399,8 @@ function spawnCommand(
   log: StepLogger,
 ): Promise<{ exitCode: number | null; stderrTail: string[] }> {
   const stderrTail: string[] = [];
+  // Loaded when a command step runs: most runs start no process, and child_process is a few ms of start.
+  const { spawn } = await import('node:child_process');
   return new Promise((resolvePromise, reject) => {
     const child = spawn('/bin/sh', ['-c', command], {
       cwd: task.projectDir,

@@ -2,9 +2,9 @@
  * @cairn/metadata-sqlite — the embedded metadata store: one SQLite file in
  * WAL mode, safe for several processes of one machine.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   type ArtifactQuery,
   type ArtifactRecord,
@@ -489,6 +489,26 @@ interface Connection {
 }
 
 /**
+ * better-sqlite3's compiled addon where its package has it, for `new Database`'s `nativeBinding`:
+ * without it, better-sqlite3 asks the `bindings` package, which tries a dozen places in turn (a
+ * few ms of every process that opens a store). `undefined`, and so that search, when the addon is
+ * elsewhere (a debug build).
+ */
+let addonPath: string | null | undefined;
+function nativeBinding(): string | undefined {
+  if (addonPath === undefined) {
+    try {
+      const root = dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json'));
+      const file = join(root, 'build', 'Release', 'better_sqlite3.node');
+      addonPath = existsSync(file) ? file : null;
+    } catch {
+      addonPath = null;
+    }
+  }
+  return addonPath ?? undefined;
+}
+
+/**
  * A metadata store in one SQLite file. The file opens on first use (and
  * better-sqlite3 loads then), in WAL mode with a busy timeout, and pending
  * migrations run once. Each write is one IMMEDIATE transaction, so several
@@ -500,6 +520,7 @@ interface Connection {
  * export default defineConfig({ stack: { metadata: sqliteMetadata({ file: '.cairn/metadata.db' }) } });
  * ```
  */
+
 export function sqliteMetadata(input?: SqliteMetadataOptions | string): MetadataStore {
   const options = normalizeOptions(input);
   let current: Connection | undefined;
@@ -516,6 +537,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
   async function open(): Promise<Connection> {
     let Database: typeof BetterSqlite3;
+    const addon = nativeBinding();
     try {
       Database = (await import('better-sqlite3')).default;
     } catch (error) {
@@ -529,6 +551,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
       if (!options.readonly && options.file !== ':memory:')
         mkdirSync(dirname(options.file), { recursive: true });
       db = new Database(options.file, {
+        ...(addon ? { nativeBinding: addon } : {}),
         readonly: options.readonly,
         fileMustExist: options.readonly,
         timeout: options.busyTimeoutMs,

@@ -154,10 +154,10 @@ describe('options', () => {
     expect(sqliteMetadata({ file, busyTimeoutMs: 0 }).ref?.options).toEqual({ file, busyTimeoutMs: 0 });
   });
 
-  it('loads better-sqlite3 only on first use', async () => {
+  it('loads better-sqlite3 only on first use, its addon by path (no search by the bindings package)', async () => {
     const run = child(['lazy', tempFile(), '0', 'lazy']);
     expect(await run.exited).toBe(0);
-    expect(JSON.parse(run.output().trim())).toEqual({ before: false, after: true });
+    expect(JSON.parse(run.output().trim())).toEqual({ before: false, after: true, searched: false });
   });
 });
 

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import {
   CairnError,
   deserializeError,
@@ -12,6 +13,16 @@ import {
   type StepTaskResult,
 } from '@cairn/core';
 import type { WorkerReply, WorkerRequest } from './worker-protocol';
+
+/**
+ * worker_threads, loaded when the first worker starts, not when the runtime is imported: most
+ * runs use the in-process executor, and loading it is a few ms of every process's start.
+ */
+let workerClass: typeof Worker | undefined;
+const loadWorker = (): typeof Worker =>
+  (workerClass ??= (
+    createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads')
+  ).Worker);
 
 export interface WorkerPoolOptions {
   /** Worker threads, each running one step at a time. @default the number of cores */
@@ -152,7 +163,7 @@ class WorkerPoolExecutor implements Executor {
   }
 
   private spawn(): PoolWorker {
-    const thread = new Worker(workerEntry(), { execArgv: workerExecArgv() });
+    const thread = new (loadWorker())(workerEntry(), { execArgv: workerExecArgv() });
     const worker: PoolWorker = { thread };
     thread.on('message', (reply: WorkerReply) => {
       const task = this.pending.get(reply.id);

@@ -21,15 +21,11 @@
  * large to stamp faster than git, or stamps too recent to trust (a file can be
  * changed twice within one tick of the file system's clock).
  */
-import { execFile } from 'node:child_process';
 import { type Dirent, existsSync, lstatSync, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
-import { promisify } from 'node:util';
 import { writeAtomic } from './code';
-
-const execFileAsync = promisify(execFile);
 
 export interface GitState {
   commit: string;
@@ -281,7 +277,11 @@ async function gitStatus(
   ignored: boolean,
 ): Promise<{ git: GitState; ignored: Set<string> } | undefined> {
   try {
-    const { stdout } = await execFileAsync(
+    // Loaded here, not at the top: a run whose kept answer holds never starts git, and loading
+    // child_process (with net and dgram behind it) is a few ms of every process's start.
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { stdout } = await promisify(execFile)(
       'git',
       [
         '--no-optional-locks',

@@ -1,6 +1,5 @@
 import { readdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { isMainThread } from 'node:worker_threads';
 import { type CairnConfig, CairnError, defineConfig, ErrorCodes } from '@cairn/core';
 import { isPlainObject } from '../config/merge';
 import { importModule } from '../load';
@@ -114,8 +113,15 @@ export async function loadProjectConfig(projectDir: string): Promise<{ file: str
  */
 async function importFromRoot(file: string, root: string): Promise<Record<string, unknown>> {
   const previous = process.cwd();
-  if (!isMainThread || previous === root) return importModule(file);
-  process.chdir(root);
+  if (previous === root) return importModule(file);
+  try {
+    process.chdir(root);
+  } catch (cause) {
+    // A worker thread cannot change folder (asking is cheaper than loading worker_threads to know).
+    if ((cause as NodeJS.ErrnoException).code === 'ERR_WORKER_UNSUPPORTED_OPERATION')
+      return importModule(file);
+    throw cause;
+  }
   try {
     return await importModule(file);
   } finally {
