@@ -369,6 +369,15 @@ type Statements = ReturnType<typeof prepare>;
  * run them with `.immediate()`: taking the write lock up front means a busy
  * writer waits (busy timeout) instead of failing on a lock upgrade.
  */
+/**
+ * Records queued for the next turn of the event loop that are committed at once instead. A caller
+ * can queue records faster than the loop turns: a run decides its cached steps without I/O, one
+ * after the other, and the loop turns only when it is done. Held until then, every record, with
+ * the run's objects it names and the events waiting for its commit, outlived one or two young
+ * garbage collections and was copied by each (a 1,000-step cached run: 48 -> 37 ms of GC).
+ */
+const FLUSH_AT_RECORDS = 256;
+
 /** An execution waiting in the write queue, and the promise its caller awaits. */
 interface PendingRecord {
   execution: ExecutionRecord;
@@ -653,7 +662,8 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
    * dozens. Each caller's promise settles when its record is committed, so
    * the contract holds: once `recordExecution` resolves, every reader sees it.
    * If the batch fails, each record is retried alone so that one bad record
-   * fails only its own caller.
+   * fails only its own caller. Once {@link FLUSH_AT_RECORDS} are queued they
+   * commit at once, in the call that queued the last one.
    */
   let pending: PendingRecord[] = [];
   /** Cache keys the queued records will write (succeeded, cacheable): only their lookups must flush first. */
@@ -827,6 +837,10 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
       return new Promise<void>((resolve, reject) => {
         pending.push({ execution, artifacts, resolve, reject });
         if (execution.status === 'succeeded' && execution.cacheable) pendingKeys.add(execution.cacheKey);
+        if (pending.length >= FLUSH_AT_RECORDS) {
+          flushPending(conn);
+          return;
+        }
         if (flushScheduled) return;
         flushScheduled = true;
         setImmediate(() => {

@@ -840,6 +840,28 @@ describe('the write queue of recordExecution', () => {
     await late;
   });
 
+  it('commits a full batch in the call that fills it, not at the end of the turn', async () => {
+    const file = tempFile();
+    const store = open({ file });
+    await store.createRun(run('r_full'));
+    await store.recordExecution(execution('e_first', 'r_full'), []);
+    const other = new Database(file, { readonly: true });
+    const count = () =>
+      (other.prepare('SELECT count(*) AS n FROM executions WHERE run_id = ?').get('r_full') as { n: number }).n;
+    try {
+      // 300 records queued in one turn, none awaited: the first 256 are committed as the 256th is
+      // queued (a caller that never yields does not hold them all), the other 44 at the turn's end.
+      const queued = Array.from({ length: 300 }, (_, i) =>
+        store.recordExecution(execution(`e_${i}`, 'r_full'), []),
+      );
+      expect(count()).toBe(1 + 256);
+      await Promise.all(queued);
+      expect(count()).toBe(1 + 300);
+    } finally {
+      other.close();
+    }
+  });
+
   it('lookups of one turn share a snapshot that any other read or write of the store ends first', async () => {
     const file = tempFile();
     const store = open({ file });
