@@ -110,7 +110,8 @@ export class VerifiedStamps {
    * (which hashed the bytes as it wrote them), taken right after the step.
    */
   produced(path: string, digest: string): void {
-    const info = statBig(path);
+    // Gone, not a file or unreadable: no stamp (a rerun hashes it).
+    const info = fileStats(path);
     if (info) this.keep(digest, stampOf(info));
   }
 
