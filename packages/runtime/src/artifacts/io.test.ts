@@ -190,6 +190,15 @@ describe('readSmallBlob', () => {
     await chmod(small!.path, 0o644);
     await writeFile(small!.path, '{"a":2}');
     await expect(readSmallBlob(storage, ref)).rejects.toMatchObject({ code: 'CAIRN_ARTIFACT_CORRUPT' });
+    // Bytes appended after the ref's size, or some cut off: corrupt too (it reads past the size to tell).
+    await writeFile(small!.path, '{"a":1}\n');
+    await expect(readSmallBlob(storage, ref)).rejects.toMatchObject({ code: 'CAIRN_ARTIFACT_CORRUPT' });
+    await writeFile(small!.path, '{"a":1');
+    await expect(readSmallBlob(storage, ref)).rejects.toMatchObject({ code: 'CAIRN_ARTIFACT_CORRUPT' });
+    // A folder where the object should be is not an object: left to materializeArtifact.
+    await rm(small!.path);
+    await mkdir(small!.path);
+    expect(await readSmallBlob(storage, ref)).toBeUndefined();
   });
 
   it('leaves large blobs, stores without local paths and missing objects to materializeArtifact', async () => {

@@ -3,7 +3,7 @@
  * calls after `serialize` and before `deserialize`. Everything streams, and
  * nothing unverified reaches a step.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
@@ -15,6 +15,7 @@ import {
   sha256,
 } from '@cairn/core';
 import { fileSource } from '../storage/file-source';
+import { objectPathOf } from '../storage/local';
 import { corruptError } from '../storage/verify';
 import { packTree, unpackTree } from '../tar';
 
@@ -179,15 +180,39 @@ export async function readSmallBlob(
 ): Promise<{ path: string; bytes: Uint8Array } | undefined> {
   if (ref.size > SMALL_BLOB_BYTES || !storage.capabilities?.localPath || !storage.localPath) return undefined;
   assertDigest(ref.digest);
-  const path = await storage.localPath(ref.digest);
+  // The local store names its object's path without the stat localPath makes: opening the file
+  // says whether it is there (gone or not a file: undefined, as localPath would answer).
+  const objectPath = objectPathOf(storage);
+  const path = objectPath ? objectPath(ref.digest) : await storage.localPath(ref.digest);
   if (!path) return undefined;
   let bytes: Uint8Array;
   try {
-    // One synchronous read: for a few KiB it is cheaper than four thread-pool round trips.
-    bytes = readFileSync(path);
+    // Synchronous: for a few KiB it is cheaper than four thread-pool round trips.
+    bytes = readUpTo(path, ref.size + 1);
   } catch {
     return undefined;
   }
+  // More bytes than the ref says (one more is read to tell) hash to another digest: corrupt.
   if (sha256(bytes) !== ref.digest) throw corruptError(ref.digest);
   return { path, bytes };
+}
+
+/**
+ * At most `limit` bytes of a file from its start: open, read, close. readFileSync asks fstat for
+ * the size first, a syscall more per input of every step, where the caller knows the size.
+ */
+function readUpTo(path: string, limit: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(limit);
+    let length = 0;
+    while (length < limit) {
+      const read = readSync(fd, buffer, length, limit - length, null);
+      if (read === 0) break;
+      length += read;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
 }
