@@ -847,7 +847,8 @@ describe('the write queue of recordExecution', () => {
     await store.recordExecution(execution('e_first', 'r_full'), []);
     const other = new Database(file, { readonly: true });
     const count = () =>
-      (other.prepare('SELECT count(*) AS n FROM executions WHERE run_id = ?').get('r_full') as { n: number }).n;
+      (other.prepare('SELECT count(*) AS n FROM executions WHERE run_id = ?').get('r_full') as { n: number })
+        .n;
     try {
       // 300 records queued in one turn, none awaited: the first 256 are committed as the 256th is
       // queued (a caller that never yields does not hold them all), the other 44 at the turn's end.
