@@ -35,6 +35,25 @@ describe('pipeline()', () => {
     expect(p.module).toMatch(/pipeline\.test\.ts$/);
   });
 
+  it("orders by Kahn's algorithm from declaration order, a producer wired twice counted once", () => {
+    const both = step({
+      name: 'both',
+      inputs: { a: json<number>(), b: json<number>() },
+      outputs: { out: json<number>() },
+      run: () => ({ out: 1 }),
+    });
+    const p = pipeline('kahn', () => {
+      const { numbers } = produce();
+      const { out } = consume({ numbers }, { as: 'c1' });
+      const second = produce(undefined, { as: 'p2' });
+      both({ a: out, b: out }, { as: 't' });
+      consume({ numbers: second.numbers }, { as: 'c2' });
+    });
+    // Sources first as declared, then each consumer once its producers are placed, first ready first.
+    expect(p.nodes.map((n) => n.name)).toEqual(['produce', 'p2', 'c1', 'c2', 't']);
+    expect([...p.descendants('c1')]).toEqual(['t']);
+  });
+
   it('reports every wiring problem at once with a coded error', () => {
     let error: any;
     try {

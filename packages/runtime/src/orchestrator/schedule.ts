@@ -1,4 +1,4 @@
-import type { PipelineNode } from '@cairn/core';
+import { type PipelineNode, wiring } from '@cairn/core';
 
 /**
  * Drive the DAG: start every node whose producers all succeeded, at most
@@ -14,35 +14,21 @@ export async function schedule(
   runNode: (node: PipelineNode) => Promise<boolean>,
   skipNode: (node: PipelineNode, reason: string) => Promise<void>,
 ): Promise<void> {
-  const waiting = new Map<string, number>();
-  const consumers = new Map<string, PipelineNode[]>();
-  const scheduled = new Set(nodes.map((node) => node.name));
-  for (const node of nodes) {
-    const producers = new Set(
-      Object.values(node.inputs)
-        .map((wire) => wire.node)
-        .filter((name) => scheduled.has(name)),
-    );
-    waiting.set(node.name, producers.size);
-    for (const producer of producers) {
-      const list = consumers.get(producer) ?? [];
-      list.push(node);
-      consumers.set(producer, list);
-    }
-  }
-  const ready: PipelineNode[] = nodes.filter((node) => waiting.get(node.name) === 0);
-  const done = new Set<string>();
+  // A producer outside `nodes` is not waited for; a node wired twice to a producer is freed by the second.
+  const { waiting, consumers } = wiring(nodes);
+  const ready = nodes.flatMap((_, i) => (waiting[i] === 0 ? [i] : []));
+  const done = new Uint8Array(nodes.length);
   let running = 0;
   let readyIndex = 0;
 
-  const skipTree = async (from: PipelineNode, reason: string) => {
-    const stack = [...(consumers.get(from.name) ?? [])];
+  const skipTree = async (from: number, reason: string) => {
+    const stack = [...consumers[from]!];
     while (stack.length > 0) {
-      const node = stack.pop()!;
-      if (done.has(node.name)) continue;
-      done.add(node.name);
-      await skipNode(node, reason);
-      stack.push(...(consumers.get(node.name) ?? []));
+      const at = stack.pop()!;
+      if (done[at]) continue;
+      done[at] = 1;
+      await skipNode(nodes[at]!, reason);
+      stack.push(...consumers[at]!);
     }
   };
 
@@ -51,19 +37,18 @@ export async function schedule(
     const pump = () => {
       if (failure !== undefined) return;
       while (running < limit && readyIndex < ready.length && !signal.aborted) {
-        const node = ready[readyIndex++]!;
+        const at = ready[readyIndex++]!;
+        const node = nodes[at]!;
         running++;
         runNode(node)
           .then(async (ok) => {
-            done.add(node.name);
+            done[at] = 1;
             if (ok) {
-              for (const consumer of consumers.get(node.name) ?? []) {
-                const left = waiting.get(consumer.name)! - 1;
-                waiting.set(consumer.name, left);
-                if (left === 0 && !done.has(consumer.name)) ready.push(consumer);
+              for (const consumer of consumers[at]!) {
+                if (--waiting[consumer]! === 0 && !done[consumer]) ready.push(consumer);
               }
             } else {
-              await skipTree(node, signal.aborted ? 'cancelled' : node.name);
+              await skipTree(at, signal.aborted ? 'cancelled' : node.name);
             }
           })
           .catch((error) => {
@@ -81,10 +66,10 @@ export async function schedule(
       if (running === 0) {
         if (signal.aborted) {
           void (async () => {
-            for (const node of nodes) {
-              if (!done.has(node.name)) {
-                done.add(node.name);
-                await skipNode(node, 'cancelled');
+            for (let i = 0; i < nodes.length; i++) {
+              if (!done[i]) {
+                done[i] = 1;
+                await skipNode(nodes[i]!, 'cancelled');
               }
             }
           })().then(resolveAll, rejectAll);
