@@ -181,13 +181,17 @@ main(async () => {
   const fig = (id) => res.figures.find((f) => f.id === id);
   for (const scenario of SCENARIOS) {
     const api = fig(`api-${scenario}-1000`);
+    const plain = fig(`plain-${scenario}-1000`);
+    // Judged on the medians themselves, not on the figure's ratio rounded to two places (3.004
+    // showed as 3.00 and passed); shown to three.
+    const exact = api && plain ? api.stats.median / plain.stats.median : null;
     res.targets.push({
       id: `api-${scenario}-1000`,
       label: `Cairn API ${scenario}, N = 1000, against the plain script`,
       target: '≤ 3',
-      value: api?.ratio ?? null,
+      value: exact === null ? null : round(exact, 3),
       unit: '×',
-      pass: api ? api.ratio <= 3 : null,
+      pass: exact === null ? null : exact <= 3,
     });
   }
   const doitBeaten = SCENARIOS.map((s) => [fig(`api-${s}-1000`), fig(`doit-${s}-1000`)]);

@@ -46,8 +46,14 @@ export function summary(report) {
   for (const b of Object.values(report.benchmarks)) {
     for (const t of b.targets ?? []) {
       const verdict = t.pass === null ? 'not measured' : t.pass ? 'pass' : '**MISS**';
+      // A miss that rounds to the goal (3.004 against ≤ 3) is shown with the digit that tells.
+      const goal = Number(String(t.target).replace(/[^0-9.]/g, ''));
+      const shown =
+        t.pass === false && typeof t.value === 'number' && fmt(t.value) === fmt(goal)
+          ? t.value.toFixed(3)
+          : fmt(t.value);
       lines.push(
-        `| ${t.label} | ${t.target} ${t.unit} | ${fmt(t.value)} ${t.value === null ? '' : t.unit} | ${verdict} |`,
+        `| ${t.label} | ${t.target} ${t.unit} | ${shown} ${t.value === null ? '' : t.unit} | ${verdict} |`,
       );
     }
   }
