@@ -15,7 +15,7 @@ import {
   sha256,
 } from '@cairn/core';
 import { fileSource } from '../storage/file-source';
-import { objectPathOf } from '../storage/local';
+import { localFileOf } from '../storage/local';
 import { corruptError } from '../storage/verify';
 import { packTree, unpackTree } from '../tar';
 
@@ -180,10 +180,8 @@ export async function readSmallBlob(
 ): Promise<{ path: string; bytes: Uint8Array } | undefined> {
   if (ref.size > SMALL_BLOB_BYTES || !storage.capabilities?.localPath || !storage.localPath) return undefined;
   assertDigest(ref.digest);
-  // The local store names its object's path without the stat localPath makes: opening the file
-  // says whether it is there (gone or not a file: undefined, as localPath would answer).
-  const objectPath = objectPathOf(storage);
-  const path = objectPath ? objectPath(ref.digest) : await storage.localPath(ref.digest);
+  // Opening the file says whether it is there (gone or not a file: undefined, as localPath answers).
+  const path = await localFileOf(storage, ref.digest);
   if (!path) return undefined;
   let bytes: Uint8Array;
   try {

@@ -14,7 +14,7 @@ import {
 } from '@cairn/core';
 import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
-import { deferredSyncOf, objectPathOf } from '../storage/local';
+import { deferredSyncOf, localFileOf } from '../storage/local';
 import { cacheKey, decideCache, PreviousExecutions } from './cache';
 import { rememberCode } from './code';
 import { executeStep, type StepExecution } from './execute';
@@ -346,11 +346,9 @@ export async function processNode(
   if (outcome.status === 'succeeded') {
     // Bytes the store hashed as it wrote them, stamped right after the step: a rerun checks them by stat.
     if (context.stamps) {
-      // A local store names its object's path without the stat localPath makes: the stamp's own
-      // stat is enough (checkProduced already found each output in storage).
-      const objectPath = objectPathOf(context.storage);
+      // The stamp's own stat is enough (checkProduced already found each output in storage).
       for (const ref of Object.values(outcome.outputs)) {
-        const path = objectPath ? objectPath(ref.digest) : await context.storage.localPath?.(ref.digest);
+        const path = await localFileOf(context.storage, ref.digest);
         if (path) context.stamps.produced(path, ref.digest);
       }
     }

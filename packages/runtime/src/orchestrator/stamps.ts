@@ -19,7 +19,7 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StorageDriver } from '@cairn/core';
-import { objectPathOf } from '../storage/local';
+import { localFileOf } from '../storage/local';
 
 type BigStats = ReturnType<typeof statBig>;
 
@@ -78,18 +78,10 @@ export class VerifiedStamps {
    * change while it was hashed.
    */
   async verify(storage: StorageDriver, digest: string): Promise<'ok' | 'missing' | 'corrupt'> {
-    let path: string | undefined;
-    let before: BigStats;
-    const objectPath = objectPathOf(storage);
-    if (objectPath) {
-      // A local store's object: one stat says both whether it is there and what its stamp is.
-      const at = objectPath(digest);
-      before = fileStats(at);
-      if (before) path = at;
-    } else {
-      path = await storage.localPath!(digest);
-      before = path === undefined ? undefined : statBig(path);
-    }
+    // One stat says both whether the object is there and what its stamp is.
+    const at = await localFileOf(storage, digest);
+    const before = at === undefined ? undefined : fileStats(at);
+    const path = before ? at : undefined;
     if (before) {
       const stamp = stampOf(before);
       if (this.load().get(digest) === stamp) {

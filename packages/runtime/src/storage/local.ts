@@ -60,6 +60,16 @@ export function objectPathOf(storage: StorageDriver): ((digest: string) => strin
 }
 
 /**
+ * Where `storage` keeps `digest` as a local file, for a caller that opens or stats it next and
+ * finds out then whether it is there: a local store's path without the stat `localPath` makes,
+ * else `localPath`'s answer; `undefined` for a store without local files.
+ */
+export async function localFileOf(storage: StorageDriver, digest: string): Promise<string | undefined> {
+  const objectPath = objectPathOf(storage);
+  return objectPath ? objectPath(digest) : storage.localPath?.(digest);
+}
+
+/**
  * For the orchestrator: a view of a local store whose puts skip their two
  * fsyncs (the file, then its folder), and `sync`, which makes given objects
  * (or all of them) durable — many fsyncs at once, on the thread pool, off
