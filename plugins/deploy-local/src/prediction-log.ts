@@ -69,6 +69,12 @@ interface Source {
   json: string;
 }
 
+/**
+ * A batch is written once it holds about this many bytes, whatever `batchRows` says: wide rows do
+ * not make batches, and the memory they wait in, grow without bound.
+ */
+export const BATCH_BYTES = 4 * 1024 * 1024;
+
 const logDir = (stateDir: string) => join(deploymentsDir(stateDir), 'prediction-log');
 const indexFile = (stateDir: string, endpoint: string) => join(logDir(stateDir), `${endpoint}.jsonl`);
 
@@ -111,6 +117,10 @@ class Lines {
     this.buffer = grown;
   }
 
+  get size(): number {
+    return this.length;
+  }
+
   bytes(): Buffer {
     return this.buffer.subarray(0, this.length);
   }
@@ -139,6 +149,11 @@ class PendingLines {
 
   get rows(): number {
     return this.versions.length;
+  }
+
+  /** About the bytes held so far (the lines not yet encoded are counted by their length). */
+  get size(): number {
+    return this.lines.size + this.text.length;
   }
 
   add(line: string, at: string, version: number): void {
@@ -268,6 +283,7 @@ export class PredictionLog {
         waiting.add(line, at, source.version);
         this.pendingRows++;
       }
+      if (waiting.size >= BATCH_BYTES && !this.writing) void this.flush().catch(() => {});
     }
     if (dropped > 0) this.counters.dropped(dropped);
     if (this.pendingRows >= this.settings.batchRows && !this.writing) void this.flush().catch(() => {});

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelVersionRef, StorageDriver } from '@cairn/core';
 import { memoryStore } from '@cairn/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  BATCH_BYTES,
   listPredictionBatches,
   PredictionLog,
   type PredictionLogSettings,
@@ -59,6 +60,10 @@ async function batchText(storage: StorageDriver, stateDir: string, endpoint: str
   }
   return text;
 }
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('PredictionLog', () => {
   it('writes each row as the JSON of its ServedRow, one line per row, whatever the text and size', async () => {
@@ -123,6 +128,79 @@ describe('PredictionLog', () => {
     expect(read.map(({ at: _, ...rest }) => rest)).toEqual(
       expected.map((row) => JSON.parse(JSON.stringify(row)) as typeof row),
     );
+  });
+
+  it('begins each line with the millisecond it was answered in and its own route, however routes interleave', async () => {
+    const storage = memoryStore();
+    const stateDir = join(root, `state-${++dirs}`);
+    const log = new PredictionLog(storage, stateDir, settings());
+    const v1 = ref(1);
+    const v2 = ref(2);
+    let now = Date.parse('2026-01-02T03:04:05.006Z');
+    vi.spyOn(Date, 'now').mockImplementation(() => now);
+    // Two routes in one millisecond, the same model on two endpoints, then the next milliseconds.
+    const offers: Array<[number, string, ModelVersionRef, 'primary' | 'canary', number]> = [
+      [0, 'shop', v1, 'primary', 1],
+      [0, 'shop', v2, 'canary', 1],
+      [0, 'shop', v1, 'primary', 1],
+      [0, 'other', v1, 'primary', 1],
+      [0, 'shop', v1, 'primary', 1],
+      [1, 'shop', v1, 'primary', 1],
+      [1, 'shop', v1, 'primary', 2],
+      [3, 'shop', v2, 'canary', 2],
+      [3, 'shop', v1, 'primary', 2],
+    ];
+    const start = now;
+    offers.forEach(([ms, endpoint, model, role, revision], i) => {
+      now = start + ms;
+      log.offer(endpoint, model, role, revision, undefined, [[i]], [i]);
+    });
+    vi.restoreAllMocks();
+    await log.close();
+    const served = [
+      ...(await servedRows({ storage, stateDir }, 'shop')),
+      ...(await servedRows({ storage, stateDir }, 'other')),
+    ].sort((a, b) => (a.prediction as number) - (b.prediction as number));
+    expect(served).toEqual(
+      offers.map(([ms, endpoint, model, role, revision], i) => ({
+        at: new Date(start + ms).toISOString(),
+        endpoint,
+        model: model.model,
+        version: model.version,
+        role,
+        revision,
+        row: [i],
+        prediction: i,
+      })),
+    );
+  });
+
+  it('writes a batch once it holds BATCH_BYTES, before batchRows rows', async () => {
+    const inner = memoryStore();
+    const puts: number[] = [];
+    const storage: StorageDriver = {
+      ...inner,
+      put: (source, options) => {
+        puts.push((source as Uint8Array).byteLength);
+        return inner.put(source, options);
+      },
+    };
+    const stateDir = join(root, `state-${++dirs}`);
+    const log = new PredictionLog(
+      storage,
+      stateDir,
+      settings({ batchRows: 1_000_000, maxPendingRows: 1_000_000 }),
+    );
+    const wide = 'x'.repeat(Math.ceil(BATCH_BYTES / 4));
+    for (let i = 0; i < 3; i++) log.offer('shop', ref(1), 'primary', 1, undefined, [wide], [i]);
+    expect(puts).toEqual([]);
+    log.offer('shop', ref(1), 'primary', 1, undefined, [wide], [3]);
+    // The fourth row passes BATCH_BYTES: its batch is on its way to storage before offer returns.
+    expect(puts).toHaveLength(1);
+    expect(puts[0]).toBeGreaterThanOrEqual(BATCH_BYTES);
+    log.offer('shop', ref(1), 'primary', 1, undefined, [[4]], [4]);
+    await log.close();
+    expect((await listPredictionBatches(stateDir, 'shop')).map((batch) => batch.rows)).toEqual([4, 1]);
   });
 
   it('puts a failed batch back in front of newer rows, within maxPendingRows, dropping and counting the rest', async () => {
