@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -57,5 +58,20 @@ describe('what importing the runtime loads', () => {
         .map((module) => `${name} imports ${module}`);
     });
     expect(offenders).toEqual([]);
+  });
+});
+
+describe('what running a pipeline loads', () => {
+  it('never reads the performance global (its first read loads perf_hooks: about 2 ms of a process)', () => {
+    // A process of its own, where the fixture watches the global from the moment the runtime is loaded.
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=@cairn/source', join(__dirname, 'fixtures', 'perf-free.ts')],
+      { cwd: join(__dirname, '..'), encoding: 'utf8' },
+    );
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    // Both runs happened (one executed its steps, one found them cached), and no runtime file read it.
+    expect(JSON.parse(child.stdout)).toEqual({ statuses: ['succeeded', 'succeeded'], readers: [] });
   });
 });

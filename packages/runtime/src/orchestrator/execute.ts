@@ -18,6 +18,7 @@ import {
   type StorageDriver,
 } from '@cairn/core';
 import { runStepTask } from '../runner';
+import { monotonicMs } from './clock';
 import { newId } from './ids';
 import type { PreparedRun } from './prepare';
 import { now, type RunRecorder, recordFailed, recordSucceeded } from './records';
@@ -89,7 +90,7 @@ export async function executeStep(
     try {
       const produced = await dispatch(context, node, task, log);
       const outputs = await checkProduced(context.storage, node, produced);
-      const durationMs = performance.now() - step.started;
+      const durationMs = monotonicMs() - step.started;
       await keepLog(context, node.name, executionId, log);
       await recordSucceeded(run, {
         ...base,
@@ -126,7 +127,7 @@ export async function executeStep(
     }
   }
   const cancelled = signal.aborted;
-  const durationMs = performance.now() - step.started;
+  const durationMs = monotonicMs() - step.started;
   const error = lastError ?? { message: 'unknown error' };
   await keepLog(context, node.name, executionId, log);
   await recordFailed(run, {

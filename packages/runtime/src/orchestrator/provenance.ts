@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CORE_VERSION } from '@cairn/core';
 import { RUNTIME_VERSION } from '../version';
+import { monotonicMs } from './clock';
 import { gitState } from './git-state';
 
 /** What every run records about its origin. */
@@ -42,9 +43,9 @@ const prefetched = new Map<string, { at: number; provenance: Promise<RunProvenan
 export function prefetchProvenance(projectDir: string, stateDir?: string): Promise<unknown> {
   const dir = resolve(projectDir);
   const pending = prefetched.get(dir);
-  if (pending && performance.now() - pending.at <= PROVENANCE_PREFETCH_FRESH_MS) return pending.provenance;
+  if (pending && monotonicMs() - pending.at <= PROVENANCE_PREFETCH_FRESH_MS) return pending.provenance;
   const provenance = readProvenance(dir, stateDir);
-  prefetched.set(dir, { at: performance.now(), provenance });
+  prefetched.set(dir, { at: monotonicMs(), provenance });
   return provenance;
 }
 
@@ -56,7 +57,7 @@ export function runProvenance(projectDir: string, stateDir?: string): Promise<Ru
   const dir = resolve(projectDir);
   const pending = prefetched.get(dir);
   prefetched.delete(dir);
-  if (pending && performance.now() - pending.at <= PROVENANCE_PREFETCH_FRESH_MS) return pending.provenance;
+  if (pending && monotonicMs() - pending.at <= PROVENANCE_PREFETCH_FRESH_MS) return pending.provenance;
   return readProvenance(dir, stateDir);
 }
 

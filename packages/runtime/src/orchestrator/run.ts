@@ -16,6 +16,7 @@ import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
 import { deferredSyncOf, localFileOf } from '../storage/local';
 import { cacheKey, decideCache, PreviousExecutions } from './cache';
+import { monotonicMs } from './clock';
 import { rememberCode } from './code';
 import { executeStep, type StepExecution } from './execute';
 import { newId } from './ids';
@@ -54,7 +55,7 @@ import type { RunOptions, RunResult, StepOutcome } from './types';
  * ```
  */
 export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunResult> {
-  const started = performance.now();
+  const started = monotonicMs();
   const { storage, metadata } = options;
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const slice = sliceOf(pipeline, options);
@@ -281,7 +282,7 @@ async function startExecutor(
       runId: run.runId,
       at: finishedAt,
       status: 'failed',
-      durationMs: performance.now() - started,
+      durationMs: monotonicMs() - started,
       counts,
       error: line,
     });
@@ -300,7 +301,7 @@ export async function processNode(
   previous: PreviousExecutions,
   noCache: boolean,
 ): Promise<StepOutcome> {
-  const started = performance.now();
+  const started = monotonicMs();
   const inputs: Record<string, ArtifactRef> = {};
   for (const [name, wire] of Object.entries(node.inputs)) {
     inputs[name] = outcomes.get(wire.node)!.outputs[wire.output]!;
@@ -319,7 +320,7 @@ export async function processNode(
   });
   if ('reuse' in decision) {
     const { executionId: cachedFrom, outputs } = decision.reuse;
-    const durationMs = performance.now() - started;
+    const durationMs = monotonicMs() - started;
     const executionId = await recordCached(run, {
       step: node.name,
       cacheKey: key,
@@ -383,7 +384,7 @@ async function finishRun(
     counts,
     ...(errorLine ? { error: errorLine } : {}),
   });
-  const durationMs = performance.now() - started;
+  const durationMs = monotonicMs() - started;
   run.emit({
     type: 'run.finished',
     runId: run.runId,
