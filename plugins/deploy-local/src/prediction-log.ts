@@ -71,7 +71,8 @@ interface Source {
 
 /**
  * A batch is written once it holds about this many bytes, whatever `batchRows` says: wide rows do
- * not make batches, and the memory they wait in, grow without bound.
+ * not make one batch, and the buffer it is built in, grow to `batchRows` of them. (What waits in
+ * all while a write is slow is bounded by `maxPendingRows`.)
  */
 export const BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -254,6 +255,8 @@ export class PredictionLog {
     const room = this.settings.maxPendingRows - this.pendingRows;
     const kept = Math.min(room, rows.length);
     let dropped = rows.length - Math.max(0, kept);
+    /** The endpoint's batch holds BATCH_BYTES. */
+    let full = false;
     if (kept > 0) {
       const ms = Date.now();
       if (ms !== this.lastMs) {
@@ -283,10 +286,11 @@ export class PredictionLog {
         waiting.add(line, at, source.version);
         this.pendingRows++;
       }
-      if (waiting.size >= BATCH_BYTES && !this.writing) void this.flush().catch(() => {});
+      full = waiting.size >= BATCH_BYTES;
     }
     if (dropped > 0) this.counters.dropped(dropped);
-    if (this.pendingRows >= this.settings.batchRows && !this.writing) void this.flush().catch(() => {});
+    if ((full || this.pendingRows >= this.settings.batchRows) && !this.writing)
+      void this.flush().catch(() => {});
   }
 
   private sourceOf(
