@@ -204,7 +204,17 @@ describe('gitState with a kept answer', () => {
     git(dir, 'commit', '-q', '-m', 'more');
     const head = git(dir, 'rev-parse', 'HEAD');
     await new Promise((r) => setTimeout(r, 5));
+    gitCalls();
     expect(await gitState(dir, state, { racyMs: 0, maxEntries: 10 })).toEqual({ commit: head, dirty: false });
+    expect(existsSync(join(state, 'git-status.json'))).toBe(false);
+    // The index lists 15 files: known too large before any stamping, so git is not asked for the
+    // ignored files that only a snapshot needs, and the state folder is not even made.
+    expect(gitCalls()).toEqual([expect.not.stringContaining('--ignored')]);
+    expect(existsSync(state)).toBe(false);
+    // Fewer tracked files than the limit, but more entries once folders and untracked files are
+    // counted: the stamping walk finds out, and nothing is kept either.
+    expect(await gitState(dir, state, { racyMs: 0, maxEntries: 20 })).toEqual({ commit: head, dirty: false });
+    expect(gitCalls()).toEqual([expect.stringContaining('--ignored=matching')]);
     expect(existsSync(join(state, 'git-status.json'))).toBe(false);
     expect(await gitState(dir, state, { racyMs: 0, maxEntries: 100 })).toEqual({
       commit: head,

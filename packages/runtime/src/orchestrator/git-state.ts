@@ -18,10 +18,22 @@
  * cannot be told from stamps alone, nothing is kept and git is asked every
  * time: GIT_* variables in the environment, a `.git` that is not a folder
  * (worktrees, submodules), `.gitmodules`, config includes, a work tree too
- * large to stamp faster than git, or stamps too recent to trust (a file can be
- * changed twice within one tick of the file system's clock).
+ * large to stamp faster than git (known without a walk when git's index lists
+ * more files than that), or stamps too recent to trust (a file can be changed
+ * twice within one tick of the file system's clock).
  */
-import { type Dirent, existsSync, lstatSync, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
+import {
+  closeSync,
+  type Dirent,
+  existsSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  type Stats,
+  statSync,
+} from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
@@ -67,7 +79,9 @@ export async function gitState(
 ): Promise<GitState | undefined> {
   const root = repositoryRoot(projectDir);
   if (root === undefined) return undefined;
-  const files = stateDir ? gitFiles(root) : undefined;
+  // A work tree that tracks more files than could be stamped is left to git before any stamping
+  // walk: it would give up past maxEntries, run after run, after asking git for the ignored files too.
+  const files = stateDir && !tracksMoreThan(root, maxEntries) ? gitFiles(root) : undefined;
   const snapshotFile = stateDir && files ? join(stateDir, SNAPSHOT_FILE) : undefined;
   let snapshotNow = snapshotFile !== undefined;
   if (snapshotFile && files) {
@@ -103,6 +117,26 @@ function repositoryRoot(dir: string): string | undefined {
   for (let current = resolve(dir); ; current = dirname(current)) {
     if (existsSync(join(current, '.git'))) return current;
     if (dirname(current) === current) return undefined;
+  }
+}
+
+/**
+ * Whether git's index lists more than `count` files: its header holds the number of entries
+ * (after the "DIRC" signature and the version, big-endian). Every tracked file is a stamp, so
+ * such a work tree has more entries than `count` to stamp. False when the index cannot be read
+ * (no commit yet, another format): the stamping walk then finds out, as before.
+ */
+function tracksMoreThan(root: string, count: number): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(join(root, '.git', 'index'), 'r');
+    const header = Buffer.alloc(12);
+    if (readSync(fd, header, 0, 12, 0) !== 12 || header.toString('latin1', 0, 4) !== 'DIRC') return false;
+    return header.readUInt32BE(8) > count;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
