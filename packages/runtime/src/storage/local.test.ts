@@ -1,3 +1,4 @@
+import { createHook } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import {
@@ -409,6 +410,40 @@ describe("deferred puts of small buffers (a step's json outputs)", () => {
     expect(again).toEqual(first);
     expect(await store.verify(first.digest)).toBe('ok');
     await deferred.sync([first.digest]);
+  });
+
+  it('puts into a folder another store made (an earlier run) without a thread-pool request', async () => {
+    // Two outputs whose objects share a folder (the digest's first two hex digits).
+    const bytesOf = (i: number) => text(`{"v":${i}}`);
+    const prefix = sha256(bytesOf(0)).slice(0, 2);
+    let other = 1;
+    while (sha256(bytesOf(other)).slice(0, 2) !== prefix) other++;
+    const earlier = deferredSyncOf(localStore(join(dir, 'store')))!;
+    await earlier.storage.put(bytesOf(0));
+    await earlier.sync();
+    // A store of a new process knows nothing of the folders made before it. Its first put clears
+    // stale temp files, once, through the pool; bytes in another folder are that first put.
+    const deferred = deferredSyncOf(localStore(join(dir, 'store')))!;
+    let first = other + 1;
+    while (sha256(bytesOf(first)).slice(0, 2) === prefix) first++;
+    await deferred.storage.put(bytesOf(first));
+    const requests: string[] = [];
+    const hook = createHook({
+      init(_id, type) {
+        if (type.startsWith('FSREQ')) requests.push(type);
+      },
+    }).enable();
+    let stored: { digest: string };
+    try {
+      stored = await deferred.storage.put(bytesOf(other));
+    } finally {
+      hook.disable();
+    }
+    // An mkdir of the existing folder first was one round trip per output on a re-run's critical path.
+    expect(requests).toEqual([]);
+    expect(stored.digest.slice(0, 2)).toBe(prefix);
+    expect(await deferred.storage.verify(stored.digest)).toBe('ok');
+    await deferred.sync();
   });
 
   it('refuses bytes that do not match the expected digest and writes nothing', async () => {
