@@ -79,9 +79,7 @@ export async function gitState(
 ): Promise<GitState | undefined> {
   const root = repositoryRoot(projectDir);
   if (root === undefined) return undefined;
-  // A work tree that tracks more files than could be stamped is left to git before any stamping
-  // walk: it would give up past maxEntries, run after run, after asking git for the ignored files too.
-  const files = stateDir && !tracksMoreThan(root, maxEntries) ? gitFiles(root) : undefined;
+  const files = stateDir ? gitFiles(root) : undefined;
   const snapshotFile = stateDir && files ? join(stateDir, SNAPSHOT_FILE) : undefined;
   let snapshotNow = snapshotFile !== undefined;
   if (snapshotFile && files) {
@@ -91,6 +89,10 @@ export async function gitState(
     // stamping this time, the run after it takes one.
     if (check.changed !== undefined && racy([check.changed], Date.now() - racyMs)) snapshotNow = false;
   }
+  // A work tree that tracks more files than could be stamped is left to git before any stamping
+  // walk: it would give up past maxEntries, run after run, after asking git for the ignored files
+  // too. Checked only here: a kept answer was stamped from a tree small enough, with this index.
+  if (snapshotNow && tracksMoreThan(root, maxEntries)) snapshotNow = false;
   // Made before anything is stamped: a new state folder changes its parent's stamp.
   const made =
     snapshotNow &&
