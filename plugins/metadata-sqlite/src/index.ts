@@ -497,24 +497,26 @@ interface Connection {
   dynamic: Map<string, Statement>;
 }
 
+/** better-sqlite3 and its compiled addon, once per process (see {@link loadDriver}). */
+let driver: { Database: typeof BetterSqlite3; addon: string | undefined } | undefined;
+
 /**
- * better-sqlite3's compiled addon where its package has it, for `new Database`'s `nativeBinding`:
- * without it, better-sqlite3 asks the `bindings` package, which tries a dozen places in turn (a
- * few ms of every process that opens a store). `undefined`, and so that search, when the addon is
- * elsewhere (a debug build).
+ * better-sqlite3, loaded with `require`: it is CommonJS, and an `import()` of it had Node's ESM
+ * loader resolve it a second time, run its CommonJS export lexer over the package's sources and
+ * wrap it in a module record, a few ms of every process that opens a store. With it, the path of
+ * its compiled addon for `new Database`'s `nativeBinding` where its package has it: without that,
+ * better-sqlite3 asks the `bindings` package, which tries a dozen places in turn. `addon` is
+ * undefined when the addon is elsewhere (a debug build). Throws when better-sqlite3 is missing.
  */
-let addonPath: string | null | undefined;
-function nativeBinding(): string | undefined {
-  if (addonPath === undefined) {
-    try {
-      const root = dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json'));
-      const file = join(root, 'build', 'Release', 'better_sqlite3.node');
-      addonPath = existsSync(file) ? file : null;
-    } catch {
-      addonPath = null;
-    }
-  }
-  return addonPath ?? undefined;
+function loadDriver(): { Database: typeof BetterSqlite3; addon: string | undefined } {
+  if (driver) return driver;
+  const requireCjs = createRequire(import.meta.url);
+  // <package>/lib/index.js: one resolution serves the addon's path and the require below.
+  const main = requireCjs.resolve('better-sqlite3');
+  const file = join(dirname(dirname(main)), 'build', 'Release', 'better_sqlite3.node');
+  const Database = requireCjs(main) as typeof BetterSqlite3;
+  driver = { Database, addon: existsSync(file) ? file : undefined };
+  return driver;
 }
 
 /**
@@ -546,9 +548,9 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
 
   async function open(): Promise<Connection> {
     let Database: typeof BetterSqlite3;
-    const addon = nativeBinding();
+    let addon: string | undefined;
     try {
-      Database = (await import('better-sqlite3')).default;
+      ({ Database, addon } = loadDriver());
     } catch (error) {
       throw new CairnError(ErrorCodes.METADATA_FAILED, `${PLUGIN}: better-sqlite3 could not be loaded`, {
         cause: error,

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { cp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,6 +159,55 @@ describe('options', () => {
     const run = child(['lazy', tempFile(), '0', 'lazy']);
     expect(await run.exited).toBe(0);
     expect(JSON.parse(run.output().trim())).toEqual({ before: false, after: true, searched: false });
+  });
+
+  it('fails with a coded error and how to install better-sqlite3 when it cannot be found, writing nothing', async () => {
+    // This package's source where better-sqlite3 does not resolve: a folder of its own whose
+    // node_modules holds only the two Cairn packages it imports.
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-sqlite-nodriver-'));
+    try {
+      await cp(join(packageDir, 'src'), join(dir, 'src'), { recursive: true });
+      mkdirSync(join(dir, 'node_modules', '@cairn'), { recursive: true });
+      for (const name of ['core', 'runtime']) {
+        // The workspace's own links (npm workspaces hoist them to the root's node_modules).
+        const target = realpathSync(join(packageDir, '..', '..', 'node_modules', '@cairn', name));
+        await symlink(target, join(dir, 'node_modules', '@cairn', name), 'dir');
+      }
+      await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n');
+      const db = join(dir, 'state', 'metadata.db');
+      await writeFile(
+        join(dir, 'probe.ts'),
+        `import { sqliteMetadata } from './src/index.ts';
+        try {
+          await sqliteMetadata({ file: ${JSON.stringify(db)} }).listRuns();
+          console.log(JSON.stringify({ opened: true }));
+        } catch (error) {
+          console.log(JSON.stringify({ code: error.code, message: error.message, hint: error.hint }));
+        }\n`,
+      );
+      const probe = spawn(
+        process.execPath,
+        ['--conditions=@cairn/source', '--import', import.meta.resolve('tsx'), 'probe.ts'],
+        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      children.push(probe);
+      let out = '';
+      probe.stdout!.on('data', (chunk) => {
+        out += chunk;
+      });
+      probe.stderr!.on('data', (chunk) => {
+        out += chunk;
+      });
+      expect(await new Promise((done) => probe.on('close', done))).toBe(0);
+      expect(JSON.parse(out.trim())).toEqual({
+        code: 'CAIRN_METADATA_FAILED',
+        message: expect.stringContaining('better-sqlite3 could not be loaded'),
+        hint: 'Install it: npm install better-sqlite3',
+      });
+      expect(existsSync(join(dir, 'state'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
