@@ -52,15 +52,23 @@ async function rejection(promise: Promise<unknown>): Promise<CairnError> {
 }
 
 /** Start test/fixtures/child.ts in its own Node process. */
-function child(args: string[]): {
+function child(args: string[]) {
+  return tsxProcess(['test/fixtures/child.ts', ...args], packageDir);
+}
+
+/** Run a TypeScript file (`args[0]`) with tsx in its own Node process in `cwd`, stdout and stderr kept together. */
+function tsxProcess(
+  args: string[],
+  cwd: string,
+): {
   process: ChildProcess;
   output: () => string;
   exited: Promise<number | null>;
 } {
   const proc = spawn(
     process.execPath,
-    ['--conditions=@cairn/source', '--import', 'tsx', 'test/fixtures/child.ts', ...args],
-    { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'] },
+    ['--conditions=@cairn/source', '--import', import.meta.resolve('tsx'), ...args],
+    { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.push(proc);
   let out = '';
@@ -185,21 +193,9 @@ describe('options', () => {
           console.log(JSON.stringify({ code: error.code, message: error.message, hint: error.hint }));
         }\n`,
       );
-      const probe = spawn(
-        process.execPath,
-        ['--conditions=@cairn/source', '--import', import.meta.resolve('tsx'), 'probe.ts'],
-        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      children.push(probe);
-      let out = '';
-      probe.stdout!.on('data', (chunk) => {
-        out += chunk;
-      });
-      probe.stderr!.on('data', (chunk) => {
-        out += chunk;
-      });
-      expect(await new Promise((done) => probe.on('close', done))).toBe(0);
-      expect(JSON.parse(out.trim())).toEqual({
+      const probe = tsxProcess(['probe.ts'], dir);
+      expect(await probe.exited).toBe(0);
+      expect(JSON.parse(probe.output().trim())).toEqual({
         code: 'CAIRN_METADATA_FAILED',
         message: expect.stringContaining('better-sqlite3 could not be loaded'),
         hint: 'Install it: npm install better-sqlite3',
