@@ -91,27 +91,61 @@ describe('runPipeline', () => {
     expect(startedTotal).toMatchObject({ reason: 'input-changed' });
   });
 
-  it("reads earlier runs' executions only when a step runs (to say why), never on a fully cached rerun", async () => {
-    let reads = 0;
-    const counting: MetadataStore = {
+  /** The test's metadata store, counting the runs it lists and the runs whose executions it lists. */
+  function countingStore() {
+    const counts = { listed: 0, reads: 0 };
+    const store: MetadataStore = {
       ...metadata,
+      listRuns: async (query) => {
+        const runs = await metadata.listRuns(query);
+        counts.listed += runs.length;
+        return runs;
+      },
       listExecutions: (runId) => {
-        reads++;
+        counts.reads++;
         return metadata.listExecutions(runId);
       },
     };
+    return { store, counts };
+  }
+
+  it("reads earlier runs' executions only when a step runs (to say why), never on a fully cached rerun", async () => {
+    const { store: counting, counts } = countingStore();
     await runPipeline(numbers, options({ metadata: counting, configs: { source: { n: 3 } } }));
-    reads = 0;
+    counts.reads = 0;
     const cachedRun = options({ metadata: counting, configs: { source: { n: 3 } } });
     await runPipeline(numbers, cachedRun);
     expect(cached(cachedRun.events)).toEqual(['other', 'power', 'source', 'total']);
-    expect(reads).toBe(0);
+    expect(counts.reads).toBe(0);
     const changed = options({ metadata: counting, configs: { source: { n: 3 }, power: { exponent: 3 } } });
     await runPipeline(numbers, changed);
-    expect(reads).toBeGreaterThan(0);
+    expect(counts.reads).toBeGreaterThan(0);
     expect(changed.events.find((e) => e.type === 'step.started' && e.step === 'power')).toMatchObject({
       reason: 'config-changed',
     });
+  });
+
+  it('to say why a step runs, lists earlier runs two at a time: the run before when it has every step, further back when not', async () => {
+    const { store: counting, counts } = countingStore();
+    const configs = { source: { n: 3 } };
+    /** Run with power's exponent changed: power says why, from its last execution; what it listed to say so. */
+    const changePower = async (exponent: number) => {
+      Object.assign(counts, { listed: 0, reads: 0 });
+      const changed = options({ metadata: counting, configs: { ...configs, power: { exponent } } });
+      await runPipeline(numbers, changed);
+      expect(changed.events.find((e) => e.type === 'step.started' && e.step === 'power')).toMatchObject({
+        reason: 'config-changed',
+      });
+      return { ...counts };
+    };
+    for (let i = 0; i < 4; i++) await runPipeline(numbers, options({ metadata: counting, configs }));
+    // This run and the one before it, whose executions answer for every step; not the three before those.
+    expect(await changePower(3)).toEqual({ listed: 2, reads: 1 });
+
+    // Two runs of one step only: power's last execution is three runs back, on the second page.
+    for (let i = 0; i < 2; i++)
+      await runPipeline(numbers, options({ metadata: counting, configs, only: ['other'] }));
+    expect(await changePower(4)).toEqual({ listed: 4, reads: 3 });
   });
 
   it('reads step configs from conf/base and conf/<env> files and records the stored config', async () => {

@@ -749,6 +749,45 @@ describe('cached executions and their lineage edges', () => {
     expect(edgesOf(file, 'v', 'input')).toEqual(['e_c2']);
   });
 
+  it('a reuse under the key a lookup answered borrows the edges by the key alone, without reading its source', async () => {
+    const file = tempFile();
+    const store = open(file);
+    for (const id of ['r_1', 'r_2']) await store.createRun(run(id));
+    const source = exec('e_b', 'r_1', { in: 'x' }, { out: 'y' });
+    await store.recordExecution(source, [artifact('y', 'e_b')]);
+    expect((await store.lookupCache(source.cacheKey))?.executionId).toBe('e_b');
+    // Another writer's view of the source's row no longer matches its reusers: read, it would not be borrowed.
+    const raw = new Database(file);
+    try {
+      raw.prepare(`UPDATE executions SET inputs = '{}' WHERE id = 'e_b'`).run();
+    } finally {
+      raw.close();
+    }
+    // Under the key the lookup answered: equal keys mean equal input digests, so the edges are e_b's.
+    await store.recordExecution(
+      { ...exec('e_b2', 'r_2', { in: 'x' }, { out: 'y' }, 'e_b'), cacheKey: source.cacheKey },
+      [],
+    );
+    // Under another key the source's row is read, and compared.
+    await store.recordExecution(exec('e_b3', 'r_2', { in: 'x' }, { out: 'y' }, 'e_b'), []);
+    const check = new Database(file, { readonly: true });
+    try {
+      const owners = check
+        .prepare(`SELECT id, edges_from FROM executions WHERE id LIKE 'e_b%' ORDER BY seq`)
+        .raw()
+        .all();
+      expect(owners).toEqual([
+        ['e_b', null],
+        ['e_b2', 'e_b'],
+        ['e_b3', null],
+      ]);
+    } finally {
+      check.close();
+    }
+    expect(edgesOf(file, 'x', 'input')).toEqual(['e_b', 'e_b2', 'e_b3']);
+    expect(edgesOf(file, 'y', 'output')).toEqual(['e_b', 'e_b2', 'e_b3']);
+  });
+
   it('a batch of borrowers that fails and is retried record by record leaves every chain whole', async () => {
     const file = tempFile();
     const store = open(file);

@@ -79,7 +79,7 @@ export interface ExecutionRecord {
   /** Node name of the step in the pipeline. */
   step: string;
   status: ExecutionStatus;
-  /** The cache key this execution answers (see DESIGN.md: name, code, version, config, inputs). */
+  /** The cache key it answers: a digest of name, code, version, config and input digests (DESIGN.md), so equal keys, equal inputs. */
   cacheKey: string;
   /** Whether the outputs may be reused by later runs (`cache: false` steps say no). */
   cacheable: boolean;

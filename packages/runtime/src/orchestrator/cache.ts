@@ -62,6 +62,9 @@ export function keyOf(
  * on the first `get`: only a step that runs needs it, so a run where every
  * step is cached never reads (nor parses) the executions of earlier runs.
  */
+/** How many earlier runs {@link PreviousExecutions} looks back over for a step's last execution. */
+const LOOK_BACK_RUNS = 5;
+
 export class PreviousExecutions {
   private loaded: Promise<Map<string, ExecutionRecord>> | undefined;
   /** The run that is asking, once it is recorded: its own executions are not "earlier". */
@@ -80,15 +83,27 @@ export class PreviousExecutions {
 
   private async load(): Promise<Map<string, ExecutionRecord>> {
     const found = new Map<string, ExecutionRecord>();
-    const runs = (await this.metadata.listRuns({ pipeline: this.pipelineName, limit: 6 }))
-      .filter((run) => run.id !== this.ownRun)
-      .slice(0, 5);
-    for (const run of runs) {
-      if (found.size >= this.stepCount) break;
-      for (const execution of await this.metadata.listExecutions(run.id)) {
-        if (execution.status !== 'succeeded' && execution.status !== 'cached') continue;
-        if (!found.has(execution.step)) found.set(execution.step, execution);
+    // Two runs at a time, newest first (this run and the one before it, usually all it takes): a
+    // run record holds every step's config digest, so each one listed costs a parse that grows
+    // with the pipeline.
+    let before: string | undefined;
+    let looked = 0;
+    while (looked < LOOK_BACK_RUNS && found.size < this.stepCount) {
+      const page = await this.metadata.listRuns({
+        pipeline: this.pipelineName,
+        limit: 2,
+        ...(before === undefined ? {} : { before }),
+      });
+      for (const run of page) {
+        if (run.id === this.ownRun || looked >= LOOK_BACK_RUNS || found.size >= this.stepCount) continue;
+        looked++;
+        for (const execution of await this.metadata.listExecutions(run.id)) {
+          if (execution.status !== 'succeeded' && execution.status !== 'cached') continue;
+          if (!found.has(execution.step)) found.set(execution.step, execution);
+        }
       }
+      if (page.length < 2) break;
+      before = page.at(-1)!.id;
     }
     return found;
   }
