@@ -151,24 +151,33 @@ export function changeSince(
   return 'code-changed';
 }
 
-/** The first output of a cache entry that is gone or corrupt in storage, if any (corruption first: it is the worse news). */
-async function brokenOutput(
+type VerifyState = 'ok' | 'missing' | 'corrupt';
+
+/**
+ * The first output of a cache entry that is gone or corrupt in storage, if any (corruption first:
+ * it is the worse news). `undefined` at once, without a promise, when every output's stamp holds
+ * (the common case: each cached step of a rerun asks); a promise when any output must be hashed.
+ */
+function brokenOutput(
   storage: StorageDriver,
   outputs: Record<string, ArtifactRef>,
   stamps: VerifiedStamps | undefined,
-): Promise<{ reason: 'missing-artifact' | 'corrupt'; detail: string } | undefined> {
+): Promise<{ reason: 'missing-artifact' | 'corrupt'; detail: string } | undefined> | undefined {
   const entries = Object.entries(outputs);
-  const results = await Promise.all(
-    entries.map(([, ref]) => (stamps ? stamps.verify(storage, ref.digest) : storage.verify(ref.digest))),
+  const results: Array<VerifyState | Promise<VerifyState>> = entries.map(([, ref]) =>
+    stamps ? stamps.verify(storage, ref.digest) : storage.verify(ref.digest),
   );
-  const at = (state: string) => results.indexOf(state as never);
-  const index = at('corrupt') >= 0 ? at('corrupt') : at('missing');
-  if (index < 0) return undefined;
-  const [name, ref] = entries[index]!;
-  return {
-    reason: results[index] === 'corrupt' ? 'corrupt' : 'missing-artifact',
-    detail: `output ${name} ${ref.digest}`,
-  };
+  if (results.every((state) => state === 'ok')) return undefined;
+  return Promise.all(results).then((states) => {
+    const at = (state: VerifyState) => states.indexOf(state);
+    const index = at('corrupt') >= 0 ? at('corrupt') : at('missing');
+    if (index < 0) return undefined;
+    const [name, ref] = entries[index]!;
+    return {
+      reason: states[index] === 'corrupt' ? ('corrupt' as const) : ('missing-artifact' as const),
+      detail: `output ${name} ${ref.digest}`,
+    };
+  });
 }
 
 /** The declared outputs (names and types) match what a cache entry holds. */
@@ -246,8 +255,10 @@ export async function decideCache(
   const entry = await context.metadata.lookupCache(key);
   if (!entry) return missReason(node, prepared, inputs, await context.previous.get(node.name));
   if (!outputsMatch(node, entry.outputs)) return { reason: 'missing-artifact', broken: entry };
-  const broken = await brokenOutput(context.storage, entry.outputs, context.stamps);
+  const checking = brokenOutput(context.storage, entry.outputs, context.stamps);
+  const broken = checking && (await checking);
   if (broken) return { ...broken, broken: entry };
+  if (!node.step.definition.reuse) return { reuse: entry };
   const reuse = await reusable(
     node,
     prepared,

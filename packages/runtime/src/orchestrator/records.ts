@@ -81,9 +81,9 @@ export class RecordQueue {
     const committed = new Promise<void>((resolve, reject) => {
       this.queued.push({ execution, artifacts, resolve, reject });
     });
-    // Observed through settle() and the events it holds back; never an unhandled rejection.
-    committed.catch(() => {});
     this.waiting++;
+    // Observed through settle() and the events it holds back: this handler is what keeps a refused
+    // record from being an unhandled rejection.
     void committed.then(
       () => this.settled(),
       () => this.settled(),
@@ -154,15 +154,19 @@ export class RecordQueue {
       } catch (error) {
         call = Promise.reject(error);
       }
-      const written = call.then(
-        () => item.resolve(),
+      // Leaves inFlight in its own handlers: a finally() per record cost two more promises.
+      const written: Promise<void> = call.then(
+        () => {
+          this.inFlight.delete(written);
+          item.resolve();
+        },
         (error) => {
+          this.inFlight.delete(written);
           this.failure ??= { error };
           item.reject(error);
         },
       );
       this.inFlight.add(written);
-      void written.finally(() => this.inFlight.delete(written));
     }
   }
 
@@ -291,11 +295,14 @@ interface StepRecordBase {
   reason?: string;
 }
 
-/** A step whose earlier execution was reused. */
-export async function recordCached(
+/**
+ * A step whose earlier execution was reused: queued, with its event, and its execution id returned
+ * at once (no promise: every cached step of a rerun records one).
+ */
+export function recordCached(
   run: RunRecorder,
   base: StepRecordBase & { cachedFrom: string; outputs: Record<string, ArtifactRef>; durationMs: number },
-): Promise<string> {
+): string {
   const executionId = newId('e');
   const at = now();
   const committed = run.records.record(

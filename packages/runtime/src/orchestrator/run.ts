@@ -198,7 +198,7 @@ async function driveRun(
   try {
     for (const [name, result] of upstream ?? []) {
       const node = pipeline.node(name)!;
-      const executionId = await recordCached(run, {
+      const executionId = recordCached(run, {
         step: name,
         cacheKey: result.key,
         cacheable: node.step.definition.cache !== false,
@@ -237,11 +237,11 @@ async function driveRun(
       slice ? slice.steps : pipeline.nodes,
       limit,
       controller.signal,
-      async (node) => {
-        const outcome = await processNode(context, node, outcomes, previous, options.noCache === true);
-        outcomes.set(node.name, outcome);
-        return outcome.status === 'succeeded' || outcome.status === 'cached';
-      },
+      (node) =>
+        processNode(context, node, outcomes, previous, options.noCache === true).then((outcome) => {
+          outcomes.set(node.name, outcome);
+          return outcome.status === 'succeeded' || outcome.status === 'cached';
+        }),
       async (node, reason) => {
         outcomes.set(node.name, { status: 'skipped', reason: 'upstream-failed', outputs: {} });
         const message =
@@ -321,7 +321,7 @@ export async function processNode(
   if ('reuse' in decision) {
     const { executionId: cachedFrom, outputs } = decision.reuse;
     const durationMs = monotonicMs() - started;
-    const executionId = await recordCached(run, {
+    const executionId = recordCached(run, {
       step: node.name,
       cacheKey: key,
       cacheable,

@@ -34,34 +34,38 @@ export async function schedule(
 
   await new Promise<void>((resolveAll, rejectAll) => {
     let failure: unknown;
+    /** A node and whatever it skipped are done: start what is ready (or end, after a failure). */
+    const finished = () => {
+      running--;
+      if (failure !== undefined) {
+        if (running === 0) rejectAll(failure);
+        return;
+      }
+      pump();
+    };
+    const failed = (error: unknown) => {
+      failure = error;
+      finished();
+    };
     const pump = () => {
       if (failure !== undefined) return;
       while (running < limit && readyIndex < ready.length && !signal.aborted) {
         const at = ready[readyIndex++]!;
         const node = nodes[at]!;
         running++;
-        runNode(node)
-          .then(async (ok) => {
-            done[at] = 1;
-            if (ok) {
-              for (const consumer of consumers[at]!) {
-                if (--waiting[consumer]! === 0 && !done[consumer]) ready.push(consumer);
-              }
-            } else {
-              await skipTree(at, signal.aborted ? 'cancelled' : node.name);
+        // One then() per node on the way that succeeds (a cached rerun: every node): async handlers,
+        // catch() and finally() made six promises more per node.
+        runNode(node).then((ok) => {
+          done[at] = 1;
+          if (ok) {
+            for (const consumer of consumers[at]!) {
+              if (--waiting[consumer]! === 0 && !done[consumer]) ready.push(consumer);
             }
-          })
-          .catch((error) => {
-            failure = error;
-          })
-          .finally(() => {
-            running--;
-            if (failure !== undefined) {
-              if (running === 0) rejectAll(failure);
-              return;
-            }
-            pump();
-          });
+            finished();
+          } else {
+            skipTree(at, signal.aborted ? 'cancelled' : node.name).then(finished, failed);
+          }
+        }, failed);
       }
       if (running === 0) {
         if (signal.aborted) {

@@ -19,7 +19,7 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StorageDriver } from '@cairn/core';
-import { localFileOf } from '../storage/local';
+import { localFileOf, objectPathOf } from '../storage/local';
 
 type BigStats = ReturnType<typeof statBig>;
 
@@ -73,15 +73,25 @@ export class VerifiedStamps {
 
   /**
    * Whether `digest` is intact: `'ok'` at the cost of a stat when its file
-   * still has the stamp it had when last hashed; otherwise the store's own
-   * verify (a hash), and a new stamp when it is ok and the file did not
-   * change while it was hashed.
+   * still has the stamp it had when last hashed — at once, not as a promise
+   * (every output of every cached step of a rerun asks); otherwise the
+   * store's own verify (a hash), and a new stamp when it is ok and the file
+   * did not change while it was hashed.
    */
-  async verify(storage: StorageDriver, digest: string): Promise<'ok' | 'missing' | 'corrupt'> {
+  verify(storage: StorageDriver, digest: string): 'ok' | Promise<'ok' | 'missing' | 'corrupt'> {
+    // A local store's path is known without a promise; any other store's, through localPath.
+    const objectPath = objectPathOf(storage);
+    if (!objectPath) return localFileOf(storage, digest).then((at) => this.verifyAt(storage, digest, at));
+    return this.verifyAt(storage, digest, objectPath(digest));
+  }
+
+  private verifyAt(
+    storage: StorageDriver,
+    digest: string,
+    at: string | undefined,
+  ): 'ok' | Promise<'ok' | 'missing' | 'corrupt'> {
     // One stat says both whether the object is there and what its stamp is.
-    const at = await localFileOf(storage, digest);
     const before = at === undefined ? undefined : fileStats(at);
-    const path = before ? at : undefined;
     if (before) {
       const stamp = stampOf(before);
       if (this.load().get(digest) === stamp) {
@@ -89,12 +99,13 @@ export class VerifiedStamps {
         return 'ok';
       }
     }
-    const state = await storage.verify(digest);
-    if (state === 'ok' && path !== undefined && before) {
-      const after = statBig(path);
-      if (after && stampOf(after) === stampOf(before)) this.offer(digest, after);
-    }
-    return state;
+    return storage.verify(digest).then((state) => {
+      if (state === 'ok' && at !== undefined && before) {
+        const after = statBig(at);
+        if (after && stampOf(after) === stampOf(before)) this.offer(digest, after);
+      }
+      return state;
+    });
   }
 
   /**
