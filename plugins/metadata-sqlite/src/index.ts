@@ -573,13 +573,17 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
   let current: Connection | undefined;
   let opening: Promise<Connection> | undefined;
 
+  /** A driver error as a CairnError naming the store and what it was doing; a CairnError as it is. */
+  const wrapped = (error: unknown, doing: string): unknown =>
+    CairnError.is(error)
+      ? error
+      : new CairnError(
+          ErrorCodes.METADATA_FAILED,
+          `SQLite metadata store ${options.file}: ${doing} failed: ${(error as Error)?.message ?? String(error)}`,
+          { cause: error },
+        );
   const fail = (error: unknown, doing: string): never => {
-    if (CairnError.is(error)) throw error;
-    throw new CairnError(
-      ErrorCodes.METADATA_FAILED,
-      `SQLite metadata store ${options.file}: ${doing} failed: ${(error as Error)?.message ?? String(error)}`,
-      { cause: error },
-    );
+    throw wrapped(error, doing);
   };
 
   async function open(): Promise<Connection> {
@@ -656,17 +660,19 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
    * Run `fn` on the open connection, turning driver errors into CairnErrors.
    * `flush: false` is for a read that no queued record can change (see lookupCache).
    */
-  async function use<T>(doing: string, fn: (conn: Connection) => T, flush = true): Promise<T> {
-    const conn = current ?? (await connection());
+  function use<T>(doing: string, fn: (conn: Connection) => T, flush = true): Promise<T> {
+    const conn = current;
+    if (!conn) return connection().then(() => use(doing, fn, flush));
+    // Not an async function: one promise per call (a rerun looks up every step), not two.
     try {
       if (flush) {
         endRead(conn);
         // Whatever runs after a recordExecution call sees it, awaited or not.
         flushPending(conn);
       } else beginRead(conn);
-      return fn(conn);
+      return Promise.resolve(fn(conn));
     } catch (error) {
-      return fail(error, doing);
+      return Promise.reject(wrapped(error, doing));
     }
   }
 
@@ -732,6 +738,24 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
         }
       }
     }
+  }
+
+  /** Queue a record for the next flush; the promise settles when it is committed (or refused). */
+  function queue(conn: Connection, execution: ExecutionRecord, artifacts: ArtifactRecord[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      pending.push({ execution, artifacts, resolve, reject });
+      if (execution.status === 'succeeded' && execution.cacheable) pendingKeys.add(execution.cacheKey);
+      if (pending.length >= FLUSH_AT_RECORDS) {
+        flushPending(conn);
+        return;
+      }
+      if (flushScheduled) return;
+      flushScheduled = true;
+      setImmediate(() => {
+        flushScheduled = false;
+        flushPending(conn);
+      });
+    });
   }
 
   const lineageSource = (conn: Connection) => ({
@@ -870,23 +894,16 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
       });
     },
 
-    async recordExecution(execution, artifacts) {
-      validateExecutionRecord(execution, artifacts);
-      const conn = current ?? (await connection());
-      return new Promise<void>((resolve, reject) => {
-        pending.push({ execution, artifacts, resolve, reject });
-        if (execution.status === 'succeeded' && execution.cacheable) pendingKeys.add(execution.cacheKey);
-        if (pending.length >= FLUSH_AT_RECORDS) {
-          flushPending(conn);
-          return;
-        }
-        if (flushScheduled) return;
-        flushScheduled = true;
-        setImmediate(() => {
-          flushScheduled = false;
-          flushPending(conn);
-        });
-      });
+    recordExecution(execution, artifacts) {
+      // Not an async function: the promise queue() makes is all a record costs (every cached step records one).
+      try {
+        validateExecutionRecord(execution, artifacts);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return current
+        ? queue(current, execution, artifacts)
+        : connection().then((conn) => queue(conn, execution, artifacts));
     },
 
     async listExecutions(runId) {
@@ -902,7 +919,7 @@ export function sqliteMetadata(input?: SqliteMetadataOptions | string): Metadata
       });
     },
 
-    async lookupCache(cacheKey) {
+    lookupCache(cacheKey) {
       // A cache row changes only through a succeeded record or invalidateCache (which flushes):
       // a lookup of any other key reads the same row with or without the queue, so it does not
       // commit the queue early and a run's cached steps stay in one transaction.

@@ -1,3 +1,4 @@
+import { createHook } from 'node:async_hooks';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { cp, symlink, writeFile } from 'node:fs/promises';
@@ -923,6 +924,34 @@ describe('the write queue of recordExecution', () => {
     const late = store.recordExecution(execution('e_late', 'r_batch'), []);
     expect((await store.listExecutions('r_batch')).map((e) => e.id)).toContain('e_late');
     await late;
+  });
+
+  it('a cache lookup and a record each cost the caller one promise (a rerun makes both for every step)', async () => {
+    const file = tempFile();
+    const store = open({ file });
+    await store.createRun(run('r_p'));
+    await store.recordExecution({ ...execution('e_source', 'r_p'), status: 'succeeded' }, []);
+    await store.lookupCache('k-e_source');
+    let promises = 0;
+    const hook = createHook({
+      init(_id, type) {
+        if (type === 'PROMISE') promises++;
+      },
+    });
+    const calls = 100;
+    const made: Promise<unknown>[] = [];
+    hook.enable();
+    try {
+      for (let i = 0; i < calls; i++) {
+        made.push(store.lookupCache('k-e_source'), store.recordExecution(execution(`e_p${i}`, 'r_p'), []));
+      }
+    } finally {
+      hook.disable();
+    }
+    await Promise.all(made);
+    // As async functions they made two each: their own, and the one they returned.
+    expect(promises).toBeLessThanOrEqual(2 * calls);
+    expect((await store.listExecutions('r_p')).length).toBe(calls + 1);
   });
 
   it('commits a full batch in the call that fills it, not at the end of the turn', async () => {
