@@ -26,7 +26,7 @@ import type { StepExecution } from './execute';
 import { newId } from './ids';
 import { type PreparedRun, prepareRun } from './prepare';
 import { runProvenance } from './provenance';
-import { now, RecordQueue, type RunRecorder, storeConfigBundle } from './records';
+import { now, RecordQueue, type RecordTicket, type RunRecorder, storeConfigBundle } from './records';
 import { processNode } from './run';
 import { secretScrubber } from './secrets';
 import { runServices } from './services';
@@ -227,7 +227,7 @@ async function runRecordedNode(
   const run: RunRecorder = {
     runId: record.id,
     metadata,
-    emit: (event: CairnEvent, after?: Promise<void>) => records.emit(scrub.deep(event), after),
+    emit: (event: CairnEvent, after?: RecordTicket) => records.emit(scrub.deep(event), after),
     records,
     bundle: {
       digest: bundleDigest,

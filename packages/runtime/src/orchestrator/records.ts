@@ -52,17 +52,25 @@ export const MAX_WAITING_RECORDS = 1024;
  * record is delivered only once that record is committed, holding back the
  * events after it: a reader of events never sees a step the store does not.
  */
+/** A queued record's fate: `settled` once the store committed it (`committed`) or refused it. */
+export interface RecordTicket {
+  settled: boolean;
+  committed: boolean;
+}
+
 export class RecordQueue {
-  private queued: Array<{
-    execution: ExecutionRecord;
-    artifacts: ArtifactRecord[];
-    resolve: () => void;
-    reject: (error: unknown) => void;
-  }> = [];
+  private queued: Array<{ execution: ExecutionRecord; artifacts: ArtifactRecord[]; ticket: RecordTicket }> =
+    [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
-  private held: Array<{ event: CairnEvent; after: Promise<void> | undefined }> = [];
-  private draining: Promise<void> | undefined;
+  /**
+   * Events not delivered yet, in order, from `heldAt` on: each waits for its record's ticket and
+   * holds back those after it. Delivered from the commit that settles a ticket (see `deliverHeld`),
+   * not from a promise per event: every cached step of a rerun emits one.
+   */
+  private held: Array<{ event: CairnEvent; after: RecordTicket | undefined }> = [];
+  private heldAt = 0;
+  private delivering = false;
   private failure: { error: unknown } | undefined;
   /** Records queued or handed over and not yet committed (or refused). */
   private waiting = 0;
@@ -76,21 +84,14 @@ export class RecordQueue {
     private readonly beforeCommit?: (digests: string[]) => Promise<void>,
   ) {}
 
-  /** Queue a record; the promise settles when the store has committed it (or refused it). */
-  record(execution: ExecutionRecord, artifacts: ArtifactRecord[]): Promise<void> {
-    const committed = new Promise<void>((resolve, reject) => {
-      this.queued.push({ execution, artifacts, resolve, reject });
-    });
+  /** Queue a record; its ticket is settled when the store has committed it (or refused it). */
+  record(execution: ExecutionRecord, artifacts: ArtifactRecord[]): RecordTicket {
+    const ticket: RecordTicket = { settled: false, committed: false };
+    this.queued.push({ execution, artifacts, ticket });
     this.waiting++;
-    // Observed through settle() and the events it holds back: this handler is what keeps a refused
-    // record from being an unhandled rejection.
-    void committed.then(
-      () => this.settled(),
-      () => this.settled(),
-    );
     if (this.queued.length >= BATCH_RECORDS) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), BATCH_DELAY_MS);
-    return committed;
+    return ticket;
   }
 
   /**
@@ -105,21 +106,48 @@ export class RecordQueue {
     return new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
-  private settled(): void {
+  /** A record was committed (or refused, `error`): settle its ticket, deliver what it held back. */
+  private recorded(ticket: RecordTicket, error?: { error: unknown }): void {
+    ticket.settled = true;
+    ticket.committed = error === undefined;
+    if (error) this.failure ??= error;
     this.waiting--;
     if (this.roomWaiters.length > 0 && this.waiting <= MAX_WAITING_RECORDS / 2) {
       for (const wake of this.roomWaiters.splice(0)) wake();
     }
+    this.deliverHeld();
   }
 
   /** Emit an event in order; with `after`, once that record is committed (dropped if it is not). */
-  emit(event: CairnEvent, after?: Promise<void>): void {
-    if (!after && this.held.length === 0) {
+  emit(event: CairnEvent, after?: RecordTicket): void {
+    if (!after && this.heldAt === this.held.length) {
       this.deliverSafely(event);
       return;
     }
     this.held.push({ event, after });
-    this.draining ??= this.drain();
+    this.deliverHeld();
+  }
+
+  /** Deliver the held events whose records are settled, in order, up to the first that is not. */
+  private deliverHeld(): void {
+    // A listener that emits (or a commit settled while delivering) is served by the loop already running.
+    if (this.delivering) return;
+    this.delivering = true;
+    try {
+      while (this.heldAt < this.held.length) {
+        const { event, after } = this.held[this.heldAt]!;
+        if (after && !after.settled) break;
+        this.heldAt++;
+        if (!after || after.committed) this.deliverSafely(event);
+      }
+      // Delivered events are dropped in one go, not shifted one by one.
+      if (this.heldAt === this.held.length) {
+        this.held = [];
+        this.heldAt = 0;
+      }
+    } finally {
+      this.delivering = false;
+    }
   }
 
   /** Hand every queued record to the store now, in one turn (one transaction where the store batches). */
@@ -138,8 +166,7 @@ export class RecordQueue {
       () => this.handOver(batch),
       (error) => {
         // Outputs that may not survive a power cut are not recorded: the run fails instead.
-        this.failure ??= { error };
-        for (const item of batch) item.reject(error);
+        for (const item of batch) this.recorded(item.ticket, { error });
       },
     );
     this.inFlight.add(synced);
@@ -158,12 +185,11 @@ export class RecordQueue {
       const written: Promise<void> = call.then(
         () => {
           this.inFlight.delete(written);
-          item.resolve();
+          this.recorded(item.ticket);
         },
         (error) => {
           this.inFlight.delete(written);
-          this.failure ??= { error };
-          item.reject(error);
+          this.recorded(item.ticket, { error });
         },
       );
       this.inFlight.add(written);
@@ -173,26 +199,9 @@ export class RecordQueue {
   /** Commit everything queued, deliver every held event; throws the first failure of a record or listener. */
   async settle(): Promise<void> {
     this.flush();
-    while (this.inFlight.size > 0 || this.draining) {
-      await Promise.all([...this.inFlight]);
-      await this.draining;
-    }
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    this.deliverHeld();
     if (this.failure) throw this.failure.error;
-  }
-
-  private async drain(): Promise<void> {
-    while (this.held.length > 0) {
-      const { event, after } = this.held[0]!;
-      let committed = true;
-      if (after)
-        committed = await after.then(
-          () => true,
-          () => false,
-        );
-      this.held.shift();
-      if (committed) this.deliverSafely(event);
-    }
-    this.draining = undefined;
   }
 
   private deliverSafely(event: CairnEvent): void {
@@ -210,7 +219,7 @@ export interface RunRecorder {
   runId: string;
   metadata: MetadataStore;
   /** Emits an event in order, after the record it announces (when given) is committed. */
-  emit: (event: CairnEvent, after?: Promise<void>) => void;
+  emit: (event: CairnEvent, after?: RecordTicket) => void;
   /** The run's write-behind queue of execution records. */
   records: RecordQueue;
   /** The run's config bundle, linked to every execution as an input-side artifact. */

@@ -26,6 +26,7 @@ import { runProvenance } from './provenance';
 import {
   now,
   RecordQueue,
+  type RecordTicket,
   type RunRecorder,
   recordCached,
   recordSkipped,
@@ -150,7 +151,7 @@ async function recordAndDrive(
     runId: record.id,
     metadata,
     // Events carry step errors and log lines: no resolved secret leaves through them.
-    emit: (event: CairnEvent, after?: Promise<void>) => records.emit(scrub.deep(event), after),
+    emit: (event: CairnEvent, after?: RecordTicket) => records.emit(scrub.deep(event), after),
     records,
     bundle,
     configDigests,
