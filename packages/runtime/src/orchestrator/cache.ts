@@ -76,9 +76,9 @@ export class PreviousExecutions {
     private readonly stepCount: number,
   ) {}
 
-  async get(step: string): Promise<ExecutionRecord | undefined> {
+  get(step: string): Promise<ExecutionRecord | undefined> {
     this.loaded ??= this.load();
-    return (await this.loaded).get(step);
+    return this.loaded.then((found) => found.get(step));
   }
 
   private async load(): Promise<Map<string, ExecutionRecord>> {

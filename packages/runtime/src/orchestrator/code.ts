@@ -374,11 +374,16 @@ const remembered = new Set<string>();
  * later run can name the files that changed. Written once per fingerprint
  * (content-addressed), when the step executes.
  */
-export async function rememberCode(stateDir: string, definitionName: string, code: StepCode): Promise<void> {
+export function rememberCode(
+  stateDir: string,
+  definitionName: string,
+  code: StepCode,
+): Promise<void> | undefined {
   const file = join(manifestDir(stateDir, definitionName), `${code.fingerprint}.json`);
-  if (remembered.has(file)) return;
+  // Known already (every execution of a step after its first): no promise.
+  if (remembered.has(file)) return undefined;
   remembered.add(file);
-  if (!existsSync(file)) await writeAtomic(file, JSON.stringify(code.parts));
+  return existsSync(file) ? undefined : writeAtomic(file, JSON.stringify(code.parts));
 }
 
 /**

@@ -350,8 +350,11 @@ export function recordCached(
   return executionId;
 }
 
-/** A step that ran and produced every declared output; its artifacts and lineage in one transaction. */
-export async function recordSucceeded(
+/**
+ * A step that ran and produced every declared output; its artifacts and lineage in one transaction.
+ * Returns a promise to wait on only when too many records are behind (see `RecordQueue.room`).
+ */
+export function recordSucceeded(
   run: RunRecorder,
   base: StepRecordBase & {
     executionId: string;
@@ -361,7 +364,7 @@ export async function recordSucceeded(
     outputs: Record<string, ArtifactRef>;
     produced: Record<string, ArtifactRef & { metadata?: unknown }>;
   },
-): Promise<void> {
+): Promise<void> | undefined {
   const finishedAt = now();
   const artifacts: ArtifactRecord[] = [run.bundle];
   for (const [output, ref] of Object.entries(base.produced)) {
@@ -419,8 +422,8 @@ export async function recordSucceeded(
     },
     committed,
   );
-  // Too many records behind: this step's caller waits for the store to catch up.
-  await run.records.room();
+  // Too many records behind: the step's caller waits (on the promise returned) for the store to catch up.
+  return run.records.room();
 }
 
 /** A step that failed after its last attempt, or was cancelled while running. */

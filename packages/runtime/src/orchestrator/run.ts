@@ -14,7 +14,7 @@ import {
 } from '@cairn/core';
 import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
-import { deferredSyncOf, localFileOf } from '../storage/local';
+import { deferredSyncOf, localFileOf, objectPathOf } from '../storage/local';
 import { cacheKey, decideCache, PreviousExecutions } from './cache';
 import { monotonicMs } from './clock';
 import { rememberCode } from './code';
@@ -348,14 +348,17 @@ export async function processNode(
   if (outcome.status === 'succeeded') {
     // Bytes the store hashed as it wrote them, stamped right after the step: a rerun checks them by stat.
     if (context.stamps) {
-      // The stamp's own stat is enough (checkProduced already found each output in storage).
+      // The stamp's own stat is enough (checkProduced already found each output in storage). A local
+      // store's path comes without a promise.
+      const objectPath = objectPathOf(context.storage);
       for (const ref of Object.values(outcome.outputs)) {
-        const path = await localFileOf(context.storage, ref.digest);
+        const path = objectPath ? objectPath(ref.digest) : await localFileOf(context.storage, ref.digest);
         if (path) context.stamps.produced(path, ref.digest);
       }
     }
     const { definition } = node.step;
-    await rememberCode(prepared.stateDir, definition.name, prepared.code.get(node.name)!).catch(() => {});
+    const remembering = rememberCode(prepared.stateDir, definition.name, prepared.code.get(node.name)!);
+    if (remembering) await remembering.catch(() => {});
   }
   return outcome;
 }

@@ -10,7 +10,7 @@
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertDigest, type ObjectStat, type PutOptions } from '@cairn/core';
+import { assertDigest, CairnError, type ObjectStat, type PutOptions } from '@cairn/core';
 import { scratchPrefix, uniqueSuffix } from '../scratch';
 import { filePathOf } from './file-source';
 import {
@@ -43,6 +43,8 @@ export interface ObjectFolders {
   retryOnMissingDir<T>(path: string, run: () => Promise<T>): Promise<T>;
   /** Make the temp folder, and (once per store) clear what dead writers left in it. */
   ensureTmp(): Promise<void>;
+  /** Whether `ensureTmp` has nothing left to do (checked without a promise: every put asks). */
+  tmpReady(): boolean;
   /** Forget that this store made `path` (it was removed behind our back). */
   forgetDir(path: string): void;
 }
@@ -51,6 +53,8 @@ export function objectFolders(dir: string): ObjectFolders {
   const objectsDir = join(dir, 'objects');
   const tmpDir = join(dir, 'tmp');
   let cleaned: Promise<void> | undefined;
+  /** The temp folder was made and its stale files cleaned: a put has nothing to wait for first. */
+  let tmpReady = false;
   // Folders this store made; a put skips the mkdir round trip for them. A folder removed behind
   // our back shows up as ENOENT on open or rename, which forgets it and makes it again.
   const madeDirs = new Set<string>();
@@ -81,9 +85,12 @@ export function objectFolders(dir: string): ObjectFolders {
     },
     async ensureTmp() {
       await ensureDir(tmpDir);
-      cleaned ??= cleanStaleTemps(tmpDir);
+      cleaned ??= cleanStaleTemps(tmpDir).then(() => {
+        tmpReady = true;
+      });
       await cleaned;
     },
+    tmpReady: () => tmpReady && madeDirs.has(tmpDir),
     forgetDir: (path) => madeDirs.delete(path),
   };
 }
@@ -127,11 +134,15 @@ export function unsyncedObjects(folders: ObjectFolders): UnsyncedObjects {
 }
 
 /** The object already stored under `digest`, if its bytes still hash to it. */
-async function existingMatches(folders: ObjectFolders, digest: string): Promise<ObjectStat | undefined> {
+/** `undefined` at once when no file has the digest's path (a new object); else whether its bytes hash to it. */
+function existingMatches(
+  folders: ObjectFolders,
+  digest: string,
+): Promise<ObjectStat | undefined> | undefined {
   const path = folders.objectPath(digest);
   const info = statQuick(path);
   if (!info?.isFile()) return undefined;
-  return (await hashFile(path)) === digest ? { digest, size: info.size } : undefined;
+  return hashFile(path).then((hashed) => (hashed === digest ? { digest, size: info.size } : undefined));
 }
 
 /**
@@ -149,7 +160,8 @@ export async function putObject(
   if (expectedDigest !== undefined) assertDigest(expectedDigest, 'expected digest');
   signal?.throwIfAborted();
   if (expectedDigest !== undefined) {
-    const existing = await existingMatches(folders, expectedDigest);
+    const checking = existingMatches(folders, expectedDigest);
+    const existing = checking && (await checking);
     if (existing) {
       await discard(source);
       // A durable put of bytes an earlier deferred put wrote returns only once they are durable.
@@ -158,7 +170,7 @@ export async function putObject(
     }
   }
   const { tmpDir } = folders;
-  await io('prepare a write in', folders.dir, folders.ensureTmp);
+  if (!folders.tmpReady()) await io('prepare a write in', folders.dir, folders.ensureTmp);
   const tmp = join(tmpDir, `${scratchPrefix()}${Date.now().toString(36)}-${uniqueSuffix()}.tmp`);
   if (defer && source instanceof Uint8Array && source.byteLength <= SMALL_FILE) {
     return putSmallDeferred(folders, unsynced, source, tmp, expectedDigest);
@@ -238,21 +250,21 @@ function putSmallDeferred(
   } catch (error) {
     return Promise.reject(storageFailed('write', tmp, error));
   }
-  return io('store', target, async () => {
-    try {
-      renameIntoFolder(folder, tmp, target);
-    } catch (error) {
-      await rm(tmp, { force: true }).catch(() => {});
-      throw error;
-    }
-    unsynced.add(digest);
-    // Back to the event loop before the step goes on: with no I/O to wait for, a run of small
-    // steps would otherwise chain from promise to promise, and the fsyncs' completions, the record
-    // queue's timer and the GC's idle work would wait behind it (a cold 10,000-step run held
-    // 50 MiB more).
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    return { digest, size: bytes.byteLength };
-  });
+  try {
+    renameIntoFolder(folder, tmp, target);
+  } catch (error) {
+    const failed = CairnError.is(error) ? error : storageFailed('store', target, error);
+    return rm(tmp, { force: true }).then(
+      () => Promise.reject(failed),
+      () => Promise.reject(failed),
+    );
+  }
+  unsynced.add(digest);
+  // Back to the event loop before the step goes on: with no I/O to wait for, a run of small
+  // steps would otherwise chain from promise to promise, and the fsyncs' completions, the record
+  // queue's timer and the GC's idle work would wait behind it (a cold 10,000-step run held
+  // 50 MiB more). One promise, the one returned: every output of every step is put here.
+  return new Promise((resolve) => setImmediate(() => resolve({ digest, size: bytes.byteLength })));
 }
 
 /**

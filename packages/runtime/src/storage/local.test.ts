@@ -456,6 +456,21 @@ describe("deferred puts of small buffers (a step's json outputs)", () => {
     expect(await filesUnder(join(dir, 'store'))).toEqual([]);
   });
 
+  it('fails a put whose object folder is not a folder, names the object, and leaves no temp file', async () => {
+    const store = localStore(join(dir, 'store'));
+    const deferred = deferredSyncOf(store)!;
+    const bytes = text('{"v":"blocked"}');
+    const digest = sha256(bytes);
+    await deferred.storage.put(text('{"v":"first"}'));
+    // The object's prefix folder is a file: the rename into it fails (not with ENOENT, so not retried).
+    await writeFile(join(dir, 'store', 'objects', digest.slice(0, 2)), 'not a folder');
+    await expect(deferred.storage.put(bytes)).rejects.toMatchObject({
+      code: 'CAIRN_STORAGE_FAILED',
+      message: expect.stringContaining(digest.slice(2)),
+    });
+    expect(await filesUnder(join(dir, 'store', 'tmp'))).toEqual([]);
+  });
+
   it('fails to sync an object removed before its sync, keeps it listed, and names the path', async () => {
     const store = localStore(join(dir, 'store'));
     const deferred = deferredSyncOf(store)!;
