@@ -56,15 +56,15 @@ export function keyOf(
   );
 }
 
+/** How many earlier runs {@link PreviousExecutions} looks back over for a step's last execution. */
+const LOOK_BACK_RUNS = 5;
+
 /**
  * The most recent execution of each step in earlier runs of this pipeline
  * (looking back a few runs), so a re-execution can say what changed. Read
  * on the first `get`: only a step that runs needs it, so a run where every
  * step is cached never reads (nor parses) the executions of earlier runs.
  */
-/** How many earlier runs {@link PreviousExecutions} looks back over for a step's last execution. */
-const LOOK_BACK_RUNS = 5;
-
 export class PreviousExecutions {
   private loaded: Promise<Map<string, ExecutionRecord>> | undefined;
   /** The run that is asking, once it is recorded: its own executions are not "earlier". */

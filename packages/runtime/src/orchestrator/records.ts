@@ -199,7 +199,11 @@ export class RecordQueue {
   /** Commit everything queued, deliver every held event; throws the first failure of a record or listener. */
   async settle(): Promise<void> {
     this.flush();
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    while (this.inFlight.size > 0) {
+      await Promise.all([...this.inFlight]);
+      // Records made meanwhile (a listener's) go now too: their events are held until they settle.
+      this.flush();
+    }
     this.deliverHeld();
     if (this.failure) throw this.failure.error;
   }
