@@ -376,22 +376,34 @@ describe('database file', () => {
     expect(missing.code).toBe('CAIRN_METADATA_FAILED');
   });
 
-  it('a write blocked by another process’s lock fails after busyTimeoutMs and writes nothing', async () => {
+  it('a write blocked by a lock held past busyTimeoutMs fails and writes nothing', async () => {
     const file = tempFile();
-    const store = open({ file, busyTimeoutMs: 200 });
+    const store = open({ file, busyTimeoutMs: 0 });
     await store.init?.();
     const other = new Database(file);
     other.exec('BEGIN IMMEDIATE');
     try {
-      const started = Date.now();
       const error = await rejection(store.registerModel({ model: 'm', digest: sha256('w') }));
       expect(error.code).toBe('CAIRN_METADATA_FAILED');
-      expect(Date.now() - started).toBeGreaterThanOrEqual(150);
     } finally {
       other.exec('ROLLBACK');
       other.close();
     }
     expect(await store.listModelVersions('m')).toEqual([]);
+  });
+
+  it('a write blocked by another process’s lock waits for it, within busyTimeoutMs', async () => {
+    const file = tempFile();
+    // Far more than the lock is held, however loaded the machine: what is checked is that it waits at all.
+    const store = open({ file, busyTimeoutMs: 60_000 });
+    await store.init?.();
+    const holder = child(['lock', file, '300', 'holder']);
+    while (!holder.output().includes('locked')) await new Promise((r) => setTimeout(r, 10));
+    // With no busy timeout this fails at once (the test above); here it waits until the lock is let go.
+    const version = await store.registerModel({ model: 'm', digest: sha256('w') });
+    expect(version.version).toBe(1);
+    expect(await holder.exited).toBe(0);
+    expect(holder.output()).toContain('released');
   });
 });
 
@@ -469,7 +481,6 @@ describe('scale', () => {
     // 1,000 runs of a 100-step chain each: step j consumes step j-1's output.
     const RUNS = 1000;
     const STEPS = 100;
-    const insertStarted = performance.now();
     const raw = new Database(file);
     const insertRun = raw.prepare(
       `INSERT INTO runs (id, pipeline, env, status, started_at, versions, configs) VALUES (?, ?, 'local', ?, ?, '{}', '{}')`,
@@ -520,7 +531,6 @@ describe('scale', () => {
         }
       }
     })();
-    const insertMs = performance.now() - insertStarted;
 
     // The queries the store runs must use indexes, not scan the big tables.
     const plan = (sql: string, ...params: unknown[]) =>
@@ -540,36 +550,23 @@ describe('scale', () => {
     for (const p of plans.filter((_, i) => i !== 2)) expect(p).not.toContain('TEMP B-TREE');
     raw.close();
 
-    const timed = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-      const started = performance.now();
-      const result = await fn();
-      timings.push(`${what}: ${(performance.now() - started).toFixed(1)} ms`);
-      return result;
-    };
-    const timings = [`insert 100,000 executions in one transaction: ${insertMs.toFixed(0)} ms`];
-
-    const newest = await timed('listRuns()', () => store.listRuns({ limit: 10 }));
+    // How long these take is measured in bench/ (scale.mjs), not here: a test asserts what they answer.
+    const newest = await store.listRuns({ limit: 10 });
     expect(newest.map((r) => r.id)).toEqual(Array.from({ length: 10 }, (_, i) => runId(RUNS - 1 - i)));
-    const page = await timed('listRuns(pipeline, status, before)', () =>
-      store.listRuns({ pipeline: 'p3', status: 'succeeded', before: runId(500), limit: 3 }),
-    );
+    const page = await store.listRuns({ pipeline: 'p3', status: 'succeeded', before: runId(500), limit: 3 });
     // p3 runs below 500, newest first, without the failed multiples of 7 (483 = 7·69).
     expect(page.map((r) => r.id)).toEqual([493, 473, 463].map(runId));
 
-    const up = await timed('lineage up, 100 steps', () =>
-      store.lineage({ digest: ref(label(500, STEPS - 1)).digest }, { direction: 'up' }),
-    );
+    const up = await store.lineage({ digest: ref(label(500, STEPS - 1)).digest }, { direction: 'up' });
     expect(up.executions).toHaveLength(STEPS);
     expect(up.artifacts).toHaveLength(STEPS);
     expect(up.edges).toHaveLength(STEPS * 2 - 1);
-    const down = await timed('lineage down, depth 3', () =>
-      store.lineage({ digest: ref(label(500, 10)).digest }, { direction: 'down', depth: 3 }),
-    );
+    const down = await store.lineage({ digest: ref(label(500, 10)).digest }, { direction: 'down', depth: 3 });
     expect(down.executions.map((e) => e.id).sort()).toEqual(['e_500_11', 'e_500_12', 'e_500_13']);
-    const byRun = await timed('lineage of a run', () => store.lineage({ runId: runId(321) }));
+    const byRun = await store.lineage({ runId: runId(321) });
     expect(byRun.executions).toHaveLength(STEPS);
 
-    const hit = await timed('lookupCache', () => store.lookupCache('k-777-42'));
+    const hit = await store.lookupCache('k-777-42');
     expect(hit).toMatchObject({
       executionId: 'e_777_42',
       runId: runId(777),
@@ -577,9 +574,7 @@ describe('scale', () => {
     });
     expect(await store.lookupCache('k-missing')).toBeUndefined();
     expect(await store.listExecutions(runId(999))).toHaveLength(STEPS);
-    expect(await timed('listArtifacts(runId)', () => store.listArtifacts({ runId: runId(5) }))).toHaveLength(
-      STEPS,
-    );
+    expect(await store.listArtifacts({ runId: runId(5) })).toHaveLength(STEPS);
     expect((await store.listArtifacts({ type: 'table', limit: 3 })).every((a) => a.type === 'table')).toBe(
       true,
     );
@@ -594,7 +589,6 @@ describe('scale', () => {
       versions: {},
       configs: {},
     });
-    const rerunStarted = performance.now();
     for (let s = 0; s < 1000; s++) {
       const r = s % RUNS;
       const entry = await store.lookupCache(`k-${r}-${s % STEPS}`);
@@ -613,9 +607,7 @@ describe('scale', () => {
       };
       await store.recordExecution(execution, []);
     }
-    timings.push(`1,000-step cached rerun: ${(performance.now() - rerunStarted).toFixed(0)} ms`);
     expect(await store.listExecutions('r_rerun')).toHaveLength(1000);
-    console.log(`sqlite metadata at 100,000 executions:\n  ${timings.join('\n  ')}`);
   });
 });
 
