@@ -15,7 +15,7 @@ import {
   sha256,
 } from '@cairn/core';
 import { fileSource } from '../storage/file-source';
-import { localFileOf, objectPathOf } from '../storage/local';
+import { localFileOf } from '../storage/local';
 import { corruptError } from '../storage/verify';
 import { packTree, unpackTree } from '../tar';
 
@@ -181,9 +181,8 @@ export async function readSmallBlob(
   if (ref.size > SMALL_BLOB_BYTES || !storage.capabilities?.localPath || !storage.localPath) return undefined;
   assertDigest(ref.digest);
   // Opening the file says whether it is there (gone or not a file: undefined, as localPath answers).
-  // A local store's path comes without a promise: every input of every step asks.
-  const objectPath = objectPathOf(storage);
-  const path = objectPath ? objectPath(ref.digest) : await localFileOf(storage, ref.digest);
+  const found = localFileOf(storage, ref.digest);
+  const path = typeof found === 'object' ? await found : found;
   if (!path) return undefined;
   let bytes: Uint8Array;
   try {

@@ -14,7 +14,7 @@ import {
 } from '@cairn/core';
 import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
-import { deferredSyncOf, localFileOf, objectPathOf } from '../storage/local';
+import { deferredSyncOf, localFileOf } from '../storage/local';
 import { cacheKey, decideCache, PreviousExecutions } from './cache';
 import { monotonicMs } from './clock';
 import { rememberCode } from './code';
@@ -348,11 +348,10 @@ export async function processNode(
   if (outcome.status === 'succeeded') {
     // Bytes the store hashed as it wrote them, stamped right after the step: a rerun checks them by stat.
     if (context.stamps) {
-      // The stamp's own stat is enough (checkProduced already found each output in storage). A local
-      // store's path comes without a promise.
-      const objectPath = objectPathOf(context.storage);
+      // The stamp's own stat is enough (checkProduced already found each output in storage).
       for (const ref of Object.values(outcome.outputs)) {
-        const path = objectPath ? objectPath(ref.digest) : await localFileOf(context.storage, ref.digest);
+        const found = localFileOf(context.storage, ref.digest);
+        const path = typeof found === 'object' ? await found : found;
         if (path) context.stamps.produced(path, ref.digest);
       }
     }

@@ -19,7 +19,7 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StorageDriver } from '@cairn/core';
-import { localFileOf, objectPathOf } from '../storage/local';
+import { localFileOf } from '../storage/local';
 
 type BigStats = ReturnType<typeof statBig>;
 
@@ -79,10 +79,10 @@ export class VerifiedStamps {
    * did not change while it was hashed.
    */
   verify(storage: StorageDriver, digest: string): 'ok' | Promise<'ok' | 'missing' | 'corrupt'> {
-    // A local store's path is known without a promise; any other store's, through localPath.
-    const objectPath = objectPathOf(storage);
-    if (!objectPath) return localFileOf(storage, digest).then((at) => this.verifyAt(storage, digest, at));
-    return this.verifyAt(storage, digest, objectPath(digest));
+    const at = localFileOf(storage, digest);
+    return typeof at === 'object'
+      ? at.then((path) => this.verifyAt(storage, digest, path))
+      : this.verifyAt(storage, digest, at);
   }
 
   private verifyAt(

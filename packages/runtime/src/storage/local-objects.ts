@@ -10,7 +10,7 @@
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertDigest, CairnError, type ObjectStat, type PutOptions } from '@cairn/core';
+import { assertDigest, type ObjectStat, type PutOptions } from '@cairn/core';
 import { scratchPrefix, uniqueSuffix } from '../scratch';
 import { filePathOf } from './file-source';
 import {
@@ -133,7 +133,6 @@ export function unsyncedObjects(folders: ObjectFolders): UnsyncedObjects {
   };
 }
 
-/** The object already stored under `digest`, if its bytes still hash to it. */
 /** `undefined` at once when no file has the digest's path (a new object); else whether its bytes hash to it. */
 function existingMatches(
   folders: ObjectFolders,
@@ -253,11 +252,10 @@ function putSmallDeferred(
   try {
     renameIntoFolder(folder, tmp, target);
   } catch (error) {
-    const failed = CairnError.is(error) ? error : storageFailed('store', target, error);
-    return rm(tmp, { force: true }).then(
-      () => Promise.reject(failed),
-      () => Promise.reject(failed),
-    );
+    const failed = storageFailed('store', target, error);
+    return rm(tmp, { force: true })
+      .catch(() => {})
+      .then(() => Promise.reject(failed));
   }
   unsynced.add(digest);
   // Back to the event loop before the step goes on: with no I/O to wait for, a run of small

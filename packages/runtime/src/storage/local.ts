@@ -55,16 +55,20 @@ const objectPaths = new WeakMap<NonNullable<StorageDriver['localPath']>, (digest
  * object, without the stat `localPath` makes — the caller stats the file itself.
  * `undefined` for any other store.
  */
-export function objectPathOf(storage: StorageDriver): ((digest: string) => string) | undefined {
+function objectPathOf(storage: StorageDriver): ((digest: string) => string) | undefined {
   return storage.localPath ? objectPaths.get(storage.localPath) : undefined;
 }
 
 /**
  * Where `storage` keeps `digest` as a local file, for a caller that opens or stats it next and
  * finds out then whether it is there: a local store's path without the stat `localPath` makes,
- * else `localPath`'s answer; `undefined` for a store without local files.
+ * else `localPath`'s answer (a promise); `undefined` for a store without local files.
  */
-export async function localFileOf(storage: StorageDriver, digest: string): Promise<string | undefined> {
+export function localFileOf(
+  storage: StorageDriver,
+  digest: string,
+): string | undefined | Promise<string | undefined> {
+  // A local store's path comes at once, without a promise: every input and output of a step asks.
   const objectPath = objectPathOf(storage);
   return objectPath ? objectPath(digest) : storage.localPath?.(digest);
 }
