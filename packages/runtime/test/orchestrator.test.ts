@@ -148,6 +148,23 @@ describe('runPipeline', () => {
     expect(await changePower(4)).toEqual({ listed: 4, reads: 3 });
   });
 
+  it('a run whose event listener throws fails with that error and is recorded failed, not left running', async () => {
+    let seen = 0;
+    const throwing = options({
+      configs: { source: { n: 3 } },
+      onEvent: () => {
+        if (++seen === 3) throw new Error('listener broke');
+      },
+    });
+    await expect(runPipeline(numbers, throwing)).rejects.toThrow('listener broke');
+    const [run] = await metadata.listRuns({});
+    expect(run).toMatchObject({ status: 'failed', error: 'the run stopped: listener broke' });
+    expect(run!.finishedAt).toBeDefined();
+    // What it recorded before the listener threw is reused.
+    const again = await runPipeline(numbers, options({ configs: { source: { n: 3 } } }));
+    expect(again.status).toBe('succeeded');
+  });
+
   it('reads step configs from conf/base and conf/<env> files and records the stored config', async () => {
     await mkdir(join(dir, 'conf', 'base'), { recursive: true });
     await mkdir(join(dir, 'conf', 'ci'), { recursive: true });

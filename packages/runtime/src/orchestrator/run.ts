@@ -166,6 +166,14 @@ async function recordAndDrive(
       startedAt: record.startedAt,
       deferred,
     });
+  } catch (error) {
+    // A run that throws (an event listener that threw, a store that failed at the end) is closed
+    // `failed` with the reason, not left `running` until another process judges it abandoned.
+    const reason = run.scrub.text((error as Error)?.message?.split('\n')[0] ?? String(error));
+    await metadata
+      .abandonRun(record.id, { finishedAt: now(), error: `the run stopped: ${reason}` })
+      .catch(() => {});
+    throw error;
   } finally {
     await lease.stop();
   }
