@@ -246,7 +246,19 @@ describe('delivery commands on a project made with cairn new --link', () => {
     const badRate = await cairn(['loadtest', 'penguins', '--rows', rows, '--rate=-3'], dir);
     expect(badRate.code).toBe(2);
     expect(badRate.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
-      /--rate: expected requests per second, more than 0/,
+      /--rate: expected requests per second, at least 1/,
+    );
+    // What the load generator cannot do is refused, not rounded: it ran 0.001 s for a second and
+    // failed on 0.5 req/s.
+    const halfRate = await cairn(['loadtest', 'penguins', '--rows', rows, '--rate', '0.5'], dir);
+    expect(halfRate.code).toBe(2);
+    expect(halfRate.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+      /--rate: expected requests per second, at least 1/,
+    );
+    const partSecond = await cairn(['loadtest', 'penguins', '--rows', rows, '--duration', '0.001'], dir);
+    expect(partSecond.code).toBe(2);
+    expect(partSecond.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+      /--duration: expected whole seconds, from 1 to 3600/,
     );
   });
 

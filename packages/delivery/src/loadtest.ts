@@ -14,6 +14,7 @@ import {
   ENDPOINT_NAME,
   ErrorCodes,
   json,
+  type ModelRegistry,
   type ModelVersionRef,
   metrics,
   type Report,
@@ -350,17 +351,21 @@ async function fire(
   const requests = latencies.length + errors;
   const durationSeconds = result.duration > 0 ? result.duration : options.duration;
   const latencyMs = summarize(latencies);
-  const timeline = [...seconds.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([second, entry]) => {
-      const summary = summarize(entry.latencies);
-      return {
-        second,
-        requests: entry.requests,
-        errors: entry.errors,
-        ...(summary ? { latencyMs: { p50: summary.p50, p95: summary.p95, p99: summary.p99 } } : {}),
-      };
-    });
+  // Every second of the test, those in which nothing was answered too: a stall shows as seconds
+  // with no requests, not as a gap the chart closes.
+  const lastSecond = Math.max(Math.ceil(options.duration) - 1, ...seconds.keys());
+  const timeline = Array.from({ length: lastSecond + 1 }, (_, second) => {
+    const entry = seconds.get(second) ?? { latencies: [], requests: 0, errors: 0 };
+    return [second, entry] as const;
+  }).map(([second, entry]) => {
+    const summary = summarize(entry.latencies);
+    return {
+      second,
+      requests: entry.requests,
+      errors: entry.errors,
+      ...(summary ? { latencyMs: { p50: summary.p50, p95: summary.p95, p99: summary.p99 } } : {}),
+    };
+  });
   const step = Math.max(1, Math.ceil(latencies.length / SAMPLE_LIMIT));
   return {
     requests,
@@ -400,13 +405,54 @@ export function loadTestMetrics(result: LoadTestResult): Record<string, number> 
   };
 }
 
+/**
+ * Undo the gate's promotion of a candidate this test refused. The gate moved it to its stage
+ * before the test ran; left there, the next run's deploy step (which deploys what holds the
+ * stage) would ship the very model refused here, untested, and later gates would compare against
+ * it. So it goes to `archived` with the reason (the gate does not bring an archived version
+ * back), and the production version the gate archived for it takes production back. Both
+ * transitions are guarded: if someone changed the registry in between, the conflict is thrown.
+ */
+export async function withdrawPromotion(
+  registry: ModelRegistry,
+  decision: GateDecision,
+  failures: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const { model, stage } = decision;
+  const refused = decision.candidate.version;
+  if (decision.decision !== 'promoted' || stage === undefined || stage === 'none' || stage === 'archived')
+    return;
+  await registry.transitionStage({
+    model,
+    version: refused,
+    to: 'archived',
+    reason: `refused by its load test: ${failures}`,
+    actor: 'cairn-loadtest',
+    expectedFrom: stage,
+  });
+  log(`${model} v${refused} is archived: its promotion to ${stage} is withdrawn`);
+  const previous = stage === 'production' ? decision.production?.version : undefined;
+  if (previous === undefined) return;
+  await registry.transitionStage({
+    model,
+    version: previous,
+    to: 'production',
+    reason: `back in production: v${refused} was refused by its load test`,
+    actor: 'cairn-loadtest',
+    expectedFrom: 'archived',
+    expectedIncumbent: null,
+  });
+  log(`${model} v${previous} is back in production`);
+}
+
 /** The error a refused load test fails with: every broken threshold, with the numbers. */
 export function loadTestError(result: LoadTestResult): CairnError {
   return new CairnError(
     ErrorCodes.LOADTEST_FAILED,
     `${result.model.model} v${result.model.version} failed its load test: ${result.failures.join('; ')}`,
     {
-      hint: 'Make the model faster, or loosen the threshold in the load test config (conf/base/loadtest.yaml) if it is too strict.',
+      hint: `${result.failures.every((f) => f.startsWith('error rate')) ? 'Find why the model answered errors' : 'Make the model faster'}, or loosen the threshold in the load test config (conf/base/loadtest.yaml) if it is too strict.`,
       context: { endpoint: result.endpoint, version: String(result.model.version) },
     },
   );
@@ -459,8 +505,25 @@ export function loadTestReport(result: LoadTestResult): Report {
           svg: histogramSvg(result.latencySample, { title: 'Answered requests', xLabel: 'latency (ms)' }),
         },
         {
+          heading: 'Requests over time',
+          svg: barChartSvg(
+            Object.fromEntries(
+              result.timeline.map((second) => [`${second.second}s`, second.requests - second.errors]),
+            ),
+            {
+              title: 'Answered requests per second (a stall shows as seconds at 0)',
+              xLabel: 'second',
+              yLabel: 'requests',
+            },
+          ),
+        },
+        {
           heading: 'Latency over time',
-          svg: barChartSvg(overTime, { title: 'p99 latency per second', xLabel: 'second', yLabel: 'ms' }),
+          svg: barChartSvg(overTime, {
+            title: 'p99 latency per second (seconds with answers)',
+            xLabel: 'second',
+            yLabel: 'ms',
+          }),
           table: result.timeline.map((second) => ({
             second: second.second,
             requests: second.requests,
@@ -487,17 +550,19 @@ export function checkLoadTestSettings(
   const check = (key: string, ok: (v: unknown) => boolean, expected: string) => {
     if (value[key] !== undefined && !ok(value[key])) issues.push({ path: [key], message: expected });
   };
+  // Whole seconds and whole requests per second: the load generator rounds anything else up
+  // (0.001 s ran for a second; 0.5 req/s made it fail).
   check(
     'duration',
-    (v) => positive(v) && (v as number) <= 3600,
-    'expected seconds, more than 0 and at most 3600',
+    (v) => positiveInteger(v) && (v as number) <= 3600,
+    'expected whole seconds, from 1 to 3600',
   );
   check(
     'connections',
     (v) => positiveInteger(v) && (v as number) <= 1000,
     'expected an integer from 1 to 1000',
   );
-  check('rate', positive, 'expected requests per second, more than 0');
+  check('rate', (v) => positive(v) && (v as number) >= 1, 'expected requests per second, at least 1');
   check(
     'rowsPerRequest',
     (v) => positiveInteger(v) && (v as number) <= 10_000,
@@ -640,6 +705,7 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
       const numbers = `p50 ${ms(result.latencyMs?.p50)}, p95 ${ms(result.latencyMs?.p95)}, p99 ${ms(result.latencyMs?.p99)}, ${round(result.rps, 1)} req/s, ${round(result.errorRate * 100, 2)} % errors over ${result.requests} requests`;
       if (!result.passed) {
         log.error(`refused: ${numbers}`);
+        await withdrawPromotion(registry!, decision, result.failures.join('; '), (line) => log.info(line));
         throw loadTestError(result);
       }
       log.info(`passed: ${numbers}`);

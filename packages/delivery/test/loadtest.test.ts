@@ -14,6 +14,7 @@ import {
   loadTestError,
   loadTestMetrics,
   quantile,
+  runLoadTest,
   stagingEndpointOf,
 } from '@cairn/delivery';
 import localDeployer from '@cairn/deploy-local';
@@ -66,7 +67,11 @@ function silentAfterHealthCheck() {
   return { loaders: silent, release };
 }
 
-function run(thresholds: Record<string, number>, models: Record<string, ModelLoader> = loaders) {
+function run(
+  thresholds: Record<string, number>,
+  models: Record<string, ModelLoader> = loaders,
+  train: { quality: number; multiply?: number } = { quality: 0.9 },
+) {
   return runPipeline(delivery, {
     storage,
     metadata,
@@ -75,7 +80,7 @@ function run(thresholds: Record<string, number>, models: Record<string, ModelLoa
     deployer,
     loaders: models,
     configs: {
-      train: { quality: 0.9 },
+      train,
       register: { model: 'double' },
       gate: { metric: 'macro_f1' },
       loadtest: { endpoint: 'double', duration: 1, connections: 2, dropColumns: ['label'], ...thresholds },
@@ -145,8 +150,73 @@ describe('the load test step', () => {
       expect(result.steps.deploy!.executionId).toBeUndefined();
       expect(await endpointStatus('double')).toBeUndefined();
       expect(await endpointStatus(stagingEndpointOf('double'))).toBeUndefined();
+      // The gate's promotion is withdrawn: nothing holds production, so no later deploy ships v1.
+      expect(await metadata.getModelByStage('double', 'production')).toBeUndefined();
+      expect((await metadata.getModelVersion('double', 1))?.stage).toBe('archived');
     } finally {
       silent.release();
+    }
+  });
+
+  it('gives production back to the version a refused candidate replaced, and a later run deploys that one', async () => {
+    const first = await run({ maxErrorRate: 0 });
+    expect(first.status).toBe('succeeded');
+    const silent = silentAfterHealthCheck();
+    try {
+      // A better offline metric, so the gate promotes v2 over v1; then its load test refuses it.
+      const refused = await run({ maxErrorRate: 0.01 }, silent.loaders, { quality: 0.95, multiply: 3 });
+      expect(refused.steps.gate!.status).toBe('succeeded');
+      expect(refused.steps.loadtest!.error?.code).toBe('CAIRN_LOADTEST_FAILED');
+      expect(refused.steps.deploy!.status).toBe('skipped');
+    } finally {
+      silent.release();
+    }
+    expect((await metadata.getModelByStage('double', 'production'))?.version).toBe(1);
+    const v2 = await metadata.getModelVersion('double', 2);
+    expect(v2?.stage).toBe('archived');
+    const history = await metadata.modelHistory('double');
+    expect(history.at(-2)).toMatchObject({ version: 2, to: 'archived', accepted: true });
+    expect(history.at(-2)?.reason).toMatch(/^refused by its load test: error rate/);
+    expect(history.at(-1)).toMatchObject({ version: 1, to: 'production', accepted: true });
+    // The next run (same config, so v2 again): the gate does not bring the archived v2 back, the
+    // load test has nothing to test, and the deploy step deploys v1 — never the refused v2.
+    const next = await run({ maxErrorRate: 0.01 }, loaders, { quality: 0.95, multiply: 3 });
+    expect(next.status).toBe('succeeded');
+    const decision = await readJson<{ decision: string; reason: string }>(
+      next.steps.gate!.outputs.decision!.digest,
+    );
+    expect(decision.decision).toBe('kept');
+    expect(decision.reason).toMatch(/refused by its load test/);
+    expect((await endpointStatus('double'))?.routes.map((r) => r.model.version)).toEqual([1]);
+  });
+});
+
+describe('the load test timeline', () => {
+  it('has every second of the test, those in which nothing was answered too', async () => {
+    const first = await run({ maxErrorRate: 0 });
+    const registered = (await metadata.getModelVersion('double', 1))!;
+    expect(first.status).toBe('succeeded');
+    const silent = silentAfterHealthCheck();
+    const live = await deployer.create({
+      storage,
+      loaders: silent.loaders,
+      stateDir: deployerStateDir(join(dir, '.cairn')),
+      mode: 'control',
+    });
+    try {
+      const result = await runLoadTest(live, {
+        endpoint: 'double',
+        model: { model: 'double', version: 1, digest: registered.digest },
+        rows: [{ x: 1 }, { x: 2 }],
+        settings: { duration: 2, connections: 2 },
+      });
+      // Nothing was answered after the health check: two seconds, both empty (not an empty timeline).
+      expect(result.succeeded).toBe(0);
+      expect(result.timeline.map((second) => second.second)).toEqual([0, 1]);
+      expect(result.timeline.every((second) => second.requests === 0 && !second.latencyMs)).toBe(true);
+    } finally {
+      silent.release();
+      await live.close();
     }
   });
 });

@@ -226,7 +226,18 @@ export function cairnProvider(options: CairnProviderOptions): CairnProvider {
         );
       }
       if (!engine) throw new GeneralError('the Cairn provider is not initialized (no A/B engine open)');
-      const eventId = typeof details.eventId === 'string' ? details.eventId : undefined;
+      // A number is an id too (an order number): dropping it would count every retry again.
+      const given = details.eventId;
+      if (
+        given !== undefined &&
+        typeof given !== 'string' &&
+        !(typeof given === 'number' && Number.isFinite(given))
+      ) {
+        throw new GeneralError(
+          `track("${trackingEventName}"): details.eventId must be a string or a number, got ${typeof given}`,
+        );
+      }
+      const eventId = given === undefined ? undefined : String(given);
       background(
         engine.recordOutcome(
           experiment,

@@ -184,6 +184,20 @@ describe('evaluating a flag as an experiment variant', () => {
     expect(summary.mean * summary.units).toBe(1);
   });
 
+  it('takes a numeric eventId as an id too: the same one twice counts once', async () => {
+    const unit = 'paying-user';
+    await client().getNumberValue('threshold', 0, { targetingKey: unit });
+    await provider.flush();
+    for (let k = 0; k < 2; k++) {
+      client().track('revenue', { targetingKey: unit }, { experiment: 'threshold', value: 10, eventId: 7 });
+    }
+    await provider.flush();
+    const variant = (await engine.assign('threshold', unit)).variant;
+    const summary = (await engine.analyze('threshold')).primary.variants.find((v) => v.variant === variant)!;
+    // The unit's revenue is 10, not 20: the second event with id 7 was the same event.
+    expect(summary.mean * summary.units).toBeCloseTo(10, 9);
+  });
+
   it('serves the winner with reason STATIC once the experiment is concluded, and records no exposure', async () => {
     await engine.createExperiment({
       name: 'concluded-one',

@@ -29,9 +29,16 @@ export default class LoadTest extends CairnCommand {
       description: 'A column left out of the replayed rows (the label); repeat for several',
       multiple: true,
     }),
-    duration: Flags.string({ char: 'd', description: 'Seconds to send requests', default: '10' }),
+    duration: Flags.string({
+      char: 'd',
+      description: 'Whole seconds to send requests (1 to 3600)',
+      default: '10',
+    }),
     connections: Flags.integer({ char: 'c', description: 'Concurrent connections', default: 4, min: 1 }),
-    rate: Flags.string({ char: 'r', description: 'Target requests per second over all connections' }),
+    rate: Flags.string({
+      char: 'r',
+      description: 'Target requests per second over all connections (at least 1)',
+    }),
     'rows-per-request': Flags.integer({ description: 'Rows in each request', default: 1, min: 1 }),
     'p99-ms': Flags.string({ description: 'Fail when the p99 latency is above this many ms' }),
     'min-rps': Flags.string({ description: 'Fail when fewer requests per second are answered' }),
