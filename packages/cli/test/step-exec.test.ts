@@ -5,14 +5,16 @@
  * the local one: a folder store and SQLite, shared by the processes). The
  * outputs and lineage must be those of `cairn run`.
  */
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionRecord } from '@cairn/core';
 import { sqliteMetadata } from '@cairn/metadata-sqlite';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { cairn, tempDir } from './helpers';
+import { cairn, DEV_ENTRY, tempDir } from './helpers';
 
 const REPO_NODE_MODULES = fileURLToPath(new URL('../../../node_modules', import.meta.url));
 
@@ -59,6 +61,30 @@ export const numbers = pipeline('numbers', () => {
   total({ doubled, squared });
 }, { module: import.meta.url });
 export default numbers;
+`;
+
+// One step that fails until its FLAKY_SUCCEED_AT-th call, counting its calls in FLAKY_COUNTER.
+const FLAKY = `
+import { appendFileSync, readFileSync } from 'node:fs';
+import { json, pipeline, step } from '@cairn/core';
+
+const flaky = step({
+  name: 'flaky',
+  outputs: { n: json<number>() },
+  retries: { attempts: 2, backoffMs: 1 },
+  cache: false,
+  run: () => {
+    appendFileSync(process.env.FLAKY_COUNTER!, 'x');
+    const n = readFileSync(process.env.FLAKY_COUNTER!, 'utf8').length;
+    if (n < Number(process.env.FLAKY_SUCCEED_AT)) throw new Error('flaky: attempt ' + n + ' failed');
+    return { n };
+  },
+});
+
+export const flakyPipeline = pipeline('flaky', () => {
+  flaky();
+}, { module: import.meta.url });
+export default flakyPipeline;
 `;
 
 /** Per step of a run: its status and output digests, and its inputs' digests (the lineage). */
@@ -112,6 +138,7 @@ describe('cairn step exec: a run step by step, one process per step', () => {
     await mkdir(join(project, 'pipelines'), { recursive: true });
     await mkdir(join(project, 'conf', 'base'), { recursive: true });
     await writeFile(join(project, 'pipelines', 'numbers.ts'), PIPELINE);
+    await writeFile(join(project, 'pipelines', 'flaky.ts'), FLAKY);
     await writeFile(join(project, 'conf', 'base', 'source.yaml'), 'n: 6\n');
     await writeFile(join(project, 'conf', 'base', 'total.yaml'), 'scale: 1\n');
   });
@@ -147,7 +174,17 @@ describe('cairn step exec: a run step by step, one process per step', () => {
         return [name, args.map((arg) => (arg === '"$CAIRN_RUN_ID"' ? runId : arg))];
       }),
     );
-    expect(commands.total).toEqual(['step', 'exec', '--run', runId, '--step', 'total', '--env', 'local']);
+    expect(commands.total).toEqual([
+      'step',
+      'exec',
+      '--run',
+      runId,
+      '--step',
+      'total',
+      '--env',
+      'local',
+      '--single-attempt',
+    ]);
 
     // A step whose inputs are not there yet is refused (exit 2), and nothing is recorded.
     const early = await cairn(commands.total!, project);
@@ -207,5 +244,49 @@ describe('cairn step exec: a run step by step, one process per step', () => {
     );
     expect(unknownStep.code).toBe(2);
     expect(unknownStep.stderr).toMatch(/"sorce" is not a step of pipeline "numbers"/);
+  });
+
+  it("the exported retry loop makes exactly the step's attempts, and a recovered run shows no error", async () => {
+    const exported = await cairn(['export', 'github-actions', 'flaky', '--env', 'local'], project);
+    expect(exported.code, exported.stderr).toBe(0);
+    const script: string = parse(exported.stdout).jobs.flaky.steps.at(-1).run;
+    // The job's script as a runner runs it (bash -e), `npx cairn` being this checkout's CLI.
+    const npx = `npx() { shift; ${JSON.stringify(process.execPath)} ${JSON.stringify(DEV_ENTRY)} "$@"; }\n`;
+    const counter = join(project, 'flaky-calls');
+    const attempt = async (succeedAt: number) => {
+      await rm(counter, { force: true });
+      const created = await cairn(['run', 'flaky', '--create'], project);
+      expect(created.code, created.stderr).toBe(0);
+      const runId = created.stdout.trim();
+      const job = spawnSync('bash', ['-e', '-c', npx + script], {
+        cwd: project,
+        env: {
+          ...process.env,
+          NO_COLOR: '1',
+          CAIRN_RUN_ID: runId,
+          FLAKY_COUNTER: counter,
+          FLAKY_SUCCEED_AT: String(succeedAt),
+        },
+      });
+      const calls = existsSync(counter) ? (await readFile(counter, 'utf8')).length : 0;
+      return { runId, status: job.status, calls };
+    };
+
+    // retries: { attempts: 2 } is 3 attempts in all, not 3 per process of the loop.
+    const failing = await attempt(100);
+    expect({ status: failing.status, calls: failing.calls }).toEqual({ status: 1, calls: 3 });
+    expect((await runShape(project, failing.runId)).run?.status).toBe('failed');
+
+    // Fails twice, then succeeds on the engine's last retry: the run ends succeeded with no error left.
+    const recovered = await attempt(3);
+    expect({ status: recovered.status, calls: recovered.calls }).toEqual({ status: 0, calls: 3 });
+    const { run } = await runShape(project, recovered.runId);
+    expect(run?.status).toBe('succeeded');
+    expect(run?.error ?? '').toBe('');
+    const shown = await cairn(['runs', 'show', recovered.runId], project);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/succeeded/);
+    // The failed attempts stay in the step table; the run itself carries no error.
+    expect(shown.stdout).not.toMatch(/^\s*error:/m);
   });
 });

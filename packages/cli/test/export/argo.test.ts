@@ -68,7 +68,8 @@ describe('cairn export argo', () => {
       const container = template(task!).container;
       expect(container.image).toBe('registry.example.com/shop:1.4.0');
       expect([...container.command, ...container.args].join(' ')).toBe(
-        `cairn step exec --run {{workflow.parameters.run}} --step ${step} --env team`,
+        // One attempt per task: Argo makes the retries.
+        `cairn step exec --run {{workflow.parameters.run}} --step ${step} --env team --single-attempt`,
       );
     }
     // Each step reads the stack's variables and only its own config's.
@@ -81,9 +82,11 @@ describe('cairn export argo', () => {
     expect(secretsOf(template('register').container)).toEqual(STACK_VARS.map((n) => `cairn/${n}`));
 
     // Retries: train_model { attempts: 2, backoffMs: 1000 }, summarize 1 (default backoff 200 ms), the others none.
+    // Exit 2 (a usage or config error) is not retried.
     expect(template('train-model').retryStrategy).toEqual({
       limit: 2,
       retryPolicy: 'Always',
+      expression: 'asInt(lastRetry.exitCode) != 2',
       backoff: { duration: '1s', factor: 2 },
     });
     expect(template('summarize').retryStrategy.limit).toBe(1);
@@ -148,7 +151,7 @@ describe('cairn export argo', () => {
     expect(stderr).toMatch(/metadata store of env local \(the embedded SQLite file\) is not shared/);
     const doc = parse(result.stdout);
     expect(() => new Workflow(doc).validate()).not.toThrow();
-    expect(doc.spec.templates[1].container.args.at(-1)).toBe('local');
+    expect(doc.spec.templates[1].container.args.slice(-2)).toEqual(['local', '--single-attempt']);
   });
 
   it('the validator is a real check: a task without a template name is refused', () => {

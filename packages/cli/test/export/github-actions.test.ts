@@ -46,7 +46,9 @@ describe('cairn export github-actions', () => {
     const doc = parse(result.stdout);
     expect(doc.on.workflow_dispatch.inputs.run).toMatchObject({ required: true, type: 'string' });
     const exec = (job: string) => doc.jobs[job].steps.at(-1);
-    expect(exec('ingest').run).toBe('npx cairn step exec --run "$CAIRN_RUN_ID" --step ingest --env team');
+    expect(exec('ingest').run).toBe(
+      'npx cairn step exec --run "$CAIRN_RUN_ID" --step ingest --env team --single-attempt',
+    );
     expect(exec('ingest').env).toEqual({
       CAIRN_RUN_ID: '${{ inputs.run }}',
       ARTIFACT_BUCKET: '${{ secrets.ARTIFACT_BUCKET }}',
@@ -79,6 +81,16 @@ describe('cairn export github-actions', () => {
     expect(run(0)).toEqual({ status: 0, calls: 1 });
     expect(run(1)).toEqual({ status: 0, calls: 2 });
     expect(run(2)).toEqual({ status: 1, calls: 2 });
+    // Exit 2 is a usage or config error: not retried, and the job fails with it.
+    const usage = `npx() { n=$(cat ${counter} 2>/dev/null || echo 0); echo $((n+1)) > ${counter}; return 2; }\n`;
+    spawnSync('rm', ['-f', counter]);
+    const refused = spawnSync('bash', ['-e', '-c', usage + script], {
+      env: { ...process.env, CAIRN_RUN_ID: 'r1' },
+    });
+    expect({ status: refused.status, calls: Number(spawnSync('cat', [counter]).stdout.toString()) }).toEqual({
+      status: 2,
+      calls: 1,
+    });
   });
 
   it('the parser is a real check: a schema error and a DAG error are both reported', async () => {

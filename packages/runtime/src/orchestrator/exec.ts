@@ -72,6 +72,17 @@ export async function createRun(
   return { runId: record.id, steps: pipeline.nodes.map((node) => node.name) };
 }
 
+/** {@link execRunStep}'s options: the stack and project as for `runPipeline`, and how many attempts. */
+export interface RunStepOptions extends RunOptions {
+  /**
+   * Make exactly one attempt, ignoring the step's `retries`: the engine that
+   * started this process retries it (an exported workflow carries the policy),
+   * and retrying here too would multiply the attempts.
+   * @default false
+   */
+  singleAttempt?: boolean;
+}
+
 /** What {@link execRunStep} did. */
 export interface RunStepResult {
   runId: string;
@@ -90,7 +101,7 @@ export interface RunStepResult {
  * upstream nodes recorded in this run. A node that already finished in the
  * run is not run again. When every node has finished, the run is closed
  * `succeeded`; a failed node closes it `failed` (a later successful retry
- * reopens and closes it `succeeded`).
+ * reopens and closes it `succeeded`, its error cleared).
  * @throws CAIRN_METADATA_NOT_FOUND when the run does not exist, or an upstream node has not finished in it
  * @throws CAIRN_USAGE when the run is of another pipeline or environment, or the step is not in the pipeline
  * @throws CAIRN_CONFIG_INVALID when the project's configs no longer give the run's recorded configs
@@ -99,9 +110,10 @@ export async function execRunStep(
   pipeline: Pipeline,
   runId: string,
   stepName: string,
-  options: RunOptions,
+  options: RunStepOptions,
 ): Promise<RunStepResult> {
-  const { record, node, prepared } = await loadRecordedRun(pipeline, runId, stepName, options);
+  const { singleAttempt, ...runOptions } = options;
+  const { record, node, prepared } = await loadRecordedRun(pipeline, runId, stepName, runOptions);
   const executions = await options.metadata.listExecutions(runId);
   const done = executions.filter((e) => e.step === node.name && finished(e)).at(-1);
   if (done) {
@@ -113,16 +125,27 @@ export async function execRunStep(
     };
   }
   const outcomes = upstreamOutcomes(node, executions, runId);
-  const outcome = await runRecordedNode(pipeline, record, node, prepared, outcomes, options);
+  const executed = singleAttempt ? withoutRetries(node) : node;
+  const outcome = await runRecordedNode(pipeline, record, executed, prepared, outcomes, runOptions);
   return {
     runId,
     step: node.name,
     outcome,
-    runStatus: await closeIfFinished(pipeline, record, outcome, options),
+    runStatus: await closeIfFinished(pipeline, record, outcome, runOptions),
   };
 }
 
 type PipelineNode = NonNullable<ReturnType<Pipeline['node']>>;
+
+/**
+ * The node with its step's `retries` off, everything else its own. A step's
+ * properties are read-only, so the copy is a new object over the step.
+ */
+function withoutRetries(node: PipelineNode): PipelineNode {
+  const definition = { ...node.step.definition, retries: 0 };
+  const step = Object.create(node.step, { definition: { value: definition, enumerable: true } });
+  return { ...node, step };
+}
 
 /**
  * The run, the node to execute and the run's recorded configs prepared for this process, after
@@ -297,7 +320,15 @@ async function closeIfFinished(
     if (execution.status === 'succeeded') counts.executed++;
     else counts.cached++;
   }
-  await metadata.updateRun(record.id, { status: 'succeeded', finishedAt: now(), counts });
+  // A step that failed earlier and succeeded on a retry left its error on the run: cleared. The
+  // stores' updateRun keeps a field given as undefined, so "no error" is written as ''.
+  const { error } = (await metadata.getRun(record.id)) ?? {};
+  await metadata.updateRun(record.id, {
+    status: 'succeeded',
+    finishedAt: now(),
+    counts,
+    ...(error ? { error: '' } : {}),
+  });
   return 'succeeded';
 }
 

@@ -5,9 +5,9 @@ export default class ExportArgo extends CairnCommand {
   static override summary =
     'Render a pipeline as an Argo Workflows Workflow whose tasks run `cairn step exec`';
   static override description = [
-    "One DAG task per step, in the pipeline's order; each runs `cairn step exec --run {{workflow.parameters.run}} --step <name> --env <env>` in --image.",
+    "One DAG task per step, in the pipeline's order; each runs `cairn step exec --run {{workflow.parameters.run}} --step <name> --env <env> --single-attempt` in --image.",
     "Every ${env:NAME} the environment's stack and step configs refer to becomes a secretKeyRef to the key NAME of --secret: values are never written.",
-    "Retries and timeouts come from each step's `retries` and `timeoutMs`; resource requests from --resources (steps declare none).",
+    "Retries and timeouts come from each step's `retries` and `timeoutMs` (Argo makes the retries, each task one attempt; exit 2, a usage or config error, is not retried); resource requests from --resources (steps declare none).",
     'Step configs are resolved for --env first, as `cairn run` resolves them: an invalid config stops the export.',
   ].join('\n');
   static override examples = [

@@ -5,7 +5,7 @@ export default class ExportGithubActions extends CairnCommand {
   static override summary =
     'Render a pipeline as a GitHub Actions workflow: one job per step, needs: from the DAG';
   static override description = [
-    "A workflow_dispatch workflow with a `run` input (the id of a recorded run). Each job checks out the repository, runs `npm ci`, then `npx cairn step exec --run <run> --step <name> --env <env>`, retried in a shell loop by the step's `retries` policy.",
+    "A workflow_dispatch workflow with a `run` input (the id of a recorded run). Each job checks out the repository, runs `npm ci`, then `npx cairn step exec --run <run> --step <name> --env <env> --single-attempt`, retried in a shell loop by the step's `retries` policy (exit 2, a usage or config error, is not retried).",
     "Every ${env:NAME} the environment's stack and step configs refer to is passed from the repository secret of the same name: values are never written.",
   ].join('\n');
   static override examples = [

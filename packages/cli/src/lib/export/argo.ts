@@ -1,10 +1,10 @@
 /**
  * A pipeline as an Argo Workflows `Workflow` (or `WorkflowTemplate`): one DAG
  * task per step, each a container running `cairn step exec` on the project's
- * image, retried by Argo with the step's policy.
+ * image for one attempt, retried by Argo with the step's policy.
  */
 import { k8sName, type ResourceRequest, secretEnv } from './common';
-import { type PipelineExport, stepExecArgs } from './pipeline';
+import { EXIT_NOT_RETRIED, type PipelineExport, stepExecArgs } from './pipeline';
 
 export interface ArgoOptions {
   image: string;
@@ -39,6 +39,8 @@ export function renderArgo(pipeline: PipelineExport, options: ArgoOptions): Reco
               limit: step.retries.limit,
               // `cairn step exec` is safe to retry: a retried step rewrites the same content-addressed outputs.
               retryPolicy: 'Always',
+              // Exit 2 is a usage or config error: retrying cannot mend it.
+              expression: `asInt(lastRetry.exitCode) != ${EXIT_NOT_RETRIED}`,
               backoff: { duration: duration(step.retries.backoffMs), factor: 2 },
             },
           }

@@ -3,8 +3,7 @@
  * the DAG, each job checking out the project and running `cairn step exec`
  * for the run id given when the workflow is dispatched.
  */
-import type { PipelineExport } from './pipeline';
-import { stepExecArgs } from './pipeline';
+import { EXIT_NOT_RETRIED, type PipelineExport, stepExecArgs } from './pipeline';
 
 export interface GithubActionsOptions {
   runsOn: string;
@@ -18,19 +17,24 @@ const word = (value: string) =>
 /**
  * The job's shell script. Actions has no retry of its own, so the step's
  * policy becomes a loop: the first attempt, then one per backoff delay
- * (doubling from the step's first backoff, as the local orchestrator waits).
+ * (doubling from the step's first backoff, as the local orchestrator waits),
+ * each a single attempt. Exit 2 (a usage or config error) is never retried.
  */
 function script(command: string, retries: { limit: number; backoffMs: number } | undefined): string {
   if (!retries) return command;
   const delays = Array.from({ length: retries.limit }, (_, i) => (retries.backoffMs * 2 ** i) / 1000);
   return [
-    `${command} && exit 0`,
+    // `|| rc=$?` keeps a failure from ending the script under Actions' `bash -e`.
+    'rc=0',
+    `${command} || rc=$?`,
     `for delay in ${delays.join(' ')}; do`,
-    '  echo "cairn step exec failed; retrying in ${delay}s"',
+    `  if [ "$rc" -eq 0 ] || [ "$rc" -eq ${EXIT_NOT_RETRIED} ]; then exit "$rc"; fi`,
+    '  echo "cairn step exec failed (exit $rc); retrying in ${delay}s"',
     '  sleep "$delay"',
-    `  ${command} && exit 0`,
+    '  rc=0',
+    `  ${command} || rc=$?`,
     'done',
-    'exit 1',
+    'exit "$rc"',
   ].join('\n');
 }
 

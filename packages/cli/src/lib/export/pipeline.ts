@@ -16,7 +16,7 @@ export interface ExportStep {
   id: string;
   /** Node names whose outputs it reads. */
   dependsOn: string[];
-  /** Attempts after the first failure, and the first backoff (doubling), as the local orchestrator retries. */
+  /** Attempts after the first failure, and the first backoff (doubling), as the local orchestrator retries: the engine makes them. */
   retries?: { limit: number; backoffMs: number };
   /** Per attempt, from the step's `timeoutMs`. */
   timeoutMs?: number;
@@ -85,7 +85,13 @@ export async function describePipeline(project: ExportProject, pipeline: Pipelin
   return { pipeline: pipeline.name, env: project.env, steps, envVars: [...all].sort() };
 }
 
-/** `cairn step exec` for one step, as every exported task runs it. */
+/**
+ * `cairn step exec` for one step, as every exported task runs it: one attempt
+ * per command, since the engine retries it with the step's policy.
+ */
 export function stepExecArgs(run: string, step: string, env: string): string[] {
-  return ['step', 'exec', '--run', run, '--step', step, '--env', env];
+  return ['step', 'exec', '--run', run, '--step', step, '--env', env, '--single-attempt'];
 }
+
+/** `cairn step exec`'s exit code for a usage or config error (no such run, an upstream step not done): no retry mends it. */
+export const EXIT_NOT_RETRIED = 2;
