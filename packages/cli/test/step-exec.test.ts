@@ -289,4 +289,35 @@ describe('cairn step exec: a run step by step, one process per step', () => {
     // The failed attempts stay in the step table; the run itself carries no error.
     expect(shown.stdout).not.toMatch(/^\s*error:/m);
   });
+
+  it('runs a step with its recorded config when conf/ changed since, and warns naming the step', async () => {
+    const created = await cairn(['run', 'numbers', '--create'], project);
+    expect(created.code, created.stderr).toBe(0);
+    const runId = created.stdout.trim();
+    const conf = join(project, 'conf', 'base', 'source.yaml');
+    await writeFile(conf, 'n: 7\n');
+    try {
+      const edited = await cairn(['step', 'exec', '--run', runId, '--step', 'source', '--json'], project);
+      expect(edited.code, edited.stderr).toBe(0);
+      expect(edited.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+        new RegExp(`conf/ here gives "source" another config than run ${runId} recorded`),
+      );
+      const result = JSON.parse(edited.stdout.trim().split('\n').at(-1)!);
+      expect(result.configDrift).toMatch(/"source"/);
+      // The recorded n: 6, not conf/'s 7.
+      const out = join(project, 'source-numbers.json');
+      const got = await cairn(
+        ['artifacts', 'get', result.outcome.outputs.numbers.digest, '--out', out],
+        project,
+      );
+      expect(got.code, got.stderr).toBe(0);
+      expect(JSON.parse(await readFile(out, 'utf8'))).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      await writeFile(conf, 'n: 6\n');
+    }
+    // conf/ as recorded: no warning.
+    const same = await cairn(['step', 'exec', '--run', runId, '--step', 'double'], project);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stderr).not.toMatch(/Warning/);
+  });
 });

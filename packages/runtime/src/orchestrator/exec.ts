@@ -15,11 +15,14 @@ import {
   type ArtifactRef,
   CairnError,
   type CairnEvent,
+  canonicalJson,
   ErrorCodes,
   type ExecutionRecord,
   type Pipeline,
   type RunRecord,
+  sha256,
 } from '@cairn/core';
+import { resolveStepConfigs } from '../config/index';
 import { inProcess } from '../executors/in-process';
 import { PreviousExecutions } from './cache';
 import type { StepExecution } from './execute';
@@ -91,6 +94,12 @@ export interface RunStepResult {
   outcome: StepOutcome | { status: 'done'; executionId: string; outputs: Record<string, ArtifactRef> };
   /** The run's status after this step. */
   runStatus: RunRecord['status'];
+  /**
+   * Set when conf/ here no longer gives the step's recorded config (edited since the run was
+   * recorded, a `--set` given at creation, or another image's conf/): the step ran with the
+   * recorded one all the same, and this says why the two differ.
+   */
+  configDrift?: string;
 }
 
 /**
@@ -102,9 +111,13 @@ export interface RunStepResult {
  * run is not run again. When every node has finished, the run is closed
  * `succeeded`; a failed node closes it `failed` (a later successful retry
  * reopens and closes it `succeeded`, its error cleared).
+ *
+ * The recorded config is the truth: conf/ where this process runs may not be
+ * the conf/ of the machine that recorded the run. When conf/ here gives the
+ * step another config, the step still runs with the recorded one and the
+ * result's `configDrift` says so.
  * @throws CAIRN_METADATA_NOT_FOUND when the run does not exist, or an upstream node has not finished in it
  * @throws CAIRN_USAGE when the run is of another pipeline or environment, or the step is not in the pipeline
- * @throws CAIRN_CONFIG_INVALID when the project's configs no longer give the run's recorded configs
  */
 export async function execRunStep(
   pipeline: Pipeline,
@@ -125,6 +138,7 @@ export async function execRunStep(
     };
   }
   const outcomes = upstreamOutcomes(node, executions, runId);
+  const drift = await configDrift(node, record, prepared, runOptions);
   const executed = singleAttempt ? withoutRetries(node) : node;
   const outcome = await runRecordedNode(pipeline, record, executed, prepared, outcomes, runOptions);
   return {
@@ -132,6 +146,7 @@ export async function execRunStep(
     step: node.name,
     outcome,
     runStatus: await closeIfFinished(pipeline, record, outcome, runOptions),
+    ...(drift ? { configDrift: drift } : {}),
   };
 }
 
@@ -148,9 +163,44 @@ function withoutRetries(node: PipelineNode): PipelineNode {
 }
 
 /**
+ * Why conf/ here does not give `node`'s recorded config, or undefined when it does. Its
+ * `${env:…}` references are compared as written: this process need not hold other steps' secrets.
+ */
+async function configDrift(
+  node: PipelineNode,
+  record: RunRecord,
+  prepared: PreparedRun,
+  options: RunOptions,
+): Promise<string | undefined> {
+  const asWritten = new Proxy({} as NodeJS.ProcessEnv, {
+    get: (_target, name) => (typeof name === 'string' ? `\${env:${name}}` : undefined),
+  });
+  let digest: string;
+  try {
+    const resolved = await resolveStepConfigs({
+      confDir: resolve(prepared.projectDir, options.confDir ?? 'conf'),
+      projectDir: prepared.projectDir,
+      env: prepared.env,
+      environment: asWritten,
+      steps: [
+        {
+          name: node.name,
+          ...(node.step.definition.config ? { schema: node.step.definition.config } : {}),
+        },
+      ],
+    });
+    digest = sha256(new TextEncoder().encode(canonicalJson(resolved[node.name]?.stored ?? {})));
+  } catch (error) {
+    return `conf/ here no longer gives a valid config for "${node.name}" (${(error as Error).message.split('\n')[0]}); ran with the config run ${record.id} recorded`;
+  }
+  if (digest === record.configs[node.name]) return undefined;
+  return `conf/ here gives "${node.name}" another config than run ${record.id} recorded (conf/ changed since, or a --set given when it was recorded); ran with the recorded one`;
+}
+
+/**
  * The run, the node to execute and the run's recorded configs prepared for this process, after
- * checking that the run is of this pipeline and environment and that the project still gives
- * the configs it recorded.
+ * checking that the run is of this pipeline and environment and that its config bundle is the
+ * one it recorded.
  */
 async function loadRecordedRun(
   pipeline: Pipeline,
@@ -194,14 +244,15 @@ async function loadRecordedRun(
   const recorded = JSON.parse(await readText(storage, record.configBundle)) as Record<string, unknown>;
   const { overrides: _overrides, ...rest } = options;
   const prepared = await prepareRun(pipeline, { ...rest, env, configs: recorded });
+  // The bundle is content-addressed, so this only fails for a record whose digests do not match its bundle.
   const changed = pipeline.nodes
     .map((n) => n.name)
     .filter((name) => prepared.configs.get(name)?.digest !== record.configs[name]);
   if (changed.length > 0) {
     throw new CairnError(
       ErrorCodes.CONFIG_INVALID,
-      `The project's configs no longer give run ${runId}'s recorded configs (steps: ${changed.join(', ')}): conf/ changed since the run was recorded`,
-      { hint: 'Record a new run (`cairn run --create`) for the project as it is now.' },
+      `Run ${runId}'s config bundle does not give its recorded configs (steps: ${changed.join(', ')})`,
+      { hint: 'Record a new run (`cairn run --create`).' },
     );
   }
   return { record, node, prepared };

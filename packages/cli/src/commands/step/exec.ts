@@ -6,7 +6,7 @@ export default class StepExec extends CairnCommand {
   static override summary =
     'Run one step of a recorded run as its own process (what exported cluster tasks run)';
   static override description =
-    "Executes one step of a run recorded with `cairn run --create` (or by an earlier `cairn run`), in this process, against the project's stack for --env: its config is the one the run recorded (`${env:…}` references resolved from this process's environment), its inputs are the outputs its upstream steps recorded in the run, and its outputs, execution record and lineage are written as `cairn run` writes them; a result already in the cache is reused. The step's `retries` are made here, unless --single-attempt leaves retrying to the engine that runs this command (as exported workflows do). Safe to retry: a step that already finished in the run is not run again (exit 0). Run the steps in DAG order — `cairn export argo` and `cairn export github-actions` emit exactly these commands. When the last step finishes the run is closed succeeded; a failed step closes it failed (exit 1), and a later successful retry closes it succeeded again. Exit 2 when the run or step does not exist, an upstream step has not finished, or conf/ no longer gives the run's recorded configs: never worth retrying.";
+    "Executes one step of a run recorded with `cairn run --create` (or by an earlier `cairn run`), in this process, against the project's stack for --env: its config is the one the run recorded (`${env:…}` references resolved from this process's environment), even where conf/ here now gives another (a warning names the step), its inputs are the outputs its upstream steps recorded in the run, and its outputs, execution record and lineage are written as `cairn run` writes them; a result already in the cache is reused. The step's `retries` are made here, unless --single-attempt leaves retrying to the engine that runs this command (as exported workflows do). Safe to retry: a step that already finished in the run is not run again (exit 0). Run the steps in DAG order — `cairn export argo` and `cairn export github-actions` emit exactly these commands. When the last step finishes the run is closed succeeded; a failed step closes it failed (exit 1), and a later successful retry closes it succeeded again. Exit 2 when the run or step does not exist or an upstream step has not finished: never worth retrying.";
   static override examples = [
     '<%= config.bin %> run training --create    # prints the run id, e.g. r_01JD…',
     '<%= config.bin %> step exec --run r_01JD… --step ingest',
@@ -58,6 +58,7 @@ export default class StepExec extends CairnCommand {
         },
       });
       const { outcome } = result;
+      if (result.configDrift) this.warn(result.configDrift);
       if (flags.json) write(`${JSON.stringify(result)}\n`);
       else {
         const outputs = Object.entries(outcome.outputs)
