@@ -262,6 +262,47 @@ describe('delivery commands on a project made with cairn new --link', () => {
     );
   });
 
+  it('loadtest stopped by SIGTERM removes its staging endpoint', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        DEV_ENTRY,
+        'loadtest',
+        'penguins',
+        '--rows',
+        join(dir, 'data', 'penguins.csv'),
+        '--drop',
+        'species',
+        '--duration',
+        '600',
+      ],
+      { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Once the generator runs (its first line is printed after the staging endpoint is deployed).
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (/load test of penguins v\d+ on penguins-loadtest/.test(output)) resolve();
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      void exited.then((code) =>
+        reject(new Error(`loadtest exited with ${code} before it started:\n${output}`)),
+      );
+    });
+    expect((await json(['endpoints'])).map((e: { endpoint: string }) => e.endpoint).sort()).toEqual([
+      'penguins',
+      'penguins-loadtest',
+    ]);
+    child.kill('SIGTERM');
+    const code = await exited;
+    expect(code, output).not.toBe(0);
+    expect(output).toMatch(/CAIRN_RUN_CANCELLED/);
+    expect((await json(['endpoints'])).map((e: { endpoint: string }) => e.endpoint)).toEqual(['penguins']);
+  });
+
   it('serve answers predictions, follows a canary deployed from another process, and stops on SIGINT', async () => {
     serve = await startServe(['--port', String(servePort)], dir);
     const url = `http://127.0.0.1:${servePort}/v1/endpoints/penguins`;

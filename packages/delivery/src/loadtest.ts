@@ -8,6 +8,7 @@
  * for a model that is too slow. One action, {@link runLoadTest}, serves the
  * step and `cairn loadtest`.
  */
+import { hostname } from 'node:os';
 import {
   CairnError,
   type Deployer,
@@ -168,6 +169,60 @@ export function stagingEndpointOf(endpoint: string): string {
   return `${endpoint.slice(0, 63 - '-loadtest'.length)}-loadtest`;
 }
 
+/** `(load test pid <pid> on <host>)`: who holds a staging endpoint, kept in its deploy reason. */
+const ownerTag = () => `(load test pid ${process.pid} on ${hostname()})`;
+const OWNER = /\(load test pid (\d+) on (.+)\)$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Make sure the staging endpoint is free before a test deploys to it. Another endpoint that
+ * happens to have its name is never replaced (nor removed at the end); a running load test of the
+ * same endpoint keeps it (two tests would measure each other's versions and remove each other's
+ * endpoint); one a stopped load test left behind (its process is gone) is removed first.
+ */
+async function claimStaging(
+  deployer: Deployer,
+  staging: string,
+  endpoint: string,
+  log: (message: string) => void,
+): Promise<void> {
+  const existing = await deployer.status(staging);
+  if (!existing) return;
+  const owner = OWNER.exec(existing.reason ?? '');
+  if (!owner) {
+    throw new CairnError(
+      ErrorCodes.DEPLOY_INVALID,
+      `endpoint "${staging}" exists and is not a load test's staging endpoint: a load test of "${endpoint}" would replace it and then remove it`,
+      { hint: `Rename the endpoint "${staging}", or load-test under another endpoint name.` },
+    );
+  }
+  const [, pid, host] = owner;
+  if (host === hostname() && !processAlive(Number(pid))) {
+    log(`removing ${staging}, left behind by a load test that stopped (pid ${pid})`);
+    await deployer.remove(staging);
+    return;
+  }
+  throw new CairnError(
+    ErrorCodes.DEPLOY_INVALID,
+    `another load test of "${endpoint}" is using ${staging} (pid ${pid} on ${host}, since ${existing.updatedAt})`,
+    {
+      hint:
+        host === hostname()
+          ? 'Wait for it to finish: two load tests of one endpoint would measure each other.'
+          : `Wait for it to finish; if that process is gone, remove the endpoint "${staging}" from ${host}'s deployer state.`,
+    },
+  );
+}
+
 /** What {@link runLoadTest} needs. */
 export interface LoadTestRequest {
   /** The production endpoint's name (the staging one is derived from it). */
@@ -238,11 +293,12 @@ export async function runLoadTest(deployer: Deployer, request: LoadTestRequest):
   }
   const staging = stagingEndpointOf(endpoint);
   const log = request.log ?? (() => {});
+  await claimStaging(deployer, staging, endpoint, log);
   await deployer.deploy({
     endpoint: staging,
     model,
     strategy: { type: 'blue-green' },
-    reason: `load test of ${model.model} v${model.version} before it serves ${endpoint}`,
+    reason: `load test of ${model.model} v${model.version} before it serves ${endpoint} ${ownerTag()}`,
     healthCheckRows: rows.slice(0, 1),
   });
   try {
@@ -302,6 +358,7 @@ async function fire(
   options: { duration: number; connections: number; rate?: number; signal?: AbortSignal },
 ): Promise<Measured> {
   const { default: autocannon } = await import('autocannon');
+  if (options.signal?.aborted) throw new CairnError(ErrorCodes.RUN_CANCELLED, 'the load test was cancelled');
   const latencies: number[] = [];
   const seconds = new Map<number, { latencies: number[]; requests: number; errors: number }>();
   let errors = 0;

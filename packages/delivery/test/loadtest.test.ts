@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CairnError,
@@ -217,6 +218,94 @@ describe('the load test timeline', () => {
     } finally {
       silent.release();
       await live.close();
+    }
+  });
+});
+
+describe('the staging endpoint', () => {
+  async function deployStaging(reason: string) {
+    const registered = (await metadata.getModelVersion('double', 1))!;
+    const live = await deployer.create({
+      storage,
+      loaders,
+      stateDir: deployerStateDir(join(dir, '.cairn')),
+      mode: 'control',
+    });
+    try {
+      await live.deploy({
+        endpoint: stagingEndpointOf('double'),
+        model: { model: 'double', version: 1, digest: registered.digest },
+        strategy: { type: 'blue-green' },
+        reason,
+      });
+      return {
+        live: await deployer.create({
+          storage,
+          loaders,
+          stateDir: deployerStateDir(join(dir, '.cairn')),
+          mode: 'control',
+        }),
+        registered,
+      };
+    } finally {
+      await live.close();
+    }
+  }
+  const test = (live: Awaited<ReturnType<typeof deployStaging>>['live'], digest: string) =>
+    runLoadTest(live, {
+      endpoint: 'double',
+      model: { model: 'double', version: 1, digest },
+      rows: [{ x: 1 }],
+      settings: { duration: 1, connections: 1 },
+    });
+
+  it('never replaces an endpoint of that name that no load test made', async () => {
+    expect((await run({ maxErrorRate: 0 })).status).toBe('succeeded');
+    const { live, registered } = await deployStaging('deployed by hand');
+    try {
+      const error = await test(live, registered.digest).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CairnError);
+      expect((error as CairnError).code).toBe('CAIRN_DEPLOY_INVALID');
+      expect((error as CairnError).message).toMatch(/exists and is not a load test's staging endpoint/);
+      // Still there, unchanged.
+      expect(await endpointStatus(stagingEndpointOf('double'))).toMatchObject({
+        revision: 1,
+        reason: 'deployed by hand',
+      });
+    } finally {
+      await live.close();
+    }
+  });
+
+  it('refuses while another load test holds it, and takes over one a stopped test left behind', async () => {
+    expect((await run({ maxErrorRate: 0 })).status).toBe('succeeded');
+    const host = hostname();
+    // This process is alive: a running test.
+    const { live, registered } = await deployStaging(
+      `load test of double v1 before it serves double (load test pid ${process.pid} on ${host})`,
+    );
+    try {
+      const error = await test(live, registered.digest).catch((e: unknown) => e);
+      expect((error as CairnError).code).toBe('CAIRN_DEPLOY_INVALID');
+      expect((error as CairnError).message).toMatch(/another load test of "double" is using double-loadtest/);
+      expect((await endpointStatus(stagingEndpointOf('double')))?.revision).toBe(1);
+      await live.remove(stagingEndpointOf('double'));
+    } finally {
+      await live.close();
+    }
+    // A process that is gone (a child that exited): a leftover, removed, then the test runs.
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    const { live: again } = await deployStaging(
+      `load test of double v1 before it serves double (load test pid ${gone.stdout} on ${host})`,
+    );
+    try {
+      const result = await test(again, registered.digest);
+      expect(result.requests).toBeGreaterThan(0);
+      expect(await endpointStatus(stagingEndpointOf('double'))).toBeUndefined();
+    } finally {
+      await again.close();
     }
   });
 });

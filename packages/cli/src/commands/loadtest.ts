@@ -4,7 +4,7 @@ import { CairnCommand, envFlag, jsonFlag } from '../lib/base';
 export default class LoadTest extends CairnCommand {
   static override summary = 'Load-test a model version on a staging endpoint before it takes traffic';
   static override description =
-    "Deploys the version (default: the endpoint's current primary) behind the staging endpoint <endpoint>-loadtest, never the endpoint itself, serves it from this process on a private loopback port, replays rows at it with autocannon for --duration seconds over --connections connections (at --rate requests/s in all, or as fast as it answers), prints p50/p95/p99 latency, throughput and error rate, then removes the staging endpoint. Rows come from a CSV or JSON file (--rows) or a table artifact (--artifact). With thresholds (--p99-ms, --min-rps, --max-error-rate) a version that breaks one exits 1 with CAIRN_LOADTEST_FAILED and the numbers. The same action as the pipelines' loadTestStep() from @cairn/delivery.";
+    "Deploys the version (default: the endpoint's current primary) behind the staging endpoint <endpoint>-loadtest, never the endpoint itself, serves it from this process on a private loopback port, replays rows at it with autocannon for --duration seconds over --connections connections (at --rate requests/s in all, or as fast as it answers), prints p50/p95/p99 latency, throughput and error rate, then removes the staging endpoint. Rows come from a CSV or JSON file (--rows) or a table artifact (--artifact). With thresholds (--p99-ms, --min-rps, --max-error-rate) a version that breaks one exits 1 with CAIRN_LOADTEST_FAILED and the numbers. Ctrl-C or SIGTERM stops the test and removes the staging endpoint (CAIRN_RUN_CANCELLED). A staging endpoint another running load test holds is refused, one a stopped test left behind is removed first, and an endpoint of that name that no load test made is never replaced. The same action as the pipelines' loadTestStep() from @cairn/delivery.";
   static override examples = [
     '<%= config.bin %> loadtest penguins --rows data/penguins.csv --drop species',
     '<%= config.bin %> loadtest penguins --version 4 --artifact 3f9a1c --drop species --duration 30 --connections 8',
@@ -86,6 +86,15 @@ export default class LoadTest extends CairnCommand {
     }
     const delivery = await import('../lib/delivery');
     const { withProject, resolveDigest } = await import('../lib/inspect');
+    // Ctrl-C or SIGTERM stops the load generator and removes the staging endpoint before exiting
+    // (left behind, `cairn serve` would serve it); a second signal exits at once.
+    const controller = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (controller.signal.aborted) process.exit(signal === 'SIGTERM' ? 143 : 130);
+      controller.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const result = await withProject(flags, async (stack) => {
       delivery.requireDeployer(stack);
       const rows = await readRows(stack, flags, resolveDigest);
@@ -103,11 +112,15 @@ export default class LoadTest extends CairnCommand {
           model: { model: version.model, version: version.version, digest: version.digest },
           rows,
           settings,
+          signal: controller.signal,
           ...(flags.json ? {} : { log: (message: string) => this.log(message) }),
         });
       } finally {
         await deployer.close();
       }
+    }).finally(() => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     });
     if (flags.report) {
       const { writeFile, rename } = await import('node:fs/promises');
