@@ -5,7 +5,7 @@ import { Workflow, WorkflowTemplate } from '@kubernetes-models/argo-workflows/ar
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { cairn } from '../helpers';
-import { fixtureProject } from './project';
+import { AWKWARD_NAMES, fixtureProject, writeNamesPipeline } from './project';
 
 // The fixture's pipeline: ingest → train_model → (summarize, register); team env with S3 + PostgreSQL by reference.
 const STACK_VARS = ['ARTIFACT_BUCKET', 'DATABASE_URL', 'S3_ENDPOINT'];
@@ -96,6 +96,36 @@ describe('cairn export argo', () => {
 
     expect(template('train-model').container.resources).toEqual({ requests: { cpu: '2', memory: '4Gi' } });
     expect(template('ingest').container.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' } });
+  });
+
+  it('turns every node name into a distinct DNS label of at most 63 characters', async () => {
+    await writeNamesPipeline(dir, 'names', AWKWARD_NAMES);
+    const result = await cairn(['export', 'argo', 'names', '--image', 'shop:1'], dir);
+    expect(result.code, result.stderr).toBe(0);
+    const doc = parse(result.stdout);
+    expect(() => new Workflow(doc).validate()).not.toThrow();
+    const dag = doc.spec.templates.find((t: any) => t.name === doc.spec.entrypoint).dag;
+    const names: string[] = dag.tasks.map((task: any) => task.name);
+    expect(names.slice(0, 3)).toEqual(['load-data', '9lives', 'has-space']);
+    // Long ones cut, each with a hash of its full name; one with no letter or digit named by its hash.
+    expect(names[3]).toMatch(/^train-the-.*-[0-9a-f]{8}$/);
+    expect(names[5]).toMatch(/^cairn-[0-9a-f]{8}$/);
+    expect(new Set(names).size).toBe(AWKWARD_NAMES.length);
+    for (const name of names) {
+      expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+      expect(name.length).toBeLessThanOrEqual(63);
+    }
+    for (const task of dag.tasks.slice(1)) expect(task.dependencies).toEqual(['load-data']);
+    for (const template of doc.spec.templates.slice(1)) {
+      for (const value of Object.values(template.metadata.labels) as string[]) {
+        expect(value.length).toBeLessThanOrEqual(63);
+      }
+    }
+    // `--step` keeps the node's own name.
+    const steps = doc.spec.templates
+      .slice(1)
+      .map((t: any) => t.container.args[t.container.args.indexOf('--step') + 1]);
+    expect(steps).toEqual(AWKWARD_NAMES);
   });
 
   it('--template renders a WorkflowTemplate with the pipeline name, and --out writes the same YAML atomically', async () => {

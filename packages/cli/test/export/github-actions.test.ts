@@ -5,7 +5,7 @@ import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { cairn } from '../helpers';
-import { fixtureProject } from './project';
+import { AWKWARD_NAMES, fixtureProject, LONG, writeNamesPipeline } from './project';
 
 let dir: string;
 
@@ -91,6 +91,35 @@ describe('cairn export github-actions', () => {
       status: 2,
       calls: 1,
     });
+  });
+
+  it('turns node names GitHub refuses into job ids it accepts, distinct, needs following them', async () => {
+    await writeNamesPipeline(dir, 'names', AWKWARD_NAMES);
+    const result = await cairn(['export', 'github-actions', 'names'], dir);
+    expect(result.code, result.stderr).toBe(0);
+    const { errors, jobs } = await githubParse(result.stdout);
+    expect(errors).toEqual([]);
+    const ids = jobs.map((job) => job.id);
+    expect(ids.slice(0, 6)).toEqual(['load_data', '_9lives', 'has_space', `${LONG}a`, `${LONG}b`, '_']);
+    // Too long (GitHub takes under 100 characters): cut, with a hash of the full name.
+    expect(ids[6]).toMatch(/^train_the_.*_[0-9a-f]{8}$/);
+    expect(ids[6]!.length).toBeLessThan(100);
+    expect(jobs.slice(1).map((job) => job.needs)).toEqual(Array(6).fill(['load_data']));
+    // The job's name and `--step` keep the node's own name.
+    const doc = parse(result.stdout);
+    expect(doc.jobs.has_space.name).toBe('has space');
+    expect(doc.jobs.has_space.steps.at(-1).run).toContain("--step 'has space' ");
+    expect(doc.jobs[ids[6]!].steps.at(-1).run).toContain(`--step ${LONG}${LONG}c `);
+
+    // Two names that would become one id: refused, naming both.
+    await writeNamesPipeline(dir, 'clash', ['load.data', 'load_data']);
+    const out = join(dir, 'clash.yml');
+    const clash = await cairn(['export', 'github-actions', 'clash', '--out', out], dir);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+      /Steps "load.data" and "load_data" both become.*CAIRN_USAGE/,
+    );
+    expect(existsSync(out)).toBe(false);
   });
 
   it('the parser is a real check: a schema error and a DAG error are both reported', async () => {

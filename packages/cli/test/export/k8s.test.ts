@@ -5,6 +5,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { Service } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { renderK8s } from '../../src/lib/export/k8s';
 import { cairn } from '../helpers';
 import { fixtureProject } from './project';
 
@@ -143,5 +144,54 @@ describe('cairn export k8s', () => {
     const help = await cairn(['export', 'k8s', '--help'], dir);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/EXAMPLES[\s\S]*cairn export k8s penguins --image/);
+  });
+
+  it('keeps the names of a long endpoint within 63 characters, -stable and -canary included', () => {
+    const long = `churn-prediction-for-the-enterprise-customers-of-the-${'emea-'.repeat(3)}region`;
+    const names = (endpoint: string) => {
+      const { documents: docs } = renderK8s(
+        {
+          endpoint,
+          revision: 2,
+          updatedAt: '2026-01-01T00:00:00.000Z',
+          change: 'traffic',
+          routes: [
+            {
+              role: 'primary',
+              weight: 80,
+              model: { model: long, version: 1, digest: 'a'.repeat(64) } as any,
+            },
+            { role: 'canary', weight: 20, model: { model: long, version: 2, digest: 'b'.repeat(64) } as any },
+          ],
+        },
+        {
+          image: 'shop:1',
+          podEnv: 'team',
+          envVars: [],
+          secret: 'cairn',
+          replicas: 5,
+          port: 8080,
+          rollout: true,
+        },
+      );
+      const rollout = docs.find((d: any) => d.kind === 'Rollout') as any;
+      expect(() => new Rollout(rollout).validate()).not.toThrow();
+      const services = docs.filter((d: any) => d.kind === 'Service') as any[];
+      for (const service of services) expect(() => new Service(service).validate()).not.toThrow();
+      const all = [rollout, ...services].map((d) => d.metadata.name as string);
+      for (const name of all) {
+        expect(name).toMatch(/^[a-z]([-a-z0-9]*[a-z0-9])?$/);
+        expect(name.length).toBeLessThanOrEqual(63);
+      }
+      const labels = [rollout.metadata.labels, rollout.spec.template.metadata.labels];
+      for (const value of labels.flatMap((l) => Object.values(l) as string[])) {
+        expect(value.length).toBeLessThanOrEqual(63);
+      }
+      expect(rollout.spec.strategy.canary.stableService).toBe(`${all[0]}-stable`);
+      return all;
+    };
+    expect(long.length).toBeGreaterThan(63);
+    // Two endpoints alike in their first 63 characters still get distinct names.
+    expect(names(long)[0]).not.toBe(names(`${long}-2`)[0]);
   });
 });

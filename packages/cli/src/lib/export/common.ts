@@ -5,7 +5,7 @@
  * bucket), the environment variables a stack and its step configs refer to,
  * Kubernetes names and quantities, and writing YAML atomically.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { CairnConfig, Pipeline, Stack } from '@cairn/core';
@@ -123,12 +123,38 @@ export function secretEnv(names: Iterable<string>, secret: string) {
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** A Kubernetes object or Argo task name for a step, pipeline or endpoint name: lowercase, `_` and `.` as `-`. */
-export function k8sName(name: string): string {
-  return name
+/**
+ * `base` cut to `max` characters with a short hash of `name` at its end, so
+ * that two long names sharing a beginning stay distinct; `fallback` when
+ * nothing of `base` is left.
+ */
+export function withHash(
+  base: string,
+  name: string,
+  max: number,
+  separator: string,
+  fallback: string,
+): string {
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  const head = base.slice(0, max - hash.length - separator.length).replace(/[-_]+$/, '');
+  return `${head || fallback}${separator}${hash}`;
+}
+
+/**
+ * A Kubernetes object or Argo task name (a DNS label, at most 63 characters)
+ * for a step, pipeline or endpoint name: lowercase, `_` and `.` as `-`. A name
+ * longer than that is cut and ends with a short hash of the full name; one
+ * with no letter or digit becomes `cairn-<hash>`. `room` keeps that many
+ * characters free for a suffix (`-canary`).
+ */
+export function k8sName(name: string, room = 0): string {
+  const max = 63 - room;
+  const base = name
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/^-+|-+$/g, '');
+  if (base.length > 0 && base.length <= max) return base;
+  return withHash(base, name, max, '-', 'cairn');
 }
 
 /**

@@ -3,11 +3,28 @@
  * the DAG, each job checking out the project and running `cairn step exec`
  * for the run id given when the workflow is dispatched.
  */
+import { withHash } from './common';
 import { EXIT_NOT_RETRIED, type PipelineExport, stepExecArgs } from './pipeline';
 
 export interface GithubActionsOptions {
   runsOn: string;
   nodeVersion: string;
+}
+
+/** What GitHub's parser accepts as a job id (`__` at the start is reserved). */
+const JOB_ID = /^(?!__)[A-Za-z_][\w-]*$/;
+const JOB_ID_MAX = 99;
+
+/**
+ * A step name as a job id: unchanged when GitHub accepts it, else with `_`
+ * for what it refuses (`load.data` → `load_data`, `9lives` → `_9lives`,
+ * `___` → `_`), cut with a short hash when too long.
+ */
+export function jobId(name: string): string {
+  if (JOB_ID.test(name) && name.length <= JOB_ID_MAX) return name;
+  let id = name.replace(/[^\w-]+/g, '_').replace(/^_{2,}/, '_');
+  if (!/^[A-Za-z_]/.test(id)) id = `_${id}`;
+  return id.length <= JOB_ID_MAX ? id : withHash(id, name, JOB_ID_MAX, '_', '_');
 }
 
 /** A shell word: bare when it is safe, else single-quoted. */
@@ -42,6 +59,9 @@ export function renderGithubActions(
   pipeline: PipelineExport,
   options: GithubActionsOptions,
 ): Record<string, unknown> {
+  // Distinct: two names that would become one job id become one Kubernetes name too, which
+  // describePipeline already refuses (ids differ from names only where k8sName is coarser).
+  const ids = new Map(pipeline.steps.map((step) => [step.name, jobId(step.name)]));
   const jobs: Record<string, unknown> = {};
   for (const step of pipeline.steps) {
     const secrets = Object.fromEntries(step.envVars.map((name) => [name, `\${{ secrets.${name} }}`]));
@@ -49,10 +69,10 @@ export function renderGithubActions(
     const command = ['npx', 'cairn', ...stepExecArgs('"$CAIRN_RUN_ID"', step.name, pipeline.env)]
       .map((arg) => (arg === '"$CAIRN_RUN_ID"' ? arg : word(arg)))
       .join(' ');
-    jobs[step.name] = {
+    jobs[ids.get(step.name)!] = {
       name: step.name,
       'runs-on': options.runsOn,
-      ...(step.dependsOn.length > 0 ? { needs: step.dependsOn } : {}),
+      ...(step.dependsOn.length > 0 ? { needs: step.dependsOn.map((node) => ids.get(node)!) } : {}),
       ...(step.timeoutMs !== undefined
         ? { 'timeout-minutes': Math.ceil(((step.retries?.limit ?? 0) + 1) * (step.timeoutMs / 60_000)) }
         : {}),

@@ -106,7 +106,8 @@ function service(
  * @throws CAIRN_DEPLOY_INVALID when the endpoint has no primary route
  */
 export function renderK8s(deployment: Deployment, options: K8sOptions): K8sExport {
-  const name = k8sName(deployment.endpoint);
+  // Room for the Rollout's `-canary`/`-stable` Services, with or without --rollout: the same name either way.
+  const name = k8sName(deployment.endpoint, '-canary'.length);
   const primary = deployment.routes.find((r) => r.role === 'primary');
   if (!primary) {
     throw usageError(`Endpoint "${deployment.endpoint}" has no primary route to serve`, {
