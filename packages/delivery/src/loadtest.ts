@@ -108,6 +108,12 @@ export interface LoadTestResult {
   timeline: LoadTestSecond[];
   /** Latencies of a sample of answered requests (at most 5,000), for the histogram. */
   latencySample: number[];
+  /**
+   * Requests still waiting for an answer when the test ended (one connection has at most one),
+   * and the longest of their waits: a model that stalls near the end is seen here, not in the
+   * latencies of the requests it did answer.
+   */
+  unanswered: { requests: number; longestWaitMs: number };
   /** Each threshold broken, in words with the numbers; empty when it passed. */
   failures: string[];
   passed: boolean;
@@ -143,7 +149,8 @@ const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 
  * `errorRate` is 0 errors of 0 requests, but not one request succeeded.
  */
 export function checkLoadTest(
-  measured: Pick<LoadTestResult, 'latencyMs' | 'rps' | 'errorRate' | 'requests'>,
+  measured: Pick<LoadTestResult, 'latencyMs' | 'rps' | 'errorRate' | 'requests'> &
+    Partial<Pick<LoadTestResult, 'unanswered'>>,
   thresholds: LoadTestThresholds,
 ): string[] {
   const failures: string[] = [];
@@ -152,6 +159,13 @@ export function checkLoadTest(
       failures.push(`p99 latency: no request was answered (limit ${thresholds.p99Ms} ms)`);
     else if (measured.latencyMs.p99 > thresholds.p99Ms)
       failures.push(`p99 latency ${round(measured.latencyMs.p99)} ms > p99Ms ${thresholds.p99Ms} ms`);
+    // A request that had already waited longer than the limit when the test ended is too slow,
+    // answered or not (a model that stalls late would otherwise pass on its early answers).
+    const waiting = measured.unanswered;
+    if (measured.latencyMs && waiting && waiting.requests > 0 && waiting.longestWaitMs > thresholds.p99Ms)
+      failures.push(
+        `${waiting.requests} request(s) still unanswered when the test ended, one after ${round(waiting.longestWaitMs)} ms > p99Ms ${thresholds.p99Ms} ms`,
+      );
   }
   if (thresholds.minRps !== undefined && measured.rps < thresholds.minRps)
     failures.push(`throughput ${round(measured.rps, 1)} req/s < minRps ${thresholds.minRps} req/s`);
@@ -349,6 +363,7 @@ type Measured = Pick<
   | 'latencyMs'
   | 'timeline'
   | 'latencySample'
+  | 'unanswered'
 >;
 
 /** Send the bodies with autocannon and time every answer. */
@@ -369,11 +384,20 @@ async function fire(
     seconds.set(second, entry);
     return entry;
   };
+  // When each connection's request in flight was sent (none: nothing in flight).
+  const inFlight = new Map<object, number>();
   const result = await new Promise<{ duration: number }>((resolve, reject) => {
     started = performance.now();
     const instance = autocannon(
       {
         url,
+        setupClient: (client: NodeJS.EventEmitter) => {
+          // The first request is sent as the client is made.
+          inFlight.set(client, performance.now());
+          client.on('request', () => inFlight.set(client, performance.now()));
+          for (const done of ['response', 'timeout', 'connError'])
+            client.on(done, () => inFlight.delete(client));
+        },
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         requests: bodies.map((body) => ({ body })),
@@ -405,6 +429,9 @@ async function fire(
   if (options.signal?.aborted) {
     throw new CairnError(ErrorCodes.RUN_CANCELLED, 'the load test was cancelled');
   }
+  const ended = performance.now();
+  const waits = [...inFlight.values()].map((sent) => ended - sent);
+  const unanswered = { requests: waits.length, longestWaitMs: waits.length > 0 ? Math.max(...waits) : 0 };
   const requests = latencies.length + errors;
   const durationSeconds = result.duration > 0 ? result.duration : options.duration;
   const latencyMs = summarize(latencies);
@@ -434,6 +461,7 @@ async function fire(
     ...(latencyMs ? { latencyMs } : {}),
     timeline,
     latencySample: latencies.filter((_, i) => i % step === 0),
+    unanswered,
   };
 }
 
@@ -457,6 +485,8 @@ export function loadTestMetrics(result: LoadTestResult): Record<string, number> 
     requests: result.requests,
     errors: result.errors,
     error_rate: result.errorRate,
+    unanswered: result.unanswered.requests,
+    unanswered_wait_ms: result.unanswered.longestWaitMs,
     duration_s: result.durationSeconds,
     passed: result.passed ? 1 : 0,
   };
@@ -542,6 +572,14 @@ export function loadTestReport(result: LoadTestResult): Report {
     },
     { measure: 'requests', value: String(result.requests), threshold: '' },
     { measure: 'errors', value: String(result.errors), threshold: '' },
+    {
+      measure: 'unanswered at the end',
+      value:
+        result.unanswered.requests === 0
+          ? '0'
+          : `${result.unanswered.requests} (longest wait ${ms(result.unanswered.longestWaitMs)})`,
+      threshold: '',
+    },
     { measure: 'duration', value: `${round(result.durationSeconds, 1)} s`, threshold: '' },
   ];
   const overTime = Object.fromEntries(

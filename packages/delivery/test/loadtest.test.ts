@@ -44,11 +44,11 @@ async function readJson<T>(digest: string): Promise<T> {
 
 /**
  * The fixture's model, answering its health check (the first prediction,
- * made when the staging endpoint is deployed) and holding every request after
- * it until `release()`: no request of the load test is ever answered, on any
- * machine at any speed.
+ * made when the staging endpoint is deployed) and then `answered` requests,
+ * and holding every request after those until `release()`: with 0, no request
+ * of the load test is ever answered, on any machine at any speed.
  */
-function silentAfterHealthCheck() {
+function silentAfterHealthCheck(answered = 0) {
   const held: Array<() => void> = [];
   const silent: Record<string, ModelLoader> = {
     [FLAVOR]: async (bundle) => {
@@ -56,7 +56,7 @@ function silentAfterHealthCheck() {
       let predictions = 0;
       return {
         predict(rows) {
-          if (predictions++ === 0) return model.predict(rows);
+          if (predictions++ <= answered) return model.predict(rows);
           return new Promise<unknown[]>((resolve) => held.push(() => resolve(model.predict(rows))));
         },
       };
@@ -222,6 +222,40 @@ describe('the load test timeline', () => {
   });
 });
 
+describe('a model that stalls late', () => {
+  it('fails p99Ms on the requests it never answered, though the ones it did were fast', async () => {
+    expect((await run({ maxErrorRate: 0 })).status).toBe('succeeded');
+    const registered = (await metadata.getModelVersion('double', 1))!;
+    // Five answers, then nothing: the five come in milliseconds, the stall lasts until the end.
+    const stalls = silentAfterHealthCheck(5);
+    const live = await deployer.create({
+      storage,
+      loaders: stalls.loaders,
+      stateDir: deployerStateDir(join(dir, '.cairn')),
+      mode: 'control',
+    });
+    try {
+      const result = await runLoadTest(live, {
+        endpoint: 'double',
+        model: { model: 'double', version: 1, digest: registered.digest },
+        rows: [{ x: 1 }],
+        settings: { duration: 5, connections: 2, p99Ms: 1000 },
+      });
+      expect(result.succeeded).toBe(5);
+      expect(result.unanswered.requests).toBe(2);
+      expect(result.passed).toBe(false);
+      expect(result.failures).toContainEqual(
+        expect.stringMatching(
+          /^2 request\(s\) still unanswered when the test ended, one after [\d.]+ ms > p99Ms 1000 ms$/,
+        ),
+      );
+    } finally {
+      stalls.release();
+      await live.close();
+    }
+  });
+});
+
 describe('the staging endpoint', () => {
   async function deployStaging(reason: string) {
     const registered = (await metadata.getModelVersion('double', 1))!;
@@ -322,6 +356,17 @@ describe('load test thresholds', () => {
     expect(checkLoadTest(measured, { p99Ms: 12, minRps: 100, maxErrorRate: 0.02 })).toEqual([]);
     expect(checkLoadTest(measured, { p99Ms: 12.5, minRps: 99.9, maxErrorRate: 0.5 })).toEqual([]);
   });
+  it('fails p99Ms on a request still unanswered at the end that had waited longer than the limit', () => {
+    const stalled = { ...measured, unanswered: { requests: 2, longestWaitMs: 1500 } };
+    expect(checkLoadTest(stalled, { p99Ms: 100 })).toEqual([
+      '2 request(s) still unanswered when the test ended, one after 1500 ms > p99Ms 100 ms',
+    ]);
+    // Waiting less than the limit (requests in flight when a healthy test stops) is no failure.
+    expect(
+      checkLoadTest({ ...measured, unanswered: { requests: 2, longestWaitMs: 3 } }, { p99Ms: 100 }),
+    ).toEqual([]);
+    expect(checkLoadTest(stalled, {})).toEqual([]);
+  });
   it('fails on each threshold alone, naming both numbers', () => {
     expect(checkLoadTest(measured, { p99Ms: 11.99 })).toEqual(['p99 latency 12 ms > p99Ms 11.99 ms']);
     expect(checkLoadTest(measured, { minRps: 100.5 })).toEqual(['throughput 100 req/s < minRps 100.5 req/s']);
@@ -391,6 +436,7 @@ describe('load test thresholds', () => {
       durationSeconds: 4.9,
       timeline: [],
       latencySample: [],
+      unanswered: { requests: 0, longestWaitMs: 0 },
       failures,
       passed: false,
     };

@@ -134,7 +134,7 @@ export default class LoadTest extends CairnCommand {
     } else {
       const ms = (value: number | undefined) => (value === undefined ? '–' : `${value.toFixed(1)} ms`);
       this.log(
-        `${result.model.model} v${result.model.version}: p50 ${ms(result.latencyMs?.p50)}, p95 ${ms(result.latencyMs?.p95)}, p99 ${ms(result.latencyMs?.p99)}, ${result.rps.toFixed(1)} req/s, ${(result.errorRate * 100).toFixed(2)} % errors (${result.requests} requests in ${result.durationSeconds.toFixed(1)} s)`,
+        `${result.model.model} v${result.model.version}: p50 ${ms(result.latencyMs?.p50)}, p95 ${ms(result.latencyMs?.p95)}, p99 ${ms(result.latencyMs?.p99)}, ${result.rps.toFixed(1)} req/s, ${(result.errorRate * 100).toFixed(2)} % errors (${result.requests} requests in ${result.durationSeconds.toFixed(1)} s${result.unanswered.requests > 0 ? `; ${result.unanswered.requests} unanswered at the end, the longest after ${ms(result.unanswered.longestWaitMs)}` : ''})`,
       );
       if (flags.report) this.log(`Report: ${flags.report}`);
     }
