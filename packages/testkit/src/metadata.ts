@@ -291,6 +291,13 @@ export function testMetadata(options: TestMetadataOptions): void {
         expect(after?.status).toBe('succeeded');
         expect(after?.counts).toEqual({ executed: 3, cached: 2, failed: 1, skipped: 4 });
         expect(after?.finishedAt).toBe(at(60));
+        expect(after?.error).toBe('step train failed');
+        // error: '' clears it: a run whose failed step succeeded on a retry has no error.
+        await store.updateRun(run.id, { error: '' });
+        const cleared = await store.getRun(run.id);
+        expect(cleared).not.toHaveProperty('error');
+        expect(cleared?.status).toBe('succeeded');
+        expect((await store.listRuns({})).find((r) => r.id === run.id)).not.toHaveProperty('error');
       });
 
       it('refuses to update an unknown run with CAIRN_METADATA_NOT_FOUND', async () => {

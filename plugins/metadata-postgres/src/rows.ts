@@ -26,7 +26,8 @@ export function runFromRow(row: Row): RunRecord {
   if (row.counts !== null) run.counts = row.counts;
   if (row.tags !== null) run.tags = row.tags;
   if (row.host !== null) run.host = row.host;
-  if (row.error !== null) run.error = row.error;
+  // '' is a cleared error (updateRun's way to remove one).
+  if (row.error !== null && row.error !== '') run.error = row.error;
   if (row.config_bundle !== null && row.config_bundle !== undefined) run.configBundle = row.config_bundle;
   if (row.heartbeat_at != null && row.lease_expires_at != null)
     run.lease = { heartbeatAt: row.heartbeat_at, expiresAt: row.lease_expires_at };

@@ -290,8 +290,8 @@ export interface MetadataStore extends ModelRegistry {
    */
   createRun(run: RunRecord): Promise<void>;
   /**
-   * Update status, finish time, counts or error of a run. Keys left
-   * `undefined` keep their stored value; an empty patch changes nothing.
+   * Update status, finish time, counts or error of a run. Keys left `undefined` keep their
+   * stored value; an empty patch changes nothing; `error: ''` clears the error (read back absent).
    * @example await metadata.updateRun(id, { status: 'succeeded', finishedAt: new Date().toISOString(), counts })
    * @throws CAIRN_METADATA_NOT_FOUND when no run has this id
    */

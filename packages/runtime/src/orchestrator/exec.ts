@@ -371,8 +371,8 @@ async function closeIfFinished(
     if (execution.status === 'succeeded') counts.executed++;
     else counts.cached++;
   }
-  // A step that failed earlier and succeeded on a retry left its error on the run: cleared. The
-  // stores' updateRun keeps a field given as undefined, so "no error" is written as ''.
+  // A step that failed earlier and succeeded on a retry left its error on the run: cleared
+  // (updateRun keeps a field given as undefined; '' clears it, and the run reads back without one).
   const { error } = (await metadata.getRun(record.id)) ?? {};
   await metadata.updateRun(record.id, {
     status: 'succeeded',

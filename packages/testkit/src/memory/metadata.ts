@@ -85,6 +85,8 @@ export function memoryMetadata(): MetadataStore {
       for (const key of ['status', 'finishedAt', 'counts', 'error'] as const) {
         if (patch[key] !== undefined) (next as any)[key] = clone(patch[key]);
       }
+      // '' is a cleared error (see MetadataStore.updateRun).
+      if (next.error === '') delete next.error;
       runs.set(id, next);
     },
 
