@@ -533,6 +533,14 @@ export async function withdrawPromotion(
   log(`${model} v${previous} is back in production`);
 }
 
+/** The per-second timeline as text lines: what the report's charts show, for a log. */
+export function timelineLines(result: LoadTestResult): string[] {
+  return result.timeline.map(
+    (second) =>
+      `second ${second.second}: ${second.requests - second.errors} answered, ${second.errors} errors${second.latencyMs ? `, p50 ${ms(second.latencyMs.p50)}, p99 ${ms(second.latencyMs.p99)}` : ''}`,
+  );
+}
+
 /** The error a refused load test fails with: every broken threshold, with the numbers. */
 export function loadTestError(result: LoadTestResult): CairnError {
   return new CairnError(
@@ -800,6 +808,9 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
       const numbers = `p50 ${ms(result.latencyMs?.p50)}, p95 ${ms(result.latencyMs?.p95)}, p99 ${ms(result.latencyMs?.p99)}, ${round(result.rps, 1)} req/s, ${round(result.errorRate * 100, 2)} % errors over ${result.requests} requests`;
       if (!result.passed) {
         log.error(`refused: ${numbers}`);
+        // A failed step keeps no outputs, so the report is not stored: its timeline goes to the
+        // step's log instead (`cairn logs`), one line per second, stalls included.
+        for (const line of timelineLines(result)) log.info(line);
         await withdrawPromotion(registry!, decision, result.failures.join('; '), (line) => log.info(line));
         throw loadTestError(result);
       }

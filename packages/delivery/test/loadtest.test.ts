@@ -68,6 +68,12 @@ function silentAfterHealthCheck(answered = 0) {
   return { loaders: silent, release };
 }
 
+/** The load test step's log lines, of every run of this test. */
+let logged: string[] = [];
+beforeEach(() => {
+  logged = [];
+});
+
 function run(
   thresholds: Record<string, number>,
   models: Record<string, ModelLoader> = loaders,
@@ -86,6 +92,9 @@ function run(
       gate: { metric: 'macro_f1' },
       loadtest: { endpoint: 'double', duration: 1, connections: 2, dropColumns: ['label'], ...thresholds },
       deploy: { endpoint: 'double' },
+    },
+    onEvent: (event) => {
+      if (event.type === 'step.log' && event.step === 'loadtest') logged.push(event.message);
     },
   });
 }
@@ -149,6 +158,9 @@ describe('the load test step', () => {
       );
       expect(result.steps.deploy!.status).toBe('skipped');
       expect(result.steps.deploy!.executionId).toBeUndefined();
+      // No outputs for a failed step: the timeline is in its log, every second of it.
+      const lines = logged.filter((line) => line.startsWith('second '));
+      expect(lines).toEqual(['second 0: 0 answered, 0 errors']);
       expect(await endpointStatus('double')).toBeUndefined();
       expect(await endpointStatus(stagingEndpointOf('double'))).toBeUndefined();
       // The gate's promotion is withdrawn: nothing holds production, so no later deploy ships v1.
