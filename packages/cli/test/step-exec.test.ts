@@ -87,6 +87,31 @@ export const flakyPipeline = pipeline('flaky', () => {
 export default flakyPipeline;
 `;
 
+// src reads a secret and a URL from its own ${env:} references; after reads only src's output.
+const SECRET = `
+import { json, pipeline, step } from '@cairn/core';
+import { z } from 'zod';
+
+const src = step({
+  name: 'src',
+  config: z.object({ token: z.string().min(1), endpoint: z.string().url() }),
+  outputs: { n: json<number>() },
+  run: ({ config }) => ({ n: config.token.length }),
+});
+const after = step({
+  name: 'after',
+  inputs: { n: json<number>() },
+  outputs: { n: json<number>() },
+  run: ({ inputs }) => ({ n: inputs.n + 1 }),
+});
+
+export const secret = pipeline('secret', () => {
+  const { n } = src();
+  after({ n });
+}, { module: import.meta.url });
+export default secret;
+`;
+
 /** Per step of a run: its status and output digests, and its inputs' digests (the lineage). */
 async function runShape(project: string, runId: string) {
   const metadata = sqliteMetadata({ file: join(project, '.cairn', 'metadata.db') });
@@ -141,6 +166,11 @@ describe('cairn step exec: a run step by step, one process per step', () => {
     await writeFile(join(project, 'pipelines', 'flaky.ts'), FLAKY);
     await writeFile(join(project, 'conf', 'base', 'source.yaml'), 'n: 6\n');
     await writeFile(join(project, 'conf', 'base', 'total.yaml'), 'scale: 1\n');
+    await writeFile(join(project, 'pipelines', 'secret.ts'), SECRET);
+    await writeFile(
+      join(project, 'conf', 'base', 'src.yaml'),
+      'token: ${env:STEP_TOKEN}\nendpoint: ${env:SVC_URL}\n',
+    );
   });
 
   it('gives the digests and lineage of cairn run, refuses a step before its inputs, and is safe to retry', async () => {
@@ -319,5 +349,33 @@ describe('cairn step exec: a run step by step, one process per step', () => {
     const same = await cairn(['step', 'exec', '--run', runId, '--step', 'double'], project);
     expect(same.code, same.stderr).toBe(0);
     expect(same.stderr).not.toMatch(/Warning/);
+  });
+
+  it("runs a step without another step's ${env:} variables, and refuses its own unset one (exit 2)", async () => {
+    const vars = { STEP_TOKEN: 'tok-4f9a2c', SVC_URL: 'http://svc.example' };
+    const created = await cairn(['run', 'secret', '--create'], project, vars);
+    expect(created.code, created.stderr).toBe(0);
+    const runId = created.stdout.trim();
+    const exec = (step: string, env: NodeJS.ProcessEnv = {}) =>
+      cairn(['step', 'exec', '--run', runId, '--step', step, '--single-attempt'], project, env);
+
+    // src without its own STEP_TOKEN: a config error naming the variable, never a value.
+    const missing = await exec('src', { SVC_URL: vars.SVC_URL });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/CAIRN_CONFIG_ENV_MISSING/);
+    expect(missing.stderr).toMatch(/STEP_TOKEN/);
+    expect(missing.stderr).not.toContain(vars.STEP_TOKEN);
+
+    // With its variables src runs; its URL is checked as a URL, not as the text ${env:SVC_URL}.
+    const src = await exec('src', vars);
+    expect(src.code, src.stderr).toBe(0);
+    expect(src.stderr).not.toMatch(/Warning/);
+
+    // after, as its exported job runs it: no STEP_TOKEN, no SVC_URL (src's, not its own).
+    const after = await exec('after');
+    expect(after.code, after.stderr).toBe(0);
+    const { run, steps } = await runShape(project, runId);
+    expect(run?.status).toBe('succeeded');
+    expect(Object.keys(steps).sort()).toEqual(['after', 'src']);
   });
 });

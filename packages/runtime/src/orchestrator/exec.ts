@@ -22,7 +22,7 @@ import {
   type RunRecord,
   sha256,
 } from '@cairn/core';
-import { resolveStepConfigs } from '../config/index';
+import { envRefNames, resolveStepConfigs } from '../config/index';
 import { inProcess } from '../executors/in-process';
 import { PreviousExecutions } from './cache';
 import type { StepExecution } from './execute';
@@ -164,7 +164,8 @@ function withoutRetries(node: PipelineNode): PipelineNode {
 
 /**
  * Why conf/ here does not give `node`'s recorded config, or undefined when it does. Its
- * `${env:…}` references are compared as written: this process need not hold other steps' secrets.
+ * `${env:…}` references are compared as written, but resolved for its schema: a `z.string().url()`
+ * is not judged by the text `${env:URL}`. Only this step's config is read, so only its variables.
  */
 async function configDrift(
   node: PipelineNode,
@@ -172,16 +173,13 @@ async function configDrift(
   prepared: PreparedRun,
   options: RunOptions,
 ): Promise<string | undefined> {
-  const asWritten = new Proxy({} as NodeJS.ProcessEnv, {
-    get: (_target, name) => (typeof name === 'string' ? `\${env:${name}}` : undefined),
-  });
   let digest: string;
   try {
     const resolved = await resolveStepConfigs({
       confDir: resolve(prepared.projectDir, options.confDir ?? 'conf'),
       projectDir: prepared.projectDir,
       env: prepared.env,
-      environment: asWritten,
+      environment: options.environment ?? process.env,
       steps: [
         {
           name: node.name,
@@ -243,7 +241,19 @@ async function loadRecordedRun(
   // The run's recorded configs, not whatever conf/ says now: every step of one run sees the same ones.
   const recorded = JSON.parse(await readText(storage, record.configBundle)) as Record<string, unknown>;
   const { overrides: _overrides, ...rest } = options;
-  const prepared = await prepareRun(pipeline, { ...rest, env, configs: recorded });
+  // Only this step's `${env:…}` references are read here: a pod gets the stack's variables and its
+  // own step's, never another step's secrets. The other steps' configs count only by their digests.
+  const own = new Set(envRefNames(recorded[node.name]).names);
+  const environment = options.environment ?? process.env;
+  const ownOnly = new Proxy({} as NodeJS.ProcessEnv, {
+    get: (_target, name) =>
+      typeof name !== 'string' ? undefined : own.has(name) ? environment[name] : `\${env:${name}}`,
+  });
+  const prepared = await prepareRun(
+    pipeline,
+    { ...rest, env, configs: recorded, environment: ownOnly },
+    node.name,
+  );
   // The bundle is content-addressed, so this only fails for a record whose digests do not match its bundle.
   const changed = pipeline.nodes
     .map((n) => n.name)

@@ -32,8 +32,16 @@ export interface PreparedRun {
   force: Set<string>;
 }
 
-/** Resolve and validate everything a run needs before any step runs. */
-export async function prepareRun(pipeline: Pipeline, options: PlanOptions): Promise<PreparedRun> {
+/**
+ * Resolve and validate everything a run needs before any step runs.
+ * @param only the one node that will run (`cairn step exec`): only its config is checked by its
+ * step's schema; the others are needed only in their stored form (their digests), never their values
+ */
+export async function prepareRun(
+  pipeline: Pipeline,
+  options: PlanOptions,
+  only?: string,
+): Promise<PreparedRun> {
   const env = options.env ?? 'local';
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const force = new Set(options.force ?? []);
@@ -53,7 +61,9 @@ export async function prepareRun(pipeline: Pipeline, options: PlanOptions): Prom
     env,
     steps: pipeline.nodes.map((node) => ({
       name: node.name,
-      ...(node.step.definition.config ? { schema: node.step.definition.config } : {}),
+      ...(node.step.definition.config && (only === undefined || only === node.name)
+        ? { schema: node.step.definition.config }
+        : {}),
     })),
     ...(options.overrides ? { overrides: options.overrides } : {}),
     ...(options.configs ? { inline: options.configs } : {}),
