@@ -120,43 +120,49 @@ export async function createCanaryExperiment(
   return name;
 }
 
-const deployConfig = schema<DeployConfig>((value, issues) => {
-  if (
-    value.endpoint !== undefined &&
-    (typeof value.endpoint !== 'string' || !ENDPOINT_NAME.test(value.endpoint))
-  )
-    issues.push({
-      path: ['endpoint'],
-      message: 'expected lowercase letters, digits and dashes, starting with a letter (at most 63)',
-    });
-  if (value.stage !== undefined && value.stage !== 'production' && value.stage !== 'staging')
-    issues.push({ path: ['stage'], message: 'expected "production" or "staging"' });
-  if (value.strategy !== undefined && !strategies.includes(value.strategy as never))
-    issues.push({ path: ['strategy'], message: 'expected "blue-green", "canary" or "shadow"' });
-  const percent = value.percent;
-  if (value.strategy === 'canary' && percent === undefined)
-    issues.push({
-      path: ['percent'],
-      message: 'a canary needs percent: the share of units it answers, 1–99',
-    });
-  if (
-    percent !== undefined &&
-    (!Number.isInteger(percent) || (percent as number) < 1 || (percent as number) > 99)
-  )
-    issues.push({ path: ['percent'], message: 'expected an integer from 1 to 99' });
-  const metric = value.metric as Partial<MetricDefinition> | undefined;
-  if (metric !== undefined) {
-    if (typeof metric !== 'object' || metric === null || typeof metric.name !== 'string' || !metric.name)
-      issues.push({ path: ['metric', 'name'], message: 'expected the outcome metric name, e.g. "success"' });
-    else {
-      if (metric.type !== 'binomial' && metric.type !== 'continuous')
-        issues.push({ path: ['metric', 'type'], message: 'expected "binomial" or "continuous"' });
-      if (metric.goal !== 'increase' && metric.goal !== 'decrease')
-        issues.push({ path: ['metric', 'goal'], message: 'expected "increase" or "decrease"' });
+const deployConfig = schema<DeployConfig>(
+  ['endpoint', 'stage', 'strategy', 'percent', 'metric'],
+  (value, issues) => {
+    if (
+      value.endpoint !== undefined &&
+      (typeof value.endpoint !== 'string' || !ENDPOINT_NAME.test(value.endpoint))
+    )
+      issues.push({
+        path: ['endpoint'],
+        message: 'expected lowercase letters, digits and dashes, starting with a letter (at most 63)',
+      });
+    if (value.stage !== undefined && value.stage !== 'production' && value.stage !== 'staging')
+      issues.push({ path: ['stage'], message: 'expected "production" or "staging"' });
+    if (value.strategy !== undefined && !strategies.includes(value.strategy as never))
+      issues.push({ path: ['strategy'], message: 'expected "blue-green", "canary" or "shadow"' });
+    const percent = value.percent;
+    if (value.strategy === 'canary' && percent === undefined)
+      issues.push({
+        path: ['percent'],
+        message: 'a canary needs percent: the share of units it answers, 1–99',
+      });
+    if (
+      percent !== undefined &&
+      (!Number.isInteger(percent) || (percent as number) < 1 || (percent as number) > 99)
+    )
+      issues.push({ path: ['percent'], message: 'expected an integer from 1 to 99' });
+    const metric = value.metric as Partial<MetricDefinition> | undefined;
+    if (metric !== undefined) {
+      if (typeof metric !== 'object' || metric === null || typeof metric.name !== 'string' || !metric.name)
+        issues.push({
+          path: ['metric', 'name'],
+          message: 'expected the outcome metric name, e.g. "success"',
+        });
+      else {
+        if (metric.type !== 'binomial' && metric.type !== 'continuous')
+          issues.push({ path: ['metric', 'type'], message: 'expected "binomial" or "continuous"' });
+        if (metric.goal !== 'increase' && metric.goal !== 'decrease')
+          issues.push({ path: ['metric', 'goal'], message: 'expected "increase" or "decrease"' });
+      }
     }
-  }
-  return value as DeployConfig;
-});
+    return value as DeployConfig;
+  },
+);
 
 function strategyOf(config: DeployConfig): RolloutStrategy {
   const type = config.strategy ?? 'blue-green';
@@ -294,7 +300,7 @@ export interface CanaryReview {
   reason: string;
 }
 
-const reviewConfig = schema<{ endpoint: string }>((value, issues) => {
+const reviewConfig = schema<{ endpoint: string }>(['endpoint'], (value, issues) => {
   if (typeof value.endpoint !== 'string' || !ENDPOINT_NAME.test(value.endpoint))
     issues.push({ path: ['endpoint'], message: 'expected the endpoint name, e.g. "penguins"' });
   return { endpoint: String(value.endpoint) };

@@ -696,7 +696,7 @@ const SETTINGS_KEYS = [
   'maxErrorRate',
 ] as const;
 
-const loadTestConfig = schema<LoadTestConfig>((value, issues) => {
+const loadTestConfig = schema<LoadTestConfig>(['endpoint', ...SETTINGS_KEYS], (value, issues) => {
   if (
     value.endpoint !== undefined &&
     (typeof value.endpoint !== 'string' || !ENDPOINT_NAME.test(value.endpoint))

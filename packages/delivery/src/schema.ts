@@ -1,10 +1,17 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 
-/** A Standard Schema from a plain validation function (the core carries no validation library). */
+/**
+ * A Standard Schema from a plain validation function (the core carries no validation library).
+ * `keys` are every key the config may have: declared as `'~cairn': { keys }`, they let the
+ * runtime refuse a typo (`p99ms:`, `minImprovment:`) with the key meant, which a check that
+ * passes its input through could not show.
+ */
 export function schema<T>(
+  keys: readonly string[],
   check: (value: Record<string, unknown>, issues: StandardSchemaV1.Issue[]) => T,
-): StandardSchemaV1<unknown, T> {
+): StandardSchemaV1<unknown, T> & { '~cairn': { keys: readonly string[] } } {
   return {
+    '~cairn': { keys },
     '~standard': {
       version: 1,
       vendor: 'cairn',

@@ -10,7 +10,7 @@ export interface Registration {
   stage: ModelStage;
 }
 
-const registerConfig = schema((value, issues) => {
+const registerConfig = schema(['model', 'description'], (value, issues) => {
   if (typeof value.model !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(value.model)) {
     issues.push({ path: ['model'], message: 'expected the registered model name, e.g. "penguins"' });
   }
@@ -24,25 +24,28 @@ const registerConfig = schema((value, issues) => {
 });
 
 const stages = ['staging', 'production'] as const;
-const gateConfig = schema<GatePolicy>((value, issues) => {
-  const number = (key: string) => {
-    if (value[key] !== undefined && (typeof value[key] !== 'number' || !Number.isFinite(value[key]))) {
-      issues.push({ path: [key], message: 'expected a number' });
+const gateConfig = schema<GatePolicy>(
+  ['metric', 'direction', 'minImprovement', 'allowedRegression', 'promoteTo', 'firstModelStage', 'actor'],
+  (value, issues) => {
+    const number = (key: string) => {
+      if (value[key] !== undefined && (typeof value[key] !== 'number' || !Number.isFinite(value[key]))) {
+        issues.push({ path: [key], message: 'expected a number' });
+      }
+    };
+    if (typeof value.metric !== 'string' || value.metric === '')
+      issues.push({ path: ['metric'], message: 'expected the metric to compare, e.g. "macro_f1"' });
+    if (value.direction !== undefined && value.direction !== 'higher' && value.direction !== 'lower') {
+      issues.push({ path: ['direction'], message: 'expected "higher" or "lower"' });
     }
-  };
-  if (typeof value.metric !== 'string' || value.metric === '')
-    issues.push({ path: ['metric'], message: 'expected the metric to compare, e.g. "macro_f1"' });
-  if (value.direction !== undefined && value.direction !== 'higher' && value.direction !== 'lower') {
-    issues.push({ path: ['direction'], message: 'expected "higher" or "lower"' });
-  }
-  number('minImprovement');
-  number('allowedRegression');
-  for (const key of ['promoteTo', 'firstModelStage']) {
-    if (value[key] !== undefined && !stages.includes(value[key] as never))
-      issues.push({ path: [key], message: 'expected "staging" or "production"' });
-  }
-  return value as unknown as GatePolicy;
-});
+    number('minImprovement');
+    number('allowedRegression');
+    for (const key of ['promoteTo', 'firstModelStage']) {
+      if (value[key] !== undefined && !stages.includes(value[key] as never))
+        issues.push({ path: [key], message: 'expected "staging" or "production"' });
+    }
+    return value as unknown as GatePolicy;
+  },
+);
 
 /**
  * A step that adds the trained model to the registry with its metrics and

@@ -204,6 +204,38 @@ describe('the load test step', () => {
   });
 });
 
+describe('the delivery steps refuse a typo in a config key', () => {
+  it('names the key meant, for the load test and for the gate, before anything runs', async () => {
+    const typo = await run({ p99ms: 5 }).catch((error: unknown) => error);
+    expect(typo).toBeInstanceOf(CairnError);
+    expect((typo as CairnError).code).toBe('CAIRN_CONFIG_INVALID');
+    expect(JSON.stringify((typo as CairnError).context ?? {}) + (typo as CairnError).message).toMatch(
+      /p99ms.*did you mean `p99Ms`/,
+    );
+    // The gate passes its config through: a misspelt minImprovement was silently no requirement.
+    const gate = await runPipeline(delivery, {
+      storage,
+      metadata,
+      projectDir: dir,
+      stateDir: join(dir, '.cairn'),
+      deployer,
+      loaders,
+      configs: {
+        train: { quality: 0.9 },
+        register: { model: 'double' },
+        gate: { metric: 'macro_f1', minImprovment: 0.5 },
+        loadtest: { endpoint: 'double', duration: 1, connections: 1 },
+        deploy: { endpoint: 'double' },
+      },
+    }).catch((error: unknown) => error);
+    expect((gate as CairnError).code).toBe('CAIRN_CONFIG_INVALID');
+    expect(JSON.stringify((gate as CairnError).context ?? {}) + (gate as CairnError).message).toMatch(
+      /minImprovment.*did you mean `minImprovement`/,
+    );
+    expect(await metadata.listRuns({})).toEqual([]);
+  });
+});
+
 describe('the load test timeline', () => {
   it('has every second of the test, those in which nothing was answered too', async () => {
     const first = await run({ maxErrorRate: 0 });

@@ -356,6 +356,28 @@ describe('resolveStepConfigs', () => {
     expect(fine.table!.value).toEqual({ columns: { a: 1, b: 2 } });
   });
 
+  it('refuses keys a non-zod schema that passes its input through does not declare, and names the one meant', async () => {
+    // Its optional keys are absent from the output, and the typo is in it: only the declared keys can tell.
+    await write('base/train.yaml', 'metric: f1\np99ms: 5\n');
+    const passThrough = {
+      '~cairn': { keys: ['metric', 'p99Ms', 'minRps'] },
+      '~standard': { version: 1, vendor: 'test', validate: (value: unknown) => ({ value }) },
+    } as StandardSchemaV1<unknown, Record<string, unknown>>;
+    const error = await failure(
+      resolveStepConfigs({ confDir, env: 'local', steps: [{ name: 'train', schema: passThrough }] }),
+    );
+    expect(error.issues).toEqual([
+      { source: 'conf/base/train.yaml:2', path: ['p99ms'], message: 'unknown key (did you mean `p99Ms`?)' },
+    ]);
+    await write('base/train.yaml', 'metric: f1\np99Ms: 5\n');
+    const fine = await resolveStepConfigs({
+      confDir,
+      env: 'local',
+      steps: [{ name: 'train', schema: passThrough }],
+    });
+    expect(fine.train!.value).toEqual({ metric: 'f1', p99Ms: 5 });
+  });
+
   it('treats a schema that answers with a promise, or throws, or rejects, as a synchronous one', async () => {
     await write('base/a.yaml', 'n: 1\n');
     await write('base/b.yaml', 'n: -1\n');

@@ -48,6 +48,8 @@ function zodShape(schema: unknown): Record<string, unknown> | undefined {
 
 /** The keys a schema accepts at `path`, if the schema says (zod objects). */
 export function knownKeysAt(schema: unknown, path: readonly string[]): string[] | undefined {
+  const declared = path.length === 0 ? declaredKeys(schema) : undefined;
+  if (declared) return [...declared];
   let node: unknown = schema;
   for (const segment of path) {
     const shape = zodShape(node);
@@ -59,16 +61,34 @@ export function knownKeysAt(schema: unknown, path: readonly string[]): string[] 
 }
 
 /**
+ * The top-level keys a schema that is not zod declares beside its `~standard` property, as
+ * `'~cairn': { keys: [...] }`. A Standard Schema that passes its input through (as a hand-written
+ * check may) cannot show a typo by dropping it; one that declares its keys can.
+ */
+function declaredKeys(schema: unknown): readonly string[] | undefined {
+  const keys = (schema as { '~cairn'?: { keys?: unknown } } | null)?.['~cairn']?.keys;
+  return Array.isArray(keys) && keys.every((key) => typeof key === 'string') ? keys : undefined;
+}
+
+/**
  * Keys present in a step's merged config that its schema dropped: plain
  * `z.object` (and most Standard Schema libraries) strip unknown keys without
  * a word, so a typo such as `tress: 300` would silently fall back to the
- * default. Where the schema is a zod object its shape is read; otherwise a
- * key counts as unknown when it is in the input object but not in the
- * validated output object at the same place.
+ * default. Where the schema is a zod object its shape is read; where it
+ * declares its keys (`'~cairn': { keys }`) they are; otherwise a key counts
+ * as unknown when it is in the input object but not in the validated output
+ * object at the same place.
  */
 export function findUnknownKeys(schema: unknown, input: unknown, output: unknown): UnknownKey[] {
   const found: UnknownKey[] = [];
   const isZod = zodDef(schema) !== undefined;
+  const declared = isZod ? undefined : declaredKeys(schema);
+  if (declared) {
+    if (isPlainObject(input))
+      for (const key of Object.keys(input))
+        if (!declared.includes(key)) found.push({ path: [key], known: [...declared] });
+    return found;
+  }
   const walk = (node: unknown, inValue: unknown, outValue: unknown, path: string[]) => {
     if (!isPlainObject(inValue)) return;
     if (isZod) {
