@@ -62,6 +62,13 @@ export interface ResolveStepConfigsOptions {
   inline?: Record<string, unknown> | undefined;
   /** Where `${env:NAME}` is looked up. @default process.env */
   environment?: NodeJS.ProcessEnv | undefined;
+  /**
+   * Leave a reference to an unset variable as written instead of refusing it, and do not judge
+   * the key holding it by the schema: for checking configs whose values are only known where the
+   * steps run (`cairn export`). Every other key is still validated.
+   * @default false
+   */
+  deferUnsetEnv?: boolean | undefined;
   /** Folder that file paths in sources and messages are relative to. @default the parent of confDir */
   projectDir?: string | undefined;
 }
@@ -93,6 +100,7 @@ interface Context {
   overrides: ConfigOverrides;
   inline: Record<string, unknown>;
   environment: NodeJS.ProcessEnv;
+  deferUnsetEnv: boolean;
   /** Resolved values of every substituted reference, scrubbed from all messages. */
   /** Every secret substituted so far: value → variable name. */
   secrets: Map<string, string>;
@@ -316,6 +324,7 @@ async function createContext(
     overrides,
     inline,
     environment: options.environment ?? process.env,
+    deferUnsetEnv: options.deferUnsetEnv === true,
     secrets: new Map(),
   };
 }
@@ -364,6 +373,8 @@ function resolveOne(context: Context, step: StepConfigRequest): StepOutcome | Pr
   const substituted = substituteEnvRefs(stored, context.environment, envProblems, secrets);
   for (const [secret, name] of secrets) context.secrets.set(secret, name);
   for (const problem of envProblems) {
+    // Deferred: its key is still left out of the schema's judgement below (`blocked`).
+    if (problem.kind === 'missing' && context.deferUnsetEnv) continue;
     problems.push({
       kind: problem.kind === 'missing' ? 'env' : 'invalid',
       step: step.name,

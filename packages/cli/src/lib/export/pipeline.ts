@@ -36,20 +36,18 @@ export interface PipelineExport {
 /**
  * Describe `pipeline` for export. Step configs are resolved for the
  * environment exactly as a run resolves them, so a config error stops the
- * export (exit 2) before a cluster meets it; every `${env:NAME}` is resolved
- * to itself, so no value is read from this machine's environment.
+ * export (exit 2) before a cluster meets it. No `${env:NAME}` is read from
+ * this machine's environment: a key holding one is not judged by the schema
+ * (its value is only known where the step runs), every other key is.
  * @throws CAIRN_CONFIG_* as `cairn run`, CAIRN_USAGE when two step names map to one Kubernetes name
  */
 export async function describePipeline(project: ExportProject, pipeline: Pipeline): Promise<PipelineExport> {
-  // Every reference resolves to itself: the configs validate without reading a secret of this machine.
-  const environment = new Proxy({} as NodeJS.ProcessEnv, {
-    get: (_target, name) => (typeof name === 'string' ? `\${env:${name}}` : undefined),
-  });
   const configs = await (await import('@cairn/runtime')).resolveStepConfigs({
     confDir: project.confDir,
     env: project.env,
     projectDir: project.projectDir,
-    environment,
+    environment: {},
+    deferUnsetEnv: true,
     steps: pipeline.nodes.map((node) => ({ name: node.name, schema: node.step.definition.config })),
   });
   const stackVars = stackEnvRefs(project);
