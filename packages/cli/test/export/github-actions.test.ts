@@ -148,7 +148,7 @@ describe('cairn export github-actions', () => {
       [['export', 'github-actions', '--env', 'staging'], /Unknown environment "staging"/],
       [['export', 'github-actions', '--node', 'latest!'], /--node "latest!"/],
       [['export', 'github-actions', '--runs-on', 'a b'], /--runs-on "a b"/],
-      [['export', 'github-actions', '--out', join(dir, 'no-such-folder', 'x.yml')], /cannot write there/],
+      [['export', 'github-actions', '--out', join(dir, 'cairn.config.ts', 'x.yml')], /cannot write there/],
     ] as Array<[string[], RegExp]>) {
       const result = await cairn([...args, ...(args.includes('--out') ? [] : ['--out', refused])], dir);
       expect(result.code, `${args.join(' ')}\n${result.stderr}`).toBe(2);

@@ -11,10 +11,11 @@ export default class ExportArgo extends CairnCommand {
     'Step configs are resolved for --env first, as `cairn run` resolves them: an invalid config stops the export.',
   ].join('\n');
   static override examples = [
-    '<%= config.bin %> export argo training --image registry.example.com/team/shop:1.4.0',
-    '<%= config.bin %> export argo training --image shop:dev --template --out argo/training.yaml',
-    '<%= config.bin %> export argo training --image shop:dev --resources train=2:4Gi --resources "*=250m:512Mi"',
+    '<%= config.bin %> export argo training --image registry.example.com/team/shop:1.4.0 --out argo/training.yaml',
     'argo submit argo/training.yaml -p run=<run id>',
+    '<%= config.bin %> export argo training --image shop:dev --template --out argo/training-template.yaml',
+    'argo template create argo/training-template.yaml && argo submit --from workflowtemplate/training -p run=<run id>',
+    '<%= config.bin %> export argo training --image shop:dev --resources train=2:4Gi --resources "*=250m:512Mi"',
   ];
   static override args = {
     pipeline: Args.string({ description: 'Pipeline name (default: the project default)' }),

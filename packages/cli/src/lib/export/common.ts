@@ -6,7 +6,7 @@
  * Kubernetes names and quantities, and writing YAML atomically.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { CairnConfig, Pipeline, Stack } from '@cairn/core';
 import type { envRefNames } from '@cairn/runtime';
@@ -229,31 +229,74 @@ export async function toYaml(documents: readonly unknown[]): Promise<string> {
 /**
  * Write `text` to `out` atomically (a temporary file in the same folder,
  * then a rename), or to stdout without `--out`. A failed write leaves the
- * previous file as it was.
- * @throws CAIRN_USAGE when the folder does not exist or `out` is a config file of the project
+ * previous file as it was. Missing folders on the way are made (and removed
+ * again if the write fails); a file replaced keeps its mode; a symbolic link
+ * is written through, to the file it points to.
+ * @throws CAIRN_USAGE when `out` names a folder, cannot be written, or is a config file of the project
  */
 export async function writeOutput(text: string, out: string | undefined): Promise<void> {
   if (out === undefined) {
     process.stdout.write(text);
     return;
   }
-  const target = resolve(out);
-  const { PROJECT_CONFIG_FILES } = await import('@cairn/runtime');
-  if ((PROJECT_CONFIG_FILES as readonly string[]).includes(basename(target))) {
-    throw usageError(`--out ${out}: refusing to overwrite a Cairn config file`);
+  if (/[\\/]$/.test(out)) {
+    throw usageError(`--out ${out}: names a folder (it ends with a slash)`, { hint: 'Name a file.' });
   }
-  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  const target = await outputTarget(out);
+  const { PROJECT_CONFIG_FILES } = await import('@cairn/runtime');
+  for (const name of new Set([basename(resolve(out)), basename(target)])) {
+    if ((PROJECT_CONFIG_FILES as readonly string[]).includes(name)) {
+      throw usageError(`--out ${out}: refusing to overwrite a Cairn config file`);
+    }
+  }
+  const folder = dirname(target);
+  // A temporary name of its own length: a file name near the system's limit must still fit.
+  const temp = join(folder, `.cairn-${randomBytes(6).toString('hex')}.tmp`);
+  let made: string | undefined;
   try {
+    made = await mkdir(folder, { recursive: true });
+    const existing = await stat(target).catch(() => undefined);
     await writeFile(temp, text, { flag: 'wx' });
+    if (existing?.isFile()) await chmod(temp, existing.mode & 0o7777);
     await rename(temp, target);
   } catch (error) {
-    await rm(temp, { force: true });
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'EACCES') {
-      throw usageError(`--out ${out}: cannot write there (${code})`, {
-        hint: 'Name a file in an existing folder you can write to.',
-      });
-    }
-    throw error;
+    await rm(temp, { force: true }).catch(() => {});
+    if (made !== undefined) await rm(made, { recursive: true, force: true }).catch(() => {});
+    throw cannotWrite(out, error);
   }
+}
+
+/** Where `--out` writes: the path itself, or the file a symbolic link there points to. */
+async function outputTarget(out: string): Promise<string> {
+  const path = resolve(out);
+  const link = await lstat(path).then(
+    (found) => found.isSymbolicLink(),
+    () => false,
+  );
+  if (!link) return path;
+  try {
+    return await realpath(path);
+  } catch (error) {
+    throw cannotWrite(out, error);
+  }
+}
+
+const UNWRITABLE = new Set([
+  'ENOENT',
+  'ENOTDIR',
+  'EISDIR',
+  'EACCES',
+  'EPERM',
+  'EEXIST',
+  'ENAMETOOLONG',
+  'ELOOP',
+  'EROFS',
+]);
+
+function cannotWrite(out: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === undefined || !UNWRITABLE.has(code)) return error;
+  return usageError(`--out ${out}: cannot write there (${code})`, {
+    hint: 'Name a file, in a folder you can write to, with a name the file system takes.',
+  });
 }
