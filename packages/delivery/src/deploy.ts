@@ -19,7 +19,7 @@ import {
   step,
 } from '@cairn/core';
 import type { GateDecision } from './gate';
-import { schema } from './schema';
+import { checkEndpoint, schema } from './schema';
 
 /** The deploy step's config (`conf/base/deploy.yaml`). */
 export interface DeployConfig {
@@ -123,14 +123,7 @@ export async function createCanaryExperiment(
 const deployConfig = schema<DeployConfig>(
   ['endpoint', 'stage', 'strategy', 'percent', 'metric'],
   (value, issues) => {
-    if (
-      value.endpoint !== undefined &&
-      (typeof value.endpoint !== 'string' || !ENDPOINT_NAME.test(value.endpoint))
-    )
-      issues.push({
-        path: ['endpoint'],
-        message: 'expected lowercase letters, digits and dashes, starting with a letter (at most 63)',
-      });
+    checkEndpoint(value, issues);
     if (value.stage !== undefined && value.stage !== 'production' && value.stage !== 'staging')
       issues.push({ path: ['stage'], message: 'expected "production" or "staging"' });
     if (value.strategy !== undefined && !strategies.includes(value.strategy as never))

@@ -12,7 +12,6 @@ import { hostname } from 'node:os';
 import {
   CairnError,
   type Deployer,
-  ENDPOINT_NAME,
   ErrorCodes,
   json,
   type ModelRegistry,
@@ -26,7 +25,7 @@ import {
 } from '@cairn/core';
 import { barChartSvg, type CellValue, histogramSvg, htmlReport, table } from '@cairn/tabular';
 import type { GateDecision } from './gate';
-import { schema } from './schema';
+import { checkEndpoint, schema } from './schema';
 
 /** Limits a load test must stay within; each is optional. */
 export interface LoadTestThresholds {
@@ -697,14 +696,7 @@ const SETTINGS_KEYS = [
 ] as const;
 
 const loadTestConfig = schema<LoadTestConfig>(['endpoint', ...SETTINGS_KEYS], (value, issues) => {
-  if (
-    value.endpoint !== undefined &&
-    (typeof value.endpoint !== 'string' || !ENDPOINT_NAME.test(value.endpoint))
-  )
-    issues.push({
-      path: ['endpoint'],
-      message: 'expected lowercase letters, digits and dashes, starting with a letter (at most 63)',
-    });
+  checkEndpoint(value, issues);
   checkLoadTestSettings(value, issues as Array<{ path: string[]; message: string }>);
   const config: LoadTestConfig = {};
   if (typeof value.endpoint === 'string') config.endpoint = value.endpoint;

@@ -1,3 +1,4 @@
+import { ENDPOINT_NAME } from '@cairn/core';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 
 /**
@@ -25,4 +26,18 @@ export function schema<T>(
       },
     },
   };
+}
+
+/** An issue for an `endpoint` key that is not an endpoint name; `required` when it may not be left out. */
+export function checkEndpoint(
+  value: Record<string, unknown>,
+  issues: StandardSchemaV1.Issue[],
+  required = false,
+): void {
+  if (value.endpoint === undefined && !required) return;
+  if (typeof value.endpoint !== 'string' || !ENDPOINT_NAME.test(value.endpoint))
+    issues.push({
+      path: ['endpoint'],
+      message: 'expected lowercase letters, digits and dashes, starting with a letter (at most 63)',
+    });
 }

@@ -12,6 +12,7 @@ import {
 import {
   checkLoadTest,
   type LoadTestResult,
+  type LoadTestSettings,
   loadTestError,
   loadTestMetrics,
   quantile,
@@ -99,14 +100,42 @@ function run(
   });
 }
 
-/** What the project's deployer state says about an endpoint, as another process would read it. */
-async function endpointStatus(endpoint: string) {
-  const live = await deployer.create({
+/**
+ * Record v1 with a normal run, then load-test it directly with `model`'s loaders (a model that
+ * holds requests), on a deployer of its own; the held requests are let go at the end.
+ */
+async function loadTestV1(
+  model: ReturnType<typeof silentAfterHealthCheck>,
+  settings: LoadTestSettings,
+): Promise<LoadTestResult> {
+  expect((await run({ maxErrorRate: 0 })).status).toBe('succeeded');
+  const registered = (await metadata.getModelVersion('double', 1))!;
+  const live = await controlDeployer(model.loaders);
+  try {
+    return await runLoadTest(live, {
+      endpoint: 'double',
+      model: { model: 'double', version: 1, digest: registered.digest },
+      rows: [{ x: 1 }, { x: 2 }],
+      settings,
+    });
+  } finally {
+    model.release();
+    await live.close();
+  }
+}
+
+/** A deployer in control mode over this test's project state, as another process would open it. */
+const controlDeployer = (models: Record<string, ModelLoader> = loaders) =>
+  deployer.create({
     storage,
-    loaders,
+    loaders: models,
     stateDir: deployerStateDir(join(dir, '.cairn')),
     mode: 'control',
   });
+
+/** What the project's deployer state says about an endpoint, as another process would read it. */
+async function endpointStatus(endpoint: string) {
+  const live = await controlDeployer();
   try {
     return await live.status(endpoint);
   } finally {
@@ -238,77 +267,33 @@ describe('the delivery steps refuse a typo in a config key', () => {
 
 describe('the load test timeline', () => {
   it('has every second of the test, those in which nothing was answered too', async () => {
-    const first = await run({ maxErrorRate: 0 });
-    const registered = (await metadata.getModelVersion('double', 1))!;
-    expect(first.status).toBe('succeeded');
-    const silent = silentAfterHealthCheck();
-    const live = await deployer.create({
-      storage,
-      loaders: silent.loaders,
-      stateDir: deployerStateDir(join(dir, '.cairn')),
-      mode: 'control',
-    });
-    try {
-      const result = await runLoadTest(live, {
-        endpoint: 'double',
-        model: { model: 'double', version: 1, digest: registered.digest },
-        rows: [{ x: 1 }, { x: 2 }],
-        settings: { duration: 2, connections: 2 },
-      });
-      // Nothing was answered after the health check: two seconds, both empty (not an empty timeline).
-      expect(result.succeeded).toBe(0);
-      expect(result.timeline.map((second) => second.second)).toEqual([0, 1]);
-      expect(result.timeline.every((second) => second.requests === 0 && !second.latencyMs)).toBe(true);
-    } finally {
-      silent.release();
-      await live.close();
-    }
+    const result = await loadTestV1(silentAfterHealthCheck(), { duration: 2, connections: 2 });
+    // Nothing was answered after the health check: two seconds, both empty (not an empty timeline).
+    expect(result.succeeded).toBe(0);
+    expect(result.timeline.map((second) => second.second)).toEqual([0, 1]);
+    expect(result.timeline.every((second) => second.requests === 0 && !second.latencyMs)).toBe(true);
   });
 });
 
 describe('a model that stalls late', () => {
   it('fails p99Ms on the requests it never answered, though the ones it did were fast', async () => {
-    expect((await run({ maxErrorRate: 0 })).status).toBe('succeeded');
-    const registered = (await metadata.getModelVersion('double', 1))!;
     // Five answers, then nothing: the five come in milliseconds, the stall lasts until the end.
-    const stalls = silentAfterHealthCheck(5);
-    const live = await deployer.create({
-      storage,
-      loaders: stalls.loaders,
-      stateDir: deployerStateDir(join(dir, '.cairn')),
-      mode: 'control',
-    });
-    try {
-      const result = await runLoadTest(live, {
-        endpoint: 'double',
-        model: { model: 'double', version: 1, digest: registered.digest },
-        rows: [{ x: 1 }],
-        settings: { duration: 5, connections: 2, p99Ms: 1000 },
-      });
-      expect(result.succeeded).toBe(5);
-      expect(result.unanswered.requests).toBe(2);
-      expect(result.passed).toBe(false);
-      expect(result.failures).toContainEqual(
-        expect.stringMatching(
-          /^2 request\(s\) still unanswered when the test ended, one after [\d.]+ ms > p99Ms 1000 ms$/,
-        ),
-      );
-    } finally {
-      stalls.release();
-      await live.close();
-    }
+    const result = await loadTestV1(silentAfterHealthCheck(5), { duration: 5, connections: 2, p99Ms: 1000 });
+    expect(result.succeeded).toBe(5);
+    expect(result.unanswered.requests).toBe(2);
+    expect(result.passed).toBe(false);
+    expect(result.failures).toContainEqual(
+      expect.stringMatching(
+        /^2 request\(s\) still unanswered when the test ended, one after [\d.]+ ms > p99Ms 1000 ms$/,
+      ),
+    );
   });
 });
 
 describe('the staging endpoint', () => {
   async function deployStaging(reason: string) {
     const registered = (await metadata.getModelVersion('double', 1))!;
-    const live = await deployer.create({
-      storage,
-      loaders,
-      stateDir: deployerStateDir(join(dir, '.cairn')),
-      mode: 'control',
-    });
+    const live = await controlDeployer();
     try {
       await live.deploy({
         endpoint: stagingEndpointOf('double'),
@@ -317,12 +302,7 @@ describe('the staging endpoint', () => {
         reason,
       });
       return {
-        live: await deployer.create({
-          storage,
-          loaders,
-          stateDir: deployerStateDir(join(dir, '.cairn')),
-          mode: 'control',
-        }),
+        live: await controlDeployer(),
         registered,
       };
     } finally {
