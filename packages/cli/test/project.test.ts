@@ -115,6 +115,27 @@ describe('a project made with cairn new --link', () => {
     expect(JSON.parse(after.stdout).length).toBe(JSON.parse(before.stdout).length);
   });
 
+  it("reads ${env:NAME} from the project's .env (as .env.example says), the environment winning over it", async () => {
+    const file = join(dir, 'conf/base/loadtest.yaml');
+    const original = readFileSync(file, 'utf8');
+    try {
+      writeFileSync(file, original.replace(/^endpoint: .*$/m, 'endpoint: ${env:CAIRN_DOTENV_ENDPOINT}'));
+      const unset = await cairn(['config', 'loadtest'], dir);
+      expect(unset.code).toBe(2);
+      expect(unset.stderr).toMatch(/CAIRN_DOTENV_ENDPOINT\s+is not set/);
+      // A value in .env is used: this one is not an endpoint name, so the step's schema says so.
+      writeFileSync(join(dir, '.env'), '# local settings\nCAIRN_DOTENV_ENDPOINT="Not An Endpoint"\n');
+      const fromFile = await cairn(['config', 'loadtest'], dir);
+      expect(fromFile.code).toBe(2);
+      expect(fromFile.stderr).toMatch(/endpoint: expected lowercase letters/);
+      const fromEnv = await cairn(['config', 'loadtest'], dir, { CAIRN_DOTENV_ENDPOINT: 'penguins' });
+      expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    } finally {
+      writeFileSync(file, original);
+      rmSync(join(dir, '.env'), { force: true });
+    }
+  });
+
   it('a config value of the wrong type is exit 2, naming the key', async () => {
     const result = await cairn(['run', '--set', 'train.trees="many"'], dir);
     expect(result.code).toBe(2);

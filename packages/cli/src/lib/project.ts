@@ -6,7 +6,9 @@
  * `@cairn/runtime` is imported lazily so that loading a command costs
  * nothing until it runs.
  */
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseEnv } from 'node:util';
 import type { OpenedProject } from '@cairn/runtime';
 import { usageError } from './errors';
 
@@ -31,7 +33,30 @@ export async function requireProjectDir(flag: string | undefined): Promise<strin
       { hint: NO_PROJECT_HINT },
     );
   }
+  loadDotEnv(root);
   return root;
+}
+
+/**
+ * The project's `.env` (git-ignored; `.env.example` lists what goes in it): every variable it
+ * sets that the environment does not, so `${env:NAME}` in cairn.config.ts and conf/ finds it. The
+ * environment wins over the file, as with `node --env-file`. A `.env` that exists but cannot be
+ * read is an error naming it, not a silent fallback to missing variables.
+ */
+function loadDotEnv(root: string): void {
+  const file = join(root, '.env');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw usageError(`Cannot read ${file}: ${(error as Error).message}`, {
+      hint: 'Make .env a readable file of NAME=value lines, or remove it.',
+    });
+  }
+  for (const [name, value] of Object.entries(parseEnv(text))) {
+    if (process.env[name] === undefined) process.env[name] = value;
+  }
 }
 
 /** Open the project `--project` names (or the one around the current folder) for `--env`. */
