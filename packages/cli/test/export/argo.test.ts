@@ -92,7 +92,8 @@ describe('cairn export argo', () => {
     expect(template('summarize').retryStrategy.limit).toBe(1);
     expect(template('summarize').retryStrategy.backoff.duration).toBe('200ms');
     expect(template('ingest').retryStrategy).toBeUndefined();
-    expect(template('train-model').activeDeadlineSeconds).toBe(600);
+    // Its 10 min timeout and a minute for the process around it (one attempt per pod).
+    expect(template('train-model').activeDeadlineSeconds).toBe(660);
 
     expect(template('train-model').container.resources).toEqual({ requests: { cpu: '2', memory: '4Gi' } });
     expect(template('ingest').container.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' } });

@@ -56,12 +56,14 @@ describe('cairn export github-actions', () => {
       INGEST_TOKEN: '${{ secrets.INGEST_TOKEN }}',
       S3_ENDPOINT: '${{ secrets.S3_ENDPOINT }}',
     });
-    // train_model retries twice, 1 s then 2 s apart; its timeout covers every attempt (3 × 10 min).
+    // train_model retries twice, 1 s then 2 s apart. Its step's timeout covers every attempt (3 ×
+    // (10 min + 1 min for the process)) and the backoff: 34 min; the job's setup is not counted in it.
     expect(exec('train_model').run).toContain('for delay in 1 2; do');
     expect(exec('train_model').run.match(/npx cairn step exec/g)).toHaveLength(2);
-    expect(doc.jobs.train_model['timeout-minutes']).toBe(30);
+    expect(exec('train_model')['timeout-minutes']).toBe(34);
+    expect(doc.jobs.train_model['timeout-minutes']).toBeUndefined();
     expect(exec('summarize').run).toContain('for delay in 0.2; do');
-    expect(doc.jobs.register['timeout-minutes']).toBeUndefined();
+    expect(exec('register')['timeout-minutes']).toBeUndefined();
   });
 
   it('the retry loop runs: it stops at the first success and fails after the last attempt', async () => {

@@ -4,7 +4,7 @@
  * image for one attempt, retried by Argo with the step's policy.
  */
 import { k8sName, type ResourceRequest, secretEnv } from './common';
-import { EXIT_NOT_RETRIED, type PipelineExport, stepExecArgs } from './pipeline';
+import { EXIT_NOT_RETRIED, type PipelineExport, PROCESS_ALLOWANCE_MS, stepExecArgs } from './pipeline';
 
 export interface ArgoOptions {
   image: string;
@@ -45,7 +45,10 @@ export function renderArgo(pipeline: PipelineExport, options: ArgoOptions): Reco
             },
           }
         : {}),
-      ...(step.timeoutMs !== undefined ? { activeDeadlineSeconds: Math.ceil(step.timeoutMs / 1000) } : {}),
+      // Per pod, one attempt: the step's timeout and what the process needs around it.
+      ...(step.timeoutMs !== undefined
+        ? { activeDeadlineSeconds: Math.ceil((step.timeoutMs + PROCESS_ALLOWANCE_MS) / 1000) }
+        : {}),
       container: {
         name: 'main',
         image: options.image,

@@ -4,7 +4,7 @@
  * for the run id given when the workflow is dispatched.
  */
 import { withHash } from './common';
-import { EXIT_NOT_RETRIED, type PipelineExport, stepExecArgs } from './pipeline';
+import { EXIT_NOT_RETRIED, type PipelineExport, PROCESS_ALLOWANCE_MS, stepExecArgs } from './pipeline';
 
 export interface GithubActionsOptions {
   runsOn: string;
@@ -55,6 +55,23 @@ function script(command: string, retries: { limit: number; backoffMs: number } |
   ].join('\n');
 }
 
+/**
+ * The `cairn step exec` step's timeout: every attempt's own timeout and process allowance, and the
+ * backoff between them. On the step, not the job: checkout, setup-node and `npm ci` are not the
+ * step's time.
+ */
+function stepTimeoutMinutes(step: {
+  timeoutMs?: number;
+  retries?: { limit: number; backoffMs: number };
+}): number {
+  const attempts = (step.retries?.limit ?? 0) + 1;
+  const backoff = Array.from({ length: attempts - 1 }, (_, i) => step.retries!.backoffMs * 2 ** i).reduce(
+    (a, b) => a + b,
+    0,
+  );
+  return Math.ceil((attempts * (step.timeoutMs! + PROCESS_ALLOWANCE_MS) + backoff) / 60_000);
+}
+
 export function renderGithubActions(
   pipeline: PipelineExport,
   options: GithubActionsOptions,
@@ -73,9 +90,6 @@ export function renderGithubActions(
       name: step.name,
       'runs-on': options.runsOn,
       ...(step.dependsOn.length > 0 ? { needs: step.dependsOn.map((node) => ids.get(node)!) } : {}),
-      ...(step.timeoutMs !== undefined
-        ? { 'timeout-minutes': Math.ceil(((step.retries?.limit ?? 0) + 1) * (step.timeoutMs / 60_000)) }
-        : {}),
       steps: [
         { uses: 'actions/checkout@v4' },
         { uses: 'actions/setup-node@v4', with: { 'node-version': options.nodeVersion, cache: 'npm' } },
@@ -85,6 +99,7 @@ export function renderGithubActions(
           shell: 'bash',
           env: { CAIRN_RUN_ID: '${{ inputs.run }}', ...secrets },
           run: script(command, step.retries),
+          ...(step.timeoutMs !== undefined ? { 'timeout-minutes': stepTimeoutMinutes(step) } : {}),
         },
       ],
     };

@@ -91,5 +91,12 @@ export function stepExecArgs(run: string, step: string, env: string): string[] {
   return ['step', 'exec', '--run', run, '--step', step, '--env', env, '--single-attempt'];
 }
 
+/**
+ * What one `cairn step exec` process needs beside its step's own `timeoutMs`: Node and the CLI
+ * starting, the stack connecting, inputs read and outputs written. The step's timeout is enforced
+ * inside the process; an engine's deadline is a backstop and must not cut a step short of it.
+ */
+export const PROCESS_ALLOWANCE_MS = 60_000;
+
 /** `cairn step exec`'s exit code for a usage or config error (no such run, an upstream step not done): no retry mends it. */
 export const EXIT_NOT_RETRIED = 2;
