@@ -378,6 +378,28 @@ describe('resolveStepConfigs', () => {
     expect(fine.train!.value).toEqual({ metric: 'f1', p99Ms: 5 });
   });
 
+  it('with deferUnsetEnv, keeps an unset reference as written and judges every other key', async () => {
+    const schema = z.strictObject({ url: z.string().url(), n: z.number() });
+    await write('base/fetch.yaml', 'url: ${env:SVC_URL}\nn: 3\n');
+    const options = {
+      confDir,
+      env: 'local',
+      environment: {},
+      deferUnsetEnv: true,
+      steps: [{ name: 'fetch', schema }],
+    };
+    const deferred = await resolveStepConfigs(options);
+    // Not judged by its placeholder text (not a URL), and not an unset-variable error either.
+    expect(deferred.fetch!.value).toEqual({ url: '${env:SVC_URL}', n: 3 });
+    await write('base/fetch.yaml', 'url: ${env:SVC_URL}\nn: many\nnn: 1\n');
+    const error = await failure(resolveStepConfigs(options));
+    expect(error.issues.map((issue) => issue.path)).toEqual([['n'], ['nn']]);
+    // Without the option, the same unset variable is an error.
+    await write('base/fetch.yaml', 'url: ${env:SVC_URL}\nn: 3\n');
+    const unset = await failure(resolveStepConfigs({ ...options, deferUnsetEnv: false }));
+    expect(unset.code).toBe('CAIRN_CONFIG_ENV_MISSING');
+  });
+
   it('treats a schema that answers with a promise, or throws, or rejects, as a synchronous one', async () => {
     await write('base/a.yaml', 'n: 1\n');
     await write('base/b.yaml', 'n: -1\n');
