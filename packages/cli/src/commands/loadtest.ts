@@ -123,10 +123,9 @@ export default class LoadTest extends CairnCommand {
       process.off('SIGTERM', onSignal);
     });
     if (flags.report) {
-      const { writeFile, rename } = await import('node:fs/promises');
-      const temporary = `${flags.report}.${process.pid}.tmp`;
-      await writeFile(temporary, loadTestReport(result).content);
-      await rename(temporary, flags.report);
+      // Atomic, folders made, a coded error for a path it cannot write: as every --out.
+      const { writeOutput } = await import('../lib/export/common');
+      await writeOutput(loadTestReport(result).content, flags.report, '--report');
     }
     if (flags.json) {
       const { latencySample: _sample, ...printed } = result;

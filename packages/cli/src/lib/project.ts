@@ -43,7 +43,12 @@ export async function requireProjectDir(flag: string | undefined): Promise<strin
  * environment wins over the file, as with `node --env-file`. A `.env` that exists but cannot be
  * read is an error naming it, not a silent fallback to missing variables.
  */
+const dotEnvRead = new Set<string>();
+
 function loadDotEnv(root: string): void {
+  // Once per project and process: a command may find its project more than once.
+  if (dotEnvRead.has(root)) return;
+  dotEnvRead.add(root);
   const file = join(root, '.env');
   let text: string;
   try {

@@ -228,25 +228,25 @@ export async function toYaml(documents: readonly unknown[]): Promise<string> {
 
 /**
  * Write `text` to `out` atomically (a temporary file in the same folder,
- * then a rename), or to stdout without `--out`. A failed write leaves the
+ * then a rename), or to stdout without `--out` (`flag` names the option in errors). A failed write leaves the
  * previous file as it was. Missing folders on the way are made (and removed
  * again if the write fails); a file replaced keeps its mode; a symbolic link
  * is written through, to the file it points to.
  * @throws CAIRN_USAGE when `out` names a folder, cannot be written, or is a config file of the project
  */
-export async function writeOutput(text: string, out: string | undefined): Promise<void> {
+export async function writeOutput(text: string, out: string | undefined, flag = '--out'): Promise<void> {
   if (out === undefined) {
     process.stdout.write(text);
     return;
   }
   if (/[\\/]$/.test(out)) {
-    throw usageError(`--out ${out}: names a folder (it ends with a slash)`, { hint: 'Name a file.' });
+    throw usageError(`${flag} ${out}: names a folder (it ends with a slash)`, { hint: 'Name a file.' });
   }
-  const target = await outputTarget(out);
+  const target = await outputTarget(out, flag);
   const { PROJECT_CONFIG_FILES } = await import('@cairn/runtime');
   for (const name of new Set([basename(resolve(out)), basename(target)])) {
     if ((PROJECT_CONFIG_FILES as readonly string[]).includes(name)) {
-      throw usageError(`--out ${out}: refusing to overwrite a Cairn config file`);
+      throw usageError(`${flag} ${out}: refusing to overwrite a Cairn config file`);
     }
   }
   const folder = dirname(target);
@@ -262,12 +262,12 @@ export async function writeOutput(text: string, out: string | undefined): Promis
   } catch (error) {
     await rm(temp, { force: true }).catch(() => {});
     if (made !== undefined) await rm(made, { recursive: true, force: true }).catch(() => {});
-    throw cannotWrite(out, error);
+    throw cannotWrite(flag, out, error);
   }
 }
 
 /** Where `--out` writes: the path itself, or the file a symbolic link there points to. */
-async function outputTarget(out: string): Promise<string> {
+async function outputTarget(out: string, flag: string): Promise<string> {
   const path = resolve(out);
   const link = await lstat(path).then(
     (found) => found.isSymbolicLink(),
@@ -277,7 +277,7 @@ async function outputTarget(out: string): Promise<string> {
   try {
     return await realpath(path);
   } catch (error) {
-    throw cannotWrite(out, error);
+    throw cannotWrite(flag, out, error);
   }
 }
 
@@ -293,10 +293,10 @@ const UNWRITABLE = new Set([
   'EROFS',
 ]);
 
-function cannotWrite(out: string, error: unknown): unknown {
+function cannotWrite(flag: string, out: string, error: unknown): unknown {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === undefined || !UNWRITABLE.has(code)) return error;
-  return usageError(`--out ${out}: cannot write there (${code})`, {
+  return usageError(`${flag} ${out}: cannot write there (${code})`, {
     hint: 'Name a file, in a folder you can write to, with a name the file system takes.',
   });
 }
