@@ -33,6 +33,15 @@ describe('export --out', () => {
     await isWorkflow(out);
   });
 
+  it('refuses a folder the kernel will not make (under /proc) with exit 2, instead of retrying forever', async () => {
+    const refused = await exportTo('/proc/no-such-process/cairn/training.yml');
+    expect(refused.code).toBe(2);
+    // (oclif wraps the message at the terminal width.)
+    expect(refused.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
+      /--out \/proc\/no-such-process\/cairn\/training\.yml: cannot write there \(ENOENT\)/,
+    );
+  });
+
   it('refuses a name ending with a slash, or too long for the file system (exit 2), and writes nothing', async () => {
     const slash = await exportTo(join(dir, 'new.yaml/'));
     expect(slash.code).toBe(2);

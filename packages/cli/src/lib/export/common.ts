@@ -254,7 +254,7 @@ export async function writeOutput(text: string, out: string | undefined, flag = 
   const temp = join(folder, `.cairn-${randomBytes(6).toString('hex')}.tmp`);
   let made: string | undefined;
   try {
-    made = await mkdir(folder, { recursive: true });
+    made = await makeFolders(folder);
     const existing = await stat(target).catch(() => undefined);
     await writeFile(temp, text, { flag: 'wx' });
     if (existing?.isFile()) await chmod(temp, existing.mode & 0o7777);
@@ -264,6 +264,34 @@ export async function writeOutput(text: string, out: string | undefined, flag = 
     if (made !== undefined) await rm(made, { recursive: true, force: true }).catch(() => {});
     throw cannotWrite(flag, out, error);
   }
+}
+
+/**
+ * Make `folder` and the missing folders above it, one mkdir each (none left behind if one
+ * fails); the first one made, or `undefined` when it existed. Not `mkdir({ recursive: true })`: on a pseudo file system (a path
+ * under /proc) it retried forever when the kernel answered ENOENT under an existing parent.
+ */
+async function makeFolders(folder: string): Promise<string | undefined> {
+  const missing: string[] = [];
+  for (let at = folder; ; at = dirname(at)) {
+    const found = await stat(at).then(
+      (entry) => entry,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      },
+    );
+    if (found) break;
+    missing.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  try {
+    for (const path of missing) await mkdir(path);
+  } catch (error) {
+    if (missing[0] !== undefined) await rm(missing[0], { recursive: true, force: true }).catch(() => {});
+    throw error;
+  }
+  return missing[0];
 }
 
 /** Where `--out` writes: the path itself, or the file a symbolic link there points to. */
