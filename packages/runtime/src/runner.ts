@@ -254,19 +254,39 @@ function throwIfAborted(signal: AbortSignal, step: string): void {
   if (signal.aborted) throw abortError(signal, step);
 }
 
-/** A step that ignores its signal still stops being waited for when the signal fires. */
+/**
+ * How long a cancelled or timed-out step is given to settle before the run
+ * goes on without it, in ms: a step that honours its signal gets to run its
+ * cleanup (a `finally` that removes what it made: a staging endpoint, a
+ * temporary table) before `cairn run` records the run and exits.
+ */
+export const STEP_CLEANUP_MS = 5_000;
+
+/**
+ * The step's own result, or its signal's error once the signal fires and the
+ * step has settled (its cleanup done), or {@link STEP_CLEANUP_MS} after the
+ * signal for a step that ignores it: that one is no longer waited for.
+ */
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal, step: string): Promise<T> {
   if (signal.aborted) return Promise.reject(abortError(signal, step));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal, step));
+    let grace: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      grace = setTimeout(() => reject(abortError(signal, step)), STEP_CLEANUP_MS);
+    };
     signal.addEventListener('abort', onAbort, { once: true });
+    const settle = () => {
+      signal.removeEventListener('abort', onAbort);
+      if (grace) clearTimeout(grace);
+    };
+    // Settled after the signal fired: the caller turns it into the signal's error (asStepError).
     work.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        settle();
         resolve(value);
       },
       (error) => {
-        signal.removeEventListener('abort', onAbort);
+        settle();
         reject(error);
       },
     );

@@ -24,8 +24,9 @@ import {
   workerPool,
 } from '@cairn/runtime';
 import { memoryMetadata, memoryStore } from '@cairn/testkit';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
+import { STEP_CLEANUP_MS } from '../src/runner';
 import { busyPair, waiting } from './fixtures/slow';
 import { numbers } from './fixtures/steps';
 
@@ -435,6 +436,65 @@ describe('runPipeline', () => {
     expect(result.status).toBe('cancelled');
     expect((await metadata.getRun(result.runId))?.status).toBe('cancelled');
     expect(run.events.at(-1)).toMatchObject({ type: 'run.finished', status: 'cancelled' });
+  });
+
+  it('waits for a cancelled step to clean up before the run ends, and not forever for one that ignores its signal', async () => {
+    const controller = new AbortController();
+    let cleanedUp = false;
+    const tidy = step({
+      name: 'tidy',
+      outputs: { v: json<number>() },
+      run: async ({ signal }) => {
+        try {
+          await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+          return { v: 1 };
+        } finally {
+          // Cleanup that takes a while (removing a staging endpoint): the run must not end before it.
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          cleanedUp = true;
+        }
+      },
+    });
+    const run = options({
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'step.started') setTimeout(() => controller.abort(), 20);
+      },
+    });
+    const result = await runPipeline(
+      pipeline('cleanup', () => void tidy()),
+      run,
+    );
+    expect(result.status).toBe('cancelled');
+    expect(cleanedUp).toBe(true);
+
+    // A step that never settles is given up on: the run still ends, cancelled.
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      const stuck = step({
+        name: 'stuck',
+        outputs: { v: json<number>() },
+        run: () => new Promise<never>(() => {}),
+      });
+      const again = new AbortController();
+      const ending = runPipeline(
+        pipeline('cleanup-stuck', () => void stuck()),
+        options({
+          signal: again.signal,
+          onEvent: (e) => {
+            if (e.type === 'step.started') queueMicrotask(() => again.abort());
+          },
+        }),
+      );
+      let ended = false;
+      void ending.then(() => {
+        ended = true;
+      });
+      while (!ended) await vi.advanceTimersByTimeAsync(STEP_CLEANUP_MS);
+      expect((await ending).status).toBe('cancelled');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('runs command steps with their config file and output folder', async () => {
