@@ -8,7 +8,10 @@
  * for a model that is too slow. One action, {@link runLoadTest}, serves the
  * step and `cairn loadtest`.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import {
   CairnError,
   type Deployer,
@@ -21,6 +24,7 @@ import {
   report,
   reportHtml,
   type Step,
+  type StepLogger,
   step,
 } from '@cairn/core';
 import { barChartSvg, type CellValue, histogramSvg, htmlReport, table } from '@cairn/tabular';
@@ -540,13 +544,99 @@ export function timelineLines(result: LoadTestResult): string[] {
   );
 }
 
-/** The error a refused load test fails with: every broken threshold, with the numbers. */
-export function loadTestError(result: LoadTestResult): CairnError {
+/**
+ * Whether the requests still unanswered when the test ended deserve a reader's attention.
+ * Requests in flight at the moment a test stops are normal (each connection has one, sent
+ * moments before), so they matter only when nothing was answered at all, when one had waited
+ * longer than `p99Ms` (a broken threshold), or when one had waited longer than the answered
+ * requests' p99 and a tenth of the test or more (a stall at the end). The result, `--json` and the
+ * report keep them whatever this says.
+ */
+export function unansweredMatter(
+  result: Pick<LoadTestResult, 'unanswered' | 'thresholds' | 'durationSeconds' | 'latencyMs'>,
+): boolean {
+  const { requests, longestWaitMs } = result.unanswered;
+  if (requests === 0) return false;
+  if (!result.latencyMs) return true;
+  const { p99Ms } = result.thresholds;
+  if (p99Ms !== undefined && longestWaitMs > p99Ms) return true;
+  return longestWaitMs > result.latencyMs.p99 && longestWaitMs >= result.durationSeconds * 100;
+}
+
+/** Where the report of a refused load test was kept (a failed step keeps no output artifacts). */
+export interface KeptLoadTestReport {
+  /** The HTML report a passing test outputs as its `report`. */
+  report: string;
+  /** Its metrics as JSON, as a passing test outputs them as its `metrics` (absent when not kept). */
+  metrics?: string;
+}
+
+/**
+ * The folder a refused load test step keeps its report in:
+ * `<projectDir>/.cairn/loadtests/<runId>/<step>/` (a step is not told the stack's state folder,
+ * so this is the default one). A later attempt of the same step replaces the files.
+ */
+export function loadTestReportDir(projectDir: string, runId: string, step: string): string {
+  return join(projectDir, '.cairn', 'loadtests', runId, step);
+}
+
+/** Write `text` to `path` whole or not at all: a temporary file beside it, then a rename. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(temp, text, { flag: 'wx' });
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Write a load test's HTML report (`report.html`) and metrics (`metrics.json`, the flat map of
+ * {@link loadTestMetrics} with `tested: 1`, as the step outputs it) into `dir`, each atomically.
+ * @returns their paths
+ */
+export async function keepLoadTestReport(
+  result: LoadTestResult,
+  dir: string,
+): Promise<Required<KeptLoadTestReport>> {
+  await mkdir(dir, { recursive: true });
+  const kept = { report: join(dir, 'report.html'), metrics: join(dir, 'metrics.json') };
+  await writeAtomically(
+    kept.metrics,
+    `${JSON.stringify({ tested: 1, ...loadTestMetrics(result) }, null, 2)}\n`,
+  );
+  await writeAtomically(kept.report, loadTestReport(result).content);
+  return kept;
+}
+
+/** How {@link loadTestError} words where to look and what to change. */
+export interface LoadTestErrorOptions {
+  /** Where the report was kept: named in the message (the report) and the hint (the metrics). */
+  kept?: KeptLoadTestReport;
+  /** Where the thresholds are set. @default 'the load test config (conf/base/loadtest.yaml)' */
+  thresholds?: string;
+  /** A sentence added to the hint. */
+  hint?: string;
+}
+
+/** The error a refused load test fails with: every broken threshold, with the numbers, and where its report is. */
+export function loadTestError(result: LoadTestResult, options: LoadTestErrorOptions = {}): CairnError {
+  const { kept } = options;
+  const fix = result.failures.every((f) => f.startsWith('error rate'))
+    ? 'Find why the model answered errors'
+    : 'Make the model faster';
+  const where = options.thresholds ?? 'the load test config (conf/base/loadtest.yaml)';
   return new CairnError(
     ErrorCodes.LOADTEST_FAILED,
-    `${result.model.model} v${result.model.version} failed its load test: ${result.failures.join('; ')}`,
+    `${result.model.model} v${result.model.version} failed its load test: ${result.failures.join('; ')}${kept ? `. Report: ${kept.report}` : ''}`,
     {
-      hint: `${result.failures.every((f) => f.startsWith('error rate')) ? 'Find why the model answered errors' : 'Make the model faster'}, or loosen the threshold in the load test config (conf/base/loadtest.yaml) if it is too strict.`,
+      hint: [
+        `${fix}, or loosen the threshold in ${where} if it is too strict.`,
+        ...(kept?.metrics ? [`Its metrics: ${kept.metrics}.`] : []),
+        ...(options.hint ? [options.hint] : []),
+      ].join(' '),
       context: { endpoint: result.endpoint, version: String(result.model.version) },
     },
   );
@@ -716,6 +806,34 @@ export interface LoadTestRecord {
 }
 
 /**
+ * Fail the step for a refused candidate. A failed step keeps no output artifacts, so its report and
+ * metrics are written as files into `dir` (named in the error and the log), and its timeline goes
+ * to the step's log (`cairn logs`), one line per second, stalls included. A report that cannot be
+ * written is said in the log; the error is still the refusal.
+ */
+async function refuse(
+  result: LoadTestResult,
+  numbers: string,
+  dir: string,
+  log: StepLogger,
+  withdraw: (failures: string) => Promise<void>,
+): Promise<never> {
+  log.error(`refused: ${numbers}`);
+  for (const line of timelineLines(result)) log.info(line);
+  let kept: KeptLoadTestReport | undefined;
+  try {
+    kept = await keepLoadTestReport(result, dir);
+    log.info(`report: ${kept.report} (metrics: ${kept.metrics})`);
+  } catch (error) {
+    log.warn(
+      `the report of this refused load test could not be written to ${dir}: ${(error as Error).message}`,
+    );
+  }
+  await withdraw(result.failures.join('; '));
+  throw loadTestError(result, kept ? { kept } : {});
+}
+
+/**
  * A step that load-tests the gate's promoted candidate before it is
  * deployed (see {@link runLoadTest}) and hands the gate's decision on to the
  * deploy step only when the candidate met every threshold: wire the deploy
@@ -766,7 +884,7 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
       loadtest: json<LoadTestRecord>(),
     },
     uses: ['registry', 'deployer'],
-    async run({ config, inputs, registry, deployer, log, signal }) {
+    async run({ config, inputs, registry, deployer, log, signal, projectDir, runId, step: node }) {
       const { decision } = inputs;
       const endpoint = config.endpoint ?? decision.model;
       if (decision.decision !== 'promoted') {
@@ -799,12 +917,10 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
       });
       const numbers = `p50 ${ms(result.latencyMs?.p50)}, p95 ${ms(result.latencyMs?.p95)}, p99 ${ms(result.latencyMs?.p99)}, ${round(result.rps, 1)} req/s, ${round(result.errorRate * 100, 2)} % errors over ${result.requests} requests`;
       if (!result.passed) {
-        log.error(`refused: ${numbers}`);
-        // A failed step keeps no outputs, so the report is not stored: its timeline goes to the
-        // step's log instead (`cairn logs`), one line per second, stalls included.
-        for (const line of timelineLines(result)) log.info(line);
-        await withdrawPromotion(registry!, decision, result.failures.join('; '), (line) => log.info(line));
-        throw loadTestError(result);
+        const dir = loadTestReportDir(projectDir, runId, node);
+        await refuse(result, numbers, dir, log, (failures) =>
+          withdrawPromotion(registry!, decision, failures, (line) => log.info(line)),
+        );
       }
       log.info(`passed: ${numbers}`);
       return {

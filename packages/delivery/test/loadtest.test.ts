@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -11,13 +11,16 @@ import {
 } from '@cairn/core';
 import {
   checkLoadTest,
+  keepLoadTestReport,
   type LoadTestResult,
   type LoadTestSettings,
   loadTestError,
   loadTestMetrics,
+  loadTestReportDir,
   quantile,
   runLoadTest,
   stagingEndpointOf,
+  unansweredMatter,
 } from '@cairn/delivery';
 import localDeployer from '@cairn/deploy-local';
 import { localStore, runPipeline } from '@cairn/runtime';
@@ -181,19 +184,62 @@ describe('the load test step', () => {
       expect(result.status).toBe('failed');
       expect(result.steps.loadtest!.status).toBe('failed');
       expect(result.steps.loadtest!.error?.code).toBe('CAIRN_LOADTEST_FAILED');
+      // No outputs for a failed step: the report and metrics a passing test outputs are kept as
+      // files under the project's state folder, and the error names them.
+      const kept = loadTestReportDir(dir, result.runId, 'loadtest');
+      expect(kept).toBe(join(dir, '.cairn', 'loadtests', result.runId, 'loadtest'));
       expect(result.steps.loadtest!.error?.message).toBe(
         'double v1 failed its load test: p99 latency: no request was answered (limit 5000 ms); ' +
-          'throughput 0 req/s < minRps 1 req/s; error rate: no request was answered (limit 1 %)',
+          'throughput 0 req/s < minRps 1 req/s; error rate: no request was answered (limit 1 %). ' +
+          `Report: ${join(kept, 'report.html')}`,
+      );
+      expect((await readdir(kept)).sort()).toEqual(['metrics.json', 'report.html']);
+      const html = await readFile(join(kept, 'report.html'), 'utf8');
+      expect(html).toContain('<strong>Refused</strong>: p99 latency: no request was answered');
+      expect(html).toContain('Latency over time');
+      expect(JSON.parse(await readFile(join(kept, 'metrics.json'), 'utf8'))).toMatchObject({
+        tested: 1,
+        passed: 0,
+        rps: 0,
+        errors: 0,
+      });
+      expect(logged).toContain(
+        `report: ${join(kept, 'report.html')} (metrics: ${join(kept, 'metrics.json')})`,
       );
       expect(result.steps.deploy!.status).toBe('skipped');
       expect(result.steps.deploy!.executionId).toBeUndefined();
-      // No outputs for a failed step: the timeline is in its log, every second of it.
+      // The timeline is in its log too, every second of it.
       const lines = logged.filter((line) => line.startsWith('second '));
       expect(lines).toEqual(['second 0: 0 answered, 0 errors']);
       expect(await endpointStatus('double')).toBeUndefined();
       expect(await endpointStatus(stagingEndpointOf('double'))).toBeUndefined();
       // The gate's promotion is withdrawn: nothing holds production, so no later deploy ships v1.
       expect(await metadata.getModelByStage('double', 'production')).toBeUndefined();
+      expect((await metadata.getModelVersion('double', 1))?.stage).toBe('archived');
+    } finally {
+      silent.release();
+    }
+  });
+
+  it('still refuses with the numbers when its report cannot be written, and says so in the log', async () => {
+    // A file where the reports' folder would be: no report can be written under it.
+    await mkdir(join(dir, '.cairn'), { recursive: true });
+    await writeFile(join(dir, '.cairn', 'loadtests'), 'in the way');
+    const silent = silentAfterHealthCheck();
+    try {
+      const result = await run({ maxErrorRate: 0.01 }, silent.loaders);
+      expect(result.steps.loadtest!.status).toBe('failed');
+      expect(result.steps.loadtest!.error?.code).toBe('CAIRN_LOADTEST_FAILED');
+      expect(result.steps.loadtest!.error?.message).toBe(
+        'double v1 failed its load test: error rate: no request was answered (limit 1 %)',
+      );
+      expect(logged).toContainEqual(
+        expect.stringMatching(
+          /^the report of this refused load test could not be written to .*loadtests.*: ENOTDIR/,
+        ),
+      );
+      expect(result.steps.deploy!.status).toBe('skipped');
+      // The refusal still withdrew the gate's promotion.
       expect((await metadata.getModelVersion('double', 1))?.stage).toBe('archived');
     } finally {
       silent.release();
@@ -472,6 +518,64 @@ describe('load test thresholds', () => {
     );
     expect(error.hint).toMatch(/loadtest\.yaml/);
     expect(loadTestMetrics(result)).toMatchObject({ p99_ms: 12, rps: 100, error_rate: 0.02, passed: 0 });
+    // Where the report was kept, and where the thresholds are set, as the caller says.
+    const named = loadTestError(result, {
+      kept: { report: '/p/report.html', metrics: '/p/metrics.json' },
+      thresholds: 'its flags',
+      hint: 'One more thing.',
+    });
+    expect(named.message).toBe(`${error.message}. Report: /p/report.html`);
+    expect(named.hint).toBe(
+      'Make the model faster, or loosen the threshold in its flags if it is too strict. Its metrics: /p/metrics.json. One more thing.',
+    );
+  });
+  it('keeps a report whole: the HTML report and the metrics JSON, and no temporary file', async () => {
+    const result = {
+      endpoint: 'double',
+      stagingEndpoint: stagingEndpointOf('double'),
+      model: { model: 'double', version: 3, digest: 'sha256:0' },
+      settings: { duration: 5, connections: 2, rowsPerRequest: 1, dropColumns: [] },
+      thresholds: { p99Ms: 10 },
+      ...measured,
+      succeeded: 490,
+      errors: 10,
+      durationSeconds: 4.9,
+      timeline: [{ second: 0, requests: 500, errors: 10, latencyMs: { p50: 5, p95: 9, p99: 12 } }],
+      latencySample: [5, 9, 12],
+      unanswered: { requests: 0, longestWaitMs: 0 },
+      failures: ['p99 latency 12 ms > p99Ms 10 ms'],
+      passed: false,
+    } satisfies LoadTestResult;
+    const target = join(dir, 'deep', 'kept');
+    const kept = await keepLoadTestReport(result, target);
+    expect(kept).toEqual({ report: join(target, 'report.html'), metrics: join(target, 'metrics.json') });
+    expect((await readdir(target)).sort()).toEqual(['metrics.json', 'report.html']);
+    expect(JSON.parse(await readFile(kept.metrics, 'utf8'))).toEqual({
+      tested: 1,
+      ...loadTestMetrics(result),
+    });
+    expect(await readFile(kept.report, 'utf8')).toContain('p99 latency 12 ms &gt; p99Ms 10 ms');
+  });
+  it('mentions requests unanswered at the end only when they matter', () => {
+    const base = {
+      latencyMs: { p50: 5, p95: 9, p99: 12, mean: 6, max: 30 },
+      durationSeconds: 10,
+      thresholds: {},
+    };
+    const waiting = (requests: number, longestWaitMs: number) => ({ requests, longestWaitMs });
+    // In flight when a healthy test stopped, however many: not worth a word.
+    expect(unansweredMatter({ ...base, unanswered: waiting(0, 0) })).toBe(false);
+    expect(unansweredMatter({ ...base, unanswered: waiting(4, 8) })).toBe(false);
+    // Longer than the answers' p99 but short beside the test (under a tenth of it): still normal.
+    expect(unansweredMatter({ ...base, unanswered: waiting(4, 500) })).toBe(false);
+    // A stall at the end: longer than p99 and a tenth of the test or more.
+    expect(unansweredMatter({ ...base, unanswered: waiting(1, 1000) })).toBe(true);
+    // Longer than the p99Ms limit (a broken threshold), however short beside the test.
+    expect(unansweredMatter({ ...base, thresholds: { p99Ms: 20 }, unanswered: waiting(1, 25) })).toBe(true);
+    expect(unansweredMatter({ ...base, thresholds: { p99Ms: 20 }, unanswered: waiting(1, 15) })).toBe(false);
+    // Nothing was answered at all: every wait matters.
+    const { latencyMs: _none, ...silent } = base;
+    expect(unansweredMatter({ ...silent, unanswered: waiting(2, 3) })).toBe(true);
   });
   it('takes percentiles by nearest rank', () => {
     const values = Array.from({ length: 100 }, (_, i) => i + 1);
