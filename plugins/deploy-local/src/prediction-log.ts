@@ -76,6 +76,9 @@ interface Source {
  */
 export const BATCH_BYTES = 4 * 1024 * 1024;
 
+/** Written batches' buffers kept for later ones: one being filled while one is written, and one more. */
+const SPARE_BUFFERS = 2;
+
 const logDir = (stateDir: string) => join(deploymentsDir(stateDir), 'prediction-log');
 const indexFile = (stateDir: string, endpoint: string) => join(logDir(stateDir), `${endpoint}.jsonl`);
 
@@ -94,8 +97,14 @@ class Lines {
   private buffer: Buffer;
   private length = 0;
 
-  constructor(capacity: number) {
-    this.buffer = Buffer.allocUnsafe(capacity);
+  /** `reuse`: a buffer a written batch no longer needs, when it holds `capacity`. */
+  constructor(capacity: number, reuse?: Buffer) {
+    this.buffer = reuse && reuse.length >= capacity ? reuse : Buffer.allocUnsafe(capacity);
+  }
+
+  /** The whole buffer the lines are in, for the next batch once these are written. */
+  get storage(): Buffer {
+    return this.buffer;
   }
 
   append(line: string): void {
@@ -144,8 +153,13 @@ class PendingLines {
   /** Model version of each line. */
   private readonly versions: number[] = [];
 
-  constructor(capacity: number) {
-    this.lines = new Lines(capacity);
+  constructor(capacity: number, reuse?: Buffer) {
+    this.lines = new Lines(capacity, reuse);
+  }
+
+  /** The buffer the lines were encoded in: free for another batch once this one is stored. */
+  get buffer(): Buffer {
+    return this.lines.storage;
   }
 
   get rows(): number {
@@ -220,6 +234,13 @@ export class PredictionLog {
   private folderMade = false;
   /** Bytes of each endpoint's last batch: the next one's buffer starts about that big, and is not grown. */
   private readonly batchBytes = new Map<string, number>();
+  /**
+   * Buffers of batches already stored, for the next ones (at most {@link SPARE_BUFFERS}): a fresh
+   * buffer of megabytes is fresh memory, and every page of it faults on its first write (a few
+   * µs each in a virtual machine), which cost more than encoding the lines into it. Storage
+   * drivers copy what they keep (the StorageDriver contract: a caller may reuse its buffer).
+   */
+  private readonly spare: Buffer[] = [];
   /** Endpoints whose list was appended to and not yet fsynced. */
   private readonly unsynced = new Set<string>();
 
@@ -268,9 +289,9 @@ export class PredictionLog {
       let waiting = this.pending.get(endpoint);
       if (!waiting) {
         // Sized like the endpoint's last batch, so it is seldom grown.
-        waiting = new PendingLines(
-          Math.max(64 * 1024, Math.ceil((this.batchBytes.get(endpoint) ?? 0) * 1.25)),
-        );
+        const capacity = Math.max(64 * 1024, Math.ceil((this.batchBytes.get(endpoint) ?? 0) * 1.25));
+        const fits = this.spare.findIndex((buffer) => buffer.length >= capacity);
+        waiting = new PendingLines(capacity, fits < 0 ? undefined : this.spare.splice(fits, 1)[0]);
         this.pending.set(endpoint, waiting);
       }
       // The members in ServedRow's order: at, endpoint, model, version, role, revision, unitId, row, prediction.
@@ -348,6 +369,8 @@ export class PredictionLog {
       try {
         await this.writeBatch(endpoint, batch);
         this.counters.logged(batch.rows);
+        // Stored: its buffer serves a later batch (the failed ones' stay theirs until re-joined).
+        if (this.spare.length < SPARE_BUFFERS) this.spare.push(batch.buffer);
       } catch (error) {
         firstError ??= error;
         // Back in front of the rows that came meanwhile, as many as fit.

@@ -203,6 +203,34 @@ describe('PredictionLog', () => {
     expect((await listPredictionBatches(stateDir, 'shop')).map((batch) => batch.rows)).toEqual([4, 1]);
   });
 
+  it('fills a later batch in the buffer of one already stored, and every batch keeps its own rows', async () => {
+    const inner = memoryStore();
+    const buffers: ArrayBufferLike[] = [];
+    const storage: StorageDriver = {
+      ...inner,
+      put: (source, options) => {
+        buffers.push((source as Uint8Array).buffer);
+        return inner.put(source, options);
+      },
+    };
+    const stateDir = join(root, `state-${++dirs}`);
+    const log = new PredictionLog(storage, stateDir, settings({ batchRows: 3 }));
+    const rows = Array.from({ length: 12 }, (_, i) => [i, `row ${i}`]);
+    for (let i = 0; i < rows.length; i++) {
+      log.offer('shop', ref(1), 'primary', 1, undefined, [rows[i]], [i * 10]);
+      // Each batch stored before the next fills: its buffer is free for the one after.
+      await log.flush();
+    }
+    await log.close();
+    expect(buffers.length).toBeGreaterThanOrEqual(4);
+    // Fresh memory for the first batches only, then the stored ones' buffers again.
+    expect(new Set(buffers).size).toBeLessThan(buffers.length);
+    const lines = (await batchText(storage, stateDir, 'shop')).trimEnd().split('\n');
+    expect(lines.map((line) => JSON.parse(line) as ServedRow).map((r) => [r.row, r.prediction])).toEqual(
+      rows.map((row, i) => [row, i * 10]),
+    );
+  });
+
   it('puts a failed batch back in front of newer rows, within maxPendingRows, dropping and counting the rest', async () => {
     const inner = memoryStore();
     let release: ((ok: boolean) => void) | undefined;
