@@ -76,6 +76,9 @@ interface Source {
  */
 export const BATCH_BYTES = 4 * 1024 * 1024;
 
+/** The buffer a batch is encoded in: a batch is written once it holds BATCH_BYTES, so it seldom grows. */
+const BATCH_CAPACITY = BATCH_BYTES + 256 * 1024;
+
 /** Written batches' buffers kept for later ones: one being filled while one is written, and one more. */
 const SPARE_BUFFERS = 2;
 
@@ -137,21 +140,31 @@ class Lines {
 }
 
 /**
+ * Lines gather in a string and are encoded into the batch's bytes once it
+ * holds this many characters: one UTF-8 encoding call per line cost as much
+ * as serializing it, and a longer string is a chain of pieces that lives
+ * through young-generation collections (each one copies it) until encoded.
+ */
+const SETTLE_CHARS = 2 * 1024;
+
+/**
  * An endpoint's logged rows waiting to be written, already serialized: a
  * waiting row is bytes outside the JavaScript heap, not the request's row
  * and prediction objects, which would otherwise live on through every
- * garbage collection until their batch is written. Lines gather in a string
- * and go into the bytes some 16 K characters at a time (one UTF-8 encoding
- * call per line cost as much as serializing it). Per line it keeps when it
- * was answered and by which version: what the batch's list line says.
+ * garbage collection until their batch is written. Of the lines it keeps
+ * only what the batch's list line says: how many, the first and last times,
+ * and how many each model version answered (no array of every line's time
+ * and version to grow and keep alive).
  */
 class PendingLines {
   private readonly lines: Lines;
   private text = '';
-  /** ISO-8601 time of each line (one string per millisecond, shared). */
-  private readonly ats: string[] = [];
-  /** Model version of each line. */
-  private readonly versions: number[] = [];
+  private count = 0;
+  /** ISO-8601 times of the first and last lines. */
+  private first = '';
+  private last = '';
+  /** Lines by model version. */
+  private readonly versions = new Map<number, number>();
 
   constructor(capacity: number, reuse?: Buffer) {
     this.lines = new Lines(capacity, reuse);
@@ -163,7 +176,7 @@ class PendingLines {
   }
 
   get rows(): number {
-    return this.versions.length;
+    return this.count;
   }
 
   /** About the bytes held so far (the lines not yet encoded are counted by their length). */
@@ -173,9 +186,24 @@ class PendingLines {
 
   add(line: string, at: string, version: number): void {
     this.text += line;
-    if (this.text.length >= 16 * 1024) this.settle();
-    this.ats.push(at);
-    this.versions.push(version);
+    if (this.text.length >= SETTLE_CHARS) this.settle();
+    this.counted(at, version);
+  }
+
+  private counted(at: string, version: number): void {
+    if (this.count++ === 0) this.first = at;
+    this.last = at;
+    this.versions.set(version, (this.versions.get(version) ?? 0) + 1);
+  }
+
+  /** Count `other`'s lines after these. */
+  private merge(other: PendingLines): void {
+    if (other.count === 0) return;
+    if (this.count === 0) this.first = other.first;
+    this.count += other.count;
+    this.last = other.last;
+    for (const [version, lines] of other.versions)
+      this.versions.set(version, (this.versions.get(version) ?? 0) + lines);
   }
 
   /** The lines as UTF-8, one JSON document per line. */
@@ -193,18 +221,22 @@ class PendingLines {
   /** The first `count` lines of `failed`, then every line of `later`: a failed batch back in front of newer rows. */
   static join(failed: PendingLines, count: number, later: PendingLines | undefined): PendingLines {
     const bytes = failed.bytes();
-    // A line ends at its newline, and JSON escapes every newline inside a value.
-    let end = 0;
-    for (let line = 0; line < count; line++) end = bytes.indexOf(10, end) + 1;
     const after = later?.bytes();
-    const joined = new PendingLines(end + (after?.length ?? 0) + 1024);
+    let end = 0;
+    // Sized for what it holds: where the lines end is known only once they are read.
+    const joined = new PendingLines(bytes.length + (after?.length ?? 0) + 1024);
+    for (let line = 0; line < count; line++) {
+      // A line ends at its newline, and JSON escapes every newline inside a value.
+      const next = bytes.indexOf(10, end) + 1;
+      // Only when a write failed: each kept line's time and version are read back from its JSON.
+      const { at, version } = JSON.parse(bytes.toString('utf8', end, next)) as ServedRow;
+      joined.counted(at, version);
+      end = next;
+    }
     joined.lines.appendBytes(bytes.subarray(0, end));
-    joined.ats.push(...failed.ats.slice(0, count));
-    joined.versions.push(...failed.versions.slice(0, count));
     if (later && after) {
       joined.lines.appendBytes(after);
-      joined.ats.push(...later.ats);
-      joined.versions.push(...later.versions);
+      joined.merge(later);
     }
     return joined;
   }
@@ -212,8 +244,8 @@ class PendingLines {
   /** The batch's line in its endpoint's list, once stored under `digest`. */
   entry(endpoint: string, digest: string, size: number): PredictionBatch {
     const versions: Record<string, number> = {};
-    for (const version of this.versions) versions[version] = (versions[version] ?? 0) + 1;
-    return { endpoint, digest, size, rows: this.rows, from: this.ats[0]!, to: this.ats.at(-1)!, versions };
+    for (const [version, lines] of this.versions) versions[version] = lines;
+    return { endpoint, digest, size, rows: this.count, from: this.first, to: this.last, versions };
   }
 }
 
@@ -232,8 +264,6 @@ export class PredictionLog {
   private readonly sources = new WeakMap<object, Source>();
   /** The log's folder exists (made once; again if it disappears). */
   private folderMade = false;
-  /** Bytes of each endpoint's last batch: the next one's buffer starts about that big, and is not grown. */
-  private readonly batchBytes = new Map<string, number>();
   /**
    * Buffers of batches already stored, for the next ones (at most {@link SPARE_BUFFERS}): a fresh
    * buffer of megabytes is fresh memory, and every page of it faults on its first write (a few
@@ -289,9 +319,11 @@ export class PredictionLog {
       let waiting = this.pending.get(endpoint);
       if (!waiting) {
         // Sized like the endpoint's last batch, so it is seldom grown.
-        const capacity = Math.max(64 * 1024, Math.ceil((this.batchBytes.get(endpoint) ?? 0) * 1.25));
-        const fits = this.spare.findIndex((buffer) => buffer.length >= capacity);
-        waiting = new PendingLines(capacity, fits < 0 ? undefined : this.spare.splice(fits, 1)[0]);
+        // A whole batch's room at once: the memory is the system's promise until a line is written
+        // into it (pages are committed as they are touched), and a buffer grown by doubling copied
+        // what it held and faulted fresh pages at each step.
+        const fits = this.spare.findIndex((buffer) => buffer.length >= BATCH_CAPACITY);
+        waiting = new PendingLines(BATCH_CAPACITY, fits < 0 ? undefined : this.spare.splice(fits, 1)[0]);
         this.pending.set(endpoint, waiting);
       }
       // The members in ServedRow's order: at, endpoint, model, version, role, revision, unitId, row, prediction.
@@ -390,7 +422,6 @@ export class PredictionLog {
   /** One batch of an endpoint's rows to storage, then its line in the endpoint's list. */
   private async writeBatch(endpoint: string, batch: PendingLines): Promise<void> {
     const bytes = batch.bytes();
-    this.batchBytes.set(endpoint, bytes.length);
     // No expected digest: a batch is new bytes (its first row's time is in it), so the store's own
     // hash of what it writes is the only one needed; a second one here cost as much again.
     const { digest, size } = await this.storage.put(bytes);
