@@ -221,18 +221,77 @@ describe('delivery commands on a project made with cairn new --link', () => {
     const html = readFileSync(report, 'utf8');
     expect(html).toContain('Latency over time');
     expect(html).toContain('<svg');
+    // --json names the report, and keeps the requests unanswered at the end whatever they were.
+    expect(result.report).toBe(report);
+    expect(result.unanswered).toEqual({
+      requests: expect.any(Number),
+      longestWaitMs: expect.any(Number),
+    });
+
+    // A healthy test's line does not speak of the requests in flight when it stopped.
+    const healthy = await cairn(
+      ['loadtest', 'penguins', '--rows', rows, '--drop', 'species', '--duration', '1', '--connections', '2'],
+      dir,
+    );
+    expect(healthy.code, healthy.stderr).toBe(0);
+    expect(healthy.stdout).toMatch(/^penguins v1: p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms, /m);
+    expect(healthy.stdout).not.toMatch(/unanswered/);
 
     // No latency is under a microsecond: this threshold cannot be met, whatever the machine.
+    const refusedReport = join(dir, 'reports', 'refused.html');
     const refused = await cairn(
-      ['loadtest', 'penguins', '--rows', rows, '--drop', 'species', '--duration', '1', '--p99-ms', '0.001'],
+      [
+        'loadtest',
+        'penguins',
+        '--rows',
+        rows,
+        '--drop',
+        'species',
+        '--duration',
+        '1',
+        '--p99-ms',
+        '0.001',
+        '--report',
+        refusedReport,
+      ],
       dir,
     );
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/CAIRN_LOADTEST_FAILED/);
     // (oclif wraps the message at the terminal width.)
-    expect(refused.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
-      /penguins v1 failed its load test: p99 latency [\d.]+ ms > p99Ms 0.001 ms/,
+    const refusal = refused.stderr.replace(/\s+›?\s*/g, ' ');
+    expect(refusal).toMatch(/penguins v1 failed its load test: p99 latency [\d.]+ ms > p99Ms 0.001 ms/);
+    // A refused test keeps its report too, and says where.
+    expect(readFileSync(refusedReport, 'utf8')).toMatch(/<strong>Refused<\/strong>: p99 latency/);
+    expect(refused.stdout).toContain(`Report: ${refusedReport}`);
+    expect(refusal).toContain(`Report: ${refusedReport}`);
+    expect(refusal).toContain('--p99-ms');
+    // A report it cannot write (a file stands where its folder would be) does not hide the refusal.
+    const blocked = await cairn(
+      [
+        'loadtest',
+        'penguins',
+        '--rows',
+        rows,
+        '--drop',
+        'species',
+        '--duration',
+        '1',
+        '--p99-ms',
+        '0.001',
+        '--report',
+        join(dir, 'package.json', 'refused.html'),
+        '--json',
+      ],
+      dir,
     );
+    expect(blocked.code, blocked.stderr).toBe(1);
+    expect(blocked.stderr).toMatch(/CAIRN_LOADTEST_FAILED/);
+    const blockedText = blocked.stderr.replace(/\s+›?\s*/g, ' ');
+    expect(blockedText).toMatch(/the report was not written: --report /);
+    expect(blockedText).not.toMatch(/Report: /);
+    expect(JSON.parse(blocked.stdout)).toMatchObject({ passed: false });
+    expect(JSON.parse(blocked.stdout).report).toBeUndefined();
     // The production endpoint never changed, and the staging one is gone.
     const endpoints = await json(['endpoints']);
     expect(endpoints.map((e: { endpoint: string }) => e.endpoint)).toEqual(['penguins']);

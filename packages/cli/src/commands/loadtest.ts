@@ -44,7 +44,8 @@ export default class LoadTest extends CairnCommand {
     'min-rps': Flags.string({ description: 'Fail when fewer requests per second are answered' }),
     'max-error-rate': Flags.string({ description: 'Fail when a larger share (0–1) of requests fails' }),
     report: Flags.string({
-      description: 'Write the HTML report (latency histogram, latency over time) here',
+      description:
+        'Write the HTML report (latency histogram, latency over time) here, for a refused test too',
     }),
     json: jsonFlag,
   };
@@ -71,9 +72,8 @@ export default class LoadTest extends CairnCommand {
         : {}),
       ...(flags.drop ? { dropColumns: flags.drop } : {}),
     };
-    const { checkLoadTestSettings, loadTestError, loadTestReport, runLoadTest } = await import(
-      '@cairn/delivery'
-    );
+    const { checkLoadTestSettings, loadTestError, loadTestReport, runLoadTest, unansweredMatter } =
+      await import('@cairn/delivery');
     const issues: Array<{ path: string[]; message: string }> = [];
     checkLoadTestSettings(settings, issues);
     if (issues.length > 0) {
@@ -122,22 +122,43 @@ export default class LoadTest extends CairnCommand {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     });
-    if (flags.report) {
-      // Atomic, folders made, a coded error for a path it cannot write: as every --out.
+    // Atomic, folders made, a coded error for a path it cannot write: as every --out. A refused
+    // test writes its report too; if that fails the refusal is still the error (the write failure
+    // is said on stderr), while a passing test whose report cannot be written exits 2.
+    const { resolve } = await import('node:path');
+    const report = flags.report === undefined ? undefined : resolve(flags.report);
+    let reportFailure: unknown;
+    if (flags.report !== undefined) {
       const { writeOutput } = await import('../lib/export/common');
-      await writeOutput(loadTestReport(result).content, flags.report, '--report');
+      await writeOutput(loadTestReport(result).content, flags.report, '--report').catch((error: unknown) => {
+        reportFailure = error;
+      });
     }
+    const written = report !== undefined && reportFailure === undefined ? report : undefined;
     if (flags.json) {
       const { latencySample: _sample, ...printed } = result;
-      this.printJson(printed);
+      this.printJson({ ...printed, ...(written ? { report: written } : {}) });
     } else {
       const ms = (value: number | undefined) => (value === undefined ? '–' : `${value.toFixed(1)} ms`);
+      // Requests in flight when the test stops are normal: they are named only when they matter.
+      const unanswered = unansweredMatter(result)
+        ? `; ${result.unanswered.requests} unanswered at the end, the longest after ${ms(result.unanswered.longestWaitMs)}`
+        : '';
       this.log(
-        `${result.model.model} v${result.model.version}: p50 ${ms(result.latencyMs?.p50)}, p95 ${ms(result.latencyMs?.p95)}, p99 ${ms(result.latencyMs?.p99)}, ${result.rps.toFixed(1)} req/s, ${(result.errorRate * 100).toFixed(2)} % errors (${result.requests} requests in ${result.durationSeconds.toFixed(1)} s${result.unanswered.requests > 0 ? `; ${result.unanswered.requests} unanswered at the end, the longest after ${ms(result.unanswered.longestWaitMs)}` : ''})`,
+        `${result.model.model} v${result.model.version}: p50 ${ms(result.latencyMs?.p50)}, p95 ${ms(result.latencyMs?.p95)}, p99 ${ms(result.latencyMs?.p99)}, ${result.rps.toFixed(1)} req/s, ${(result.errorRate * 100).toFixed(2)} % errors (${result.requests} requests in ${result.durationSeconds.toFixed(1)} s${unanswered})`,
       );
-      if (flags.report) this.log(`Report: ${flags.report}`);
+      if (written) this.log(`Report: ${written}`);
     }
-    if (!result.passed) throw loadTestError(result);
+    if (!result.passed) {
+      if (reportFailure !== undefined)
+        this.warn(`the report was not written: ${(reportFailure as Error).message}`);
+      throw loadTestError(result, {
+        ...(written ? { kept: { report: written } } : {}),
+        thresholds: 'its flag (--p99-ms, --min-rps, --max-error-rate)',
+        ...(report === undefined ? { hint: 'Pass --report <file.html> to keep its report.' } : {}),
+      });
+    }
+    if (reportFailure !== undefined) throw reportFailure;
   }
 }
 
