@@ -15,6 +15,7 @@ import Drift from './commands/drift';
 import EndpointsHistory from './commands/endpoints/history';
 import Endpoints from './commands/endpoints/index';
 import EndpointsPromote from './commands/endpoints/promote';
+import EndpointsRemove from './commands/endpoints/remove';
 import EndpointsRollback from './commands/endpoints/rollback';
 import EndpointsShow from './commands/endpoints/show';
 import EndpointsTraffic from './commands/endpoints/traffic';
@@ -72,6 +73,7 @@ export const COMMANDS = {
   'endpoints:traffic': EndpointsTraffic,
   'endpoints:promote': EndpointsPromote,
   'endpoints:rollback': EndpointsRollback,
+  'endpoints:remove': EndpointsRemove,
   experiments: Experiments,
   'experiments:show': ExperimentsShow,
   'experiments:conclude': ExperimentsConclude,

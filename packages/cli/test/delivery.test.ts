@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { localAbtest } from '@cairn/abtest-local';
 import { localStore } from '@cairn/runtime';
@@ -540,6 +541,82 @@ describe('delivery commands on a project made with cairn new --link', () => {
     const missing = await cairn(['endpoints', 'show', 'nope'], dir);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/No endpoint "nope" is deployed/);
+  });
+
+  it('endpoints remove takes a stopped load test’s leftover, and refuses what a typo must not remove', async () => {
+    const names = async () => (await json(['endpoints'])).map((e: { endpoint: string }) => e.endpoint).sort();
+    const stateFile = join(dir, '.cairn', 'deploy', 'deployments', 'penguins.json');
+    const before = readFileSync(stateFile, 'utf8');
+    const flat = (text: string) => text.replace(/\s+›?\s*/g, ' ');
+
+    const unknown = await cairn(['endpoints', 'remove', 'nope'], dir);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/CAIRN_DEPLOYMENT_NOT_FOUND/);
+    expect(unknown.stderr).toMatch(/No endpoint "nope" is deployed/);
+
+    // An endpoint that may serve traffic needs --yes; nothing changes without it.
+    const serving = await cairn(['endpoints', 'remove', 'penguins'], dir);
+    expect(serving.code).toBe(2);
+    expect(serving.stderr).toMatch(/CAIRN_USAGE/);
+    expect(flat(serving.stderr)).toMatch(
+      /endpoint "penguins" may be serving traffic \(revision \d+: v2 100%\)/,
+    );
+    expect(flat(serving.stderr)).toMatch(/Pass --yes/);
+    expect(readFileSync(stateFile, 'utf8')).toBe(before);
+
+    // A staging endpoint as a load test leaves it: its deploy reason names the process holding it.
+    const holder = (pid: number, host = hostname()) =>
+      `load test of penguins v2 (load test pid ${pid} on ${host})`;
+    // (A deploy of the version an endpoint already serves alone is a no-op: the version alternates.)
+    const stage = async (reason: string, version = '2') => {
+      const deployed = await cairn(
+        ['deploy', 'penguins', version, '--endpoint', 'penguins-loadtest', '--reason', reason],
+        dir,
+      );
+      expect(deployed.code, deployed.stderr).toBe(0);
+    };
+    // Held by a load test still running here (this process): refused, --yes or not.
+    await stage(holder(process.pid));
+    for (const args of [[], ['--yes']]) {
+      const live = await cairn(['endpoints', 'remove', 'penguins-loadtest', ...args], dir);
+      expect(live.code).toBe(2);
+      expect(live.stderr).toMatch(/CAIRN_DEPLOY_INVALID/);
+      expect(flat(live.stderr)).toMatch(
+        new RegExp(`staging endpoint of a load test still running \\(pid ${process.pid} on `),
+      );
+    }
+    expect(await names()).toEqual(['penguins', 'penguins-loadtest']);
+    // Held by one on another host, which this machine cannot see: only with --yes.
+    await stage(holder(4242, 'elsewhere.example'), '1');
+    const remote = await cairn(['endpoints', 'remove', 'penguins-loadtest'], dir);
+    expect(remote.code).toBe(2);
+    expect(flat(remote.stderr)).toMatch(
+      /held by a load test on another host \(pid 4242 on elsewhere.example\)/,
+    );
+    expect(await names()).toEqual(['penguins', 'penguins-loadtest']);
+    const forced = await json(['endpoints', 'remove', 'penguins-loadtest', '--yes']);
+    expect(forced).toMatchObject({ endpoint: 'penguins-loadtest', removed: true });
+    expect(await names()).toEqual(['penguins']);
+    // Left by a load test that stopped (its process is gone): removed without asking.
+    const gone = spawnSync(process.execPath, ['-e', '']).pid!;
+    await stage(holder(gone));
+    const leftover = await cairn(['endpoints', 'remove', 'penguins-loadtest'], dir);
+    expect(leftover.code, leftover.stderr).toBe(0);
+    expect(leftover.stdout).toMatch(
+      /^Removed penguins-loadtest: it was at revision \d+ \(penguins v2 100%\); its revisions are forgotten\.$/m,
+    );
+    expect(await names()).toEqual(['penguins']);
+    const history = await cairn(['endpoints', 'history', 'penguins-loadtest'], dir);
+    expect(history.code).toBe(2);
+    expect(readFileSync(stateFile, 'utf8')).toBe(before);
+
+    // Any other endpoint goes with --yes, its history with it.
+    const extra = await cairn(['deploy', 'penguins', '1', '--endpoint', 'penguins-extra'], dir);
+    expect(extra.code, extra.stderr).toBe(0);
+    const removed = await cairn(['endpoints', 'remove', 'penguins-extra', '--yes'], dir);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(await names()).toEqual(['penguins']);
+    expect((await cairn(['endpoints', 'show', 'penguins-extra'], dir)).code).toBe(2);
   });
 
   it('experiments shows the engine’s own analysis and concludes', async () => {

@@ -200,6 +200,26 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** The load test that holds a staging endpoint, as its deploy reason names it. */
+export interface LoadTestHolder {
+  pid: number;
+  host: string;
+  /** `true`: that process runs on this host; `false`: it is gone; `undefined`: another host's, which this one cannot see. */
+  running: boolean | undefined;
+}
+
+/**
+ * The load test holding an endpoint (its deploy reason ends with `(load test pid <pid> on
+ * <host>)`), and whether it still runs; `undefined` for an endpoint no load test made.
+ */
+export function loadTestHolder(deployment: { reason?: string | undefined }): LoadTestHolder | undefined {
+  const owner = OWNER.exec(deployment.reason ?? '');
+  if (!owner) return undefined;
+  const pid = Number(owner[1]);
+  const host = owner[2]!;
+  return { pid, host, running: host === hostname() ? processAlive(pid) : undefined };
+}
+
 /**
  * Make sure the staging endpoint is free before a test deploys to it. Another endpoint that
  * happens to have its name is never replaced (nor removed at the end); a running load test of the
@@ -214,16 +234,16 @@ async function claimStaging(
 ): Promise<void> {
   const existing = await deployer.status(staging);
   if (!existing) return;
-  const owner = OWNER.exec(existing.reason ?? '');
-  if (!owner) {
+  const holder = loadTestHolder(existing);
+  if (!holder) {
     throw new CairnError(
       ErrorCodes.DEPLOY_INVALID,
       `endpoint "${staging}" exists and is not a load test's staging endpoint: a load test of "${endpoint}" would replace it and then remove it`,
       { hint: `Rename the endpoint "${staging}", or load-test under another endpoint name.` },
     );
   }
-  const [, pid, host] = owner;
-  if (host === hostname() && !processAlive(Number(pid))) {
+  const { pid, host } = holder;
+  if (holder.running === false) {
     log(`removing ${staging}, left behind by a load test that stopped (pid ${pid})`);
     await deployer.remove(staging);
     return;
@@ -233,9 +253,9 @@ async function claimStaging(
     `another load test of "${endpoint}" is using ${staging} (pid ${pid} on ${host}, since ${existing.updatedAt})`,
     {
       hint:
-        host === hostname()
+        holder.running === true
           ? 'Wait for it to finish: two load tests of one endpoint would measure each other.'
-          : `Wait for it to finish; if that process is gone, remove the endpoint "${staging}" from ${host}'s deployer state.`,
+          : `Wait for it to finish; if that process is gone, remove the endpoint: \`cairn endpoints remove ${staging} --yes\`.`,
     },
   );
 }

@@ -2,6 +2,8 @@ import { CairnCommand, envFlag, jsonFlag } from '../../lib/base';
 
 export default class Endpoints extends CairnCommand {
   static override summary = 'List deployed endpoints with their revision and traffic routes';
+  static override description =
+    'Each endpoint has subcommands: `show` (routes and health), `history` (every revision), `traffic`, `promote` and `rollback` (new revisions), and `remove` (stop serving it and forget its revisions: a staging endpoint a stopped load test left, or, with --yes, any other).';
   static override examples = ['<%= config.bin %> endpoints', '<%= config.bin %> endpoints --json'];
   static override flags = { env: envFlag, json: jsonFlag };
 
