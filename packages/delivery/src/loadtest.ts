@@ -522,33 +522,53 @@ export function loadTestMetrics(result: LoadTestResult): Record<string, number> 
  * it. So it goes to `archived` with the reason (the gate does not bring an archived version
  * back), and the production version the gate archived for it takes production back. Both
  * transitions are guarded: if someone changed the registry in between, the conflict is thrown.
+ *
+ * `unfinished`: the test did not finish (cancelled, or the staging endpoint or the model failed),
+ * so the candidate was neither cleared nor refused. The promotion is withdrawn all the same (the
+ * next deploy must not ship it untested), but the candidate goes back to the stage it had before
+ * the gate moved it, not to `archived`: the next run's gate judges it again and it is tested then.
  */
 export async function withdrawPromotion(
   registry: ModelRegistry,
   decision: GateDecision,
   failures: string,
   log: (line: string) => void,
+  unfinished = false,
 ): Promise<void> {
   const { model, stage } = decision;
   const refused = decision.candidate.version;
   if (decision.decision !== 'promoted' || stage === undefined || stage === 'none' || stage === 'archived')
     return;
+  const before = unfinished
+    ? (await registry.modelHistory(model))
+        .filter((t) => t.version === refused && t.to === stage && t.accepted !== false)
+        .at(-1)?.from
+    : 'archived';
+  const back = before === undefined || before === stage ? 'none' : before;
   await registry.transitionStage({
     model,
     version: refused,
-    to: 'archived',
-    reason: `refused by its load test: ${failures}`,
+    to: back,
+    reason: unfinished
+      ? `its load test did not finish: ${failures}`
+      : `refused by its load test: ${failures}`,
     actor: 'cairn-loadtest',
     expectedFrom: stage,
   });
-  log(`${model} v${refused} is archived: its promotion to ${stage} is withdrawn`);
+  log(
+    unfinished
+      ? `${model} v${refused} is back in ${back}: its promotion to ${stage} is withdrawn until a load test clears it`
+      : `${model} v${refused} is archived: its promotion to ${stage} is withdrawn`,
+  );
   const previous = stage === 'production' ? decision.production?.version : undefined;
   if (previous === undefined) return;
   await registry.transitionStage({
     model,
     version: previous,
     to: 'production',
-    reason: `back in production: v${refused} was refused by its load test`,
+    reason: unfinished
+      ? `back in production: v${refused}'s load test did not finish`
+      : `back in production: v${refused} was refused by its load test`,
     actor: 'cairn-loadtest',
     expectedFrom: 'archived',
     expectedIncumbent: null,
@@ -927,14 +947,25 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
           `${decision.model} v${decision.candidate.version} is not in the registry`,
         );
       }
-      const result = await runLoadTest(deployer!, {
-        endpoint,
-        model: { model: version.model, version: version.version, digest: version.digest },
-        rows: inputs.rows.rows() as Record<string, unknown>[],
-        settings: config,
-        signal,
-        log: (message) => log.info(message),
-      });
+      let result: LoadTestResult;
+      try {
+        result = await runLoadTest(deployer!, {
+          endpoint,
+          model: { model: version.model, version: version.version, digest: version.digest },
+          rows: inputs.rows.rows() as Record<string, unknown>[],
+          settings: config,
+          signal,
+          log: (message) => log.info(message),
+        });
+      } catch (error) {
+        // Cancelled or broken before it could judge: the gate's promotion must not outlive it, or the
+        // next run's deploy step would ship the candidate untested (the gate would say "kept").
+        const why = signal.aborted ? 'the run was cancelled' : (error as Error)?.message || String(error);
+        await withdrawPromotion(registry!, decision, why, (line) => log.info(line), true).catch(
+          (failure: Error) => log.warn(`the gate's promotion could not be withdrawn: ${failure.message}`),
+        );
+        throw error;
+      }
       const numbers = `p50 ${ms(result.latencyMs?.p50)}, p95 ${ms(result.latencyMs?.p95)}, p99 ${ms(result.latencyMs?.p99)}, ${round(result.rps, 1)} req/s, ${round(result.errorRate * 100, 2)} % errors over ${result.requests} requests`;
       if (!result.passed) {
         const dir = loadTestReportDir(projectDir, runId, node);

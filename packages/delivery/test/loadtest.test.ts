@@ -279,6 +279,53 @@ describe('the load test step', () => {
   });
 });
 
+describe('a load test that does not finish', () => {
+  it('withdraws the promotion without archiving the candidate, removes its staging endpoint, and the next run tests it', async () => {
+    expect((await run({ maxErrorRate: 0 })).status).toBe('succeeded');
+    const controller = new AbortController();
+    // v2 (a better offline metric, so the gate promotes it), its load test cancelled once it runs.
+    const cancelled = await runPipeline(delivery, {
+      storage,
+      metadata,
+      projectDir: dir,
+      stateDir: join(dir, '.cairn'),
+      deployer,
+      loaders,
+      signal: controller.signal,
+      configs: {
+        train: { quality: 0.95, multiply: 3 },
+        register: { model: 'double' },
+        gate: { metric: 'macro_f1' },
+        loadtest: { endpoint: 'double', duration: 600, connections: 2, dropColumns: ['label'] },
+        deploy: { endpoint: 'double' },
+      },
+      onEvent: (event) => {
+        if (event.type === 'step.log' && event.step === 'loadtest') {
+          logged.push(event.message);
+          if (event.message.startsWith('load test of')) controller.abort();
+        }
+      },
+    });
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.steps.deploy?.status).not.toBe('succeeded');
+    // Its cleanup ran before the run ended: no staging endpoint left to serve.
+    expect(await endpointStatus('double-loadtest')).toBeUndefined();
+    // Production is v1 again; v2 is not archived, only back where it was before the gate.
+    expect((await metadata.getModelByStage('double', 'production'))?.version).toBe(1);
+    expect((await metadata.getModelVersion('double', 2))?.stage).toBe('none');
+    const history = await metadata.modelHistory('double');
+    expect(history.at(-2)).toMatchObject({ version: 2, to: 'none', accepted: true });
+    expect(history.at(-2)?.reason).toBe('its load test did not finish: the run was cancelled');
+    expect(history.at(-1)).toMatchObject({ version: 1, to: 'production', accepted: true });
+    // The next run: the gate promotes v2 again, its load test passes, and the deploy step ships it.
+    const next = await run({ maxErrorRate: 0.01 }, loaders, { quality: 0.95, multiply: 3 });
+    expect(next.status).toBe('succeeded');
+    const decision = await readJson<{ decision: string }>(next.steps.gate!.outputs.decision!.digest);
+    expect(decision.decision).toBe('promoted');
+    expect((await endpointStatus('double'))?.routes.map((r) => r.model.version)).toEqual([2]);
+  });
+});
+
 describe('the delivery steps refuse a typo in a config key', () => {
   it('names the key meant, for the load test and for the gate, before anything runs', async () => {
     const typo = await run({ p99ms: 5 }).catch((error: unknown) => error);
