@@ -82,6 +82,8 @@ function run(
   thresholds: Record<string, number>,
   models: Record<string, ModelLoader> = loaders,
   train: { quality: number; multiply?: number } = { quality: 0.9 },
+  /** A run's signal, and what to do on each of the load test step's log lines. */
+  extra: { signal?: AbortSignal; onLog?: (message: string) => void } = {},
 ) {
   return runPipeline(delivery, {
     storage,
@@ -90,6 +92,7 @@ function run(
     stateDir: join(dir, '.cairn'),
     deployer,
     loaders: models,
+    ...(extra.signal ? { signal: extra.signal } : {}),
     configs: {
       train,
       register: { model: 'double' },
@@ -98,7 +101,10 @@ function run(
       deploy: { endpoint: 'double' },
     },
     onEvent: (event) => {
-      if (event.type === 'step.log' && event.step === 'loadtest') logged.push(event.message);
+      if (event.type === 'step.log' && event.step === 'loadtest') {
+        logged.push(event.message);
+        extra.onLog?.(event.message);
+      }
     },
   });
 }
@@ -284,28 +290,17 @@ describe('a load test that does not finish', () => {
     expect((await run({ maxErrorRate: 0 })).status).toBe('succeeded');
     const controller = new AbortController();
     // v2 (a better offline metric, so the gate promotes it), its load test cancelled once it runs.
-    const cancelled = await runPipeline(delivery, {
-      storage,
-      metadata,
-      projectDir: dir,
-      stateDir: join(dir, '.cairn'),
-      deployer,
+    const cancelled = await run(
+      { duration: 600 },
       loaders,
-      signal: controller.signal,
-      configs: {
-        train: { quality: 0.95, multiply: 3 },
-        register: { model: 'double' },
-        gate: { metric: 'macro_f1' },
-        loadtest: { endpoint: 'double', duration: 600, connections: 2, dropColumns: ['label'] },
-        deploy: { endpoint: 'double' },
+      { quality: 0.95, multiply: 3 },
+      {
+        signal: controller.signal,
+        onLog: (message) => {
+          if (message.startsWith('load test of')) controller.abort();
+        },
       },
-      onEvent: (event) => {
-        if (event.type === 'step.log' && event.step === 'loadtest') {
-          logged.push(event.message);
-          if (event.message.startsWith('load test of')) controller.abort();
-        }
-      },
-    });
+    );
     expect(cancelled.status).toBe('cancelled');
     expect(cancelled.steps.deploy?.status).not.toBe('succeeded');
     // Its cleanup ran before the run ended: no staging endpoint left to serve.
