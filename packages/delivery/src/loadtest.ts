@@ -18,6 +18,7 @@ import {
   ErrorCodes,
   json,
   type ModelRegistry,
+  type ModelStage,
   type ModelVersionRef,
   metrics,
   type Report,
@@ -576,6 +577,67 @@ export async function withdrawPromotion(
   log(`${model} v${previous} is back in production`);
 }
 
+/** How a passing load test's record in the registry begins (a transition to the stage the candidate holds). */
+export const CLEARED_REASON = 'cleared by its load test';
+
+/**
+ * Record in the registry that the candidate in `stage` passed its load test: a transition to the
+ * stage it already holds, reason `cleared by its load test: <numbers>`. The gate promotes before
+ * the test runs, so this record is what tells a tested promotion from one whose test never ended
+ * (its process killed outright: nothing could withdraw the promotion then).
+ */
+async function recordClearance(
+  registry: ModelRegistry,
+  model: string,
+  version: number,
+  stage: ModelStage,
+  numbers: string,
+): Promise<void> {
+  await registry.transitionStage({
+    model,
+    version,
+    to: stage,
+    reason: `${CLEARED_REASON}: ${numbers}`,
+    actor: 'cairn-loadtest',
+    expectedFrom: stage,
+    archivePrevious: false,
+  });
+}
+
+/**
+ * The gate kept a candidate that already holds its stage: was it put there without a load test
+ * clearing it since? That is a promotion whose test never ended (SIGKILL, a power cut), or one made
+ * by hand. Left alone, the deploy step would ship it untested, so the step tests it now. Returns
+ * the decision to test it under (as if just promoted, with the production version its promotion
+ * archived), or undefined when it was cleared or does not hold the stage.
+ */
+async function unclearedPromotion(
+  registry: ModelRegistry,
+  decision: GateDecision,
+): Promise<GateDecision | undefined> {
+  const { model, stage } = decision;
+  const version = decision.candidate.version;
+  if (stage !== 'production' && stage !== 'staging') return undefined;
+  if ((await registry.getModelVersion(model, version))?.stage !== stage) return undefined;
+  const history = (await registry.modelHistory(model)).filter((t) => t.accepted !== false);
+  const last = history.filter((t) => t.version === version).at(-1);
+  if (!last || last.to !== stage) return undefined;
+  if (last.actor === 'cairn-loadtest' && last.reason.startsWith(CLEARED_REASON)) return undefined;
+  // Moving a version into production archives the one that held it, in the same transaction.
+  const replaced =
+    stage === 'production'
+      ? history.find(
+          (t) => t.at === last.at && t.version !== version && t.from === stage && t.to === 'archived',
+        )
+      : undefined;
+  return {
+    ...decision,
+    decision: 'promoted',
+    ...(replaced ? { production: { version: replaced.version, value: Number.NaN } } : {}),
+    reason: `v${version} holds ${stage} but no load test cleared it (${last.reason})`,
+  };
+}
+
 /** The per-second timeline as text lines: what the report's charts show, for a log. */
 export function timelineLines(result: LoadTestResult): string[] {
   return result.timeline.map(
@@ -925,8 +987,14 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
     },
     uses: ['registry', 'deployer'],
     async run({ config, inputs, registry, deployer, log, signal, projectDir, runId, step: node }) {
-      const { decision } = inputs;
-      const endpoint = config.endpoint ?? decision.model;
+      const endpoint = config.endpoint ?? inputs.decision.model;
+      const uncleared =
+        inputs.decision.decision === 'kept'
+          ? await unclearedPromotion(registry!, inputs.decision)
+          : undefined;
+      if (uncleared) log.warn(`${uncleared.reason}: testing it now`);
+      // What is tested and withdrawn (the gate's own decision is what the step hands on).
+      const decision = uncleared ?? inputs.decision;
       if (decision.decision !== 'promoted') {
         const reason = `the gate kept ${decision.model} v${decision.candidate.version} out: nothing new to load-test`;
         log.info(reason);
@@ -974,8 +1042,9 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
         );
       }
       log.info(`passed: ${numbers}`);
+      await recordClearance(registry!, decision.model, version.version, decision.stage!, numbers);
       return {
-        decision,
+        decision: inputs.decision,
         metrics: { tested: 1, ...loadTestMetrics(result) },
         report: loadTestReport(result),
         loadtest: {

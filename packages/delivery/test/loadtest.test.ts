@@ -321,6 +321,48 @@ describe('a load test that does not finish', () => {
   });
 });
 
+describe('a promotion no load test cleared', () => {
+  it('is tested by the next run, though the gate keeps it, and refused like a new candidate', async () => {
+    expect((await run({ maxErrorRate: 0 })).status).toBe('succeeded');
+    // A passing test records its clearance on the version it cleared.
+    expect((await metadata.modelHistory('double')).at(-1)).toMatchObject({
+      version: 1,
+      from: 'production',
+      to: 'production',
+      actor: 'cairn-loadtest',
+    });
+    // v2 (worse offline, so the gate keeps it out), then promoted the way the gate would, as if the
+    // process running its load test had been killed outright before it could clear or withdraw it.
+    const worse = { quality: 0.5, multiply: 3 };
+    expect((await run({ maxErrorRate: 0 }, loaders, worse)).status).toBe('succeeded');
+    await metadata.transitionStage({
+      model: 'double',
+      version: 2,
+      to: 'production',
+      reason: 'macro_f1 better than production',
+      actor: 'cairn-gate',
+      expectedFrom: 'none',
+    });
+    const silent = silentAfterHealthCheck();
+    let next: Awaited<ReturnType<typeof run>>;
+    try {
+      next = await run({ maxErrorRate: 0.01 }, silent.loaders, worse);
+    } finally {
+      silent.release();
+    }
+    const decision = await readJson<{ decision: string; reason: string }>(
+      next.steps.gate!.outputs.decision!.digest,
+    );
+    expect(decision).toMatchObject({ decision: 'kept', reason: 'v2 is already in production' });
+    expect(logged.some((line) => line.includes('no load test cleared it'))).toBe(true);
+    expect(next.steps.loadtest!.error?.code).toBe('CAIRN_LOADTEST_FAILED');
+    expect(next.steps.deploy!.status).toBe('skipped');
+    expect((await metadata.getModelVersion('double', 2))?.stage).toBe('archived');
+    expect((await metadata.getModelByStage('double', 'production'))?.version).toBe(1);
+    expect((await endpointStatus('double'))?.routes.map((r) => r.model.version)).toEqual([1]);
+  });
+});
+
 describe('the delivery steps refuse a typo in a config key', () => {
   it('names the key meant, for the load test and for the gate, before anything runs', async () => {
     const typo = await run({ p99ms: 5 }).catch((error: unknown) => error);
