@@ -239,24 +239,12 @@ describe('delivery commands on a project made with cairn new --link', () => {
     expect(healthy.stdout).not.toMatch(/unanswered/);
 
     // No latency is under a microsecond: this threshold cannot be met, whatever the machine.
+    const refusedLoadTest = (report: string) => [
+      ...['loadtest', 'penguins', '--rows', rows, '--drop', 'species', '--duration', '1'],
+      ...['--p99-ms', '0.001', '--report', report],
+    ];
     const refusedReport = join(dir, 'reports', 'refused.html');
-    const refused = await cairn(
-      [
-        'loadtest',
-        'penguins',
-        '--rows',
-        rows,
-        '--drop',
-        'species',
-        '--duration',
-        '1',
-        '--p99-ms',
-        '0.001',
-        '--report',
-        refusedReport,
-      ],
-      dir,
-    );
+    const refused = await cairn(refusedLoadTest(refusedReport), dir);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/CAIRN_LOADTEST_FAILED/);
     // (oclif wraps the message at the terminal width.)
@@ -269,21 +257,7 @@ describe('delivery commands on a project made with cairn new --link', () => {
     expect(refusal).toContain('--p99-ms');
     // A report it cannot write (a file stands where its folder would be) does not hide the refusal.
     const blocked = await cairn(
-      [
-        'loadtest',
-        'penguins',
-        '--rows',
-        rows,
-        '--drop',
-        'species',
-        '--duration',
-        '1',
-        '--p99-ms',
-        '0.001',
-        '--report',
-        join(dir, 'package.json', 'refused.html'),
-        '--json',
-      ],
+      [...refusedLoadTest(join(dir, 'package.json', 'refused.html')), '--json'],
       dir,
     );
     expect(blocked.code, blocked.stderr).toBe(1);
