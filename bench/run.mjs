@@ -79,6 +79,8 @@ const QUICK = {
     '2',
     '--watch-ms',
     '300',
+    '--watch-warm-requests',
+    '2000',
   ],
 };
 const only = values.only ? values.only.split(',') : BENCHMARKS;

@@ -22,8 +22,9 @@
  * What watching costs is measured apart, after the table, in a way a shared
  * two-core machine cannot blur, on servers of its own: the unwatched server,
  * the three watched ones and a control (a second, identical unwatched server)
- * are pinned (taskset) to the same core and driven all at once for a second
- * by a raw HTTP client
+ * are pinned (taskset) to the same core, warmed up until their CPU per
+ * request settles (fresh processes compile their hot code for seconds: see
+ * warmUp), and driven all at once for a second by a raw HTTP client
  * pinned to the other core, over connections of their own. They share one
  * core, so whatever else happens on the machine weighs on all of them alike,
  * and the one that spends more per request answers fewer: a watched
@@ -42,9 +43,11 @@
  *   node bench/serving.mjs --requests 2000 --warmup 200 --concurrency 1,16 --repeats 4
  *   node bench/serving.mjs --watch-rounds 20 --watch-epochs 4 --watch-ms 1000   # the watch-cost pairs only get longer
  *   node bench/serving.mjs --cpu-prof-dir /tmp/prof   # a V8 CPU profile of each server process
+ *   node bench/serving.mjs --watch-warm-requests 500   # a shorter warm-up of the watch-cost sets (smoke test)
  *
  * Requests default to 4,000 timed after 400 warm-up per measurement (per server), 8 rounds, then
- * 20 watch-cost rounds of 1 s per concurrency in 4 sets of fresh processes: about 3 minutes.
+ * 20 watch-cost rounds of 1 s per concurrency in 4 sets of fresh processes, each set warmed up
+ * first (about 10 s at concurrency 1): about 4 minutes.
  */
 import { execFileSync, fork } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
@@ -324,7 +327,7 @@ function watchCost(pair, seed, epochs = 1) {
  * (an identical unwatched server), all pinned to one core and driven at once for `watchMs` by the
  * raw client pinned to another. In `epochs` runs, each with five fresh server processes of its
  * own (one process can be a few per cent faster or slower than an identical one: where its heap
- * and code landed), warmed up, then `watchRounds / epochs` rounds per concurrency, then closed (the
+ * and code landed), warmed up until their CPU per request settles (warmUp), then `watchRounds / epochs` rounds per concurrency, then closed (the
  * logged server's log must hold every request it answered). Returns, per
  * `${watched}-c${concurrency}`, each round's measurements of the watched and the unwatched server,
  * epoch after epoch.
@@ -338,6 +341,7 @@ async function watchCosts({
   watchRounds,
   watchEpochs,
   watchMs,
+  warmRequests,
   next,
   res,
 }) {
@@ -351,6 +355,8 @@ async function watchCosts({
     res.watchCores = cores;
   }
   const pairs = {};
+  /** Each set's warm-up per concurrency: how long it took, and what watching cost while it lasted. */
+  const warmUps = [];
   let loggedRows = 0;
   const perEpoch = watchRounds / watchEpochs;
   for (let epoch = 0; epoch < watchEpochs; epoch++) {
@@ -393,9 +399,9 @@ async function watchCosts({
         });
       };
       for (const concurrency of concurrencies) {
-        // Warm-up at this concurrency, on the pinned cores, before any round counts: fresh processes
-        // run cold code for their first thousands of requests.
-        await drive(all, concurrency, 2 * watchMs);
+        // Warm-up at this concurrency, on the pinned cores, before any round counts (see warmUp).
+        const warm = await warmUp(all, (ms) => drive(all, concurrency, ms), watchMs, warmRequests);
+        warmUps.push({ epoch, concurrency, ...warm });
         for (let r = 0; r < perEpoch; r++) {
           // Every server in every round, treated alike; which one's connections open first is shuffled.
           const order = shuffled(all, next);
@@ -421,7 +427,64 @@ async function watchCosts({
       for (const server of Object.values(servers)) server.kill();
     }
   }
-  return { pairs, loggedRows };
+  return { pairs, loggedRows, warmUps };
+}
+
+/** Requests every server answers in its warm-up, at least, by default (see warmUp; `--watch-warm-requests`). */
+const WARM_REQUESTS = 10_000;
+/** The warm-up ends once the servers' CPU per request falls by less than this from one window to the next... */
+const WARM_SETTLED = 0.05;
+/** ...or after this many windows. */
+const WARM_MAX_WINDOWS = 60;
+
+/**
+ * Drive fresh servers until they run as they will in service, before any round counts. For its
+ * first seconds a server is still compiling its hot code (V8's tiers), and its CPU per request
+ * falls several-fold: five servers sharing one core at concurrency 1 went from about 500 to 90 µs
+ * a request over their first 7 s (about 7,500 requests each). A round in that stretch measures how
+ * fast the code warms up, not what watching costs a server in service: a fixed 2 s warm-up left
+ * the first rounds there and read /metrics at 6–9 % where warm servers read 1–2 %.
+ *
+ * Windows of `windowMs` until every server has answered `warmRequests` and the pooled CPU per
+ * request of all of them fell by less than WARM_SETTLED from the window before (at most
+ * WARM_MAX_WINDOWS). Returns how long it took and, pooled over its windows, what each watched
+ * server answered and spent against the unwatched one (what a fresh server's first seconds cost;
+ * reported beside the costs, never in them).
+ */
+async function warmUp(group, driveFor, windowMs, warmRequests) {
+  const answered = new Array(group.length).fill(0);
+  const spent = new Array(group.length).fill(0);
+  let previous = Number.POSITIVE_INFINITY;
+  let windows = 0;
+  for (;;) {
+    const measured = await driveFor(windowMs);
+    windows++;
+    measured.forEach((m, i) => {
+      answered[i] += m.answered;
+      spent[i] += m.cpuUs;
+    });
+    const perRequest =
+      measured.reduce((t, m) => t + m.cpuUs, 0) / measured.reduce((t, m) => t + m.answered, 0);
+    const settled = perRequest > previous * (1 - WARM_SETTLED);
+    previous = perRequest;
+    if ((settled && Math.min(...answered) >= warmRequests) || windows >= WARM_MAX_WINDOWS) break;
+  }
+  const off = group.indexOf('unwatched');
+  const costs = Object.fromEntries(
+    group
+      .filter((s) => s !== 'unwatched')
+      .map((s) => {
+        const i = group.indexOf(s);
+        return [
+          s,
+          {
+            rps: 1 - answered[i] / answered[off],
+            cpu: 1 - spent[off] / answered[off] / (spent[i] / answered[i]),
+          },
+        ];
+      }),
+  );
+  return { windows, ms: windows * windowMs, usPerRequest: round(previous, 1), costs };
 }
 
 export async function serving(options) {
@@ -435,6 +498,7 @@ export async function serving(options) {
   if (watchRounds % watchEpochs !== 0)
     throw new Error(`--watch-rounds (${watchRounds}) must be a multiple of --watch-epochs (${watchEpochs})`);
   const watchMs = parseSizes(options['watch-ms'], [1000])[0];
+  const warmRequests = parseSizes(options['watch-warm-requests'], [WARM_REQUESTS])[0];
   const cpuProfDir = options['cpu-prof-dir'] ? resolve(options['cpu-prof-dir']) : undefined;
   const res = result('serving', 'Serving: @cairn/deploy-local against a bare node:http server');
   const target = {
@@ -471,6 +535,7 @@ export async function serving(options) {
   res.watchRounds = watchRounds;
   res.watchEpochs = watchEpochs;
   res.watchMs = watchMs;
+  res.watchWarmRequests = warmRequests;
 
   const dir = await tempDir('serving');
   if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
@@ -547,8 +612,12 @@ export async function serving(options) {
       }
     }
     // What watching costs, measured apart (see the header): every watched server on one pinned core, driven at once.
-    const { pairs, loggedRows: pairedLogged } = problem
-      ? { pairs: {}, loggedRows: 0 }
+    const {
+      pairs,
+      loggedRows: pairedLogged,
+      warmUps,
+    } = problem
+      ? { pairs: {}, loggedRows: 0, warmUps: [] }
       : await watchCosts({
           dir,
           cpuProfDir,
@@ -558,6 +627,7 @@ export async function serving(options) {
           watchRounds,
           watchEpochs,
           watchMs,
+          warmRequests,
           next,
           res,
         });
@@ -609,6 +679,31 @@ export async function serving(options) {
         const cost = watchCost(pairs[`${CONTROL}-c${concurrency}`], seed, watchEpochs);
         return `concurrency ${concurrency}: req/s ${range(cost.rps)}, server CPU ${range(cost.cpu)}`;
       });
+      res.watchWarmUps = warmUps.map((w) => ({
+        ...w,
+        costs: Object.fromEntries(
+          Object.entries(w.costs).map(([s, c]) => [s, { rps: pct(c.rps), cpu: pct(c.cpu) }]),
+        ),
+      }));
+      const warmCost = (s, concurrency) => {
+        const those = warmUps.filter((w) => w.concurrency === concurrency);
+        return pct(stats(those.map((w) => w.costs[s].rps)).median);
+      };
+      res.notes.push(
+        `Warm-up before the rounds of each set, per concurrency: until every server had answered ${warmRequests} requests and their CPU per request fell by less than ${WARM_SETTLED * 100} % from one ${watchMs} ms window to the next (fresh servers compile their hot code for several seconds): ${concurrencies
+          .map((concurrency) => {
+            const ms = warmUps.filter((w) => w.concurrency === concurrency).map((w) => w.ms / 1000);
+            return `concurrency ${concurrency}: ${Math.min(...ms)}–${Math.max(...ms)} s`;
+          })
+          .join(
+            '; ',
+          )}. Not counted in the costs; what watching cost during it (req/s, median of the sets), a fresh server's first seconds: ${concurrencies
+          .map(
+            (concurrency) =>
+              `concurrency ${concurrency}: ${[...Object.keys(WATCHING), CONTROL].map((s) => `${s} ${warmCost(s, concurrency)} %`).join(', ')}`,
+          )
+          .join('; ')}`,
+      );
       res.notes.push(
         `The method's zero — the control, a second unwatched server, measured as the watched ones are, pooled over ${watchRounds} rounds in ${watchEpochs} sets of fresh processes [95 % bootstrap interval over sets and rounds]: ${control.join('; ')}`,
       );
@@ -714,6 +809,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       'watch-rounds': { type: 'string' },
       'watch-ms': { type: 'string' },
       'watch-epochs': { type: 'string' },
+      'watch-warm-requests': { type: 'string' },
       'cpu-prof-dir': { type: 'string' },
     });
     await finish(await serving(options), options.out);

@@ -161,6 +161,8 @@ describe('benchmarks at their smallest size', () => {
       '2',
       '--watch-ms',
       '200',
+      '--watch-warm-requests',
+      '300',
     ]);
     // From source the model server always loads: nothing may be "not available".
     expect(res.unavailable).toEqual([]);
@@ -209,6 +211,21 @@ describe('benchmarks at their smallest size', () => {
         expect(c.interval[1], id).toBeGreaterThanOrEqual(c.value);
       }
     }
+    // Each set was warmed up at each concurrency before its rounds, until every server had answered
+    // the requests asked for; what watching cost meanwhile is reported apart.
+    expect(res.watchWarmUps.map((w: any) => `${w.epoch}-c${w.concurrency}`)).toEqual([
+      '0-c1',
+      '0-c4',
+      '1-c1',
+      '1-c4',
+    ]);
+    for (const w of res.watchWarmUps) {
+      expect(w.windows).toBeGreaterThanOrEqual(1);
+      expect(w.ms).toBe(w.windows * 200);
+      expect(Object.keys(w.costs).sort()).toEqual(['control', 'logged', 'primary', 'sampled']);
+      for (const c of Object.values(w.costs) as any[]) expect(Number.isFinite(c.rps)).toBe(true);
+    }
+    expect(res.notes.some((n: string) => n.startsWith('Warm-up before the rounds'))).toBe(true);
     // The method's zero is reported beside the costs: two identical servers measured the same way.
     expect(res.notes.some((n: string) => n.startsWith("The method's zero"))).toBe(true);
     // On a machine with two cores or more, the pairs ran pinned: servers on one core, the client on another.
