@@ -257,6 +257,9 @@ export class PredictionLog {
   /** The last answer's millisecond and its ISO-8601 time: answers come a few per millisecond. */
   private lastMs = Number.NaN;
   private lastAt = '';
+  /** The last answer's second and its ISO-8601 time up to the milliseconds (`…T12:34:56.`). */
+  private lastSecond = Number.NaN;
+  private secondPrefix = '';
   private writing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
@@ -312,7 +315,7 @@ export class PredictionLog {
       const ms = Date.now();
       if (ms !== this.lastMs) {
         this.lastMs = ms;
-        this.lastAt = new Date(ms).toISOString();
+        this.lastAt = this.isoTime(ms);
       }
       const at = this.lastAt;
       const source = this.sourceOf(endpoint, model, role, revision);
@@ -344,6 +347,22 @@ export class PredictionLog {
     if (dropped > 0) this.counters.dropped(dropped);
     if ((full || this.pendingRows >= this.settings.batchRows) && !this.writing)
       void this.flush().catch(() => {});
+  }
+
+  /**
+   * `new Date(ms).toISOString()`, formatted once per second: toISOString goes through the C
+   * library's formatting and the time-zone cache, and at a few answers per millisecond the
+   * millisecond changes on nearly every one (about 1.4 µs of a logged request's time).
+   */
+  private isoTime(ms: number): string {
+    const second = Math.floor(ms / 1000);
+    if (second !== this.lastSecond) {
+      this.lastSecond = second;
+      // Every ISO string ends `.mmmZ` (six-digit years included): keep what comes before the milliseconds.
+      this.secondPrefix = new Date(second * 1000).toISOString().slice(0, -4);
+    }
+    const milli = ms - second * 1000;
+    return `${this.secondPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
   }
 
   private sourceOf(

@@ -130,6 +130,35 @@ describe('PredictionLog', () => {
     );
   });
 
+  it('times each line exactly as toISOString does, across seconds, years, a clock stepped back and six-digit years', async () => {
+    const storage = memoryStore();
+    const stateDir = join(root, `state-${++dirs}`);
+    const log = new PredictionLog(storage, stateDir, settings());
+    // Milliseconds of one, two and three digits, the turn of a second, a minute, a year; the same
+    // second again after another (a clock stepped back); a year past 9999 (a longer ISO form).
+    const times = [
+      '1999-12-31T23:59:59.999Z',
+      '2000-01-01T00:00:00.000Z',
+      '2000-01-01T00:00:00.007Z',
+      '2000-01-01T00:00:00.042Z',
+      '2000-01-01T00:00:01.100Z',
+      '2000-01-01T00:00:00.500Z',
+      '2026-12-06T01:59:59.010Z',
+      '2026-12-06T02:00:00.001Z',
+      '+010000-01-01T00:00:00.005Z',
+    ].map((iso) => Date.parse(iso));
+    let now = 0;
+    vi.spyOn(Date, 'now').mockImplementation(() => now);
+    times.forEach((ms, i) => {
+      now = ms;
+      log.offer('shop', ref(1), 'primary', 1, undefined, [[i]], [i]);
+    });
+    vi.restoreAllMocks();
+    await log.close();
+    const served = await servedRows({ storage, stateDir }, 'shop');
+    expect(served.map((row) => row.at)).toEqual(times.map((ms) => new Date(ms).toISOString()));
+  });
+
   it('begins each line with the millisecond it was answered in and its own route, however routes interleave', async () => {
     const storage = memoryStore();
     const stateDir = join(root, `state-${++dirs}`);
