@@ -517,64 +517,93 @@ export function loadTestMetrics(result: LoadTestResult): Record<string, number> 
 }
 
 /**
- * Undo the gate's promotion of a candidate this test refused. The gate moved it to its stage
- * before the test ran; left there, the next run's deploy step (which deploys what holds the
- * stage) would ship the very model refused here, untested, and later gates would compare against
- * it. So it goes to `archived` with the reason (the gate does not bring an archived version
- * back), and the production version the gate archived for it takes production back. Both
- * transitions are guarded: if someone changed the registry in between, the conflict is thrown.
- *
- * `unfinished`: the test did not finish (cancelled, or the staging endpoint or the model failed),
- * so the candidate was neither cleared nor refused. The promotion is withdrawn all the same (the
- * next deploy must not ship it untested), but the candidate goes back to the stage it had before
- * the gate moved it, not to `archived`: the next run's gate judges it again and it is tested then.
+ * A promotion the gate made before the load test ran: `version` of `model` moved to `stage`, and,
+ * into production, the version it archived there (`replaced`).
+ */
+export interface GatePromotion {
+  model: string;
+  version: number;
+  stage: ModelStage;
+  replaced?: number;
+}
+
+/** The promotion a gate's decision made, or undefined when it made none the test could undo. */
+export function gatePromotion(decision: GateDecision): GatePromotion | undefined {
+  const { model, stage } = decision;
+  if (decision.decision !== 'promoted' || stage === undefined || stage === 'none' || stage === 'archived')
+    return undefined;
+  const replaced = stage === 'production' ? decision.production?.version : undefined;
+  return {
+    model,
+    version: decision.candidate.version,
+    stage,
+    ...(replaced === undefined ? {} : { replaced }),
+  };
+}
+
+/**
+ * Why a promotion is withdrawn: the test `refused` the candidate, or was `unfinished` (cancelled,
+ * or the staging endpoint or the model failed: the candidate was neither cleared nor refused);
+ * `why` says what happened, for the registry's reason.
+ */
+export interface Withdrawal {
+  outcome: 'refused' | 'unfinished';
+  why: string;
+}
+
+/**
+ * Undo a promotion whose candidate no load test cleared. The gate moved it to its stage before the
+ * test ran; left there, the next run's deploy step (which deploys what holds the stage) would ship
+ * it untested, and later gates would compare against it. Both transitions are guarded: if someone
+ * changed the registry in between, the conflict is thrown.
+ * - `refused`: the candidate goes to `archived` with the reason (the gate does not bring an
+ *   archived version back);
+ * - `unfinished`: it goes back to the stage it had before the gate moved it (`none` when the
+ *   history does not say): the next run's gate judges it again and it is tested then.
+ * Either way the version its promotion archived from production takes production back.
  */
 export async function withdrawPromotion(
   registry: ModelRegistry,
-  decision: GateDecision,
-  failures: string,
+  promotion: GatePromotion,
+  withdrawal: Withdrawal,
   log: (line: string) => void,
-  unfinished = false,
 ): Promise<void> {
-  const { model, stage } = decision;
-  const refused = decision.candidate.version;
-  if (decision.decision !== 'promoted' || stage === undefined || stage === 'none' || stage === 'archived')
-    return;
+  const { model, version, stage, replaced } = promotion;
+  const unfinished = withdrawal.outcome === 'unfinished';
   const before = unfinished
     ? (await registry.modelHistory(model))
-        .filter((t) => t.version === refused && t.to === stage && t.accepted !== false)
+        .filter((t) => t.version === version && t.to === stage && t.accepted !== false)
         .at(-1)?.from
     : 'archived';
   const back = before === undefined || before === stage ? 'none' : before;
   await registry.transitionStage({
     model,
-    version: refused,
+    version,
     to: back,
     reason: unfinished
-      ? `its load test did not finish: ${failures}`
-      : `refused by its load test: ${failures}`,
+      ? `its load test did not finish: ${withdrawal.why}`
+      : `refused by its load test: ${withdrawal.why}`,
     actor: 'cairn-loadtest',
     expectedFrom: stage,
   });
   log(
     unfinished
-      ? `${model} v${refused} is back in ${back}: its promotion to ${stage} is withdrawn until a load test clears it`
-      : `${model} v${refused} is archived: its promotion to ${stage} is withdrawn`,
+      ? `${model} v${version} is back in ${back}: its promotion to ${stage} is withdrawn until a load test clears it`
+      : `${model} v${version} is archived: its promotion to ${stage} is withdrawn`,
   );
-  const previous = stage === 'production' ? decision.production?.version : undefined;
-  if (previous === undefined) return;
+  if (replaced === undefined) return;
   await registry.transitionStage({
     model,
-    version: previous,
+    version: replaced,
     to: 'production',
     reason: unfinished
-      ? `back in production: v${refused}'s load test did not finish`
-      : `back in production: v${refused} was refused by its load test`,
+      ? `back in production: v${version}'s load test did not finish`
+      : `back in production: v${version} was refused by its load test`,
     actor: 'cairn-loadtest',
     expectedFrom: 'archived',
     expectedIncumbent: null,
   });
-  log(`${model} v${previous} is back in production`);
+  log(`${model} v${replaced} is back in production`);
 }
 
 /** How a passing load test's record in the registry begins (a transition to the stage the candidate holds). */
@@ -608,13 +637,13 @@ async function recordClearance(
  * The gate kept a candidate that already holds its stage: was it put there without a load test
  * clearing it since? That is a promotion whose test never ended (SIGKILL, a power cut), or one made
  * by hand. Left alone, the deploy step would ship it untested, so the step tests it now. Returns
- * the decision to test it under (as if just promoted, with the production version its promotion
- * archived), or undefined when it was cleared or does not hold the stage.
+ * that promotion (with the production version it archived, found by the same transition time) and
+ * why it is tested, or undefined when it was cleared or does not hold the stage.
  */
 async function unclearedPromotion(
   registry: ModelRegistry,
   decision: GateDecision,
-): Promise<GateDecision | undefined> {
+): Promise<{ promotion: GatePromotion; reason: string } | undefined> {
   const { model, stage } = decision;
   const version = decision.candidate.version;
   if (stage !== 'production' && stage !== 'staging') return undefined;
@@ -628,12 +657,10 @@ async function unclearedPromotion(
     stage === 'production'
       ? history.find(
           (t) => t.at === last.at && t.version !== version && t.from === stage && t.to === 'archived',
-        )
+        )?.version
       : undefined;
   return {
-    ...decision,
-    decision: 'promoted',
-    ...(replaced ? { production: { version: replaced.version, value: Number.NaN } } : {}),
+    promotion: { model, version, stage, ...(replaced === undefined ? {} : { replaced }) },
     reason: `v${version} holds ${stage} but no load test cleared it (${last.reason})`,
   };
 }
@@ -988,14 +1015,12 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
     uses: ['registry', 'deployer'],
     async run({ config, inputs, registry, deployer, log, signal, projectDir, runId, step: node }) {
       const endpoint = config.endpoint ?? inputs.decision.model;
+      // The gate's own decision is what the step hands on, whatever it tests.
+      const { decision } = inputs;
       const uncleared =
-        inputs.decision.decision === 'kept'
-          ? await unclearedPromotion(registry!, inputs.decision)
-          : undefined;
+        decision.decision === 'kept' ? await unclearedPromotion(registry!, decision) : undefined;
       if (uncleared) log.warn(`${uncleared.reason}: testing it now`);
-      // What is tested and withdrawn (the gate's own decision is what the step hands on).
-      const decision = uncleared ?? inputs.decision;
-      if (decision.decision !== 'promoted') {
+      if (decision.decision !== 'promoted' && !uncleared) {
         const reason = `the gate kept ${decision.model} v${decision.candidate.version} out: nothing new to load-test`;
         log.info(reason);
         const title = `Load test: ${decision.model} v${decision.candidate.version}`;
@@ -1015,6 +1040,13 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
           `${decision.model} v${decision.candidate.version} is not in the registry`,
         );
       }
+      // What a refusal, or a test that does not finish, withdraws: the gate's promotion, or the
+      // uncleared one found above.
+      const promotion = uncleared?.promotion ?? gatePromotion(decision);
+      const withdraw = (withdrawal: Withdrawal) =>
+        promotion
+          ? withdrawPromotion(registry!, promotion, withdrawal, (line) => log.info(line))
+          : Promise.resolve();
       let result: LoadTestResult;
       try {
         result = await runLoadTest(deployer!, {
@@ -1029,8 +1061,8 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
         // Cancelled or broken before it could judge: the gate's promotion must not outlive it, or the
         // next run's deploy step would ship the candidate untested (the gate would say "kept").
         const why = signal.aborted ? 'the run was cancelled' : (error as Error)?.message || String(error);
-        await withdrawPromotion(registry!, decision, why, (line) => log.info(line), true).catch(
-          (failure: Error) => log.warn(`the gate's promotion could not be withdrawn: ${failure.message}`),
+        await withdraw({ outcome: 'unfinished', why }).catch((failure: Error) =>
+          log.warn(`the gate's promotion could not be withdrawn: ${failure.message}`),
         );
         throw error;
       }
@@ -1038,13 +1070,13 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
       if (!result.passed) {
         const dir = loadTestReportDir(projectDir, runId, node);
         await refuse(result, numbers, dir, log, (failures) =>
-          withdrawPromotion(registry!, decision, failures, (line) => log.info(line)),
+          withdraw({ outcome: 'refused', why: failures }),
         );
       }
       log.info(`passed: ${numbers}`);
       await recordClearance(registry!, decision.model, version.version, decision.stage!, numbers);
       return {
-        decision: inputs.decision,
+        decision,
         metrics: { tested: 1, ...loadTestMetrics(result) },
         report: loadTestReport(result),
         loadtest: {
