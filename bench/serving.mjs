@@ -452,39 +452,38 @@ const WARM_MAX_WINDOWS = 60;
  * reported beside the costs, never in them).
  */
 async function warmUp(group, driveFor, windowMs, warmRequests) {
+  /** Each window's measurements, in `group`'s order. */
+  const windows = [];
   const answered = new Array(group.length).fill(0);
-  const spent = new Array(group.length).fill(0);
   let previous = Number.POSITIVE_INFINITY;
-  let windows = 0;
   for (;;) {
     const measured = await driveFor(windowMs);
-    windows++;
+    windows.push(measured);
     measured.forEach((m, i) => {
       answered[i] += m.answered;
-      spent[i] += m.cpuUs;
     });
     const perRequest =
       measured.reduce((t, m) => t + m.cpuUs, 0) / measured.reduce((t, m) => t + m.answered, 0);
     const settled = perRequest > previous * (1 - WARM_SETTLED);
     previous = perRequest;
-    if ((settled && Math.min(...answered) >= warmRequests) || windows >= WARM_MAX_WINDOWS) break;
+    if ((settled && Math.min(...answered) >= warmRequests) || windows.length >= WARM_MAX_WINDOWS) break;
   }
+  // Pooled over the warm-up's windows, as the rounds' costs are pooled over the rounds.
   const off = group.indexOf('unwatched');
+  const every = windows.map((_, w) => w);
   const costs = Object.fromEntries(
     group
       .filter((s) => s !== 'unwatched')
       .map((s) => {
         const i = group.indexOf(s);
-        return [
-          s,
-          {
-            rps: 1 - answered[i] / answered[off],
-            cpu: 1 - spent[off] / answered[off] / (spent[i] / answered[i]),
-          },
-        ];
+        const { rps, cpu } = pooledCost(
+          { on: windows.map((m) => m[i]), off: windows.map((m) => m[off]) },
+          every,
+        );
+        return [s, { rps, cpu }];
       }),
   );
-  return { windows, ms: windows * windowMs, usPerRequest: round(previous, 1), costs };
+  return { windows: windows.length, ms: windows.length * windowMs, usPerRequest: round(previous, 1), costs };
 }
 
 export async function serving(options) {
@@ -693,7 +692,8 @@ export async function serving(options) {
         `Warm-up before the rounds of each set, per concurrency: until every server had answered ${warmRequests} requests and their CPU per request fell by less than ${WARM_SETTLED * 100} % from one ${watchMs} ms window to the next (fresh servers compile their hot code for several seconds): ${concurrencies
           .map((concurrency) => {
             const ms = warmUps.filter((w) => w.concurrency === concurrency).map((w) => w.ms / 1000);
-            return `concurrency ${concurrency}: ${Math.min(...ms)}–${Math.max(...ms)} s`;
+            const [low, high] = [Math.min(...ms), Math.max(...ms)];
+            return `concurrency ${concurrency}: ${low === high ? low : `${low}–${high}`} s`;
           })
           .join(
             '; ',

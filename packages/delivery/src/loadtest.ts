@@ -518,13 +518,13 @@ export function loadTestMetrics(result: LoadTestResult): Record<string, number> 
 
 /**
  * A promotion the gate made before the load test ran: `version` of `model` moved to `stage`, and,
- * into production, the version it archived there (`replaced`).
+ * into production, the version it archived there (`replaced`; undefined when there was none).
  */
 export interface GatePromotion {
   model: string;
   version: number;
   stage: ModelStage;
-  replaced?: number;
+  replaced: number | undefined;
 }
 
 /** The promotion a gate's decision made, or undefined when it made none the test could undo. */
@@ -533,12 +533,7 @@ export function gatePromotion(decision: GateDecision): GatePromotion | undefined
   if (decision.decision !== 'promoted' || stage === undefined || stage === 'none' || stage === 'archived')
     return undefined;
   const replaced = stage === 'production' ? decision.production?.version : undefined;
-  return {
-    model,
-    version: decision.candidate.version,
-    stage,
-    ...(replaced === undefined ? {} : { replaced }),
-  };
+  return { model, version: decision.candidate.version, stage, replaced };
 }
 
 /**
@@ -660,7 +655,7 @@ async function unclearedPromotion(
         )?.version
       : undefined;
   return {
-    promotion: { model, version, stage, ...(replaced === undefined ? {} : { replaced }) },
+    promotion: { model, version, stage, replaced },
     reason: `v${version} holds ${stage} but no load test cleared it (${last.reason})`,
   };
 }
@@ -1014,9 +1009,9 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
     },
     uses: ['registry', 'deployer'],
     async run({ config, inputs, registry, deployer, log, signal, projectDir, runId, step: node }) {
-      const endpoint = config.endpoint ?? inputs.decision.model;
       // The gate's own decision is what the step hands on, whatever it tests.
       const { decision } = inputs;
+      const endpoint = config.endpoint ?? decision.model;
       const uncleared =
         decision.decision === 'kept' ? await unclearedPromotion(registry!, decision) : undefined;
       if (uncleared) log.warn(`${uncleared.reason}: testing it now`);
