@@ -82,6 +82,21 @@ describe('gitState with a kept answer', () => {
     expect(gitStarts()).toBe(0);
   });
 
+  it('keeps the answer of a call that made the state folder itself', async () => {
+    // Making the state folder changes the root's stamp just before git starts, usually within
+    // the same millisecond of the wall clock: that must not count as a change while git ran.
+    // One try in a few dozen fell in that millisecond, so the test makes a hundred.
+    const { dir, state } = await committedRepo();
+    let dropped = 0;
+    for (let i = 0; i < 100; i++) {
+      await rm(state, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 2));
+      await gitState(dir, state, NOT_RACY);
+      if (!existsSync(join(state, 'git-status.json'))) dropped++;
+    }
+    expect(dropped).toBe(0);
+  });
+
   it('sees an edit, a new file in a subfolder, a removed file, and a new empty folder filled later', async () => {
     const { dir, state, commit } = await committedRepo();
     await new Promise((r) => setTimeout(r, 5));
