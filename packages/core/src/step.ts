@@ -38,11 +38,9 @@ export interface StepContext<Config, Inputs> {
   pipeline: string;
   /** The project folder: resolve project-relative paths from config against it. */
   projectDir: string;
-  /**
-   * The model registry, for steps that use `registry` (register, promote).
-   * Such steps run in the orchestrator's process whatever the executor,
-   * because the registry is the run's metadata store.
-   */
+  /** The run's state folder (`stateDir`; `.cairn` by default), for files a step keeps about its run. */
+  stateDir: string;
+  /** The model registry, for steps that use `registry` (they run in the orchestrator's process). */
   registry?: ModelRegistry;
   /** The stack's deployer, for steps that use `deployer` (created in control mode). */
   deployer?: Deployer;

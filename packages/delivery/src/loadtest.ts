@@ -696,12 +696,12 @@ export interface KeptLoadTestReport {
 }
 
 /**
- * The folder a refused load test step keeps its report in:
- * `<projectDir>/.cairn/loadtests/<runId>/<step>/` (a step is not told the stack's state folder,
- * so this is the default one). A later attempt of the same step replaces the files.
+ * The folder a refused load test step keeps its report in: `<stateDir>/loadtests/<runId>/<step>/`,
+ * under the run's state folder (`.cairn` by default). A later attempt of the same step replaces
+ * the files.
  */
-export function loadTestReportDir(projectDir: string, runId: string, step: string): string {
-  return join(projectDir, '.cairn', 'loadtests', runId, step);
+export function loadTestReportDir(stateDir: string, runId: string, step: string): string {
+  return join(stateDir, 'loadtests', runId, step);
 }
 
 /** Write `text` to `path` whole or not at all: a temporary file beside it, then a rename. */
@@ -1008,7 +1008,7 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
       loadtest: json<LoadTestRecord>(),
     },
     uses: ['registry', 'deployer'],
-    async run({ config, inputs, registry, deployer, log, signal, projectDir, runId, step: node }) {
+    async run({ config, inputs, registry, deployer, log, signal, stateDir, runId, step: node }) {
       // The gate's own decision is what the step hands on, whatever it tests.
       const { decision } = inputs;
       const endpoint = config.endpoint ?? decision.model;
@@ -1063,7 +1063,7 @@ export function loadTestStep<Row extends object = Record<string, CellValue>>(
       }
       const numbers = `p50 ${ms(result.latencyMs?.p50)}, p95 ${ms(result.latencyMs?.p95)}, p99 ${ms(result.latencyMs?.p99)}, ${round(result.rps, 1)} req/s, ${round(result.errorRate * 100, 2)} % errors over ${result.requests} requests`;
       if (!result.passed) {
-        const dir = loadTestReportDir(projectDir, runId, node);
+        const dir = loadTestReportDir(stateDir, runId, node);
         await refuse(result, numbers, dir, log, (failures) =>
           withdraw({ outcome: 'refused', why: failures }),
         );

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,7 +90,8 @@ function run(
     storage,
     metadata,
     projectDir: dir,
-    stateDir: join(dir, '.cairn'),
+    // Not the default .cairn: a refused test's report goes to the run's state folder, wherever it is.
+    stateDir: join(dir, 'state'),
     deployer,
     loaders: models,
     ...(extra.signal ? { signal: extra.signal } : {}),
@@ -138,7 +140,7 @@ const controlDeployer = (models: Record<string, ModelLoader> = loaders) =>
   deployer.create({
     storage,
     loaders: models,
-    stateDir: deployerStateDir(join(dir, '.cairn')),
+    stateDir: deployerStateDir(join(dir, 'state')),
     mode: 'control',
   });
 
@@ -191,9 +193,10 @@ describe('the load test step', () => {
       expect(result.steps.loadtest!.status).toBe('failed');
       expect(result.steps.loadtest!.error?.code).toBe('CAIRN_LOADTEST_FAILED');
       // No outputs for a failed step: the report and metrics a passing test outputs are kept as
-      // files under the project's state folder, and the error names them.
-      const kept = loadTestReportDir(dir, result.runId, 'loadtest');
-      expect(kept).toBe(join(dir, '.cairn', 'loadtests', result.runId, 'loadtest'));
+      // files under the run's state folder, and the error names them.
+      const kept = loadTestReportDir(join(dir, 'state'), result.runId, 'loadtest');
+      expect(kept).toBe(join(dir, 'state', 'loadtests', result.runId, 'loadtest'));
+      expect(existsSync(join(dir, '.cairn', 'loadtests'))).toBe(false);
       expect(result.steps.loadtest!.error?.message).toBe(
         'double v1 failed its load test: p99 latency: no request was answered (limit 5000 ms); ' +
           'throughput 0 req/s < minRps 1 req/s; error rate: no request was answered (limit 1 %). ' +
@@ -229,8 +232,8 @@ describe('the load test step', () => {
 
   it('still refuses with the numbers when its report cannot be written, and says so in the log', async () => {
     // A file where the reports' folder would be: no report can be written under it.
-    await mkdir(join(dir, '.cairn'), { recursive: true });
-    await writeFile(join(dir, '.cairn', 'loadtests'), 'in the way');
+    await mkdir(join(dir, 'state'), { recursive: true });
+    await writeFile(join(dir, 'state', 'loadtests'), 'in the way');
     const silent = silentAfterHealthCheck();
     try {
       const result = await run({ maxErrorRate: 0.01 }, silent.loaders);
@@ -376,7 +379,7 @@ describe('the delivery steps refuse a typo in a config key', () => {
       storage,
       metadata,
       projectDir: dir,
-      stateDir: join(dir, '.cairn'),
+      stateDir: join(dir, 'state'),
       deployer,
       loaders,
       configs: {

@@ -126,6 +126,7 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
         artifacts: task.inputs,
         pipeline: task.pipeline.name,
         projectDir: task.projectDir,
+        stateDir: task.stateDir ?? join(task.projectDir, '.cairn'),
         ...(options.registry ? { registry: options.registry } : {}),
         ...(options.deployer ? { deployer: options.deployer } : {}),
         ...(options.abtest ? { abtest: options.abtest } : {}),

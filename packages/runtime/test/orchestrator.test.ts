@@ -27,7 +27,7 @@ import { memoryMetadata, memoryStore } from '@cairn/testkit';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { STEP_CLEANUP_MS } from '../src/runner';
-import { busyPair, waiting } from './fixtures/slow';
+import { busyPair, waiting, whereFolders } from './fixtures/slow';
 import { numbers } from './fixtures/steps';
 
 let dir: string;
@@ -559,6 +559,31 @@ describe('runPipeline', () => {
     };
     expect(await read(pooled.steps.b!.outputs.out!.digest)).toEqual({ seed: 2, thread: true });
     expect(await read(inline.steps.b!.outputs.out!.digest)).toEqual({ seed: 2, thread: false });
+  });
+
+  it("tells a step the run's state folder, in this thread and in a worker's", async () => {
+    const read = async (digest: string) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await storage.get(digest)) chunks.push(Buffer.from(chunk));
+      return JSON.parse(Buffer.concat(chunks).toString());
+    };
+    const told = async (extra: Partial<RunOptions>) => {
+      const result = await runPipeline(whereFolders, options({ noCache: true, ...extra }));
+      expect(result.status).toBe('succeeded');
+      return read(result.steps.folders!.outputs.out!.digest);
+    };
+    // Relative to the project, as the config's stateDir is.
+    expect(await told({ stateDir: 'elsewhere/state' })).toEqual({
+      projectDir: dir,
+      stateDir: join(dir, 'elsewhere', 'state'),
+      thread: false,
+    });
+    expect(await told({ stateDir: join(dir, 'abs'), executor: workerPool({ size: 1 }) })).toEqual({
+      projectDir: dir,
+      stateDir: join(dir, 'abs'),
+      thread: true,
+    });
+    expect(await told({})).toEqual({ projectDir: dir, stateDir: join(dir, '.cairn'), thread: false });
   });
 
   it('re-creates a TypeScript-only storage plugin from the project in worker threads', async () => {

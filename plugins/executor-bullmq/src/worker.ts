@@ -259,11 +259,15 @@ export function localTask(task: StepTask, projectDir: string): StepTask {
       },
     );
   }
+  // A state folder outside the coordinator's project has no place here: the runner's default then.
+  const { stateDir, ...rest } = task;
+  const localStateDir = sameLayout || stateDir === undefined ? stateDir : mapped(stateDir);
   return {
-    ...task,
+    ...rest,
     pipeline: { ...task.pipeline, module: localModule },
     projectDir: sameLayout ? task.projectDir : projectDir,
     tmpDir: sameLayout ? task.tmpDir : (mapped(task.tmpDir) ?? join(tmpdir(), 'cairn-worker')),
+    ...(localStateDir === undefined ? {} : { stateDir: localStateDir }),
   };
 }
 

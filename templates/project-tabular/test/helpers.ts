@@ -69,6 +69,7 @@ export async function runStep<T = any>(
     artifacts: {},
     pipeline: 'training',
     projectDir,
+    stateDir: `${projectDir}/.cairn`,
   };
   return definition.run(context);
 }

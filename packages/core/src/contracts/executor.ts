@@ -51,6 +51,8 @@ export interface StepTask {
   tmpDir: string;
   /** The project folder: command steps run here, relative `sources` resolve here. */
   projectDir: string;
+  /** The run's state folder; `<projectDir>/.cairn` when absent. */
+  stateDir?: string;
   timeoutMs?: number;
   /** How the worker re-creates storage; required by out-of-process executors. */
   storage?: PluginRef;

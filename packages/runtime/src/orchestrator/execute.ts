@@ -170,6 +170,7 @@ function stepTask(
     attempt: 1,
     tmpDir: context.tmpDir,
     projectDir: context.prepared.projectDir,
+    stateDir: context.prepared.stateDir,
     ...(definition.timeoutMs ? { timeoutMs: definition.timeoutMs } : {}),
     ...(context.storage.ref ? { storage: context.storage.ref } : {}),
   };
