@@ -561,7 +561,7 @@ describe('runPipeline', () => {
     expect(await read(inline.steps.b!.outputs.out!.digest)).toEqual({ seed: 2, thread: false });
   });
 
-  it("tells a step the run's state folder, in this thread and in a worker's", async () => {
+  it("tells a step the run's state folder, in this thread and in a worker's, and keeps its scratch there", async () => {
     const read = async (digest: string) => {
       const chunks: Buffer[] = [];
       for await (const chunk of await storage.get(digest)) chunks.push(Buffer.from(chunk));
@@ -576,14 +576,25 @@ describe('runPipeline', () => {
     expect(await told({ stateDir: 'elsewhere/state' })).toEqual({
       projectDir: dir,
       stateDir: join(dir, 'elsewhere', 'state'),
+      scratchInState: true,
       thread: false,
     });
     expect(await told({ stateDir: join(dir, 'abs'), executor: workerPool({ size: 1 }) })).toEqual({
       projectDir: dir,
       stateDir: join(dir, 'abs'),
+      scratchInState: true,
       thread: true,
     });
-    expect(await told({})).toEqual({ projectDir: dir, stateDir: join(dir, '.cairn'), thread: false });
+    expect(await told({})).toEqual({
+      projectDir: dir,
+      stateDir: join(dir, '.cairn'),
+      scratchInState: true,
+      thread: false,
+    });
+    // A scratch folder of its own, when given one.
+    expect(await told({ stateDir: 'state', tmpDir: join(dir, 'scratch') })).toMatchObject({
+      scratchInState: false,
+    });
   });
 
   it('re-creates a TypeScript-only storage plugin from the project in worker threads', async () => {

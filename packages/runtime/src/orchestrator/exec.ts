@@ -324,7 +324,7 @@ async function runRecordedNode(
     counts: { executed: 0, cached: 0, failed: 0, skipped: 0 },
     scrub,
   };
-  const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
+  const tmpDir = resolve(options.tmpDir ?? join(prepared.stateDir, 'tmp'));
   const executor = await (options.executor ?? inProcess()).create({ storage });
   const services = runServices(options, prepared.projectDir);
   let outcome: StepOutcome;
@@ -339,7 +339,7 @@ async function runRecordedNode(
       pipeline: { module: pipeline.module ?? '', name: pipeline.name },
       tmpDir,
       logs: {
-        stateDir: resolve(prepared.projectDir, options.stateDir ?? '.cairn'),
+        stateDir: prepared.stateDir,
         limitBytes: options.stepLogBytes ?? STEP_LOG_LIMIT_BYTES,
       },
     };

@@ -26,7 +26,7 @@ export async function planPipeline(
 ): Promise<Plan> {
   const slice = sliceOf(pipeline, options);
   const prepared = await prepareRun(pipeline, options);
-  const tmpDir = join(prepared.projectDir, '.cairn', 'tmp');
+  const tmpDir = join(prepared.stateDir, 'tmp');
   await options.metadata.init?.();
   const previous = new PreviousExecutions(options.metadata, pipeline.name, pipeline.nodes.length);
   // The run's check of cached outputs (by stamp unless verifyOutputs is 'full'), so the plan says what a run

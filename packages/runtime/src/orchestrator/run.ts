@@ -69,7 +69,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     throw new CairnError(ErrorCodes.RUN_CANCELLED, 'The run was cancelled before it started');
   const scrub = secretScrubber(prepared);
   await metadata.init?.();
-  const tmpDir = resolve(options.tmpDir ?? join(prepared.projectDir, '.cairn', 'tmp'));
+  const tmpDir = resolve(options.tmpDir ?? join(prepared.stateDir, 'tmp'));
   const services = runServices(options, prepared.projectDir);
   const stamps =
     options.verifyOutputs === 'full' ? undefined : VerifiedStamps.for(storage, prepared.stateDir);
@@ -236,7 +236,7 @@ async function driveRun(
       pipeline: { module: pipeline.module ?? '', name: pipeline.name },
       tmpDir,
       logs: {
-        stateDir: resolve(prepared.projectDir, options.stateDir ?? '.cairn'),
+        stateDir: prepared.stateDir,
         limitBytes: options.stepLogBytes ?? STEP_LOG_LIMIT_BYTES,
       },
       ...(stamps ? { stamps } : {}),

@@ -34,7 +34,7 @@ export interface RunProjectOptions {
   projectDir?: string;
   /** Folder of step configs. @default `<projectDir>/conf` */
   confDir?: string;
-  /** Scratch folder for step workdirs. @default `<projectDir>/.cairn/tmp` */
+  /** Scratch folder for step workdirs. @default `<stateDir>/tmp` */
   tmpDir?: string;
   /** Cairn's local state folder (the deployer's and A/B engine's files). @default `<projectDir>/.cairn` */
   stateDir?: string;
