@@ -491,42 +491,26 @@ describe('localTask: a worker in another checkout of the project', () => {
     await mkdir(join(mine, 'pipelines'), { recursive: true });
     await writeFile(join(mine, 'pipelines', 'training.ts'), 'export {};\n');
     const theirs = '/home/alice/work/team-proj';
-    const task = localTask(
-      {
-        runId: 'r',
-        executionId: 'e',
-        step: 'train',
-        pipeline: { module: `file://${theirs}/pipelines/training.ts`, export: 'default', name: 'training' },
-        config: {},
-        inputs: {},
-        attempt: 1,
-        tmpDir: `${theirs}/.cairn/tmp`,
-        projectDir: theirs,
-        stateDir: `${theirs}/state`,
-      },
-      mine,
-    );
+    /** A task of theirs, its state folder at `stateDir`. */
+    const theirTask = (stateDir: string) => ({
+      runId: 'r',
+      executionId: 'e',
+      step: 'train',
+      pipeline: { module: `file://${theirs}/pipelines/training.ts`, export: 'default', name: 'training' },
+      config: {},
+      inputs: {},
+      attempt: 1,
+      tmpDir: `${theirs}/.cairn/tmp`,
+      projectDir: theirs,
+      stateDir,
+    });
+    const task = localTask(theirTask(`${theirs}/state`), mine);
     expect(task.pipeline.module).toBe(join(mine, 'pipelines', 'training.ts'));
     expect(task.projectDir).toBe(mine);
     expect(task.tmpDir).toBe(join(mine, '.cairn', 'tmp'));
     expect(task.stateDir).toBe(join(mine, 'state'));
     // A state folder outside their project means nothing here: the runner's default instead.
-    const outside = localTask(
-      {
-        runId: 'r',
-        executionId: 'e',
-        step: 'train',
-        pipeline: { module: `file://${theirs}/pipelines/training.ts`, export: 'default', name: 'training' },
-        config: {},
-        inputs: {},
-        attempt: 1,
-        tmpDir: `${theirs}/.cairn/tmp`,
-        projectDir: theirs,
-        stateDir: '/var/lib/alice-state',
-      },
-      mine,
-    );
-    expect(outside).not.toHaveProperty('stateDir');
+    expect(localTask(theirTask('/var/lib/alice-state'), mine)).not.toHaveProperty('stateDir');
   });
 
   it('refuses a module that exists neither where the coordinator had it nor in the checkout', () => {
