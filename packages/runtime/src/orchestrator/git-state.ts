@@ -102,7 +102,7 @@ export async function gitState(
     ));
   // Stamped after git answered, and kept only when nothing stamped changed since shortly before
   // git started: a change while git ran would give a stamp newer than that.
-  const startedAt = await nextMillisecond();
+  const startedAt = Date.now();
   const status = await gitStatus(projectDir, made);
   if (!status || !snapshotFile || !files || !made) return status?.git;
   const stamps = takeStamps(root, files, status.ignored, maxEntries);
@@ -112,23 +112,6 @@ export async function gitState(
     await writeAtomic(snapshotFile, JSON.stringify(snapshot)).catch(() => {});
   }
   return status.git;
-}
-
-/**
- * Date.now() once its millisecond has turned. Date.now() drops the fraction, and a change made
- * just before (the state folder made above changes the root's stamp) usually falls in the same
- * millisecond: at or after that start, racy by the rule, so its snapshot would be dropped, and
- * the next run would start git again. Past the turn, every earlier change is older than the
- * start. The wait is under a millisecond, on a call that is about to start git.
- */
-async function nextMillisecond(): Promise<number> {
-  const now = Date.now();
-  let later = now;
-  while (later === now) {
-    await new Promise((tick) => setTimeout(tick, 1));
-    later = Date.now();
-  }
-  return later;
 }
 
 /** The folder holding `.git`, at or above `dir`. */
