@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -283,6 +284,31 @@ describe('distributed runs on worker processes', () => {
     } finally {
       redis.disconnect();
       await executor.close();
+    }
+  });
+
+  it('closes after its Redis restarted, while its connections are still reconnecting', async () => {
+    // A Redis of its own: the suite's is shared with the other test file.
+    const server = join(import.meta.dirname, '../../../scripts/servers/redis.sh');
+    const redisDir = join(dir, 'restarted-redis');
+    const port = String(await freePort());
+    const start = () => execFileSync('bash', [server, 'start', redisDir, port], { encoding: 'utf8' }).trim();
+    const stop = () => execFileSync('bash', [server, 'stop', redisDir]);
+    const connection = start();
+    try {
+      const executor = await bullmqExecutor({
+        connection,
+        queue: uniqueQueue('restart'),
+        allowLocalStorage: true,
+      }).create({ storage });
+      stop();
+      // Down long enough for every client to see it, and to wait for its next try.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      start();
+      // BullMQ's QueueEvents, closed now, waited forever for its connection to end: a run never did.
+      await executor.close();
+    } finally {
+      stop();
     }
   });
 
