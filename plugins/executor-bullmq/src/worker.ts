@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
   CairnError,
@@ -58,6 +59,11 @@ export interface WorkerJob {
   step: string;
   attempt: number;
 }
+
+/** How long closing waits for BullMQ's connections to end once no step runs (see `close`). */
+const CLOSE_GRACE_MS = 5000;
+/** How often closing checks whether the running steps have finished. */
+const IDLE_POLL_MS = 50;
 
 export type WorkerJobEvent =
   | ({ type: 'started' } & WorkerJob)
@@ -209,6 +215,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
     );
   }
 
+  /** Resolves once no step runs on this worker. */
+  const idle = async () => {
+    while (controllers.size > 0) await sleep(IDLE_POLL_MS);
+  };
   let closing: Promise<void> | undefined;
   return {
     where: endpoint.where,
@@ -222,7 +232,17 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
             controller.abort(new CairnError(ErrorCodes.RUN_CANCELLED, 'The worker is stopping'));
           }
         }
-        await worker.close();
+        // BullMQ's close waits for the running steps, then for its connections to end, and that
+        // second wait never ends when a connection is reconnecting (stopped just after a Redis
+        // restart). The steps are waited for here; the connections for a few seconds more.
+        const closed = new AbortController();
+        await Promise.race([
+          worker.close(),
+          idle()
+            .then(() => sleep(CLOSE_GRACE_MS, undefined, { signal: closed.signal }))
+            .catch(() => {}),
+        ]);
+        closed.abort();
         subscriber.disconnect();
         publisher.disconnect();
         for (const storage of storages.values()) await (await storage.catch(() => undefined))?.close?.();

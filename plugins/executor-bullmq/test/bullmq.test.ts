@@ -8,7 +8,7 @@ import type { CairnEvent, ExecutorDescriptor, StepTask, StorageDriver } from '@c
 import { inProcess, localStore, type RunOptions, runPipeline } from '@cairn/runtime';
 import { freePort, memoryMetadata, memoryStore } from '@cairn/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bullmqExecutor, localTask } from '../src/index';
+import { bullmqExecutor, localTask, startWorker } from '../src/index';
 import { fanout, listening, secretive, slow } from './fixtures/pipelines';
 import { type ChildWorker, startChildWorker, uniqueQueue } from './helpers';
 
@@ -287,7 +287,7 @@ describe('distributed runs on worker processes', () => {
     }
   });
 
-  it('closes after its Redis restarted, while its connections are still reconnecting', async () => {
+  it('closes, as does a worker, after its Redis restarted, while their connections are still reconnecting', async () => {
     // A Redis of its own: the suite's is shared with the other test file.
     const server = join(import.meta.dirname, '../../../scripts/servers/redis.sh');
     const redisDir = join(dir, 'restarted-redis');
@@ -296,17 +296,18 @@ describe('distributed runs on worker processes', () => {
     const stop = () => execFileSync('bash', [server, 'stop', redisDir]);
     const connection = start();
     try {
-      const executor = await bullmqExecutor({
-        connection,
-        queue: uniqueQueue('restart'),
-        allowLocalStorage: true,
-      }).create({ storage });
+      const queue = uniqueQueue('restart');
+      const executor = await bullmqExecutor({ connection, queue, allowLocalStorage: true }).create({
+        storage,
+      });
+      const worker = await startWorker({ connection, queue, projectDir: dir });
       stop();
       // Down long enough for every client to see it, and to wait for its next try.
       await new Promise((resolve) => setTimeout(resolve, 300));
       start();
-      // BullMQ's QueueEvents, closed now, waited forever for its connection to end: a run never did.
-      await executor.close();
+      // BullMQ's QueueEvents and Worker, closed now, waited forever for their connections to end:
+      // a run never ended, and neither did `cairn worker` on SIGTERM.
+      await Promise.all([executor.close(), worker.close()]);
     } finally {
       stop();
     }
