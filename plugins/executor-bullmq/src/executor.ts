@@ -13,6 +13,7 @@ import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   type BullmqExecutorOptions,
+  closeWithin,
   probe,
   type RedisEndpoint,
   redact,
@@ -39,8 +40,6 @@ const ABORT_GRACE_MS = 5000;
  * its event missed; the poll makes that a delay, never a hang.
  */
 const POLL_MS = 1000;
-/** How long closing waits for BullMQ's own close before leaving it behind (see `close`). */
-const CLOSE_GRACE_MS = 5000;
 /** Finished jobs kept in Redis for inspection (BullMQ boards, `redis-cli`); older ones are dropped. */
 const KEEP_FINISHED = { count: 1000, age: 7 * 24 * 3600 };
 
@@ -286,18 +285,7 @@ class BullmqExecutor implements Executor {
         ),
       );
     }
-    // BullMQ's close can wait forever: QueueEvents closed while its connection is reconnecting (just
-    // after a Redis restart) waits for an 'end' event that never comes, and a run waiting here never
-    // ended (its process kept its other connections open). Its socket is gone by then: what is left
-    // behind is a promise, not a connection.
-    let grace: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([this.events.close(), this.queue.close()]),
-      new Promise((resolve) => {
-        grace = setTimeout(resolve, CLOSE_GRACE_MS);
-      }),
-    ]);
-    clearTimeout(grace);
+    await closeWithin(Promise.allSettled([this.events.close(), this.queue.close()]));
     this.subscriber.disconnect();
     this.publisher.disconnect();
   }

@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:NAME} is the config syntax, not a mistyped template.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CairnError, ErrorCodes } from '@cairn/core';
 import { hasEnvRefs, resolveEnvRefs } from '@cairn/runtime';
 import { parsePluginOptions } from '@cairn/runtime/plugin-kit';
@@ -203,5 +204,27 @@ export async function probe(endpoint: RedisEndpoint, timeoutMs = 5000): Promise<
     );
   } finally {
     client.disconnect();
+  }
+}
+
+/** How long closing waits for BullMQ's own close before leaving it behind (see {@link closeWithin}). */
+const CLOSE_GRACE_MS = 5000;
+
+/**
+ * Wait for `closing` (a BullMQ close), or, once `ready` has resolved, at most a few seconds more.
+ * BullMQ's close can wait forever: a QueueEvents or Worker closed while its connection is
+ * reconnecting (just after a Redis restart) waits for an 'end' event that never comes, and a run or
+ * a worker waiting on it never ended. The socket is gone by then: what is left behind is a promise,
+ * not a connection. Rejections of `closing` are the caller's.
+ */
+export async function closeWithin(closing: Promise<unknown>, ready: Promise<unknown> = Promise.resolve()) {
+  const closed = new AbortController();
+  try {
+    await Promise.race([
+      closing,
+      ready.then(() => sleep(CLOSE_GRACE_MS, undefined, { signal: closed.signal })).catch(() => {}),
+    ]);
+  } finally {
+    closed.abort();
   }
 }

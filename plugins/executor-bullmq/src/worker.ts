@@ -15,7 +15,7 @@ import {
 import { resolveEnvRefs, runStepTask } from '@cairn/runtime';
 import { createPlugin } from '@cairn/runtime/plugin-kit';
 import type { Job, Worker } from 'bullmq';
-import { probe, redact, redisOptions, resolveEndpoint } from './options';
+import { closeWithin, probe, redact, redisOptions, resolveEndpoint } from './options';
 import {
   type CancelMessage,
   cancelChannel,
@@ -60,8 +60,6 @@ export interface WorkerJob {
   attempt: number;
 }
 
-/** How long closing waits for BullMQ's connections to end once no step runs (see `close`). */
-const CLOSE_GRACE_MS = 5000;
 /** How often closing checks whether the running steps have finished. */
 const IDLE_POLL_MS = 50;
 
@@ -232,17 +230,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
             controller.abort(new CairnError(ErrorCodes.RUN_CANCELLED, 'The worker is stopping'));
           }
         }
-        // BullMQ's close waits for the running steps, then for its connections to end, and that
-        // second wait never ends when a connection is reconnecting (stopped just after a Redis
-        // restart). The steps are waited for here; the connections for a few seconds more.
-        const closed = new AbortController();
-        await Promise.race([
-          worker.close(),
-          idle()
-            .then(() => sleep(CLOSE_GRACE_MS, undefined, { signal: closed.signal }))
-            .catch(() => {}),
-        ]);
-        closed.abort();
+        // BullMQ's close waits for the running steps, then for its connections to end: the steps
+        // however long they take, the connections a few seconds more.
+        await closeWithin(worker.close(), idle());
         subscriber.disconnect();
         publisher.disconnect();
         for (const storage of storages.values()) await (await storage.catch(() => undefined))?.close?.();
