@@ -14,6 +14,7 @@ import type { Redis } from 'ioredis';
 import {
   type BullmqExecutorOptions,
   closeWithin,
+  fulfilledWithin,
   probe,
   type RedisEndpoint,
   redact,
@@ -276,7 +277,8 @@ class BullmqExecutor implements Executor {
     if (this.closed) return;
     this.closed = true;
     const running = [...this.pending.entries()];
-    await Promise.all(running.map(([jobId]) => this.cancel(jobId)));
+    // Sent, and waited for a few seconds at most: with Redis unreachable its client holds them until it returns.
+    await fulfilledWithin(Promise.all(running.map(([jobId]) => this.cancel(jobId))));
     for (const [, entry] of running) {
       entry.reject(
         new CairnError(

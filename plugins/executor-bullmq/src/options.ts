@@ -228,3 +228,22 @@ export async function closeWithin(closing: Promise<unknown>, ready: Promise<unkn
     closed.abort();
   }
 }
+
+/**
+ * Whether `promise` (a BullMQ call) fulfilled within {@link CLOSE_GRACE_MS}; `false` when it is
+ * still pending by then. Its rejection in time is thrown; a later one is dropped. BullMQ's client
+ * queues commands while Redis is unreachable and never gives up on them (BullMQ asks for that):
+ * what must not wait for Redis to come back waits this long at most.
+ */
+export async function fulfilledWithin(promise: Promise<unknown>): Promise<boolean> {
+  const settled = new AbortController();
+  try {
+    return await Promise.race([
+      promise.then(() => true),
+      sleep(CLOSE_GRACE_MS, false, { signal: settled.signal }),
+    ]);
+  } finally {
+    settled.abort();
+    promise.catch(() => {});
+  }
+}

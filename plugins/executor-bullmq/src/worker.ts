@@ -15,7 +15,7 @@ import {
 import { resolveEnvRefs, runStepTask } from '@cairn/runtime';
 import { createPlugin } from '@cairn/runtime/plugin-kit';
 import type { Job, Worker } from 'bullmq';
-import { closeWithin, probe, redact, redisOptions, resolveEndpoint } from './options';
+import { closeWithin, fulfilledWithin, probe, redact, redisOptions, resolveEndpoint } from './options';
 import {
   type CancelMessage,
   cancelChannel,
@@ -67,7 +67,10 @@ export type WorkerJobEvent =
   | ({ type: 'started' } & WorkerJob)
   | ({
       type: 'finished';
-      /** `returned`: the worker stopped and put the job back on the queue for another worker. */
+      /**
+       * `returned`: the worker stopped and put the job back on the queue for another worker; with
+       * `error` when Redis did not answer, and the job goes back only once its lock expires.
+       */
       status: 'succeeded' | 'failed' | 'cancelled' | 'returned';
       durationMs: number;
       error?: { code?: string; message: string };
@@ -171,9 +174,24 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
     } catch (error) {
       if (abandoning) {
         // Back to the queue now rather than after the lock expires; the step is safe to re-run.
-        await job.moveToWait(token);
+        // With Redis unreachable the move would wait for it forever, and so would the worker's
+        // close: after a few seconds the job is left to BullMQ's stalled check instead, which
+        // puts it back once its lock expires.
+        const moved = await fulfilledWithin(job.moveToWait(token));
         controllers.delete(id);
-        options.onJob?.({ type: 'finished', ...about, status: 'returned', durationMs: Date.now() - started });
+        options.onJob?.({
+          type: 'finished',
+          ...about,
+          status: 'returned',
+          durationMs: Date.now() - started,
+          ...(moved
+            ? {}
+            : {
+                error: {
+                  message: `Redis at ${endpoint.where} did not answer: the job goes back to the queue when its lock expires`,
+                },
+              }),
+        });
         throw new WaitingError();
       }
       outcome = { ok: false, error: serializeError(error) };

@@ -8,7 +8,7 @@ import type { CairnEvent, ExecutorDescriptor, StepTask, StorageDriver } from '@c
 import { inProcess, localStore, type RunOptions, runPipeline } from '@cairn/runtime';
 import { freePort, memoryMetadata, memoryStore } from '@cairn/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bullmqExecutor, localTask, startWorker } from '../src/index';
+import { bullmqExecutor, localTask, startWorker, type WorkerJobEvent } from '../src/index';
 import { fanout, listening, secretive, slow } from './fixtures/pipelines';
 import { type ChildWorker, startChildWorker, uniqueQueue } from './helpers';
 
@@ -308,6 +308,66 @@ describe('distributed runs on worker processes', () => {
       // BullMQ's QueueEvents and Worker, closed now, waited forever for their connections to end:
       // a run never ended, and neither did `cairn worker` on SIGTERM.
       await Promise.all([executor.close(), worker.close()]);
+    } finally {
+      stop();
+    }
+  });
+
+  it('a worker stopped while Redis is down still stops: the job it cannot put back is left to its lock', async () => {
+    const server = join(import.meta.dirname, '../../../scripts/servers/redis.sh');
+    const redisDir = join(dir, 'down-redis');
+    const port = String(await freePort());
+    const start = () => execFileSync('bash', [server, 'start', redisDir, port], { encoding: 'utf8' }).trim();
+    const stop = () => execFileSync('bash', [server, 'stop', redisDir]);
+    const connection = start();
+    try {
+      const queue = uniqueQueue('down');
+      const executor = await bullmqExecutor({ connection, queue, allowLocalStorage: true }).create({
+        storage,
+      });
+      const jobs: WorkerJobEvent[] = [];
+      let listening = false;
+      const worker = await startWorker({
+        connection,
+        queue,
+        projectDir: dir,
+        onJob: (e) => jobs.push(e),
+        onLog: (line) => {
+          listening ||= line.message === 'listening';
+        },
+      });
+      const pending = executor.execute(
+        {
+          runId: 'run_down',
+          executionId: 'ex_down',
+          step: 'listen',
+          pipeline: {
+            module: join(import.meta.dirname, 'fixtures/pipelines.ts'),
+            export: 'listening',
+            name: 'bullmq-listening',
+          },
+          config: { marker: join(dir, 'down.txt') },
+          inputs: {},
+          attempt: 1,
+          tmpDir: join(dir, 'tmp'),
+          projectDir: dir,
+        },
+        { signal: new AbortController().signal },
+      );
+      pending.catch(() => {});
+      // Its step is running (and waits for its signal) before Redis goes.
+      await until(() => listening);
+      stop();
+      // The step stops at once; putting its job back waited for Redis to return, and so did close.
+      await worker.close({ abandon: true });
+      expect(readFileSync(join(dir, 'down.txt'), 'utf8')).toMatch(/^aborted CAIRN_RUN_CANCELLED/);
+      expect(jobs.at(-1)).toMatchObject({ type: 'finished', status: 'returned' });
+      expect((jobs.at(-1) as { error?: { message: string } }).error?.message).toMatch(
+        /did not answer: the job goes back to the queue when its lock expires/,
+      );
+      // So does the run's side: its executor closes, and the step it was waiting for ends cancelled.
+      await executor.close();
+      expect((await rejection(pending)).code).toBe('CAIRN_RUN_CANCELLED');
     } finally {
       stop();
     }
