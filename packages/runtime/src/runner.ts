@@ -25,6 +25,7 @@ import {
 import { materializeArtifact, readSmallBlob, storeArtifact } from './artifacts/io';
 import { importModule } from './load';
 import { PROCESS_GROUP_FILE, scratchPrefix, uniqueSuffix } from './scratch';
+import { stateDirOf } from './state-dir';
 
 export interface RunStepTaskOptions {
   storage: StorageDriver;
@@ -126,7 +127,7 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
         artifacts: task.inputs,
         pipeline: task.pipeline.name,
         projectDir: task.projectDir,
-        stateDir: task.stateDir ?? join(task.projectDir, '.cairn'),
+        stateDir: task.stateDir ?? stateDirOf(task.projectDir, undefined),
         ...(options.registry ? { registry: options.registry } : {}),
         ...(options.deployer ? { deployer: options.deployer } : {}),
         ...(options.abtest ? { abtest: options.abtest } : {}),

@@ -24,6 +24,7 @@ import {
 } from '@cairn/core';
 import { envRefNames, resolveStepConfigs } from '../config/index';
 import { inProcess } from '../executors/in-process';
+import { stateDirOf } from '../state-dir';
 import { PreviousExecutions } from './cache';
 import type { StepExecution } from './execute';
 import { newId } from './ids';
@@ -55,7 +56,7 @@ export async function createRun(
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const [prepared, provenance] = await Promise.all([
     prepareRun(pipeline, options),
-    runProvenance(projectDir, resolve(projectDir, options.stateDir ?? '.cairn')),
+    runProvenance(projectDir, stateDirOf(projectDir, options.stateDir)),
   ]);
   await options.metadata.init?.();
   const { bundle, configDigests } = await storeConfigBundle(pipeline, prepared, options.storage);

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { CairnError, canonicalJson, ErrorCodes, type Pipeline, sha256 } from '@cairn/core';
 import { resolveStepConfigs } from '../config/index';
+import { stateDirOf } from '../state-dir';
 import { fingerprintSteps, type StepCode } from './code';
 import { checkServices } from './services';
 import type { PlanOptions } from './types';
@@ -83,7 +84,7 @@ export async function prepareRun(
       secrets: entry?.secrets ?? new Map(),
     });
   }
-  const stateDir = resolve(projectDir, options.stateDir ?? '.cairn');
+  const stateDir = stateDirOf(projectDir, options.stateDir);
   const byStep = await fingerprintSteps(
     pipeline.nodes.map((node) => ({ step: node.step, pipelineModule: pipeline.module })),
     projectDir,

@@ -14,6 +14,7 @@ import {
 } from '@cairn/core';
 import { inProcess } from '../executors/in-process';
 import { reclaimScratch } from '../scratch';
+import { stateDirOf } from '../state-dir';
 import { deferredSyncOf, localFileOf } from '../storage/local';
 import { cacheKey, decideCache, PreviousExecutions } from './cache';
 import { monotonicMs } from './clock';
@@ -62,7 +63,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const slice = sliceOf(pipeline, options);
   const [prepared, provenance] = await Promise.all([
     prepareRun(pipeline, options),
-    runProvenance(projectDir, resolve(projectDir, options.stateDir ?? '.cairn')),
+    runProvenance(projectDir, stateDirOf(projectDir, options.stateDir)),
   ]);
   const timings = leaseTimings(options.lease);
   if (options.signal?.aborted)

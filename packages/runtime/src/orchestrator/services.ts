@@ -10,7 +10,6 @@
  * behind. The deployer is created in `control` mode: a run changes what is
  * deployed; a serving process (`cairn serve`) answers the traffic.
  */
-import { resolve } from 'node:path';
 import {
   type AbTestDescriptor,
   CairnError,
@@ -26,6 +25,7 @@ import {
   type StorageDriver,
   servicesUsed,
 } from '@cairn/core';
+import { stateDirOf } from '../state-dir';
 
 /** What a step may be lent, by what it uses. */
 export type StepServices = Partial<LentServices>;
@@ -112,7 +112,7 @@ export function runServices(
   return new RunServices({
     storage: options.storage,
     registry: options.metadata,
-    stateDir: resolve(projectDir, options.stateDir ?? '.cairn'),
+    stateDir: stateDirOf(projectDir, options.stateDir),
     ...(options.deployer ? { deployer: options.deployer } : {}),
     ...(options.abtest ? { abtest: options.abtest } : {}),
     ...(options.loaders ? { loaders: options.loaders } : {}),

@@ -28,6 +28,7 @@ import {
 import { inProcess } from '../executors/in-process';
 import { importModule } from '../load';
 import { prefetchProvenance } from '../orchestrator/provenance';
+import { stateDirOf } from '../state-dir';
 import { localStore } from '../storage/local';
 import { findProjectRoot, loadProjectConfig } from './config-file';
 
@@ -113,7 +114,7 @@ export async function openProject(dir: string, options: OpenProjectOptions = {})
   }
   const { config } = await loadProjectConfig(projectDir);
   const stack = stackFor(config, env);
-  const stateDir = resolve(projectDir, config.stateDir ?? '.cairn');
+  const stateDir = stateDirOf(projectDir, config.stateDir);
   const storage = stack.storage ?? localStore({ dir: join(stateDir, 'artifacts') });
   const metadata = stack.metadata ?? (await embeddedMetadata(projectDir, join(stateDir, 'metadata.db')));
   await metadata.init?.();
