@@ -66,6 +66,20 @@ async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((resolve) => setTimeout(resolve, 25));
 }
 
+/** A Redis of the test's own, to stop and start: the suite's is shared with the other test file. */
+async function ownRedis(name: string) {
+  const server = join(import.meta.dirname, '../../../scripts/servers/redis.sh');
+  const redisDir = join(dir, name);
+  const port = String(await freePort());
+  return {
+    /** Starts it (again), on the same port; returns its URL. */
+    start: () => execFileSync('bash', [server, 'start', redisDir, port], { encoding: 'utf8' }).trim(),
+    stop: () => {
+      execFileSync('bash', [server, 'stop', redisDir]);
+    },
+  };
+}
+
 describe('distributed runs on worker processes', () => {
   it('spreads a fan-out pipeline over two workers, forwards their logs, and stores what in-process execution stores', async () => {
     const queue = uniqueQueue('fanout');
@@ -288,12 +302,7 @@ describe('distributed runs on worker processes', () => {
   });
 
   it('closes, as does a worker, after its Redis restarted, while their connections are still reconnecting', async () => {
-    // A Redis of its own: the suite's is shared with the other test file.
-    const server = join(import.meta.dirname, '../../../scripts/servers/redis.sh');
-    const redisDir = join(dir, 'restarted-redis');
-    const port = String(await freePort());
-    const start = () => execFileSync('bash', [server, 'start', redisDir, port], { encoding: 'utf8' }).trim();
-    const stop = () => execFileSync('bash', [server, 'stop', redisDir]);
+    const { start, stop } = await ownRedis('restarted-redis');
     const connection = start();
     try {
       const queue = uniqueQueue('restart');
@@ -314,11 +323,7 @@ describe('distributed runs on worker processes', () => {
   });
 
   it('a worker stopped while Redis is down still stops: the job it cannot put back is left to its lock', async () => {
-    const server = join(import.meta.dirname, '../../../scripts/servers/redis.sh');
-    const redisDir = join(dir, 'down-redis');
-    const port = String(await freePort());
-    const start = () => execFileSync('bash', [server, 'start', redisDir, port], { encoding: 'utf8' }).trim();
-    const stop = () => execFileSync('bash', [server, 'stop', redisDir]);
+    const { start, stop } = await ownRedis('down-redis');
     const connection = start();
     try {
       const queue = uniqueQueue('down');
