@@ -127,7 +127,7 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
         artifacts: task.inputs,
         pipeline: task.pipeline.name,
         projectDir: task.projectDir,
-        stateDir: task.stateDir ?? stateDirOf(task.projectDir, undefined),
+        stateDir: task.stateDir ?? stateDirOf(task.projectDir),
         ...(options.registry ? { registry: options.registry } : {}),
         ...(options.deployer ? { deployer: options.deployer } : {}),
         ...(options.abtest ? { abtest: options.abtest } : {}),

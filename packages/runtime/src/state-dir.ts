@@ -10,6 +10,6 @@ import { resolve } from 'node:path';
 export const DEFAULT_STATE_DIR = '.cairn';
 
 /** The absolute state folder of the project in `projectDir`. */
-export function stateDirOf(projectDir: string, stateDir: string | undefined): string {
+export function stateDirOf(projectDir: string, stateDir?: string): string {
   return resolve(projectDir, stateDir ?? DEFAULT_STATE_DIR);
 }

@@ -13,7 +13,6 @@ import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   type BullmqExecutorOptions,
-  closeWithin,
   fulfilledWithin,
   probe,
   type RedisEndpoint,
@@ -287,7 +286,7 @@ class BullmqExecutor implements Executor {
         ),
       );
     }
-    await closeWithin(Promise.allSettled([this.events.close(), this.queue.close()]));
+    await fulfilledWithin(Promise.allSettled([this.events.close(), this.queue.close()]));
     this.subscriber.disconnect();
     this.publisher.disconnect();
   }

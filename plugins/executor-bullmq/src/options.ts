@@ -207,43 +207,30 @@ export async function probe(endpoint: RedisEndpoint, timeoutMs = 5000): Promise<
   }
 }
 
-/** How long closing waits for BullMQ's own close before leaving it behind (see {@link closeWithin}). */
+/** How long a close waits for Redis or for BullMQ's own close before going on without them. */
 const CLOSE_GRACE_MS = 5000;
 
 /**
- * Wait for `closing` (a BullMQ close), or, once `ready` has resolved, at most a few seconds more.
- * BullMQ's close can wait forever: a QueueEvents or Worker closed while its connection is
- * reconnecting (just after a Redis restart) waits for an 'end' event that never comes, and a run or
- * a worker waiting on it never ended. The socket is gone by then: what is left behind is a promise,
- * not a connection. Rejections of `closing` are the caller's.
+ * Whether `promise` (a BullMQ call) fulfilled in time: before {@link CLOSE_GRACE_MS} have passed
+ * since `ready` resolved (at once by default); `false` when it is still pending then. A rejection in
+ * time is thrown; a later one is left behind with the promise. Two BullMQ waits can last forever:
+ * - its client queues commands while Redis is unreachable and never gives up on them (BullMQ asks
+ *   for that), so a job's move or a cancel waits for Redis to come back;
+ * - a QueueEvents or Worker closed while its connection is reconnecting (just after a Redis
+ *   restart) waits for an 'end' event that never comes, though its socket is gone.
+ * A run or a worker that waited on either never ended.
  */
-export async function closeWithin(closing: Promise<unknown>, ready: Promise<unknown> = Promise.resolve()) {
-  const closed = new AbortController();
-  try {
-    await Promise.race([
-      closing,
-      ready.then(() => sleep(CLOSE_GRACE_MS, undefined, { signal: closed.signal })).catch(() => {}),
-    ]);
-  } finally {
-    closed.abort();
-  }
-}
-
-/**
- * Whether `promise` (a BullMQ call) fulfilled within {@link CLOSE_GRACE_MS}; `false` when it is
- * still pending by then. Its rejection in time is thrown; a later one is dropped. BullMQ's client
- * queues commands while Redis is unreachable and never gives up on them (BullMQ asks for that):
- * what must not wait for Redis to come back waits this long at most.
- */
-export async function fulfilledWithin(promise: Promise<unknown>): Promise<boolean> {
-  const settled = new AbortController();
+export async function fulfilledWithin(
+  promise: Promise<unknown>,
+  ready: Promise<unknown> = Promise.resolve(),
+): Promise<boolean> {
+  const given = new AbortController();
   try {
     return await Promise.race([
       promise.then(() => true),
-      sleep(CLOSE_GRACE_MS, false, { signal: settled.signal }),
+      ready.then(() => sleep(CLOSE_GRACE_MS, false, { signal: given.signal })).catch(() => false),
     ]);
   } finally {
-    settled.abort();
-    promise.catch(() => {});
+    given.abort();
   }
 }

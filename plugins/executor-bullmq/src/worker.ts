@@ -15,7 +15,7 @@ import {
 import { resolveEnvRefs, runStepTask } from '@cairn/runtime';
 import { createPlugin } from '@cairn/runtime/plugin-kit';
 import type { Job, Worker } from 'bullmq';
-import { closeWithin, fulfilledWithin, probe, redact, redisOptions, resolveEndpoint } from './options';
+import { fulfilledWithin, probe, redact, redisOptions, resolveEndpoint } from './options';
 import {
   type CancelMessage,
   cancelChannel,
@@ -178,7 +178,6 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
         // close: after a few seconds the job is left to BullMQ's stalled check instead, which
         // puts it back once its lock expires.
         const moved = await fulfilledWithin(job.moveToWait(token));
-        controllers.delete(id);
         options.onJob?.({
           type: 'finished',
           ...about,
@@ -250,7 +249,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
         }
         // BullMQ's close waits for the running steps, then for its connections to end: the steps
         // however long they take, the connections a few seconds more.
-        await closeWithin(worker.close(), idle());
+        await fulfilledWithin(worker.close(), idle());
         subscriber.disconnect();
         publisher.disconnect();
         for (const storage of storages.values()) await (await storage.catch(() => undefined))?.close?.();
