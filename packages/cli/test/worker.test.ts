@@ -150,4 +150,15 @@ describe('cairn worker on a project made with cairn new --link --plugins executo
     expect(await worker.exited).toBe(0);
     expect(worker.output()).toMatch(/SIGINT: stopping/);
   });
+
+  // Last: it stops the suite's Redis.
+  it('stops on SIGTERM with exit 0 while Redis is down', async () => {
+    worker = startWorker(['--env', 'team'], dir, { REDIS_URL: redisUrl });
+    await worker.ready;
+    await run('bash', [REDIS_SCRIPT, 'stop', redisDir]);
+    worker.child.kill('SIGTERM');
+    // BullMQ's close waits for Redis to come back, and its timers kept the process alive after it.
+    expect(await worker.exited).toBe(0);
+    expect(worker.output()).toMatch(/SIGTERM: stopping/);
+  });
 });

@@ -97,5 +97,8 @@ export default class Worker extends CairnCommand {
     });
     this.log(`${signal}: stopping; steps still running go back to the queue`);
     await worker.close({ abandon: true });
+    // Exit now: with Redis down, close() returns after its bounds, but BullMQ's own close is still
+    // waiting for Redis and its timers (lock renewal, stalled checks) would keep the process alive.
+    process.exit(0);
   }
 }
