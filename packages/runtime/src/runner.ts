@@ -23,6 +23,7 @@ import {
   type StorageDriver,
 } from '@cairn/core';
 import { materializeArtifact, readSmallBlob, storeArtifact } from './artifacts/io';
+import { configFromStored } from './config/stored';
 import { importModule } from './load';
 import { PROCESS_GROUP_FILE, scratchPrefix, uniqueSuffix } from './scratch';
 import { stateDirOf } from './state-dir';
@@ -39,6 +40,11 @@ export interface RunStepTaskOptions {
   deployer?: Deployer;
   /** Given to steps that use `abtest`. */
   abtest?: AbTestEngine;
+  /**
+   * `task.config` is the step's stored config (`${env:…}` kept, as a queue job carries it): it is
+   * resolved from this process's environment and parsed by the step's schema before the step sees it.
+   */
+  configIsStored?: boolean;
 }
 
 /**
@@ -75,6 +81,9 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
   const workdir = join(task.tmpDir, `${scratchPrefix()}${task.step}-${task.attempt}-${uniqueSuffix()}`);
   try {
     throwIfAborted(controller.signal, task.step);
+    const config = options.configIsStored
+      ? await configFromStored(task.step, task.config, definition.config)
+      : task.config;
     const inputPaths: Record<string, string> = {};
     const inputValues: Record<string, unknown> = {};
     for (const [name, ref] of Object.entries(task.inputs)) {
@@ -104,12 +113,20 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
     const log = makeLogger(options.onLog);
     let produced: Record<string, unknown>;
     if (isCommandStep(definition)) {
-      produced = await runCommand(definition, task, workdir, inputPaths, outputTypes, controller.signal, log);
+      produced = await runCommand(
+        definition,
+        { ...task, config },
+        workdir,
+        inputPaths,
+        outputTypes,
+        controller.signal,
+        log,
+      );
     } else {
       const scratch = join(workdir, 'work');
       let scratchMade = false;
       const context: StepContext<unknown, Record<string, unknown>> = {
-        config: task.config,
+        config,
         inputs: inputValues,
         log,
         signal: controller.signal,

@@ -12,7 +12,7 @@ import {
   type StorageDriver,
   serializeError,
 } from '@cairn/core';
-import { resolveEnvRefs, runStepTask } from '@cairn/runtime';
+import { runStepTask } from '@cairn/runtime';
 import { createPlugin } from '@cairn/runtime/plugin-kit';
 import type { Job, Worker } from 'bullmq';
 import { fulfilledWithin, probe, redact, redisOptions, resolveEndpoint } from './options';
@@ -158,11 +158,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<BullmqWo
     try {
       // Inside the try: a module missing on this worker is the step's error, reported to the run.
       const { configIsStored, ...sent } = data;
-      const task = localTask(
-        configIsStored ? { ...sent, config: resolveEnvRefs(sent.config) } : sent,
-        projectDir,
-      );
+      const task = localTask(sent, projectDir);
       const result = await runStepTask(task, {
+        // Resolved from this worker's environment and parsed by the step's schema, as the coordinator did.
+        ...(configIsStored ? { configIsStored: true } : {}),
         storage: await storageFor(task.storage, task.projectDir, storages),
         signal: controller.signal,
         onLog: (line) => {

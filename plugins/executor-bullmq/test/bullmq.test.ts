@@ -413,7 +413,7 @@ describe('distributed runs on worker processes', () => {
 });
 
 describe('secrets', () => {
-  it('job data in Redis holds the ${env:…} reference; the worker resolves it from its own environment', async () => {
+  it('job data in Redis holds the ${env:…} reference; the worker resolves it from its own environment and parses it with the step’s schema', async () => {
     const secret = 'redis-job-Secr3t-0042';
     const queue = uniqueQueue('secrets');
     process.env.BULLMQ_TEST_SECRET = secret;
@@ -437,6 +437,8 @@ describe('secrets', () => {
     expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({
       length: 'postgres://app:@db'.length + secret.length,
       tail: '2@db',
+      // Parsed by the step's schema on the worker, as on the coordinator.
+      port: 5432,
     });
 
     const { Redis } = await import('ioredis');

@@ -19,3 +19,4 @@ export {
   resolveStepConfigs,
   type StepConfigRequest,
 } from './resolve';
+export { configFromStored } from './stored';
