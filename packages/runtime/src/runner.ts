@@ -56,7 +56,6 @@ export interface RunStepTaskOptions {
 export async function runStepTask(task: StepTask, options: RunStepTaskOptions): Promise<StepTaskResult> {
   const step = options.step ?? (await loadStep(task));
   const definition = step.definition as AnyStepDefinition;
-  const inputTypes = (definition.inputs ?? {}) as ArtifactMap;
   const outputTypes = definition.outputs as ArtifactMap;
 
   const controller = new AbortController();
@@ -84,31 +83,13 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
     const config = options.configIsStored
       ? await configFromStored(task.step, task.config, definition.config)
       : task.config;
-    const inputPaths: Record<string, string> = {};
-    const inputValues: Record<string, unknown> = {};
-    for (const [name, ref] of Object.entries(task.inputs)) {
-      const type = inputTypes[name];
-      if (!type) continue;
-      if (ref.type !== type.name) {
-        throw new CairnError(
-          ErrorCodes.ARTIFACT_TYPE_MISMATCH,
-          `Step "${task.step}" input "${name}" expects ${type.name}, got ${ref.type} (${ref.digest.slice(0, 12)})`,
-        );
-      }
-      const small = type.form === 'blob' ? await readSmallBlob(options.storage, ref) : undefined;
-      const path =
-        small?.path ??
-        (await materializeArtifact(options.storage, ref, type.form, join(workdir, 'inputs', name), {
-          signal: controller.signal,
-        }));
-      inputPaths[name] = path;
-      if (!isCommandStep(definition)) {
-        inputValues[name] = await type.deserialize(
-          { path, digest: ref.digest, size: ref.size, ...(small ? { bytes: small.bytes } : {}) },
-          { workdir, name },
-        );
-      }
-    }
+    const { inputPaths, inputValues } = await readInputs(
+      task,
+      definition,
+      options.storage,
+      workdir,
+      controller.signal,
+    );
 
     const log = makeLogger(options.onLog);
     let produced: Record<string, unknown>;
@@ -179,6 +160,45 @@ export async function runStepTask(task: StepTask, options: RunStepTaskOptions): 
     options.signal.removeEventListener('abort', onAbort);
     if (existsSync(workdir)) await rm(workdir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/**
+ * A task's inputs, checked against the step's declared types: each one's file (a small blob is
+ * read into memory and its stored file used; anything else is materialized into `workdir`), and,
+ * for a function step, its deserialized value.
+ */
+async function readInputs(
+  task: StepTask,
+  definition: AnyStepDefinition,
+  storage: StorageDriver,
+  workdir: string,
+  signal: AbortSignal,
+): Promise<{ inputPaths: Record<string, string>; inputValues: Record<string, unknown> }> {
+  const inputTypes = (definition.inputs ?? {}) as ArtifactMap;
+  const inputPaths: Record<string, string> = {};
+  const inputValues: Record<string, unknown> = {};
+  for (const [name, ref] of Object.entries(task.inputs)) {
+    const type = inputTypes[name];
+    if (!type) continue;
+    if (ref.type !== type.name) {
+      throw new CairnError(
+        ErrorCodes.ARTIFACT_TYPE_MISMATCH,
+        `Step "${task.step}" input "${name}" expects ${type.name}, got ${ref.type} (${ref.digest.slice(0, 12)})`,
+      );
+    }
+    const small = type.form === 'blob' ? await readSmallBlob(storage, ref) : undefined;
+    const path =
+      small?.path ??
+      (await materializeArtifact(storage, ref, type.form, join(workdir, 'inputs', name), { signal }));
+    inputPaths[name] = path;
+    if (!isCommandStep(definition)) {
+      inputValues[name] = await type.deserialize(
+        { path, digest: ref.digest, size: ref.size, ...(small ? { bytes: small.bytes } : {}) },
+        { workdir, name },
+      );
+    }
+  }
+  return { inputPaths, inputValues };
 }
 
 const pipelineCache = new Map<string, Promise<Record<string, unknown>>>();

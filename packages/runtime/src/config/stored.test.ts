@@ -9,37 +9,33 @@ const schema = z.object({
   port: z.number().default(5432),
 });
 
+const stored = { url: 'db', retries: '${env:CAIRN_STORED_TEST_RETRIES}' };
+
+/** Run `fn` with CAIRN_STORED_TEST_RETRIES set to `value`. */
+async function withRetries<T>(value: string, fn: () => Promise<T>): Promise<T> {
+  process.env.CAIRN_STORED_TEST_RETRIES = value;
+  try {
+    return await fn();
+  } finally {
+    delete process.env.CAIRN_STORED_TEST_RETRIES;
+  }
+}
+
 describe('configFromStored: a stored config rebuilt where the step runs', () => {
   it('resolves ${env:…} from this environment, then parses with the schema (coercions, defaults)', async () => {
-    process.env.CAIRN_STORED_TEST_RETRIES = '3';
-    try {
-      const value = await configFromStored(
-        'connect',
-        { url: 'db', retries: '${env:CAIRN_STORED_TEST_RETRIES}' },
-        schema,
-      );
-      expect(value).toEqual({ url: 'db', retries: 3, port: 5432 });
-    } finally {
-      delete process.env.CAIRN_STORED_TEST_RETRIES;
-    }
+    const value = await withRetries('3', () => configFromStored('connect', stored, schema));
+    expect(value).toEqual({ url: 'db', retries: 3, port: 5432 });
   });
 
   it('refuses what the schema refuses here with CAIRN_CONFIG_INVALID, naming the step and key', async () => {
-    process.env.CAIRN_STORED_TEST_RETRIES = 'three';
-    try {
-      const refused = await configFromStored(
-        'connect',
-        { url: 'db', retries: '${env:CAIRN_STORED_TEST_RETRIES}' },
-        schema,
-      ).catch((error: unknown) => error as { code?: string; message: string; issues?: unknown[] });
-      expect(refused).toMatchObject({ code: 'CAIRN_CONFIG_INVALID' });
-      expect((refused as { message: string }).message).toMatch(/step "connect"/);
-      expect((refused as { issues: unknown[] }).issues).toEqual([
-        expect.objectContaining({ source: 'connect', path: ['retries'] }),
-      ]);
-    } finally {
-      delete process.env.CAIRN_STORED_TEST_RETRIES;
-    }
+    const refused = await withRetries('three', () => configFromStored('connect', stored, schema)).catch(
+      (error: unknown) => error as { code?: string; message: string; issues?: unknown[] },
+    );
+    expect(refused).toMatchObject({ code: 'CAIRN_CONFIG_INVALID' });
+    expect((refused as { message: string }).message).toMatch(/step "connect"/);
+    expect((refused as { issues: unknown[] }).issues).toEqual([
+      expect.objectContaining({ source: 'connect', path: ['retries'] }),
+    ]);
   });
 
   it('names an unset variable with CAIRN_CONFIG_ENV_MISSING, and passes a config without schema through', async () => {
