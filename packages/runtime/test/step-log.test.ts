@@ -145,3 +145,48 @@ describe('step logs', () => {
     expect(await readStepLog(join(dir, '.cairn'), 'r_abcd1234', 'e_none1234')).toBeUndefined();
   });
 });
+
+describe('secrets a step sees changed', () => {
+  // A secret read from a file or a CI variable often ends in a newline, and schemas trim, lowercase
+  // or rebuild values: the step (and its error) then holds a text the environment does not.
+  const failing = step({
+    name: 'failing',
+    config: z.object({
+      token: z.string().trim(),
+      user: z.string().transform((value) => value.toUpperCase()),
+      raw: z.string(),
+      lines: z.number().int(),
+    }),
+    outputs: { scores: metrics() },
+    async run({ config, log }) {
+      log.info(`raw ${config.raw.trim()}`);
+      throw new Error(`cannot connect as ${config.user} with token ${config.token}`);
+    },
+  });
+
+  it('scrubs what the schema made of a secret, and its trimmed form, from errors, records and logs', async () => {
+    const user = 'service-account-name';
+    const result = await runPipeline(
+      pipeline('secrets', () => void failing()),
+      {
+        storage: localStore({ dir: join(dir, 'artifacts') }),
+        metadata,
+        projectDir: dir,
+        configs: {
+          failing: { token: '${env:API_TOKEN}', user: '${env:API_USER}', raw: '${env:API_RAW}', lines: 1 },
+        },
+        environment: { API_TOKEN: `${SECRET}\n`, API_USER: user, API_RAW: `  raw-${SECRET}\n` },
+      },
+    );
+    expect(result.status).toBe('failed');
+    const executions = await metadata.listExecutions(result.runId);
+    const execution = executions.find((e) => e.step === 'failing')!;
+    expect(execution.error?.message).toContain(
+      'cannot connect as ${env:API_USER} with token ${env:API_TOKEN}',
+    );
+    const log = (await readStepLog(join(dir, '.cairn'), result.runId, execution.id))!;
+    expect(log.lines.map((l) => l.message)).toEqual(['raw ${env:API_RAW}']);
+    const everything = JSON.stringify({ result, executions, run: await metadata.getRun(result.runId), log });
+    for (const secret of [SECRET, user.toUpperCase(), user]) expect(everything).not.toContain(secret);
+  });
+});

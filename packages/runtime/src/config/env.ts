@@ -47,7 +47,10 @@ export function substituteEnvRefs(
         problems.push({ kind: 'missing', path, name });
         return whole;
       }
-      if (resolved.length >= MIN_SCRUB_LENGTH && !secrets.has(resolved)) secrets.set(resolved, name);
+      recordSecret(secrets, resolved, name);
+      // A value read from a file or a CI secret often ends in a newline that a step (or its
+      // schema) trims: the trimmed text is what an error quotes.
+      recordSecret(secrets, resolved.trim(), name);
       return resolved;
     });
   }
@@ -64,6 +67,46 @@ export function substituteEnvRefs(
     return out;
   }
   return value;
+}
+
+function recordSecret(secrets: Map<string, string>, value: string, name: string): void {
+  if (value.length >= MIN_SCRUB_LENGTH && !secrets.has(value)) secrets.set(value, name);
+}
+
+/**
+ * Record what a step's schema made of its resolved secrets (a `.trim()`, a
+ * `.toLowerCase()`, any transform): where a string of the stored config holds
+ * a `${env:NAME}` reference and the parsed value at the same path is a
+ * string other than the substituted one, that string is a secret too (the
+ * step sees it, and its errors may quote it), scrubbed as `${env:NAME}` (the
+ * first variable the string refers to). `stored`, `substituted` and `parsed`
+ * are walked together, by key and index.
+ */
+export function recordParsedSecrets(
+  stored: unknown,
+  substituted: unknown,
+  parsed: unknown,
+  secrets: Map<string, string>,
+): void {
+  if (typeof stored === 'string') {
+    if (typeof parsed !== 'string' || parsed === substituted) return;
+    for (const match of stored.matchAll(ENV_REF)) {
+      if (match[1] || !ENV_NAME.test(match[2]!)) continue;
+      recordSecret(secrets, parsed, match[2]!);
+      return;
+    }
+    return;
+  }
+  if (Array.isArray(stored)) {
+    if (!Array.isArray(substituted) || !Array.isArray(parsed)) return;
+    for (const [index, item] of stored.entries())
+      recordParsedSecrets(item, substituted[index], parsed[index], secrets);
+    return;
+  }
+  if (!isPlainObject(stored) || !isPlainObject(substituted) || !isPlainObject(parsed)) return;
+  for (const key of Object.keys(stored)) {
+    if (Object.hasOwn(parsed, key)) recordParsedSecrets(stored[key], substituted[key], parsed[key], secrets);
+  }
 }
 
 /** Describe an env problem for an error message: names the variable and never a value. */

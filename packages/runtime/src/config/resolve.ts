@@ -3,7 +3,13 @@ import { readdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { CairnError, type ErrorCode, ErrorCodes, type ErrorIssue, formatIssues } from '@cairn/core';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { describeEnvProblem, type EnvProblem, scrubSecrets, substituteEnvRefs } from './env';
+import {
+  describeEnvProblem,
+  type EnvProblem,
+  recordParsedSecrets,
+  scrubSecrets,
+  substituteEnvRefs,
+} from './env';
 import { dataLayer, type Layer, type LayerProblem, parseLayerFile } from './layers';
 import { type ConfigObject, cloneData, deepMerge, dotted, isPlainObject, listPaths } from './merge';
 import { type ConfigOverrides, collectOverrides } from './overrides';
@@ -382,14 +388,13 @@ function resolveOne(context: Context, step: StepConfigRequest): StepOutcome | Pr
     });
   }
 
-  const outcome = (value: unknown): StepOutcome => ({
-    stored,
-    sources,
-    value,
-    secrets,
-    layers: layers.map((layer) => layer.source),
-    problems,
-  });
+  const outcome = (value: unknown): StepOutcome => {
+    if (secrets.size > 0) {
+      recordParsedSecrets(stored, substituted, value, secrets);
+      for (const [secret, name] of secrets) context.secrets.set(secret, name);
+    }
+    return { stored, sources, value, secrets, layers: layers.map((layer) => layer.source), problems };
+  };
   if (!step.schema || unreadable) return outcome(substituted);
   const blocked = envProblems.map((problem) => problem.path);
   const value = validateStepConfig(step.name, step.schema, substituted, blocked, issueAt, problems);
