@@ -311,6 +311,62 @@ describe('resolveStepConfigs', () => {
     ]);
   });
 
+  it('refuses typos inside lists, tuples, records, unions, discriminated unions and intersections', async () => {
+    await write(
+      'base/net.yaml',
+      [
+        'layers:',
+        '  - size: 64',
+        '    droput: 0.5',
+        '  - size: 32',
+        'model:',
+        '  kind: forest',
+        '  tres: 500',
+        'optimizer:',
+        '  name: adam',
+        '  learning_rate: 0.001',
+        'pair:',
+        '  - { a: 1, extra: 2 }',
+        'heads:',
+        '  price: { weight: 1, wieght: 2 }',
+        'both: { left: 1, right: 2, rigth: 3 }',
+        '',
+      ].join('\n'),
+    );
+    const schema = z.object({
+      layers: z.array(z.object({ size: z.number().int(), dropout: z.number().default(0) })).default([]),
+      model: z
+        .discriminatedUnion('kind', [
+          z.object({ kind: z.literal('forest'), trees: z.number().default(100) }),
+          z.object({ kind: z.literal('linear'), l2: z.number().default(0) }),
+        ])
+        .default({ kind: 'forest', trees: 100 }),
+      optimizer: z.union([z.literal('sgd'), z.object({ name: z.string(), lr: z.number().default(0.1) })]),
+      pair: z.tuple([z.object({ a: z.number() })]).optional(),
+      heads: z.record(z.string(), z.object({ weight: z.number() })),
+      both: z.intersection(z.object({ left: z.number() }), z.object({ right: z.number() })),
+    });
+    const error = await failure(
+      resolveStepConfigs({ confDir, env: 'local', steps: [{ name: 'net', schema }] }),
+    );
+    expect(error.code).toBe('CAIRN_CONFIG_INVALID');
+    const issues = error.issues.map((issue) => [issue.path?.join('.'), issue.message]);
+    expect(issues.sort()).toEqual(
+      [
+        ['layers.0.droput', 'unknown key (did you mean `dropout`?)'],
+        ['model.tres', 'unknown key (did you mean `trees`?)'],
+        ['optimizer.learning_rate', 'unknown key (known keys: name, lr)'],
+        ['pair.0.extra', 'unknown key (known keys: a)'],
+        ['heads.price.wieght', 'unknown key (did you mean `weight`?)'],
+        ['both.rigth', 'unknown key (did you mean `right`?)'],
+      ].sort(),
+    );
+    // Each at its own line of the file.
+    expect(error.issues.find((issue) => issue.path?.join('.') === 'layers.0.droput')?.source).toBe(
+      'conf/base/net.yaml:3',
+    );
+  });
+
   it('names a typo even when the schema also refuses the config (the key it meant is missing)', async () => {
     await write('base/train.yaml', 'trees: 1\nmaxDepht: 3\n');
     const error = await failure(

@@ -14,6 +14,17 @@ interface ZodDef {
   catchall?: unknown;
   innerType?: unknown;
   in?: unknown;
+  /** array */
+  element?: unknown;
+  /** tuple */
+  items?: unknown[];
+  /** record */
+  valueType?: unknown;
+  /** union and discriminated union */
+  options?: unknown[];
+  /** intersection */
+  left?: unknown;
+  right?: unknown;
 }
 
 function zodDef(schema: unknown): ZodDef | undefined {
@@ -24,24 +35,52 @@ function zodDef(schema: unknown): ZodDef | undefined {
 /** Wrappers that accept what their inner schema accepts. */
 const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readonly', 'catch', 'nonoptional']);
 
-/**
- * The object shape a zod schema validates, looking through wrappers
- * (`.optional()`, `.default()`, a `.transform()`'s input). `undefined` when
- * the schema is not a zod object, or accepts any key (`z.looseObject`,
- * `.catchall()`): then nothing can be said about unknown keys.
- */
-function zodShape(schema: unknown): Record<string, unknown> | undefined {
+/** The definition under wrappers (`.optional()`, `.default()`, a `.transform()`'s input). */
+function unwrapped(schema: unknown): ZodDef | undefined {
   let def = zodDef(schema);
   for (let depth = 0; def && depth < 32; depth++) {
-    if (def.type === 'object') {
-      const catchall = zodDef(def.catchall);
-      // strictObject's catchall is `never`: unknown keys are refused by zod itself, but the shape still names the known ones.
-      if (def.catchall !== undefined && catchall?.type !== 'never') return undefined;
-      return def.shape;
-    }
     if (def.type !== undefined && WRAPPERS.has(def.type)) def = zodDef(def.innerType);
     else if (def.type === 'pipe') def = zodDef(def.in);
-    else return undefined;
+    else return def;
+  }
+  return undefined;
+}
+
+/**
+ * The object shape a zod schema validates, looking through wrappers
+ * (`.optional()`, `.default()`, a `.transform()`'s input), and the merged
+ * shapes of an intersection of objects. `undefined` when the schema is not
+ * a zod object, or accepts any key (`z.looseObject`, `.catchall()`): then
+ * nothing can be said about unknown keys.
+ */
+function zodShape(schema: unknown): Record<string, unknown> | undefined {
+  const def = unwrapped(schema);
+  if (def?.type === 'intersection') {
+    const left = zodShape(def.left);
+    const right = zodShape(def.right);
+    return left && right ? { ...left, ...right } : undefined;
+  }
+  if (def?.type !== 'object') return undefined;
+  const catchall = zodDef(def.catchall);
+  // strictObject's catchall is `never`: unknown keys are refused by zod itself, but the shape still names the known ones.
+  if (def.catchall !== undefined && catchall?.type !== 'never') return undefined;
+  return def.shape;
+}
+
+/**
+ * The option of a union that took `value`: the first that accepts it, as zod
+ * picks (a discriminated union's option is the one its discriminator names,
+ * and the only one to accept it). `undefined` when none does, or one cannot
+ * say synchronously.
+ */
+function unionOption(options: readonly unknown[], value: unknown): unknown {
+  for (const option of options) {
+    try {
+      if ((option as { safeParse?: (v: unknown) => { success: boolean } }).safeParse?.(value).success)
+        return option;
+    } catch {
+      return undefined;
+    }
   }
   return undefined;
 }
@@ -90,23 +129,48 @@ export function findUnknownKeys(schema: unknown, input: unknown, output: unknown
     return found;
   }
   const walk = (node: unknown, inValue: unknown, outValue: unknown, path: string[]) => {
-    if (!isPlainObject(inValue)) return;
     if (isZod) {
-      const shape = zodShape(node);
-      if (!shape) return;
-      const known = Object.keys(shape);
-      for (const key of Object.keys(inValue)) {
-        if (!Object.hasOwn(shape, key)) found.push({ path: [...path, key], known });
-        else
-          walk(shape[key], inValue[key], isPlainObject(outValue) ? outValue[key] : undefined, [...path, key]);
-      }
+      walkZod(node, inValue, outValue, path);
       return;
     }
-    if (!isPlainObject(outValue)) return;
+    if (!isPlainObject(inValue) || !isPlainObject(outValue)) return;
     const known = Object.keys(outValue);
     for (const key of Object.keys(inValue)) {
       if (!Object.hasOwn(outValue, key)) found.push({ path: [...path, key], known });
       else walk(undefined, inValue[key], outValue[key], [...path, key]);
+    }
+  };
+  // Into arrays, tuples, records, unions and intersections as well as objects: a typo in a list
+  // of layers or in one option of a union is as silent as one at the top.
+  const walkZod = (node: unknown, inValue: unknown, outValue: unknown, path: string[]): void => {
+    const def = unwrapped(node);
+    if (!def) return;
+    const at = (value: unknown, key: string | number) =>
+      Array.isArray(value) || isPlainObject(value) ? (value as Record<string, unknown>)[key] : undefined;
+    if ((def.type === 'array' || def.type === 'tuple') && Array.isArray(inValue)) {
+      for (const [index, item] of inValue.entries()) {
+        const element = def.type === 'array' ? def.element : def.items?.[index];
+        walkZod(element, item, at(outValue, index), [...path, String(index)]);
+      }
+      return;
+    }
+    if (def.type === 'record' && isPlainObject(inValue)) {
+      for (const key of Object.keys(inValue))
+        walkZod(def.valueType, inValue[key], at(outValue, key), [...path, key]);
+      return;
+    }
+    if (def.type === 'union' && Array.isArray(def.options)) {
+      const option = unionOption(def.options, inValue);
+      if (option !== undefined) walkZod(option, inValue, outValue, path);
+      return;
+    }
+    if (!isPlainObject(inValue)) return;
+    const shape = zodShape(node);
+    if (!shape) return;
+    const known = Object.keys(shape);
+    for (const key of Object.keys(inValue)) {
+      if (!Object.hasOwn(shape, key)) found.push({ path: [...path, key], known });
+      else walkZod(shape[key], inValue[key], at(outValue, key), [...path, key]);
     }
   };
   walk(schema, input, output, []);
