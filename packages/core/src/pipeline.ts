@@ -281,7 +281,7 @@ function toPath(module: string): string {
 
 /**
  * The module files on the call stack outside the core, innermost first: the
- * first called `pipeline()` or `step()`; a package's step factory is followed by its caller.
+ * first called `pipeline()` or `step()`; a step factory is followed by its callers.
  */
 export function callerModules(): string[] {
   const stack = new Error().stack?.split('\n') ?? [];
@@ -289,6 +289,8 @@ export function callerModules(): string[] {
   const files: string[] = [];
   // `at async …` frames are the chain of importers awaiting this module, not callers: who imported a module is not its code.
   for (const line of stack.slice(1).filter((frame) => !frame.trim().startsWith('at async '))) {
+    // Node's own frame (a module loader, the microtask queue): beyond it are importers, not callers.
+    if (line.includes('node:internal/')) break;
     const match = /\(?((?:file:\/\/)?\/[^():]+?\.[cm]?[jt]sx?)(?::\d+){0,2}\)?\s*$/.exec(line.trim());
     const file = match?.[1] ? toPath(match[1]) : undefined;
     const inCore = file && dirname(file) === core && !/\.test\.[cm]?[jt]sx?$/.test(file);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,6 +143,52 @@ describe('the code fingerprint follows what a step imports', () => {
     expect(again.started).toEqual(['train']);
     expect(again.detail.train).toBe('src/deep.ts');
     expect(await planOf()).toEqual({ train: 'cached', report: 'cached', other: 'cached' });
+  });
+
+  it('an edit that keeps the size and puts the old mtime back still counts (ctime cannot be set back)', async () => {
+    // As an archive, rsync -t or `touch -d` leave a file: new bytes, the mtime it had.
+    const file = join(dir, 'src', 'deep.ts');
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(file, old, old);
+    // The same bytes: still cached, and the kept stamp now has the old mtime, long past.
+    expect((await planOf()).train).toBe('cached');
+    await edit('src/deep.ts', (text) => text.replace('2', '3'));
+    await utimes(file, old, old);
+    expect((await planOf()).train).toBe('code-changed: src/deep.ts');
+  });
+
+  it("a step made by the project's own factory counts the module that called it, which holds its options", async () => {
+    await write(
+      'src/factory.ts',
+      [
+        "import { json, step } from '@cairn/core';",
+        'export function scaler(options: { name: string; factor: number }) {',
+        '  return step({',
+        '    name: options.name,',
+        '    outputs: { v: json<number>() },',
+        '    run: () => ({ v: 7 * options.factor }),',
+        '  });',
+        '}',
+      ].join('\n'),
+    );
+    await write(
+      'steps/triple.ts',
+      "import { scaler } from '../src/factory';\nexport const triple = scaler({ name: 'triple', factor: 3 });\n",
+    );
+    await write(
+      'pipelines/scaled.ts',
+      "import { pipeline } from '@cairn/core';\nimport { triple } from '../steps/triple';\nexport default pipeline('scaled', () => void triple());\n",
+    );
+    const scaled = (await loadPipelines(join(dir, 'pipelines'), dir)).get('scaled')!;
+    const plan = async () =>
+      (await planPipeline(scaled, { storage, metadata, projectDir: dir })).steps.map((s) =>
+        s.detail ? `${s.reason}: ${s.detail}` : s.reason,
+      );
+    const first = await runPipeline(scaled, { storage, metadata, projectDir: dir });
+    expect(first.status).toBe('succeeded');
+    expect(await plan()).toEqual(['cached']);
+    await edit('steps/triple.ts', (text) => text.replace('factor: 3', 'factor: 5'));
+    expect(await plan()).toEqual(['code-changed: steps/triple.ts']);
   });
 
   it('an edit of a helper beside run, in the step module, re-runs the step', async () => {

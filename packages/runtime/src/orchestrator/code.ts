@@ -46,6 +46,13 @@ export interface StepCode {
 interface FileRecord {
   size: number;
   mtimeMs: number;
+  /**
+   * The inode's change time and number: a tool that restores an mtime (an archive, rsync -t,
+   * `touch -d`) cannot set ctime back, and a file replaced by a rename is another inode.
+   * Absent in records written before they were kept: such a record is re-read once.
+   */
+  ctimeMs?: number;
+  ino?: number;
   /** When the digest was taken: a file changed within the same mtime tick is re-read, not trusted. */
   checkedAt: number;
   digest: string;
@@ -134,9 +141,10 @@ async function entryFiles(
     const modules = (step.modules ?? []).filter((file) => existsSync(file));
     const defining = modules[0] ?? pipelineModule;
     if (defining) files.push(defining);
-    // A package's factory made this step: the project module that called it holds its options.
-    const caller = modules.find((file) => inProject(file, projectDir));
-    if (defining && !inProject(defining, projectDir) && caller) files.push(caller);
+    // A factory made this step (a package's, or one of the project's own): the project modules
+    // that called it hold its options. The stack has only the calls that made the step: importers
+    // of an ES module are not on it (callerModules leaves out async frames).
+    for (const file of modules) if (file !== defining && inProject(file, projectDir)) files.push(file);
   }
   for (const source of definition.sources ?? []) {
     const path = resolve(projectDir, source);
@@ -226,12 +234,24 @@ async function fresh(file: string, record: FileRecord): Promise<FileRecord | und
   } catch {
     return undefined;
   }
-  const racy = record.mtimeMs >= record.checkedAt - RACY_MS;
-  if (info.size === record.size && info.mtimeMs === record.mtimeMs && !racy) return record;
+  const racy = Math.max(record.mtimeMs, record.ctimeMs ?? 0) >= record.checkedAt - RACY_MS;
+  const same =
+    info.size === record.size &&
+    info.mtimeMs === record.mtimeMs &&
+    info.ctimeMs === record.ctimeMs &&
+    info.ino === record.ino;
+  if (same && !racy) return record;
   const checkedAt = Date.now();
   const digest = sha256(await readFile(file));
   if (digest !== record.digest) return undefined;
-  return { ...record, size: info.size, mtimeMs: info.mtimeMs, checkedAt };
+  return {
+    ...record,
+    size: info.size,
+    mtimeMs: info.mtimeMs,
+    ctimeMs: info.ctimeMs,
+    ino: info.ino,
+    checkedAt,
+  };
 }
 
 async function readStore(file: string): Promise<FileStore> {
@@ -287,6 +307,8 @@ async function buildGraph(entries: string[], store: FileStore): Promise<Map<stri
     graph.set(file, {
       size: info.size,
       mtimeMs: info.mtimeMs,
+      ctimeMs: info.ctimeMs,
+      ino: info.ino,
       checkedAt: previous?.digest === digest ? Math.min(previous.checkedAt, checkedAt) : checkedAt,
       digest,
       imports,
