@@ -93,10 +93,21 @@ export default class Run extends CairnCommand {
 
     const controller = new AbortController();
     let interrupts = 0;
+    /** The run being driven, once it is recorded (its run.started event). */
+    let runId: string | undefined;
     // SIGTERM (a supervisor, `kill`, a CI timeout) cancels like Ctrl-C: the run ends `cancelled` and its command steps are killed.
     const onSignal = (signal: NodeJS.Signals) => {
       interrupts += 1;
-      if (interrupts > 1) process.exit(signal === 'SIGTERM' ? 143 : 130);
+      if (interrupts > 1) {
+        // A second signal quits at once (CI cancellation sends SIGINT, then SIGTERM), but not
+        // before the run's record says it ended: it must not stay `running` until someone
+        // judges it abandoned.
+        if (interrupts === 2)
+          void markQuit(stack.runOptions().metadata, runId, signal).finally(() =>
+            process.exit(signal === 'SIGTERM' ? 143 : 130),
+          );
+        return;
+      }
       renderer.note('Cancelling: waiting for running steps to stop (Ctrl-C again to quit at once)…');
       controller.abort(new core.CairnError(core.ErrorCodes.RUN_CANCELLED, `Run cancelled (${signal})`));
     };
@@ -111,7 +122,10 @@ export default class Run extends CairnCommand {
         ...(flags.only ? { only: flags.only } : {}),
         ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
         signal: controller.signal,
-        onEvent: (event: import('@cairn/core').CairnEvent) => renderer.onEvent(event),
+        onEvent: (event: import('@cairn/core').CairnEvent) => {
+          if (event.type === 'run.started') runId = event.runId;
+          renderer.onEvent(event);
+        },
       };
       if (axes) {
         const sweep = await runtime.runSweep(
@@ -144,4 +158,26 @@ export default class Run extends CairnCommand {
       await stack.close();
     }
   }
+}
+
+/** How long a second signal waits for the run's record to be closed before the process exits anyway. */
+const QUIT_GRACE_MS = 2000;
+
+/** Record a run left by a second signal as `cancelled`, waiting at most QUIT_GRACE_MS (a store that does not answer is not waited for). */
+async function markQuit(
+  metadata: import('@cairn/core').MetadataStore,
+  runId: string | undefined,
+  signal: NodeJS.Signals,
+): Promise<void> {
+  if (runId === undefined) return;
+  const marked = metadata
+    .updateRun(runId, {
+      status: 'cancelled',
+      finishedAt: new Date().toISOString(),
+      error: `Run cancelled (${signal} again: quit without waiting for running steps)`,
+    })
+    .catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([marked, new Promise((resolve) => (timer = setTimeout(resolve, QUIT_GRACE_MS)))]);
+  clearTimeout(timer);
 }

@@ -63,7 +63,10 @@ export function lineRenderer(write: Write): Renderer {
           line(`${event.step}: done (${formatDuration(event.durationMs)})`);
           break;
         case 'step.failed':
-          line(`${event.step}: failed (${formatDuration(event.durationMs)}): ${event.error.message}`);
+          // A step stopped by the run's cancellation did not fail on its own: say what happened.
+          line(
+            `${event.step}: ${event.error.code === 'CAIRN_RUN_CANCELLED' ? 'cancelled' : 'failed'} (${formatDuration(event.durationMs)}): ${event.error.message}`,
+          );
           break;
         case 'step.retrying':
           line(

@@ -64,6 +64,21 @@ describe('cairn run and signals, with a running command step', () => {
     expect((JSON.parse(runs.stdout) as { status: string }[]).map((r) => r.status)).toEqual(['cancelled']);
   });
 
+  it('a second signal quits at once, but the run is recorded cancelled, not left running', async () => {
+    // CI cancellation sends SIGINT, then SIGTERM.
+    const dir = await safetyProject('twice');
+    const run = startRun(dir);
+    const sleeper = await run.sleeper();
+    spawned.push(sleeper);
+    run.child.kill('SIGINT');
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(143);
+    const runs = await cairn(['runs', '--json'], dir);
+    const [recorded] = JSON.parse(runs.stdout) as { status: string; error?: string }[];
+    expect(recorded?.status).toBe('cancelled');
+    expect(recorded?.error).toMatch(/SIGTERM again/);
+  });
+
   it('after SIGKILL, the next run ends the orphaned command step before running it again', async () => {
     const dir = await safetyProject('sigkill');
     const first = startRun(dir);
