@@ -104,6 +104,8 @@ export class LocalDeployer implements Deployer {
   private followTimer: NodeJS.Timeout | undefined;
   private following: Promise<void> | undefined;
   private closed = false;
+  /** The shutdown under way, once close() was called (a second call waits for the same one). */
+  private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly settings: LocalDeployerSettings,
@@ -427,17 +429,31 @@ export class LocalDeployer implements Deployer {
     await this.predictionLog?.flush();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  /**
+   * Stop following, then close the server gracefully: requests in flight are
+   * still answered (predict works until it has closed). Then the prediction
+   * log writes what it holds; rows it cannot write are counted as dropped and
+   * reported (CAIRN_STORAGE_FAILED), after the models are closed.
+   */
+  private async shutDown(): Promise<void> {
     clearInterval(this.followTimer);
     await this.following;
     await this.live.close();
     await this.closeServer?.();
+    this.closed = true;
     await this.exposures.settle();
     // After the server: no answer comes in after the last rows are written.
-    await this.predictionLog?.close().catch(() => undefined);
+    let lost: unknown;
+    await this.predictionLog?.close().catch((error: unknown) => {
+      lost = error;
+    });
     await this.models.close();
+    if (lost !== undefined) throw lost;
   }
 
   // -------------------------------------------------------------------------

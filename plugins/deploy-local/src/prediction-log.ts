@@ -402,7 +402,8 @@ export class PredictionLog {
    * `maxPendingRows` (what does not fit is dropped and counted).
    */
   async flush(): Promise<void> {
-    while (this.writing) await this.writing;
+    // A write that failed put its rows back in front: this flush writes them again.
+    while (this.writing) await this.writing.catch(() => {});
     if (this.pending.size === 0) return;
     const taken = this.pending;
     this.pending = new Map();
@@ -475,7 +476,20 @@ export class PredictionLog {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    await this.flush();
+    try {
+      await this.flush();
+    } catch (error) {
+      // Nothing comes after close to write them: what a failed write put back is lost, and said so.
+      const lost = this.pendingRows;
+      this.pending = new Map();
+      this.pendingRows = 0;
+      if (lost > 0) this.counters.dropped(lost);
+      throw new CairnError(
+        ErrorCodes.STORAGE_FAILED,
+        `prediction log: ${lost} logged row(s) could not be written to storage (${this.storage.name}) and are lost: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
     await this.syncIndexes();
   }
 

@@ -16,6 +16,10 @@ type ServedDeployer = Deployer & {
 };
 
 /** What the server needs from the deployer's options. */
+
+/** How long a stopping server waits for the requests in flight before it cuts their connections. */
+export const CLOSE_GRACE_MS = 10_000;
+
 export interface ServerSettings {
   host: string;
   port: number;
@@ -75,9 +79,18 @@ export async function startServer(
     url: `http://${host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Idle keep-alive connections would hold close() open until they time out.
-        server.closeAllConnections();
+        // A graceful stop: no new connections, and requests already in flight (a slow upload
+        // included) are answered; each connection is closed once it falls idle, since an idle
+        // keep-alive one would hold close() open until it timed out. One still busy after
+        // CLOSE_GRACE_MS is cut.
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
+        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close(() => {
+          clearInterval(idle);
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }

@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -334,6 +335,60 @@ describe('deploy-local over HTTP', () => {
       await expect(attempt).rejects.toThrow(file);
       expect(await readFile(file, 'utf8')).toBe(damage);
     }
+  });
+
+  it('close() answers a request already in flight (a slow upload) and takes no new one', async () => {
+    const deployer = await localDeployer({ port: 0 }).create({
+      storage,
+      loaders: offsetLoaders().loaders,
+      stateDir: newStateDir(),
+    });
+    await deployer.deploy({ endpoint: 'a', model: v[0]! });
+    const url = new URL(`${(await deployer.status('a'))!.url!}/predict`);
+    const body = JSON.stringify({ rows: [[1, 2]] });
+    // Expect: 100-continue: the server answers "continue" once it has the request's head, so the
+    // request is in flight (not an idle connection) when the stop begins; its body comes after.
+    let inFlight: (() => void) | undefined;
+    const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': body.length,
+            expect: '100-continue',
+          },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk) => {
+            text += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode!, text }));
+        },
+      );
+      req.on('error', reject);
+      req.on('continue', () => {
+        inFlight = () => req.end(body);
+      });
+    });
+    await expect.poll(() => inFlight).toBeDefined();
+    const closing = deployer.close();
+    // New requests are refused meanwhile.
+    await expect
+      .poll(async () =>
+        fetch(url, { method: 'POST', body }).then(
+          () => 'answered',
+          () => 'refused',
+        ),
+      )
+      .toBe('refused');
+    inFlight!();
+    const { status, text } = await answer;
+    expect(status).toBe(200);
+    expect(JSON.parse(text).predictions).toHaveLength(1);
+    await closing;
   });
 
   it('fails to start on a port in use, and close() ends keep-alive connections and closes models', async () => {

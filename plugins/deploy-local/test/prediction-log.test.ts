@@ -313,6 +313,44 @@ describe('PredictionLog', () => {
     });
   });
 
+  it('on close, counts the rows storage refuses as dropped and says so with CAIRN_STORAGE_FAILED', async () => {
+    const inner = memoryStore();
+    const storage: StorageDriver = {
+      ...inner,
+      put: async () => {
+        throw new Error('read-only file system');
+      },
+    };
+    const { counts, counters } = counting();
+    const log = new PredictionLog(storage, join(root, `state-${++dirs}`), settings(), counters);
+    for (let i = 0; i < 5; i++) log.offer('shop', ref(1), 'primary', 1, undefined, [[i]], [i]);
+    const closing = log.close();
+    await expect(closing).rejects.toMatchObject({ code: 'CAIRN_STORAGE_FAILED' });
+    await expect(closing).rejects.toThrow(/5 logged row\(s\) could not be written.*read-only file system/);
+    expect(counts).toEqual({ logged: 0, dropped: 5 });
+  });
+
+  it('a flush after a failed background write writes the rows it put back', async () => {
+    const inner = memoryStore();
+    let fail = true;
+    const storage: StorageDriver = {
+      ...inner,
+      put: async (source, options) => {
+        if (fail) throw new Error('storage is down');
+        return inner.put(source, options);
+      },
+    };
+    const stateDir = join(root, `state-${++dirs}`);
+    const { counts, counters } = counting();
+    const log = new PredictionLog(storage, stateDir, settings({ batchRows: 2 }), counters);
+    log.offer('shop', ref(1), 'primary', 1, undefined, [[1], [2]], [1, 2]); // a full batch: written now, and fails
+    fail = false;
+    await log.flush();
+    await log.close();
+    expect(counts).toEqual({ logged: 2, dropped: 0 });
+    expect((await servedRows({ storage, stateDir }, 'shop')).map((row) => row.prediction)).toEqual([1, 2]);
+  });
+
   it('drops and counts a row JSON cannot hold once, keeps the others, and never throws', async () => {
     const inner = memoryStore();
     let puts = 0;

@@ -92,10 +92,15 @@ export default class Serve extends CairnCommand {
       stop?.();
       if (poll) clearInterval(poll);
       try {
+        // Rows of the prediction log that storage refused are reported here (CAIRN_STORAGE_FAILED,
+        // a non-zero exit), after the server answered what was in flight.
         await deployer?.close();
-        await experiments?.close();
       } finally {
-        await stack.close();
+        try {
+          await experiments?.close();
+        } finally {
+          await stack.close();
+        }
       }
     }
   }
