@@ -36,6 +36,23 @@ function thrown(fn: () => unknown): CairnError {
 }
 
 describe('detectDrift', () => {
+  it('judges a column holding extreme finite values (1e308, -1e308, values a unit apart at 1e16) without failing', () => {
+    const reference = tableFromRows(
+      Array.from({ length: 50 }, (_, i) => ({ x: 30 + (i % 10), y: 1e16 + (i % 2) })),
+    );
+    for (const outlier of [1e308, -1e308, Number.MAX_VALUE]) {
+      const current = tableFromRows(
+        Array.from({ length: 50 }, (_, i) => ({ x: i === 0 ? outlier : 30 + (i % 10), y: 1e16 + (i % 2) })),
+      );
+      const report = detectDrift(reference, current);
+      const x = column(report, 'x');
+      expect(x.judged).toBe(true);
+      expect(x.histogram.labels.length).toBeGreaterThan(1);
+      expect(x.histogram.current.reduce((a: number, b: number) => a + b, 0)).toBe(50);
+      expect(column(report, 'y').judged).toBe(true);
+    }
+  });
+
   it('finds no drift between a table and itself', () => {
     const report = detectDrift(penguins, penguins);
     expect(report.drifted).toBe(false);

@@ -779,11 +779,20 @@ function equalWidthBins(reference: number[], current: number[]): DriftBins {
     if (v > hi) hi = v;
   }
   if (lo === hi) {
-    lo -= 0.5;
-    hi += 0.5;
+    // Half a unit either side, or a millionth of the value where half a unit is below its precision.
+    const pad = Math.max(0.5, Math.abs(lo) * 1e-6);
+    lo -= pad;
+    hi += pad;
   }
-  const edges = Array.from({ length: CHART_BINS + 1 }, (_, i) => lo + ((hi - lo) * i) / CHART_BINS);
-  edges[CHART_BINS] = hi;
+  // Interpolated, not lo + (hi - lo) * i / bins: one served value of 1e308 made (hi - lo) * i
+  // overflow to Infinity, and the histogram refused edges that no longer increased. A range
+  // close to the precision of its numbers can round two edges together: each is kept once.
+  const edges: number[] = [];
+  for (let i = 0; i <= CHART_BINS; i++) {
+    const t = i / CHART_BINS;
+    const edge = i === CHART_BINS ? hi : lo * (1 - t) + hi * t;
+    if (edges.length === 0 || edge > edges.at(-1)!) edges.push(edge);
+  }
   return {
     labels: edges.slice(0, -1).map((e) => formatNumber(e)),
     reference: histogram(reference, edges),
