@@ -34,5 +34,11 @@ describe('checkRowsAgainstSignature', () => {
     );
     expect(code([{ bill_length_mm: Number.POSITIVE_INFINITY }])).toMatch(/is not a number/);
     expect(code([[1, 2]])).toBe('CAIRN_DATA_INVALID: row 0: expected an object of column values');
+    // Other column names (a client's schema drifted): refused, not predicted from imputed values.
+    expect(code([{ bill_length_mm: 40 }, { Island: 'Mars', BillLength: 3 }])).toBe(
+      'CAIRN_DATA_INVALID: row 1: none of its columns (Island, BillLength) is an input of the model (bill_length_mm, island)',
+    );
+    // An extra column beside a known one passes (an id a client adds).
+    expect(code([{ bill_length_mm: 40, request_id: 'a1' }])).toBeUndefined();
   });
 });

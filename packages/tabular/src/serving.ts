@@ -20,8 +20,21 @@ export function checkRowsAgainstSignature(rows: readonly unknown[], inputs: read
     if (row === null || typeof row !== 'object' || Array.isArray(row)) {
       throw new CairnError(ErrorCodes.DATA_INVALID, `row ${index}: expected an object of column values`);
     }
+    const values = row as Record<string, unknown>;
+    // Keys, but none of them an input: a client sending other column names. Imputing every input
+    // would answer 200 with the prior, and monitoring would see no drift in columns never sent.
+    // (A row with no keys, or only missing values, is missing data and passes.)
+    const unknown = Object.keys(values).filter((key) => !inputs.some((field) => field.name === key));
+    if (unknown.length > 0 && inputs.length > 0 && inputs.every((field) => isMissing(values[field.name]))) {
+      const names = (list: readonly string[]) =>
+        list.length > 8 ? `${list.slice(0, 8).join(', ')}, …` : list.join(', ');
+      throw new CairnError(
+        ErrorCodes.DATA_INVALID,
+        `row ${index}: none of its columns (${names(unknown)}) is an input of the model (${names(inputs.map((field) => field.name))})`,
+      );
+    }
     for (const field of inputs) {
-      const value = (row as Record<string, unknown>)[field.name];
+      const value = values[field.name];
       if (isMissing(value)) continue;
       const bad = (expected: string) => {
         throw new CairnError(
