@@ -72,6 +72,31 @@ export async function decidePromotion(
     candidate: { version: version.version, value },
   };
 
+  if (version.stage === 'archived' && production?.version !== version.version) {
+    // A retired version (replaced, rolled back after a failed canary, refused by a load test)
+    // comes back only by hand: the offline metric already said it was better once. Also when no
+    // version is in production (the one refused was the first): it is not a first model again.
+    const retired = (await registry.modelHistory(candidate.model))
+      .filter((t) => t.version === version.version && t.to === 'archived' && t.accepted !== false)
+      .at(-1);
+    const compared = production
+      ? {
+          production: { version: production.version, value: metricOf(production, policy.metric) },
+          improvement:
+            direction === 'higher'
+              ? value - metricOf(production, policy.metric)
+              : metricOf(production, policy.metric) - value,
+        }
+      : {};
+    return {
+      ...base,
+      ...compared,
+      decision: 'kept',
+      stage: 'archived',
+      reason: `v${version.version} was archived${retired?.reason ? ` (${retired.reason})` : ''}; the gate does not bring it back — \`cairn registry promote\` does, or train a new version`,
+      failsCi: false,
+    };
+  }
   if (!production) {
     const stage = policy.firstModelStage ?? promoteTo;
     const reason = `first model of "${candidate.model}": ${policy.metric} = ${fmt(value)}`;
@@ -98,20 +123,6 @@ export async function decidePromotion(
       decision: 'kept',
       stage: 'production',
       reason: `v${version.version} is already in production`,
-      failsCi: false,
-    };
-  }
-  if (version.stage === 'archived') {
-    // A retired version (replaced, or rolled back after a failed canary) comes
-    // back only by hand: the offline metric already said it was better once.
-    const retired = (await registry.modelHistory(candidate.model))
-      .filter((t) => t.version === version.version && t.to === 'archived' && t.accepted !== false)
-      .at(-1);
-    return {
-      ...withProduction,
-      decision: 'kept',
-      stage: 'archived',
-      reason: `v${version.version} was archived${retired?.reason ? ` (${retired.reason})` : ''}; the gate does not bring it back — \`cairn registry promote\` does, or train a new version`,
       failsCi: false,
     };
   }

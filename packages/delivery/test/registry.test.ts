@@ -88,15 +88,17 @@ describe('register and gate steps', () => {
       production: { version: 5 },
     });
 
-    // Archive the production model by hand: the 0.95 decision ("promoted") no longer stands.
+    // Archive the production model by hand: the 0.95 decision ("promoted") no longer stands. The
+    // gate runs again, and leaves the archived version out, though no version is in production now
+    // (it is not a first model again: only `cairn registry promote` brings it back).
     await metadata.transitionStage({ model: 'toy', version: 5, to: 'archived', reason: 'rollback test' });
     const afterRollback = await runWith(0.95);
     expect(reasons.get('gate')).toBe('state-changed');
-    expect(afterRollback).toMatchObject({
-      decision: 'promoted',
-      candidate: { version: 5 },
-      stage: 'production',
-    });
+    expect(afterRollback).toMatchObject({ decision: 'kept', candidate: { version: 5 }, stage: 'archived' });
+    expect(afterRollback.reason).toMatch(
+      /v5 was archived \(rollback test\); the gate does not bring it back/,
+    );
+    expect(await metadata.getModelByStage('toy', 'production')).toBeUndefined();
     expect(gateSummaryMarkdown(better, { accuracy: 0.95 })).toMatch(
       /promoted to production[\s\S]*\| accuracy \| 0.9500 \|/,
     );
