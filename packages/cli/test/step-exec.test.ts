@@ -183,6 +183,11 @@ describe('cairn step exec: a run step by step, one process per step', () => {
 
     // A fresh stack, as on a cluster whose storage and metadata have never seen this pipeline.
     await rm(join(project, '.cairn'), { recursive: true, force: true });
+    // Flags about how the steps run do not apply to a run only recorded: refused, nothing recorded.
+    const refused = await cairn(['run', 'numbers', '--create', '--force', 'total', '--no-cache'], project);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--force, --no-cache do not apply/);
+    expect(refused.stderr).toMatch(/CAIRN_USAGE/);
     const created = await cairn(['run', 'numbers', '--create', '--set', 'total.scale=3', '--json'], project);
     expect(created.code, created.stderr).toBe(0);
     const { runId, steps } = JSON.parse(created.stdout) as { runId: string; steps: string[] };

@@ -70,6 +70,26 @@ export default class Run extends CairnCommand {
     // Malformed flags fail before anything is loaded.
     const overrides = runtime.parseOverrides(flags.set ?? []);
     const axes = flags.sweep ? runtime.parseSweeps(flags.sweep) : undefined;
+    if (flags.create) {
+      // --create only records the run: flags about how its steps run would be dropped without a word.
+      const ignored = [
+        flags.sweep && '--sweep',
+        flags.force && '--force',
+        !flags.cache && '--no-cache',
+        flags.from && '--from',
+        flags.only && '--only',
+        flags.concurrency && '--concurrency',
+      ].filter((flag): flag is string => typeof flag === 'string');
+      if (ignored.length > 0) {
+        throw new core.CairnError(
+          core.ErrorCodes.USAGE,
+          `--create only records the run; ${ignored.join(', ')} ${ignored.length === 1 ? 'does' : 'do'} not apply to it`,
+          {
+            hint: 'Record it with --create (and --set), then run its steps with `cairn step exec --run <id> --step <name>`.',
+          },
+        );
+      }
+    }
     const { openProjectFor } = await import('../lib/project');
     const stack = await openProjectFor(flags);
     if (flags.create) {
