@@ -7,7 +7,15 @@
  *   how to make them durable later;
  * - {@link putObject}: temp file → hash while writing → fsync → rename.
  */
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdir as mkdirWithCallback,
+  openSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertDigest, type ObjectStat, type PutOptions } from '@cairn/core';
@@ -85,6 +93,7 @@ export function objectFolders(dir: string): ObjectFolders {
     },
     async ensureTmp() {
       await ensureDir(tmpDir);
+      if (cleaned === undefined) makePrefixFolders(objectsDir);
       cleaned ??= cleanStaleTemps(tmpDir).then(() => {
         tmpReady = true;
       });
@@ -93,6 +102,26 @@ export function objectFolders(dir: string): ObjectFolders {
     tmpReady: () => tmpReady && madeDirs.has(tmpDir),
     forgetDir: (path) => madeDirs.delete(path),
   };
+}
+
+/**
+ * A new store's 256 prefix folders (`objects/00` … `objects/ff`), made in the
+ * background on the thread pool when it is first written to. An mkdir can
+ * take a quarter of a millisecond (a file system without a journal, right
+ * after a large delete), and a new project's first run otherwise made them
+ * one by one on this thread as its first outputs landed (renameIntoFolder's
+ * fallback, still there for a put that comes before its folder, and for a
+ * folder removed behind our back). Nothing waits for these; a folder that
+ * cannot be made is found by the put that needs it. An existing store
+ * (its `objects` folder already there) is left as it is.
+ */
+function makePrefixFolders(objectsDir: string): void {
+  mkdirWithCallback(objectsDir, (error) => {
+    if (error) return;
+    for (let prefix = 0; prefix < 256; prefix++) {
+      mkdirWithCallback(join(objectsDir, prefix.toString(16).padStart(2, '0')), () => {});
+    }
+  });
 }
 
 /** Objects written without fsync (deferred puts), and how to make them durable. */

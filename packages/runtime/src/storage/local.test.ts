@@ -412,6 +412,27 @@ describe("deferred puts of small buffers (a step's json outputs)", () => {
     await deferred.sync([first.digest]);
   });
 
+  it("makes a new store's 256 prefix folders in the background on its first put, and leaves an existing store's alone", async () => {
+    const prefixes = (store: string) =>
+      readdir(join(dir, store, 'objects')).then((names) => names.filter((n) => /^[0-9a-f]{2}$/.test(n)));
+    const fresh = deferredSyncOf(localStore(join(dir, 'fresh')))!;
+    const { digest } = await fresh.storage.put(text('{"v":"first"}'));
+    const all = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+    // Made on the thread pool, which other files' tests may keep busy: a liveness bound, not a timing.
+    await vi.waitFor(async () => expect((await prefixes('fresh')).sort()).toEqual(all), { timeout: 30_000 });
+    expect(await fresh.storage.verify(digest)).toBe('ok');
+    await fresh.sync();
+    // A store whose objects folder exists (an earlier run's) gets no folder it did not need.
+    await mkdir(join(dir, 'old', 'objects', 'ab'), { recursive: true });
+    const old = deferredSyncOf(localStore(join(dir, 'old')))!;
+    const put = await old.storage.put(text('{"v":"old"}'));
+    await old.sync();
+    // libuv's pool takes work in the order it was asked for: once 64 stats asked for now are done,
+    // mkdirs asked for during the put (had it started them) would all have been taken up.
+    await Promise.all(Array.from({ length: 64 }, () => stat(join(dir, 'old'))));
+    expect((await prefixes('old')).sort()).toEqual([...new Set(['ab', put.digest.slice(0, 2)])].sort());
+  });
+
   it('puts into a folder another store made (an earlier run) without a thread-pool request', async () => {
     // Two outputs whose objects share a folder (the digest's first two hex digits).
     const bytesOf = (i: number) => text(`{"v":${i}}`);
@@ -457,6 +478,8 @@ describe("deferred puts of small buffers (a step's json outputs)", () => {
   });
 
   it('fails a put whose object folder is not a folder, names the object, and leaves no temp file', async () => {
+    // An existing store: no prefix folders made in the background to race the file put in one's place.
+    await mkdir(join(dir, 'store', 'objects'), { recursive: true });
     const store = localStore(join(dir, 'store'));
     const deferred = deferredSyncOf(store)!;
     const bytes = text('{"v":"blocked"}');
