@@ -338,6 +338,8 @@ export async function runLoadTest(deployer: Deployer, request: LoadTestRequest):
     strategy: { type: 'blue-green' },
     reason: `load test of ${model.model} v${model.version} before it serves ${endpoint} ${ownerTag()}`,
     healthCheckRows: rows.slice(0, 1),
+    // Answered only through serveEndpoint below: a running `cairn serve` does not serve it.
+    staging: true,
   });
   try {
     const server = await deployer.serveEndpoint(staging);

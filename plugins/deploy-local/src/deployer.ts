@@ -152,7 +152,10 @@ export class LocalDeployer implements Deployer {
         this.metrics,
       );
     }
-    for (const endpoint of this.revisions.names()) this.live.set(endpoint, this.revisions.latest(endpoint)!);
+    for (const endpoint of this.revisions.names()) {
+      const latest = this.revisions.latest(endpoint)!;
+      if (!latest.staging) this.live.set(endpoint, latest);
+    }
     // A bundle that no longer loads does not stop the others: health reports it, requests retry it.
     await Promise.allSettled(
       this.live.all().flatMap((current) => current.routes.map((route) => this.models.acquire(route.model))),
@@ -187,7 +190,8 @@ export class LocalDeployer implements Deployer {
       const current = revisions?.at(-1);
       const routes = deployRoutes(endpoint, current, strategy, model);
       if (!routes) return this.present(current!);
-      return this.change(endpoint, revisions, routes, 'deploy', request.reason, async () => {
+      const staging = request.staging === true;
+      return this.change(endpoint, revisions, routes, 'deploy', request.reason, staging, async () => {
         const predictor = await this.models.acquire(model);
         if (request.healthCheckRows) await healthCheck(predictor, model, request.healthCheckRows);
       });
@@ -204,7 +208,7 @@ export class LocalDeployer implements Deployer {
       if (!current) throw notFound(endpoint);
       const routes = trafficRoutes(endpoint, current, split);
       if (sameRoutes(routes, current.routes)) return this.present(current);
-      return this.change(endpoint, revisions, routes, 'traffic', options.reason);
+      return this.change(endpoint, revisions, routes, 'traffic', options.reason, current.staging === true);
     });
   }
 
@@ -212,7 +216,8 @@ export class LocalDeployer implements Deployer {
     return this.mutate(endpoint, async (revisions) => {
       const current = revisions?.at(-1);
       if (!current) throw notFound(endpoint);
-      return this.change(endpoint, revisions, promoteRoutes(endpoint, current), 'promote', options.reason);
+      const routes = promoteRoutes(endpoint, current);
+      return this.change(endpoint, revisions, routes, 'promote', options.reason, current.staging === true);
     });
   }
 
@@ -220,7 +225,8 @@ export class LocalDeployer implements Deployer {
     return this.mutate(endpoint, async (revisions) => {
       if (!revisions) throw notFound(endpoint);
       const routes = rollbackRoutes(endpoint, revisions);
-      return this.change(endpoint, revisions, routes, 'rollback', options.reason, async () => {
+      const staging = revisions.at(-1)?.staging === true;
+      return this.change(endpoint, revisions, routes, 'rollback', options.reason, staging, async () => {
         await Promise.all(routes.map((route) => this.models.acquire(route.model)));
       });
     });
@@ -501,6 +507,7 @@ export class LocalDeployer implements Deployer {
     routes: TrafficRoute[],
     change: Deployment['change'],
     reason: string | undefined,
+    staging: boolean,
     prepare?: () => Promise<void>,
   ): Promise<Deployment> {
     const digests = routes.map((route) => route.model.digest);
@@ -516,6 +523,7 @@ export class LocalDeployer implements Deployer {
           updatedAt: new Date().toISOString(),
           change,
           ...(reason !== undefined ? { reason } : {}),
+          ...(staging ? { staging: true } : {}),
         };
         const updated = [...previous, next];
         const signature = await writeEndpointFile(this.context.stateDir, {
@@ -524,7 +532,8 @@ export class LocalDeployer implements Deployer {
           revisions: updated,
         });
         this.revisions.wrote(endpoint, signature, updated);
-        if (this.serving) this.live.set(endpoint, next);
+        // A staging endpoint is answered only through serveEndpoint, never by a serving process.
+        if (this.serving && !staging) this.live.set(endpoint, next);
         return this.present(next);
       });
     } finally {
@@ -580,6 +589,9 @@ export class LocalDeployer implements Deployer {
   private present(deployment: Deployment): Deployment {
     const copy = structuredClone(deployment);
     delete copy.url;
-    return this.baseUrl ? { ...copy, url: `${this.baseUrl}/v1/endpoints/${deployment.endpoint}` } : copy;
+    // A staging endpoint has no URL here: the serving process does not answer it.
+    return this.baseUrl && !deployment.staging
+      ? { ...copy, url: `${this.baseUrl}/v1/endpoints/${deployment.endpoint}` }
+      : copy;
   }
 }

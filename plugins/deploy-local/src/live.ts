@@ -71,7 +71,8 @@ export class LiveRevisions {
     const running = this.activating.get(endpoint);
     if (running) return running;
     const target = this.revisions.latest(endpoint);
-    if (!target || this.closed) return Promise.resolve();
+    // A staging endpoint (a load test's candidate) is never served here, however it was found.
+    if (!target || this.closed || target.staging) return Promise.resolve();
     const key = keyOf(target);
     const active = this.live.get(endpoint);
     if (active && keyOf(active) === key) {
@@ -112,7 +113,7 @@ export class LiveRevisions {
     let active = this.live.get(endpoint);
     if (active) return active;
     const revisions = await this.revisions.refresh(endpoint);
-    if (!revisions) return undefined;
+    if (!revisions || revisions.at(-1)?.staging) return undefined;
     await this.activate(endpoint);
     active = this.live.get(endpoint);
     if (!active)

@@ -90,6 +90,10 @@ export function checkRequest(request: DeployRequest): { strategy: RolloutStrateg
       `endpoint ${endpoint}: model.digest ${JSON.stringify(model.digest)} is not a sha256 digest`,
     );
   }
+  if (request.staging !== undefined && typeof request.staging !== 'boolean')
+    throw invalid(
+      `endpoint ${endpoint}: "staging" must be true or false, got ${JSON.stringify(request.staging)}`,
+    );
   const type = (strategy as { type?: unknown })?.type;
   if (type === 'canary') {
     const { percent } = strategy as { percent: unknown };

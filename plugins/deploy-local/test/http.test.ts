@@ -337,6 +337,55 @@ describe('deploy-local over HTTP', () => {
     }
   });
 
+  it('a serving process never answers a staging endpoint; serveEndpoint in the control process does', async () => {
+    const { deployer: serving, base, stateDir } = await start({ followIntervalMs: 20 });
+    const control = await localDeployer({ port: 0 }).create({
+      storage,
+      loaders: offsetLoaders().loaders,
+      stateDir,
+      mode: 'control',
+    });
+    open.push(control);
+    await control.deploy({ endpoint: 'shop', model: v[0]! });
+    const staged = await control.deploy({ endpoint: 'shop-loadtest', model: v[1]!, staging: true });
+    expect(staged.staging).toBe(true);
+    // Found on disk at the request (before any follow pass) and after follow passes alike: 404.
+    await expectError(
+      await post(`${base}/v1/endpoints/shop-loadtest/predict`, { rows: [[1, 2]] }),
+      404,
+      'CAIRN_DEPLOYMENT_NOT_FOUND',
+    );
+    await expect
+      .poll(async () => (await serving.list()).map((d) => d.endpoint).sort())
+      .toEqual(['shop', 'shop-loadtest']);
+    await expect
+      .poll(async () => (await post(`${base}/v1/endpoints/shop/predict`, { rows: [[1, 2]] })).status)
+      .toBe(200);
+    await expectError(
+      await post(`${base}/v1/endpoints/shop-loadtest/predict`, { rows: [[1, 2]] }),
+      404,
+      'CAIRN_DEPLOYMENT_NOT_FOUND',
+    );
+    expect((await serving.status('shop-loadtest'))?.url).toBeUndefined();
+    // A later change keeps it staging.
+    expect((await control.deploy({ endpoint: 'shop-loadtest', model: v[2]!, staging: true })).staging).toBe(
+      true,
+    );
+    expect((await control.rollback('shop-loadtest')).staging).toBe(true);
+    const own = await control.serveEndpoint!('shop-loadtest');
+    try {
+      const answered = await post(`${own.url}/predict`, { rows: [[1, 2]] });
+      expect(answered.status).toBe(200);
+    } finally {
+      await own.close();
+    }
+    await expect(
+      control.deploy({ endpoint: 'x', model: v[0]!, staging: 'yes' as never }),
+    ).rejects.toMatchObject({
+      code: 'CAIRN_DEPLOY_INVALID',
+    });
+  });
+
   it('close() answers a request already in flight (a slow upload) and takes no new one', async () => {
     const deployer = await localDeployer({ port: 0 }).create({
       storage,

@@ -36,7 +36,8 @@ export default class Serve extends CairnCommand {
       // With an A/B engine in the stack, canaries are judged by their units' exposures and outcomes.
       if (stack.abtest) experiments = await delivery.openAbTest({ ...stack, abtest: stack.abtest });
       deployer = await delivery.openDeployer(stack, 'serve', descriptor, experiments);
-      const deployments = await deployer.list();
+      // A load test's staging endpoint is not served here: it is answered on a loopback port of its own.
+      const deployments = (await deployer.list()).filter((d) => !d.staging);
       if (deployments.length === 0) {
         this.log('No endpoints deployed yet: deploy one with `cairn deploy <model>` (this server follows).');
       } else {
@@ -69,7 +70,8 @@ export default class Serve extends CairnCommand {
         polling = true;
         live
           .list()
-          .then((now) => {
+          .then((listed) => {
+            const now = listed.filter((d) => !d.staging);
             for (const d of now) {
               if (seen.get(d.endpoint) !== d.revision) this.log(delivery.describeChange(d));
               seen.set(d.endpoint, d.revision);

@@ -82,11 +82,10 @@ export interface DeployRequest {
   strategy?: RolloutStrategy;
   /** Why, kept in the revision history (`promoted by gate in run …`). */
   reason?: string;
-  /**
-   * Rows the new version must answer before it gets any traffic. Without
-   * them the health check is loading the model.
-   */
+  /** Rows the new version must answer before it gets any traffic. Without them the health check is loading the model. */
   healthCheckRows?: readonly unknown[];
+  /** A staging endpoint (a load test's candidate): answered only through `serveEndpoint`, never by a serving process. */
+  staging?: boolean;
 }
 
 /** One version behind an endpoint. */
@@ -110,6 +109,8 @@ export interface Deployment {
   /** What made this revision: `deploy`, `traffic`, `promote`, `rollback`. */
   change: 'deploy' | 'traffic' | 'promote' | 'rollback';
   reason?: string;
+  /** Deployed with `staging` (kept by later changes): no serving process answers it. */
+  staging?: boolean;
 }
 
 /** The answer to one prediction request. */
@@ -205,19 +206,18 @@ export interface Deployer {
   /** @throws CAIRN_DEPLOYMENT_NOT_FOUND */
   health(endpoint: string): Promise<EndpointHealth>;
   /**
-   * Answer one endpoint over HTTP from this process, on a private loopback
-   * port of its own, apart from any serving process: a load test replays
-   * traffic at a staging endpoint through it, so what it measures is the
-   * deployer's real request path. Optional: a deployer whose serving lives
+   * Answer one endpoint over HTTP from this process, on a private loopback port of its own, apart
+   * from any serving process: a load test replays traffic at a staging endpoint through it, so what
+   * it measures is the deployer's real request path. Optional: a deployer whose serving lives
    * elsewhere (a cluster) leaves it out, and a load test is then refused.
    * @returns the endpoint's URL (its `POST <url>/predict` takes `{ rows }`) and a way to stop
    * @throws CAIRN_DEPLOYMENT_NOT_FOUND
    */
   serveEndpoint?(endpoint: string): Promise<{ url: string; close(): Promise<void> }>;
   /**
-   * The answers the endpoint served and logged (a serving process's sampled
-   * prediction log), oldest first: what a monitoring step compares with the
-   * training data. Optional: a deployer that logs no predictions leaves it out.
+   * The answers the endpoint served and logged (a serving process's sampled prediction log), oldest
+   * first: what a monitoring step compares with the training data. Optional: a deployer that logs
+   * no predictions leaves it out.
    */
   servedRows?(endpoint: string, options?: { version?: number; since?: string | Date }): Promise<ServedRow[]>;
   /** Stop serving the endpoint and forget its history. */
