@@ -47,10 +47,34 @@ describe('detectDrift', () => {
       const report = detectDrift(reference, current);
       const x = column(report, 'x');
       expect(x.judged).toBe(true);
-      expect(x.histogram.labels.length).toBeGreaterThan(1);
-      expect(x.histogram.current.reduce((a: number, b: number) => a + b, 0)).toBe(50);
+      expect(x.histogram!.labels.length).toBeGreaterThan(1);
+      expect(x.histogram!.current.reduce((a: number, b: number) => a + b, 0)).toBe(50);
       expect(column(report, 'y').judged).toBe(true);
     }
+  });
+
+  it('counts a column whose missing values rose beyond chance as drifted, however few values are left', () => {
+    // A client stopped sending the body mass for four rows in five: the values left look as before.
+    const sparse = tableFromRows(rows.map((r, i) => (i % 5 === 0 ? r : { ...r, 'Body Mass (g)': null })));
+    const report = detectDrift(penguins, sparse);
+    const mass = column(report, 'Body Mass (g)');
+    expect(mass.drifted).toBe(true);
+    expect(mass.judged).toBe(true);
+    expect(mass.reasons.join('; ')).toMatch(
+      /missing values rose from 0\.58\d* % to 79\.9\d* % \(≥ 10 points, p .* < 0\.001\)/,
+    );
+    expect(report.thresholds.missingRate).toBe(0.1);
+    // A smaller rise than the threshold, or one allowed by the option, is not drift.
+    const few = tableFromRows(rows.map((r, i) => (i % 20 === 0 ? { ...r, 'Body Mass (g)': null } : r)));
+    expect(column(detectDrift(penguins, few), 'Body Mass (g)').reasons.join()).not.toMatch(/missing/);
+    expect(
+      column(detectDrift(penguins, sparse, { missingRateThreshold: 0.9 }), 'Body Mass (g)').reasons.join(),
+    ).not.toMatch(/missing/);
+    // The Evidently preset keeps Evidently's rules: no missing-value rule.
+    expect(detectDrift(penguins, sparse, { preset: 'evidently' }).thresholds.missingRate).toBeUndefined();
+    expect(thrown(() => detectDrift(penguins, sparse, { missingRateThreshold: 0 })).message).toMatch(
+      /missingRateThreshold.*expected a number in \(0, 1\]/,
+    );
   });
 
   it('finds no drift between a table and itself', () => {

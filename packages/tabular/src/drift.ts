@@ -73,6 +73,14 @@ export interface DriftOptions {
   distanceThreshold?: number;
   /** `evidently` preset: the data set drifts when this share of the judged columns drift. @default 0.5 */
   driftShare?: number;
+  /**
+   * `cairn` preset: a column has also drifted when its share of missing values rose by at least
+   * this (0.1: ten points) and by more than chance (a one-sided two-proportion z-test below
+   * `pValueThreshold`), however few values are left to compare: a feature a client stopped
+   * sending is imputed, and its present values alone may look as they always did.
+   * @default 0.1
+   */
+  missingRateThreshold?: number;
 }
 
 /** The rule sets of {@link detectDrift}. */
@@ -177,6 +185,8 @@ export interface DriftReport {
     distance: number;
     /** `evidently` preset: the share of drifted columns at which the data set drifts. */
     driftShare?: number;
+    /** `cairn` preset: the rise in a column's share of missing values that counts as drift. */
+    missingRate?: number;
   };
   reference: { rows: number };
   current: { rows: number };
@@ -200,7 +210,13 @@ export function isDriftReport(value: unknown): value is DriftReport {
   );
 }
 
-const DEFAULTS = { psiThreshold: 0.2, pValueThreshold: 0.001, minRows: 30, bins: 10 };
+const DEFAULTS = {
+  psiThreshold: 0.2,
+  pValueThreshold: 0.001,
+  minRows: 30,
+  bins: 10,
+  missingRateThreshold: 0.1,
+};
 /** Evidently's defaults: p-value tests at 0.05, every non-empty column judged, data set drift at half the columns. */
 const EVIDENTLY_DEFAULTS = { pValueThreshold: 0.05, minRows: 1, driftShare: 0.5 };
 const DISTANCE_THRESHOLD = 0.1;
@@ -216,6 +232,7 @@ const OPTION_KEYS = [
   'test',
   'distanceThreshold',
   'driftShare',
+  'missingRateThreshold',
 ];
 /** Fewest values before "all distinct" reads as an identifier rather than chance. */
 const IDENTIFIER_MIN_VALUES = 20;
@@ -259,6 +276,10 @@ function optionIssues(options: Record<string, unknown>): ErrorIssue[] {
   }
   if (driftShare !== undefined && !(typeof driftShare === 'number' && driftShare > 0 && driftShare <= 1)) {
     push('driftShare', `expected a number in (0, 1], got ${JSON.stringify(driftShare)}`);
+  }
+  const { missingRateThreshold: missing } = options;
+  if (missing !== undefined && !(typeof missing === 'number' && missing > 0 && missing <= 1)) {
+    push('missingRateThreshold', `expected a number in (0, 1], got ${JSON.stringify(missing)}`);
   }
   for (const key of ['columns', 'ignore']) {
     const list = options[key];
@@ -330,6 +351,7 @@ export function detectDrift(
     minRows: options.minRows ?? (evidently ? EVIDENTLY_DEFAULTS.minRows : DEFAULTS.minRows),
     distance: options.distanceThreshold ?? DISTANCE_THRESHOLD,
     ...(evidently ? { driftShare: options.driftShare ?? EVIDENTLY_DEFAULTS.driftShare } : {}),
+    ...(evidently ? {} : { missingRate: options.missingRateThreshold ?? DEFAULTS.missingRateThreshold }),
   };
   const settings: Settings = {
     preset,
@@ -499,12 +521,17 @@ function compareColumn(
     current: curSample,
     missingRateChange,
   };
+  const missingRose = missingRise(refSample, curSample, thresholds);
   if (!enough) {
     // An emptied column is drift however few rows the reference had values in.
     if (curSample.present === 0 && refSample.present > 0 && current.numRows >= thresholds.minRows) {
       out.drifted = true;
       out.judged = true;
       out.reasons.push(`every value is missing in the current data (${current.numRows} rows)`);
+    } else if (missingRose) {
+      out.drifted = true;
+      out.judged = true;
+      out.reasons.push(missingRose);
     } else {
       const side = refSample.present < thresholds.minRows ? 'reference' : 'current';
       const count = side === 'reference' ? refSample.present : curSample.present;
@@ -531,8 +558,32 @@ function compareColumn(
   if (out.pValue === null && out.statistic !== null && out.statistic >= thresholds.distance) {
     out.reasons.push(`${TEST_NAMES[out.test!]} ${formatNumber(out.statistic)} ≥ ${thresholds.distance}`);
   }
+  if (missingRose) out.reasons.push(missingRose);
   out.drifted = out.reasons.length > 0;
   return out;
+}
+
+/**
+ * Why a column's share of missing values counts as drift (`cairn` preset), or undefined: it rose
+ * by at least `thresholds.missingRate`, both tables have `minRows` rows, and a one-sided
+ * two-proportion z-test puts the rise beyond chance (p below `thresholds.pValue`).
+ */
+function missingRise(
+  reference: DriftSample,
+  current: DriftSample,
+  thresholds: DriftReport['thresholds'],
+): string | undefined {
+  const limit = thresholds.missingRate;
+  const rise = current.missingRate - reference.missingRate;
+  if (limit === undefined || rise < limit) return undefined;
+  if (reference.rows < thresholds.minRows || current.rows < thresholds.minRows) return undefined;
+  const missing = reference.missingRate * reference.rows + current.missingRate * current.rows;
+  const pooled = missing / (reference.rows + current.rows);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / reference.rows + 1 / current.rows));
+  const pValue = se === 0 ? 0 : normalCdf(-rise / se);
+  if (pValue >= thresholds.pValue) return undefined;
+  const percent = (rate: number) => `${formatNumber(rate * 100)} %`;
+  return `missing values rose from ${percent(reference.missingRate)} to ${percent(current.missingRate)} (≥ ${formatNumber(limit * 100)} points, p ${formatNumber(pValue)} < ${thresholds.pValue})`;
 }
 
 const TEST_LABELS: Record<DriftTest, string> = {
@@ -990,6 +1041,7 @@ const driftConfig: NonNullable<StepDefinition<DriftConfig, {}, {}>['config']> = 
           ...given('test'),
           ...given('distanceThreshold'),
           ...given('driftShare'),
+          ...given('missingRateThreshold'),
           psiThreshold: options.psiThreshold ?? DEFAULTS.psiThreshold,
           pValueThreshold:
             options.pValueThreshold ??
