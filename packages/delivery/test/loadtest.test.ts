@@ -398,6 +398,21 @@ describe('the delivery steps refuse a typo in a config key', () => {
   });
 });
 
+describe('the load test throughput', () => {
+  it('counts the answers within the duration, so it never reads above the rate asked for', async () => {
+    // Every request answered at once; autocannon sends each second's share of the rate at its start.
+    const result = await loadTestV1(silentAfterHealthCheck(1_000_000), {
+      duration: 2,
+      connections: 4,
+      rate: 40,
+    });
+    expect(result.succeeded).toBeGreaterThan(0);
+    expect(result.rps).toBeLessThanOrEqual(40);
+    // Answers after the duration still count as answers (and in their second of the timeline).
+    expect(result.timeline.reduce((sum, second) => sum + second.requests, 0)).toBe(result.requests);
+  });
+});
+
 describe('the load test timeline', () => {
   it('has every second of the test, those in which nothing was answered too', async () => {
     const result = await loadTestV1(silentAfterHealthCheck(), { duration: 2, connections: 2 });
