@@ -212,6 +212,27 @@ describe('the code fingerprint follows what a step imports', () => {
     });
   });
 
+  it('a new version of what an imported package depends on re-runs the step too (npm update)', async () => {
+    // fakepkg comes to depend on fakedep (hoisted beside it), as an install would lay it out.
+    await write(
+      'node_modules/fakedep/package.json',
+      JSON.stringify({ name: 'fakedep', version: '1.0.0', type: 'module', exports: './index.js' }),
+    );
+    await write('node_modules/fakedep/index.js', 'export const d = 1;\n');
+    await edit('node_modules/fakepkg/package.json', (text) =>
+      JSON.stringify({ ...JSON.parse(text), dependencies: { fakedep: '^1.0.0' } }),
+    );
+    expect((await planOf()).train).toBe('code-changed: fakedep@1.0.0');
+    expect((await run()).started).toEqual(['train']);
+    // Only the dependency's dependency moves: fakepkg's own version stays 1.0.0.
+    await edit('node_modules/fakedep/package.json', (text) => text.replace('1.0.0', '1.0.1'));
+    expect(await planOf()).toEqual({
+      train: 'code-changed: fakedep@1.0.1',
+      report: 'upstream',
+      other: 'cached',
+    });
+  });
+
   it('a command step counts the script its command names', async () => {
     await write('scripts/fit.sh', 'echo 1 > "$1"\n');
     const fit = commandStep({

@@ -101,23 +101,36 @@ export async function fingerprintSteps(
       .map(([name, type]) => `${name}=${type.name}`)
       .join(',');
     const seen = new Set<string>();
+    // Every installed package the step's code loads, by name → versions: those its files import and,
+    // transitively, what those depend on (an `npm update` of a dependency's dependency changes
+    // what the step computes as surely as an edit does).
+    const packages = new Map<string, Set<string>>();
+    const installed = async (manifest: string) => {
+      for (const [name, version] of await versions.closure(manifest)) {
+        const known = packages.get(name) ?? new Set<string>();
+        known.add(version);
+        packages.set(name, known);
+      }
+    };
     const visit = async (file: string): Promise<void> => {
       if (seen.has(file)) return;
       seen.add(file);
       if (inPackage(file)) {
-        const found = await versions.owning(file);
-        if (found) parts[`npm:${found.name}`] = found.version;
+        const manifest = versions.owningManifest(file);
+        if (manifest) await installed(manifest);
         return;
       }
       const record = graph.get(file);
       parts[label(file, projectDir)] = record?.digest ?? sha256(await readFile(file));
       for (const name of record?.packages ?? []) {
-        const found = await versions.resolve(dirname(file), name);
-        parts[`npm:${name}`] = found?.version ?? 'not installed';
+        const manifest = versions.locate(dirname(file), name);
+        if (manifest) await installed(manifest);
+        else if (!packages.has(name)) packages.set(name, new Set(['not installed']));
       }
       for (const imported of record?.imports ?? []) await visit(imported);
     };
     for (const file of files) await visit(file);
+    for (const [name, known] of packages) parts[`npm:${name}`] = [...known].sort().join(', ');
     for (const file of scripts) parts[label(file, projectDir)] = sha256(await readFile(file));
     result.set(step, { fingerprint: sha256(canonicalJson(parts)), parts });
   }
@@ -338,33 +351,77 @@ function packageName(specifier: string): string | undefined {
 
 /** Installed package versions, looked up once per run from the nearest `node_modules`, as Node resolves them. */
 class PackageVersions {
-  private readonly byPath = new Map<string, Promise<{ name: string; version: string } | undefined>>();
+  private readonly byPath = new Map<string, Promise<PackageManifest | undefined>>();
+  private readonly closures = new Map<string, Promise<Array<[string, string]>>>();
 
-  /** The package `name` as `from` would import it. */
-  async resolve(from: string, name: string): Promise<{ name: string; version: string } | undefined> {
+  /** The `package.json` of the package `name` as `from` would import it (Node's node_modules walk). */
+  locate(from: string, name: string): string | undefined {
     for (let dir = from; ; dir = dirname(dir)) {
       const manifest = join(dir, 'node_modules', name, 'package.json');
-      if (existsSync(manifest)) return this.read(manifest);
+      if (existsSync(manifest)) return manifest;
       if (dirname(dir) === dir) return undefined;
     }
   }
 
-  /** The package a file inside `node_modules` belongs to. */
-  async owning(file: string): Promise<{ name: string; version: string } | undefined> {
+  /** The `package.json` of the package a file inside `node_modules` belongs to. */
+  owningManifest(file: string): string | undefined {
     const at = file.lastIndexOf(`${sep}node_modules${sep}`);
     const rest = file.slice(at + `${sep}node_modules${sep}`.length).split(sep);
     const name = rest[0]?.startsWith('@') ? rest.slice(0, 2).join('/') : rest[0];
-    if (!name) return undefined;
-    return this.read(join(file.slice(0, at), 'node_modules', name, 'package.json'));
+    return name ? join(file.slice(0, at), 'node_modules', name, 'package.json') : undefined;
   }
 
-  private read(manifest: string): Promise<{ name: string; version: string } | undefined> {
+  /**
+   * The package of `manifest` and everything it depends on (`dependencies` and
+   * `optionalDependencies`, each resolved from the depending package's folder, as Node does), as
+   * [name, installed version] pairs; worked out once per package folder in a process.
+   */
+  closure(manifest: string): Promise<Array<[string, string]>> {
+    let found = this.closures.get(manifest);
+    if (!found) {
+      found = this.walk(manifest);
+      this.closures.set(manifest, found);
+    }
+    return found;
+  }
+
+  private async walk(root: string): Promise<Array<[string, string]>> {
+    const pairs: Array<[string, string]> = [];
+    const walked = new Set<string>();
+    const queue = [root];
+    while (queue.length > 0) {
+      const manifest = queue.pop()!;
+      if (walked.has(manifest)) continue;
+      walked.add(manifest);
+      const found = await this.read(manifest);
+      if (!found) continue;
+      pairs.push([found.name, found.version]);
+      for (const dependency of found.dependencies) {
+        const next = this.locate(dirname(manifest), dependency);
+        if (next) queue.push(next);
+      }
+    }
+    return pairs;
+  }
+
+  private read(manifest: string): Promise<PackageManifest | undefined> {
     let found = this.byPath.get(manifest);
     if (!found) {
       found = readFile(manifest, 'utf8').then(
         (text) => {
-          const json = JSON.parse(text) as { name?: string; version?: string };
-          return { name: String(json.name), version: String(json.version ?? '') };
+          const json = JSON.parse(text) as {
+            name?: string;
+            version?: string;
+            dependencies?: Record<string, string>;
+            optionalDependencies?: Record<string, string>;
+          };
+          const dependencies = [
+            ...new Set([
+              ...Object.keys(json.dependencies ?? {}),
+              ...Object.keys(json.optionalDependencies ?? {}),
+            ]),
+          ];
+          return { name: String(json.name), version: String(json.version ?? ''), dependencies };
         },
         () => undefined,
       );
@@ -372,6 +429,13 @@ class PackageVersions {
     }
     return found;
   }
+}
+
+interface PackageManifest {
+  name: string;
+  version: string;
+  /** Names of its dependencies and optional dependencies. */
+  dependencies: string[];
 }
 
 /** Write a file whole or not at all: a reader never sees half of it. */
