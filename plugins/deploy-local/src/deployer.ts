@@ -50,6 +50,7 @@ export interface LocalDeployerSettings {
   port: number;
   serve: boolean;
   maxBodyBytes: number;
+  maxRows: number;
   latencyWindow: number;
   followIntervalMs: number;
   /** Bearer token the outcomes route requires; without one, outcomes are taken from loopback only. */
@@ -413,6 +414,7 @@ export class LocalDeployer implements Deployer {
       host: '127.0.0.1',
       port: 0,
       maxBodyBytes: this.settings.maxBodyBytes,
+      maxRows: this.settings.maxRows,
     });
     return { url: `${server.url}/v1/endpoints/${endpoint}`, close: server.close };
   }

@@ -41,6 +41,12 @@ export interface LocalDeployerOptions {
    */
   maxBodyBytes?: number;
   /**
+   * Most rows one predict request may hold; more get HTTP 413. A body of small rows under
+   * `maxBodyBytes` (`[{},{},…]`) can hold hundreds of thousands, each one a prediction.
+   * @default 10000
+   */
+  maxRows?: number;
+  /**
    * Recent requests kept per route for the p50/p95 latency in `health()`.
    * @default 1000
    */
@@ -98,6 +104,7 @@ const KNOWN = new Set([
   'port',
   'serve',
   'maxBodyBytes',
+  'maxRows',
   'latencyWindow',
   'followIntervalMs',
   'outcomesToken',
@@ -161,6 +168,7 @@ function settingsOf(options: LocalDeployerOptions): LocalDeployerSettings {
     port = 8080,
     serve = true,
     maxBodyBytes = 1024 * 1024,
+    maxRows = 10_000,
     latencyWindow = 1000,
     followIntervalMs = 250,
   } = options;
@@ -176,6 +184,9 @@ function settingsOf(options: LocalDeployerOptions): LocalDeployerSettings {
     throw optionsError(
       `option "maxBodyBytes" must be a positive integer, got ${JSON.stringify(maxBodyBytes)}`,
     );
+  }
+  if (!positiveInteger(maxRows)) {
+    throw optionsError(`option "maxRows" must be a positive integer, got ${JSON.stringify(maxRows)}`);
   }
   if (!positiveInteger(latencyWindow)) {
     throw optionsError(
@@ -201,6 +212,7 @@ function settingsOf(options: LocalDeployerOptions): LocalDeployerSettings {
     port,
     serve,
     maxBodyBytes,
+    maxRows,
     latencyWindow,
     followIntervalMs,
     metrics,

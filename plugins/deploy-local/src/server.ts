@@ -24,6 +24,8 @@ export interface ServerSettings {
   host: string;
   port: number;
   maxBodyBytes: number;
+  /** Most rows one predict request may hold (HTTP 413 beyond). */
+  maxRows: number;
   /** Resolved; without it outcomes are taken from loopback clients only. */
   outcomesToken?: string;
 }
@@ -183,6 +185,13 @@ async function handle(
   const { rows, unitId } = body as { rows?: unknown; unitId?: unknown };
   if (rows === undefined) throw new HttpError(400, ErrorCodes.DATA_INVALID, 'the body has no "rows"');
   if (!Array.isArray(rows)) throw new HttpError(400, ErrorCodes.DATA_INVALID, '"rows" must be an array');
+  if (rows.length > settings.maxRows) {
+    throw new HttpError(
+      413,
+      ErrorCodes.DATA_INVALID,
+      `"rows" holds ${rows.length} rows, more than the ${settings.maxRows} one request may (option maxRows): send them in several requests`,
+    );
+  }
   if (unitId !== undefined && typeof unitId !== 'string') {
     throw new HttpError(400, ErrorCodes.DATA_INVALID, '"unitId" must be a string');
   }

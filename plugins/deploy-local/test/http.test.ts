@@ -337,6 +337,27 @@ describe('deploy-local over HTTP', () => {
     }
   });
 
+  it('refuses a request of more rows than maxRows with 413, and answers one of maxRows', async () => {
+    const { deployer, base } = await start({ maxRows: 3 });
+    await deployer.deploy({ endpoint: 'a', model: v[0]! });
+    const url = `${base}/v1/endpoints/a/predict`;
+    await expectError(
+      await post(url, { rows: [[1], [2], [3], [4]] }),
+      413,
+      'CAIRN_DATA_INVALID',
+      '4 rows, more than the 3',
+    );
+    const answered = await post(url, { rows: [[1], [2], [3]] });
+    expect(answered.status).toBe(200);
+    expect(((await answered.json()) as { predictions: unknown[] }).predictions).toHaveLength(3);
+    expect(() => localDeployer({ maxRows: 0 })).toThrow(
+      expect.objectContaining({
+        code: 'CAIRN_PLUGIN_OPTIONS_INVALID',
+        message: expect.stringContaining('option "maxRows" must be a positive integer'),
+      }),
+    );
+  });
+
   it('a serving process never answers a staging endpoint; serveEndpoint in the control process does', async () => {
     const { deployer: serving, base, stateDir } = await start({ followIntervalMs: 20 });
     const control = await localDeployer({ port: 0 }).create({
