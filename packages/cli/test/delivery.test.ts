@@ -277,6 +277,14 @@ describe('delivery commands on a project made with cairn new --link', () => {
     expect(noRows.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(
       /--rows <file.csv\|file.json> or --artifact <digest>/,
     );
+    // A report path it could never write is refused before any load is sent: nothing runs.
+    const folderReport = await cairn(
+      ['loadtest', 'penguins', '--rows', rows, '--duration', '1', '--report', `${dir}/`],
+      dir,
+    );
+    expect(folderReport.code).toBe(2);
+    expect(folderReport.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(/--report .*: names a folder/);
+    expect(folderReport.stdout).not.toMatch(/req\/s/);
     const badRate = await cairn(['loadtest', 'penguins', '--rows', rows, '--rate=-3'], dir);
     expect(badRate.code).toBe(2);
     expect(badRate.stderr.replace(/\s+›?\s*/g, ' ')).toMatch(

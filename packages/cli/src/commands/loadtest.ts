@@ -84,6 +84,11 @@ export default class LoadTest extends CairnCommand {
     if ((flags.rows === undefined) === (flags.artifact === undefined)) {
       throw usageError('give the rows to replay: --rows <file.csv|file.json> or --artifact <digest>');
     }
+    // A report path it could never write is refused now, not after minutes of load.
+    if (flags.report !== undefined) {
+      const { checkOutputPath } = await import('../lib/export/common');
+      await checkOutputPath(flags.report, '--report');
+    }
     const delivery = await import('../lib/delivery');
     const { withProject, resolveDigest } = await import('../lib/inspect');
     // Ctrl-C or SIGTERM stops the load generator and removes the staging endpoint before exiting

@@ -239,16 +239,7 @@ export async function writeOutput(text: string, out: string | undefined, flag = 
     process.stdout.write(text);
     return;
   }
-  if (/[\\/]$/.test(out)) {
-    throw usageError(`${flag} ${out}: names a folder (it ends with a slash)`, { hint: 'Name a file.' });
-  }
-  const target = await outputTarget(out, flag);
-  const { PROJECT_CONFIG_FILES } = await import('@cairn/runtime');
-  for (const name of new Set([basename(resolve(out)), basename(target)])) {
-    if ((PROJECT_CONFIG_FILES as readonly string[]).includes(name)) {
-      throw usageError(`${flag} ${out}: refusing to overwrite a Cairn config file`);
-    }
-  }
+  const target = await checkOutputPath(out, flag);
   const folder = dirname(target);
   // A temporary name of its own length: a file name near the system's limit must still fit.
   const temp = join(folder, `.cairn-${randomBytes(6).toString('hex')}.tmp`);
@@ -295,6 +286,28 @@ async function makeFolders(folder: string): Promise<string | undefined> {
 }
 
 /** Where `--out` writes: the path itself, or the file a symbolic link there points to. */
+/**
+ * What {@link writeOutput} refuses before it writes anything — a folder's name (a trailing slash,
+ * or a folder that exists), a Cairn config file — checked on its own by a command that works a
+ * long time before it writes (`cairn loadtest --report`). Returns the file that would be written.
+ */
+export async function checkOutputPath(out: string, flag = '--out'): Promise<string> {
+  if (/[\\/]$/.test(out)) {
+    throw usageError(`${flag} ${out}: names a folder (it ends with a slash)`, { hint: 'Name a file.' });
+  }
+  const target = await outputTarget(out, flag);
+  const { PROJECT_CONFIG_FILES } = await import('@cairn/runtime');
+  for (const name of new Set([basename(resolve(out)), basename(target)])) {
+    if ((PROJECT_CONFIG_FILES as readonly string[]).includes(name)) {
+      throw usageError(`${flag} ${out}: refusing to overwrite a Cairn config file`);
+    }
+  }
+  if ((await stat(target).catch(() => undefined))?.isDirectory()) {
+    throw usageError(`${flag} ${out}: names a folder`, { hint: 'Name a file.' });
+  }
+  return target;
+}
+
 async function outputTarget(out: string, flag: string): Promise<string> {
   const path = resolve(out);
   const link = await lstat(path).then(
