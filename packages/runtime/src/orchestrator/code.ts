@@ -21,7 +21,7 @@
  * mtime, digest and imports, so a no-op run stats its files and reads no
  * source.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -105,8 +105,8 @@ export async function fingerprintSteps(
     // transitively, what those depend on (an `npm update` of a dependency's dependency changes
     // what the step computes as surely as an edit does).
     const packages = new Map<string, Set<string>>();
-    const installed = async (manifest: string) => {
-      for (const [name, version] of await versions.closure(manifest)) {
+    const installed = (manifest: string) => {
+      for (const [name, version] of versions.closure(manifest)) {
         const known = packages.get(name) ?? new Set<string>();
         known.add(version);
         packages.set(name, known);
@@ -117,14 +117,14 @@ export async function fingerprintSteps(
       seen.add(file);
       if (inPackage(file)) {
         const manifest = versions.owningManifest(file);
-        if (manifest) await installed(manifest);
+        if (manifest) installed(manifest);
         return;
       }
       const record = graph.get(file);
       parts[label(file, projectDir)] = record?.digest ?? sha256(await readFile(file));
       for (const name of record?.packages ?? []) {
         const manifest = versions.locate(dirname(file), name);
-        if (manifest) await installed(manifest);
+        if (manifest) installed(manifest);
         else if (!packages.has(name)) packages.set(name, new Set(['not installed']));
       }
       for (const imported of record?.imports ?? []) await visit(imported);
@@ -351,8 +351,8 @@ function packageName(specifier: string): string | undefined {
 
 /** Installed package versions, looked up once per run from the nearest `node_modules`, as Node resolves them. */
 class PackageVersions {
-  private readonly byPath = new Map<string, Promise<PackageManifest | undefined>>();
-  private readonly closures = new Map<string, Promise<Array<[string, string]>>>();
+  private readonly byPath = new Map<string, PackageManifest | undefined>();
+  private readonly closures = new Map<string, Array<[string, string]>>();
 
   /** The `package.json` of the package `name` as `from` would import it (Node's node_modules walk). */
   locate(from: string, name: string): string | undefined {
@@ -373,60 +373,54 @@ class PackageVersions {
 
   /**
    * The package of `manifest` and everything it depends on (`dependencies` and
-   * `optionalDependencies`, each resolved from the depending package's folder, as Node does), as
-   * [name, installed version] pairs; worked out once per package folder in a process.
+   * `optionalDependencies`, each resolved from the depending package's folder, as Node does),
+   * as [name, installed version] pairs; worked out once per package folder in a process.
+   * Read synchronously: a tree of hundreds of small manifests (a test runner's, a toolkit's)
+   * cost a promise or more per file per run on the thread pool, for microseconds of reading.
    */
-  closure(manifest: string): Promise<Array<[string, string]>> {
-    let found = this.closures.get(manifest);
-    if (!found) {
-      found = this.walk(manifest);
-      this.closures.set(manifest, found);
-    }
-    return found;
-  }
-
-  private async walk(root: string): Promise<Array<[string, string]>> {
-    const pairs: Array<[string, string]> = [];
+  closure(manifest: string): Array<[string, string]> {
+    let pairs = this.closures.get(manifest);
+    if (pairs) return pairs;
+    pairs = [];
     const walked = new Set<string>();
-    const queue = [root];
+    const queue = [manifest];
     while (queue.length > 0) {
-      const manifest = queue.pop()!;
-      if (walked.has(manifest)) continue;
-      walked.add(manifest);
-      const found = await this.read(manifest);
+      const next = queue.pop()!;
+      if (walked.has(next)) continue;
+      walked.add(next);
+      const found = this.read(next);
       if (!found) continue;
       pairs.push([found.name, found.version]);
       for (const dependency of found.dependencies) {
-        const next = this.locate(dirname(manifest), dependency);
-        if (next) queue.push(next);
+        const located = this.locate(dirname(next), dependency);
+        if (located) queue.push(located);
       }
     }
+    this.closures.set(manifest, pairs);
     return pairs;
   }
 
-  private read(manifest: string): Promise<PackageManifest | undefined> {
-    let found = this.byPath.get(manifest);
-    if (!found) {
-      found = readFile(manifest, 'utf8').then(
-        (text) => {
-          const json = JSON.parse(text) as {
-            name?: string;
-            version?: string;
-            dependencies?: Record<string, string>;
-            optionalDependencies?: Record<string, string>;
-          };
-          const dependencies = [
-            ...new Set([
-              ...Object.keys(json.dependencies ?? {}),
-              ...Object.keys(json.optionalDependencies ?? {}),
-            ]),
-          ];
-          return { name: String(json.name), version: String(json.version ?? ''), dependencies };
-        },
-        () => undefined,
-      );
-      this.byPath.set(manifest, found);
+  private read(manifest: string): PackageManifest | undefined {
+    if (this.byPath.has(manifest)) return this.byPath.get(manifest);
+    let found: PackageManifest | undefined;
+    try {
+      const json = JSON.parse(readFileSync(manifest, 'utf8')) as {
+        name?: string;
+        version?: string;
+        dependencies?: Record<string, string>;
+        optionalDependencies?: Record<string, string>;
+      };
+      const dependencies = [
+        ...new Set([
+          ...Object.keys(json.dependencies ?? {}),
+          ...Object.keys(json.optionalDependencies ?? {}),
+        ]),
+      ];
+      found = { name: String(json.name), version: String(json.version ?? ''), dependencies };
+    } catch {
+      found = undefined;
     }
+    this.byPath.set(manifest, found);
     return found;
   }
 }
