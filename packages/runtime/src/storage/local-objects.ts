@@ -55,12 +55,15 @@ export interface ObjectFolders {
   tmpReady(): boolean;
   /** Forget that this store made `path` (it was removed behind our back). */
   forgetDir(path: string): void;
+  /** Settles once a new store's prefix folders are made (at once for an existing store). */
+  prefixesMade(): Promise<void>;
 }
 
 export function objectFolders(dir: string): ObjectFolders {
   const objectsDir = join(dir, 'objects');
   const tmpDir = join(dir, 'tmp');
   let cleaned: Promise<void> | undefined;
+  let prefixes: Promise<void> = Promise.resolve();
   /** The temp folder was made and its stale files cleaned: a put has nothing to wait for first. */
   let tmpReady = false;
   // Folders this store made; a put skips the mkdir round trip for them. A folder removed behind
@@ -93,7 +96,7 @@ export function objectFolders(dir: string): ObjectFolders {
     },
     async ensureTmp() {
       await ensureDir(tmpDir);
-      if (cleaned === undefined) makePrefixFolders(objectsDir);
+      if (cleaned === undefined) prefixes = makePrefixFolders(objectsDir);
       cleaned ??= cleanStaleTemps(tmpDir).then(() => {
         tmpReady = true;
       });
@@ -101,26 +104,35 @@ export function objectFolders(dir: string): ObjectFolders {
     },
     tmpReady: () => tmpReady && madeDirs.has(tmpDir),
     forgetDir: (path) => madeDirs.delete(path),
+    prefixesMade: () => prefixes,
   };
 }
 
 /**
- * A new store's 256 prefix folders (`objects/00` … `objects/ff`), made in the
- * background on the thread pool when it is first written to. An mkdir can
+ * A new store's 256 prefix folders (`objects/00` … `objects/ff`), made on the
+ * thread pool when it is first written to, several at a time. An mkdir can
  * take a quarter of a millisecond (a file system without a journal, right
  * after a large delete), and a new project's first run otherwise made them
  * one by one on this thread as its first outputs landed (renameIntoFolder's
  * fallback, still there for a put that comes before its folder, and for a
- * folder removed behind our back). Nothing waits for these; a folder that
- * cannot be made is found by the put that needs it. An existing store
- * (its `objects` folder already there) is left as it is.
+ * folder removed behind our back). A deferred put does not wait for them; a
+ * durable put and a sync do (a run's first put, its config bundle, is
+ * durable), so no mkdir is still under way once a run is over, for whoever
+ * removes the folder next. An existing store (its `objects` folder already
+ * there) is left as it is. Never rejects: a folder that cannot be made is
+ * found by the put that needs it.
  */
-function makePrefixFolders(objectsDir: string): void {
-  mkdirWithCallback(objectsDir, (error) => {
-    if (error) return;
-    for (let prefix = 0; prefix < 256; prefix++) {
-      mkdirWithCallback(join(objectsDir, prefix.toString(16).padStart(2, '0')), () => {});
-    }
+function makePrefixFolders(objectsDir: string): Promise<void> {
+  return new Promise((resolve) => {
+    mkdirWithCallback(objectsDir, (error) => {
+      if (error) return resolve();
+      let left = 256;
+      for (let prefix = 0; prefix < 256; prefix++) {
+        mkdirWithCallback(join(objectsDir, prefix.toString(16).padStart(2, '0')), () => {
+          if (--left === 0) resolve();
+        });
+      }
+    });
   });
 }
 
@@ -141,6 +153,7 @@ export function unsyncedObjects(folders: ObjectFolders): UnsyncedObjects {
     },
     has: (digest) => unsynced.has(digest),
     async sync(digests) {
+      await folders.prefixesMade();
       const chosen = digests ? [...new Set(digests)].filter((d) => unsynced.has(d)) : [...unsynced.keys()];
       if (chosen.length === 0) return;
       const dirs = new Set(chosen.map((digest) => unsynced.get(digest)!));
@@ -348,6 +361,7 @@ async function publish(
     await folders.retryOnMissingDir(folder, () => rename(tmp, target));
     if (defer) unsynced.add(digest);
     else {
+      await folders.prefixesMade();
       await syncDir(folder);
       // The same bytes written earlier without fsync: this put promised durability for them.
       if (unsynced.has(digest)) await unsynced.sync([digest]);
