@@ -77,6 +77,20 @@ describe('loadProjectConfig', () => {
     expect(error.cause).toBeDefined();
   });
 
+  it("keeps a plugin factory's CAIRN_PLUGIN_OPTIONS_INVALID, naming the file and the option", async () => {
+    await writeFile(
+      join(project, 'cairn.config.ts'),
+      [
+        "import { CairnError, ErrorCodes } from '@cairn/core';",
+        "throw new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, 'localDeployer: option \"maxRows\" must be a positive integer, got 0');",
+        'export default {};',
+      ].join('\n'),
+    );
+    const error = await failure(loadProjectConfig(project));
+    expect(error.code).toBe('CAIRN_PLUGIN_OPTIONS_INVALID');
+    expect(error.message).toContain('cairn.config.ts failed to load: localDeployer: option "maxRows"');
+  });
+
   it('checks the default export as defineConfig does, naming the file', async () => {
     await writeFile(
       join(project, 'cairn.config.ts'),

@@ -67,8 +67,10 @@ export async function loadProjectConfig(projectDir: string): Promise<{ file: str
     const esmInCjs = /^ERR_REQUIRE_(CYCLE_MODULE|ESM|ASYNC_MODULE)$/.test(
       String((reason as NodeJS.ErrnoException | undefined)?.code),
     );
+    // A plugin factory's refusal keeps its own code, the one docs/errors.md gives for a bad option.
+    const pluginOption = CairnError.is(reason) && reason.code === ErrorCodes.PLUGIN_OPTIONS_INVALID;
     throw new CairnError(
-      ErrorCodes.STACK_INVALID,
+      pluginOption ? ErrorCodes.PLUGIN_OPTIONS_INVALID : ErrorCodes.STACK_INVALID,
       `${name} failed to load: ${(reason as Error)?.message ?? String(reason)}`,
       {
         cause,
