@@ -124,27 +124,30 @@ function predictionLogOf(options: unknown): PredictionLogSettings {
   }
   const { sample = 1, batchRows = 10_000, flushIntervalMs = 10_000 } = options as PredictionLogOptions;
   if (typeof sample !== 'number' || !(sample > 0 && sample <= 1)) {
-    throw optionsError(
-      `option "predictionLog.sample" must be a number in (0, 1], got ${JSON.stringify(sample)}`,
-    );
+    throw optionsError(`option "predictionLog.sample" must be a number in (0, 1], got ${shown(sample)}`);
   }
   if (!positiveInteger(batchRows)) {
     throw optionsError(
-      `option "predictionLog.batchRows" must be a positive integer, got ${JSON.stringify(batchRows)}`,
+      `option "predictionLog.batchRows" must be a positive integer, got ${shown(batchRows)}`,
     );
   }
   if (!positiveInteger(flushIntervalMs) || flushIntervalMs < 10) {
     throw optionsError(
-      `option "predictionLog.flushIntervalMs" must be an integer of 10 or more (ms), got ${JSON.stringify(flushIntervalMs)}`,
+      `option "predictionLog.flushIntervalMs" must be an integer of 10 or more (ms), got ${shown(flushIntervalMs)}`,
     );
   }
   const { maxPendingRows = 5 * batchRows } = options as PredictionLogOptions;
   if (!positiveInteger(maxPendingRows) || maxPendingRows < batchRows) {
     throw optionsError(
-      `option "predictionLog.maxPendingRows" must be an integer of at least batchRows (${batchRows}), got ${JSON.stringify(maxPendingRows)}`,
+      `option "predictionLog.maxPendingRows" must be an integer of at least batchRows (${batchRows}), got ${shown(maxPendingRows)}`,
     );
   }
   return { sample, batchRows, flushIntervalMs, maxPendingRows };
+}
+
+/** A refused value as the user wrote it: JSON, but NaN and ±Infinity as themselves (JSON says null). */
+function shown(value: unknown): string {
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value);
 }
 
 function optionsError(message: string): CairnError {
@@ -173,35 +176,30 @@ function settingsOf(options: LocalDeployerOptions): LocalDeployerSettings {
     followIntervalMs = 250,
   } = options;
   if (typeof host !== 'string' || host.trim() === '') {
-    throw optionsError(`option "host" must be a non-empty string, got ${JSON.stringify(host)}`);
+    throw optionsError(`option "host" must be a non-empty string, got ${shown(host)}`);
   }
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw optionsError(`option "port" must be an integer from 0 to 65535, got ${JSON.stringify(port)}`);
+    throw optionsError(`option "port" must be an integer from 0 to 65535, got ${shown(port)}`);
   }
-  if (typeof serve !== 'boolean')
-    throw optionsError(`option "serve" must be a boolean, got ${JSON.stringify(serve)}`);
+  if (typeof serve !== 'boolean') throw optionsError(`option "serve" must be a boolean, got ${shown(serve)}`);
   if (!positiveInteger(maxBodyBytes)) {
-    throw optionsError(
-      `option "maxBodyBytes" must be a positive integer, got ${JSON.stringify(maxBodyBytes)}`,
-    );
+    throw optionsError(`option "maxBodyBytes" must be a positive integer, got ${shown(maxBodyBytes)}`);
   }
   if (!positiveInteger(maxRows)) {
-    throw optionsError(`option "maxRows" must be a positive integer, got ${JSON.stringify(maxRows)}`);
+    throw optionsError(`option "maxRows" must be a positive integer, got ${shown(maxRows)}`);
   }
   if (!positiveInteger(latencyWindow)) {
-    throw optionsError(
-      `option "latencyWindow" must be a positive integer, got ${JSON.stringify(latencyWindow)}`,
-    );
+    throw optionsError(`option "latencyWindow" must be a positive integer, got ${shown(latencyWindow)}`);
   }
   // Below 10 ms the stats would be busy work; above an hour a deploy would look lost.
   if (!positiveInteger(followIntervalMs) || followIntervalMs < 10 || followIntervalMs > 3_600_000) {
     throw optionsError(
-      `option "followIntervalMs" must be an integer from 10 to 3600000 (ms), got ${JSON.stringify(followIntervalMs)}`,
+      `option "followIntervalMs" must be an integer from 10 to 3600000 (ms), got ${shown(followIntervalMs)}`,
     );
   }
   const { outcomesToken, metrics = true } = options;
   if (typeof metrics !== 'boolean')
-    throw optionsError(`option "metrics" must be a boolean, got ${JSON.stringify(metrics)}`);
+    throw optionsError(`option "metrics" must be a boolean, got ${shown(metrics)}`);
   // The length (at least 16, a short token can be guessed) is checked once `${env:…}` is resolved, in create().
   if (outcomesToken !== undefined && (typeof outcomesToken !== 'string' || outcomesToken === '')) {
     // The value itself is never echoed: it may be a secret.

@@ -34,4 +34,10 @@ describe('localDeployer options', () => {
       }),
     );
   });
+
+  it('names a refused NaN or Infinity as such, not as null', () => {
+    expect(() => localDeployer({ predictionLog: { sample: Number.NaN } })).toThrowError(/got NaN$/);
+    expect(() => localDeployer({ port: Number.POSITIVE_INFINITY })).toThrowError(/got Infinity$/);
+    expect(() => localDeployer({ maxRows: 0 })).toThrowError(/got 0$/);
+  });
 });
