@@ -104,7 +104,10 @@ async function handle(
   res: ServerResponse,
 ): Promise<void> {
   const method = req.method ?? 'GET';
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  // A request target of '//v1//…' is a path: resolved against a base alone, its '//' would read as a host.
+  const target = req.url ?? '/';
+  const path = new URL(target.startsWith('/') ? `http://localhost${target}` : target, 'http://localhost')
+    .pathname;
   const parts = path.split('/').filter((part) => part !== '');
   const allow = (allowed: string) => {
     if (method !== allowed && !(allowed === 'GET' && method === 'HEAD')) {

@@ -337,6 +337,13 @@ describe('deploy-local over HTTP', () => {
     }
   });
 
+  it('reads doubled slashes in a request path as one', async () => {
+    const { deployer, base } = await start();
+    await deployer.deploy({ endpoint: 'a', model: v[0]! });
+    const answered = await post(`${base}//v1//endpoints//a//predict`, { rows: [[1, 2]] });
+    expect(answered.status).toBe(200);
+  });
+
   it('refuses a request of more rows than maxRows with 413, and answers one of maxRows', async () => {
     const { deployer, base } = await start({ maxRows: 3 });
     await deployer.deploy({ endpoint: 'a', model: v[0]! });
