@@ -55,6 +55,34 @@ describe('execRunStep', () => {
     expect(engine.counter.calls).toBe(1);
   });
 
+  it('says an upstream step failed, not that it has not finished, and that its downstream is refused', async () => {
+    const failing = step({
+      name: 'failing',
+      outputs: { n: json<number>() },
+      cache: false,
+      run: () => {
+        throw new Error('the source is down');
+      },
+    });
+    const after = step({
+      name: 'after',
+      inputs: { n: json<number>() },
+      outputs: { m: json<number>() },
+      run: ({ inputs }) => ({ m: inputs.n + 1 }),
+    });
+    const chained = pipeline('chained', () => void after({ n: failing().n }));
+    const options = { storage, metadata, projectDir: dir, singleAttempt: true };
+    const { runId } = await createRun(chained, options);
+    await expect(execRunStep(chained, runId, 'after', options)).rejects.toThrow(
+      /needs "failing", which has not finished in run/,
+    );
+    expect((await execRunStep(chained, runId, 'failing', options)).outcome.status).toBe('failed');
+    await expect(execRunStep(chained, runId, 'after', options)).rejects.toMatchObject({
+      code: 'CAIRN_METADATA_NOT_FOUND',
+      message: expect.stringMatching(/needs "failing", which failed in run .*: .*the source is down/),
+    });
+  });
+
   it('clears the error of a run whose failed step later succeeds', async () => {
     const { pipeline: flakyPipeline } = flaky(2);
     const options = { storage, metadata, projectDir: dir, singleAttempt: true };

@@ -280,10 +280,18 @@ function upstreamOutcomes(
     if (outcomes.has(wire.node)) continue;
     const upstream = executions.filter((e) => e.step === wire.node && finished(e)).at(-1);
     if (!upstream) {
+      // Said as it is: a step that ran and failed is not one that has not run yet.
+      const failed = executions.filter((e) => e.step === wire.node && e.status === 'failed').at(-1);
       throw new CairnError(
         ErrorCodes.METADATA_NOT_FOUND,
-        `Step "${node.name}" needs "${wire.node}", which has not finished in run ${runId}`,
-        { hint: `Run \`cairn step exec --run ${runId} --step ${wire.node}\` first: steps run in DAG order.` },
+        failed
+          ? `Step "${node.name}" needs "${wire.node}", which failed in run ${runId}${failed.error?.message ? `: ${failed.error.message.split('\n')[0]}` : ''}`
+          : `Step "${node.name}" needs "${wire.node}", which has not finished in run ${runId}`,
+        {
+          hint: failed
+            ? `Fix what made it fail, then \`cairn step exec --run ${runId} --step ${wire.node}\` again.`
+            : `Run \`cairn step exec --run ${runId} --step ${wire.node}\` first: steps run in DAG order.`,
+        },
       );
     }
     outcomes.set(wire.node, {
