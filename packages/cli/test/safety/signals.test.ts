@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cairn, DEV_ENTRY } from '../helpers';
@@ -28,11 +29,17 @@ function startRun(dir: string): {
   child: ChildProcess;
   exited: Promise<number | null>;
   sleeper: () => Promise<number>;
+  /** What the run printed so far. */
+  output: () => string;
 } {
   const child = spawn(process.execPath, [DEV_ENTRY, 'run', 'sleepy'], {
     cwd: dir,
     env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'ignore', 'ignore'],
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let printed = '';
+  child.stdout?.on('data', (chunk) => {
+    printed += String(chunk);
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const pidFile = join(dir, 'sleeper.pid');
@@ -43,7 +50,7 @@ function startRun(dir: string): {
     );
     return Number(readFileSync(pidFile, 'utf8'));
   };
-  return { child, exited, sleeper };
+  return { child, exited, sleeper, output: () => printed };
 }
 
 const spawned: number[] = [];
@@ -67,10 +74,19 @@ describe('cairn run and signals, with a running command step', () => {
   it('a second signal quits at once, but the run is recorded cancelled, not left running', async () => {
     // CI cancellation sends SIGINT, then SIGTERM.
     const dir = await safetyProject('twice');
+    // A command that ignores SIGTERM: the first signal's cancellation waits for it (its grace period),
+    // so the second one comes while the run is still stopping.
+    const sleepy = join(dir, 'pipelines', 'sleepy.ts');
+    await writeFile(
+      sleepy,
+      (await readFile(sleepy, 'utf8')).replace("'if [ -f started ]", '\'trap "" TERM; if [ -f started ]'),
+    );
     const run = startRun(dir);
     const sleeper = await run.sleeper();
     spawned.push(sleeper);
     run.child.kill('SIGINT');
+    // The second signal once the first is taken (two sent at once may be taken in either order).
+    await until(() => run.output().includes('Cancelling'), 'the first signal was taken');
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(143);
     const runs = await cairn(['runs', '--json'], dir);
