@@ -82,7 +82,7 @@ describe('loadProjectConfig', () => {
       join(project, 'cairn.config.ts'),
       [
         "import { CairnError, ErrorCodes } from '@cairn/core';",
-        "throw new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, 'localDeployer: option \"maxRows\" must be a positive integer, got 0');",
+        'throw new CairnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, \'localDeployer: option "maxRows" must be a positive integer, got 0\');',
         'export default {};',
       ].join('\n'),
     );
