@@ -71,6 +71,15 @@ export async function decidePromotion(
     direction,
     candidate: { version: version.version, value },
   };
+  // Where a version is in production, what the candidate is compared with (every decision below says it).
+  const productionValue = production && metricOf(production, policy.metric);
+  const againstProduction =
+    production && productionValue !== undefined
+      ? {
+          production: { version: production.version, value: productionValue },
+          improvement: direction === 'higher' ? value - productionValue : productionValue - value,
+        }
+      : undefined;
 
   if (version.stage === 'archived' && production?.version !== version.version) {
     // A retired version (replaced, rolled back after a failed canary, refused by a load test)
@@ -79,25 +88,16 @@ export async function decidePromotion(
     const retired = (await registry.modelHistory(candidate.model))
       .filter((t) => t.version === version.version && t.to === 'archived' && t.accepted !== false)
       .at(-1);
-    const compared = production
-      ? {
-          production: { version: production.version, value: metricOf(production, policy.metric) },
-          improvement:
-            direction === 'higher'
-              ? value - metricOf(production, policy.metric)
-              : metricOf(production, policy.metric) - value,
-        }
-      : {};
     return {
       ...base,
-      ...compared,
+      ...againstProduction,
       decision: 'kept',
       stage: 'archived',
       reason: `v${version.version} was archived${retired?.reason ? ` (${retired.reason})` : ''}; the gate does not bring it back — \`cairn registry promote\` does, or train a new version`,
       failsCi: false,
     };
   }
-  if (!production) {
+  if (!production || !againstProduction) {
     const stage = policy.firstModelStage ?? promoteTo;
     const reason = `first model of "${candidate.model}": ${policy.metric} = ${fmt(value)}`;
     await promote(
@@ -110,13 +110,8 @@ export async function decidePromotion(
     );
     return { ...base, decision: 'promoted', stage, reason, failsCi: false };
   }
-  const productionValue = metricOf(production, policy.metric);
-  const improvement = direction === 'higher' ? value - productionValue : productionValue - value;
-  const withProduction = {
-    ...base,
-    production: { version: production.version, value: productionValue },
-    improvement,
-  };
+  const { improvement } = againstProduction;
+  const withProduction = { ...base, ...againstProduction };
   if (production.version === version.version) {
     return {
       ...withProduction,
@@ -127,7 +122,7 @@ export async function decidePromotion(
     };
   }
   const minImprovement = policy.minImprovement ?? 0;
-  const compared = `${policy.metric} ${fmt(value)} vs production v${production.version} ${fmt(productionValue)} (${improvement >= 0 ? '+' : ''}${fmt(improvement)})`;
+  const compared = `${policy.metric} ${fmt(value)} vs production v${production.version} ${fmt(againstProduction.production.value)} (${improvement >= 0 ? '+' : ''}${fmt(improvement)})`;
   if (improvement >= minImprovement) {
     const reason = `${compared} ≥ required improvement ${fmt(minImprovement)}`;
     const incumbent =

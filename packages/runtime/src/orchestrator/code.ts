@@ -374,7 +374,7 @@ class PackageVersions {
   /**
    * The package of `manifest` and everything it depends on (`dependencies` and
    * `optionalDependencies`, each resolved from the depending package's folder, as Node does),
-   * as [name, installed version] pairs; worked out once per package folder in a process.
+   * as [name, installed version] pairs; worked out once per package folder in a run (one PackageVersions per fingerprintSteps call).
    * Read synchronously: a tree of hundreds of small manifests (a test runner's, a toolkit's)
    * cost a promise or more per file per run on the thread pool, for microseconds of reading.
    */
